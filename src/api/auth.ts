@@ -1,0 +1,184 @@
+// Token handling: in memory only, renewed before expiry and on 401, with exactly one renewal in flight
+// however many workers ask at once. The renewal path itself never triggers another renewal.
+import { request, type Dispatcher } from 'undici';
+import { SyncError, errorFromStatus, classifyError } from './errors.js';
+import { tokenResponse } from './wire.js';
+import type { Secret } from '../config/load.js';
+import type { Logger } from '../ops/logger.js';
+
+export type TokenEncoding = 'json' | 'form';
+
+export interface TokenManagerOptions {
+  baseUrl: string;
+  username: string;
+  password: Secret;
+  dispatcher: Dispatcher;
+  /** 'auto' tries JSON first and falls back to form on 415/422, remembering what worked. */
+  encoding: 'auto' | TokenEncoding;
+  clock?: () => number;
+  logger?: Logger;
+  headersTimeoutMs?: number;
+  /** Called after every successful renewal (metrics). */
+  onRenewed?: () => void;
+}
+
+const DEFAULT_LIFETIME_MS = 24 * 3600_000;
+
+interface HeldToken {
+  value: string;
+  issuedAt: number;
+  renewAt: number;
+}
+
+/** Decode a JWT's `exp` (seconds) without verifying it; null when the token is not a JWT. */
+export function jwtExpiryMs(token: string): number | null {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' && Number.isFinite(payload.exp) ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** When to renew: a margin before expiry of 10 % of the lifetime, at most 5 minutes. */
+export function renewalTime(issuedAt: number, expiresAt: number): number {
+  const lifetime = Math.max(0, expiresAt - issuedAt);
+  const margin = Math.min(5 * 60_000, lifetime * 0.1);
+  return expiresAt - margin;
+}
+
+export class TokenManager {
+  readonly #opts: TokenManagerOptions;
+  readonly #clock: () => number;
+  #held: HeldToken | null = null;
+  #inflight: Promise<string> | null = null;
+  #encoding: TokenEncoding | null;
+  /** Number of successful token requests (initial one included). */
+  renewals = 0;
+
+  constructor(opts: TokenManagerOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? Date.now;
+    this.#encoding = opts.encoding === 'auto' ? null : opts.encoding;
+  }
+
+  /** The encoding that worked, once known. */
+  get encoding(): TokenEncoding | null {
+    return this.#encoding;
+  }
+
+  /** A token valid now; renews (single-flight) when none is held or it is due for renewal. */
+  async get(): Promise<string> {
+    const held = this.#held;
+    if (held && this.#clock() < held.renewAt) return held.value;
+    return this.renew(held?.value ?? null);
+  }
+
+  /**
+   * Renew after `stale` was rejected. If another caller already replaced that token, the new one is
+   * returned without a second request.
+   */
+  renew(stale: string | null): Promise<string> {
+    if (this.#inflight) return this.#inflight;
+    const held = this.#held;
+    if (held && held.value !== stale && this.#clock() < held.renewAt) return Promise.resolve(held.value);
+    this.#inflight = this.#fetch().finally(() => {
+      this.#inflight = null;
+    });
+    return this.#inflight;
+  }
+
+  /** Forget the token (e.g. after the credentials were rejected). */
+  clear(): void {
+    this.#held = null;
+  }
+
+  /** Token values currently held, for scrubbing logs. */
+  secrets(): string[] {
+    return this.#held ? [this.#held.value] : [];
+  }
+
+  async #fetch(): Promise<string> {
+    const order: TokenEncoding[] = this.#encoding ? [this.#encoding] : ['json', 'form'];
+    let lastError: SyncError | null = null;
+    for (const enc of order) {
+      const result = await this.#request(enc);
+      if (typeof result === 'string') {
+        if (this.#encoding !== enc) {
+          this.#opts.logger?.info({ encoding: enc }, 'token endpoint accepted this encoding; remembering it');
+          this.#encoding = enc;
+        }
+        return result;
+      }
+      lastError = result;
+      // Only a 415/422 in auto mode means "try the other encoding".
+      if (!(this.#opts.encoding === 'auto' && (result.status === 415 || result.status === 422))) break;
+    }
+    throw lastError ?? new SyncError('token request failed', { code: 'SYNC_AUTH_FAILED', kind: 'retryable', errorClass: 'auth' });
+  }
+
+  /** One token request; returns the token, or a classified error to act on. Network errors throw. */
+  async #request(enc: TokenEncoding): Promise<string | SyncError> {
+    const { baseUrl, username, password, dispatcher } = this.#opts;
+    const body =
+      enc === 'json'
+        ? JSON.stringify({ username, password: password.reveal() })
+        : new URLSearchParams({ username, password: password.reveal() }).toString();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(new URL('token', withSlash(baseUrl)), {
+        method: 'POST',
+        dispatcher,
+        headers: {
+          'content-type': enc === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body,
+        headersTimeout: this.#opts.headersTimeoutMs,
+        bodyTimeout: this.#opts.headersTimeoutMs,
+      });
+    } catch (e) {
+      throw classifyError(e, 'POST /token');
+    }
+    const issuedAt = this.#clock();
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        return new SyncError(`POST /token: the API rejected the credentials (HTTP ${res.statusCode}); check CONSTELLR_USERNAME and CONSTELLR_PASSWORD`, {
+          code: 'SYNC_AUTH_REJECTED',
+          kind: 'auth_rejected',
+          errorClass: 'auth_rejected',
+          status: res.statusCode,
+        });
+      }
+      const err = errorFromStatus(res.statusCode, `POST /token (${enc})`);
+      if (err.kind === 'auth' || err.kind === 'gone' || err.kind === 'permanent') {
+        return new SyncError(err.message, { code: err.code, kind: 'permanent', errorClass: 'http_4xx', status: res.statusCode });
+      }
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = await res.body.json();
+    } catch (e) {
+      throw new SyncError('POST /token: response is not JSON', { code: 'SYNC_AUTH_BAD_RESPONSE', kind: 'retryable', errorClass: 'auth', cause: e });
+    }
+    const parsed = tokenResponse.safeParse(json);
+    if (!parsed.success) {
+      throw new SyncError('POST /token: response has no access_token', { code: 'SYNC_AUTH_BAD_RESPONSE', kind: 'retryable', errorClass: 'auth' });
+    }
+    const value = parsed.data.access_token;
+    const exp = jwtExpiryMs(value) ?? (parsed.data.expires_in ? issuedAt + parsed.data.expires_in * 1000 : issuedAt + DEFAULT_LIFETIME_MS);
+    this.#held = { value, issuedAt, renewAt: renewalTime(issuedAt, exp) };
+    this.renewals++;
+    this.#opts.onRenewed?.();
+    this.#opts.logger?.debug({ renewals: this.renewals, validForMs: exp - issuedAt }, 'obtained a new API token');
+    return value;
+  }
+}
+
+export function withSlash(u: string): string {
+  return u.endsWith('/') ? u : `${u}/`;
+}

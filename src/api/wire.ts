@@ -1,0 +1,70 @@
+// Wire types of the Constellr API, validated at the boundary. A page that is not the documented shape
+// is an error, never "zero assets".
+import { z } from 'zod';
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/;
+
+const assetItem = z.looseObject({
+  Key: z.string().min(1, 'empty Key'),
+  LastModified: z.string().regex(ISO_UTC, 'LastModified is not an ISO 8601 timestamp with a zone'),
+  Size: z.number().int().nonnegative(),
+  ETag: z.string().optional(),
+});
+
+const listPage = z
+  .looseObject({
+    Contents: z.array(assetItem).optional(),
+    IsTruncated: z.boolean().optional(),
+    NextContinuationToken: z.string().nullish(),
+    continuation_token: z.string().nullish(),
+    next_continuation_token: z.string().nullish(),
+    ContinuationToken: z.string().nullish(),
+    KeyCount: z.number().int().nonnegative().optional(),
+  })
+  .refine((p) => p.Contents !== undefined || p.KeyCount === 0, {
+    message: 'Contents is missing (and KeyCount is not 0)',
+  });
+
+export const tokenResponse = z.looseObject({
+  access_token: z.string().min(1),
+  expires_in: z.number().positive().optional(),
+});
+
+/** One asset as listed by the API, normalised. */
+export interface RemoteAsset {
+  key: string;
+  lastModifiedMs: number;
+  size: number;
+  etag: string | null;
+}
+
+export interface ListPage {
+  items: RemoteAsset[];
+  nextToken: string | null;
+}
+
+export class WireError extends Error {}
+
+/** Validate and normalise one listing page. Throws WireError naming what is wrong. */
+export function parseListPage(body: unknown): ListPage {
+  const r = listPage.safeParse(body);
+  if (!r.success) {
+    const first = r.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(page)'}: ${i.message}`)
+      .join('; ');
+    throw new WireError(`malformed listing page: ${first}`);
+  }
+  const p = r.data;
+  const items: RemoteAsset[] = (p.Contents ?? []).map((c) => ({
+    key: c.Key,
+    lastModifiedMs: Date.parse(c.LastModified),
+    size: c.Size,
+    etag: c.ETag ?? null,
+  }));
+  for (const it of items) if (Number.isNaN(it.lastModifiedMs)) throw new WireError(`malformed listing page: bad LastModified for ${JSON.stringify(it.key)}`);
+  const token = p.NextContinuationToken ?? p.next_continuation_token ?? p.continuation_token ?? p.ContinuationToken ?? null;
+  if (p.IsTruncated === true && !token) throw new WireError('malformed listing page: IsTruncated is true but no continuation token was given');
+  const nextToken = p.IsTruncated === false ? null : token || null;
+  return { items, nextToken };
+}

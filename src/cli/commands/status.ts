@@ -1,0 +1,75 @@
+// `constellr-sync status [--json]`: HWM, last poll, job counts by state, recent failures.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { STATE_FILE } from '../../store/sqlite.js';
+import { SqliteStore } from '../../store/sqlite-store.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, failures: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    out('Usage: constellr-sync status [--json] [--failures N] [config flags]');
+    return EXIT.OK;
+  }
+  const config = configFromFlags(values);
+  if (!existsSync(path.join(config.state.dir, STATE_FILE))) {
+    if (values.json) out(JSON.stringify({ initialized: false, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 } }));
+    else out(`no state yet in ${config.state.dir} (run sync or run first)`);
+    return EXIT.OK;
+  }
+  const store = SqliteStore.open(config.state.dir, { maxAttempts: config.sync.maxAttempts });
+  try {
+    const cursor = await store.getCursor();
+    const jobs = await store.counts();
+    const failures = await store.recentFailures(Number(values.failures ?? 20));
+    const report = {
+      initialized: true,
+      stateDir: config.state.dir,
+      mirrorDir: config.mirror.dir,
+      highWaterMark: iso(cursor.hwmMs),
+      lastPoll: {
+        startedAt: iso(cursor.pollStartedAt),
+        finishedAt: iso(cursor.pollFinishedAt),
+        error: cursor.pollError,
+        errorClass: cursor.pollErrorClass,
+        errorAt: iso(cursor.pollErrorAt),
+      },
+      authFailed: cursor.pollErrorClass === 'auth_rejected',
+      jobs,
+      failures: failures.map((f) => ({
+        key: f.key,
+        class: f.errorClass,
+        status: f.errorStatus,
+        message: f.errorMessage,
+        attempts: f.attempts,
+        at: iso(f.finishedAt),
+      })),
+    };
+    if (values.json) {
+      out(JSON.stringify(report, null, 2));
+      return EXIT.OK;
+    }
+    out(`state:          ${config.state.dir}`);
+    out(`mirror:         ${config.mirror.dir}`);
+    out(`high-water mark ${report.highWaterMark ?? '(none yet)'}`);
+    out(`last poll:      started ${report.lastPoll.startedAt ?? '-'}, last complete ${report.lastPoll.finishedAt ?? '-'}`);
+    if (cursor.pollError) out(`poll error:     [${cursor.pollErrorClass}] ${cursor.pollError} (${report.lastPoll.errorAt})`);
+    if (report.authFailed) out('AUTH FAILED:    the API rejects the credentials; the daemon is paused and retries slowly');
+    out(`jobs:           ${Object.entries(jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (report.failures.length > 0) {
+      out('recent failures:');
+      for (const f of report.failures) out(`  ${JSON.stringify(f.key)} [${f.class}${f.status ? ` ${f.status}` : ''}] ${f.message} (attempts ${f.attempts})`);
+    }
+    return EXIT.OK;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// The constellr-sync command line. The only place that reads argv, prints for humans and chooses
+// exit codes.
+import { createRequire } from 'node:module';
+import { SyncError } from '../api/errors.js';
+import { runCommand, RUN_HELP } from './commands/run.js';
+import { syncCommand } from './commands/sync.js';
+import { statusCommand } from './commands/status.js';
+import { simulateCommand } from './commands/simulate.js';
+import { demoCommand } from './commands/demo.js';
+import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
+import { err, out } from './common.js';
+
+const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
+
+Usage: constellr-sync <command> [options]
+
+Commands:
+  run        the daemon: poll on a schedule, download continuously
+  sync       one cycle: poll, download everything due, exit (exit code tells the result)
+  status     high-water mark, last poll, job counts, recent failures (--json)
+  simulate   serve the built-in API simulator
+  demo       mirror a simulated account into ./constellr-mirror, end to end
+
+Run "constellr-sync <command> --help" for a command's options.
+Credentials: CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE).`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  run: runCommand,
+  sync: syncCommand,
+  status: statusCommand,
+  simulate: simulateCommand,
+  demo: demoCommand,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    out(cmd === 'help' && rest[0] === 'run' ? RUN_HELP : HELP);
+    return cmd ? EXIT.OK : EXIT.USAGE;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+    out(pkg.version);
+    return EXIT.OK;
+  }
+  const fn = COMMANDS[cmd];
+  if (!fn) {
+    err(`unknown command "${cmd}"\n\n${HELP}`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await fn(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`constellr-sync ${cmd}: ${(e as Error).message}`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof SyncError) {
+      err(`constellr-sync ${cmd}: ${e.message}`);
+      return exitCodeFor(e);
+    }
+    err(`constellr-sync ${cmd}: unexpected error: ${(e as Error).stack ?? String(e)}`);
+    return EXIT.FAILURES;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Give pino's sync destination nothing to flush and let handles close; force exit if something lingers.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (e: unknown) => {
+    err(String(e));
+    process.exit(EXIT.FAILURES);
+  },
+);

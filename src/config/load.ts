@@ -1,0 +1,233 @@
+// Loading: YAML file < environment < flags, validated by the strict schema, frozen.
+// Secrets (username, password) come only from the environment, *_FILE variables, or systemd's
+// $CREDENTIALS_DIRECTORY; they are wrapped in Secret so they can never be logged by accident.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import YAML from 'yaml';
+import { configSchema, type ParsedConfig } from './schema.js';
+import { SyncError } from '../api/errors.js';
+
+/** A secret value that renders as *** in logs, JSON and inspection. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '***';
+  }
+  toJSON(): string {
+    return '***';
+  }
+  [inspect.custom](): string {
+    return 'Secret(***)';
+  }
+}
+
+export interface Credentials {
+  username: string | undefined;
+  password: Secret | undefined;
+}
+
+export type Config = Readonly<ParsedConfig> & {
+  readonly credentials: Credentials;
+  /** Where the configuration came from, for `config check` and error messages. */
+  readonly sources: Readonly<Record<string, string>>;
+  readonly configFile: string | undefined;
+};
+
+/** Environment variables mapped to config paths (non-secret settings). */
+export const ENV_MAP: Record<string, string> = {
+  CONSTELLR_API_URL: 'api.url',
+  CONSTELLR_SYNC_MIRROR_DIR: 'mirror.dir',
+  CONSTELLR_SYNC_STATE_DIR: 'state.dir',
+  CONSTELLR_SYNC_CONCURRENCY: 'sync.concurrency',
+  CONSTELLR_SYNC_SCHEDULE: 'sync.schedule',
+  CONSTELLR_SYNC_LOOKBACK: 'sync.lookback',
+  CONSTELLR_SYNC_SINCE: 'sync.since',
+  CONSTELLR_SYNC_ORDER: 'sync.order',
+  CONSTELLR_SYNC_PAGE_SIZE: 'api.pageSize',
+  CONSTELLR_SYNC_LOG_LEVEL: 'log.level',
+};
+
+/** Command-line flags mapped to config paths. */
+export const FLAG_MAP: Record<string, string> = {
+  'api-url': 'api.url',
+  'mirror-dir': 'mirror.dir',
+  'state-dir': 'state.dir',
+  concurrency: 'sync.concurrency',
+  schedule: 'sync.schedule',
+  lookback: 'sync.lookback',
+  since: 'sync.since',
+  order: 'sync.order',
+  'page-size': 'api.pageSize',
+  'log-level': 'log.level',
+};
+
+export interface LoadOptions {
+  configFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, string | undefined>;
+  /** Values that replace the built-in defaults (used by `demo`); file, env and flags still win. */
+  defaults?: Record<string, unknown>;
+  cwd?: string;
+}
+
+function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = cur[p];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function configError(message: string, cause?: unknown): SyncError {
+  return new SyncError(message, { code: 'SYNC_CONFIG_INVALID', kind: 'fatal', errorClass: 'config', cause });
+}
+
+function readSecretFile(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw configError(`cannot read ${what} from ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
+  }
+}
+
+/** Resolve credentials: VAR, then VAR_FILE, then $CREDENTIALS_DIRECTORY/<name>. */
+export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
+  const pick = (name: string, credName: string): string | undefined => {
+    const direct = env[name];
+    if (direct !== undefined && direct !== '') return direct;
+    const file = env[`${name}_FILE`];
+    if (file) return readSecretFile(file, name);
+    const credDir = env.CREDENTIALS_DIRECTORY;
+    if (credDir) {
+      try {
+        return readFileSync(path.join(credDir, credName), 'utf8').replace(/\r?\n$/, '');
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  };
+  const username = pick('CONSTELLR_USERNAME', 'constellr-username');
+  const password = pick('CONSTELLR_PASSWORD', 'constellr-password');
+  return { username, password: password === undefined ? undefined : new Secret(password) };
+}
+
+function formatIssues(issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[] }[], sources: Record<string, string>): string {
+  return issues
+    .map((i) => {
+      const base = i.path.map(String).join('.');
+      if (i.code === 'unrecognized_keys' && i.keys) {
+        return i.keys.map((k) => `${base ? base + '.' : ''}${k}: unknown key`).join('\n');
+      }
+      const src = sources[base] ? ` (from ${sources[base]})` : '';
+      return `${base || '(root)'}${src}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const raw: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+
+  for (const [p, v] of Object.entries(opts.defaults ?? {})) {
+    setPath(raw, p, v);
+    sources[p] = 'built-in default';
+  }
+
+  const configFile = opts.configFile ?? (env.CONSTELLR_SYNC_CONFIG || undefined);
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFileSync(path.resolve(cwd, configFile), 'utf8');
+    } catch (e) {
+      throw configError(`cannot read config file ${configFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
+    }
+    let doc: unknown;
+    try {
+      doc = YAML.parse(text) ?? {};
+    } catch (e) {
+      throw configError(`config file ${configFile} is not valid YAML: ${(e as Error).message}`, e);
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+      throw configError(`config file ${configFile} must contain a mapping at the top level`);
+    for (const [section, value] of Object.entries(doc as Record<string, unknown>)) {
+      if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof raw[section] === 'object') {
+        raw[section] = { ...(raw[section] as object), ...(value as object) };
+      } else {
+        raw[section] = value;
+      }
+      if (typeof value === 'object' && value !== null)
+        for (const k of Object.keys(value)) sources[`${section}.${k}`] = configFile;
+    }
+    const secretKey = findSecretKey(doc);
+    if (secretKey)
+      throw configError(
+        `config file ${configFile}: ${secretKey}: secrets are not accepted in the file; use CONSTELLR_USERNAME and CONSTELLR_PASSWORD or CONSTELLR_PASSWORD_FILE`,
+      );
+  }
+
+  for (const [name, p] of Object.entries(ENV_MAP)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      setPath(raw, p, v);
+      sources[p] = name;
+    }
+  }
+  for (const [flag, p] of Object.entries(FLAG_MAP)) {
+    const v = opts.flags?.[flag];
+    if (v !== undefined) {
+      setPath(raw, p, v);
+      sources[p] = `--${flag}`;
+    }
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw configError(`invalid configuration:\n${formatIssues(parsed.error.issues as never, sources)}`);
+  }
+  const cfg = parsed.data;
+  cfg.mirror.dir = path.resolve(cwd, cfg.mirror.dir);
+  cfg.state.dir = path.resolve(cwd, cfg.state.dir);
+  const credentials = loadCredentials(env);
+  return deepFreeze({ ...cfg, credentials, sources, configFile });
+}
+
+function findSecretKey(doc: unknown, prefix = ''): string | undefined {
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  for (const [k, v] of Object.entries(doc)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (/password|secret|token|username|credentials/i.test(k)) return p;
+    const inner = findSecretKey(v, p);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !(o instanceof Secret)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** The effective configuration with secrets masked, for `config check` and start-up logs. */
+export function describeConfig(cfg: Config): Record<string, unknown> {
+  const { credentials, sources: _s, configFile: _f, ...rest } = cfg;
+  return {
+    ...JSON.parse(JSON.stringify(rest)),
+    credentials: { username: credentials.username ?? null, password: credentials.password ? '***' : null },
+  };
+}

@@ -1,0 +1,123 @@
+// Wires configuration into the running parts: locks first, then the mirror root check, the state
+// store, the HTTP transport, the token manager and the API client. Everything is closed by close().
+import { promises as fsp, constants as C } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import { ApiClient } from '../api/client.js';
+import { TokenManager } from '../api/auth.js';
+import { createDispatcher } from '../api/dispatcher.js';
+import { SyncError } from '../api/errors.js';
+import type { Config } from '../config/load.js';
+import { RESERVED_DIR } from '../mirror/paths.js';
+import { acquireLock, type HeldLock } from '../ops/lock.js';
+import type { Logger } from '../ops/logger.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import type { StateStore } from '../store/types.js';
+
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  store: StateStore;
+  api: ApiClient;
+  tokens: TokenManager;
+  dispatcher: Dispatcher;
+  clock: () => number;
+  root: string;
+  owner: string;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  clock?: () => number;
+  /** Take the state and mirror locks (every command that writes). */
+  lock?: boolean;
+}
+
+function fatal(message: string, code: string, cause?: unknown): SyncError {
+  return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
+}
+
+/** The mirror root must be a real, writable directory (not a symlink). EACCES/EROFS are fatal. */
+export async function prepareMirrorRoot(root: string): Promise<void> {
+  await fsp.mkdir(root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    throw fatal(`cannot create the mirror directory ${root}: ${e.code ?? e.message}`, 'SYNC_MIRROR_ROOT', e);
+  });
+  const st = await fsp.lstat(root);
+  if (st.isSymbolicLink()) throw fatal(`the mirror directory ${root} is a symlink; configure its real path (${await fsp.realpath(root)})`, 'SYNC_MIRROR_ROOT');
+  if (!st.isDirectory()) throw fatal(`the mirror path ${root} is not a directory`, 'SYNC_MIRROR_ROOT');
+  try {
+    await fsp.access(root, C.W_OK);
+    const probe = path.join(root, RESERVED_DIR);
+    await fsp.mkdir(probe, { recursive: true });
+    const f = path.join(probe, `.probe-${process.pid}`);
+    await fsp.writeFile(f, '');
+    await fsp.rm(f);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') throw fatal(`the mirror directory ${root} is on a read-only filesystem (EROFS)`, 'SYNC_MIRROR_ROOT', e);
+    if (code === 'EACCES' || code === 'EPERM') throw fatal(`no permission to write in the mirror directory ${root} (${code}); check its owner and mode`, 'SYNC_MIRROR_ROOT', e);
+    throw e;
+  }
+}
+
+export async function openRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = opts.clock ?? Date.now;
+  const locks: HeldLock[] = [];
+  const root = config.mirror.dir;
+  let store: StateStore | undefined;
+  let dispatcher: Dispatcher | undefined;
+  try {
+    if (opts.lock !== false) {
+      // The state lock first, before anything else touches state.
+      locks.push(acquireLock(config.state.dir, 'instance', 'the state directory', { mirror: root }));
+    }
+    await prepareMirrorRoot(root);
+    if (opts.lock !== false) locks.push(acquireLock(path.join(root, RESERVED_DIR), 'mirror', 'the mirror directory', { state: config.state.dir }));
+    store = SqliteStore.open(config.state.dir, { maxAttempts: config.sync.maxAttempts });
+    const { username, password } = config.credentials;
+    if (!username || !password)
+      throw fatal('no API credentials: set CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)', 'SYNC_CONFIG_CREDENTIALS');
+    dispatcher = createDispatcher({
+      connectTimeoutMs: config.api.connectTimeout,
+      headersTimeoutMs: config.api.headersTimeout,
+      bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
+      maxRedirects: config.api.maxRedirects,
+      connections: config.sync.concurrency + 2,
+    });
+    const tokens = new TokenManager({
+      baseUrl: config.api.url,
+      username,
+      password,
+      dispatcher,
+      encoding: config.api.tokenEncoding,
+      clock,
+      logger,
+      headersTimeoutMs: config.api.headersTimeout,
+    });
+    const api = new ApiClient({ baseUrl: config.api.url, dispatcher, tokens, clock, headersTimeoutMs: config.api.headersTimeout, bodyIdleTimeoutMs: config.api.bodyIdleTimeout });
+    const d = dispatcher;
+    const s = store;
+    return {
+      config,
+      logger,
+      store: s,
+      api,
+      tokens,
+      dispatcher: d,
+      clock,
+      root,
+      owner: `${os.hostname()}:${process.pid}`,
+      async close() {
+        await s.close();
+        await d.close().catch(() => undefined);
+        for (const l of locks.reverse()) l.release();
+      },
+    };
+  } catch (e) {
+    await store?.close();
+    await dispatcher?.close().catch(() => undefined);
+    for (const l of locks.reverse()) l.release();
+    throw e;
+  }
+}

@@ -1,0 +1,80 @@
+// File-system primitives for the mirror: create parent directories without ever following a
+// symlink, durable rename (fsync file, rename, fsync directory), and free-space checks.
+import { promises as fsp, constants as C } from 'node:fs';
+import path from 'node:path';
+import { SyncError } from '../api/errors.js';
+
+/** fsync a directory so a rename or creation inside it survives power loss. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class PathConflict extends SyncError {
+  constructor(
+    message: string,
+    readonly conflictPath: string,
+  ) {
+    super(message, { code: 'SYNC_MIRROR_PATH_CONFLICT', kind: 'permanent', errorClass: 'path_conflict' });
+  }
+}
+
+/**
+ * Make sure every directory between root and the file exists and is a real directory (not a
+ * symlink, not a file). Returns the directories created, deepest last, so their parents can be synced.
+ */
+export async function ensureParentDirs(root: string, segments: readonly string[]): Promise<string[]> {
+  const created: string[] = [];
+  let cur = root;
+  for (const seg of segments) {
+    cur = path.join(cur, seg);
+    let st;
+    try {
+      st = await fsp.lstat(cur);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      try {
+        await fsp.mkdir(cur);
+        created.push(cur);
+        continue;
+      } catch (e2) {
+        if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
+        st = await fsp.lstat(cur);
+      }
+    }
+    if (st.isSymbolicLink())
+      throw new SyncError(`refusing to write through the symlink ${cur}`, {
+        code: 'SYNC_MIRROR_SYMLINK',
+        kind: 'permanent',
+        errorClass: 'unsafe_key',
+      });
+    if (!st.isDirectory()) throw new PathConflict(`${cur} exists and is not a directory`, cur);
+  }
+  return created;
+}
+
+/** Sync the parents of newly created directories, then the file's own directory. */
+export async function syncCreatedDirs(created: readonly string[], fileDir: string): Promise<void> {
+  const dirs = new Set<string>(created.map((d) => path.dirname(d)));
+  dirs.add(fileDir);
+  for (const d of dirs) await fsyncDir(d);
+}
+
+/** Free bytes available to this (unprivileged) process on the filesystem holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const s = await fsp.statfs(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+export async function lstatOrNull(p: string) {
+  try {
+    return await fsp.lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}

@@ -1,0 +1,105 @@
+// Staging: partial downloads live in <mirror>/.constellr-sync/staging under a stable name derived from
+// (key, LastModified, Size), next to a small JSON record of what they are. The same filesystem as the
+// mirror, so the final rename is atomic. A partial survives crashes and is resumed with Range.
+import { createHash } from 'node:crypto';
+import { promises as fsp, createReadStream } from 'node:fs';
+import path from 'node:path';
+import { RESERVED_DIR } from './paths.js';
+
+export const STAGING_DIR = path.join(RESERVED_DIR, 'staging');
+
+export interface StagingRecord {
+  key: string;
+  lastModifiedMs: number;
+  size: number;
+  /** Validator of the bytes in the partial (ETag or Last-Modified of the response that wrote them). */
+  validator: string | null;
+  updatedAt: number;
+}
+
+export function stagingDir(root: string): string {
+  return path.join(root, STAGING_DIR);
+}
+
+export function stagingName(key: string, lastModifiedMs: number, size: number): string {
+  return createHash('sha256').update(`${key}\n${lastModifiedMs}\n${size}`).digest('hex').slice(0, 40);
+}
+
+export interface StagingPaths {
+  partial: string;
+  record: string;
+  name: string;
+}
+
+export function stagingPaths(root: string, key: string, lastModifiedMs: number, size: number): StagingPaths {
+  const name = stagingName(key, lastModifiedMs, size);
+  const dir = stagingDir(root);
+  return { name, partial: path.join(dir, `${name}.partial`), record: path.join(dir, `${name}.json`) };
+}
+
+export async function readRecord(file: string): Promise<StagingRecord | null> {
+  try {
+    const r = JSON.parse(await fsp.readFile(file, 'utf8')) as StagingRecord;
+    if (typeof r.key !== 'string' || typeof r.size !== 'number' || typeof r.lastModifiedMs !== 'number') return null;
+    return r;
+  } catch {
+    return null;
+  }
+}
+
+/** Write the record atomically (tmp + rename); not fsynced: losing it only costs a restart from 0. */
+export async function writeRecord(file: string, rec: StagingRecord): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await fsp.writeFile(tmp, JSON.stringify(rec));
+  await fsp.rename(tmp, file);
+}
+
+export async function removeStaging(p: StagingPaths): Promise<void> {
+  await Promise.all([fsp.rm(p.partial, { force: true }), fsp.rm(p.record, { force: true }), fsp.rm(`${p.record}.tmp`, { force: true })]);
+}
+
+/** Feed the first `length` bytes of a file into a hash (to continue hashing a resumed partial). */
+export async function hashPrefix(file: string, length: number, hash: ReturnType<typeof createHash>): Promise<void> {
+  if (length === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const rs = createReadStream(file, { start: 0, end: length - 1, highWaterMark: 1 << 20 });
+    rs.on('data', (c) => hash.update(c as Buffer));
+    rs.on('error', reject);
+    rs.on('end', resolve);
+  });
+}
+
+export interface StagedEntry {
+  name: string;
+  record: StagingRecord | null;
+  partialBytes: number | null;
+}
+
+/** Everything currently in staging, grouped by stable name. */
+export async function listStaging(root: string): Promise<StagedEntry[]> {
+  const dir = stagingDir(root);
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const byName = new Map<string, StagedEntry>();
+  for (const f of names) {
+    const m = /^([0-9a-f]{40})\.(partial|json)$/.exec(f);
+    const name = m ? m[1]! : f;
+    const e = byName.get(name) ?? { name, record: null, partialBytes: null };
+    if (m?.[2] === 'json') e.record = await readRecord(path.join(dir, f));
+    else if (m?.[2] === 'partial') e.partialBytes = (await fsp.stat(path.join(dir, f)).catch(() => null))?.size ?? null;
+    byName.set(name, e);
+  }
+  return [...byName.values()];
+}
+
+/** Remove every file belonging to a staging name (and stray files with unknown names). */
+export async function removeStagedName(root: string, name: string): Promise<void> {
+  const dir = stagingDir(root);
+  const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(entries.filter((f) => f.startsWith(name)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
+}

@@ -1,0 +1,69 @@
+// pino JSON lines on stdout. Secrets never reach a line: redaction covers header and field names in
+// both letter cases (pino paths are case-sensitive), and message strings are scrubbed of bearer
+// tokens and JWTs because redaction never looks inside messages.
+import { pino, stdSerializers, destination, stdTimeFunctions, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+const SECRET_FIELDS = ['password', 'Password', 'PASSWORD', 'token', 'Token', 'access_token', 'accessToken', 'authorization', 'Authorization', 'AUTHORIZATION'];
+
+export const REDACT_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  ...SECRET_FIELDS.map((f) => `*.*.${f}`),
+  'headers.authorization',
+  'headers.Authorization',
+  'req.headers.authorization',
+  'req.headers.Authorization',
+  'request.headers.authorization',
+  'request.headers.Authorization',
+];
+
+const TOKEN_PATTERNS: [RegExp, string][] = [
+  [/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer ***'],
+  [/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '***'],
+  [/(password|access_token)=([^&\s]+)/gi, '$1=***'],
+];
+
+/** Remove anything that looks like a credential from free text. */
+export function scrubSecrets(text: string, extra: readonly string[] = []): string {
+  let out = text;
+  for (const [re, rep] of TOKEN_PATTERNS) out = out.replace(re, rep);
+  for (const s of extra) if (s.length >= 4) out = out.split(s).join('***');
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: string;
+  destination?: DestinationStream;
+  /** Literal secret values to scrub from messages as a last line of defence. */
+  secrets?: () => readonly string[];
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const secrets = opts.secrets ?? (() => []);
+  return pino(
+    {
+      level: opts.level ?? 'info',
+      base: { name: 'constellr-sync' },
+      timestamp: stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '***' },
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: {
+        err: (e: unknown) => {
+          const s = stdSerializers.err(e as Error) as unknown as Record<string, unknown>;
+          if (typeof s.message === 'string') s.message = scrubSecrets(s.message, secrets());
+          if (typeof s.stack === 'string') s.stack = scrubSecrets(s.stack, secrets());
+          return s;
+        },
+      },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a, secrets()) : a));
+          return method.apply(this, scrubbed as Parameters<typeof method>);
+        },
+      },
+    },
+    opts.destination ?? destination({ dest: 1, sync: true }),
+  );
+}

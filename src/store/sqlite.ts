@@ -1,0 +1,90 @@
+// Opening the SQLite state file: WAL, synchronous set explicitly (better-sqlite3 connections on an
+// existing WAL file would otherwise get NORMAL), busy_timeout, and numbered immutable migrations.
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SyncError } from '../api/errors.js';
+
+export type SqliteDb = Database.Database;
+
+/** migrations/ at the package root, from both src/store and dist/store. */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function loadMigrations(dir: string): Migration[] {
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
+    .sort();
+  let prev = 0;
+  return files.map((f) => {
+    const version = Number(f.slice(0, 4));
+    if (version <= prev) throw new Error(`migration ${f} repeats version ${version}`);
+    prev = version;
+    return { version, name: f, sql: readFileSync(path.join(dir, f), 'utf8') };
+  });
+}
+
+export interface OpenOptions {
+  /** 'FULL' (default) syncs the WAL on every commit: a done row survives power loss. */
+  synchronous?: 'FULL' | 'NORMAL';
+  readonly?: boolean;
+}
+
+export const STATE_FILE = 'state.db';
+
+/** Open (creating if needed) the state database in `stateDir` and bring it to the current schema. */
+export function openSqlite(stateDir: string, opts: OpenOptions = {}): SqliteDb {
+  if (!opts.readonly) mkdirSync(stateDir, { recursive: true });
+  const file = path.join(stateDir, STATE_FILE);
+  let db: SqliteDb;
+  try {
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, timeout: 10_000 });
+  } catch (e) {
+    throw new SyncError(`cannot open state database ${file}: ${(e as Error).message}`, {
+      code: 'SYNC_STORE_OPEN',
+      kind: 'fatal',
+      errorClass: 'config',
+      cause: e,
+    });
+  }
+  if (!opts.readonly) db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+  db.pragma('busy_timeout = 10000');
+  db.pragma('foreign_keys = ON');
+  migrate(db, loadMigrations(path.join(MIGRATIONS_DIR, 'sqlite')), opts.readonly ?? false);
+  return db;
+}
+
+/** Apply pending migrations in order, each in its own BEGIN IMMEDIATE transaction. */
+export function migrate(db: SqliteDb, migrations: Migration[], readonly = false): number {
+  const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > latest) {
+    db.close();
+    throw new SyncError(
+      `the state database has schema version ${current}, written by a newer constellr-sync (this one knows up to ${latest}); upgrade constellr-sync or use another state directory`,
+      { code: 'SYNC_STORE_TOO_NEW', kind: 'fatal', errorClass: 'config' },
+    );
+  }
+  if (current === latest) return 0;
+  if (readonly) throw new SyncError(`the state database needs migration (version ${current} < ${latest}); run the daemon once`, { code: 'SYNC_STORE_OLD', kind: 'fatal', errorClass: 'config' });
+  let applied = 0;
+  for (const m of migrations.filter((x) => x.version > current)) {
+    const apply = db.transaction(() => {
+      // Re-check inside the write lock: another process may have migrated meanwhile.
+      const v = db.pragma('user_version', { simple: true }) as number;
+      if (v >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+      applied++;
+    });
+    apply.immediate();
+  }
+  return applied;
+}

@@ -1,0 +1,119 @@
+// One poll cycle: list from HWM − lookback, follow every page, upsert each page in one transaction,
+// and move the HWM only after the last page is committed, only from server timestamps.
+import pRetry from 'p-retry';
+import type { ApiClient } from '../api/client.js';
+import { SyncError, classifyError } from '../api/errors.js';
+import type { RemoteAsset } from '../api/wire.js';
+import { crashPoint } from '../ops/crash-point.js';
+import type { Logger } from '../ops/logger.js';
+import type { StateStore } from '../store/types.js';
+
+export interface PollSettings {
+  pageSize: number;
+  lookbackMs: number;
+  sinceMs: number | null;
+  /** Quick retries of one page before the poll fails. */
+  pageRetries: number;
+  pageRetryMinMs?: number;
+}
+
+export interface PollDeps {
+  api: ApiClient;
+  store: StateStore;
+  logger: Logger;
+  clock: () => number;
+  settings: PollSettings;
+  signal?: AbortSignal;
+  /** Called after each committed page (wakes idle workers). */
+  onPage?(result: { inserted: number; changed: number; listed: number }): void;
+  /** Keep only the assets this mirror wants (filters); the rest are not queued. */
+  accept?(asset: RemoteAsset): boolean;
+  onRateLimited?(ms: number): void;
+}
+
+export interface PollResult {
+  pages: number;
+  listed: number;
+  inserted: number;
+  changed: number;
+  hwmBefore: number | null;
+  hwmAfter: number | null;
+  listedAfter: number | null;
+  durationMs: number;
+}
+
+/** Where the next poll starts: HWM − lookback, never before `since`. Null lists everything. */
+export function listStart(hwmMs: number | null, s: PollSettings): number | null {
+  if (hwmMs === null) return s.sinceMs;
+  const from = hwmMs - s.lookbackMs;
+  return s.sinceMs !== null ? Math.max(from, s.sinceMs) : from;
+}
+
+export async function pollOnce(deps: PollDeps): Promise<PollResult> {
+  const { api, store, logger, clock, settings } = deps;
+  const started = clock();
+  const cursor = await store.getCursor();
+  const after = listStart(cursor.hwmMs, settings);
+  await store.startPoll(started);
+  let token: string | null = null;
+  const seenTokens = new Set<string>();
+  let maxSeen: number | null = null;
+  const totals = { pages: 0, listed: 0, inserted: 0, changed: 0 };
+  logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString(), listAfter: after === null ? null : new Date(after).toISOString() }, 'poll started');
+  try {
+    for (;;) {
+      if (deps.signal?.aborted) throw new SyncError('poll interrupted by shutdown', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
+      const page = await pRetry(() => api.listPage({ after, limit: settings.pageSize, continuationToken: token, signal: deps.signal }), {
+        retries: settings.pageRetries,
+        minTimeout: settings.pageRetryMinMs ?? 1000,
+        maxTimeout: 30_000,
+        randomize: true,
+        signal: deps.signal,
+        shouldRetry: ({ error }) => {
+          const e = classifyError(error);
+          return e.kind === 'retryable' && !deps.signal?.aborted;
+        },
+        onFailedAttempt: async ({ error, retriesLeft }) => {
+          const e = classifyError(error);
+          if (e.kind !== 'retryable' || retriesLeft === 0) return;
+          logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'listing page failed; retrying');
+          if (e.retryAfterMs !== undefined) {
+            deps.onRateLimited?.(e.retryAfterMs);
+            await new Promise((r) => setTimeout(r, e.retryAfterMs).unref());
+          }
+        },
+      });
+      const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
+      const r = await store.upsertPage(wanted, clock());
+      totals.pages++;
+      totals.listed += page.items.length;
+      totals.inserted += r.inserted;
+      totals.changed += r.changed;
+      for (const it of page.items) if (maxSeen === null || it.lastModifiedMs > maxSeen) maxSeen = it.lastModifiedMs;
+      deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
+      crashPoint('after_page_commit');
+      if (!page.nextToken) break;
+      if (seenTokens.has(page.nextToken))
+        throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
+          code: 'SYNC_API_BAD_LISTING',
+          kind: 'retryable',
+          errorClass: 'bad_listing',
+        });
+      seenTokens.add(page.nextToken);
+      token = page.nextToken;
+    }
+  } catch (err) {
+    const e = classifyError(err, 'poll');
+    if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
+    throw e;
+  }
+  await store.finishPoll(maxSeen, clock());
+  const finished = clock();
+  const hwmAfter = maxSeen === null ? cursor.hwmMs : Math.max(maxSeen, cursor.hwmMs ?? maxSeen);
+  const result: PollResult = { ...totals, hwmBefore: cursor.hwmMs, hwmAfter, listedAfter: after, durationMs: finished - started };
+  logger.info(
+    { pages: totals.pages, listed: totals.listed, new: totals.inserted, changed: totals.changed, hwm: hwmAfter === null ? null : new Date(hwmAfter).toISOString(), durationMs: result.durationMs },
+    'poll finished',
+  );
+  return result;
+}

@@ -1,0 +1,183 @@
+// N worker loops that claim and process jobs. In 'continuous' mode (run) they wait for work; in
+// 'drain' mode (sync) they stop once the poll is done and nothing is due. Stopping is two-phase:
+// stop claiming, let in-flight downloads finish within the grace period, then abort them (their
+// partials are kept and their jobs released without consuming an attempt).
+import { SyncError } from '../api/errors.js';
+import type { ClaimOrder } from '../config/schema.js';
+import type { Logger } from '../ops/logger.js';
+import type { ClaimedJob, StateStore } from '../store/types.js';
+import type { Gate } from './gate.js';
+import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
+
+export interface PoolOptions {
+  concurrency: number;
+  mode: 'continuous' | 'drain';
+  order: ClaimOrder;
+  owner: string;
+  /** In drain mode, keep waiting for queued jobs due within this horizon (job-level retries). */
+  drainHorizonMs: number;
+  idlePollMs?: number;
+  /** Stop claiming once this returns true (transfer caps). */
+  shouldStopClaiming?: () => boolean;
+}
+
+export interface PoolStats {
+  done: number;
+  failed: number;
+  gone: number;
+  retried: number;
+  released: number;
+  bytes: number;
+  outcomes: Record<string, number>;
+}
+
+export class WorkerPool {
+  readonly #ctx: Omit<WorkerContext, 'shutdownSignal'>;
+  readonly #o: PoolOptions;
+  readonly #store: StateStore;
+  readonly #gate: Gate;
+  readonly #log: Logger;
+  readonly #shutdown = new AbortController();
+  readonly #stopClaiming = new AbortController();
+  #wakers = new Set<() => void>();
+  #active = 0;
+  #pollDone: () => boolean = () => true;
+  #loops: Promise<void>[] = [];
+  readonly stats: PoolStats = { done: 0, failed: 0, gone: 0, retried: 0, released: 0, bytes: 0, outcomes: {} };
+  readonly inFlight = new Map<number, ClaimedJob>();
+
+  constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
+    this.#ctx = ctx;
+    this.#o = o;
+    this.#store = ctx.store;
+    this.#gate = gate;
+    this.#log = ctx.logger;
+  }
+
+  /** Staging names of downloads in flight (the sweeper leaves them alone). */
+  activeStagingNames(): ReadonlySet<string> {
+    return this.#ctx.activeStaging;
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  get stopping(): boolean {
+    return this.#stopClaiming.signal.aborted;
+  }
+
+  /** In drain mode the pool ends only after this says the poll has finished. */
+  setPollDone(fn: () => boolean): void {
+    this.#pollDone = fn;
+  }
+
+  start(): Promise<void> {
+    const ctx: WorkerContext = {
+      ...this.#ctx,
+      shutdownSignal: this.#shutdown.signal,
+      waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),
+    };
+    for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(ctx, i));
+    return Promise.all(this.#loops).then(() => undefined);
+  }
+
+  /** New work may be available. */
+  wake(): void {
+    for (const w of this.#wakers) w();
+    this.#wakers.clear();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#wakers.delete(done);
+        this.#stopClaiming.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.max(5, ms));
+      this.#wakers.add(done);
+      this.#stopClaiming.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async #loop(ctx: WorkerContext, index: number): Promise<void> {
+    const idle = this.#o.idlePollMs ?? 2000;
+    const owner = `${this.#o.owner}/w${index}`;
+    while (!this.#stopClaiming.signal.aborted) {
+      try {
+        await this.#gate.wait(this.#stopClaiming.signal);
+        if (this.#stopClaiming.signal.aborted || this.#o.shouldStopClaiming?.()) break;
+        const now = ctx.clock();
+        const [job] = await this.#store.claim(1, { owner, leaseMs: ctx.settings.leaseMs, now, order: this.#o.order });
+        if (!job) {
+          const next = await this.#store.nextRunAt();
+          if (this.#o.mode === 'drain' && this.#pollDone() && this.#active === 0) {
+            if (next === null || next - now > this.#o.drainHorizonMs) break;
+          }
+          const waitMs = next === null ? idle : Math.min(idle, Math.max(5, next - now));
+          await this.#sleep(waitMs);
+          continue;
+        }
+        this.#active++;
+        this.inFlight.set(job.id, job);
+        let outcome: JobOutcome;
+        try {
+          outcome = await processJob(ctx, job);
+        } finally {
+          this.#active--;
+          this.inFlight.delete(job.id);
+        }
+        this.#count(outcome, job);
+        // Others in drain mode may be waiting to decide whether to finish.
+        this.wake();
+      } catch (e) {
+        // The loop never dies: log, back off, go on.
+        this.#log.error({ err: e, worker: index }, 'worker loop error; backing off');
+        await this.#sleep(1000);
+      }
+    }
+  }
+
+  #count(outcome: JobOutcome, job: ClaimedJob): void {
+    this.stats.outcomes[outcome] = (this.stats.outcomes[outcome] ?? 0) + 1;
+    if (outcome === 'done') {
+      this.stats.done++;
+      this.stats.bytes += job.remoteSize;
+    } else if (outcome === 'failed') this.stats.failed++;
+    else if (outcome === 'gone') this.stats.gone++;
+    else if (outcome === 'retry') this.stats.retried++;
+    else if (outcome === 'released') this.stats.released++;
+    this.#gate.recordResult(outcome === 'done', outcome === 'retry');
+  }
+
+  /** Stop claiming new jobs; in-flight ones continue. */
+  stopClaiming(): void {
+    if (!this.#stopClaiming.signal.aborted) this.#stopClaiming.abort();
+    this.wake();
+  }
+
+  /** Abort in-flight downloads now (their jobs are released, partials kept). */
+  abortInFlight(): void {
+    if (!this.#shutdown.signal.aborted)
+      this.#shutdown.abort(new SyncError('shutting down', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
+  }
+
+  /** Graceful stop: stop claiming, wait up to graceMs for in-flight jobs, then abort them. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopClaiming();
+    const all = Promise.all(this.#loops);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), graceMs);
+    });
+    const first = await Promise.race([all.then(() => 'done' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'timeout') {
+      this.#log.warn({ inFlight: this.#active, graceMs }, 'grace period over; aborting in-flight downloads (partials kept)');
+      this.abortInFlight();
+      await all;
+    }
+  }
+}

@@ -1,0 +1,168 @@
+// One download attempt: stream GET /assets/{key} into the staging partial, resuming with Range and
+// If-Range when a partial of the same (key, LastModified, Size) exists. A continuation is accepted
+// only as a 206 whose Content-Range matches; a 200 starts over. The byte count is checked against
+// the listed Size and Content-Length ourselves, since undici reports a cut close-delimited body as
+// success. The file is fsynced and its mtime set before the caller renames it into place.
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { ApiClient } from '../api/client.js';
+import { SyncError, classifyError } from '../api/errors.js';
+import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
+import { crashPoint, isArmed } from '../ops/crash-point.js';
+import type { ClaimedJob } from '../store/types.js';
+
+const WRITE_BATCH = 1 << 20;
+
+export interface TransferInput {
+  api: ApiClient;
+  root: string;
+  job: ClaimedJob;
+  staging: StagingPaths;
+  signal: AbortSignal;
+  /** Called with each chunk's size as it arrives (progress, metrics, bandwidth). */
+  onBytes?: ((n: number) => void | Promise<void>) | undefined;
+  clock?: () => number;
+}
+
+export interface TransferResult {
+  bytes: number;
+  sha256: string;
+  /** Bytes received over the network in this attempt. */
+  received: number;
+  resumedFrom: number;
+}
+
+/** Strip weak prefix and quotes so "abc", W/"abc" and abc compare equal. */
+export function normalizeEtag(e: string | null | undefined): string | null {
+  if (!e) return null;
+  return e.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch'): SyncError {
+  return new SyncError(`GET ${job.key}: ${why}`, { code: 'SYNC_TRANSFER_MISMATCH', kind: 'retryable', errorClass });
+}
+
+export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
+  const { api, job, staging, signal } = input;
+  const clock = input.clock ?? Date.now;
+  const size = job.remoteSize;
+  await fsp.mkdir(stagingDir(input.root), { recursive: true });
+
+  // What do we already have?
+  let offset = 0;
+  let validator: string | null = null;
+  const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
+  if (rec && st && rec.key === job.key && rec.size === size && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= size) {
+    offset = st.size;
+    validator = rec.validator;
+  } else if (rec || st) {
+    await removeStaging(staging);
+  }
+
+  const hash = createHash('sha256');
+  if (offset === size && size > 0) {
+    // A crash after the last byte but before the rename: the partial is complete.
+    await hashPrefix(staging.partial, offset, hash);
+    const fh = await fsp.open(staging.partial, 'r+');
+    try {
+      await fh.sync();
+      await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
+    } finally {
+      await fh.close();
+    }
+    return { bytes: size, sha256: hash.digest('hex'), received: 0, resumedFrom: offset };
+  }
+
+  const res = await api.download(job.key, {
+    rangeStart: offset > 0 ? offset : undefined,
+    ifRange: validator,
+    signal,
+  });
+  let resumedFrom = 0;
+  try {
+    if (res.status === 206) {
+      const cr = res.contentRange;
+      if (offset === 0 || !cr || cr.start !== offset || cr.end !== size - 1 || (cr.total !== null && cr.total !== size)) {
+        await removeStaging(staging);
+        throw mismatch(job, `unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size - 1}/${size})`, 'range_mismatch');
+      }
+      resumedFrom = offset;
+    } else {
+      offset = 0; // a 200 means the whole object again
+    }
+    const remaining = size - offset;
+    if (res.contentLength !== null && res.contentLength !== remaining) {
+      await removeStaging(staging);
+      throw mismatch(job, `Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${remaining}); the asset probably changed`, 'size_mismatch');
+    }
+    const listed = normalizeEtag(job.remoteEtag);
+    const got = normalizeEtag(res.etag);
+    if (listed && got && listed !== got) {
+      await removeStaging(staging);
+      throw mismatch(job, `ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
+    }
+  } catch (e) {
+    res.body.destroy();
+    throw e;
+  }
+
+  await writeRecord(staging.record, {
+    key: job.key,
+    lastModifiedMs: job.remoteModifiedMs,
+    size,
+    validator: res.etag ?? validator,
+    updatedAt: clock(),
+  });
+  if (offset === 0) hash.update(Buffer.alloc(0));
+  else await hashPrefix(staging.partial, offset, hash);
+
+  const fh = await fsp.open(staging.partial, offset > 0 ? 'r+' : 'w');
+  let position = offset;
+  let received = 0;
+  const remaining = size - offset;
+  try {
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batchBytes === 0) return;
+      const bufs = batch;
+      const n = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      await fh.writev(bufs, position);
+      position += n;
+    };
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${size}`, 'size_mismatch');
+        hash.update(chunk);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH) await flush();
+        if (input.onBytes) await input.onBytes(chunk.length);
+        if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
+          await flush();
+          crashPoint('mid_body');
+        }
+      }
+      await flush();
+    } catch (e) {
+      await flush().catch(() => undefined); // keep what arrived: it is a valid prefix to resume from
+      if (e instanceof SyncError && e.errorClass === 'size_mismatch') await fh.truncate(0).catch(() => undefined);
+      throw signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(e, `GET ${job.key}`);
+    }
+    if (received < remaining) {
+      throw new SyncError(`GET ${job.key}: body ended after ${offset + received} of ${size} bytes`, {
+        code: 'SYNC_TRANSFER_SHORT_BODY',
+        kind: 'retryable',
+        errorClass: 'short_body',
+      });
+    }
+    await fh.sync();
+    await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
+  } finally {
+    await fh.close();
+  }
+  return { bytes: size, sha256: hash.digest('hex'), received, resumedFrom };
+}

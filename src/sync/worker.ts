@@ -1,0 +1,270 @@
+// One job, from claim to committed outcome. The file is fsynced and renamed into place before the
+// row says done; every write is fenced by the lease token; the outcome is classified once.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import pRetry from 'p-retry';
+import type { ApiClient } from '../api/client.js';
+import { SyncError, classifyError } from '../api/errors.js';
+import { resolveKey } from '../mirror/paths.js';
+import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
+import { removeStaging, stagingPaths } from '../mirror/staging.js';
+import { crashPoint } from '../ops/crash-point.js';
+import type { Logger } from '../ops/logger.js';
+import type { ClaimedJob, StateStore } from '../store/types.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { transferToStaging } from './transfer.js';
+
+export interface WorkerSettings {
+  leaseMs: number;
+  quickRetries: number;
+  backoff: BackoffPolicy;
+  freeSpaceReserve: number;
+  minDownloadRate: number;
+  /** Base delay of the quick in-run retries. */
+  quickRetryMinMs?: number;
+}
+
+/** What the pool wants to hear about; all optional. */
+export interface WorkerEvents {
+  onDone?(job: ClaimedJob, r: { bytes: number; sha256: string; path: string; received: number; durationMs: number; replaced: boolean }): void;
+  onOutcome?(job: ClaimedJob, outcome: JobOutcome, error?: SyncError): void;
+  onBytes?(n: number): void | Promise<void>;
+  onRetry?(job: ClaimedJob, error: SyncError): void;
+  /** A 429 with Retry-After: every worker should pause that long. */
+  onRateLimited?(ms: number): void;
+  onDiskFull?(job: ClaimedJob, neededBytes: number): void;
+  onAuthRejected?(error: SyncError): void;
+}
+
+export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred';
+
+export interface WorkerContext {
+  api: ApiClient;
+  store: StateStore;
+  root: string;
+  logger: Logger;
+  clock: () => number;
+  settings: WorkerSettings;
+  /** Staging names being written in this process: two workers never share a partial. */
+  activeStaging: Set<string>;
+  events: WorkerEvents;
+  /** Aborted on shutdown (after the grace period): in-flight downloads stop and keep their partials. */
+  shutdownSignal: AbortSignal;
+  /** Waits until the pool may proceed (pauses for 429s, etc.). */
+  waitForGate?(signal: AbortSignal): Promise<void>;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Process one claimed job to a committed outcome. Never throws. */
+export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<JobOutcome> {
+  const log = ctx.logger.child({ jobId: job.id, key: job.key });
+  const started = ctx.clock();
+  const lease = new AbortController();
+  const signal = AbortSignal.any([lease.signal, ctx.shutdownSignal]);
+  let leaseLost = false;
+  // Heartbeat: extend the lease every third of its length; a failed heartbeat means someone else owns it.
+  const hb = setInterval(() => {
+    const now = ctx.clock();
+    ctx.store
+      .heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now)
+      .then((ok) => {
+        if (!ok && !leaseLost) {
+          leaseLost = true;
+          lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST', kind: 'aborted', errorClass: 'lease_lost' }));
+        }
+      })
+      .catch((e: unknown) => log.warn({ err: e }, 'heartbeat failed'));
+  }, Math.max(250, Math.floor(ctx.settings.leaseMs / 3)));
+  hb.unref();
+
+  const staging = stagingPaths(ctx.root, job.key, job.remoteModifiedMs, job.remoteSize);
+  let holdsStaging = false;
+  try {
+    crashPoint('after_claim');
+    const target = resolveKey(ctx.root, job.key, job.remoteSize);
+    if (target.isFolderMarker) {
+      const created = await ensureParentDirs(ctx.root, target.segments);
+      await syncCreatedDirs(created, path.dirname(target.absPath));
+      return await finish(ctx, job, log, { bytes: 0, sha256: '', path: target.relPath + '/', received: 0 }, started, false);
+    }
+    if (ctx.activeStaging.has(staging.name)) {
+      // Another worker of this process is writing the same version: try again shortly.
+      await ctx.store.retryLater(job.id, job.leaseToken, {
+        runAt: ctx.clock() + 2000,
+        now: ctx.clock(),
+        consumeAttempt: false,
+        error: { errorClass: 'busy', message: 'the same version is being downloaded by another worker' },
+      });
+      return 'deferred';
+    }
+    ctx.activeStaging.add(staging.name);
+    holdsStaging = true;
+
+    // Enough room for the rest of this file plus the reserve?
+    const have = (await fsp.stat(staging.partial).catch(() => null))?.size ?? 0;
+    const needed = Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve;
+    const free = await freeBytes(ctx.root);
+    if (free < needed) {
+      throw new SyncError(`not enough free space for ${job.key}: ${free} bytes free, ${needed} needed (size + reserve)`, {
+        code: 'SYNC_MIRROR_DISK_FULL',
+        kind: 'disk_full',
+        errorClass: 'disk_full',
+      });
+    }
+
+    const deadlineMs = 5 * 60_000 + Math.ceil((job.remoteSize / ctx.settings.minDownloadRate) * 1000);
+    const result = await pRetry(
+      () =>
+        transferToStaging({
+          api: ctx.api,
+          root: ctx.root,
+          job,
+          staging,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]),
+          onBytes: ctx.events.onBytes,
+          clock: ctx.clock,
+        }),
+      {
+        retries: ctx.settings.quickRetries,
+        minTimeout: ctx.settings.quickRetryMinMs ?? 500,
+        factor: 2,
+        maxTimeout: 10_000,
+        randomize: true,
+        signal,
+        shouldRetry: ({ error }) => !signal.aborted && classifyError(error).kind === 'retryable',
+        onFailedAttempt: async ({ error, retriesLeft }) => {
+          const e = classifyError(error);
+          if (e.kind !== 'retryable' || retriesLeft === 0 || signal.aborted) return;
+          ctx.events.onRetry?.(job, e);
+          log.info({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'download attempt failed; retrying');
+          if (e.retryAfterMs !== undefined) {
+            ctx.events.onRateLimited?.(e.retryAfterMs);
+            await sleep(e.retryAfterMs, signal);
+          }
+          await ctx.waitForGate?.(signal);
+        },
+      },
+    );
+    crashPoint('after_fsync');
+
+    // Fencing: only the lease holder may put a file in place.
+    const now = ctx.clock();
+    if (leaseLost || !(await ctx.store.heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now))) {
+      log.warn('lease lost before the rename; leaving the file to the new owner');
+      return 'lost';
+    }
+    const created = await ensureParentDirs(ctx.root, target.segments.slice(0, -1));
+    const existing = await fsp.lstat(target.absPath).catch(() => null);
+    if (existing && !existing.isFile()) {
+      throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath);
+    }
+    await fsp.rename(staging.partial, target.absPath);
+    await syncCreatedDirs(created, path.dirname(target.absPath));
+    crashPoint('after_rename');
+    await fsp.rm(staging.record, { force: true });
+    return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received }, started, existing !== null);
+  } catch (err) {
+    const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(err, `download ${job.key}`);
+    return await handleFailure(ctx, job, log, e, staging);
+  } finally {
+    clearInterval(hb);
+    if (holdsStaging) ctx.activeStaging.delete(staging.name);
+  }
+}
+
+async function finish(
+  ctx: WorkerContext,
+  job: ClaimedJob,
+  log: Logger,
+  r: { bytes: number; sha256: string; path: string; received: number },
+  started: number,
+  replaced: boolean,
+): Promise<JobOutcome> {
+  const outcome = await ctx.store.complete(job.id, job.leaseToken, { localPath: r.path, bytes: r.bytes, sha256: r.sha256, now: ctx.clock() });
+  const durationMs = ctx.clock() - started;
+  if (outcome === 'lost') {
+    log.warn('lease lost before the commit; the file in place is a complete version');
+    return 'lost';
+  }
+  if (outcome === 'requeued') {
+    log.info('a newer version was listed while downloading; queued again');
+    ctx.events.onOutcome?.(job, 'requeued');
+    return 'requeued';
+  }
+  log.info({ bytes: r.bytes, sha256: r.sha256 || undefined, durationMs, replaced }, 'mirrored');
+  ctx.events.onDone?.(job, { ...r, durationMs, replaced });
+  ctx.events.onOutcome?.(job, 'done');
+  return 'done';
+}
+
+async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e: SyncError, staging: ReturnType<typeof stagingPaths>): Promise<JobOutcome> {
+  const now = ctx.clock();
+  const error = { errorClass: e.errorClass, status: e.status ?? null, message: e.message };
+  try {
+    switch (e.kind) {
+      case 'aborted': {
+        if (e.errorClass === 'lease_lost') {
+          log.warn('lease lost; stopped');
+          return 'lost';
+        }
+        // Shutdown: keep the partial, give the job back without consuming its attempt.
+        await ctx.store.release(job.id, job.leaseToken, now);
+        log.info('released at shutdown; the partial download is kept for resume');
+        ctx.events.onOutcome?.(job, 'released', e);
+        return 'released';
+      }
+      case 'gone':
+        await removeStaging(staging);
+        await ctx.store.markGone(job.id, job.leaseToken, error, now);
+        log.warn({ status: e.status }, 'asset is gone (listed, but the download answered 404/410)');
+        ctx.events.onOutcome?.(job, 'gone', e);
+        return 'gone';
+      case 'permanent':
+      case 'fatal':
+        await removeStaging(staging);
+        await ctx.store.fail(job.id, job.leaseToken, error, now);
+        log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'failed permanently');
+        ctx.events.onOutcome?.(job, 'failed', e);
+        return 'failed';
+      case 'disk_full':
+        // Free what this download held and wait for space; no attempt burned.
+        await removeStaging(staging);
+        await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
+        ctx.events.onDiskFull?.(job, job.remoteSize + ctx.settings.freeSpaceReserve);
+        ctx.events.onOutcome?.(job, 'retry', e);
+        return 'retry';
+      case 'auth_rejected':
+        await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
+        ctx.events.onAuthRejected?.(e);
+        ctx.events.onOutcome?.(job, 'retry', e);
+        return 'retry';
+      default: {
+        const runAt = now + backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
+        const r = await ctx.store.retryLater(job.id, job.leaseToken, { runAt, now, consumeAttempt: true, error });
+        if (r === 'failed') {
+          log.error({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, err: e.message }, 'failed after the last attempt');
+          ctx.events.onOutcome?.(job, 'failed', e);
+          return 'failed';
+        }
+        log.warn({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
+        ctx.events.onOutcome?.(job, r === 'lost' ? 'lost' : 'retry', e);
+        return r === 'lost' ? 'lost' : 'retry';
+      }
+    }
+  } catch (dbErr) {
+    log.error({ err: dbErr }, 'could not record the outcome; the lease will expire and the job will be retried');
+    return 'lost';
+  }
+}
