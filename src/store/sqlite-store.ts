@@ -15,7 +15,15 @@ import {
   type Job,
   type JobError,
   type JobState,
+  type OutboxCounts,
+  type OutboxEventInput,
+  type OutboxItem,
+  type OutboxSink,
+  type PathReservation,
+  type ReconcileRecord,
   type RetryOutcome,
+  type RequeueSelection,
+  type JobBrief,
   type StateStore,
   type UpsertResult,
 } from './types.js';
@@ -46,6 +54,10 @@ interface JobRow {
   sha256: string | null;
   updated_at: number;
   finished_at: number | null;
+  mirror_path: string | null;
+  shortened: number;
+  remote_deleted_at: number | null;
+  local_removed: 'trash' | 'delete' | null;
 }
 
 export function rowToJob(r: JobRow): Job {
@@ -68,6 +80,10 @@ export function rowToJob(r: JobRow): Job {
     sha256: r.sha256,
     updatedAt: r.updated_at,
     finishedAt: r.finished_at,
+    mirrorPath: r.mirror_path ?? null,
+    shortened: r.shortened === 1,
+    remoteDeletedAt: r.remote_deleted_at ?? null,
+    localRemoved: r.local_removed ?? null,
   };
 }
 
@@ -77,6 +93,21 @@ export function newLeaseToken(): string {
 
 export interface SqliteStoreOptions extends OpenOptions {
   maxAttempts: number;
+  /** Notification sinks configured: completed downloads and recordEvent() write one outbox row per sink. */
+  outboxSinks?: readonly OutboxSink[];
+}
+
+interface OutboxRow {
+  id: number;
+  sink: OutboxSink;
+  event: OutboxItem['event'];
+  key: string;
+  path: string | null;
+  size: number | null;
+  last_modified_ms: number | null;
+  sha256: string | null;
+  attempts: number;
+  created_at: number;
 }
 
 export class SqliteStore implements StateStore {
@@ -85,10 +116,35 @@ export class SqliteStore implements StateStore {
   readonly #maxAttempts: number;
   readonly #s: Record<string, Statement>;
   readonly #claimStmts = new Map<ClaimOrder, Statement>();
+  readonly #outboxSinks: readonly OutboxSink[];
+  readonly #o: Record<string, Statement>;
 
-  constructor(db: SqliteDb, opts: { maxAttempts: number }) {
+  constructor(db: SqliteDb, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[] }) {
     this.db = db;
     this.#maxAttempts = opts.maxAttempts;
+    this.#outboxSinks = [...new Set(opts.outboxSinks ?? [])];
+    this.#o = {
+      insert: db.prepare(`
+        INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
+        VALUES (@sink, @event, @key, @path, @size, @lm, @sha, @now, @now, @now)`),
+      prior: db.prepare('SELECT key, remote_modified_ms, local_path FROM jobs WHERE id = ? AND lease_token = ?'),
+      claim: db.prepare(`
+        UPDATE outbox SET attempts = attempts + 1, lease_until = @until, updated_at = @now
+        WHERE id IN (SELECT id FROM outbox WHERE sink = @sink AND state = 'pending' AND run_at <= @now
+                       AND (lease_until IS NULL OR lease_until <= @now) ORDER BY id LIMIT @n)
+        RETURNING id, sink, event, key, path, size, last_modified_ms, sha256, attempts, created_at`),
+      ack: db.prepare('DELETE FROM outbox WHERE id = ?'),
+      nack: db.prepare(`
+        UPDATE outbox SET
+          state = CASE WHEN attempts >= @max THEN 'failed' ELSE 'pending' END,
+          run_at = @runAt, lease_until = NULL, last_error = @err, updated_at = @now
+        WHERE id = @id
+        RETURNING state`),
+      release: db.prepare("UPDATE outbox SET lease_until = NULL, run_at = min(run_at, @now) WHERE state = 'pending' AND lease_until IS NOT NULL"),
+      next: db.prepare("SELECT min(max(run_at, coalesce(lease_until, 0))) AS t FROM outbox WHERE sink = ? AND state = 'pending'"),
+      counts: db.prepare('SELECT sink, state, count(*) AS n FROM outbox GROUP BY sink, state'),
+      backlog: db.prepare("SELECT count(*) AS n, coalesce(sum(remote_size), 0) AS b FROM jobs WHERE state IN ('queued', 'running')"),
+    };
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       cursor: p('SELECT hwm_ms, poll_started_at, poll_finished_at, poll_error, poll_error_class, poll_error_at FROM cursor WHERE id = 1'),
@@ -122,6 +178,7 @@ export class SqliteStore implements StateStore {
           attempts = CASE WHEN revision = claimed_revision THEN attempts ELSE 0 END,
           run_at = @now, finished_at = @now, updated_at = @now,
           local_path = @path, local_modified_ms = remote_modified_ms, bytes_written = @bytes, sha256 = @sha,
+          mirror_path = @path, shortened = coalesce(@short, shortened),
           lease_owner = NULL, lease_token = NULL, lease_until = NULL,
           error_class = NULL, error_status = NULL, error_message = NULL
         WHERE id = @id AND lease_token = @token AND state = 'running'
@@ -164,6 +221,12 @@ export class SqliteStore implements StateStore {
       failures: p("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
       getJob: p('SELECT * FROM jobs WHERE key = ?'),
       nextRunAt: p("SELECT min(run_at) AS t FROM jobs WHERE state = 'queued'"),
+      ...this.#layoutStatements(p),
+      // retry: the error stays in the row until the next attempt overwrites it (status shows why it failed)
+      requeueFailed: p(`
+        UPDATE jobs SET state = 'queued', attempts = 0, run_at = @now, updated_at = @now, finished_at = NULL
+        WHERE state = 'failed' AND (@key IS NULL OR key = @key) AND (@cls IS NULL OR error_class = @cls)`),
+      jobBriefs: p('SELECT key, remote_size, run_at, local_path FROM jobs WHERE state = ? ORDER BY id'),
     };
   }
 
@@ -196,9 +259,12 @@ export class SqliteStore implements StateStore {
 
   async upsertPage(items: readonly RemoteAsset[], now: number): Promise<UpsertResult> {
     const stmt = this.#s.upsert!;
+    const undelete = this.#s.undelete!;
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     const tx = this.db.transaction(() => {
       for (const it of items) {
+        // A key marked deleted_remote that is listed again is tracked again (and fetched again if its file was removed).
+        undelete.run({ key: it.key, now });
         const row = stmt.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, now }) as { revision: number } | undefined;
         if (!row) result.unchanged++;
         else if (row.revision === 0) result.inserted++;
@@ -265,10 +331,102 @@ export class SqliteStore implements StateStore {
     return this.#s.heartbeat!.run(leaseUntil, now, id, token).changes === 1;
   }
 
-  async complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number }): Promise<CompleteOutcome> {
-    const row = this.#s.complete!.get({ id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now }) as { state: string } | undefined;
-    if (!row) return 'lost';
-    return row.state === 'done' ? 'done' : 'requeued';
+  async complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome> {
+    const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
+    const run = () => {
+      // What the mirror held before decides created vs updated (read under the same write lock).
+      const prior =
+        this.#outboxSinks.length > 0
+          ? (this.#o.prior!.get(id, token) as { key: string; remote_modified_ms: number; local_path: string | null } | undefined)
+          : undefined;
+      const row = this.#s.complete!.get({ id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now, short }) as { state: string } | undefined;
+      if (!row) return 'lost' as const;
+      if (row.state !== 'done') return 'requeued' as const;
+      // Folder markers are not files; downstream pipelines are told about files only.
+      if (prior && !r.localPath.endsWith('/')) {
+        this.#insertEvents(
+          {
+            event: prior.local_path ? 'updated' : 'created',
+            key: prior.key,
+            path: r.localPath,
+            size: r.bytes,
+            lastModifiedMs: prior.remote_modified_ms,
+            sha256: r.sha256 || null,
+          },
+          r.now,
+        );
+      }
+      return 'done' as const;
+    };
+    // One transaction: the done row and its notification rows commit together (or not at all).
+    return this.#outboxSinks.length > 0 ? this.db.transaction(run).immediate() : run();
+  }
+
+  /** Insert one outbox row per configured sink. Synchronous, so it can join a caller's transaction. */
+  #insertEvents(e: OutboxEventInput, now: number): number {
+    for (const sink of this.#outboxSinks) {
+      this.#o.insert!.run({ sink, event: e.event, key: e.key, path: e.path, size: e.size, lm: e.lastModifiedMs, sha: e.sha256, now });
+    }
+    return this.#outboxSinks.length;
+  }
+
+  /**
+   * The same as recordEvent, synchronously, for SQLite code that records a deletion inside its own
+   * transaction (so the deletion and its event commit together).
+   */
+  recordEventSync(e: OutboxEventInput, now: number): number {
+    return this.#insertEvents(e, now);
+  }
+
+  async recordEvent(e: OutboxEventInput, now: number): Promise<number> {
+    if (this.#outboxSinks.length === 0) return 0;
+    return this.db.transaction(() => this.#insertEvents(e, now)).immediate();
+  }
+
+  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseUntil: number): Promise<OutboxItem[]> {
+    const rows = this.db.transaction(() => this.#o.claim!.all({ sink, n, now, until: leaseUntil })).immediate() as OutboxRow[];
+    return rows
+      .sort((a, b) => a.id - b.id)
+      .map((r) => ({
+        id: r.id,
+        sink: r.sink,
+        event: r.event,
+        key: r.key,
+        path: r.path,
+        size: r.size,
+        lastModifiedMs: r.last_modified_ms,
+        sha256: r.sha256,
+        attempts: r.attempts,
+        createdAt: r.created_at,
+      }));
+  }
+
+  async ackOutbox(id: number): Promise<void> {
+    this.#o.ack!.run(id);
+  }
+
+  async nackOutbox(id: number, r: { runAt: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'> {
+    const row = this.#o.nack!.get({ id, runAt: r.runAt, err: r.error.slice(0, 2000), max: r.maxAttempts, now: r.now }) as { state: string } | undefined;
+    return row?.state === 'failed' ? 'failed' : 'retry';
+  }
+
+  async releaseOutboxLeases(now: number): Promise<number> {
+    return this.#o.release!.run({ now }).changes;
+  }
+
+  async nextOutboxAt(sink: OutboxSink): Promise<number | null> {
+    return (this.#o.next!.get(sink) as { t: number | null }).t;
+  }
+
+  async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {
+    const out: Record<OutboxSink, OutboxCounts> = { hook: { pending: 0, failed: 0 }, webhook: { pending: 0, failed: 0 } };
+    for (const r of this.#o.counts!.all() as { sink: OutboxSink; state: 'pending' | 'failed'; n: number }[]) out[r.sink][r.state] = r.n;
+    return out;
+  }
+
+  async backlog(): Promise<{ jobs: number; bytes: number }> {
+    const r = this.#o.backlog!.get() as { n: number; b: number };
+    return { jobs: r.n, bytes: r.b };
   }
 
   async retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
@@ -328,6 +486,221 @@ export class SqliteStore implements StateStore {
 
   async nextRunAt(): Promise<number | null> {
     return (this.#s.nextRunAt!.get() as { t: number | null }).t;
+  }
+
+  // One process owns a SQLite state (the instance lock), so it is always the poller, and every
+  // queued job was queued by this process (which wakes its own workers).
+  async tryAcquirePollerLease(_owner: string, _ttlMs: number): Promise<boolean> {
+    return true;
+  }
+
+  async releasePollerLease(_owner: string): Promise<void> {}
+
+  onJobsAvailable(_fn: () => void): () => void {
+    return () => undefined;
+  }
+
+  async requeueFailed(sel: RequeueSelection, now: number): Promise<number> {
+    const stmt = this.#s.requeueFailed!;
+    const cls = sel.errorClass ?? null;
+    return this.db
+      .transaction(() => {
+        if (sel.keys === undefined) return stmt.run({ key: null, cls, now }).changes;
+        let n = 0;
+        for (const key of new Set(sel.keys)) n += stmt.run({ key, cls, now }).changes;
+        return n;
+      })
+      .immediate();
+  }
+
+  async jobBriefs(states: readonly JobState[]): Promise<JobBrief[]> {
+    const out: JobBrief[] = [];
+    for (const state of new Set(states)) {
+      for (const r of this.#s.jobBriefs!.iterate(state) as Iterable<{ key: string; remote_size: number; run_at: number; local_path: string | null }>)
+        out.push({ key: r.key, state, remoteSize: r.remote_size, runAt: r.run_at, localPath: r.local_path });
+    }
+    return out;
+  }
+
+  // --- mirror layout: path reservations, conflicts, reconcile, verify, manifest ---
+
+  #layoutStatements(p: (sql: string) => Statement): Record<string, Statement> {
+    return {
+      undelete: p(`
+        UPDATE jobs SET remote_deleted_at = NULL, local_removed = NULL,
+          state = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN 'queued' ELSE state END,
+          attempts = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN 0 ELSE attempts END,
+          run_at = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN @now ELSE run_at END,
+          updated_at = @now
+        WHERE key = @key AND remote_deleted_at IS NOT NULL`),
+      // Who already holds a folded path: a key that is done, running, or still has a file there.
+      pathHolder: p(`
+        SELECT key, mirror_path FROM jobs
+        WHERE path_fold = @fold AND id <> @id AND (state IN ('done', 'running') OR local_path IS NOT NULL)
+        ORDER BY (state = 'done') DESC, finished_at LIMIT 1`),
+      reservePath: p("UPDATE jobs SET mirror_path = @path, path_fold = @fold WHERE id = @id AND lease_token = @token AND state = 'running'"),
+      pathOwner: p(`
+        SELECT key FROM jobs
+        WHERE key <> @ex AND mirror_path IS NOT NULL AND (state IN ('done', 'running') OR local_path IS NOT NULL)
+          AND (mirror_path = @p OR mirror_path = @p || '/' OR substr(mirror_path, 1, length(@p) + 1) = @p || '/'
+               OR path_fold = @f OR path_fold = @f || '/' OR substr(path_fold, 1, length(@f) + 1) = @f || '/')
+        ORDER BY (state = 'done') DESC, finished_at LIMIT 1`),
+      skip: p(`
+        UPDATE jobs SET
+          state = CASE WHEN revision <> claimed_revision THEN 'queued' ELSE 'done' END,
+          attempts = CASE WHEN revision <> claimed_revision THEN 0 ELSE attempts END,
+          run_at = @now, finished_at = @now, updated_at = @now,
+          local_path = NULL, mirror_path = NULL, path_fold = NULL, bytes_written = NULL, sha256 = NULL,
+          error_class = @cls, error_status = NULL, error_message = @msg,
+          lease_owner = NULL, lease_token = NULL, lease_until = NULL
+        WHERE id = @id AND lease_token = @token AND state = 'running'`),
+      listJobs: p('SELECT * FROM jobs WHERE id > ? ORDER BY id LIMIT ?'),
+      requeue: p(`
+        UPDATE jobs SET state = 'queued', attempts = 0, run_at = @now, updated_at = @now,
+          error_class = @cls, error_status = NULL, error_message = @msg
+        WHERE id = @id AND state <> 'running'`),
+      startReconcile: p('INSERT INTO reconciles (started_at, policy) VALUES (?, ?) RETURNING id'),
+      markListed: p(`
+        UPDATE jobs SET seen_reconcile = @rid,
+          remote_deleted_at = CASE WHEN local_removed IS NULL THEN NULL ELSE remote_deleted_at END
+        WHERE key = @key`),
+      // Rows created after the listing started may simply have appeared after it passed them.
+      candidates: p(`
+        SELECT * FROM jobs
+        WHERE (seen_reconcile IS NULL OR seen_reconcile <> @rid) AND remote_deleted_at IS NULL AND state <> 'running'
+          AND created_at < (SELECT started_at FROM reconciles WHERE id = @rid)
+        ORDER BY id`),
+      tracked: p('SELECT count(*) AS n FROM jobs WHERE remote_deleted_at IS NULL'),
+      markRemoteDeleted: p(`
+        UPDATE jobs SET remote_deleted_at = @now, local_removed = @removed,
+          local_path = CASE WHEN @removed IS NULL THEN local_path ELSE NULL END,
+          mirror_path = CASE WHEN @removed IS NULL THEN mirror_path ELSE NULL END,
+          path_fold = CASE WHEN @removed IS NULL THEN path_fold ELSE NULL END,
+          error_class = CASE WHEN state IN ('queued', 'failed') THEN 'deleted_remote' ELSE error_class END,
+          error_message = CASE WHEN state IN ('queued', 'failed') THEN 'no longer listed by the API (full reconciliation listing)' ELSE error_message END,
+          state = CASE WHEN state IN ('queued', 'failed') THEN 'gone' ELSE state END,
+          updated_at = @now
+        WHERE id = @id AND state <> 'running' AND remote_deleted_at IS NULL`),
+      finishReconcile: p(`
+        UPDATE reconciles SET finished_at = @now, listed = @listed, queued = @queued, missing = @missing, applied = @applied,
+          guarded = @guarded, error = @error, error_class = @cls
+        WHERE id = @id`),
+      lastReconcile: p('SELECT * FROM reconciles ORDER BY id DESC LIMIT 1'),
+      remoteDeleted: p('SELECT count(*) AS n FROM jobs WHERE remote_deleted_at IS NOT NULL'),
+    };
+  }
+
+  async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {
+    return this.db
+      .transaction((): PathReservation => {
+        const holder = this.#s.pathHolder!.get({ fold: r.pathFold, id }) as { key: string; mirror_path: string } | undefined;
+        if (holder) return { ok: true, owner: { key: holder.key, mirrorPath: holder.mirror_path } };
+        const ok = this.#s.reservePath!.run({ path: r.mirrorPath, fold: r.pathFold, id, token }).changes === 1;
+        return { ok, owner: null };
+      })
+      .immediate();
+  }
+
+  async findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null> {
+    const row = this.#s.pathOwner!.get({ p: r.relPath, f: r.pathFold, ex: excludeKey }) as { key: string } | undefined;
+    return row?.key ?? null;
+  }
+
+  async skip(id: number, token: string, error: JobError, now: number): Promise<boolean> {
+    return this.#s.skip!.run({ id, token, now, cls: error.errorClass, msg: error.message }).changes === 1;
+  }
+
+  async listJobs(afterId: number, limit: number): Promise<Job[]> {
+    return (this.#s.listJobs!.all(afterId, limit) as JobRow[]).map(rowToJob);
+  }
+
+  async requeue(ids: readonly number[], error: JobError, now: number): Promise<number> {
+    const stmt = this.#s.requeue!;
+    return this.db
+      .transaction(() => {
+        let n = 0;
+        for (const id of ids) n += stmt.run({ id, now, cls: error.errorClass, msg: error.message }).changes;
+        return n;
+      })
+      .immediate();
+  }
+
+  async startReconcile(now: number, policy: string): Promise<number> {
+    return (this.#s.startReconcile!.get(now, policy) as { id: number }).id;
+  }
+
+  async markListed(keys: readonly string[], reconcileId: number, _now: number): Promise<void> {
+    const stmt = this.#s.markListed!;
+    this.db
+      .transaction(() => {
+        for (const key of keys) stmt.run({ key, rid: reconcileId });
+      })
+      .immediate();
+  }
+
+  async reconcileCandidates(reconcileId: number): Promise<Job[]> {
+    return (this.#s.candidates!.all({ rid: reconcileId }) as JobRow[]).map(rowToJob);
+  }
+
+  async trackedCount(): Promise<number> {
+    return (this.#s.tracked!.get() as { n: number }).n;
+  }
+
+  async markRemoteDeleted(id: number, r: { now: number; removed: 'trash' | 'delete' | null }): Promise<boolean> {
+    return this.#s.markRemoteDeleted!.run({ id, now: r.now, removed: r.removed }).changes === 1;
+  }
+
+  async finishReconcile(
+    id: number,
+    r: { now: number; listed: number; queued: number; missing: number; applied: number; guarded: boolean; error?: { message: string; errorClass: string } },
+  ): Promise<void> {
+    this.#s.finishReconcile!.run({
+      id,
+      now: r.now,
+      listed: r.listed,
+      queued: r.queued,
+      missing: r.missing,
+      applied: r.applied,
+      guarded: r.guarded ? 1 : 0,
+      error: r.error?.message ?? null,
+      cls: r.error?.errorClass ?? null,
+    });
+  }
+
+  async lastReconcile(): Promise<ReconcileRecord | null> {
+    const r = this.#s.lastReconcile!.get() as
+      | {
+          id: number;
+          started_at: number;
+          finished_at: number | null;
+          listed: number;
+          queued: number;
+          missing: number;
+          applied: number;
+          guarded: number;
+          policy: string | null;
+          error: string | null;
+          error_class: string | null;
+        }
+      | undefined;
+    if (!r) return null;
+    return {
+      id: r.id,
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+      listed: r.listed,
+      queued: r.queued,
+      missing: r.missing,
+      applied: r.applied,
+      guarded: r.guarded === 1,
+      policy: r.policy,
+      error: r.error,
+      errorClass: r.error_class,
+    };
+  }
+
+  async remoteDeletedCount(): Promise<number> {
+    return (this.#s.remoteDeleted!.get() as { n: number }).n;
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,35 @@ export interface Job {
   sha256: string | null;
   updatedAt: number;
   finishedAt: number | null;
+  /** Path reserved or held in the mirror (relative; folder markers end in '/'). */
+  mirrorPath: string | null;
+  /** A segment or the whole path was shortened (NAME_MAX / PATH_MAX). */
+  shortened: boolean;
+  /** Set when a complete full listing no longer returned the key (deleted_remote). */
+  remoteDeletedAt: number | null;
+  /** What reconcile did with the local file. */
+  localRemoved: 'trash' | 'delete' | null;
+}
+
+/** A reservation of a mirror path by a job; `owner` is the key already holding it, if any. */
+export interface PathReservation {
+  /** False when the lease was lost. */
+  ok: boolean;
+  owner: { key: string; mirrorPath: string } | null;
+}
+
+export interface ReconcileRecord {
+  id: number;
+  startedAt: number;
+  finishedAt: number | null;
+  listed: number;
+  queued: number;
+  missing: number;
+  applied: number;
+  guarded: boolean;
+  policy: string | null;
+  error: string | null;
+  errorClass: string | null;
 }
 
 /** A job held by one worker under a lease; `leaseToken` fences every later write. */
@@ -70,8 +99,53 @@ export interface ClaimOptions {
   order: ClaimOrder;
 }
 
+/** The few columns a dry run needs of a job. */
+export interface JobBrief {
+  key: string;
+  state: JobState;
+  remoteSize: number;
+  runAt: number;
+  localPath: string | null;
+}
+
+/** Which failed jobs `retry` queues again; empty means every failed job. */
+export interface RequeueSelection {
+  keys?: readonly string[] | undefined;
+  errorClass?: string | undefined;
+}
+
 export type CompleteOutcome = 'done' | 'requeued' | 'lost';
 export type RetryOutcome = 'queued' | 'failed' | 'lost';
+
+/** What a notification reports: a download completed (created/updated) or an asset was deleted locally. */
+export type OutboxEventType = 'created' | 'updated' | 'deleted';
+/** Where notifications go; one outbox row per event and configured sink. */
+export type OutboxSink = 'hook' | 'webhook';
+export const OUTBOX_SINKS: readonly OutboxSink[] = ['hook', 'webhook'];
+
+export interface OutboxEventInput {
+  event: OutboxEventType;
+  key: string;
+  /** Path relative to the mirror root (null when unknown). */
+  path: string | null;
+  size: number | null;
+  lastModifiedMs: number | null;
+  sha256: string | null;
+}
+
+/** One pending delivery, as claimed by a notifier. */
+export interface OutboxItem extends OutboxEventInput {
+  id: number;
+  sink: OutboxSink;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  createdAt: number;
+}
+
+export interface OutboxCounts {
+  pending: number;
+  failed: number;
+}
 
 export interface StateStore {
   readonly backend: 'sqlite' | 'postgres';
@@ -86,7 +160,7 @@ export interface StateStore {
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
   heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
-  complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number }): Promise<CompleteOutcome>;
+  complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome>;
   /** Retryable failure: queued at runAt, or failed once attempts reached the cap. */
   retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome>;
   /** Permanent failure. */
@@ -104,5 +178,69 @@ export interface StateStore {
   getJob(key: string): Promise<Job | null>;
   /** Earliest run_at of a queued job, or null when none is queued. */
   nextRunAt(): Promise<number | null>;
+  // --- coordination between replicas (PostgreSQL); SQLite has one process per state, so trivial ---
+  /**
+   * Take or renew the poller lease for ttlMs (the database's clock). True while `owner` holds it:
+   * exactly one replica polls; when it dies, another takes over once the lease expired.
+   */
+  tryAcquirePollerLease(owner: string, ttlMs: number): Promise<boolean>;
+  /** Give the poller lease up (shutdown) so another replica takes over at once. */
+  releasePollerLease(owner: string): Promise<void>;
+  /** Called when another process queued work (LISTEN/NOTIFY); returns an unsubscribe function. */
+  onJobsAvailable(fn: () => void): () => void;
+  // --- operator controls (retry, dry run) ---
+  /**
+   * Queue failed jobs again with attempts reset and run_at = now (`retry`). Only jobs in state
+   * failed are touched; `keys` and `errorClass` narrow the selection (both: AND). Returns the count.
+   */
+  requeueFailed(sel: RequeueSelection, now: number): Promise<number>;
+  /** A short row for every job in one of `states` (dry run: pending work, mirrored keys). */
+  jobBriefs(states: readonly JobState[]): Promise<JobBrief[]>;
+  /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
+  backlog(): Promise<{ jobs: number; bytes: number }>;
+
+  // Notification outbox. `complete()` records a created/updated event for every configured sink
+  // (see the store's outboxSinks option) in the same transaction that marks the job done.
+  /** Record an event (e.g. a deletion) for every configured sink; returns the rows written. */
+  recordEvent(e: OutboxEventInput, now: number): Promise<number>;
+  /** Claim up to n due deliveries for a sink; each stays leased until leaseUntil. */
+  claimOutbox(sink: OutboxSink, n: number, now: number, leaseUntil: number): Promise<OutboxItem[]>;
+  /** Delivered: the row is removed. */
+  ackOutbox(id: number): Promise<void>;
+  /** Not delivered: try again at runAt, or mark failed once attempts reached maxAttempts. */
+  nackOutbox(id: number, r: { runAt: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'>;
+  /** Start-up: deliveries left in flight by a dead process are due again now. */
+  releaseOutboxLeases(now: number): Promise<number>;
+  /** Earliest time a pending delivery of this sink is due (null when none). */
+  nextOutboxAt(sink: OutboxSink): Promise<number | null>;
+  outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>>;
+
+  // --- mirror layout (paths, conflicts, reconcile, verify, manifest) ---
+  /**
+   * Atomically reserve a mirror path for a running job: fails (owner set) when another key that is
+   * done, running or holding a file has the same folded path. Fenced by the lease.
+   */
+  reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation>;
+  /** The key (other than excludeKey) whose mirror path is relPath, its folder marker, or below it. */
+  findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null>;
+  /** End a running job without a file (case_conflict with policy skip): state done, no local path. */
+  skip(id: number, token: string, error: JobError, now: number): Promise<boolean>;
+  /** Jobs in id order after `afterId` (paging for verify and export). */
+  listJobs(afterId: number, limit: number): Promise<Job[]>;
+  /** Queue jobs again with attempts reset (verify --repair). Running jobs are left alone. */
+  requeue(ids: readonly number[], error: JobError, now: number): Promise<number>;
+  startReconcile(now: number, policy: string): Promise<number>;
+  /** Record that a full listing returned these keys; clears deleted_remote for keys that came back. */
+  markListed(keys: readonly string[], reconcileId: number, now: number): Promise<void>;
+  /** Known keys the full listing `reconcileId` did not return (not yet deleted_remote, not running). */
+  reconcileCandidates(reconcileId: number): Promise<Job[]>;
+  /** Keys tracked (not deleted_remote): the base of maxDelete percentages. */
+  trackedCount(): Promise<number>;
+  /** Mark deleted_remote; a job never mirrored ends `gone`. `removed` releases the path reservation. */
+  markRemoteDeleted(id: number, r: { now: number; removed: 'trash' | 'delete' | null }): Promise<boolean>;
+  finishReconcile(id: number, r: { now: number; listed: number; queued: number; missing: number; applied: number; guarded: boolean; error?: { message: string; errorClass: string } }): Promise<void>;
+  lastReconcile(): Promise<ReconcileRecord | null>;
+  /** Number of keys marked deleted_remote (a sibling of the state counts in status). */
+  remoteDeletedCount(): Promise<number>;
   close(): Promise<void>;
 }

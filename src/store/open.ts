@@ -1,0 +1,79 @@
+// The store factory: `state.url: postgres://…` (or CONSTELLR_SYNC_DATABASE_URL) selects PostgreSQL in
+// `state.schema`; otherwise SQLite in state.dir. Also the deployment id that the mirror lock records:
+// replicas of one deployment share a mirror, a foreign daemon does not.
+import { createHash } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/load.js';
+import { PostgresStore, redactDatabaseUrl } from './postgres-store.js';
+import { STATE_FILE } from './sqlite.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { OutboxSink, StateStore } from './types.js';
+
+export type StateConfig = Pick<Config, 'state' | 'sync'>;
+
+export interface StoreOpenOptions {
+  clock?: () => number;
+  /** Do not create or migrate (status). A store that does not exist yet opens as null. */
+  readonly?: boolean;
+  onError?: (message: string, err: unknown) => void;
+  /** Notification sinks configured (the outbox gets one row per sink and event). */
+  outboxSinks?: readonly OutboxSink[];
+}
+
+export type StoreTarget = { backend: 'sqlite'; dir: string } | { backend: 'postgres'; url: string; schema: string };
+
+export function storeTarget(config: StateConfig): StoreTarget {
+  if (config.state.url) return { backend: 'postgres', url: config.state.url, schema: config.state.schema };
+  return { backend: 'sqlite', dir: config.state.dir };
+}
+
+/** Where the state lives, for humans (never a password). */
+export function describeStore(config: StateConfig): string {
+  const t = storeTarget(config);
+  return t.backend === 'sqlite' ? path.join(t.dir, STATE_FILE) : `${redactDatabaseUrl(t.url)} (schema ${t.schema})`;
+}
+
+/**
+ * The identity of a deployment: every replica with the same database (host, port, database) and
+ * schema gets the same id; a SQLite daemon's id is its state directory. Credentials are not part of it.
+ */
+export function deploymentId(config: StateConfig): string {
+  const t = storeTarget(config);
+  let ident: string;
+  if (t.backend === 'postgres') {
+    const u = new URL(t.url);
+    const host = (u.hostname || process.env.PGHOST || 'localhost').toLowerCase();
+    const port = u.port || process.env.PGPORT || '5432';
+    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || process.env.PGDATABASE || '';
+    ident = `postgres\n${host}\n${port}\n${db}\n${t.schema}`;
+  } else {
+    let dir = path.resolve(t.dir);
+    try {
+      dir = realpathSync(dir);
+    } catch {
+      /* not created yet */
+    }
+    ident = `sqlite\n${dir}`;
+  }
+  return createHash('sha256').update(ident).digest('hex').slice(0, 24);
+}
+
+/** Open the configured store, migrating it unless readonly. Null only when readonly and absent. */
+export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}): Promise<StateStore | null> {
+  const t = storeTarget(config);
+  if (t.backend === 'postgres') {
+    return PostgresStore.open({
+      url: t.url,
+      schema: t.schema,
+      maxAttempts: config.sync.maxAttempts,
+      poolSize: config.state.poolSize,
+      clock: opts.clock,
+      onError: opts.onError,
+      readonly: opts.readonly,
+      outboxSinks: opts.outboxSinks,
+    });
+  }
+  if (opts.readonly && !existsSync(path.join(t.dir, STATE_FILE))) return null;
+  return SqliteStore.open(t.dir, { maxAttempts: config.sync.maxAttempts, outboxSinks: opts.outboxSinks });
+}
