@@ -30,16 +30,38 @@ interface HeldToken {
   renewAt: number;
 }
 
-/** Decode a JWT's `exp` (seconds) without verifying it; null when the token is not a JWT. */
-export function jwtExpiryMs(token: string): number | null {
+/** Decode a numeric JWT claim in seconds (exp, iat) as ms without verifying it; null when absent or not a JWT. */
+function jwtTimeClaimMs(token: string, claim: 'exp' | 'iat'): number | null {
   const parts = token.split('.');
   if (parts.length !== 3) return null;
   try {
-    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
-    return typeof payload.exp === 'number' && Number.isFinite(payload.exp) ? payload.exp * 1000 : null;
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const v = payload?.[claim];
+    return typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null;
   } catch {
     return null;
   }
+}
+
+/** Decode a JWT's `exp` (seconds) without verifying it; null when the token is not a JWT. */
+export function jwtExpiryMs(token: string): number | null {
+  return jwtTimeClaimMs(token, 'exp');
+}
+
+/**
+ * When a token received at `issuedAt` (our clock) expires, in our clock. A JWT's exp is in the
+ * server's clock: if ours disagrees by a large part of the lifetime (it would look expired, or
+ * nearly, on arrival and be renewed on every call), the JWT's own iat..exp span is anchored at
+ * `issuedAt` instead. Without a usable exp: expires_in, else 24 h (a 401 renews earlier anyway).
+ */
+export function tokenExpiryMs(token: string, issuedAt: number, expiresInS?: number): number {
+  const exp = jwtExpiryMs(token);
+  if (exp !== null) {
+    const iat = jwtTimeClaimMs(token, 'iat');
+    if (iat !== null && exp > iat && exp - issuedAt < (exp - iat) / 2) return issuedAt + (exp - iat);
+    if (exp > issuedAt) return exp;
+  }
+  return expiresInS ? issuedAt + expiresInS * 1000 : issuedAt + DEFAULT_LIFETIME_MS;
 }
 
 /** When to renew: a margin before expiry of 10 % of the lifetime, at most 5 minutes. */
@@ -170,7 +192,7 @@ export class TokenManager {
       throw new SyncError('POST /token: response has no access_token', { code: 'SYNC_AUTH_BAD_RESPONSE', kind: 'retryable', errorClass: 'auth' });
     }
     const value = parsed.data.access_token;
-    const exp = jwtExpiryMs(value) ?? (parsed.data.expires_in ? issuedAt + parsed.data.expires_in * 1000 : issuedAt + DEFAULT_LIFETIME_MS);
+    const exp = tokenExpiryMs(value, issuedAt, parsed.data.expires_in);
     this.#held = { value, issuedAt, renewAt: renewalTime(issuedAt, exp) };
     this.renewals++;
     this.#opts.onRenewed?.();

@@ -100,7 +100,11 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (v === undefined || v.trim() === '') return undefined;
   const trimmed = v.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
+  // An HTTP date names a month ("Wed, 21 Oct 2015 07:28:00 GMT"); V8's Date.parse would also accept
+  // "-5" or "5 " as dates in 2001, turning an invalid header into "retry now".
+  if (!/\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b/i.test(trimmed)) return undefined;
+  // HTTP dates are always GMT; the asctime form carries no zone, and Date.parse would read it as local time.
+  const at = Date.parse(/\b(GMT|UTC|Z)\b|[+-]\d{4}$/i.test(trimmed) ? trimmed : `${trimmed} GMT`);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }

@@ -2,6 +2,7 @@
 // print for humans. Only cli/ touches process.
 import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { FLAG_MAP } from '../config/load.js';
+import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../ops/logger.js';
 import { armCrashPoint } from '../ops/crash-point.js';
 
@@ -22,9 +23,25 @@ export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}):
   return loadConfig({ configFile: typeof flags.config === 'string' ? flags.config : undefined, flags: pass, env: process.env, ...extra });
 }
 
-export function loggerFor(config: Config, secrets: () => readonly string[] = () => []): Logger {
+/** The process logger; `stderr` keeps stdout clean for machine-readable output (--json). */
+export function loggerFor(
+  config: Config,
+  opts: {
+    stderr?: boolean;
+    secrets?: () => readonly string[];
+    /** Where lines go instead (the progress display's interleaving stream). */
+    destination?: { write(s: string): unknown };
+    /** Level to use unless log.level was set explicitly (flag, env or file). */
+    defaultLevel?: string;
+  } = {},
+): Logger {
   const pw = config.credentials.password;
-  return createLogger({ level: config.log.level, secrets: () => [...(pw ? [pw.reveal()] : []), ...secrets()] });
+  const extra = opts.secrets ?? (() => []);
+  return createLogger({
+    level: opts.defaultLevel && config.sources['log.level'] === undefined ? opts.defaultLevel : config.log.level,
+    secrets: () => [...(pw ? [pw.reveal()] : []), ...extra()],
+    destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
+  });
 }
 
 export function armCrashPointsFromEnv(): void {

@@ -12,6 +12,8 @@ export const EXIT = {
   UNREACHABLE: 3,
   /** The state directory or the mirror is locked by another instance. */
   LOCKED: 4,
+  /** sync stopped claiming at --max-transfer or --max-duration; nothing failed, the rest stays queued. */
+  CAPPED: 5,
 } as const;
 
 export function exitCodeFor(e: unknown): number {

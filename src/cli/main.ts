@@ -6,8 +6,15 @@ import { SyncError } from '../api/errors.js';
 import { runCommand, RUN_HELP } from './commands/run.js';
 import { syncCommand } from './commands/sync.js';
 import { statusCommand } from './commands/status.js';
+import { migrateCommand } from './commands/migrate.js';
 import { simulateCommand } from './commands/simulate.js';
 import { demoCommand } from './commands/demo.js';
+import { reconcileCommand } from './commands/reconcile.js';
+import { verifyCommand } from './commands/verify.js';
+import { exportCommand } from './commands/export.js';
+import { lsCommand } from './commands/ls.js';
+import { configCommand } from './commands/config.js';
+import { retryCommand } from './commands/retry.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, out } from './common.js';
 
@@ -19,8 +26,15 @@ Commands:
   run        the daemon: poll on a schedule, download continuously
   sync       one cycle: poll, download everything due, exit (exit code tells the result)
   status     high-water mark, last poll, job counts, recent failures (--json)
+  migrate    apply pending state migrations (SQLite or PostgreSQL) and print the schema version
   simulate   serve the built-in API simulator
   demo       mirror a simulated account into ./constellr-mirror, end to end
+  reconcile  full listing now: queue what polls missed, apply the delete policy (within maxDelete)
+  verify     check every mirrored file (size, mtime; --deep sha256); --repair queues bad ones again
+  export     write the manifest of every key (--format jsonl|csv)
+  ls         list the remote assets, with filters (--json)
+  config     "config check": validate the configuration, print the effective one (secrets masked)
+  retry      queue failed downloads again with attempts reset (--failed | --key K | --class C)
 
 Run "constellr-sync <command> --help" for a command's options.
 Credentials: CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE).`;
@@ -29,8 +43,15 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   run: runCommand,
   sync: syncCommand,
   status: statusCommand,
+  migrate: migrateCommand,
   simulate: simulateCommand,
   demo: demoCommand,
+  reconcile: reconcileCommand,
+  verify: verifyCommand,
+  export: exportCommand,
+  ls: lsCommand,
+  config: configCommand,
+  retry: retryCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -31,6 +31,8 @@ export class Secret {
 export interface Credentials {
   username: string | undefined;
   password: Secret | undefined;
+  /** HMAC-SHA256 key for webhook signatures (CONSTELLR_SYNC_WEBHOOK_SECRET[_FILE], or the credential constellr-webhook-secret). */
+  webhookSecret?: Secret | undefined;
 }
 
 export type Config = Readonly<ParsedConfig> & {
@@ -45,6 +47,8 @@ export const ENV_MAP: Record<string, string> = {
   CONSTELLR_API_URL: 'api.url',
   CONSTELLR_SYNC_MIRROR_DIR: 'mirror.dir',
   CONSTELLR_SYNC_STATE_DIR: 'state.dir',
+  CONSTELLR_SYNC_DATABASE_URL: 'state.url',
+  CONSTELLR_SYNC_DATABASE_SCHEMA: 'state.schema',
   CONSTELLR_SYNC_CONCURRENCY: 'sync.concurrency',
   CONSTELLR_SYNC_SCHEDULE: 'sync.schedule',
   CONSTELLR_SYNC_LOOKBACK: 'sync.lookback',
@@ -52,6 +56,13 @@ export const ENV_MAP: Record<string, string> = {
   CONSTELLR_SYNC_ORDER: 'sync.order',
   CONSTELLR_SYNC_PAGE_SIZE: 'api.pageSize',
   CONSTELLR_SYNC_LOG_LEVEL: 'log.level',
+  CONSTELLR_SYNC_DELETE_POLICY: 'mirror.deletePolicy',
+  CONSTELLR_SYNC_MAX_DELETE: 'mirror.maxDelete',
+  CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'sync.reconcileSchedule',
+  CONSTELLR_SYNC_BANDWIDTH: 'sync.bandwidth',
+  CONSTELLR_SYNC_HTTP_ENABLED: 'http.enabled',
+  CONSTELLR_SYNC_HTTP_LISTEN: 'http.listen',
+  CONSTELLR_SYNC_WEBHOOK_URL: 'notify.webhook.url',
 };
 
 /** Command-line flags mapped to config paths. */
@@ -66,6 +77,11 @@ export const FLAG_MAP: Record<string, string> = {
   order: 'sync.order',
   'page-size': 'api.pageSize',
   'log-level': 'log.level',
+  'delete-policy': 'mirror.deletePolicy',
+  'max-delete': 'mirror.maxDelete',
+  bwlimit: 'sync.bandwidth',
+  'http-enabled': 'http.enabled',
+  'http-listen': 'http.listen',
 };
 
 export interface LoadOptions {
@@ -119,7 +135,12 @@ export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
   };
   const username = pick('CONSTELLR_USERNAME', 'constellr-username');
   const password = pick('CONSTELLR_PASSWORD', 'constellr-password');
-  return { username, password: password === undefined ? undefined : new Secret(password) };
+  const webhookSecret = pick('CONSTELLR_SYNC_WEBHOOK_SECRET', 'constellr-webhook-secret');
+  return {
+    username,
+    password: password === undefined ? undefined : new Secret(password),
+    webhookSecret: webhookSecret === undefined || webhookSecret === '' ? undefined : new Secret(webhookSecret),
+  };
 }
 
 function formatIssues(issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[] }[], sources: Record<string, string>): string {
@@ -208,7 +229,8 @@ function findSecretKey(doc: unknown, prefix = ''): string | undefined {
   if (typeof doc !== 'object' || doc === null) return undefined;
   for (const [k, v] of Object.entries(doc)) {
     const p = prefix ? `${prefix}.${k}` : k;
-    if (/password|secret|token|username|credentials/i.test(k)) return p;
+    // Exact names only: `tokenEncoding` is a setting, `token` would be a secret.
+    if (/^(password|passwd|secret|token|access_?token|username|user|credentials|api_?key)$/i.test(k)) return p;
     const inner = findSecretKey(v, p);
     if (inner) return inner;
   }
@@ -226,8 +248,17 @@ function deepFreeze<T>(o: T): T {
 /** The effective configuration with secrets masked, for `config check` and start-up logs. */
 export function describeConfig(cfg: Config): Record<string, unknown> {
   const { credentials, sources: _s, configFile: _f, ...rest } = cfg;
+  const plain = JSON.parse(JSON.stringify(rest)) as { state?: { url?: string | null }; notify?: { webhook?: { url?: string | null } } };
+  // A webhook URL may carry a password or a token in its query: mask both.
+  if (plain.notify?.webhook?.url) plain.notify.webhook.url = plain.notify.webhook.url.replace(/^(https?:\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/\?.*$/, '?***');
+  // A database URL may carry a password: mask it.
+  if (plain.state?.url) plain.state.url = plain.state.url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
   return {
-    ...JSON.parse(JSON.stringify(rest)),
-    credentials: { username: credentials.username ?? null, password: credentials.password ? '***' : null },
+    ...plain,
+    credentials: {
+      username: credentials.username ?? null,
+      password: credentials.password ? '***' : null,
+      webhookSecret: credentials.webhookSecret ? '***' : null,
+    },
   };
 }

@@ -3,6 +3,8 @@
 // they come only from the environment or files (see load.ts).
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
+import { globToRegExp } from '../sync/filters.js';
+import { isValidTimeZone, parseTimetable } from '../sync/timetable.js';
 
 const duration = (def: string) =>
   z
@@ -50,6 +52,14 @@ const isoDate = z
     return ms;
   });
 
+const globPattern = z.string().superRefine((g, ctx) => {
+  try {
+    globToRegExp(g);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
 export const ORDERS = ['newest-first', 'oldest-first', 'smallest-first', 'key'] as const;
 export type ClaimOrder = (typeof ORDERS)[number];
 
@@ -78,11 +88,72 @@ export const configSchema = z.strictObject({
       dir: z.string().min(1).default('./constellr-mirror'),
       /** Free space kept on the mirror filesystem beyond the next download's size. */
       freeSpaceReserve: size('256MiB'),
+      /** auto probes the mirror at start-up; sensitive/insensitive override the probe. */
+      caseSensitivity: z.enum(['auto', 'sensitive', 'insensitive']).default('auto'),
+      /** Keys that differ only in case or Unicode normalization on an insensitive filesystem. */
+      caseConflict: z.enum(['error', 'skip', 'suffix']).default('error'),
+      /** Replaced versions kept per key under versionsDir (0 = none). */
+      keepPreviousVersions: int(0, 0, 1000),
+      /** Where replaced versions go; null = <mirror>/.constellr-sync/versions. */
+      versionsDir: z.string().min(1).nullable().default(null),
+      /** What a reconcile does with a key no longer listed: keep (mark only), trash, delete. */
+      deletePolicy: z.enum(['keep', 'trash', 'delete']).default('keep'),
+      /** Most keys one reconcile may mark deleted: a count (50) or a percentage of tracked keys (10%). */
+      maxDelete: z
+        .union([z.string(), z.number()])
+        .default('10%')
+        .transform((v, ctx) => {
+          const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(String(v));
+          if (!m || (m[2] === '' && !Number.isInteger(Number(m[1]))) || (m[2] === '%' && Number(m[1]) > 100)) {
+            ctx.addIssue({ code: 'custom', message: `must be a count (e.g. 50) or a percentage (e.g. 10%), got ${JSON.stringify(v)}` });
+            return z.NEVER;
+          }
+          return m[2] === '%' ? { percent: Number(m[1]) } : { count: Number(m[1]) };
+        }),
+    })
+    .prefault({}),
+  /** Which listed assets are mirrored; filtered-out keys are not queued. */
+  filters: z
+    .strictObject({
+      include: z.array(globPattern).default([]),
+      exclude: z.array(globPattern).default([]),
+      minSize: size(0),
+      maxSize: z
+        .union([z.string(), z.number()])
+        .nullable()
+        .default(null)
+        .transform((v, ctx) => {
+          if (v === null) return null;
+          try {
+            return parseSize(v);
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+            return z.NEVER;
+          }
+        }),
     })
     .prefault({}),
   state: z
     .strictObject({
       dir: z.string().min(1).default('./constellr-state'),
+      /**
+       * postgres://… selects the PostgreSQL backend shared by several replicas (state.dir then only
+       * holds this replica's instance lock); null = SQLite in state.dir.
+       */
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .nullable()
+        .default(null),
+      /** PostgreSQL schema holding this deployment's tables (one schema per mirror). */
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, _)')
+        .default('constellr_sync'),
+      /** PostgreSQL connections per replica. */
+      poolSize: int(10, 2, 200),
+      /** The poller lease: one replica polls; another takes over this long after it died. */
+      pollerLease: duration('30s'),
     })
     .prefault({}),
   sync: z
@@ -90,12 +161,26 @@ export const configSchema = z.strictObject({
       concurrency: int(4, 1, 256),
       /** node-cron expression for polls in `run`. */
       schedule: z.string().min(1).default('*/5 * * * *'),
-      timezone: z.string().min(1).default('UTC'),
+      timezone: z.string().min(1).default('UTC').refine(isValidTimeZone, { message: 'not an IANA timezone this runtime knows (e.g. UTC, Europe/Berlin)' }),
       /** Each poll lists from HWM − lookback (late-visible objects, strict filters, ties). */
       lookback: duration('1h'),
       /** Earliest LastModified to mirror; null means everything. */
       since: isoDate,
       order: z.enum(ORDERS).default('newest-first'),
+      /** node-cron expression for full reconciliation listings in `run` (deletions, missed keys); "off" disables. */
+      reconcileSchedule: z.string().min(1).default('30 3 * * *'),
+      /** Global download rate cap, or a weekly timetable in sync.timezone (see src/sync/timetable.ts). */
+      bandwidth: z
+        .union([z.string(), z.number()])
+        .default('unlimited')
+        .transform((v, ctx) => {
+          try {
+            return parseTimetable(v).source;
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+            return z.NEVER;
+          }
+        }),
       maxAttempts: int(10, 1, 1000),
       /** Fast in-run retries of one download before it goes back to the queue. */
       quickRetries: int(3, 0, 20),
@@ -103,11 +188,54 @@ export const configSchema = z.strictObject({
       retryMaxDelay: duration('6h'),
       gracePeriod: duration('30s'),
       leaseDuration: duration('2m'),
+      /** While the API rejects the credentials, how often they are tried again (a slow retry, never a storm). */
+      authRetryInterval: duration('60s'),
+      /** First pause of the circuit breaker when every download fails (API down); doubles per trip up to 5 min. */
+      breakerPause: duration('5s'),
     })
     .prefault({}),
   log: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info'),
+    })
+    .prefault({}),
+  /** The operations endpoint: /healthz, /readyz, /metrics (run only). */
+  http: z
+    .strictObject({
+      enabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+      /** host:port; use 0.0.0.0:9464 in a container so the port can be published. */
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+        .default('127.0.0.1:9464'),
+      /** /readyz fails when the last successful poll is older than this many schedule intervals. */
+      readyPollIntervals: int(3, 1, 1000),
+    })
+    .prefault({}),
+  /** Notifications on each completed download and each deletion, through a database outbox. */
+  notify: z
+    .strictObject({
+      onAsset: z
+        .strictObject({
+          /** argv of a program run without a shell for each event; null = no hook. */
+          command: z.array(z.string().min(1)).min(1).nullable().default(null),
+          concurrency: int(2, 1, 64),
+          /** A hook still running after this is killed (and retried). */
+          timeout: duration('60s'),
+        })
+        .prefault({}),
+      webhook: z
+        .strictObject({
+          /** POST target for JSON events; null = no webhook. The HMAC key comes from CONSTELLR_SYNC_WEBHOOK_SECRET. */
+          url: z.url({ message: 'must be an http(s) URL' }).nullable().default(null),
+          concurrency: int(4, 1, 64),
+          timeout: duration('10s'),
+        })
+        .prefault({}),
+      /** Delivery attempts per event and sink before it is marked failed. */
+      maxAttempts: int(10, 1, 1000),
+      retryBaseDelay: duration('5s'),
+      retryMaxDelay: duration('1h'),
     })
     .prefault({}),
 });

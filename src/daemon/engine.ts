@@ -1,14 +1,19 @@
 // The engine ties poller, gate and worker pool together for both modes: `sync` (one cycle, drain,
 // exit) and `run` (poll on a schedule, workers drain continuously, stop on request).
-import cron from 'node-cron';
+import cron, { type ScheduledTask } from 'node-cron';
 import { SyncError, classifyError } from '../api/errors.js';
 import { freeBytes } from '../mirror/fs-safe.js';
 import type { Logger } from '../ops/logger.js';
+import { BandwidthLimiter } from '../sync/bandwidth.js';
 import { Gate } from '../sync/gate.js';
+import { parseTimetable } from '../sync/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
 import type { WorkerEvents } from '../sync/worker.js';
+import { compileFilter, type AssetFilter } from '../sync/filters.js';
+import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
+import { DEFAULT_LAYOUT, probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { Runtime } from './runtime.js';
 
 export interface EngineOptions {
@@ -16,8 +21,23 @@ export interface EngineOptions {
   events?: WorkerEvents;
   /** Stop claiming new downloads once this returns true (transfer caps). */
   shouldStopClaiming?: () => boolean;
+  /** The first poll lists everything from sync.since, ignoring the HWM (`sync --rescan`). */
+  rescan?: boolean;
   /** How often paused conditions (disk space, credentials) are re-checked. */
   probeIntervalMs?: number;
+  /** Replaces the limiter built from sync.bandwidth (tests inject clock and sleep this way). */
+  bandwidth?: BandwidthLimiter;
+  /** Every finished poll (metrics, readiness); aborted polls are not reported. */
+  onPoll?: (r: PollReport) => void;
+}
+
+/** What onPoll hears about one poll. */
+export interface PollReport {
+  ok: boolean;
+  at: number;
+  durationMs: number;
+  errorClass?: string;
+  errorKind?: string;
 }
 
 export interface SyncSummary {
@@ -25,32 +45,55 @@ export interface SyncSummary {
   pollError: SyncError | null;
   stats: PoolStats;
   durationMs: number;
+  /** The API rejected the credentials during this cycle (exit 3). */
+  authFailed?: boolean;
 }
 
 export class Engine {
   readonly rt: Runtime;
   readonly gate: Gate;
   readonly pool: WorkerPool;
+  /** The global bandwidth limit (sync.bandwidth); every downloaded chunk passes it. */
+  readonly bandwidth: BandwidthLimiter;
   readonly #log: Logger;
+  readonly #onPoll: ((r: PollReport) => void) | undefined;
+  #cronTask: ScheduledTask | null = null;
+  #pollTick: (() => void) | null = null;
   #pollRunning: Promise<PollResult | null> | null = null;
   lastPoll: { ok: boolean; at: number; result?: PollResult; error?: SyncError } | null = null;
   authFailed = false;
 
+  readonly #mode: EngineOptions['mode'];
+  /** Filters (include/exclude, sizes, since): what polls and reconciles queue. Replaced on reload (SIGHUP). */
+  filter: AssetFilter;
+  /** Mirror layout settings; `fs` is filled in by the start-up probe. */
+  readonly layout: MirrorLayoutSettings;
+  #rescan: boolean;
+  #reconcileRunning: Promise<ReconcileResult | null> | null = null;
+  #reconcileTask: ScheduledTask | null = null;
+  lastReconcile: { ok: boolean; at: number; result?: ReconcileResult; error?: SyncError } | null = null;
+
   constructor(rt: Runtime, o: EngineOptions) {
     this.rt = rt;
+    this.#mode = o.mode;
     this.#log = rt.logger;
+    this.#onPoll = o.onPoll;
     const cfg = rt.config;
     this.gate = new Gate({
       logger: rt.logger,
       clock: rt.clock,
       probeIntervalMs: o.probeIntervalMs ?? 5000,
-      breaker: { threshold: Math.max(8, cfg.sync.concurrency * 3), baseMs: 5000, maxMs: 5 * 60_000 },
+      // Rejected credentials are retried slowly (sync.authRetryInterval), never in a storm.
+      probeIntervals: { auth_failed: cfg.sync.authRetryInterval },
+      breaker: { threshold: Math.max(8, cfg.sync.concurrency * 3), baseMs: cfg.sync.breakerPause, maxMs: Math.max(cfg.sync.breakerPause, 5 * 60_000) },
       probes: {
         disk_full: async () => (await freeBytes(rt.root)) > this.#diskNeeded,
         auth_failed: async () => {
           try {
             await rt.tokens.renew(null);
             this.authFailed = false;
+            // A fresh poll records the recovery in the state (status clears auth_failed).
+            this.#pollTick?.();
             return true;
           } catch {
             return false;
@@ -58,9 +101,24 @@ export class Engine {
         },
       },
     });
+    this.filter = compileFilter({ ...cfg.filters, sinceMs: cfg.sync.since });
+    this.#rescan = o.rescan ?? false;
+    this.layout = {
+      fs: { ...DEFAULT_LAYOUT.fs, caseInsensitive: cfg.mirror.caseSensitivity === 'insensitive', normalizationInsensitive: cfg.mirror.caseSensitivity === 'insensitive' },
+      caseConflict: cfg.mirror.caseConflict,
+      keepPreviousVersions: cfg.mirror.keepPreviousVersions,
+      versionsDir: cfg.mirror.versionsDir,
+    };
     const userEvents = o.events ?? {};
+    this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: parseTimetable(cfg.sync.bandwidth), timeZone: cfg.sync.timezone, clock: rt.clock });
+    const limiter = this.bandwidth;
     const events: WorkerEvents = {
       ...userEvents,
+      // Listeners (caps, progress, metrics) hear of bytes once they passed the limit.
+      onBytes: async (n) => {
+        await limiter.take(n);
+        await userEvents.onBytes?.(n);
+      },
       onRateLimited: (ms) => {
         this.gate.pauseFor('rate_limited', ms);
         userEvents.onRateLimited?.(ms);
@@ -68,6 +126,8 @@ export class Engine {
       onDiskFull: (job, needed) => {
         this.#diskNeeded = needed;
         this.gate.closeUntilCleared('disk_full', { key: job.key, neededBytes: needed });
+        // One cycle (`sync`) does not wait for an operator to free space: it ends, the job stays queued.
+        if (o.mode === 'drain') this.pool.stopClaiming();
         userEvents.onDiskFull?.(job, needed);
       },
       onAuthRejected: (e) => this.#authRejected(e),
@@ -87,6 +147,7 @@ export class Engine {
           backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay },
           freeSpaceReserve: cfg.mirror.freeSpaceReserve,
           minDownloadRate: cfg.api.minDownloadRate,
+          layout: this.layout,
         },
       },
       this.gate,
@@ -104,8 +165,14 @@ export class Engine {
   #diskNeeded = 0;
 
   #authRejected(e: SyncError): void {
-    if (!this.authFailed) this.#log.error({ err: e.message }, 'the API rejected the credentials; pausing (status: auth_failed) and retrying slowly');
+    if (!this.authFailed) {
+      this.#log.error({ err: e.message, retryEveryMs: this.rt.config.sync.authRetryInterval }, 'the API rejected the credentials; pausing (status: auth_failed) and retrying slowly');
+      // Recorded in the state so `status` shows auth_failed even when a download (not a poll) saw it.
+      void this.rt.store.failPoll(e.message, e.errorClass, this.rt.clock()).catch(() => undefined);
+    }
     this.authFailed = true;
+    // One cycle (`sync`) ends instead of waiting; it exits 3.
+    if (this.#mode === 'drain') this.pool.stopClaiming();
     this.rt.tokens.clear();
     this.gate.closeUntilCleared('auth_failed');
   }
@@ -115,6 +182,11 @@ export class Engine {
     const n = await this.rt.store.requeueOrphans(this.rt.clock());
     if (n > 0) this.#log.warn({ jobs: n }, 'requeued downloads interrupted by a previous crash');
     await sweepStaging(this.rt.root, this.rt.store, this.#log);
+    if (this.rt.config.mirror.caseSensitivity === 'auto') {
+      // How does the mirror's filesystem compare names? Decides case_conflict detection.
+      this.layout.fs = await probeNameRules(this.rt.root);
+      if (this.layout.fs.caseInsensitive || this.layout.fs.normalizationInsensitive) this.#log.info({ ...this.layout.fs }, 'the mirror filesystem does not distinguish some names; case twins are handled by mirror.caseConflict');
+    }
   }
 
   /** One poll; never two at once. Errors are recorded, logged, and returned as null. */
@@ -124,18 +196,21 @@ export class Engine {
       return this.#pollRunning;
     }
     const cfg = this.rt.config;
+    const pollStarted = this.rt.clock();
     this.#pollRunning = pollOnce({
       api: this.rt.api,
       store: this.rt.store,
       logger: this.#log,
       clock: this.rt.clock,
       signal,
-      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2 },
+      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2, full: this.#takeRescan() },
+      accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
     })
       .then((r) => {
         this.lastPoll = { ok: true, at: this.rt.clock(), result: r };
+        this.#onPoll?.({ ok: true, at: this.lastPoll.at, durationMs: r.durationMs });
         if (this.authFailed) {
           this.authFailed = false;
           this.gate.clear('auth_failed');
@@ -145,6 +220,8 @@ export class Engine {
       .catch((err: unknown) => {
         const e = classifyError(err, 'poll');
         this.lastPoll = { ok: false, at: this.rt.clock(), error: e };
+        if (e.kind !== 'aborted')
+          this.#onPoll?.({ ok: false, at: this.lastPoll.at, durationMs: this.lastPoll.at - pollStarted, errorClass: e.errorClass, errorKind: e.kind });
         if (e.kind === 'auth_rejected') this.#authRejected(e);
         else if (e.kind !== 'aborted') this.#log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'poll failed; the high-water mark was not moved');
         return null;
@@ -155,14 +232,18 @@ export class Engine {
     return this.#pollRunning;
   }
 
-  /** `sync`: poll while workers already download, then drain what is due. */
-  async syncOnce(): Promise<SyncSummary> {
+  /** `sync`: poll while workers already download, then drain what is due. `signal` stops the poll (shutdown). */
+  async syncOnce(signal?: AbortSignal): Promise<SyncSummary> {
     const started = this.rt.clock();
     await this.recover();
     let pollDone = false;
     this.pool.setPollDone(() => pollDone);
     const workers = this.pool.start();
-    const poll = await this.poll();
+    // With PostgreSQL, a one-off sync next to running replicas leaves polling to the poller replica.
+    const poller = await this.#renewPollerLease();
+    if (!poller) this.#log.info('another replica holds the poller lease; downloading what is queued without polling');
+    const poll = poller ? await this.poll(signal) : null;
+    if (poller) await this.#releasePollerLease();
     pollDone = true;
     this.pool.wake();
     const pollError = poll === null ? (this.lastPoll?.error ?? null) : null;
@@ -171,7 +252,9 @@ export class Engine {
     }
     await workers;
     this.gate.close();
-    return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started };
+    // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
+    await sweepStaging(this.rt.root, this.rt.store, this.#log).catch((e: unknown) => this.#log.warn({ err: e }, 'staging sweep failed'));
+    return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.authFailed };
   }
 
   /** `run`: returns a handle whose stop() shuts down gracefully. */
@@ -180,13 +263,29 @@ export class Engine {
     await this.recover();
     const pollAbort = new AbortController();
     const workers = this.pool.start();
-    void this.poll(pollAbort.signal);
-    const task = cron.schedule(cfg.sync.schedule, () => this.poll(pollAbort.signal), {
-      timezone: cfg.sync.timezone,
-      noOverlap: true,
-      name: 'constellr-sync-poll',
-      logger: cronLogger(this.#log),
-    });
+    // Exactly one replica polls: the holder of the poller lease (always this process with SQLite).
+    // The lease is renewed every third of its length; a replica that takes it over polls at once.
+    const leaseMs = cfg.state.pollerLease;
+    if (await this.#renewPollerLease()) void this.poll(pollAbort.signal);
+    const leaseTimer = setInterval(() => {
+      void this.#renewPollerLease().then((tookOver) => {
+        if (tookOver === 'acquired' && this.#pollTick) void this.poll(pollAbort.signal);
+      });
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+    leaseTimer.unref();
+    const unsubscribe = this.rt.store.onJobsAvailable(() => this.pool.wake());
+    this.#pollTick = () => {
+      if (this.#isPoller) void this.poll(pollAbort.signal);
+    };
+    this.#cronTask = this.#schedule(cfg.sync.schedule, cfg.sync.timezone);
+    if (cfg.sync.reconcileSchedule !== 'off') {
+      this.#reconcileTask = cron.schedule(cfg.sync.reconcileSchedule, () => void this.reconcile(pollAbort.signal), {
+        timezone: cfg.sync.timezone,
+        noOverlap: true,
+        name: 'constellr-sync-reconcile',
+        logger: cronLogger(this.#log),
+      });
+    }
     const maintenance = setInterval(() => {
       void (async () => {
         const now = this.rt.clock();
@@ -203,11 +302,23 @@ export class Engine {
     const stop = () => {
       stopping ??= (async () => {
         this.#log.info({ graceMs: cfg.sync.gracePeriod, inFlight: this.pool.active }, 'shutting down: no new polls or claims');
-        await task.stop();
-        await task.destroy();
+        const task = this.#cronTask;
+        this.#cronTask = null;
+        this.#pollTick = null;
+        await task?.stop();
+        await task?.destroy();
         clearInterval(maintenance);
+        const rtask = this.#reconcileTask;
+        this.#reconcileTask = null;
+        await rtask?.stop();
+        await rtask?.destroy();
+        clearInterval(leaseTimer);
+        unsubscribe();
         pollAbort.abort();
-        await this.pool.stop(cfg.sync.gracePeriod);
+        await this.#pollRunning?.catch(() => null);
+        await this.#releasePollerLease();
+        this.bandwidth.close();
+        await this.pool.stop(this.rt.config.sync.gracePeriod);
         this.gate.close();
       })();
       return stopping;
@@ -217,6 +328,101 @@ export class Engine {
       forceStop: () => this.pool.abortInFlight(),
       done: workers,
     };
+  }
+
+  #isPoller = false;
+
+  /** Whether this process is the poller now. */
+  get isPoller(): boolean {
+    return this.#isPoller;
+  }
+
+  /** Take or renew the poller lease; 'acquired' when this call made this process the poller. */
+  async #renewPollerLease(): Promise<'acquired' | 'held' | false> {
+    const was = this.#isPoller;
+    try {
+      this.#isPoller = await this.rt.store.tryAcquirePollerLease(this.rt.owner, this.rt.config.state.pollerLease);
+    } catch (e) {
+      this.#log.warn({ err: e }, 'could not renew the poller lease; will try again');
+      return this.#isPoller ? 'held' : false;
+    }
+    if (this.#isPoller && !was) {
+      if (this.rt.store.backend === 'postgres') this.#log.info({ owner: this.rt.owner }, 'took over polling (poller lease acquired)');
+      return 'acquired';
+    }
+    if (!this.#isPoller && was) this.#log.warn({ owner: this.rt.owner }, 'lost the poller lease; another replica polls now');
+    return this.#isPoller ? 'held' : false;
+  }
+
+  async #releasePollerLease(): Promise<void> {
+    if (!this.#isPoller) return;
+    this.#isPoller = false;
+    await this.rt.store.releasePollerLease(this.rt.owner).catch((e: unknown) => this.#log.warn({ err: e }, 'could not release the poller lease'));
+  }
+
+  #takeRescan(): boolean {
+    const r = this.#rescan;
+    this.#rescan = false;
+    return r;
+  }
+
+  /** One full reconciliation listing; never two at once. Errors are logged and returned as null. */
+  reconcile(signal?: AbortSignal, override: { maxDelete?: { count: number } | { percent: number } } = {}): Promise<ReconcileResult | null> {
+    if (this.#reconcileRunning) {
+      this.#log.info('previous reconcile still running; skipping');
+      return this.#reconcileRunning;
+    }
+    const cfg = this.rt.config;
+    this.#reconcileRunning = reconcileOnce({
+      api: this.rt.api,
+      store: this.rt.store,
+      logger: this.#log,
+      clock: this.rt.clock,
+      root: this.rt.root,
+      signal,
+      accept: this.filter.isAll ? undefined : this.filter,
+      onPage: () => this.pool.wake(),
+      settings: {
+        pageSize: cfg.api.pageSize,
+        pageRetries: cfg.sync.quickRetries + 2,
+        deletePolicy: cfg.mirror.deletePolicy,
+        maxDelete: override.maxDelete ?? cfg.mirror.maxDelete,
+      },
+    })
+      .then((r) => {
+        this.lastReconcile = { ok: true, at: this.rt.clock(), result: r };
+        return r;
+      })
+      .catch((err: unknown) => {
+        const e = classifyError(err, 'reconcile');
+        this.lastReconcile = { ok: false, at: this.rt.clock(), error: e };
+        if (e.kind === 'auth_rejected') this.#authRejected(e);
+        return null;
+      })
+      .finally(() => {
+        this.#reconcileRunning = null;
+      });
+    return this.#reconcileRunning;
+  }
+
+  #schedule(expression: string, timezone: string): ScheduledTask {
+    return cron.schedule(expression, () => this.#pollTick?.(), {
+      timezone,
+      noOverlap: true,
+      name: 'constellr-sync-poll',
+      logger: cronLogger(this.#log),
+    });
+  }
+
+  /** Replace the poll schedule of a running daemon (reload). Throws on an invalid expression. */
+  async reschedule(expression: string, timezone: string): Promise<void> {
+    if (!this.#pollTick) return;
+    if (!cron.validate(expression)) throw new Error(`invalid cron expression "${expression}"`);
+    const next = this.#schedule(expression, timezone);
+    const old = this.#cronTask;
+    this.#cronTask = next;
+    await old?.stop();
+    await old?.destroy();
   }
 }
 

@@ -10,10 +10,10 @@ import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
-import { acquireLock, type HeldLock } from '../ops/lock.js';
+import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
 import type { Logger } from '../ops/logger.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import type { StateStore } from '../store/types.js';
+import { deploymentId, describeStore, openStore } from '../store/open.js';
+import type { OutboxSink, StateStore } from '../store/types.js';
 
 export interface Runtime {
   config: Config;
@@ -32,6 +32,16 @@ export interface RuntimeOptions {
   clock?: () => number;
   /** Take the state and mirror locks (every command that writes). */
   lock?: boolean;
+  /** Called after every successful token request (the token-renewal metric). */
+  onTokenRenewed?: () => void;
+}
+
+/** Notification sinks the configuration turns on; the store writes one outbox row per sink. */
+export function outboxSinksOf(config: Config): OutboxSink[] {
+  const sinks: OutboxSink[] = [];
+  if (config.notify.onAsset.command) sinks.push('hook');
+  if (config.notify.webhook.url) sinks.push('webhook');
+  return sinks;
 }
 
 function fatal(message: string, code: string, cause?: unknown): SyncError {
@@ -61,6 +71,33 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
   }
 }
 
+/** The HTTP side alone (transport, tokens, client): for commands that need no state or mirror (dry run). */
+export function openApi(config: Config, logger: Logger, clock: () => number = Date.now, onTokenRenewed?: () => void): { api: ApiClient; tokens: TokenManager; dispatcher: Dispatcher } {
+  const { username, password } = config.credentials;
+  if (!username || !password)
+    throw fatal('no API credentials: set CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)', 'SYNC_CONFIG_CREDENTIALS');
+  const dispatcher = createDispatcher({
+    connectTimeoutMs: config.api.connectTimeout,
+    headersTimeoutMs: config.api.headersTimeout,
+    bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
+    maxRedirects: config.api.maxRedirects,
+    connections: config.sync.concurrency + 2,
+  });
+  const tokens = new TokenManager({
+    baseUrl: config.api.url,
+    username,
+    password,
+    dispatcher,
+    encoding: config.api.tokenEncoding,
+    clock,
+    logger,
+    headersTimeoutMs: config.api.headersTimeout,
+    onRenewed: onTokenRenewed,
+  });
+  const api = new ApiClient({ baseUrl: config.api.url, dispatcher, tokens, clock, headersTimeoutMs: config.api.headersTimeout, bodyIdleTimeoutMs: config.api.bodyIdleTimeout });
+  return { api, tokens, dispatcher };
+}
+
 export async function openRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const clock = opts.clock ?? Date.now;
   const locks: HeldLock[] = [];
@@ -73,29 +110,17 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       locks.push(acquireLock(config.state.dir, 'instance', 'the state directory', { mirror: root }));
     }
     await prepareMirrorRoot(root);
-    if (opts.lock !== false) locks.push(acquireLock(path.join(root, RESERVED_DIR), 'mirror', 'the mirror directory', { state: config.state.dir }));
-    store = SqliteStore.open(config.state.dir, { maxAttempts: config.sync.maxAttempts });
-    const { username, password } = config.credentials;
-    if (!username || !password)
-      throw fatal('no API credentials: set CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)', 'SYNC_CONFIG_CREDENTIALS');
-    dispatcher = createDispatcher({
-      connectTimeoutMs: config.api.connectTimeout,
-      headersTimeoutMs: config.api.headersTimeout,
-      bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
-      maxRedirects: config.api.maxRedirects,
-      connections: config.sync.concurrency + 2,
-    });
-    const tokens = new TokenManager({
-      baseUrl: config.api.url,
-      username,
-      password,
-      dispatcher,
-      encoding: config.api.tokenEncoding,
+    // Replicas of one PostgreSQL deployment share the mirror; any other daemon is refused.
+    if (opts.lock !== false)
+      locks.push(acquireMirrorLock(path.join(root, RESERVED_DIR), deploymentId(config), 'the mirror directory', { state: describeStore(config), deployment: describeStore(config) }));
+    store = (await openStore(config, {
       clock,
-      logger,
-      headersTimeoutMs: config.api.headersTimeout,
-    });
-    const api = new ApiClient({ baseUrl: config.api.url, dispatcher, tokens, clock, headersTimeoutMs: config.api.headersTimeout, bodyIdleTimeoutMs: config.api.bodyIdleTimeout });
+      outboxSinks: outboxSinksOf(config),
+      onError: (message, err) => logger.warn({ err }, message),
+    }))!;
+    const conn = openApi(config, logger, clock, opts.onTokenRenewed);
+    dispatcher = conn.dispatcher;
+    const { tokens, api } = conn;
     const d = dispatcher;
     const s = store;
     return {

@@ -90,6 +90,7 @@ export function resolveKey(root: string, key: string, size: number): MirrorTarge
   const absPath = path.join(root, ...onDisk);
   // Belt and braces: nothing above can escape the root, and this proves it.
   const rel = path.relative(root, absPath);
-  if (rel.startsWith('..') || path.isAbsolute(rel) || rel === '') throw unsafe(key, 'resolves outside the mirror root');
+  // (A name such as "..." or "..a" is legal: only a leading ".." segment escapes.)
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel) || rel === '') throw unsafe(key, 'resolves outside the mirror root');
   return { segments: onDisk, relPath, absPath, isFolderMarker, shortened };
 }

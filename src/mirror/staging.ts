@@ -3,6 +3,7 @@
 // mirror, so the final rename is atomic. A partial survives crashes and is resumed with Range.
 import { createHash } from 'node:crypto';
 import { promises as fsp, createReadStream } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { RESERVED_DIR } from './paths.js';
 
@@ -87,7 +88,7 @@ export async function listStaging(root: string): Promise<StagedEntry[]> {
   }
   const byName = new Map<string, StagedEntry>();
   for (const f of names) {
-    const m = /^([0-9a-f]{40})\.(partial|json)$/.exec(f);
+    const m = /^([0-9a-f]{40})\.(partial|json|claim)$/.exec(f);
     const name = m ? m[1]! : f;
     const e = byName.get(name) ?? { name, record: null, partialBytes: null };
     if (m?.[2] === 'json') e.record = await readRecord(path.join(dir, f));
@@ -102,4 +103,76 @@ export async function removeStagedName(root: string, name: string): Promise<void
   const dir = stagingDir(root);
   const entries = await fsp.readdir(dir).catch(() => [] as string[]);
   await Promise.all(entries.filter((f) => f.startsWith(name)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
+}
+
+/**
+ * A cross-process claim on a staging name: `<name>.claim`, created with O_EXCL. Within one process the
+ * worker's activeStaging set already keeps two workers apart; between replicas sharing a mirror, two
+ * holders of one version can only meet after a lease expired (a hung or partitioned replica), and the
+ * claim keeps the late one from truncating or renaming the partial the new owner writes. The holder
+ * touches it on every heartbeat. A claim is stale (taken over, the partial kept for resume) when its
+ * process is gone (same host, pid not alive, or this very pid: a previous life of this container)
+ * or it was not touched for `staleMs`.
+ */
+export interface StagingClaim {
+  touch(): Promise<void>;
+  release(): Promise<void>;
+}
+
+export function claimPath(p: StagingPaths): string {
+  return p.partial.replace(/\.partial$/, '.claim');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function claimStaging(p: StagingPaths, o: { token: string; staleMs: number; now?: () => number }): Promise<StagingClaim | null> {
+  const file = claimPath(p);
+  const now = o.now ?? Date.now;
+  const me = { host: hostname(), pid: process.pid, token: o.token, at: new Date(now()).toISOString() };
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const create = async (): Promise<boolean> => {
+    try {
+      await fsp.writeFile(file, JSON.stringify(me), { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+  };
+  if (!(await create())) {
+    let stale = false;
+    try {
+      const [text, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
+      const held = JSON.parse(text) as { host?: string; pid?: number };
+      const sameHost = held.host === me.host;
+      stale =
+        (sameHost && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) || now() - st.mtimeMs > o.staleMs;
+    } catch {
+      stale = true; // unreadable or vanished meanwhile
+    }
+    if (!stale) return null;
+    await fsp.rm(file, { force: true });
+    if (!(await create())) return null;
+  }
+  return {
+    async touch() {
+      const t = new Date(now());
+      await fsp.utimes(file, t, t).catch(() => undefined);
+    },
+    async release() {
+      try {
+        const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { token?: string };
+        if (held.token === o.token) await fsp.rm(file, { force: true });
+      } catch {
+        /* already gone */
+      }
+    },
+  };
 }

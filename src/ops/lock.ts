@@ -3,7 +3,7 @@
 // SQLite's POSIX advisory locks are exactly that, portable and tested. The holder's pid is written
 // next to it so a refused second instance can name it.
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SyncError } from '../api/errors.js';
 
@@ -62,6 +62,110 @@ export function acquireLock(dir: string, name: string, what: string, info: Recor
         /* already gone */
       }
       db.close();
+    },
+  };
+}
+
+/** A lock file held in SQLite SHARED mode: any number of holders, and an exclusive probe fails. */
+function openShared(file: string): Database.Database {
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.pragma('journal_mode = DELETE');
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** True when some live process holds `file` (shared or exclusive); a free file is left unlocked. */
+function isHeld(file: string): boolean {
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('ROLLBACK');
+    return false;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return true;
+    throw e;
+  } finally {
+    db.close();
+  }
+}
+
+const MIRROR_LOCK_RE = /^mirror-([0-9a-f]{8,64})\.lock$/;
+
+/**
+ * The mirror lock for a deployment. Replicas of one deployment (same `deploymentId`: the same
+ * PostgreSQL database and schema) share the mirror; any other daemon is refused. Each holder keeps a
+ * SHARED lock on `<dir>/mirror-<id>.lock`, which the OS drops when the process dies (kill -9 too).
+ * A newcomer takes the exclusive gate lock, probes every other deployment's lock file (a held one
+ * means a live foreign daemon: refused; a free one is stale and removed) and the legacy exclusive
+ * `mirror.lock`, then takes its own shared lock and lets the gate go. The gate makes check-then-lock
+ * atomic between two foreign daemons starting together.
+ */
+export function acquireMirrorLock(dir: string, deploymentId: string, what: string, info: Record<string, unknown> = {}): HeldLock {
+  if (!/^[0-9a-f]{8,64}$/.test(deploymentId)) throw new Error(`invalid deployment id ${deploymentId}`);
+  mkdirSync(dir, { recursive: true });
+  const gate = new Database(path.join(dir, 'mirror-gate.lock'), { timeout: 10_000 });
+  let own: Database.Database | undefined;
+  try {
+    gate.pragma('journal_mode = DELETE');
+    gate.exec('BEGIN EXCLUSIVE');
+    for (const f of readdirSync(dir)) {
+      const m = MIRROR_LOCK_RE.exec(f);
+      const foreign = f === 'mirror.lock' || (m !== null && m[1] !== deploymentId);
+      if (!foreign) continue;
+      const file = path.join(dir, f);
+      const infoFile = file.replace(/\.lock$/, '.json');
+      if (isHeld(file)) {
+        let holder: { pid?: number; deployment?: string } = {};
+        try {
+          holder = JSON.parse(readFileSync(f === 'mirror.lock' ? path.join(dir, 'mirror.pid') : infoFile, 'utf8')) as typeof holder;
+        } catch {
+          /* not written yet */
+        }
+        const pid = typeof holder.pid === 'number' ? holder.pid : null;
+        throw new LockedError(
+          `${what} ${dir} is in use by another constellr-sync deployment${holder.deployment ? ` (${holder.deployment})` : ''}${pid ? ` (pid ${pid})` : ''}; replicas may share a mirror only with the same state database and schema`,
+          pid,
+        );
+      }
+      if (m) {
+        rmSync(file, { force: true });
+        rmSync(infoFile, { force: true });
+      }
+    }
+    const file = path.join(dir, `mirror-${deploymentId}.lock`);
+    own = openShared(file);
+    writeFileSync(file.replace(/\.lock$/, '.json'), JSON.stringify({ pid: process.pid, since: new Date().toISOString(), ...info }));
+  } catch (e) {
+    own?.close();
+    throw e;
+  } finally {
+    try {
+      gate.exec('ROLLBACK');
+    } catch {
+      /* not begun */
+    }
+    gate.close();
+  }
+  const held = own;
+  let released = false;
+  return {
+    file: path.join(dir, `mirror-${deploymentId}.lock`),
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        held.exec('COMMIT');
+      } catch {
+        /* already gone */
+      }
+      held.close();
     },
   };
 }

@@ -80,6 +80,8 @@ class Entry implements Asset {
   ) {}
 }
 
+const BLOCK = 1024;
+
 function byEntry(a: Entry, b: Entry): number {
   return a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0;
 }
@@ -100,6 +102,9 @@ export class Catalogue implements Iterable<Asset> {
   private sorted: Entry[] = [];
   private dirty = false;
   private bytes = 0;
+  // newest LastModified per block of BLOCK sorted entries, so a lastModifiedAfter listing skips old
+  // blocks instead of scanning a 1M catalogue per page; dropped on every mutation, rebuilt lazily
+  private blockMax: Float64Array | null = null;
 
   constructor(assets?: Iterable<AssetInput>) {
     if (assets) this.putMany(assets);
@@ -139,6 +144,7 @@ export class Catalogue implements Iterable<Asset> {
   remove(key: string): boolean {
     const e = this.byKey.get(key);
     if (!e) return false;
+    this.blockMax = null;
     this.byKey.delete(key);
     this.bytes -= e.size;
     if (!this.dirty) {
@@ -154,6 +160,7 @@ export class Catalogue implements Iterable<Asset> {
     this.sorted = [];
     this.dirty = false;
     this.bytes = 0;
+    this.blockMax = null;
   }
 
   list(opts: ListOptions): ListResult {
@@ -165,6 +172,10 @@ export class Catalogue implements Iterable<Asset> {
     const filtered = after !== undefined || before !== undefined;
     let i = opts.startAfterKey === undefined ? 0 : this.upperBound(utf8SortKey(opts.startAfterKey));
     const items: Asset[] = [];
+    const blocks = after !== undefined ? this.blockMaxima(arr) : null;
+    // true at a block boundary when no entry of the block can pass the `after` filter
+    const skip = (j: number): boolean =>
+      blocks !== null && j % BLOCK === 0 && (inclusive ? blocks[j / BLOCK]! < after! : blocks[j / BLOCK]! <= after!);
     const matches = (e: Entry): boolean => {
       if (!filtered) return true;
       const lm = e.lastModifiedMs;
@@ -173,12 +184,20 @@ export class Catalogue implements Iterable<Asset> {
       return true;
     };
     for (; i < arr.length && items.length < limit; i++) {
+      if (skip(i)) {
+        i += BLOCK - 1;
+        continue;
+      }
       const e = arr[i] as Entry;
       if (matches(e)) items.push(e);
     }
     // truncated only if another matching item follows
     let truncated = false;
     for (; i < arr.length; i++) {
+      if (skip(i)) {
+        i += BLOCK - 1;
+        continue;
+      }
       if (matches(arr[i] as Entry)) {
         truncated = true;
         break;
@@ -222,6 +241,7 @@ export class Catalogue implements Iterable<Asset> {
     const sk = prev ? prev.sk : utf8SortKey(key);
     const e = new Entry(key, size, lm, etag, seed, rev, sk);
     this.byKey.set(key, e);
+    this.blockMax = null;
     this.bytes += size - (prev ? prev.size : 0);
     if (this.dirty) return e;
     const arr = this.sorted;
@@ -245,6 +265,18 @@ export class Catalogue implements Iterable<Asset> {
       this.dirty = false;
     }
     return this.sorted;
+  }
+
+  private blockMaxima(arr: Entry[]): Float64Array {
+    if (this.blockMax) return this.blockMax;
+    const m = new Float64Array(Math.ceil(arr.length / BLOCK)).fill(-Infinity);
+    for (let j = 0; j < arr.length; j++) {
+      const b = (j / BLOCK) | 0;
+      const lm = arr[j]!.lastModifiedMs;
+      if (lm > m[b]!) m[b] = lm;
+    }
+    this.blockMax = m;
+    return m;
   }
 
   /** First index with sk >= target. */

@@ -622,7 +622,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         });
       });
       if (bps > 0) await sleep((n / bps) * 1000);
-      if (!ok && !res.destroyed) await drained(res);
+      // 'drain' may already have fired during the throttle sleep: ask the stream, not the old `ok`
+      if (!ok && res.writableNeedDrain && !res.destroyed) await drained(res);
     }
     if (closed || res.destroyed) return;
     if (mode === 'reset') {

@@ -16,7 +16,10 @@ export interface GateOptions {
   clock: () => number;
   /** Checks the condition of a waiting reason (free space, credentials); true means it cleared. */
   probes?: Partial<Record<GateReason, () => Promise<boolean>>>;
+  /** How often a waiting reason is probed (default 5 s). */
   probeIntervalMs?: number;
+  /** Per-reason probe intervals, e.g. a slow retry for rejected credentials. */
+  probeIntervals?: Partial<Record<GateReason, number>>;
   breaker?: { threshold: number; baseMs: number; maxMs: number };
 }
 
@@ -28,6 +31,9 @@ export class Gate {
   #consecutiveFailures = 0;
   #trips = 0;
   #probeTimer: NodeJS.Timeout | null = null;
+  #probing = false;
+  /** When each waiting reason was last probed (or closed): probes run at their own interval. */
+  #lastProbe = new Map<GateReason, number>();
 
   constructor(o: GateOptions) {
     this.#o = o;
@@ -57,7 +63,10 @@ export class Gate {
 
   /** Close until a probe says the condition cleared (disk space, credentials). */
   closeUntilCleared(reason: GateReason, detail: Record<string, unknown> = {}): void {
-    if (!this.#conditions.has(reason)) this.#o.logger.warn({ reason, ...detail }, 'pausing downloads until this clears');
+    if (!this.#conditions.has(reason)) {
+      this.#o.logger.warn({ reason, ...detail }, 'pausing downloads until this clears');
+      this.#lastProbe.set(reason, performance.now());
+    }
     this.#conditions.add(reason);
     this.#startProbing();
   }
@@ -69,39 +78,67 @@ export class Gate {
     }
   }
 
+  /**
+   * True while the circuit breaker is open or half-open (it tripped and no download has succeeded
+   * since): failures then say more about the API than about the asset, so they burn no attempt.
+   */
+  get apiDown(): boolean {
+    return this.#trips > 0;
+  }
+
   /** Feed the circuit breaker. */
   recordResult(ok: boolean, retryableFailure: boolean): void {
     const b = this.#o.breaker;
     if (!b) return;
     if (ok) {
+      if (this.#trips > 0) this.#o.logger.info('a download succeeded; the circuit breaker is closed again');
       this.#consecutiveFailures = 0;
       this.#trips = 0;
       return;
     }
     if (!retryableFailure) return;
+    // Requests that were already in flight when the breaker tripped fail too: one trip per pause.
+    if ((this.#timedUntil.get('api_down') ?? 0) > this.#o.clock()) return;
     this.#consecutiveFailures++;
-    if (this.#consecutiveFailures >= b.threshold) {
+    // Half-open after a trip: one more failure before any success trips it again, with a longer pause.
+    if (this.#consecutiveFailures >= (this.#trips > 0 ? 1 : b.threshold)) {
       this.#consecutiveFailures = 0;
       const ms = Math.min(b.maxMs, b.baseMs * 2 ** this.#trips++);
       this.pauseFor('api_down', ms);
     }
   }
 
+  #intervalOf(r: GateReason): number {
+    return this.#o.probeIntervals?.[r] ?? this.#o.probeIntervalMs ?? 5000;
+  }
+
   #startProbing(): void {
     if (this.#probeTimer) return;
-    this.#probeTimer = setInterval(() => void this.#probe(), this.#o.probeIntervalMs ?? 5000);
+    // Tick at the shortest interval; each reason is probed only when its own interval has passed.
+    const tick = Math.max(50, Math.min(this.#o.probeIntervalMs ?? 5000, ...Object.values(this.#o.probeIntervals ?? {})));
+    this.#probeTimer = setInterval(() => void this.#probe(), tick);
     this.#probeTimer.unref();
   }
 
   async #probe(): Promise<void> {
-    for (const r of [...this.#conditions]) {
-      const p = this.#o.probes?.[r];
-      if (!p) continue;
-      try {
-        if (await p()) this.clear(r);
-      } catch (e) {
-        this.#o.logger.debug({ err: e, reason: r }, 'probe failed');
+    if (this.#probing) return; // a slow probe (a token request) never overlaps itself
+    this.#probing = true;
+    try {
+      for (const r of [...this.#conditions]) {
+        const p = this.#o.probes?.[r];
+        if (!p) continue;
+        // paced in real time like the timer that drives it (an injected clock may stand still)
+        const now = performance.now();
+        if (now - (this.#lastProbe.get(r) ?? 0) < this.#intervalOf(r) - 5) continue;
+        this.#lastProbe.set(r, now);
+        try {
+          if (await p()) this.clear(r);
+        } catch (e) {
+          this.#o.logger.debug({ err: e, reason: r }, 'probe failed');
+        }
       }
+    } finally {
+      this.#probing = false;
     }
     if (this.#conditions.size === 0 && this.#probeTimer) {
       clearInterval(this.#probeTimer);

@@ -15,11 +15,17 @@ export interface PollSettings {
   /** Quick retries of one page before the poll fails. */
   pageRetries: number;
   pageRetryMinMs?: number;
+  /** List everything from `since`, ignoring the HWM (`sync --rescan`: keys newly included by filters). */
+  full?: boolean;
 }
+
+/** The part of the state store a poll uses. */
+export type PollStore = Pick<StateStore, 'getCursor' | 'startPoll' | 'upsertPage' | 'finishPoll' | 'failPoll'>;
 
 export interface PollDeps {
   api: ApiClient;
-  store: StateStore;
+  /** Only the cursor and page methods: a dry run passes a planner that writes nothing. */
+  store: PollStore;
   logger: Logger;
   clock: () => number;
   settings: PollSettings;
@@ -42,11 +48,16 @@ export interface PollResult {
   durationMs: number;
 }
 
-/** Where the next poll starts: HWM − lookback, never before `since`. Null lists everything. */
+/**
+ * Where the next poll starts: HWM − lookback, never before `since`. Null lists everything. `since`
+ * is inclusive, but the server's lastModifiedAfter may be strict, so the request starts one second
+ * earlier and the filters drop what is older than `since`.
+ */
 export function listStart(hwmMs: number | null, s: PollSettings): number | null {
-  if (hwmMs === null) return s.sinceMs;
+  const floor = s.sinceMs === null ? null : s.sinceMs - 1000;
+  if (hwmMs === null || s.full) return floor;
   const from = hwmMs - s.lookbackMs;
-  return s.sinceMs !== null ? Math.max(from, s.sinceMs) : from;
+  return floor !== null ? Math.max(from, floor) : from;
 }
 
 export async function pollOnce(deps: PollDeps): Promise<PollResult> {

@@ -43,6 +43,9 @@ export class WorkerPool {
   #active = 0;
   #pollDone: () => boolean = () => true;
   #loops: Promise<void>[] = [];
+  /** Indices of running worker loops (concurrency can change live). */
+  readonly #live = new Set<number>();
+  #runCtx: WorkerContext | null = null;
   readonly stats: PoolStats = { done: 0, failed: 0, gone: 0, retried: 0, released: 0, bytes: 0, outcomes: {} };
   readonly inFlight = new Map<number, ClaimedJob>();
 
@@ -77,9 +80,35 @@ export class WorkerPool {
       ...this.#ctx,
       shutdownSignal: this.#shutdown.signal,
       waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),
+      isApiDown: () => this.#gate.apiDown,
     };
+    this.#runCtx = ctx;
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(ctx, i));
     return Promise.all(this.#loops).then(() => undefined);
+  }
+
+  /** Change the number of workers live (reload): extra loops start now; surplus ones end after their job. */
+  setConcurrency(n: number): void {
+    this.#o.concurrency = n;
+    const ctx = this.#runCtx;
+    if (ctx && !this.#stopClaiming.signal.aborted) {
+      for (let i = 0; i < n; i++) if (!this.#live.has(i)) this.#loops.push(this.#loop(ctx, i));
+    }
+    this.wake();
+  }
+
+  /** Change worker settings live (reload); each job reads them when it starts. */
+  updateSettings(partial: Partial<WorkerContext['settings']>): void {
+    Object.assign(this.#ctx.settings, partial);
+  }
+
+  /** Change the claim order live (reload); the next claim uses it. */
+  setOrder(order: ClaimOrder): void {
+    this.#o.order = order;
+  }
+
+  get concurrency(): number {
+    return this.#o.concurrency;
   }
 
   /** New work may be available. */
@@ -105,7 +134,16 @@ export class WorkerPool {
   async #loop(ctx: WorkerContext, index: number): Promise<void> {
     const idle = this.#o.idlePollMs ?? 2000;
     const owner = `${this.#o.owner}/w${index}`;
-    while (!this.#stopClaiming.signal.aborted) {
+    this.#live.add(index);
+    try {
+      await this.#loopBody(ctx, index, idle, owner);
+    } finally {
+      this.#live.delete(index);
+    }
+  }
+
+  async #loopBody(ctx: WorkerContext, index: number, idle: number, owner: string): Promise<void> {
+    while (!this.#stopClaiming.signal.aborted && index < this.#o.concurrency) {
       try {
         await this.#gate.wait(this.#stopClaiming.signal);
         if (this.#stopClaiming.signal.aborted || this.#o.shouldStopClaiming?.()) break;

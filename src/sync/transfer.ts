@@ -5,6 +5,7 @@
 // success. The file is fsynced and its mtime set before the caller renames it into place.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { ApiClient } from '../api/client.js';
 import { SyncError, classifyError } from '../api/errors.js';
 import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
@@ -42,6 +43,23 @@ function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'r
   return new SyncError(`GET ${job.key}: ${why}`, { code: 'SYNC_TRANSFER_MISMATCH', kind: 'retryable', errorClass });
 }
 
+/**
+ * writev that never leaves a hole: on a nearly full disk write(2) may write only part and return a
+ * short count (the ENOSPC comes with the next call). Write the rest until it is all there or fails.
+ */
+async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<void> {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  const { bytesWritten } = await fh.writev(bufs, at);
+  if (bytesWritten >= total) return;
+  const rest = Buffer.concat(bufs).subarray(bytesWritten);
+  let done = 0;
+  while (done < rest.length) {
+    const { bytesWritten: n } = await fh.write(rest, done, rest.length - done, at + bytesWritten + done);
+    if (n === 0) throw Object.assign(new Error(`short write to the staging file at ${at + bytesWritten + done}`), { code: 'ENOSPC' });
+    done += n;
+  }
+}
+
 export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
   const { api, job, staging, signal } = input;
   const clock = input.clock ?? Date.now;
@@ -51,16 +69,18 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   // What do we already have?
   let offset = 0;
   let validator: string | null = null;
+  let matched = false;
   const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
   if (rec && st && rec.key === job.key && rec.size === size && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= size) {
     offset = st.size;
     validator = rec.validator;
+    matched = true;
   } else if (rec || st) {
     await removeStaging(staging);
   }
 
   const hash = createHash('sha256');
-  if (offset === size && size > 0) {
+  if (matched && offset === size) {
     // A crash after the last byte but before the rename: the partial is complete.
     await hashPrefix(staging.partial, offset, hash);
     const fh = await fsp.open(staging.partial, 'r+');
@@ -123,14 +143,32 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   try {
     let batch: Buffer[] = [];
     let batchBytes = 0;
+    // One write in flight while the next batch is read from the socket, so reading and writing overlap
+    // (bench/: ~1.2-1.6x on large files). A failed write is reported by the next flush or settle (never
+    // as an unhandled rejection), and nothing is written after it, so the partial stays a gapless prefix.
+    let inFlight: Promise<{ e: unknown } | null> | null = null;
+    let writeFailed = false;
+    const settle = async () => {
+      const p = inFlight;
+      inFlight = null;
+      const r = p ? await p : null;
+      if (r) {
+        writeFailed = true;
+        throw r.e;
+      }
+    };
     const flush = async () => {
-      if (batchBytes === 0) return;
+      await settle();
+      if (batchBytes === 0 || writeFailed) return;
       const bufs = batch;
-      const n = batchBytes;
+      const at = position;
+      position += batchBytes;
       batch = [];
       batchBytes = 0;
-      await fh.writev(bufs, position);
-      position += n;
+      inFlight = writeAllAt(fh, bufs, at).then(
+        () => null,
+        (e: unknown) => ({ e }),
+      );
     };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -143,12 +181,16 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
         if (input.onBytes) await input.onBytes(chunk.length);
         if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
           await flush();
+          await settle();
           crashPoint('mid_body');
         }
       }
       await flush();
+      await settle();
     } catch (e) {
-      await flush().catch(() => undefined); // keep what arrived: it is a valid prefix to resume from
+      // keep what arrived: it is a valid prefix to resume from
+      await flush().catch(() => undefined);
+      await settle().catch(() => undefined);
       if (e instanceof SyncError && e.errorClass === 'size_mismatch') await fh.truncate(0).catch(() => undefined);
       throw signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(e, `GET ${job.key}`);
     }

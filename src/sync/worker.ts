@@ -5,9 +5,10 @@ import path from 'node:path';
 import pRetry from 'p-retry';
 import type { ApiClient } from '../api/client.js';
 import { SyncError, classifyError } from '../api/errors.js';
-import { resolveKey } from '../mirror/paths.js';
+import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
+import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
-import { removeStaging, stagingPaths } from '../mirror/staging.js';
+import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
 import { crashPoint } from '../ops/crash-point.js';
 import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
@@ -22,6 +23,8 @@ export interface WorkerSettings {
   minDownloadRate: number;
   /** Base delay of the quick in-run retries. */
   quickRetryMinMs?: number;
+  /** Name rules of the mirror's filesystem, the case-conflict policy, previous versions. */
+  layout?: MirrorLayoutSettings;
 }
 
 /** What the pool wants to hear about; all optional. */
@@ -36,7 +39,8 @@ export interface WorkerEvents {
   onAuthRejected?(error: SyncError): void;
 }
 
-export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred';
+/** `paused`: given back without an attempt because of a shared condition (disk full, credentials, 429). */
+export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
 
 export interface WorkerContext {
   api: ApiClient;
@@ -52,7 +56,15 @@ export interface WorkerContext {
   shutdownSignal: AbortSignal;
   /** Waits until the pool may proceed (pauses for 429s, etc.). */
   waitForGate?(signal: AbortSignal): Promise<void>;
+  /** True while the circuit breaker says the API is down: network failures then burn no attempt. */
+  isApiDown?(): boolean;
 }
+
+/** Failures that say the API (not the asset) is unwell. */
+const API_DOWN_CLASSES = new Set(['network', 'timeout', 'http_5xx']);
+
+/** The free-space pre-check failed: nothing was written, so the partial is kept. */
+const NO_ROOM_CODE = 'SYNC_MIRROR_NO_ROOM';
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -74,12 +86,14 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
   const lease = new AbortController();
   const signal = AbortSignal.any([lease.signal, ctx.shutdownSignal]);
   let leaseLost = false;
+  let stagingClaim: StagingClaim | null = null;
   // Heartbeat: extend the lease every third of its length; a failed heartbeat means someone else owns it.
   const hb = setInterval(() => {
     const now = ctx.clock();
     ctx.store
       .heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now)
       .then((ok) => {
+        if (ok) void stagingClaim?.touch();
         if (!ok && !leaseLost) {
           leaseLost = true;
           lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST', kind: 'aborted', errorClass: 'lease_lost' }));
@@ -93,7 +107,13 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
   let holdsStaging = false;
   try {
     crashPoint('after_claim');
-    const target = resolveKey(ctx.root, job.key, job.remoteSize);
+    let target = resolveKey(ctx.root, job.key, job.remoteSize);
+    if (!target.isFolderMarker) {
+      // The first key to reserve a path (as the filesystem compares names) keeps it.
+      const placed = await reserveTarget(ctx, job, target, log);
+      if (placed === 'skipped' || placed === 'lost') return placed;
+      target = placed;
+    }
     if (target.isFolderMarker) {
       const created = await ensureParentDirs(ctx.root, target.segments);
       await syncCreatedDirs(created, path.dirname(target.absPath));
@@ -111,6 +131,18 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     }
     ctx.activeStaging.add(staging.name);
     holdsStaging = true;
+    // Between processes sharing the mirror (replicas), an O_EXCL claim file keeps a late ex-holder of
+    // this version (its lease expired) away from the partial; a dead holder's claim is taken over.
+    stagingClaim = await claimStaging(staging, { token: job.leaseToken, staleMs: 2 * ctx.settings.leaseMs, now: ctx.clock });
+    if (!stagingClaim) {
+      await ctx.store.retryLater(job.id, job.leaseToken, {
+        runAt: ctx.clock() + Math.max(1000, Math.floor(ctx.settings.leaseMs / 2)),
+        now: ctx.clock(),
+        consumeAttempt: false,
+        error: { errorClass: 'busy', message: 'another process still writes this version (staging claim)' },
+      });
+      return 'deferred';
+    }
 
     // Enough room for the rest of this file plus the reserve?
     const have = (await fsp.stat(staging.partial).catch(() => null))?.size ?? 0;
@@ -118,7 +150,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     const free = await freeBytes(ctx.root);
     if (free < needed) {
       throw new SyncError(`not enough free space for ${job.key}: ${free} bytes free, ${needed} needed (size + reserve)`, {
-        code: 'SYNC_MIRROR_DISK_FULL',
+        code: NO_ROOM_CODE,
         kind: 'disk_full',
         errorClass: 'disk_full',
       });
@@ -143,10 +175,15 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
         maxTimeout: 10_000,
         randomize: true,
         signal,
-        shouldRetry: ({ error }) => !signal.aborted && classifyError(error).kind === 'retryable',
+        // A size/ETag mismatch means the asset changed since it was listed: the same claimed version
+        // would fail again, so it goes back to the queue for the poll's newer listing instead.
+        shouldRetry: ({ error }) => {
+          const e = classifyError(error);
+          return !signal.aborted && e.kind === 'retryable' && e.errorClass !== 'size_mismatch';
+        },
         onFailedAttempt: async ({ error, retriesLeft }) => {
           const e = classifyError(error);
-          if (e.kind !== 'retryable' || retriesLeft === 0 || signal.aborted) return;
+          if (e.kind !== 'retryable' || e.errorClass === 'size_mismatch' || retriesLeft === 0 || signal.aborted) return;
           ctx.events.onRetry?.(job, e);
           log.info({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'download attempt failed; retrying');
           if (e.retryAfterMs !== undefined) {
@@ -167,6 +204,11 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     }
     const created = await ensureParentDirs(ctx.root, target.segments.slice(0, -1));
     const existing = await fsp.lstat(target.absPath).catch(() => null);
+    if (existing?.isFile() && (ctx.settings.layout?.keepPreviousVersions ?? 0) > 0 && job.localPath === target.relPath) {
+      // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
+      const kept = await preserveVersion(ctx.root, ctx.settings.layout!, target, existing.mtimeMs);
+      if (kept) log.info({ version: kept }, 'kept the previous version');
+    }
     if (existing && !existing.isFile()) {
       throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath);
     }
@@ -174,25 +216,76 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     await syncCreatedDirs(created, path.dirname(target.absPath));
     crashPoint('after_rename');
     await fsp.rm(staging.record, { force: true });
-    return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received }, started, existing !== null);
+    return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened }, started, existing !== null);
   } catch (err) {
-    const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(err, `download ${job.key}`);
+    const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);
     return await handleFailure(ctx, job, log, e, staging);
   } finally {
     clearInterval(hb);
+    await stagingClaim?.release();
     if (holdsStaging) ctx.activeStaging.delete(staging.name);
   }
+}
+
+/**
+ * Reserve the key's mirror path. Another key already holding the same path (as this filesystem
+ * compares names) makes this one a path_conflict (same spelling) or a case_conflict (differs only in
+ * case or Unicode normalization), handled by mirror.caseConflict: error, skip, or suffix.
+ */
+async function reserveTarget(ctx: WorkerContext, job: ClaimedJob, target: MirrorTarget, log: Logger): Promise<MirrorTarget | 'skipped' | 'lost'> {
+  const layout = ctx.settings.layout ?? DEFAULT_LAYOUT;
+  let t = target;
+  for (let round = 0; ; round++) {
+    const r = await ctx.store.reservePath(job.id, job.leaseToken, { mirrorPath: t.relPath, pathFold: foldPath(t.relPath, layout.fs) });
+    if (!r.ok) return 'lost';
+    if (!r.owner) return t;
+    const other = r.owner;
+    if (other.mirrorPath === t.relPath || round > 0) {
+      throw new PathConflict(
+        `path_conflict: key ${JSON.stringify(job.key)} maps to ${JSON.stringify(t.relPath)}, which key ${JSON.stringify(other.key)} already holds; nothing was written`,
+        t.absPath,
+      );
+    }
+    const message = `case_conflict: key ${JSON.stringify(job.key)} and key ${JSON.stringify(other.key)} differ only in case or Unicode normalization, which this filesystem does not distinguish; ${JSON.stringify(other.key)} was mirrored first`;
+    if (layout.caseConflict === 'error') {
+      throw new SyncError(`${message}; nothing was written`, { code: 'SYNC_MIRROR_CASE_CONFLICT', kind: 'permanent', errorClass: 'case_conflict' });
+    }
+    if (layout.caseConflict === 'skip') {
+      const ok = await ctx.store.skip(job.id, job.leaseToken, { errorClass: 'case_conflict', message: `${message}; skipped (mirror.caseConflict: skip)` }, ctx.clock());
+      if (!ok) return 'lost';
+      log.warn({ other: other.key }, 'skipped: differs only in case or Unicode normalization from a key already mirrored');
+      ctx.events.onOutcome?.(job, 'skipped');
+      return 'skipped';
+    }
+    const next = suffixedTarget(ctx.root, job.key, t);
+    log.warn({ other: other.key, path: next.relPath }, 'case twin of a key already mirrored; writing under a suffixed name (mirror.caseConflict: suffix)');
+    t = next;
+  }
+}
+
+/** A PathConflict found on disk names both keys: this one, and the key whose path is in the way. */
+async function nameConflict(ctx: WorkerContext, job: ClaimedJob, err: unknown): Promise<unknown> {
+  if (!(err instanceof PathConflict) || err.message.startsWith('path_conflict:')) return err;
+  const rel = path.relative(ctx.root, err.conflictPath).split(path.sep).join('/');
+  const fold = foldPath(rel, (ctx.settings.layout ?? DEFAULT_LAYOUT).fs);
+  const owner = await ctx.store.findPathOwner({ relPath: rel, pathFold: fold }, job.key).catch(() => null);
+  const mine = job.key;
+  const who = owner ? `key ${JSON.stringify(owner)}` : 'a file or directory no key owns';
+  return new PathConflict(
+    `path_conflict: key ${JSON.stringify(mine)} needs ${JSON.stringify(rel)} to be a ${err.message.includes('not a directory') ? 'directory' : 'file'}, but ${who} holds it; the first key mirrored wins, nothing existing was changed`,
+    err.conflictPath,
+  );
 }
 
 async function finish(
   ctx: WorkerContext,
   job: ClaimedJob,
   log: Logger,
-  r: { bytes: number; sha256: string; path: string; received: number },
+  r: { bytes: number; sha256: string; path: string; received: number; shortened?: boolean },
   started: number,
   replaced: boolean,
 ): Promise<JobOutcome> {
-  const outcome = await ctx.store.complete(job.id, job.leaseToken, { localPath: r.path, bytes: r.bytes, sha256: r.sha256, now: ctx.clock() });
+  const outcome = await ctx.store.complete(job.id, job.leaseToken, { localPath: r.path, bytes: r.bytes, sha256: r.sha256, now: ctx.clock(), shortened: r.shortened ?? false });
   const durationMs = ctx.clock() - started;
   if (outcome === 'lost') {
     log.warn('lease lost before the commit; the file in place is a complete version');
@@ -238,29 +331,39 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
         log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'failed permanently');
         ctx.events.onOutcome?.(job, 'failed', e);
         return 'failed';
-      case 'disk_full':
-        // Free what this download held and wait for space; no attempt burned.
-        await removeStaging(staging);
+      case 'disk_full': {
+        // ENOSPC/EDQUOT mid-download: free what this download held. The pre-check (nothing written
+        // yet) keeps a resumable partial. Either way no attempt is burned and claiming pauses until
+        // there is room; the gate logs the episode once, so nothing is logged per job here.
+        const precheck = e.code === NO_ROOM_CODE;
+        if (!precheck) await removeStaging(staging);
+        const have = precheck ? ((await fsp.stat(staging.partial).catch(() => null))?.size ?? 0) : 0;
         await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
-        ctx.events.onDiskFull?.(job, job.remoteSize + ctx.settings.freeSpaceReserve);
-        ctx.events.onOutcome?.(job, 'retry', e);
-        return 'retry';
+        ctx.events.onDiskFull?.(job, Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve);
+        ctx.events.onOutcome?.(job, 'paused', e);
+        return 'paused';
+      }
       case 'auth_rejected':
         await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
         ctx.events.onAuthRejected?.(e);
-        ctx.events.onOutcome?.(job, 'retry', e);
-        return 'retry';
+        ctx.events.onOutcome?.(job, 'paused', e);
+        return 'paused';
       default: {
         const runAt = now + backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
-        const r = await ctx.store.retryLater(job.id, job.leaseToken, { runAt, now, consumeAttempt: true, error });
+        // A 429 is the server pacing us (the gate pauses everyone), and while the breaker is open a
+        // network failure is the API's, not the asset's: neither burns an attempt.
+        const notTheAssets = e.errorClass === 'rate_limited' || (API_DOWN_CLASSES.has(e.errorClass) && (ctx.isApiDown?.() ?? false));
+        if (e.errorClass === 'rate_limited' && e.retryAfterMs !== undefined) ctx.events.onRateLimited?.(e.retryAfterMs);
+        const r = await ctx.store.retryLater(job.id, job.leaseToken, { runAt, now, consumeAttempt: !notTheAssets, error });
         if (r === 'failed') {
           log.error({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, err: e.message }, 'failed after the last attempt');
           ctx.events.onOutcome?.(job, 'failed', e);
           return 'failed';
         }
-        log.warn({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
-        ctx.events.onOutcome?.(job, r === 'lost' ? 'lost' : 'retry', e);
-        return r === 'lost' ? 'lost' : 'retry';
+        log.warn({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
+        const outcome: JobOutcome = r === 'lost' ? 'lost' : e.errorClass === 'rate_limited' ? 'paused' : 'retry';
+        ctx.events.onOutcome?.(job, outcome, e);
+        return outcome;
       }
     }
   } catch (dbErr) {

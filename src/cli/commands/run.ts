@@ -4,49 +4,101 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
+import { Operations } from '../../daemon/operations.js';
 import { describeConfig } from '../../config/load.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out } from '../common.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { applyReload } from '../../daemon/reload.js';
+import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
 
 export const RUN_HELP = `Usage: constellr-sync run [options]
 
 Run the mirror daemon: poll at start and then on the schedule, download continuously.
 Stops gracefully on SIGTERM/SIGINT (a second signal forces the stop).
 
-Options: the same configuration flags as sync (see constellr-sync sync --help).`;
+Options: the same configuration flags as sync (see constellr-sync sync --help), and
+${DRY_RUN_HELP}
+      --json            with --dry-run: print the plan as JSON
+
+SIGHUP reloads the configuration file: bandwidth, schedule, concurrency, order, filters, log level and
+retry settings apply live; the log names each change, and settings that need a restart.`;
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAG_SPECS, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...CONFIG_FLAG_SPECS, 'dry-run': { type: 'boolean' }, full: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
   if (values.help) {
     out(RUN_HELP);
     return EXIT.OK;
   }
   armCrashPointsFromEnv();
   const config = configFromFlags(values);
-  const logger = loggerFor(config);
-  const rt = await openRuntime(config, logger);
+  if ((values.json || values.full) && !values['dry-run']) throw new UsageError('--json and --full only apply to --dry-run');
+  const logger = loggerFor(config, { stderr: values.json === true });
+  // One cycle, planned only: nothing is downloaded, no state changes, no lock.
+  if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
+  const ops = new Operations(config, logger);
+  const rt = await openRuntime(config, logger, ops.runtimeOptions());
   logger.info({ config: describeConfig(config), pid: process.pid }, 'constellr-sync starting');
-  const engine = new Engine(rt, { mode: 'continuous' });
+  const engine = new Engine(rt, { mode: 'continuous', ...ops.engineOptions() });
+  try {
+    // The endpoint is up (ready = false) before the first poll; notifications left over are delivered.
+    await ops.attach(rt, engine, { http: config.http.enabled, baseEnv: process.env });
+  } catch (e) {
+    await ops.stop(0);
+    await rt.close();
+    throw e;
+  }
   const handle = await engine.start();
   return await new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       signals++;
       if (signals === 1) {
-        logger.info({ signal: sig }, 'received signal; stopping gracefully');
-        void handle
-          .stop()
+        logger.info({ signal: sig, graceMs: config.sync.gracePeriod }, 'received signal; stopping gracefully');
+        // Whatever hangs, in-flight downloads are aborted shortly after the grace period, so the
+        // process stops within grace + 5 s (systemd's and Docker's kill timeouts allow for that).
+        setTimeout(() => handle.forceStop(), config.sync.gracePeriod + 2000).unref();
+        // Notifications in flight get a short grace (they are sent again at the next start anyway).
+        void Promise.all([handle.stop(), ops.stop(Math.min(config.sync.gracePeriod, 10_000))])
           .then(() => rt.close())
-          .then(() => {
-            logger.info('stopped');
-            resolve(EXIT.OK);
-          });
+          .then(
+            () => {
+              logger.info('stopped');
+              resolve(EXIT.OK);
+            },
+            (e: unknown) => {
+              logger.error({ err: e }, 'error while stopping');
+              resolve(EXIT.FAILURES);
+            },
+          );
       } else {
         logger.warn({ signal: sig }, 'second signal; aborting in-flight downloads now');
         handle.forceStop();
+        // Jobs are released in milliseconds; if something still blocks, exit anyway: the state on
+        // disk is crash-safe by design (partials in staging, jobs requeued at the next start).
+        setTimeout(() => {
+          logger.warn('forced exit before a clean close');
+          process.exit(EXIT.FAILURES);
+        }, 3000).unref();
       }
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SIGHUP: re-read the configuration (file; env and flags as at start) and apply what can change live.
+    let reloading = Promise.resolve();
+    process.on('SIGHUP', () => {
+      reloading = reloading.then(async () => {
+        if (signals > 0) return;
+        try {
+          const next = configFromFlags(values);
+          await applyReload(engine, next);
+        } catch (e) {
+          logger.error({ err: (e as Error).message }, 'reload failed; the configuration in force is unchanged');
+        }
+      });
+    });
   });
 }

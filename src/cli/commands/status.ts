@@ -1,9 +1,6 @@
 // `constellr-sync status [--json]`: HWM, last poll, job counts by state, recent failures.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { STATE_FILE } from '../../store/sqlite.js';
-import { SqliteStore } from '../../store/sqlite-store.js';
+import { describeStore, openStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -20,18 +17,24 @@ export async function statusCommand(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   const config = configFromFlags(values);
-  if (!existsSync(path.join(config.state.dir, STATE_FILE))) {
-    if (values.json) out(JSON.stringify({ initialized: false, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 } }));
-    else out(`no state yet in ${config.state.dir} (run sync or run first)`);
+  // Either backend: SQLite in state.dir, or PostgreSQL (state.url), opened without migrating it.
+  const store = await openStore(config, { readonly: true });
+  if (!store) {
+    if (values.json) out(JSON.stringify({ initialized: false, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, remoteDeleted: 0 }));
+    else out(`no state yet in ${describeStore(config)} (run sync or run first)`);
     return EXIT.OK;
   }
-  const store = SqliteStore.open(config.state.dir, { maxAttempts: config.sync.maxAttempts });
   try {
     const cursor = await store.getCursor();
     const jobs = await store.counts();
+    // deleted_remote is a mark on top of the five states (keys a full listing no longer returned).
+    const remoteDeleted = await store.remoteDeletedCount();
+    const lastReconcile = await store.lastReconcile();
     const failures = await store.recentFailures(Number(values.failures ?? 20));
     const report = {
       initialized: true,
+      backend: store.backend,
+      store: describeStore(config),
       stateDir: config.state.dir,
       mirrorDir: config.mirror.dir,
       highWaterMark: iso(cursor.hwmMs),
@@ -44,6 +47,18 @@ export async function statusCommand(argv: string[]): Promise<number> {
       },
       authFailed: cursor.pollErrorClass === 'auth_rejected',
       jobs,
+      remoteDeleted,
+      lastReconcile: lastReconcile && {
+        startedAt: iso(lastReconcile.startedAt),
+        finishedAt: iso(lastReconcile.finishedAt),
+        policy: lastReconcile.policy,
+        listed: lastReconcile.listed,
+        queued: lastReconcile.queued,
+        missing: lastReconcile.missing,
+        applied: lastReconcile.applied,
+        guarded: lastReconcile.guarded,
+        error: lastReconcile.error,
+      },
       failures: failures.map((f) => ({
         key: f.key,
         class: f.errorClass,
@@ -57,13 +72,18 @@ export async function statusCommand(argv: string[]): Promise<number> {
       out(JSON.stringify(report, null, 2));
       return EXIT.OK;
     }
-    out(`state:          ${config.state.dir}`);
+    out(`state:          ${describeStore(config)}`);
     out(`mirror:         ${config.mirror.dir}`);
     out(`high-water mark ${report.highWaterMark ?? '(none yet)'}`);
     out(`last poll:      started ${report.lastPoll.startedAt ?? '-'}, last complete ${report.lastPoll.finishedAt ?? '-'}`);
     if (cursor.pollError) out(`poll error:     [${cursor.pollErrorClass}] ${cursor.pollError} (${report.lastPoll.errorAt})`);
     if (report.authFailed) out('AUTH FAILED:    the API rejects the credentials; the daemon is paused and retries slowly');
     out(`jobs:           ${Object.entries(jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    out(`deleted_remote: ${remoteDeleted} (keys no longer listed; see mirror.deletePolicy)`);
+    if (lastReconcile)
+      out(
+        `last reconcile: ${iso(lastReconcile.startedAt)}: ${lastReconcile.error ? `failed: ${lastReconcile.error}` : `${lastReconcile.listed} listed, ${lastReconcile.missing} missing, ${lastReconcile.applied} applied${lastReconcile.guarded ? ' (stopped by maxDelete: nothing changed)' : ''}`}`,
+      );
     if (report.failures.length > 0) {
       out('recent failures:');
       for (const f of report.failures) out(`  ${JSON.stringify(f.key)} [${f.class}${f.status ? ` ${f.status}` : ''}] ${f.message} (attempts ${f.attempts})`);

@@ -1,11 +1,15 @@
 // `constellr-sync sync`: one cycle (poll, download everything due, exit) with documented exit codes.
 import { parseArgs } from 'node:util';
-import { formatBytes, formatDuration } from '../../config/duration.js';
+import { formatBytes, formatDuration, parseDuration, parseSize } from '../../config/duration.js';
 import { Engine, isUnreachable, type SyncSummary } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
+import { Operations } from '../../daemon/operations.js';
+import { combineEvents } from '../../ops/metrics.js';
+import { ProgressDisplay } from '../progress.js';
 import type { Job, JobState } from '../../store/types.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { DRY_RUN_HELP, dryRunCommand } from './dry-run.js';
 
 export const SYNC_HELP = `Usage: constellr-sync sync [options]
 
@@ -16,26 +20,80 @@ Options:
       --mirror-dir DIR  --state-dir DIR  --concurrency N  --lookback DUR  --since ISO
       --order ORDER     --page-size N  --api-url URL  --log-level LEVEL
       --json            print a machine-readable summary on stdout (logs go to stderr)
+  -q, --quiet           no progress display and no summary (logs at error level unless --log-level)
+                        In a terminal, sync shows a live display (files, bytes, rate, ETA, current files).
+      --bwlimit RATE    bandwidth cap or timetable, e.g. 10MiB/s or "Mon-Fri 08:00-18:00 2MiB/s; otherwise unlimited"
+      --max-transfer BYTES   stop claiming new downloads once this much was received (e.g. 50GiB)
+      --max-duration DUR     stop claiming new downloads after this long (e.g. 2h); in-flight ones finish
+      --rescan          list everything (from sync.since), not just what changed since the last poll:
+                        picks up keys newly included by changed filters at once
+${DRY_RUN_HELP}
 
 Exit codes: 0 every listed asset is mirrored; 1 some assets failed (listed);
-2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance.`;
+2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance;
+5 stopped at --max-transfer/--max-duration (nothing failed; the rest stays queued).`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...CONFIG_FLAG_SPECS,
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+      'dry-run': { type: 'boolean' },
+      full: { type: 'boolean' },
+      rescan: { type: 'boolean' },
+      'max-transfer': { type: 'string' },
+      'max-duration': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
   if (values.help) {
     out(SYNC_HELP);
     return EXIT.OK;
   }
   armCrashPointsFromEnv();
   const config = configFromFlags(values);
-  const logger = loggerFor(config);
-  const rt = await openRuntime(config, logger);
-  const engine = new Engine(rt, { mode: 'drain' });
+  const quiet = values.quiet === true;
+  // The live display only on a terminal, and never with --json or --quiet (scripts).
+  const progress = process.stdout.isTTY === true && !values.json && !quiet && !values['dry-run'] ? new ProgressDisplay({ out: process.stdout }) : null;
+  const logger = loggerFor(config, {
+    stderr: values.json === true,
+    // While the display is live, log lines go to stderr above it, and only warnings and errors.
+    destination: progress?.logStream(process.stderr),
+    defaultLevel: progress ? 'warn' : quiet ? 'error' : undefined,
+  });
+  if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
+  if (values.full) throw new UsageError('--full only applies to --dry-run');
+  const caps = transferCaps(values['max-transfer'], values['max-duration']);
+  const ops = new Operations(config, logger);
+  const rt = await openRuntime(config, logger, ops.runtimeOptions());
+  const started = rt.clock();
+  let received = 0;
+  let capHit: 'max-transfer' | 'max-duration' | null = null;
+  const engine = new Engine(rt, {
+    mode: 'drain',
+    rescan: values.rescan === true,
+    ...ops.engineOptions(combineEvents(caps.maxBytes === null ? {} : { onBytes: (n) => void (received += n) }, progress?.events())),
+    shouldStopClaiming:
+      caps.maxBytes === null && caps.maxMs === null
+        ? undefined
+        : () => {
+            if (capHit) return true;
+            if (caps.maxBytes !== null && received >= caps.maxBytes) capHit = 'max-transfer';
+            else if (caps.maxMs !== null && rt.clock() - started >= caps.maxMs) capHit = 'max-duration';
+            if (capHit) logger.warn({ cap: capHit, receivedBytes: received, elapsedMs: rt.clock() - started }, 'transfer cap reached: no new downloads are claimed; in-flight ones finish');
+            return capHit !== null;
+          },
+  });
   let signals = 0;
+  const stopPoll = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       logger.warn({ signal: sig }, 'stopping: finishing in-flight downloads within the grace period');
+      stopPoll.abort();
       void engine.pool.stop(config.sync.gracePeriod);
     } else {
       logger.warn({ signal: sig }, 'second signal: aborting in-flight downloads now');
@@ -45,22 +103,51 @@ export async function syncCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await engine.syncOnce();
+    // Notifications (hook, webhook) left over from earlier runs are delivered too.
+    await ops.attach(rt, engine, { http: false, baseEnv: process.env });
+    progress?.start({ inFlight: () => engine.pool.inFlight.values(), backlog: () => rt.store.backlog() });
+    const summary = await engine.syncOnce(stopPoll.signal);
+    if (ops.notifier && !(await ops.notifier.drain(Math.max(config.sync.gracePeriod, 5000))))
+      logger.warn('some notifications are still being delivered; the rest are sent at the next sync or run');
+    progress?.stop();
     const counts = await rt.store.counts();
     const failures = await rt.store.recentFailures(100);
-    const code = exitCodeOf(summary, counts, signals > 0);
-    if (values.json) out(JSON.stringify(summaryJson(summary, counts, failures, code)));
-    else printSummary(summary, counts, failures);
+    let code = exitCodeOf(summary, counts, signals > 0);
+    // Stopped at a cap: its own code, unless something worse (failures, unreachable) happened.
+    if (capHit && code === EXIT.FAILURES && counts.failed === 0 && !summary.pollError) code = EXIT.CAPPED;
+    if (values.json) out(JSON.stringify({ ...summaryJson(summary, counts, failures, code), cap: capHit, receivedBytes: caps.maxBytes === null ? undefined : received }));
+    else if (!quiet) {
+      printSummary(summary, counts, failures);
+      if (capHit) err(`stopped at --${capHit}; ${counts.queued} assets remain queued for the next sync`);
+    }
     return code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    progress?.stop();
+    await ops.stop(5000);
     await rt.close();
   }
 }
 
+/** --max-transfer / --max-duration, validated (usage error, exit 2, when malformed). */
+export function transferCaps(maxTransfer: string | undefined, maxDuration: string | undefined): { maxBytes: number | null; maxMs: number | null } {
+  const parse = <T>(flag: string, v: string | undefined, fn: (s: string) => T): T | null => {
+    if (v === undefined) return null;
+    try {
+      return fn(v);
+    } catch (e) {
+      throw new UsageError(`--${flag}: ${(e as Error).message}`);
+    }
+  };
+  const maxBytes = parse('max-transfer', maxTransfer, parseSize);
+  const maxMs = parse('max-duration', maxDuration, parseDuration);
+  if (maxBytes === 0) throw new UsageError('--max-transfer must be greater than 0');
+  return { maxBytes, maxMs };
+}
+
 export function exitCodeOf(s: SyncSummary, counts: Record<JobState, number>, interrupted: boolean): number {
-  if (s.pollError && isUnreachable(s.pollError)) return EXIT.UNREACHABLE;
+  if ((s.pollError && isUnreachable(s.pollError)) || s.authFailed) return EXIT.UNREACHABLE;
   if (interrupted) return counts.queued + counts.running + counts.failed > 0 ? EXIT.FAILURES : EXIT.OK;
   if (s.pollError) return EXIT.FAILURES;
   return counts.failed + counts.queued + counts.running > 0 ? EXIT.FAILURES : EXIT.OK;

@@ -1,0 +1,66 @@
+// `constellr-sync export [--format jsonl|csv] [--output FILE]`: the manifest for downstream pipelines.
+import { createWriteStream, promises as fsp } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { formatManifestRow, manifestHeader, manifestRows, type ManifestFormat } from '../../mirror/manifest.js';
+import { describeStore, openStore } from '../../store/open.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+
+export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv] [--output FILE] [config flags]
+
+Write the manifest: for each key its local path (relative to the mirror; folder markers end in /),
+size, LastModified, sha256, state (queued, running, done, failed, gone, skipped, deleted_remote) and
+whether its path was shortened. JSON lines by default; CSV (RFC 4180, with a header row) on request.
+Without --output it goes to stdout; with it, the file is replaced atomically when complete.`;
+
+async function write(stream: Writable, s: string): Promise<void> {
+  if (!stream.write(s)) await once(stream, 'drain');
+}
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...CONFIG_FLAG_SPECS, format: { type: 'string' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    out(EXPORT_HELP);
+    return EXIT.OK;
+  }
+  const format = (values.format ?? 'jsonl') as ManifestFormat;
+  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, got ${JSON.stringify(values.format)}`);
+  const config = configFromFlags(values);
+  const store = await openStore(config, { readonly: true });
+  if (!store) {
+    err(`no state yet in ${describeStore(config)} (run sync first)`);
+    return EXIT.USAGE;
+  }
+  const tmp = values.output ? `${values.output}.tmp-${process.pid}` : null;
+  const stream: Writable = tmp ? createWriteStream(tmp) : process.stdout;
+  let rows = 0;
+  try {
+    const header = manifestHeader(format);
+    if (header) await write(stream, `${header}\n`);
+    for await (const r of manifestRows(store)) {
+      await write(stream, `${formatManifestRow(r, format)}\n`);
+      rows++;
+    }
+    if (tmp) {
+      stream.end();
+      await once(stream, 'finish');
+      await fsp.rename(tmp, values.output!);
+    }
+  } catch (e) {
+    if (tmp) {
+      stream.destroy();
+      await fsp.rm(tmp, { force: true });
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+  if (values.output) err(`export: ${rows} keys written to ${values.output}`);
+  return EXIT.OK;
+}

@@ -1,0 +1,75 @@
+// `constellr-sync ls [--json]`: list the remote assets (a full listing), with the configured filters
+// or the ones given here. Reads the API only: no state, no mirror, no lock.
+import { parseArgs } from 'node:util';
+import { parseSize, formatBytes } from '../../config/duration.js';
+import { openApi } from '../../daemon/runtime.js';
+import { compileFilter } from '../../sync/filters.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+
+export const LS_HELP = `Usage: constellr-sync ls [options]
+
+List the remote assets: size, LastModified and key, one per line (or JSON lines with --json).
+Filters are those of the configuration (filters.*, sync.since) unless given here:
+  --include GLOB     keep keys matching (repeatable), e.g. 'orders/1234/**' or '**/*.tif'
+  --exclude GLOB     drop keys matching (repeatable)
+  --min-size SIZE    --max-size SIZE    --since ISO
+  --all              ignore every filter
+  --json             JSON lines: {"key","size","lastModified","etag"}
+A summary (count, bytes) goes to stderr.`;
+
+export async function lsCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...CONFIG_FLAG_SPECS,
+      json: { type: 'boolean' },
+      include: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+      'min-size': { type: 'string' },
+      'max-size': { type: 'string' },
+      all: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    out(LS_HELP);
+    return EXIT.OK;
+  }
+  const config = configFromFlags(values);
+  const logger = loggerFor(config, { stderr: true, defaultLevel: 'warn' });
+  const f = config.filters;
+  const filter = values.all
+    ? null
+    : compileFilter({
+        include: values.include ?? f.include,
+        exclude: values.exclude ?? f.exclude,
+        minSize: values['min-size'] !== undefined ? parseSize(values['min-size']) : f.minSize,
+        maxSize: values['max-size'] !== undefined ? parseSize(values['max-size']) : f.maxSize,
+        sinceMs: config.sync.since,
+      });
+  const { api, dispatcher } = openApi(config, logger);
+  let count = 0;
+  let bytes = 0;
+  try {
+    let token: string | null = null;
+    for (;;) {
+      const page = await api.listPage({ after: null, limit: config.api.pageSize, continuationToken: token });
+      for (const a of page.items) {
+        if (filter && !filter(a)) continue;
+        count++;
+        bytes += a.size;
+        const lm = new Date(a.lastModifiedMs).toISOString();
+        if (values.json) out(JSON.stringify({ key: a.key, size: a.size, lastModified: lm, etag: a.etag }));
+        else out(`${String(a.size).padStart(12)}  ${lm}  ${a.key}`);
+      }
+      if (!page.nextToken || page.nextToken === token) break;
+      token = page.nextToken;
+    }
+  } finally {
+    await dispatcher.close().catch(() => undefined);
+  }
+  err(`${count} assets, ${formatBytes(bytes)}`);
+  return EXIT.OK;
+}

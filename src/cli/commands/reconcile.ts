@@ -1,0 +1,73 @@
+// `constellr-sync reconcile`: one full reconciliation listing now. Queues what the incremental polls
+// missed, and applies mirror.deletePolicy to keys no longer listed, within mirror.maxDelete.
+import { parseArgs } from 'node:util';
+import { openRuntime } from '../../daemon/runtime.js';
+import { compileFilter } from '../../sync/filters.js';
+import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+
+export const RECONCILE_HELP = `Usage: constellr-sync reconcile [options]
+
+List every asset (a full listing, no lastModifiedAfter), queue what the incremental polls missed, and
+apply the delete policy to keys that are no longer listed. Deletions happen only after the whole
+listing succeeded, and never more than maxDelete in one run (above it nothing is changed).
+Newly queued downloads are fetched by the next sync (or the running daemon).
+
+Options:
+  -c, --config FILE          YAML configuration (or CONSTELLR_SYNC_CONFIG)
+      --delete-policy P      keep (mark deleted_remote) | trash | delete   (mirror.deletePolicy)
+      --max-delete N|P%      most keys one run may mark, e.g. 50 or 10%    (mirror.maxDelete)
+      --json                 print the result as JSON on stdout (logs go to stderr)
+  and the configuration flags of sync.
+
+Exit codes: 0 reconciled; 1 the maxDelete guard stopped it, or some files could not be removed;
+2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance.`;
+
+export async function reconcileCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) {
+    out(RECONCILE_HELP);
+    return EXIT.OK;
+  }
+  const config = configFromFlags(values);
+  const logger = loggerFor(config, { stderr: values.json === true });
+  const rt = await openRuntime(config, logger);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const filter = compileFilter({ ...config.filters, sinceMs: config.sync.since });
+    const r = await reconcileOnce({
+      api: rt.api,
+      store: rt.store,
+      logger,
+      clock: rt.clock,
+      root: rt.root,
+      signal: stop.signal,
+      accept: filter.isAll ? undefined : filter,
+      settings: { pageSize: config.api.pageSize, pageRetries: config.sync.quickRetries + 2, deletePolicy: config.mirror.deletePolicy, maxDelete: config.mirror.maxDelete },
+    });
+    const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
+    if (values.json) {
+      out(JSON.stringify({ exitCode: code, maxDelete: formatMaxDelete(config.mirror.maxDelete), ...r }));
+    } else {
+      err(
+        `reconcile: ${r.listed} listed, ${r.queued} queued (missed by polls), ${r.missing} no longer listed; ` +
+          `policy ${r.policy}: ${r.applied} marked deleted_remote, ${r.removedFiles} files ${r.policy === 'trash' ? 'moved to the trash' : 'removed'}`,
+      );
+      if (r.guarded)
+        err(
+          `maxDelete guard: ${r.missing} keys are no longer listed, the limit is ${r.limit} (mirror.maxDelete ${formatMaxDelete(config.mirror.maxDelete)}); nothing was changed. ` +
+            `If this is expected, run: constellr-sync reconcile --max-delete ${r.missing}`,
+        );
+      if (r.errors > 0) err(`${r.errors} files could not be removed (see the log); they are tried again next time`);
+    }
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rt.close();
+  }
+}

@@ -1,0 +1,56 @@
+// `constellr-sync verify [--repair] [--deep]`: check every done file against the state; the exit code
+// says whether the mirror was clean.
+import { parseArgs } from 'node:util';
+import { verifyMirror } from '../../mirror/verify.js';
+import { describeStore, openStore } from '../../store/open.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
+import { EXIT } from '../exit-codes.js';
+
+export const VERIFY_HELP = `Usage: constellr-sync verify [--repair] [--deep] [--json] [config flags]
+
+Check every mirrored (done) file: it exists, is a regular file reached without a symlink, and has the
+recorded size and mtime (= LastModified). Folder markers must be directories.
+  --deep     also re-hash every file and compare with the sha256 recorded while downloading
+  --repair   queue again whatever is missing or different (attempts reset); the next sync or the
+             running daemon downloads it
+  --json     one JSON summary on stdout
+
+Exit codes: 0 the mirror is clean; 1 problems were found (with --repair: they were queued);
+2 usage/configuration error.`;
+
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...CONFIG_FLAG_SPECS, repair: { type: 'boolean' }, deep: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    out(VERIFY_HELP);
+    return EXIT.OK;
+  }
+  const config = configFromFlags(values);
+  const store = await openStore(config, { readonly: values.repair !== true });
+  if (!store) {
+    err(`no state yet in ${describeStore(config)} (run sync first)`);
+    return EXIT.USAGE;
+  }
+  try {
+    const r = await verifyMirror({
+      store,
+      root: config.mirror.dir,
+      deep: values.deep === true,
+      repair: values.repair === true,
+      onIssue: values.json ? undefined : (i) => err(`${i.problem.padEnd(15)} ${JSON.stringify(i.key)}  ${i.detail}`),
+    });
+    if (values.json) out(JSON.stringify({ clean: r.clean, checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues }));
+    else
+      err(
+        r.clean
+          ? `verify: ${r.checked} files checked${values.deep ? ' (sha256 included)' : ''}; the mirror is clean`
+          : `verify: ${r.checked} files checked, ${r.issues.length} problems${values.repair ? `; ${r.requeued} queued again` : ' (run with --repair to fetch them again)'}`,
+      );
+    return r.clean ? EXIT.OK : EXIT.FAILURES;
+  } finally {
+    await store.close();
+  }
+}

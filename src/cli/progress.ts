@@ -1,0 +1,173 @@
+// The live progress display of `sync` in a terminal: files done and total, bytes, rate, ETA and the
+// files being downloaded, redrawn in place a few times a second. Only used when stdout is a TTY (the
+// caller decides); nothing here is written anywhere else, and without a TTY no escape code is ever
+// printed. Log lines written while the display is live go through logStream(): the display is
+// cleared, the line printed, the display redrawn, so the two never garble each other.
+import { formatBytes, formatDuration } from '../config/duration.js';
+import type { ClaimedJob } from '../store/types.js';
+import type { WorkerEvents } from '../sync/worker.js';
+
+const ESC = '\x1b[';
+const MAX_FILES_SHOWN = 4;
+/** Window of the rate estimate. */
+const RATE_WINDOW_MS = 5000;
+
+export interface ProgressSource {
+  /** Downloads in flight now. */
+  inFlight(): Iterable<ClaimedJob>;
+  /** Jobs still to do (queued + running) and their listed bytes. */
+  backlog(): Promise<{ jobs: number; bytes: number }>;
+}
+
+export interface ProgressOptions {
+  /** The terminal (process.stdout when it is a TTY). */
+  out: { write(s: string): unknown; columns?: number };
+  clock?: () => number;
+  /** Redraw interval. */
+  intervalMs?: number;
+}
+
+export interface ProgressSnapshot {
+  done: number;
+  failed: number;
+  gone: number;
+  total: number;
+  bytes: number;
+  rate: number;
+  etaMs: number | null;
+  current: { key: string; size: number }[];
+}
+
+export class ProgressDisplay {
+  readonly #o: ProgressOptions;
+  readonly #clock: () => number;
+  #src: ProgressSource | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #lines = 0;
+  #live = false;
+  #done = 0;
+  #failed = 0;
+  /** Listed but answered 404/410: finished, not failed. */
+  #gone = 0;
+  #received = 0;
+  /** The backlog and the counts it was read with: total = finished then + still to do then. */
+  #backlog = { jobs: 0, bytes: 0, finished: 0 };
+  #samples: { at: number; bytes: number }[] = [];
+  #refreshing = false;
+
+  constructor(o: ProgressOptions) {
+    this.#o = o;
+    this.#clock = o.clock ?? Date.now;
+  }
+
+  /** Worker events that feed the display. */
+  events(): WorkerEvents {
+    return {
+      onBytes: (n) => {
+        this.#received += n;
+      },
+      onOutcome: (_job, outcome) => {
+        if (outcome === 'done') this.#done++;
+        else if (outcome === 'failed') this.#failed++;
+        else if (outcome === 'gone') this.#gone++;
+      },
+    };
+  }
+
+  start(src: ProgressSource): void {
+    this.#src = src;
+    this.#live = true;
+    this.#o.out.write(`${ESC}?25l`); // hide the cursor while redrawing
+    void this.#refresh();
+    this.#timer = setInterval(() => {
+      void this.#refresh();
+      this.#render();
+    }, this.#o.intervalMs ?? 250);
+    this.#timer.unref();
+  }
+
+  /** Stop redrawing and erase the display (the caller prints the final summary). */
+  stop(): void {
+    if (!this.#live) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#clear();
+    this.#o.out.write(`${ESC}?25h`);
+    this.#live = false;
+  }
+
+  /** A pino destination that prints each line above the live display (to `stream`, e.g. stderr). */
+  logStream(stream: { write(s: string): unknown }): { write(s: string): boolean } {
+    return {
+      write: (s: string) => {
+        if (!this.#live) {
+          stream.write(s);
+          return true;
+        }
+        this.#clear();
+        stream.write(s);
+        this.#render();
+        return true;
+      },
+    };
+  }
+
+  async #refresh(): Promise<void> {
+    if (!this.#src || this.#refreshing) return;
+    this.#refreshing = true;
+    try {
+      const finished = this.#done + this.#failed + this.#gone;
+      const b = await this.#src.backlog();
+      this.#backlog = { ...b, finished };
+    } catch {
+      // the database may be closing; keep the last numbers
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  snapshot(): ProgressSnapshot {
+    const now = this.#clock();
+    this.#samples.push({ at: now, bytes: this.#received });
+    while (this.#samples.length > 2 && now - this.#samples[0]!.at > RATE_WINDOW_MS) this.#samples.shift();
+    const first = this.#samples[0]!;
+    const dt = now - first.at;
+    const rate = dt > 0 ? ((this.#received - first.bytes) * 1000) / dt : 0;
+    const current = [...(this.#src?.inFlight() ?? [])].map((j) => ({ key: j.key, size: j.remoteSize }));
+    const etaMs = rate > 0 && this.#backlog.bytes > 0 ? (this.#backlog.bytes / rate) * 1000 : null;
+    return { done: this.#done, failed: this.#failed, gone: this.#gone, total: Math.max(this.#done + this.#failed + this.#gone, this.#backlog.finished + this.#backlog.jobs), bytes: this.#received, rate, etaMs, current };
+  }
+
+  /** The lines of one frame (no escape codes), cut to the terminal width. */
+  frame(s: ProgressSnapshot = this.snapshot()): string[] {
+    const width = Math.max(20, (this.#o.out.columns || 80) - 1);
+    const cut = (l: string) => (l.length > width ? `${l.slice(0, width - 1)}…` : l);
+    const head = [
+      `${s.done + s.failed + s.gone}/${s.total} files`,
+      formatBytes(s.bytes),
+      `${formatBytes(Math.round(s.rate))}/s`,
+      `ETA ${s.etaMs === null ? '-' : formatDuration(Math.round(s.etaMs))}`,
+      ...(s.failed > 0 ? [`${s.failed} failed`] : []),
+      ...(s.gone > 0 ? [`${s.gone} gone`] : []),
+    ].join('  ');
+    const lines = [cut(head)];
+    for (const c of s.current.slice(0, MAX_FILES_SHOWN)) lines.push(cut(`  ↓ ${c.key} (${formatBytes(c.size)})`));
+    if (s.current.length > MAX_FILES_SHOWN) lines.push(`  … and ${s.current.length - MAX_FILES_SHOWN} more`);
+    return lines;
+  }
+
+  #render(): void {
+    if (!this.#live) return;
+    const lines = this.frame();
+    this.#clear();
+    this.#o.out.write(lines.join('\n'));
+    this.#lines = lines.length;
+  }
+
+  /** Move to the first line of the display and erase to the end of the screen. */
+  #clear(): void {
+    if (this.#lines === 0) return;
+    this.#o.out.write(`${this.#lines > 1 ? `${ESC}${this.#lines - 1}A` : ''}\r${ESC}J`);
+    this.#lines = 0;
+  }
+}

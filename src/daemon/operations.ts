@@ -1,0 +1,119 @@
+// Wiring of the operations side around an engine: metrics fed by worker and poll events, the
+// notifier woken whenever a job is marked done, and the HTTP endpoint (/healthz, /readyz, /metrics).
+// Order of use: new Operations(config, logger) → openRuntime(config, logger, ops.runtimeOptions())
+// → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
+import { SyncError } from '../api/errors.js';
+import type { Config } from '../config/load.js';
+import { startOpsServer, readiness, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
+import type { Logger } from '../ops/logger.js';
+import { SyncMetrics, combineEvents } from '../ops/metrics.js';
+import { createNotifier, type Notifier } from '../ops/notify.js';
+import type { WorkerEvents } from '../sync/worker.js';
+import type { Engine, EngineOptions, PollReport } from './engine.js';
+import type { Runtime, RuntimeOptions } from './runtime.js';
+
+export interface AttachOptions {
+  /** Start the HTTP endpoint (run: config http.enabled; sync: never). */
+  http: boolean;
+  /** The environment hooks inherit (minus credentials). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Replace http.listen (tests bind port 0). */
+  listen?: string;
+  notifyIdleMs?: number;
+}
+
+export class Operations {
+  readonly metrics: SyncMetrics;
+  readonly #config: Config;
+  readonly #log: Logger;
+  #engine: Engine | null = null;
+  #notifier: Notifier | null = null;
+  #http: OpsServer | null = null;
+  #lastOkAt: number | null = null;
+  #intervalMs: { expr: string; ms: number } | null = null;
+
+  constructor(config: Config, logger: Logger, metrics: SyncMetrics = new SyncMetrics()) {
+    this.#config = config;
+    this.#log = logger;
+    this.metrics = metrics;
+  }
+
+  get notifier(): Notifier | null {
+    return this.#notifier;
+  }
+
+  get http(): OpsServer | null {
+    return this.#http;
+  }
+
+  runtimeOptions(): Pick<RuntimeOptions, 'onTokenRenewed'> {
+    return { onTokenRenewed: () => this.metrics.tokenRenewals.inc() };
+  }
+
+  /** Engine options: metric events, notifier wake-ups and poll reports, plus the caller's own events. */
+  engineOptions(extra?: WorkerEvents, onPoll?: (r: PollReport) => void): Pick<EngineOptions, 'events' | 'onPoll'> {
+    return {
+      events: combineEvents(this.metrics.workerEvents(), { onDone: () => this.#notifier?.wake() }, extra),
+      onPoll: (r) => {
+        try {
+          if (r.ok) this.#lastOkAt = r.at;
+          this.metrics.observePoll(r);
+          onPoll?.(r);
+        } catch (e) {
+          this.#log.warn({ err: e }, 'poll observer failed');
+        }
+      },
+    };
+  }
+
+  /** Attach the open runtime and engine: metrics read the store, the notifier starts, the endpoint listens. */
+  async attach(rt: Runtime, engine: Engine, o: AttachOptions): Promise<void> {
+    this.#engine = engine;
+    this.metrics.attach({ store: rt.store, root: rt.root, clock: rt.clock });
+    const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
+    if (notifier.enabled) {
+      await notifier.start();
+      this.#notifier = notifier;
+    }
+    if (o.http) {
+      const listen = o.listen ?? this.#config.http.listen;
+      try {
+        this.#http = await startOpsServer({ listen, metrics: this.metrics, readiness: () => this.readiness(), logger: this.#log });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen or disable it with http.enabled: false`, {
+          code: 'SYNC_HTTP_LISTEN',
+          kind: 'fatal',
+          errorClass: 'config',
+          cause: e,
+        });
+      }
+    }
+  }
+
+  readiness(): Readiness {
+    const engine = this.#engine;
+    const cfg = engine?.rt.config ?? this.#config;
+    const expr = cfg.sync.schedule;
+    if (this.#intervalMs?.expr !== expr) this.#intervalMs = { expr, ms: scheduleIntervalMs(expr, cfg.sync.timezone) };
+    return readiness(
+      {
+        lastSuccessfulPollAt: () => this.#lastOkAt,
+        lastPoll: () => {
+          const p = engine?.lastPoll;
+          return p ? { ok: p.ok, at: p.at, ...(p.error ? { errorClass: p.error.errorClass } : {}) } : null;
+        },
+        authFailed: () => engine?.authFailed ?? false,
+        gateReasons: () => engine?.gate.state().reasons ?? [],
+      },
+      { intervals: this.#config.http.readyPollIntervals, intervalMs: this.#intervalMs.ms, clock: engine?.rt.clock },
+    );
+  }
+
+  /** Stop the notifier (in-flight deliveries get graceMs) and close the endpoint. */
+  async stop(graceMs: number): Promise<void> {
+    await this.#notifier?.stop(graceMs);
+    await this.#http?.close();
+    this.#http = null;
+  }
+}

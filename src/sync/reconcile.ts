@@ -1,0 +1,193 @@
+// Reconciliation: a full listing (no lastModifiedAfter) that finds keys no longer listed remotely and
+// anything the incremental polls missed. Deletions are applied only after the whole listing finished
+// without an error, and never more than maxDelete in one run: above it nothing at all is changed.
+import { promises as fsp } from 'node:fs';
+import pRetry from 'p-retry';
+import type { ApiClient } from '../api/client.js';
+import { SyncError, classifyError } from '../api/errors.js';
+import type { RemoteAsset } from '../api/wire.js';
+import { lstatOrNull } from '../mirror/fs-safe.js';
+import { moveToTrash, safeExistingPath } from '../mirror/layout.js';
+import type { Logger } from '../ops/logger.js';
+import type { Job, StateStore } from '../store/types.js';
+
+export type DeletePolicy = 'keep' | 'trash' | 'delete';
+export type MaxDelete = { count: number } | { percent: number };
+
+export interface ReconcileSettings {
+  pageSize: number;
+  pageRetries: number;
+  pageRetryMinMs?: number;
+  deletePolicy: DeletePolicy;
+  maxDelete: MaxDelete;
+}
+
+export interface ReconcileDeps {
+  api: ApiClient;
+  store: StateStore;
+  logger: Logger;
+  clock: () => number;
+  root: string;
+  settings: ReconcileSettings;
+  /** Filters: keys not accepted are not queued (but still count as listed, so they are not "deleted"). */
+  accept?: ((asset: RemoteAsset) => boolean) | undefined;
+  signal?: AbortSignal | undefined;
+  /** After each committed page (wakes idle workers). */
+  onPage?(r: { inserted: number; changed: number; listed: number }): void;
+}
+
+export interface ReconcileResult {
+  id: number;
+  policy: DeletePolicy;
+  listed: number;
+  /** New or changed versions queued (what incremental polls missed). */
+  queued: number;
+  /** Known keys the listing no longer returned. */
+  missing: number;
+  /** The most that may be applied this run. */
+  limit: number;
+  /** True when missing > limit: nothing was marked or removed. */
+  guarded: boolean;
+  /** Keys marked deleted_remote. */
+  applied: number;
+  /** Files moved to the trash or deleted. */
+  removedFiles: number;
+  /** Keys whose file could not be removed (left for the next reconcile). */
+  errors: number;
+  durationMs: number;
+}
+
+/** The maxDelete limit for `tracked` known keys: a count, or a percentage rounded down. */
+export function deleteLimit(max: MaxDelete, tracked: number): number {
+  return 'count' in max ? max.count : Math.floor((tracked * max.percent) / 100);
+}
+
+export function formatMaxDelete(max: MaxDelete): string {
+  return 'count' in max ? String(max.count) : `${max.percent}%`;
+}
+
+export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResult> {
+  const { api, store, logger, clock, settings } = deps;
+  const started = clock();
+  const id = await store.startReconcile(started, settings.deletePolicy);
+  const totals = { listed: 0, queued: 0 };
+  logger.info({ reconcile: id, deletePolicy: settings.deletePolicy, maxDelete: formatMaxDelete(settings.maxDelete) }, 'reconcile started (full listing)');
+  try {
+    let token: string | null = null;
+    const seenTokens = new Set<string>();
+    for (;;) {
+      if (deps.signal?.aborted) throw new SyncError('reconcile interrupted by shutdown', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
+      const page = await pRetry(() => api.listPage({ after: null, limit: settings.pageSize, continuationToken: token, signal: deps.signal }), {
+        retries: settings.pageRetries,
+        minTimeout: settings.pageRetryMinMs ?? 1000,
+        maxTimeout: 30_000,
+        randomize: true,
+        signal: deps.signal,
+        shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !deps.signal?.aborted,
+      });
+      const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
+      const r = await store.upsertPage(wanted, clock());
+      await store.markListed(
+        page.items.map((a) => a.key),
+        id,
+        clock(),
+      );
+      totals.listed += page.items.length;
+      totals.queued += r.inserted + r.changed;
+      deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
+      if (!page.nextToken) break;
+      if (seenTokens.has(page.nextToken))
+        throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
+          code: 'SYNC_API_BAD_LISTING',
+          kind: 'retryable',
+          errorClass: 'bad_listing',
+        });
+      seenTokens.add(page.nextToken);
+      token = page.nextToken;
+    }
+  } catch (err) {
+    const e = classifyError(err, 'reconcile');
+    await store
+      .finishReconcile(id, { now: clock(), ...totals, missing: 0, applied: 0, guarded: false, error: { message: e.message, errorClass: e.errorClass } })
+      .catch(() => undefined);
+    logger.error({ reconcile: id, errorClass: e.errorClass, err: e.message }, 'reconcile listing failed; nothing was deleted');
+    throw e;
+  }
+
+  // The listing is complete and error-free: only now may anything be marked or removed.
+  const candidates = await store.reconcileCandidates(id);
+  const tracked = await store.trackedCount();
+  const limit = deleteLimit(settings.maxDelete, tracked);
+  const result: ReconcileResult = {
+    id,
+    policy: settings.deletePolicy,
+    ...totals,
+    missing: candidates.length,
+    limit,
+    guarded: false,
+    applied: 0,
+    removedFiles: 0,
+    errors: 0,
+    durationMs: 0,
+  };
+  if (candidates.length > limit) {
+    result.guarded = true;
+    logger.warn(
+      { reconcile: id, missing: candidates.length, limit, tracked, maxDelete: formatMaxDelete(settings.maxDelete) },
+      `${candidates.length} known keys are no longer listed, more than mirror.maxDelete allows (${limit}); nothing was marked or deleted. Check the account, then raise maxDelete (e.g. reconcile --max-delete ${candidates.length}) to apply`,
+    );
+  } else {
+    for (const job of candidates) {
+      if (deps.signal?.aborted) break;
+      try {
+        const { removed, moved } = await applyDeletion(deps, job);
+        if (await store.markRemoteDeleted(job.id, { now: clock(), removed })) {
+          result.applied++;
+          if (moved) result.removedFiles++;
+        }
+      } catch (err) {
+        result.errors++;
+        logger.error({ key: job.key, err: (err as Error).message }, 'could not remove the file of a deleted key; it is tried again by the next reconcile');
+      }
+    }
+  }
+  result.durationMs = clock() - started;
+  await store.finishReconcile(id, { now: clock(), listed: result.listed, queued: result.queued, missing: result.missing, applied: result.applied, guarded: result.guarded });
+  logger.info(
+    { reconcile: id, listed: result.listed, queued: result.queued, missing: result.missing, applied: result.applied, removedFiles: result.removedFiles, guarded: result.guarded, durationMs: result.durationMs },
+    'reconcile finished',
+  );
+  return result;
+}
+
+/** Apply the delete policy to one key's file: `removed` is recorded in the state, `moved` says a file was touched. */
+async function applyDeletion(deps: ReconcileDeps, job: Job): Promise<{ removed: 'trash' | 'delete' | null; moved: boolean }> {
+  const policy = deps.settings.deletePolicy;
+  const rel = job.localPath;
+  // Folder markers' directories are left alone (other keys may live below them).
+  if (policy === 'keep' || !rel || rel.endsWith('/')) return { removed: null, moved: false };
+  const now = deps.clock();
+  let removed: 'trash' | 'delete' | null = null;
+  if (policy === 'trash') {
+    const dest = await moveToTrash(deps.root, rel, now);
+    if (dest) {
+      removed = 'trash';
+      deps.logger.info({ key: job.key, path: rel, trash: dest }, 'moved to the trash: no longer listed remotely');
+    }
+  } else {
+    const abs = await safeExistingPath(deps.root, rel);
+    const st = abs ? await lstatOrNull(abs) : null;
+    if (abs && st && !st.isDirectory()) {
+      await fsp.rm(abs, { force: true });
+      removed = 'delete';
+      deps.logger.info({ key: job.key, path: rel }, 'deleted: no longer listed remotely');
+    }
+  }
+  if (removed) {
+    await deps.store
+      .recordEvent({ event: 'deleted', key: job.key, path: rel, size: job.bytesWritten, lastModifiedMs: job.remoteModifiedMs, sha256: job.sha256 }, now)
+      .catch((e: unknown) => deps.logger.warn({ key: job.key, err: (e as Error).message }, 'could not record the deletion event'));
+  }
+  // A file already gone locally is still marked, and its path released.
+  return { removed: removed ?? policy, moved: removed !== null };
+}
