@@ -1,0 +1,130 @@
+// The chaos test (issue 3 §8). The `run` daemon is a child process against the simulator with every
+// fault on (≥10 % 5xx, 429s, resets, close-delimited truncations, a 3 s token TTL, redirect mode), a
+// catalogue of 200 assets with six of 64 MiB, throttled bodies so kills land mid-body, and ≥15 SIGKILLs
+// at seeded random moments, restarted each time. At the end the mirror must be sha256-identical to the
+// catalogue, nothing partial may exist outside staging, staging must be empty, and the bytes served
+// must stay ≤ 1.3 × the catalogue (resume works). Reproduce a run with TEST_SEED=<seed>.
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import { Catalogue, Rng, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
+import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
+import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const ASSETS = 200;
+const BIG = 6; // 64 MiB each
+const KILLS_MIN = 15;
+
+const seed = testSeed();
+console.log(`chaos seed: ${seed} (reproduce with TEST_SEED=${seed})`);
+
+let sim: Simulator | undefined;
+let dirs: TempDirs | undefined;
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await sim?.close();
+  await dirs?.cleanup();
+});
+
+function catalogue(rng: Rng): Catalogue {
+  const base = Math.floor(Date.now() / 1000) * 1000 - 7 * 86_400_000;
+  const bigAt = new Set<number>();
+  while (bigAt.size < BIG) bigAt.add(rng.int(0, ASSETS));
+  const inputs: AssetInput[] = [];
+  for (let i = 0; i < ASSETS; i++) {
+    const size = bigAt.has(i) ? 64 * MiB + rng.int(0, 4096) : rng.int(0, 4) === 0 ? rng.int(0, 2 * KiB) : rng.int(2 * KiB, 512 * KiB);
+    // several assets share one LastModified second, as in real deliveries
+    inputs.push({ key: `chaos/${String(i % 7)}/asset-${String(i).padStart(3, '0')}.bin`, size, lastModified: base + Math.floor(i / 3) * 1000, seed: `chaos-${seed}-${i}` });
+  }
+  return new Catalogue(inputs);
+}
+
+it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and resumed downloads (seed ${seed})`, { timeout: 180_000 }, async () => {
+  const started = Date.now();
+  const rng = new Rng(seed);
+  const cat = catalogue(rng);
+  expect(cat.size).toBeGreaterThanOrEqual(200);
+  sim = await startSimulator({
+    catalogue: cat,
+    seed,
+    redirect: true,
+    adminPort: false,
+    faults: {
+      errorRate: 0.1,
+      rate429: 0.02,
+      retryAfterSeconds: 1,
+      resetRate: 0.03,
+      truncateRate: 0.03,
+      tokenTtlMs: 3000,
+      // per download: a 64 MiB body takes ~8 s, so random kills land mid-body
+      bodyBytesPerSecond: 8 * MiB,
+    },
+  });
+  dirs = await tempDirs('chaos');
+  const args = await configFlags(dirs.root, {
+    sim,
+    mirror: dirs.mirror,
+    state: dirs.state,
+    config: {
+      // every SIGKILL of an in-flight download costs that job an attempt (counted at claim, by design
+      // for poison jobs); 15+ random kills must not exhaust a big file's budget
+      sync: { concurrency: 4, maxAttempts: 100, retryBaseDelay: '500ms', retryMaxDelay: '3s', breakerPause: '1s' },
+      log: { level: 'info' },
+    },
+  });
+  const env = credentials(sim);
+  const why = (what: string) => `${what} (seed ${seed})`;
+
+  const kills = KILLS_MIN + rng.int(0, 4);
+  let killsWithPartials = 0;
+  for (let k = 0; k < kills; k++) {
+    const d = spawnCli(['run', ...args], env);
+    // A random moment in this life: one in five during start-up, the others after the poll began
+    // (relative to it, so a slow start on a busy machine does not turn them all into start-up kills).
+    const early = rng.chance(0.2);
+    const at = early ? rng.int(50, 800) : rng.int(300, 2500);
+    if (!early) await d.waitLog((l) => l.msg === 'poll started', 20_000, why(`life ${k}: poll start`));
+    await new Promise((r) => setTimeout(r, at));
+    d.kill('SIGKILL');
+    const r = await d.exited;
+    expect(r.signal ?? r.code, why(`life ${k} ended before the kill: ${d.stderr().slice(-2000)}`)).toBe('SIGKILL');
+    if ((await stagingFiles(dirs.mirror)).some((f) => f.endsWith('.partial'))) killsWithPartials++;
+  }
+
+  // The last life runs to the end.
+  const d = spawnCli(['run', ...args], env);
+  await waitUntil(
+    async () => {
+      if (d.child.exitCode !== null) throw new Error(why(`daemon exited early: ${d.stderr().slice(-2000)}`));
+      const st = await readState(dirs!.state, []);
+      return st.counts.done === cat.size && st.cursor.hwmMs !== null;
+    },
+    150_000 - (Date.now() - started),
+    250,
+    why('every asset mirrored'),
+  );
+  d.kill('SIGTERM');
+  expect((await d.exited).code, why(d.stderr())).toBe(0);
+
+  const problems = await endStateProblems(dirs.mirror, dirs.state, cat);
+  if (problems.length > 0) console.log(`chaos end-state problems (seed ${seed}):\n${problems.join('\n')}`);
+  expect(problems, why('end state')).toEqual([]);
+  expect(await stagingFiles(dirs.mirror), why('staging')).toEqual([]);
+  const ratio = sim.stats.bytesServed / cat.totalBytes;
+  console.log(
+    `chaos seed ${seed}: ${kills} kills (${killsWithPartials} left partials), ${cat.size} assets, ` +
+      `${(cat.totalBytes / MiB).toFixed(0)} MiB, served ${(sim.stats.bytesServed / MiB).toFixed(0)} MiB (ratio ${ratio.toFixed(3)}), ` +
+      `faults ${JSON.stringify(sim.stats.faultsInjected)}, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
+  expect(kills).toBeGreaterThanOrEqual(KILLS_MIN);
+  // the kills really landed mid-body, and the faults really happened
+  expect(killsWithPartials, why('kills that left a partial')).toBeGreaterThanOrEqual(3);
+  for (const f of ['reset', 'truncate', '429']) expect(sim.stats.faultsInjected[f] ?? 0, why(`${f} faults`)).toBeGreaterThan(0);
+  expect(sim.stats.redirects).toBeGreaterThan(0);
+  // resume works: restarts from byte 0 would cost far more than 30 %
+  expect(ratio, why('bytes served / catalogue bytes')).toBeLessThanOrEqual(1.3);
+  await fsp.rm(dirs.mirror, { recursive: true, force: true });
+});

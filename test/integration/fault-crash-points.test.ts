@@ -1,0 +1,186 @@
+// Crash points (issue 3 §8): `sync` is SIGKILLed by itself at each named point
+// (CONSTELLR_SYNC_CRASH_AT), restarted without it, and must end with an exact mirror, nothing partial
+// outside staging, an empty staging, a consistent HWM, and no bytes fetched twice except the one file
+// that was renamed but not yet committed.
+import { spawnSync } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { stagingPaths } from '../../src/mirror/staging.js';
+import { tempDirs, type TempDirs } from '../helpers/harness.js';
+import { bytesHeld, configFlags, credentials, endStateProblems, killAll, makeAssets, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
+
+const MiB = 1024 * 1024;
+// newest first: the 3 MiB files are the newest, so they are claimed first (concurrency 1)
+const SIZES = [10_000, 0, 20_000, 3 * MiB, 3 * MiB + 12345, 3 * MiB - 1];
+const PAGE = 2;
+
+let sim: Simulator;
+const cleanup: TempDirs[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ assets: makeAssets('cp', SIZES), adminPort: false });
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await sim.close();
+  await Promise.all(cleanup.map((d) => d.cleanup()));
+});
+
+async function runSync(args: string[], crashAt?: string) {
+  const p = spawnCli(['sync', ...args], { ...credentials(sim), ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
+  const r = await p.exited;
+  return { ...r, stderr: p.stderr(), stdout: p.stdout() };
+}
+
+describe('crash points: SIGKILL at a named point, then a clean restart', () => {
+  const keys = () => [...sim.catalogue].map((a) => a.key);
+
+  /** First run dies at `point`; `restart()` runs again without it and checks the end state. */
+  async function crash(point: string, pageSize = 1000) {
+    const dirs = await tempDirs(`crash-${point.replace(':', '-')}`);
+    cleanup.push(dirs);
+    const args = await configFlags(dirs.root, {
+      sim,
+      mirror: dirs.mirror,
+      state: dirs.state,
+      config: { sync: { concurrency: 1, order: 'newest-first' }, api: { pageSize }, log: { level: 'info' } },
+    });
+    sim.resetStats();
+    const first = await runSync(args, point);
+    expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
+    expect(first.stderr).toContain(`crash point ${point.split(':')[0]}: SIGKILL`);
+    const afterCrash = await readState(dirs.state, keys());
+    const held = await bytesHeld(dirs.mirror, afterCrash, sim.catalogue);
+    const firstRun = { byKey: new Map(sim.stats.completedDownloadsByKey) };
+    const running = [...afterCrash.jobs.values()].filter((j) => j.state === 'running');
+    // `completedDownloadsByKey` counts bodies the server flushed into the socket, which a killed
+    // client may not have read; `changedKey` may see one more (a stale claim's aborted 200).
+    const restart = async (changedKey?: string) => {
+      sim.resetStats();
+      const second = await runSync(args);
+      expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
+      expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+      // at most one duplicate download of any key over both runs
+      for (const k of keys()) {
+        const n = (firstRun.byKey.get(k) ?? 0) + (sim.stats.completedDownloadsByKey.get(k) ?? 0);
+        expect(n, `complete downloads of ${k}`).toBeLessThanOrEqual(k === changedKey ? 3 : 2);
+      }
+      return { final: await readState(dirs.state, keys()) };
+    };
+    return { dirs, afterCrash, held, total: sim.catalogue.totalBytes, firstRun, running, restart };
+  }
+
+  it('after_page_commit: the page is committed, the HWM has not moved, the restart lists again', async () => {
+    const c = await crash('after_page_commit', PAGE);
+    expect(c.afterCrash.cursor.hwmMs).toBeNull();
+    expect(c.afterCrash.jobs.size).toBe(PAGE); // exactly the first page was committed
+    const { final } = await c.restart();
+    expect(sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(sim.stats.listRequests).toBe(Math.ceil(SIZES.length / PAGE));
+    for (const j of final.jobs.values()) expect(j.attempts, j.key).toBeLessThanOrEqual(2);
+  });
+
+  it('after_claim: the job is left running with its attempt counted; the restart requeues it', async () => {
+    const c = await crash('after_claim');
+    expect(c.running).toHaveLength(1);
+    const job = c.running[0]!;
+    expect(job.attempts).toBe(1);
+    expect(job.remoteSize).toBe(SIZES[SIZES.length - 1]); // the newest asset went first
+    expect(await stagingFiles(c.dirs.mirror)).toEqual([]);
+    const { final } = await c.restart();
+    expect(c.held).toBe(0);
+    expect(sim.stats.bytesServed).toBe(c.total);
+    // attempts are counted at claim: the crashed claim and the successful one
+    expect(final.jobs.get(job.key)!.attempts).toBe(2);
+  });
+
+  it('mid_body: the partial is kept in staging and resumed with a 206 (no byte fetched twice)', async () => {
+    const c = await crash('mid_body');
+    expect(c.running).toHaveLength(1);
+    const job = c.running[0]!;
+    const p = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
+    const files = await stagingFiles(c.dirs.mirror);
+    // the partial, its record (and a cross-process claim marker, if any) belong to this version only
+    expect(files).toEqual(expect.arrayContaining([p.name + '.json', p.name + '.partial']));
+    for (const f of files) expect(f.startsWith(p.name), f).toBe(true);
+    // about half of the file is in the partial
+    expect(c.held).toBeGreaterThanOrEqual(Math.floor(job.remoteSize / 2));
+    expect(c.held).toBeLessThan(job.remoteSize);
+    await c.restart();
+    // the restart fetched exactly what was missing: resumed, not restarted from byte 0
+    expect(sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(sim.stats.statusCounts['206']).toBe(1);
+    expect(sim.stats.downloadsByKey.get(job.key)).toBe(1);
+  });
+
+  it('after_fsync: the complete partial is renamed at restart without fetching it again', async () => {
+    const c = await crash('after_fsync');
+    expect(c.running).toHaveLength(1);
+    const job = c.running[0]!;
+    expect(c.held).toBe(job.remoteSize); // complete, fsynced, not yet renamed
+    const p = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
+    expect(await stagingFiles(c.dirs.mirror)).toEqual(expect.arrayContaining([p.name + '.json', p.name + '.partial']));
+    const { final } = await c.restart();
+    expect(sim.stats.downloadsByKey.get(job.key) ?? 0).toBe(0);
+    expect(sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(final.jobs.get(job.key)!.attempts).toBe(2);
+  });
+
+  it('after_rename: the file is in place but not committed; the restart fetches it once more (the only duplicate)', async () => {
+    const c = await crash('after_rename');
+    expect(c.running).toHaveLength(1);
+    const job = c.running[0]!;
+    expect(c.firstRun.byKey.get(job.key)).toBe(1);
+    expect(c.held).toBe(0); // the renamed file is not committed, so it does not count as held
+    await c.restart();
+    expect(sim.stats.completedDownloadsByKey.get(job.key)).toBe(1);
+    expect(sim.stats.bytesServed).toBe(c.total);
+    // no other key was fetched twice
+    for (const k of sim.stats.completedDownloadsByKey.keys()) if (k !== job.key) expect(c.firstRun.byKey.get(k) ?? 0, k).toBe(0);
+  });
+
+  it('mid_body, then the asset changes: the stale partial is swept and the new version fetched whole', async () => {
+    const c = await crash('mid_body');
+    const job = c.running[0]!;
+    const old = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
+    expect(await stagingFiles(c.dirs.mirror)).toContain(old.name + '.partial');
+    const before = sim.catalogue.get(job.key)!;
+    try {
+      // a new version (new LastModified, new content) is uploaded while the daemon is down
+      sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs + 60_000, seed: `${before.seed}-v2` });
+      const { final } = await c.restart(job.key);
+      expect(final.jobs.get(job.key)).toMatchObject({ state: 'done', remoteModifiedMs: before.lastModifiedMs + 60_000, attempts: 1 });
+      // the new version whole: never a 206 on top of the old version's bytes
+      expect(sim.stats.statusCounts['206'] ?? 0).toBe(0);
+      expect(sim.stats.completedDownloadsByKey.get(job.key)).toBeGreaterThanOrEqual(1);
+    } finally {
+      sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs, seed: before.seed });
+    }
+  });
+
+  it('a kill between the commit and the staging claim release leaves nothing behind after the next start', async () => {
+    const dirs = await tempDirs('crash-claim');
+    cleanup.push(dirs);
+    const args = await configFlags(dirs.root, { sim, mirror: dirs.mirror, state: dirs.state });
+    expect((await runSync(args)).code).toBe(0);
+    // what that kill leaves: the claim marker of a dead process for a job that is done
+    const a = [...sim.catalogue].find((x) => x.size > 0)!;
+    const p = stagingPaths(dirs.mirror, a.key, a.lastModifiedMs, a.size);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    await fsp.writeFile(p.partial.replace(/\.partial$/, '.claim'), JSON.stringify({ host: hostname(), pid: dead, token: 'x', at: new Date().toISOString() }));
+    expect(await stagingFiles(dirs.mirror)).toHaveLength(1);
+    expect((await runSync(args)).code).toBe(0);
+    expect(await stagingFiles(dirs.mirror)).toEqual([]);
+  });
+
+  it('after_rename:3 crashes on the third rename (counted crash points)', async () => {
+    const c = await crash('after_rename:3');
+    expect(c.afterCrash.counts.done).toBe(2);
+    expect(c.running).toHaveLength(1);
+    await c.restart();
+  });
+});

@@ -1,0 +1,127 @@
+// The progress display of `sync`: live in a pseudo-terminal (script(1) from util-linux, else a python3
+// pty), with log lines printed above it rather than through it; no escape code at all outside a
+// terminal, and --json / --quiet for scripts. Build first: `npx tsc -p .`.
+import { spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { CLI_MAIN, REPO_ROOT, runCli, tempDirs, type TempDirs } from '../helpers/harness.js';
+
+const ESC = '\x1b';
+let sim: Simulator;
+const cleanups: (() => Promise<unknown>)[] = [];
+const GONE_KEY = 'products/lst/2026/withdrawn.tif';
+
+beforeAll(async () => {
+  // Throttled bodies so the display is drawn several times; one key answers 404 (a warning log line).
+  const assets = Array.from({ length: 8 }, (_, i) => ({ key: `products/lst/2026/scene-${i}.tif`, size: 192 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }));
+  assets.push({ key: GONE_KEY, size: 1000, lastModified: Date.UTC(2026, 0, 2) });
+  sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { bodyBytesPerSecond: 384 * 1024, notFoundKeys: [GONE_KEY] }, seed: 1 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+});
+
+async function dirs(): Promise<TempDirs> {
+  const d = await tempDirs('ops-progress');
+  cleanups.push(() => d.cleanup());
+  return d;
+}
+
+function syncArgs(d: TempDirs, extra: string[] = []): string[] {
+  return ['sync', '--api-url', sim.url, '--mirror-dir', d.mirror, '--state-dir', d.state, '--concurrency', '2', ...extra];
+}
+
+function env(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, TERM: 'xterm', COLUMNS: '100' };
+}
+
+const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+const hasPython = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
+
+/** Run the CLI with a pseudo-terminal as stdin/stdout/stderr; returns everything the terminal got. */
+function runInPty(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+  const argv = [process.execPath, CLI_MAIN, ...args];
+  const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const [file, fileArgs] = hasScript
+    ? ['script', ['-qfec', quoted, '/dev/null']]
+    : ['python3', ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', ...argv]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file as string, fileArgs as string[], { cwd: REPO_ROOT, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe.skipIf(!hasScript && !hasPython)('in a terminal', () => {
+  it('shows a live display (files, bytes, rate, ETA, current files), logs above it, then the summary', async () => {
+    const d = await dirs();
+    const { code, output } = await runInPty(syncArgs(d));
+    // 1 = the withdrawn asset is "gone", which is not a failure; every other file is mirrored.
+    expect(code, output).toBe(0);
+    const frames = output.split(`\r${ESC}[J`).slice(1);
+    expect(frames.length, output).toBeGreaterThanOrEqual(3);
+    expect(output).toMatch(/\d+\/\d+ files {2}[\d.]+ (B|KiB|MiB) {2}[\d.]+ (B|KiB|MiB)\/s {2}ETA \S+/);
+    expect(output).toMatch(/↓ products\/lst\/2026\/scene-\d\.tif \(192\.0 KiB\)/);
+    expect(output).toMatch(/[1-9]\/9 files .*1 gone/); // the withdrawn asset counts as finished (gone), not failed
+    expect(output).toMatch(/sync finished in \S+: 8 downloaded/);
+    // The cursor is hidden while drawing and shown again at the end.
+    expect(output).toContain(`${ESC}[?25l`);
+    expect(output.lastIndexOf(`${ESC}[?25h`)).toBeGreaterThan(output.lastIndexOf(`${ESC}[?25l`));
+    // The warning about the withdrawn asset is a whole JSON line printed at the start of a line
+    // (the display erased first, or not drawn yet), never in the middle of a frame: between the last
+    // CR/LF before it and the line itself there are only escape codes.
+    const logAt = output.indexOf('{"level":"warn"');
+    expect(logAt, output).toBeGreaterThan(0);
+    const lineStart = Math.max(output.lastIndexOf('\n', logAt), output.lastIndexOf('\r', logAt)) + 1;
+    expect(output.slice(lineStart, logAt).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), output.slice(Math.max(0, logAt - 200), logAt)).toBe('');
+    const line = output.slice(logAt, output.indexOf('\n', logAt)).replace(/\r$/, '');
+    expect(JSON.parse(line)).toMatchObject({ level: 'warn', key: GONE_KEY });
+  });
+
+  it('--quiet prints no display and no summary even in a terminal', async () => {
+    const d = await dirs();
+    const { code, output } = await runInPty(syncArgs(d, ['--quiet']));
+    expect(code).toBe(0);
+    expect(output).not.toContain(ESC);
+    expect(output).not.toContain('sync finished');
+  });
+});
+
+describe('outside a terminal', () => {
+  it('prints no escape codes: logs and a plain summary', async () => {
+    const d = await dirs();
+    const r = await runCli(syncArgs(d), { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain(ESC);
+    expect(r.stderr).not.toContain(ESC);
+    expect(r.stderr).toMatch(/sync finished in \S+: 8 downloaded/);
+    // Logs stay JSON lines, one per line.
+    for (const l of r.stdout.split('\n').filter(Boolean)) expect(() => JSON.parse(l)).not.toThrow();
+  });
+
+  it('--json prints one machine-readable summary on stdout; --quiet prints nothing on success', async () => {
+    const d = await dirs();
+    const r = await runCli(syncArgs(d, ['--json']), { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(ESC);
+    const summary = JSON.parse(r.stdout) as { exitCode: number; downloaded: number; jobs: Record<string, number> };
+    expect(summary).toMatchObject({ exitCode: 0, downloaded: 8, jobs: { done: 8, gone: 1 } });
+
+    const d2 = await dirs();
+    const q = await runCli(syncArgs(d2, ['--quiet']), { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password } });
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout).toBe('');
+    expect(q.stderr).toBe('');
+  });
+});

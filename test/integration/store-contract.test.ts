@@ -1,0 +1,295 @@
+// One suite of StateStore semantics, run against both backends: SQLite (a real file in a temp dir)
+// and PostgreSQL (a real server, one schema per test, dropped afterwards).
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RemoteAsset } from '../../src/api/wire.js';
+import { PostgresStore } from '../../src/store/postgres-store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { ClaimOptions, StateStore } from '../../src/store/types.js';
+import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+
+const pgOk = await requirePostgres();
+const MAX = 3;
+
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  open(): Promise<StateStore>;
+  /** Reopen the same state after it was marked as written by a newer version. */
+  markNewerAndReopen(): Promise<unknown>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-contract-'));
+  return {
+    name: 'sqlite',
+    open: async () => SqliteStore.open(dir, { maxAttempts: MAX }),
+    markNewerAndReopen: async () => {
+      const db = new Database(path.join(dir, 'state.db'));
+      db.pragma('user_version = 9999');
+      db.close();
+      return SqliteStore.open(dir, { maxAttempts: MAX });
+    },
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function postgresBackend(): Backend {
+  const schema = uniqueSchema('contract');
+  return {
+    name: 'postgres',
+    open: async () => (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: MAX, poolSize: 4 }))!,
+    markNewerAndReopen: async () => {
+      await sql(`INSERT INTO "${schema}".schema_migrations (version, name) VALUES (9999, '9999_future.sql')`);
+      return PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: MAX });
+    },
+    cleanup: () => dropSchema(schema),
+  };
+}
+
+const BACKENDS: { name: string; make: () => Backend; skip: boolean }[] = [
+  { name: 'sqlite', make: sqliteBackend, skip: false },
+  { name: 'postgres', make: postgresBackend, skip: !pgOk },
+];
+
+const asset = (key: string, lm = 1_700_000_000_000, size = 100, etag: string | null = null): RemoteAsset =>
+  ({ key, lastModifiedMs: lm, size, etag }) as RemoteAsset;
+
+describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
+  let backend: Backend;
+  let stores: StateStore[] = [];
+  const open = async () => {
+    const s = await backend.open();
+    stores.push(s);
+    return s;
+  };
+  const opts = (over: Partial<ClaimOptions> = {}): ClaimOptions => ({ owner: 'test/w0', leaseMs: 60_000, now: Date.now(), order: 'key', ...over });
+
+  afterEach(async () => {
+    for (const s of stores) await s.close();
+    stores = [];
+    await backend?.cleanup();
+  });
+
+  it.skipIf(skip)('upsert: new, unchanged is a no-op, changed is queued again with attempts reset', async () => {
+    backend = make();
+    const s = await open();
+    const b = asset('b', 1_700_000_000_000, 100, 'e1');
+    expect(await s.upsertPage([asset('a'), b], Date.now())).toEqual({ inserted: 2, changed: 0, unchanged: 0 });
+    expect(await s.upsertPage([asset('a'), b], Date.now())).toEqual({ inserted: 0, changed: 0, unchanged: 2 });
+    const [j] = await s.claim(1, opts());
+    expect(j!.key).toBe('a');
+    expect(await s.complete(j!.id, j!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now() })).toBe('done');
+    expect(await s.upsertPage([asset('a', 1_700_000_001_000)], Date.now())).toEqual({ inserted: 0, changed: 1, unchanged: 0 });
+    const a = await s.getJob('a');
+    expect(a).toMatchObject({ state: 'queued', attempts: 0, remoteModifiedMs: 1_700_000_001_000, revision: 1 });
+    // an ETag change alone is a change too (when both are known)
+    expect(await s.upsertPage([asset('b', 1_700_000_000_000, 100, 'e2')], Date.now())).toMatchObject({ changed: 1 });
+  });
+
+  it.skipIf(skip)('claim counts the attempt, leases the row to one worker, and respects run_at', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a')], Date.now());
+    const [j] = await s.claim(5, opts());
+    expect(j).toMatchObject({ key: 'a', attempts: 1 });
+    expect(j!.leaseToken).toMatch(/\S{8,}/);
+    expect(await s.claim(5, opts())).toEqual([]);
+    expect((await s.getJob('a'))!.state).toBe('running');
+    // retried later: not claimable before run_at
+    expect(await s.retryLater(j!.id, j!.leaseToken, { runAt: Date.now() + 60_000, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'x' } })).toBe('queued');
+    expect(await s.claim(5, opts())).toEqual([]);
+    const next = await s.nextRunAt();
+    expect(next).not.toBeNull();
+    expect(next! - Date.now()).toBeGreaterThan(50_000);
+  });
+
+  it.skipIf(skip)('concurrent claims never hand one row to two workers', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage(Array.from({ length: 40 }, (_, i) => asset(`k${String(i).padStart(2, '0')}`)), Date.now());
+    const got = (await Promise.all(Array.from({ length: 20 }, (_, i) => s.claim(2, opts({ owner: `w${i}` }))))).flat();
+    expect(got).toHaveLength(40);
+    expect(new Set(got.map((j) => j.id)).size).toBe(40);
+  });
+
+  it.skipIf(skip)('fencing: a stale lease token cannot heartbeat, complete, fail or release', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a')], Date.now());
+    const [old] = await s.claim(1, opts({ leaseMs: 1 }));
+    await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBe(1), { timeout: 5000, interval: 10 });
+    const [fresh] = await s.claim(1, opts({ owner: 'other', now: Date.now() + 50 }));
+    expect(fresh).toMatchObject({ key: 'a', attempts: 2 });
+    const now = Date.now();
+    expect(await s.heartbeat(old!.id, old!.leaseToken, now + 60_000, now)).toBe(false);
+    expect(await s.complete(old!.id, old!.leaseToken, { localPath: 'a', bytes: 1, sha256: 'x', now })).toBe('lost');
+    expect(await s.fail(old!.id, old!.leaseToken, { errorClass: 'http_4xx', message: 'x' }, now)).toBe(false);
+    expect(await s.release(old!.id, old!.leaseToken, now)).toBe(false);
+    expect(await s.retryLater(old!.id, old!.leaseToken, { runAt: now, now, consumeAttempt: true, error: { errorClass: 'network', message: 'x' } })).toBe('lost');
+    expect(await s.heartbeat(fresh!.id, fresh!.leaseToken, now + 60_000, now)).toBe(true);
+    expect(await s.complete(fresh!.id, fresh!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now })).toBe('done');
+  });
+
+  it.skipIf(skip)('complete during a newer listing queues the job again', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a')], Date.now());
+    const [j] = await s.claim(1, opts());
+    expect(await s.upsertPage([asset('a', 1_700_000_009_000)], Date.now())).toMatchObject({ changed: 1 });
+    expect((await s.getJob('a'))!.state).toBe('running');
+    expect(await s.complete(j!.id, j!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now() })).toBe('requeued');
+    expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
+  it.skipIf(skip)('release gives the attempt back; retryLater fails the job at the attempt cap', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a')], Date.now());
+    const [j] = await s.claim(1, opts());
+    expect(await s.release(j!.id, j!.leaseToken, Date.now())).toBe(true);
+    expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < MAX; i++) {
+      const [c] = await s.claim(1, opts());
+      expect(c!.attempts).toBe(i + 1);
+      outcomes.push(await s.retryLater(c!.id, c!.leaseToken, { runAt: Date.now(), now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 500, message: 'boom' } }));
+    }
+    expect(outcomes).toEqual(['queued', 'queued', 'failed']);
+    expect(await s.getJob('a')).toMatchObject({ state: 'failed', attempts: MAX, errorClass: 'http_5xx' });
+    expect((await s.recentFailures(10)).map((f) => f.key)).toEqual(['a']);
+    // a retry that does not consume an attempt gives it back
+    await s.upsertPage([asset('b')], Date.now());
+    const [b] = await s.claim(1, opts());
+    await s.retryLater(b!.id, b!.leaseToken, { runAt: Date.now(), now: Date.now(), consumeAttempt: false, error: { errorClass: 'disk_full', message: 'x' } });
+    expect(await s.getJob('b')).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
+  it.skipIf(skip)('orphans and expired leases go back to the queue, and fail at the cap', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('live'), asset('dead')], Date.now());
+    await s.claim(1, opts({ order: 'key', leaseMs: 1 })); // "dead": expires at once
+    await s.claim(1, opts({ order: 'key', leaseMs: 600_000 })); // "live"
+    // wait until the short lease is in the past on the store's clock
+    await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBe(1), { timeout: 5000, interval: 10 });
+    expect((await s.getJob('dead'))!.state).toBe('queued');
+    expect((await s.getJob('live'))!.state).toBe('running');
+    const n = await s.requeueOrphans(Date.now());
+    if (s.backend === 'sqlite') {
+      // one process owns a SQLite state: whatever is running at start-up is an orphan
+      expect(n).toBe(1);
+      expect((await s.getJob('live'))!.state).toBe('queued');
+    } else {
+      // a running row may belong to a live replica: only expired leases are orphans
+      expect(n).toBe(0);
+      expect((await s.getJob('live'))!.state).toBe('running');
+    }
+    // interrupted at the cap: failed as interrupted
+    for (let i = 0; i < MAX; i++) {
+      const [c] = await s.claim(1, opts({ order: 'key', leaseMs: 1, now: Date.now() + 50 }));
+      if (!c) break;
+      if (c.key !== 'dead') continue;
+      await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBeGreaterThanOrEqual(1), { timeout: 5000, interval: 10 });
+    }
+    expect(await s.getJob('dead')).toMatchObject({ state: 'failed', errorClass: 'interrupted' });
+  });
+
+  it.skipIf(skip)('counts by state; gone and failed are final', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b'), asset('c'), asset('d')], Date.now());
+    const js = await s.claim(3, opts());
+    await s.complete(js[0]!.id, js[0]!.leaseToken, { localPath: 'a', bytes: 1, sha256: 'x', now: Date.now() });
+    await s.fail(js[1]!.id, js[1]!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'no' }, Date.now());
+    await s.markGone(js[2]!.id, js[2]!.leaseToken, { errorClass: 'not_found', status: 404, message: 'gone' }, Date.now());
+    expect(await s.counts()).toEqual({ queued: 1, running: 0, done: 1, failed: 1, gone: 1 });
+    // a gone key listed again comes back
+    await s.upsertPage([asset('c')], Date.now());
+    expect((await s.getJob('c'))!.state).toBe('queued');
+  });
+
+  it.skipIf(skip)('cursor: the high-water mark only moves forward; poll errors are recorded and cleared', async () => {
+    backend = make();
+    const s = await open();
+    expect((await s.getCursor()).hwmMs).toBeNull();
+    await s.startPoll(Date.now());
+    await s.finishPoll(2000, Date.now());
+    await s.finishPoll(1000, Date.now());
+    await s.finishPoll(null, Date.now());
+    expect((await s.getCursor()).hwmMs).toBe(2000);
+    await s.failPoll('listing broke', 'bad_listing', Date.now());
+    expect(await s.getCursor()).toMatchObject({ hwmMs: 2000, pollError: 'listing broke', pollErrorClass: 'bad_listing' });
+    await s.finishPoll(3000, Date.now());
+    const c = await s.getCursor();
+    expect(c).toMatchObject({ hwmMs: 3000, pollError: null });
+    expect(c.pollFinishedAt).not.toBeNull();
+    expect(c.pollStartedAt).not.toBeNull();
+  });
+
+  it.skipIf(skip)('poller lease: one holder at a time, renewable, released or expired leases are taken over', async () => {
+    backend = make();
+    const s = await open();
+    expect(await s.tryAcquirePollerLease('A', 60_000)).toBe(true);
+    expect(await s.tryAcquirePollerLease('A', 60_000)).toBe(true);
+    if (s.backend === 'sqlite') {
+      // one process per SQLite state: always the poller
+      expect(await s.tryAcquirePollerLease('B', 60_000)).toBe(true);
+      return;
+    }
+    expect(await s.tryAcquirePollerLease('B', 60_000)).toBe(false);
+    await s.releasePollerLease('A');
+    expect(await s.tryAcquirePollerLease('B', 1)).toBe(true);
+    await vi.waitFor(async () => expect(await s.tryAcquirePollerLease('C', 60_000)).toBe(true), { timeout: 5000, interval: 10 });
+    expect(await s.tryAcquirePollerLease('B', 60_000)).toBe(false);
+  });
+
+  it.skipIf(skip)('migrations: reopening is a no-op; a state migrated by a newer version is refused', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a')], Date.now());
+    await s.close();
+    stores = [];
+    const again = await open();
+    expect((await again.getJob('a'))!.key).toBe('a');
+    await again.close();
+    stores = [];
+    await expect(backend.markNewerAndReopen()).rejects.toMatchObject({ code: 'SYNC_STORE_TOO_NEW' });
+  });
+});
+
+describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
+  it('LISTEN/NOTIFY wakes a subscriber in another store when work is queued', async () => {
+    const schema = uniqueSchema('notify');
+    const a = (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3 }))!;
+    const b = (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3 }))!;
+    try {
+      let wakes = 0;
+      b.onJobsAvailable(() => wakes++);
+      await vi.waitFor(() => expect(wakes).toBeGreaterThanOrEqual(1), { timeout: 5000 }); // initial wake once listening
+      const before = wakes;
+      await a.upsertPage([asset('x')], Date.now());
+      await vi.waitFor(() => expect(wakes).toBeGreaterThan(before), { timeout: 5000 });
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it('replicas starting together migrate once (advisory lock)', async () => {
+    const schema = uniqueSchema('mig');
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3, poolSize: 2 })));
+      const rows = await sql<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+      expect(rows.map((r) => r.version)).toEqual([...new Set(rows.map((r) => r.version))]);
+      expect(rows.length).toBeGreaterThanOrEqual(1);
+      for (const s of stores) await s!.close();
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
