@@ -163,7 +163,8 @@ export const configSchema = z.strictObject({
       schedule: z.string().min(1).default('*/5 * * * *'),
       timezone: z.string().min(1).default('UTC').refine(isValidTimeZone, { message: 'not an IANA timezone this runtime knows (e.g. UTC, Europe/Berlin)' }),
       /** Each poll lists from HWM − lookback (late-visible objects, strict filters, ties). */
-      lookback: duration('1h'),
+      // At least 1 s: with a strict server filter, a shorter lookback loses late objects of the HWM's own second.
+      lookback: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
       /** Earliest LastModified to mirror; null means everything. */
       since: isoDate,
       order: z.enum(ORDERS).default('newest-first'),

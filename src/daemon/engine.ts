@@ -156,7 +156,8 @@ export class Engine {
         mode: o.mode,
         order: cfg.sync.order,
         owner: rt.owner,
-        drainHorizonMs: Math.min(cfg.sync.retryMaxDelay, 2 * 60_000),
+        // At least a few seconds, so short deferrals (a partial busy in another worker) are waited for.
+        drainHorizonMs: Math.max(5_000, Math.min(cfg.sync.retryMaxDelay, 2 * 60_000)),
         shouldStopClaiming: o.shouldStopClaiming,
       },
     );

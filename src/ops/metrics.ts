@@ -185,7 +185,7 @@ export class SyncMetrics {
       },
       onOutcome: (_job, outcome: JobOutcome, error?: SyncError) => {
         this.downloads.inc({ result: outcome });
-        if (outcome === 'retry' && error) this.retries.inc({ reason: error.errorClass });
+        if ((outcome === 'retry' || outcome === 'paused') && error) this.retries.inc({ reason: error.errorClass });
       },
       onRetry: (_job, error) => {
         this.retries.inc({ reason: error.errorClass });

@@ -340,8 +340,9 @@ export class Notifier {
   }
 
   /**
-   * Deliver what is due now (for `sync`, before it exits): resolves true when nothing due is left,
-   * false when the time ran out. Rows waiting for a backoff stay for the next run.
+   * Deliver what is due now or within a second (for `sync`, before it exits): resolves true when
+   * nothing due is left, false when the time ran out. Rows waiting for a longer backoff stay for the
+   * next run.
    */
   async drain(timeoutMs: number): Promise<boolean> {
     if (!this.enabled) return true;
@@ -352,7 +353,8 @@ export class Notifier {
       for (const l of this.#loops) {
         if (due) break;
         const next = await this.#o.store.nextOutboxAt(l.sink);
-        if (next !== null && next <= now) due = true;
+        // Retries due within a second are waited for too: a short backoff is not "nothing left".
+        if (next !== null && next <= now + Math.min(1000, Math.max(0, deadline - now))) due = true;
       }
       if (!due) return true;
       if (now >= deadline) return false;

@@ -39,14 +39,31 @@ export async function runCommand(argv: string[]): Promise<number> {
   const logger = loggerFor(config, { stderr: values.json === true });
   // One cycle, planned only: nothing is downloaded, no state changes, no lock.
   if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
+  // A signal during start-up is remembered and acted on once the engine runs, instead of killing
+  // the process with the default action.
+  let earlySignal: NodeJS.Signals | null = null;
+  const onEarlySignal = (sig: NodeJS.Signals) => {
+    earlySignal ??= sig;
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
   const ops = new Operations(config, logger);
-  const rt = await openRuntime(config, logger, ops.runtimeOptions());
+  let rt;
+  try {
+    rt = await openRuntime(config, logger, ops.runtimeOptions());
+  } catch (e) {
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
+    throw e;
+  }
   logger.info({ config: describeConfig(config), pid: process.pid }, 'constellr-sync starting');
   const engine = new Engine(rt, { mode: 'continuous', ...ops.engineOptions() });
   try {
     // The endpoint is up (ready = false) before the first poll; notifications left over are delivered.
     await ops.attach(rt, engine, { http: config.http.enabled, baseEnv: process.env });
   } catch (e) {
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
     await ops.stop(0);
     await rt.close();
     throw e;
@@ -87,6 +104,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
+    if (earlySignal) onSignal(earlySignal);
     // SIGHUP: re-read the configuration (file; env and flags as at start) and apply what can change live.
     let reloading = Promise.resolve();
     process.on('SIGHUP', () => {
