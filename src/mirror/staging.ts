@@ -132,6 +132,23 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a claim file has a live holder: it exists, its holder is not provably gone (a dead pid on
+ * this host, or our own pid, i.e. a previous life of this process's container), and it was touched
+ * within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
+ */
+export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale'): Promise<boolean> {
+  const st = await fsp.stat(file).catch(() => null);
+  if (st === null) return false;
+  try {
+    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { host?: unknown; pid?: unknown };
+    if (held.host === hostname() && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) return false;
+  } catch {
+    if (unreadable === 'stale') return false;
+  }
+  return now - st.mtimeMs <= staleMs;
+}
+
 export async function claimStaging(p: StagingPaths, o: { token: string; staleMs: number; now?: () => number }): Promise<StagingClaim | null> {
   const file = claimPath(p);
   const now = o.now ?? Date.now;
@@ -147,16 +164,8 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
     }
   };
   if (!(await create())) {
-    let stale = false;
-    try {
-      const [text, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
-      const held = JSON.parse(text) as { host?: string; pid?: number };
-      const sameHost = held.host === me.host;
-      stale =
-        (sameHost && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) || now() - st.mtimeMs > o.staleMs;
-    } catch {
-      stale = true; // unreadable or vanished meanwhile
-    }
+    // An unreadable claim here is one whose writer died mid-write: take it over at once.
+    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale'));
     if (!stale) return null;
     await fsp.rm(file, { force: true });
     if (!(await create())) return null;

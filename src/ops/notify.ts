@@ -18,6 +18,7 @@ import { backoffDelay, type BackoffPolicy } from '../sync/backoff.js';
 import type { Logger } from './logger.js';
 import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
+import { Wakeup } from './timers.js';
 
 /** Environment variable names that never reach a hook (credentials of this process). */
 const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|^CONSTELLR_USERNAME$/i;
@@ -133,7 +134,7 @@ export class Notifier {
   readonly #stop = new AbortController();
   /** Aborted after the grace period: running hooks are killed, webhook requests cancelled. */
   readonly #abort = new AbortController();
-  #wakers = new Set<() => void>();
+  readonly #wakeup = new Wakeup();
   #running: Promise<void>[] = [];
   readonly children = new Set<ChildProcess>();
 
@@ -170,22 +171,11 @@ export class Notifier {
 
   /** New rows may be due (a job was just marked done, a deletion recorded). */
   wake(): void {
-    for (const w of this.#wakers) w();
-    this.#wakers.clear();
+    this.#wakeup.wake();
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.#wakers.delete(done);
-        this.#stop.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, Math.max(5, ms));
-      this.#wakers.add(done);
-      this.#stop.signal.addEventListener('abort', done, { once: true });
-    });
+    return this.#wakeup.sleep(ms, this.#stop.signal);
   }
 
   async #loop(l: SinkLoop): Promise<void> {

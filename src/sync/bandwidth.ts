@@ -5,6 +5,7 @@
 // burst. The rate is re-read from the timetable on every wait, so a boundary (18:00) or a reload
 // takes effect within one wait slice. Clock and sleep are injectable for tests.
 import { rateAt, type Rate, type Timetable } from './timetable.js';
+import { sleep } from '../ops/timers.js';
 
 export interface BandwidthOptions {
   timetable: Timetable;
@@ -20,18 +21,6 @@ export interface BandwidthOptions {
   maxSliceMs?: number;
 }
 
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export class BandwidthLimiter {
   #timetable: Timetable;
@@ -57,7 +46,7 @@ export class BandwidthLimiter {
     this.#timetable = o.timetable;
     this.#timeZone = o.timeZone;
     this.#clock = o.clock ?? Date.now;
-    this.#sleep = o.sleep ?? defaultSleep;
+    this.#sleep = o.sleep ?? sleep;
     this.#burstSeconds = o.burstSeconds ?? 0.1;
     this.#minBurst = o.minBurstBytes ?? 64 * 1024;
     this.#maxSlice = o.maxSliceMs ?? 250;

@@ -1,10 +1,10 @@
 // One poll cycle: list from HWM − lookback, follow every page, upsert each page in one transaction,
 // and move the HWM only after the last page is committed, only from server timestamps.
-import pRetry from 'p-retry';
 import type { ApiClient } from '../api/client.js';
-import { SyncError, classifyError } from '../api/errors.js';
+import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { crashPoint } from '../ops/crash-point.js';
+import { listPages } from './listing.js';
 import type { Logger } from '../ops/logger.js';
 import type { StateStore } from '../store/types.js';
 
@@ -66,34 +66,22 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   const cursor = await store.getCursor();
   const after = listStart(cursor.hwmMs, settings);
   await store.startPoll(started);
-  let token: string | null = null;
-  const seenTokens = new Set<string>();
   let maxSeen: number | null = null;
   const totals = { pages: 0, listed: 0, inserted: 0, changed: 0 };
   logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString(), listAfter: after === null ? null : new Date(after).toISOString() }, 'poll started');
   try {
-    for (;;) {
-      if (deps.signal?.aborted) throw new SyncError('poll interrupted by shutdown', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
-      const page = await pRetry(() => api.listPage({ after, limit: settings.pageSize, continuationToken: token, signal: deps.signal }), {
-        retries: settings.pageRetries,
-        minTimeout: settings.pageRetryMinMs ?? 1000,
-        maxTimeout: 30_000,
-        randomize: true,
-        signal: deps.signal,
-        shouldRetry: ({ error }) => {
-          const e = classifyError(error);
-          return e.kind === 'retryable' && !deps.signal?.aborted;
-        },
-        onFailedAttempt: async ({ error, retriesLeft }) => {
-          const e = classifyError(error);
-          if (e.kind !== 'retryable' || retriesLeft === 0) return;
-          logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'listing page failed; retrying');
-          if (e.retryAfterMs !== undefined) {
-            deps.onRateLimited?.(e.retryAfterMs);
-            await new Promise((r) => setTimeout(r, e.retryAfterMs).unref());
-          }
-        },
-      });
+    const pages = listPages({
+      api,
+      after,
+      pageSize: settings.pageSize,
+      retries: settings.pageRetries,
+      retryMinMs: settings.pageRetryMinMs,
+      signal: deps.signal,
+      logger,
+      what: 'poll',
+      onRateLimited: deps.onRateLimited,
+    });
+    for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
       const r = await store.upsertPage(wanted, clock());
       totals.pages++;
@@ -103,15 +91,6 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       for (const it of page.items) if (maxSeen === null || it.lastModifiedMs > maxSeen) maxSeen = it.lastModifiedMs;
       deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
       crashPoint('after_page_commit');
-      if (!page.nextToken) break;
-      if (seenTokens.has(page.nextToken))
-        throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
-          code: 'SYNC_API_BAD_LISTING',
-          kind: 'retryable',
-          errorClass: 'bad_listing',
-        });
-      seenTokens.add(page.nextToken);
-      token = page.nextToken;
     }
   } catch (err) {
     const e = classifyError(err, 'poll');

@@ -8,6 +8,7 @@ import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
+import { Wakeup } from '../ops/timers.js';
 
 export interface PoolOptions {
   concurrency: number;
@@ -39,7 +40,7 @@ export class WorkerPool {
   readonly #log: Logger;
   readonly #shutdown = new AbortController();
   readonly #stopClaiming = new AbortController();
-  #wakers = new Set<() => void>();
+  readonly #wakeup = new Wakeup();
   #active = 0;
   #pollDone: () => boolean = () => true;
   #loops: Promise<void>[] = [];
@@ -113,22 +114,11 @@ export class WorkerPool {
 
   /** New work may be available. */
   wake(): void {
-    for (const w of this.#wakers) w();
-    this.#wakers.clear();
+    this.#wakeup.wake();
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.#wakers.delete(done);
-        this.#stopClaiming.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, Math.max(5, ms));
-      this.#wakers.add(done);
-      this.#stopClaiming.signal.addEventListener('abort', done, { once: true });
-    });
+    return this.#wakeup.sleep(ms, this.#stopClaiming.signal);
   }
 
   async #loop(ctx: WorkerContext, index: number): Promise<void> {

@@ -2,12 +2,12 @@
 // anything the incremental polls missed. Deletions are applied only after the whole listing finished
 // without an error, and never more than maxDelete in one run: above it nothing at all is changed.
 import { promises as fsp } from 'node:fs';
-import pRetry from 'p-retry';
 import type { ApiClient } from '../api/client.js';
-import { SyncError, classifyError } from '../api/errors.js';
+import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, safeExistingPath } from '../mirror/layout.js';
+import { listPages } from './listing.js';
 import type { Logger } from '../ops/logger.js';
 import type { Job, StateStore } from '../store/types.js';
 
@@ -73,18 +73,17 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
   const totals = { listed: 0, queued: 0 };
   logger.info({ reconcile: id, deletePolicy: settings.deletePolicy, maxDelete: formatMaxDelete(settings.maxDelete) }, 'reconcile started (full listing)');
   try {
-    let token: string | null = null;
-    const seenTokens = new Set<string>();
-    for (;;) {
-      if (deps.signal?.aborted) throw new SyncError('reconcile interrupted by shutdown', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
-      const page = await pRetry(() => api.listPage({ after: null, limit: settings.pageSize, continuationToken: token, signal: deps.signal }), {
-        retries: settings.pageRetries,
-        minTimeout: settings.pageRetryMinMs ?? 1000,
-        maxTimeout: 30_000,
-        randomize: true,
-        signal: deps.signal,
-        shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !deps.signal?.aborted,
-      });
+    const pages = listPages({
+      api,
+      after: null,
+      pageSize: settings.pageSize,
+      retries: settings.pageRetries,
+      retryMinMs: settings.pageRetryMinMs,
+      signal: deps.signal,
+      logger,
+      what: 'reconcile',
+    });
+    for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
       const r = await store.upsertPage(wanted, clock());
       await store.markListed(
@@ -95,15 +94,6 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       totals.listed += page.items.length;
       totals.queued += r.inserted + r.changed;
       deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
-      if (!page.nextToken) break;
-      if (seenTokens.has(page.nextToken))
-        throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
-          code: 'SYNC_API_BAD_LISTING',
-          kind: 'retryable',
-          errorClass: 'bad_listing',
-        });
-      seenTokens.add(page.nextToken);
-      token = page.nextToken;
     }
   } catch (err) {
     const e = classifyError(err, 'reconcile');

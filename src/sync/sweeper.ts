@@ -1,10 +1,9 @@
 // Staging hygiene: partials whose remote version changed, or whose job is done or gone, are removed
 // at start-up and periodically. A partial of the version still wanted is kept for resume.
-import type { Logger } from '../ops/logger.js';
-import { promises as fsp } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
-import { listStaging, removeStagedName, stagingDir } from '../mirror/staging.js';
+import { claimIsLive, listStaging, removeStagedName, stagingDir } from '../mirror/staging.js';
+import type { Logger } from '../ops/logger.js';
+import type { StateStore } from '../store/types.js';
 
 /**
  * A claim file touched within the last 10 minutes (holders touch it on every heartbeat), unless its
@@ -13,27 +12,8 @@ import { listStaging, removeStagedName, stagingDir } from '../mirror/staging.js'
  * release must not keep a done job's leftovers in staging for 10 minutes.
  */
 async function freshClaim(root: string, name: string): Promise<boolean> {
-  const file = path.join(stagingDir(root), `${name}.claim`);
-  const st = await fsp.stat(file).catch(() => null);
-  if (st === null) return false;
-  try {
-    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { host?: unknown; pid?: unknown };
-    if (held.host === hostname() && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) return false;
-  } catch {
-    /* being written or unreadable: judge by age */
-  }
-  return Date.now() - st.mtimeMs < 10 * 60_000;
+  return claimIsLive(path.join(stagingDir(root), `${name}.claim`), 10 * 60_000, Date.now(), 'age');
 }
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-import type { StateStore } from '../store/types.js';
 
 export async function sweepStaging(root: string, store: StateStore, logger: Logger, busy: ReadonlySet<string> = new Set()): Promise<number> {
   let removed = 0;

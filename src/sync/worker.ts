@@ -10,6 +10,7 @@ import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorL
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
 import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
 import { crashPoint } from '../ops/crash-point.js';
+import { sleep } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -65,19 +66,6 @@ const API_DOWN_CLASSES = new Set(['network', 'timeout', 'http_5xx']);
 
 /** The free-space pre-check failed: nothing was written, so the partial is kept. */
 const NO_ROOM_CODE = 'SYNC_MIRROR_NO_ROOM';
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Process one claimed job to a committed outcome. Never throws. */
 export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<JobOutcome> {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseSize, formatBytes } from '../../config/duration.js';
 import { openApi } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
+import { listPages } from '../../sync/listing.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -53,9 +54,7 @@ export async function lsCommand(argv: string[]): Promise<number> {
   let count = 0;
   let bytes = 0;
   try {
-    let token: string | null = null;
-    for (;;) {
-      const page = await api.listPage({ after: null, limit: config.api.pageSize, continuationToken: token });
+    for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls' })) {
       for (const a of page.items) {
         if (filter && !filter(a)) continue;
         count++;
@@ -64,8 +63,6 @@ export async function lsCommand(argv: string[]): Promise<number> {
         if (values.json) out(JSON.stringify({ key: a.key, size: a.size, lastModified: lm, etag: a.etag }));
         else out(`${String(a.size).padStart(12)}  ${lm}  ${a.key}`);
       }
-      if (!page.nextToken || page.nextToken === token) break;
-      token = page.nextToken;
     }
   } finally {
     await dispatcher.close().catch(() => undefined);

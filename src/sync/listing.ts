@@ -1,0 +1,59 @@
+// Walking a listing: every page of GET /assets from one starting point, each page retried quickly on
+// retryable errors (honouring Retry-After), a repeated continuation token treated as an error instead
+// of an endless loop, and shutdown checked between pages. Used by polls, reconciles and `ls`.
+import pRetry from 'p-retry';
+import type { ApiClient } from '../api/client.js';
+import { SyncError, classifyError } from '../api/errors.js';
+import type { ListPage } from '../api/wire.js';
+import type { Logger } from '../ops/logger.js';
+import { sleep } from '../ops/timers.js';
+
+export interface ListingOptions {
+  api: ApiClient;
+  /** lastModifiedAfter, or null for a full listing. */
+  after: number | null;
+  pageSize: number;
+  /** Quick retries of one page before the walk fails. */
+  retries: number;
+  retryMinMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+  /** What is walking, for messages: "poll", "reconcile", "ls". */
+  what: string;
+  onRateLimited?: ((ms: number) => void) | undefined;
+}
+
+export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
+  let token: string | null = null;
+  const seen = new Set<string>();
+  for (;;) {
+    if (o.signal?.aborted) throw new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
+    const page: ListPage = await pRetry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
+      retries: o.retries,
+      minTimeout: o.retryMinMs ?? 1000,
+      maxTimeout: 30_000,
+      randomize: true,
+      signal: o.signal,
+      shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !o.signal?.aborted,
+      onFailedAttempt: async ({ error, retriesLeft }) => {
+        const e = classifyError(error);
+        if (e.kind !== 'retryable' || retriesLeft === 0) return;
+        o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: listing page failed; retrying`);
+        if (e.retryAfterMs !== undefined) {
+          o.onRateLimited?.(e.retryAfterMs);
+          await sleep(e.retryAfterMs, o.signal);
+        }
+      },
+    });
+    yield page;
+    if (!page.nextToken) return;
+    if (seen.has(page.nextToken))
+      throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
+        code: 'SYNC_API_BAD_LISTING',
+        kind: 'retryable',
+        errorClass: 'bad_listing',
+      });
+    seen.add(page.nextToken);
+    token = page.nextToken;
+  }
+}
