@@ -154,6 +154,13 @@ export const configSchema = z.strictObject({
       poolSize: int(10, 2, 200),
       /** The poller lease: one replica polls; another takes over this long after it died. */
       pollerLease: duration('30s'),
+      /**
+       * SQLite `synchronous`: normal (default) makes commits durable at checkpoints instead of at
+       * every commit. A power cut can then only roll back the newest transactions, which redo
+       * idempotently (files are fsynced and renamed before their row says done). full syncs the WAL
+       * on every commit.
+       */
+      synchronous: z.enum(['normal', 'full']).default('normal'),
     })
     .prefault({}),
   sync: z

@@ -2,7 +2,7 @@
 // exit) and `run` (poll on a schedule, workers drain continuously, stop on request).
 import cron, { type ScheduledTask } from 'node-cron';
 import { SyncError, classifyError } from '../api/errors.js';
-import { freeBytes } from '../mirror/fs-safe.js';
+import { createFreeSpaceProbe, freeBytes } from '../mirror/fs-safe.js';
 import type { Logger } from '../ops/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
 import { Gate } from '../sync/gate.js';
@@ -140,6 +140,7 @@ export class Engine {
         logger: rt.logger,
         clock: rt.clock,
         activeStaging: new Set(),
+        freeSpace: createFreeSpaceProbe(rt.root, 1000, rt.clock),
         events,
         settings: {
           leaseMs: cfg.sync.leaseDuration,
@@ -148,6 +149,7 @@ export class Engine {
           freeSpaceReserve: cfg.mirror.freeSpaceReserve,
           minDownloadRate: cfg.api.minDownloadRate,
           layout: this.layout,
+          sharedStaging: rt.store.backend === 'postgres',
         },
       },
       this.gate,

@@ -75,5 +75,9 @@ export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}
     });
   }
   if (opts.readonly && !existsSync(path.join(t.dir, STATE_FILE))) return null;
-  return SqliteStore.open(t.dir, { maxAttempts: config.sync.maxAttempts, outboxSinks: opts.outboxSinks });
+  return SqliteStore.open(t.dir, {
+    maxAttempts: config.sync.maxAttempts,
+    outboxSinks: opts.outboxSinks,
+    synchronous: config.state.synchronous === 'full' ? 'FULL' : 'NORMAL',
+  });
 }

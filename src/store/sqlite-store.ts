@@ -28,6 +28,17 @@ import {
   type UpsertResult,
 } from './types.js';
 
+/**
+ * Claim indexes of the non-default orders, created on demand for the order in use (and the others
+ * dropped): each one costs every newly listed row an extra b-tree insert.
+ */
+const ORDER_INDEX: Record<ClaimOrder, { name: string; columns: string } | null> = {
+  'newest-first': null, // jobs_queued_newest, always there (0001)
+  'oldest-first': { name: 'jobs_queued_oldest', columns: 'remote_modified_ms ASC, id' },
+  'smallest-first': { name: 'jobs_queued_smallest', columns: 'remote_size ASC, id' },
+  key: { name: 'jobs_queued_key', columns: 'key' },
+};
+
 const ORDER_SQL: Record<ClaimOrder, string> = {
   'newest-first': 'remote_modified_ms DESC, id',
   'oldest-first': 'remote_modified_ms ASC, id',
@@ -286,14 +297,32 @@ export class SqliteStore implements StateStore {
   #claimStmt(order: ClaimOrder): Statement {
     let s = this.#claimStmts.get(order);
     if (!s) {
+      this.#ensureOrderIndex(order);
+      // INDEXED BY: without statistics the planner picks jobs_state or jobs_queued_run_at and sorts
+      // the whole queue for every claim (quadratic on a first sync); the order's index walks it.
       s = this.db.prepare(`
         UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token,
           lease_until = @until, claimed_revision = revision, started_at = @now, updated_at = @now
-        WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= @now ORDER BY ${ORDER_SQL[order]} LIMIT @n)
+        WHERE id IN (SELECT id FROM jobs INDEXED BY ${ORDER_INDEX[order]?.name ?? 'jobs_queued_newest'}
+                     WHERE state = 'queued' AND run_at <= @now ORDER BY ${ORDER_SQL[order]} LIMIT @n)
         RETURNING id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path`);
       this.#claimStmts.set(order, s);
     }
     return s;
+  }
+
+  #ensureOrderIndex(order: ClaimOrder): void {
+    this.db
+      .transaction(() => {
+        for (const [o, idx] of Object.entries(ORDER_INDEX)) {
+          if (!idx) continue;
+          if (o === order) this.db.exec(`CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'`);
+          else this.db.exec(`DROP INDEX IF EXISTS ${idx.name}`);
+        }
+      })
+      .immediate();
+    // Statements prepared for other orders may have planned with a dropped index: prepare them again.
+    for (const o of [...this.#claimStmts.keys()]) if (o !== order) this.#claimStmts.delete(o);
   }
 
   async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {

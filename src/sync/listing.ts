@@ -24,11 +24,10 @@ export interface ListingOptions {
 }
 
 export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
-  let token: string | null = null;
   const seen = new Set<string>();
-  for (;;) {
-    if (o.signal?.aborted) throw new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' });
-    const page: ListPage = await pRetry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
+  const fetchPage = (token: string | null): Promise<ListPage> => {
+    if (o.signal?.aborted) return Promise.reject(new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
+    return pRetry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
       retries: o.retries,
       minTimeout: o.retryMinMs ?? 1000,
       maxTimeout: 30_000,
@@ -45,15 +44,27 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
         }
       },
     });
-    yield page;
-    if (!page.nextToken) return;
-    if (seen.has(page.nextToken))
-      throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
-        code: 'SYNC_API_BAD_LISTING',
-        kind: 'retryable',
-        errorClass: 'bad_listing',
-      });
-    seen.add(page.nextToken);
-    token = page.nextToken;
+  };
+  let next: Promise<ListPage> | null = fetchPage(null);
+  try {
+    while (next) {
+      const page: ListPage = await next;
+      next = null;
+      if (page.nextToken) {
+        if (seen.has(page.nextToken))
+          throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
+            code: 'SYNC_API_BAD_LISTING',
+            kind: 'retryable',
+            errorClass: 'bad_listing',
+          });
+        seen.add(page.nextToken);
+        // Prefetch: the server prepares the next page while the caller commits this one.
+        next = fetchPage(page.nextToken);
+      }
+      yield page;
+    }
+  } finally {
+    // The caller stopped early (an error, shutdown): nobody will await the prefetched page.
+    next?.catch(() => undefined);
   }
 }

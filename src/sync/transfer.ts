@@ -60,17 +60,34 @@ async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<v
   }
 }
 
+/**
+ * Below this size a download is not worth resuming: it restarts from byte 0 and skips the staging
+ * record (three file operations per small file).
+ */
+export const RESUMABLE_MIN_BYTES = 1024 * 1024;
+
+/** Open a staging file, creating the staging folder if something removed it. */
+async function openStaged(file: string, flags: string, root: string) {
+  try {
+    return await fsp.open(file, flags);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await fsp.mkdir(stagingDir(root), { recursive: true });
+    return await fsp.open(file, flags);
+  }
+}
+
 export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
   const { api, job, staging, signal } = input;
   const clock = input.clock ?? Date.now;
   const size = job.remoteSize;
-  await fsp.mkdir(stagingDir(input.root), { recursive: true });
+  const resumable = size >= RESUMABLE_MIN_BYTES;
 
   // What do we already have?
   let offset = 0;
   let validator: string | null = null;
   let matched = false;
-  const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
+  const [rec, st] = resumable ? await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]) : [null, null];
   if (rec && st && rec.key === job.key && rec.size === size && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= size) {
     offset = st.size;
     validator = rec.validator;
@@ -126,17 +143,19 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     throw e;
   }
 
-  await writeRecord(staging.record, {
-    key: job.key,
-    lastModifiedMs: job.remoteModifiedMs,
-    size,
-    validator: res.etag ?? validator,
-    updatedAt: clock(),
-  });
-  if (offset === 0) hash.update(Buffer.alloc(0));
-  else await hashPrefix(staging.partial, offset, hash);
+  if (resumable) {
+    await fsp.mkdir(stagingDir(input.root), { recursive: true });
+    await writeRecord(staging.record, {
+      key: job.key,
+      lastModifiedMs: job.remoteModifiedMs,
+      size,
+      validator: res.etag ?? validator,
+      updatedAt: clock(),
+    });
+  }
+  if (offset > 0) await hashPrefix(staging.partial, offset, hash);
 
-  const fh = await fsp.open(staging.partial, offset > 0 ? 'r+' : 'w');
+  const fh = await openStaged(staging.partial, offset > 0 ? 'r+' : 'w', input.root);
   let position = offset;
   let received = 0;
   const remaining = size - offset;

@@ -14,7 +14,7 @@ import { sleep } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import { transferToStaging } from './transfer.js';
+import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
 
 export interface WorkerSettings {
   leaseMs: number;
@@ -26,6 +26,11 @@ export interface WorkerSettings {
   quickRetryMinMs?: number;
   /** Name rules of the mirror's filesystem, the case-conflict policy, previous versions. */
   layout?: MirrorLayoutSettings;
+  /**
+   * Other processes write into this mirror too (replicas on a shared state): staging names are then
+   * claimed with an O_EXCL file. A single instance holds the instance lock, so activeStaging suffices.
+   */
+  sharedStaging?: boolean;
 }
 
 /** What the pool wants to hear about; all optional. */
@@ -55,6 +60,8 @@ export interface WorkerContext {
   events: WorkerEvents;
   /** Aborted on shutdown (after the grace period): in-flight downloads stop and keep their partials. */
   shutdownSignal: AbortSignal;
+  /** Free bytes on the mirror filesystem (fresh = no cached reading); defaults to a statfs each time. */
+  freeSpace?(fresh: boolean): Promise<number>;
   /** Waits until the pool may proceed (pauses for 429s, etc.). */
   waitForGate?(signal: AbortSignal): Promise<void>;
   /** True while the circuit breaker says the API is down: network failures then burn no attempt. */
@@ -121,8 +128,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     holdsStaging = true;
     // Between processes sharing the mirror (replicas), an O_EXCL claim file keeps a late ex-holder of
     // this version (its lease expired) away from the partial; a dead holder's claim is taken over.
-    stagingClaim = await claimStaging(staging, { token: job.leaseToken, staleMs: 2 * ctx.settings.leaseMs, now: ctx.clock });
-    if (!stagingClaim) {
+    if (ctx.settings.sharedStaging) stagingClaim = await claimStaging(staging, { token: job.leaseToken, staleMs: 2 * ctx.settings.leaseMs, now: ctx.clock });
+    if (ctx.settings.sharedStaging && !stagingClaim) {
       await ctx.store.retryLater(job.id, job.leaseToken, {
         runAt: ctx.clock() + Math.max(1000, Math.floor(ctx.settings.leaseMs / 2)),
         now: ctx.clock(),
@@ -133,9 +140,10 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     }
 
     // Enough room for the rest of this file plus the reserve?
-    const have = (await fsp.stat(staging.partial).catch(() => null))?.size ?? 0;
+    const have = job.remoteSize >= RESUMABLE_MIN_BYTES ? ((await fsp.stat(staging.partial).catch(() => null))?.size ?? 0) : 0;
     const needed = Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve;
-    const free = await freeBytes(ctx.root);
+    // A fresh statfs for anything resumable; small files may reuse a reading up to a second old.
+    const free = ctx.freeSpace ? await ctx.freeSpace(job.remoteSize >= RESUMABLE_MIN_BYTES) : await freeBytes(ctx.root);
     if (free < needed) {
       throw new SyncError(`not enough free space for ${job.key}: ${free} bytes free, ${needed} needed (size + reserve)`, {
         code: NO_ROOM_CODE,
@@ -203,7 +211,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     await fsp.rename(staging.partial, target.absPath);
     await syncCreatedDirs(created, path.dirname(target.absPath));
     crashPoint('after_rename');
-    await fsp.rm(staging.record, { force: true });
+    if (job.remoteSize >= RESUMABLE_MIN_BYTES) await fsp.rm(staging.record, { force: true });
     return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened }, started, existing !== null);
   } catch (err) {
     const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);

@@ -220,11 +220,15 @@ describe('cursor', () => {
 });
 
 describe('opening and migrations', () => {
-  it('WAL, synchronous FULL and a busy timeout on every connection; all migrations applied', async () => {
+  it('WAL, synchronous set explicitly (NORMAL by default, FULL on request) and a busy timeout on every connection; all migrations applied', async () => {
+    const full = openSqlite(dirs.state, { synchronous: 'FULL' });
+    expect(full.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    full.close();
     const db = openSqlite(dirs.state);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      // Set on every connection, not inherited from better-sqlite3's compile-time default.
+      expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
       expect(db.pragma('busy_timeout', { simple: true })).toBe(10_000);
       const latest = loadMigrations(path.join(MIGRATIONS_DIR, 'sqlite')).at(-1)!.version;
       expect(db.pragma('user_version', { simple: true })).toBe(latest);
