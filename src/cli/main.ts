@@ -3,18 +3,6 @@
 // exit codes.
 import { createRequire } from 'node:module';
 import { SyncError } from '../api/errors.js';
-import { runCommand, RUN_HELP } from './commands/run.js';
-import { syncCommand } from './commands/sync.js';
-import { statusCommand } from './commands/status.js';
-import { migrateCommand } from './commands/migrate.js';
-import { simulateCommand } from './commands/simulate.js';
-import { demoCommand } from './commands/demo.js';
-import { reconcileCommand } from './commands/reconcile.js';
-import { verifyCommand } from './commands/verify.js';
-import { exportCommand } from './commands/export.js';
-import { lsCommand } from './commands/ls.js';
-import { configCommand } from './commands/config.js';
-import { retryCommand } from './commands/retry.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, out } from './common.js';
 
@@ -39,25 +27,28 @@ Commands:
 Run "constellr-sync <command> --help" for a command's options.
 Credentials: CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE).`;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  run: runCommand,
-  sync: syncCommand,
-  status: statusCommand,
-  migrate: migrateCommand,
-  simulate: simulateCommand,
-  demo: demoCommand,
-  reconcile: reconcileCommand,
-  verify: verifyCommand,
-  export: exportCommand,
-  ls: lsCommand,
-  config: configCommand,
-  retry: retryCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+// Each command is loaded when it runs, so `sync` does not load the simulator or the pg driver.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./commands/run.js')).runCommand,
+  sync: async () => (await import('./commands/sync.js')).syncCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  migrate: async () => (await import('./commands/migrate.js')).migrateCommand,
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
+  reconcile: async () => (await import('./commands/reconcile.js')).reconcileCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  export: async () => (await import('./commands/export.js')).exportCommand,
+  ls: async () => (await import('./commands/ls.js')).lsCommand,
+  config: async () => (await import('./commands/config.js')).configCommand,
+  retry: async () => (await import('./commands/retry.js')).retryCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    out(cmd === 'help' && rest[0] === 'run' ? RUN_HELP : HELP);
+    out(cmd === 'help' && rest[0] === 'run' ? (await import('./commands/run.js')).RUN_HELP : HELP);
     return cmd ? EXIT.OK : EXIT.USAGE;
   }
   if (cmd === '--version' || cmd === 'version') {
@@ -65,13 +56,13 @@ export async function main(argv: string[]): Promise<number> {
     out(pkg.version);
     return EXIT.OK;
   }
-  const fn = COMMANDS[cmd];
-  if (!fn) {
+  const load = COMMANDS[cmd];
+  if (!load) {
     err(`unknown command "${cmd}"\n\n${HELP}`);
     return EXIT.USAGE;
   }
   try {
-    return await fn(rest);
+    return await (await load())(rest);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`constellr-sync ${cmd}: ${(e as Error).message}`);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
-import { PostgresStore, redactDatabaseUrl } from './postgres-store.js';
+import { redactDatabaseUrl } from './database-url.js';
 import { STATE_FILE } from './sqlite.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { OutboxSink, StateStore } from './types.js';
@@ -63,6 +63,8 @@ export function deploymentId(config: StateConfig): string {
 export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}): Promise<StateStore | null> {
   const t = storeTarget(config);
   if (t.backend === 'postgres') {
+    // Loaded only when used: SQLite deployments never pay for the pg driver.
+    const { PostgresStore } = await import('./postgres-store.js');
     return PostgresStore.open({
       url: t.url,
       schema: t.schema,

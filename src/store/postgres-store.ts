@@ -14,6 +14,7 @@ import type { ClaimOrder } from '../config/schema.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './sqlite.js';
 import { newLeaseToken, rowToJob } from './sqlite-store.js';
 import path from 'node:path';
+import { redactDatabaseUrl } from './database-url.js';
 import {
   JOB_STATES,
   type ClaimOptions,
@@ -62,16 +63,7 @@ export function assertSchemaName(schema: string): void {
     });
 }
 
-/** The URL with its password masked, for logs and messages. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
-}
+export { redactDatabaseUrl };
 
 export interface PostgresStoreOptions {
   url: string;
