@@ -12,7 +12,8 @@ import { SyncError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './sqlite.js';
-import { newLeaseToken, rowToJob } from './sqlite-store.js';
+import { newLeaseToken } from './sqlite-store.js';
+import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type JobRow } from './rows.js';
 import path from 'node:path';
 import { redactDatabaseUrl } from './database-url.js';
 import {
@@ -354,18 +355,7 @@ export class PostgresStore implements StateStore {
        RETURNING j.id, j.key, j.remote_modified_ms, j.remote_size, j.remote_etag, j.revision, j.attempts, j.lease_token, j.lease_until, j.local_path`,
       [n, opts.owner, token, Math.max(0, Math.round(opts.leaseMs))],
     );
-    return r.rows.map((x) => ({
-      id: x.id,
-      key: x.key,
-      remoteModifiedMs: x.remote_modified_ms,
-      remoteSize: x.remote_size,
-      remoteEtag: x.remote_etag,
-      revision: x.revision,
-      attempts: x.attempts,
-      leaseToken: x.lease_token,
-      leaseUntil: x.lease_until,
-      localPath: x.local_path,
-    }));
+    return r.rows.map(rowToClaimed);
   }
 
   async heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean> {
@@ -504,12 +494,12 @@ export class PostgresStore implements StateStore {
   }
 
   async recentFailures(limit: number): Promise<Job[]> {
-    const r = await this.#q<Parameters<typeof rowToJob>[0]>("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1", [limit]);
+    const r = await this.#q<JobRow>("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1", [limit]);
     return r.rows.map(rowToJob);
   }
 
   async getJob(key: string): Promise<Job | null> {
-    const r = await this.#q<Parameters<typeof rowToJob>[0]>('SELECT * FROM jobs WHERE key = $1', [key]);
+    const r = await this.#q<JobRow>('SELECT * FROM jobs WHERE key = $1', [key]);
     return r.rows[0] ? rowToJob(r.rows[0]) : null;
   }
 
@@ -648,18 +638,7 @@ export class PostgresStore implements StateStore {
     );
     return r.rows
       .sort((a, b) => a.id - b.id)
-      .map((x) => ({
-        id: x.id,
-        sink: x.sink,
-        event: x.event,
-        key: x.key,
-        path: x.path,
-        size: x.size,
-        lastModifiedMs: x.last_modified_ms,
-        sha256: x.sha256,
-        attempts: x.attempts,
-        createdAt: x.created_at,
-      }));
+      .map(rowToOutboxItem);
   }
 
   async ackOutbox(id: number): Promise<void> {
@@ -750,7 +729,7 @@ export class PostgresStore implements StateStore {
   }
 
   async listJobs(afterId: number, limit: number): Promise<Job[]> {
-    const r = await this.#q<Parameters<typeof rowToJob>[0]>('SELECT * FROM jobs WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
+    const r = await this.#q<JobRow>('SELECT * FROM jobs WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
     return r.rows.map(rowToJob);
   }
 
@@ -781,7 +760,7 @@ export class PostgresStore implements StateStore {
 
   async reconcileCandidates(reconcileId: number): Promise<Job[]> {
     // Rows created after the listing started may simply have appeared after it passed them.
-    const r = await this.#q<Parameters<typeof rowToJob>[0]>(
+    const r = await this.#q<JobRow>(
       `SELECT * FROM jobs
        WHERE (seen_reconcile IS NULL OR seen_reconcile <> $1) AND remote_deleted_at IS NULL AND state <> 'running'
          AND created_at < (SELECT started_at FROM reconciles WHERE id = $1)
@@ -837,20 +816,7 @@ export class PostgresStore implements StateStore {
         error_class: string | null;
       }>('SELECT * FROM reconciles ORDER BY id DESC LIMIT 1')
     ).rows[0];
-    if (!r) return null;
-    return {
-      id: r.id,
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      listed: r.listed,
-      queued: r.queued,
-      missing: r.missing,
-      applied: r.applied,
-      guarded: r.guarded === 1,
-      policy: r.policy,
-      error: r.error,
-      errorClass: r.error_class,
-    };
+    return r ? rowToReconcile(r) : null;
   }
 
   async remoteDeletedCount(): Promise<number> {

@@ -6,6 +6,7 @@ import type { Statement } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
+import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
 import {
   JOB_STATES,
   type ClaimOptions,
@@ -46,58 +47,6 @@ const ORDER_SQL: Record<ClaimOrder, string> = {
   key: 'key',
 };
 
-interface JobRow {
-  id: number;
-  key: string;
-  remote_modified_ms: number;
-  remote_size: number;
-  remote_etag: string | null;
-  revision: number;
-  state: JobState;
-  attempts: number;
-  run_at: number;
-  error_class: string | null;
-  error_status: number | null;
-  error_message: string | null;
-  local_path: string | null;
-  local_modified_ms: number | null;
-  bytes_written: number | null;
-  sha256: string | null;
-  updated_at: number;
-  finished_at: number | null;
-  mirror_path: string | null;
-  shortened: number;
-  remote_deleted_at: number | null;
-  local_removed: 'trash' | 'delete' | null;
-}
-
-export function rowToJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    key: r.key,
-    remoteModifiedMs: r.remote_modified_ms,
-    remoteSize: r.remote_size,
-    remoteEtag: r.remote_etag,
-    revision: r.revision,
-    state: r.state,
-    attempts: r.attempts,
-    runAt: r.run_at,
-    errorClass: r.error_class,
-    errorStatus: r.error_status,
-    errorMessage: r.error_message,
-    localPath: r.local_path,
-    localModifiedMs: r.local_modified_ms,
-    bytesWritten: r.bytes_written,
-    sha256: r.sha256,
-    updatedAt: r.updated_at,
-    finishedAt: r.finished_at,
-    mirrorPath: r.mirror_path ?? null,
-    shortened: r.shortened === 1,
-    remoteDeletedAt: r.remote_deleted_at ?? null,
-    localRemoved: r.local_removed ?? null,
-  };
-}
-
 export function newLeaseToken(): string {
   return randomBytes(12).toString('base64url');
 }
@@ -108,18 +57,6 @@ export interface SqliteStoreOptions extends OpenOptions {
   outboxSinks?: readonly OutboxSink[];
 }
 
-interface OutboxRow {
-  id: number;
-  sink: OutboxSink;
-  event: OutboxItem['event'];
-  key: string;
-  path: string | null;
-  size: number | null;
-  last_modified_ms: number | null;
-  sha256: string | null;
-  attempts: number;
-  created_at: number;
-}
 
 export class SqliteStore implements StateStore {
   readonly backend = 'sqlite' as const;
@@ -330,30 +267,8 @@ export class SqliteStore implements StateStore {
     const token = newLeaseToken();
     const rows = this.db
       .transaction(() => stmt.all({ owner: opts.owner, token, until: opts.now + opts.leaseMs, now: opts.now, n }))
-      .immediate() as {
-      id: number;
-      key: string;
-      remote_modified_ms: number;
-      remote_size: number;
-      remote_etag: string | null;
-      revision: number;
-      attempts: number;
-      lease_token: string;
-      lease_until: number;
-      local_path: string | null;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      key: r.key,
-      remoteModifiedMs: r.remote_modified_ms,
-      remoteSize: r.remote_size,
-      remoteEtag: r.remote_etag,
-      revision: r.revision,
-      attempts: r.attempts,
-      leaseToken: r.lease_token,
-      leaseUntil: r.lease_until,
-      localPath: r.local_path,
-    }));
+      .immediate() as ClaimedRow[];
+    return rows.map(rowToClaimed);
   }
 
   async heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean> {
@@ -416,18 +331,7 @@ export class SqliteStore implements StateStore {
     const rows = this.db.transaction(() => this.#o.claim!.all({ sink, n, now, until: leaseUntil })).immediate() as OutboxRow[];
     return rows
       .sort((a, b) => a.id - b.id)
-      .map((r) => ({
-        id: r.id,
-        sink: r.sink,
-        event: r.event,
-        key: r.key,
-        path: r.path,
-        size: r.size,
-        lastModifiedMs: r.last_modified_ms,
-        sha256: r.sha256,
-        attempts: r.attempts,
-        createdAt: r.created_at,
-      }));
+      .map(rowToOutboxItem);
   }
 
   async ackOutbox(id: number): Promise<void> {
@@ -697,35 +601,8 @@ export class SqliteStore implements StateStore {
   }
 
   async lastReconcile(): Promise<ReconcileRecord | null> {
-    const r = this.#s.lastReconcile!.get() as
-      | {
-          id: number;
-          started_at: number;
-          finished_at: number | null;
-          listed: number;
-          queued: number;
-          missing: number;
-          applied: number;
-          guarded: number;
-          policy: string | null;
-          error: string | null;
-          error_class: string | null;
-        }
-      | undefined;
-    if (!r) return null;
-    return {
-      id: r.id,
-      startedAt: r.started_at,
-      finishedAt: r.finished_at,
-      listed: r.listed,
-      queued: r.queued,
-      missing: r.missing,
-      applied: r.applied,
-      guarded: r.guarded === 1,
-      policy: r.policy,
-      error: r.error,
-      errorClass: r.error_class,
-    };
+    const r = this.#s.lastReconcile!.get() as ReconcileRow | undefined;
+    return r ? rowToReconcile(r) : null;
   }
 
   async remoteDeletedCount(): Promise<number> {
