@@ -13,7 +13,7 @@ import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './sqlite.js';
 import { newLeaseToken } from './sqlite-store.js';
-import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type JobRow } from './rows.js';
+import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type JobRow, type ReconcileRow } from './rows.js';
 import path from 'node:path';
 import { redactDatabaseUrl } from './database-url.js';
 import {
@@ -802,19 +802,7 @@ export class PostgresStore implements StateStore {
 
   async lastReconcile(): Promise<ReconcileRecord | null> {
     const r = (
-      await this.#q<{
-        id: number;
-        started_at: number;
-        finished_at: number | null;
-        listed: number;
-        queued: number;
-        missing: number;
-        applied: number;
-        guarded: number;
-        policy: string | null;
-        error: string | null;
-        error_class: string | null;
-      }>('SELECT * FROM reconciles ORDER BY id DESC LIMIT 1')
+      await this.#q<ReconcileRow>('SELECT * FROM reconciles ORDER BY id DESC LIMIT 1')
     ).rows[0];
     return r ? rowToReconcile(r) : null;
   }

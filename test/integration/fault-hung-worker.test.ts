@@ -1,26 +1,20 @@
 // A hung worker (SIGSTOP) loses its lease: another replica sweeps the expired lease, downloads the
 // newer version and commits it. When the hung one wakes up (SIGCONT), its fenced writes change
 // nothing: no rename over the newer file, no commit. Runs on PostgreSQL, where replicas share state.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { contentSha256, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { sha256File } from '../helpers/harness.js';
-import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { dropSchema, requirePostgres, sql, uniqueSchema } from '../helpers/postgres.js';
+import { startReplica, type Replica } from '../helpers/replicas.js';
 
 const pgOk = await requirePostgres();
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
 const KEY = 'orders/ord-1/LSTprecision_T32UQD.tif';
 const SIZE = 6 * 1024 * 1024;
-
-interface Replica {
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
 
 describe.skipIf(!pgOk)('hung worker on PostgreSQL', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-hung-'));
@@ -52,31 +46,7 @@ describe.skipIf(!pgOk)('hung worker on PostgreSQL', () => {
       ['sync:', '  concurrency: 2', '  leaseDuration: 3s', '  gracePeriod: 2s', 'state:', '  pollerLease: 2s', '  poolSize: 4', 'http:', '  enabled: false', 'log:', '  level: info', ''].join('\n'),
     );
     const start = (name: string): Replica => {
-      const child = spawn(process.execPath, [MAIN, 'run', '--config', cfg], {
-        cwd: tmp,
-        env: {
-          ...process.env,
-          CONSTELLR_API_URL: sim!.url,
-          CONSTELLR_USERNAME: sim!.username,
-          CONSTELLR_PASSWORD: sim!.password,
-          CONSTELLR_SYNC_MIRROR_DIR: mirror,
-          CONSTELLR_SYNC_STATE_DIR: path.join(tmp, `state-${name}`),
-          CONSTELLR_SYNC_DATABASE_URL: TEST_DATABASE_URL,
-          CONSTELLR_SYNC_DATABASE_SCHEMA: schema,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const log: string[] = [];
-      let buf = '';
-      const take = (d: Buffer) => {
-        buf += d.toString('utf8');
-        const lines = buf.split('\n');
-        buf = lines.pop()!;
-        log.push(...lines);
-      };
-      child.stdout!.on('data', take);
-      child.stderr!.on('data', take);
-      const r = { child, log, exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
+      const r = startReplica(name, { tmp, config: cfg, mirror, schema, sim: sim! });
       replicas.push(r);
       return r;
     };

@@ -2,7 +2,7 @@
 // with faults on (5xx, connection resets). The poller replica is SIGKILLed mid-run; another takes
 // over polling. Every asset ends up mirrored byte-identical, each downloaded to completion once unless
 // its lease expired (the killed replica's in-flight jobs).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Catalogue, contentBytes, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
 import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { startReplica, type Replica } from '../helpers/replicas.js';
 
 const pgOk = await requirePostgres();
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -17,13 +18,6 @@ const MAIN = path.join(ROOT, 'dist/cli/main.js');
 const SEED = Number(process.env.TEST_SEED ?? Math.floor(Math.random() * 1e9));
 const COUNT = 2000;
 const CONCURRENCY = 4;
-
-interface Replica {
-  name: string;
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
 
 describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-replicas-'));
@@ -77,32 +71,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
       ].join('\n'),
     );
     const start = (name: string): Replica => {
-      const child = spawn(process.execPath, [MAIN, 'run', '--config', cfg], {
-        cwd: tmp,
-        env: {
-          ...process.env,
-          CONSTELLR_API_URL: sim!.url,
-          CONSTELLR_USERNAME: sim!.username,
-          CONSTELLR_PASSWORD: sim!.password,
-          CONSTELLR_SYNC_MIRROR_DIR: mirror,
-          CONSTELLR_SYNC_STATE_DIR: path.join(tmp, `state-${name}`),
-          CONSTELLR_SYNC_DATABASE_URL: TEST_DATABASE_URL,
-          CONSTELLR_SYNC_DATABASE_SCHEMA: schema,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const log: string[] = [];
-      let buf = '';
-      const take = (d: Buffer) => {
-        buf += d.toString('utf8');
-        const lines = buf.split('\n');
-        buf = lines.pop()!;
-        log.push(...lines);
-      };
-      child.stdout!.on('data', take);
-      child.stderr!.on('data', take);
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const r = { name, child, log, exited };
+      const r = startReplica(name, { tmp, config: cfg, mirror, schema, sim: sim! });
       replicas.push(r);
       return r;
     };
