@@ -1,13 +1,17 @@
-// `npm run bench`: constellr-sync side by side with curl, aria2c and the documented Python approach,
-// on exactly the same simulated assets. Not part of `npm test`.
+// `npm run bench`: constellr-sync side by side with curl, aria2c, rclone and the documented Python
+// approach, on exactly the same assets. Not part of `npm test`.
 //
-//   node bench/run.mjs [--smoke] [--reps N] [--concurrency N] [--only large,small,mixed,incremental,listing]
-//                      [--tools constellr-sync,curl,aria2c,python,python-seq] [--out FILE] [--keep] [--timeout S]
+//   node bench/run.mjs [--plane sim|nginx] [--smoke] [--reps N] [--concurrency N]
+//                      [--only large,small,mixed,incremental,listing]
+//                      [--tools constellr-sync,curl,curl+sync,aria2c,python,python-seq,rclone]
+//                      [--cpu-prof DIR] [--out FILE] [--keep] [--timeout S]
 //
-// Every scenario starts the simulator in its own child process (bench/sim-server.mjs); every tool
-// writes into a fresh directory; the tool order rotates between repetitions; each measurement is
-// the median with min–max. Wall time is measured here (hrtime); peak RSS and CPU seconds come from
-// /usr/bin/time (or /proc when it is missing). Results: bench/results/<date>.md and .svg.
+// Download scenarios run on the chosen plane: the simulator in its own child process
+// (bench/sim-server.mjs, default) or nginx serving a generated directory (bench/nginx-plane.mjs).
+// The incremental and listing scenarios always use the simulator. Every tool writes into a fresh
+// directory; the tool order rotates between repetitions; each measurement is the median with
+// min–max. Wall time is measured here (hrtime); peak RSS and CPU seconds come from /usr/bin/time
+// (or /proc when it is missing). Results: bench/results/<date>[-nginx][-smoke].md and .svg.
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,7 +19,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { knownAssets } from './scenarios.mjs';
+import { findNginx, nginxVersion, startNginxPlane } from './nginx-plane.mjs';
+import { buildAssets, knownAssets } from './scenarios.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -31,6 +36,8 @@ const { values: opt } = parseArgs({
     out: { type: 'string' },
     keep: { type: 'boolean' },
     timeout: { type: 'string' },
+    plane: { type: 'string' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -40,9 +47,16 @@ if (opt.help) {
   process.exit(0);
 }
 const SMOKE = !!opt.smoke;
+const PLANE = opt.plane ?? 'sim';
+if (PLANE !== 'sim' && PLANE !== 'nginx') {
+  console.error(`--plane must be sim or nginx, not ${JSON.stringify(PLANE)}`);
+  process.exit(2);
+}
+// every constellr-sync process of the run writes a V8 CPU profile into its own folder under this
+const CPU_PROF = opt['cpu-prof'] ? path.resolve(opt['cpu-prof']) : null;
 const REPS = Number(opt.reps ?? (SMOKE ? 1 : 3));
 const N = Number(opt.concurrency ?? 8);
-const ONLY = new Set((opt.only ?? 'large,small,mixed,incremental,listing').split(','));
+const ONLY = new Set((opt.only ?? (PLANE === 'nginx' ? 'large,small' : 'large,small,mixed,incremental,listing')).split(','));
 const RUN_TIMEOUT_S = Number(opt.timeout ?? 900);
 const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
@@ -59,12 +73,31 @@ const versions = {
   aria2c: has('aria2c'),
   python: has('python3'),
   requests: has('python3', ['-c', 'import requests; print(requests.__version__)']),
+  rclone: has('rclone', ['version'])?.split(' ').slice(0, 2).join(' ') ?? null,
 };
-const ALL_TOOLS = ['constellr-sync', 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq'];
-const wanted = new Set((opt.tools ?? ALL_TOOLS.join(',')).split(','));
+const NGINX = findNginx();
+versions.nginx = nginxVersion(NGINX);
+if (PLANE === 'nginx' && !versions.nginx) {
+  console.error(
+    `--plane nginx needs nginx, which is ${NGINX ? `at ${NGINX} but does not run` : 'not installed'}.\n` +
+      'Install Debian\'s package (`apt-get install nginx-light`, or `nginx`) and run again; nothing was measured.',
+  );
+  process.exit(3);
+}
+const ALL_TOOLS = ['constellr-sync', 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
+// the sequential Python sample takes minutes on 10,000 files: on nginx only when asked for
+const DEFAULT_TOOLS = PLANE === 'nginx' ? ALL_TOOLS.filter((t) => t !== 'python-seq') : ALL_TOOLS.filter((t) => t !== 'rclone');
+const unknownTools = (opt.tools ?? '').split(',').filter((t) => t && !ALL_TOOLS.includes(t));
+if (unknownTools.length) {
+  console.error(`unknown tool(s) ${unknownTools.join(', ')}; known: ${ALL_TOOLS.join(', ')}`);
+  process.exit(2);
+}
+const wanted = new Set((opt.tools ?? DEFAULT_TOOLS.join(',')).split(','));
 const notes = [];
 const TOOLS = ALL_TOOLS.filter((t) => {
   if (!wanted.has(t)) return false;
+  if (t === 'rclone' && PLANE !== 'nginx') return notes.push('rclone copies from an HTTP directory index, which only the nginx plane serves (`--plane nginx`): skipped.'), false;
+  if (t === 'rclone' && !versions.rclone) return notes.push('rclone is not installed (`apt-get install rclone`): skipped.'), false;
   if (t.startsWith('curl') && !versions.curl) return notes.push(`curl is not installed: ${t} skipped.`), false;
   if (t === 'aria2c' && !versions.aria2c) return notes.push('aria2c is not installed (`apt-get install aria2`): skipped.'), false;
   if (t.startsWith('python') && !versions.requests) return notes.push('python3 with requests is not available: Python baselines skipped.'), false;
@@ -92,6 +125,11 @@ const SC = SMOKE
 
 // ---- process helpers ---------------------------------------------------------------------------
 const WORK = await fsp.mkdtemp(path.join(os.tmpdir(), 'constellr-bench-'));
+if (CPU_PROF) await fsp.mkdir(CPU_PROF, { recursive: true });
+/** node options that make a constellr-sync process write its CPU profile(s) into CPU_PROF/<label>. */
+function profArgs(label) {
+  return CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(CPU_PROF, label)] : [];
+}
 const children = new Set();
 async function cleanup() {
   for (const c of children) {
@@ -223,7 +261,7 @@ async function tally(dir) {
 const encodeKey = (k) => k.split('/').map(encodeURIComponent).join('/');
 const q = (s) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-async function runTool(tool, sim, runDir) {
+async function runTool(tool, sim, runDir, label) {
   const out = path.join(runDir, 'out');
   await fsp.mkdir(out, { recursive: true });
   const creds = { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password };
@@ -231,9 +269,19 @@ async function runTool(tool, sim, runDir) {
     case 'constellr-sync': {
       const state = path.join(runDir, 'state');
       return measure(process.execPath, [
+        ...profArgs(label),
         path.join(ROOT, 'dist/cli/main.js'), 'sync', '--api-url', sim.url, '--mirror-dir', out, '--state-dir', state,
         '--concurrency', String(N), '--log-level', 'warn', '--json',
       ], { env: creds });
+    }
+    case 'rclone': {
+      // nginx's autoindex is the listing; rclone HEADs each file for its size and time (its default)
+      const conf = path.join(runDir, 'rclone.conf');
+      await fsp.writeFile(conf, '');
+      return measure('rclone', [
+        'copy', '--config', conf, '--http-url', sim.assetsUrl, ':http:', out,
+        '--transfers', String(N), '--checkers', String(N), '--retries', '1', '--low-level-retries', '1', '-q',
+      ]);
     }
     case 'curl':
     case 'curl+sync': {
@@ -282,9 +330,33 @@ const fmtS = (s, d) => (s.min === s.max ? fmt(s.med, d) : `${fmt(s.med, d)} (${f
 // ---- download scenarios ------------------------------------------------------------------------
 const results = []; // { scenario, label, unit, tools: { name: {runs:[...]}} }
 
+/** The assets of a download scenario as {key, size, lastModified}, for the nginx plane's generator. */
+async function* scenarioAssets(spec) {
+  if (spec.kind === 'sample') {
+    const { sampleCatalogue } = await import('../dist/simulator/index.js');
+    for (const a of sampleCatalogue(spec.seed ?? 7, { count: spec.count, maxSize: spec.maxSize, now: spec.now, awkwardKeys: false })) {
+      yield { key: a.key, size: a.size, lastModified: a.lastModifiedMs };
+    }
+  } else yield* buildAssets(spec);
+}
+
+async function startNginx(name, spec) {
+  const all = [];
+  for await (const a of scenarioAssets(spec)) all.push(a);
+  const plane = await startNginxPlane({
+    bin: NGINX,
+    dir: path.join(WORK, `nginx-${name}`),
+    assets: all,
+    onChild: (c) => children.add(c),
+    onExit: (c) => children.delete(c),
+  });
+  console.error(`  nginx plane: ${all.length.toLocaleString('en')} files generated in ${plane.generateS.toFixed(1)} s, serving on ${plane.url}`);
+  return plane;
+}
+
 async function downloadScenario(name, label, spec, unit) {
   console.error(`\n== ${label} (load ${load()})`);
-  const sim = await startSim(spec, true);
+  const sim = PLANE === 'nginx' ? await startNginx(name, spec) : await startSim(spec, true);
   const expected = { files: sim.assets.length, bytes: sim.assets.reduce((a, [, s]) => a + s, 0) };
   const entry = { scenario: name, label, unit, expected, tools: {}, loadBefore: load() };
   results.push(entry);
@@ -295,7 +367,7 @@ async function downloadScenario(name, label, spec, unit) {
       if (r % 2 === 1) order = order.reverse();
       for (const tool of order) {
         const runDir = path.join(WORK, `${name}-${tool}-${r}`);
-        const m = await runTool(tool, sim, runDir);
+        const m = await runTool(tool, sim, runDir, `${name}-${PLANE}-run${r + 1}`);
         const got = await tally(path.join(runDir, 'out'));
         const ok = m.code === 0 && got.files === expected.files && got.bytes === expected.bytes;
         const rec = (entry.tools[tool] ??= { runs: [], failures: [] });
@@ -360,6 +432,7 @@ async function incrementalScenario() {
         await fsp.cp(v.template, path.join(runDir, 'state'), { recursive: true });
         await fsp.mkdir(path.join(runDir, 'out'), { recursive: true });
         const m = await measure(process.execPath, [
+          ...profArgs(`incremental-${v.spec.known}-run${r + 1}`),
           path.join(ROOT, 'dist/cli/main.js'), 'sync', '--api-url', v.sim.url, '--mirror-dir', path.join(runDir, 'out'),
           '--state-dir', path.join(runDir, 'state'), '--concurrency', String(N), '--log-level', 'warn', '--json',
         ], { env: { CONSTELLR_USERNAME: v.sim.username, CONSTELLR_PASSWORD: v.sim.password } });
@@ -397,6 +470,7 @@ async function listingScenario() {
     for (let r = 0; r < REPS; r++) {
       const runDir = path.join(WORK, `listing-${r}`);
       const m = await measure(process.execPath, [
+        ...profArgs(`listing-run${r + 1}`),
         path.join(HERE, 'poll-only.mjs'), '--api-url', sim.url, '--mirror-dir', path.join(runDir, 'out'), '--state-dir', path.join(runDir, 'state'),
         '--log-level', 'warn',
       ], { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password } });
@@ -437,7 +511,7 @@ function machineFacts() {
     `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- OS: ${os.type()} ${os.release()} (${os.arch()})`,
     `- disk (working directory ${os.tmpdir()}): ${disk}${rotational}`,
-    `- Node ${versions.node}; ${versions.curl ?? 'curl: not installed'}; ${versions.aria2c ?? 'aria2c: not installed'}; ${versions.python ?? 'python3: not installed'}, requests ${versions.requests ?? '-'}`,
+    `- Node ${versions.node}; ${versions.curl ?? 'curl: not installed'}; ${versions.aria2c ?? 'aria2c: not installed'}; ${versions.python ?? 'python3: not installed'}, requests ${versions.requests ?? '-'}; ${versions.rclone ?? 'rclone: not installed'}; ${versions.nginx ?? 'nginx: not installed'}`,
   ].join('\n');
 }
 
@@ -564,12 +638,35 @@ function targets() {
   return ['## Targets (issue 6)', '', '| target | reached | |', '|---|---|---|', ...rows].join('\n');
 }
 
+/** The ratios of issue 13, meant for the nginx plane (one run, concurrency 8). */
+function targets13() {
+  if (PLANE !== 'nginx') return '';
+  const rows = [];
+  const mark = (x, ok) => (Number.isFinite(x) ? (ok ? 'met' : 'not met') : '—');
+  const med = (e, tool, f) => (e?.tools?.[tool]?.runs.length ? median(e.tools[tool].runs.map(f)) : NaN);
+  for (const [name, vsSync, vsRclone] of [['small', 1.0, 1.0], ['large', 1.0, 0.8]]) {
+    const e = results.find((x) => x.scenario === name);
+    if (!e) continue;
+    const ours = med(e, 'constellr-sync', (m) => rateOf(e, m));
+    const a = ours / med(e, 'curl+sync', (m) => rateOf(e, m));
+    const b = ours / med(e, 'rclone', (m) => rateOf(e, m));
+    rows.push(`| ${name}: ≥ ${vsSync.toFixed(1)}× curl+sync | ${fmt(a)}× | ${mark(a, a >= vsSync)} |`);
+    rows.push(`| ${name}: ≥ ${vsRclone.toFixed(1)}× rclone copy | ${fmt(b)}× | ${mark(b, b >= vsRclone)} |`);
+  }
+  for (const e of results.filter((x) => x.tools)) {
+    const rss = med(e, 'constellr-sync', (m) => m.rssMiB);
+    rows.push(`| ${e.scenario}: constellr-sync peak RSS ≤ 150 MiB | ${fmt(rss, 1)} MiB | ${mark(rss, rss <= 150)} |`);
+  }
+  if (!rows.length) return '';
+  return ['## Targets (issue 13, nginx plane)', '', '| target | reached | |', '|---|---|---|', ...rows].join('\n');
+}
+
 // ---- SVG chart -----------------------------------------------------------------------------------
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 function svgChart() {
-  const COLORS = { 'constellr-sync': '#1f77b4', curl: '#7f7f7f', 'curl+sync': '#17becf', aria2c: '#bcbd22', python: '#ff7f0e', 'python-seq': '#d62728' };
+  const COLORS = { 'constellr-sync': '#1f77b4', curl: '#7f7f7f', 'curl+sync': '#17becf', aria2c: '#bcbd22', python: '#ff7f0e', 'python-seq': '#d62728', rclone: '#9467bd' };
   const panels = [];
   for (const e of results.filter((x) => x.tools)) {
     const tools = TOOLS.filter((t) => e.tools[t]?.runs.length);
@@ -586,7 +683,7 @@ function svgChart() {
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="10" y="24" font-size="16" font-weight="bold">constellr-sync vs peers — ${esc(new Date().toISOString().slice(0, 10))}${SMOKE ? ' (smoke)' : ''}, concurrency ${N}</text>`,
+    `<text x="10" y="24" font-size="16" font-weight="bold">constellr-sync vs peers — ${esc(new Date().toISOString().slice(0, 10))}${SMOKE ? ' (smoke)' : ''}, ${PLANE === 'nginx' ? 'nginx plane' : 'simulator plane'}, concurrency ${N}</text>`,
   ];
   panels.forEach((p, i) => {
     const x0 = (i % 2) * colW + 10;
@@ -615,7 +712,9 @@ function svgChart() {
 // ---- main --------------------------------------------------------------------------------------
 const started = new Date();
 const loadStart = load();
-console.error(`bench${SMOKE ? ' --smoke' : ''}: ${REPS} run(s) per tool, concurrency ${N}, tools ${TOOLS.join(', ')}; work dir ${WORK}; load ${loadStart}`);
+console.error(`bench${SMOKE ? ' --smoke' : ''}: ${PLANE === 'nginx' ? `nginx plane (${versions.nginx})` : 'simulator plane'}, ${REPS} run(s) per tool, concurrency ${N}, tools ${TOOLS.join(', ')}; work dir ${WORK}; load ${loadStart}`);
+if (PLANE === 'nginx' && (ONLY.has('incremental') || ONLY.has('listing'))) notes.push('The incremental and listing scenarios need the API\'s lastModifiedAfter filter and pagination: they run on the simulator plane.');
+if (CPU_PROF) notes.push(`constellr-sync ran with \`node --cpu-prof\`: the profiler and the profile written at exit add to its wall time and CPU; profiles in ${CPU_PROF}.`);
 for (const n of notes) console.error(`note: ${n}`);
 try {
   if (ONLY.has('large')) {
@@ -639,7 +738,7 @@ const loadEnd = load();
 const secs = ((Date.now() - started.getTime()) / 1000).toFixed(0);
 
 const date = started.toISOString().slice(0, 10);
-const outFile = opt.out ?? path.join(HERE, 'results', `${date}${SMOKE ? '-smoke' : ''}.md`);
+const outFile = opt.out ?? path.join(HERE, 'results', `${date}${PLANE === 'nginx' ? '-nginx' : ''}${SMOKE ? '-smoke' : ''}${CPU_PROF ? '-cpuprof' : ''}.md`);
 const svgFile = outFile.replace(/\.md$/, '') + '.svg';
 const shownArgs = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--out') && all[i - 1] !== '--out');
 const cmd = `npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}`;
@@ -647,7 +746,9 @@ const md = [
   `# constellr-sync benchmark — ${started.toISOString().replace(/\.\d+Z$/, 'Z')}${SMOKE ? ' (smoke)' : ''}`,
   '',
   `Produced by \`${cmd}\` in ${secs} s. Median of ${REPS} run(s) with (min–max); the tool order rotates between runs. ` +
-    'Every tool downloads exactly the same assets from the built-in simulator (run in its own process, content generated on the fly, direct downloads, no faults) on 127.0.0.1 into a fresh directory; a run counts only if every file is there with the listed size.',
+    (PLANE === 'nginx'
+      ? `Every tool downloads exactly the same files from nginx (${versions.nginx}, Debian's package, started by the bench with its own config: loopback, \`sendfile on\`, access log off, open_file_cache, one static token, ONE static listing page, autoindex for rclone; files generated by the bench and flushed to disk before the first tool runs) on 127.0.0.1 into a fresh directory; a run counts only if every file is there with the listed size.`
+      : 'Every tool downloads exactly the same assets from the built-in simulator (run in its own process, content generated on the fly, direct downloads, no faults) on 127.0.0.1 into a fresh directory; a run counts only if every file is there with the listed size.'),
   '',
   '## Machine',
   '',
@@ -656,18 +757,21 @@ const md = [
   '',
   '## How each tool runs',
   '',
-  `- constellr-sync: \`node dist/cli/main.js sync --concurrency ${N}\`, fresh state; writes to staging, fsyncs every file and its directory, then commits \`done\`.`,
+  `- constellr-sync: \`node dist/cli/main.js sync --concurrency ${N}\`, fresh state; writes to staging and makes every file and its folder entry durable before it commits \`done\`.`,
   `- curl: \`curl --parallel --parallel-max ${N} --create-dirs --fail -K <config>\` with one url/output pair per asset and the bearer header; no fsync. The URL list comes from the orchestrator (listing not timed).`,
   "- curl+sync: the same curl command followed by `sync -f <output dir>` (syncfs of that filesystem), so its files are on disk when the clock stops, as constellr-sync's are. syncfs also flushes whatever else is dirty on the filesystem, which can only slow it down.",
   `- aria2c: \`aria2c -j ${N} -i <list> --file-allocation=none\` with the bearer header; no fsync. Listing not timed.`,
   `- python: bench/baseline.py, the documented sample (requests.get per asset, ThreadPoolExecutor(max_workers=${N}), response.content in memory); lists itself with pagination.`,
   '- python-seq: the same script with --sequential (the documented sequential sample).',
+  ...(TOOLS.includes('rclone') ? [`- rclone (nginx plane only): \`rclone copy --http-url http://127.0.0.1:<port>/assets/ :http: <out> --transfers ${N} --checkers ${N}\` (${versions.rclone ?? 'not installed'}); it walks nginx's autoindex, HEADs each file for size and time (its default), and above its --multi-thread-cutoff (default 250 MiB) downloads a file in 4 parallel ranged streams (its defaults); no fsync.`] : []),
   ...notes.map((n) => `- ${n}`),
   '',
   '## Results',
   '',
   ...results.map((e) => (e.tools ? downloadTable(e) : e.variants ? incrementalTable(e) : listingTable(e)) + '\n'),
   targets(),
+  '',
+  targets13(),
   '',
   `![throughput and peak RSS per tool](${path.basename(svgFile)})`,
   '',
