@@ -11,7 +11,7 @@
 // The incremental and listing scenarios always use the simulator. Every tool writes into a fresh
 // directory; the tool order rotates between repetitions; each measurement is the median with
 // min–max. Wall time is measured here (hrtime); peak RSS and CPU seconds come from /usr/bin/time
-// (or /proc when it is missing). Results: bench/results/<date>[-nginx][-smoke].md and .svg.
+// (or /proc when it is missing). Results: bench/results/<date>[-nginx][-smoke][-cpuprof].md and .svg.
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -764,7 +764,7 @@ const md = [
     aria2c: `- aria2c: \`aria2c -j ${N} -i <list> --file-allocation=none\` with the bearer header; no fsync. Listing not timed.`,
     python: `- python: bench/baseline.py, the documented sample (requests.get per asset, ThreadPoolExecutor(max_workers=${N}), response.content in memory); lists itself with pagination.`,
     'python-seq': '- python-seq: the same script with --sequential (the documented sequential sample).',
-    rclone: `- rclone (nginx plane only): \`rclone copy --http-url http://127.0.0.1:<port>/assets/ :http: <out> --transfers ${N} --checkers ${N}\` (${versions.rclone ?? 'not installed'}); it walks nginx's autoindex, HEADs each file for size and time (its default), and above its --multi-thread-cutoff (default 250 MiB) downloads a file in 4 parallel ranged streams (its defaults); no fsync.`,
+    rclone: `- rclone (nginx plane only): \`rclone copy --http-url http://127.0.0.1:<port>/assets/ :http: <out> --transfers ${N} --checkers ${N} --retries 1 --low-level-retries 1\` (${versions.rclone ?? 'not installed'}); it walks nginx's autoindex, HEADs each file for size and time (its default), and above its --multi-thread-cutoff (default 250 MiB) downloads a file in 4 parallel ranged streams (its defaults); no fsync.`,
   })
     .filter(([t]) => TOOLS.includes(t))
     .map(([, line]) => line),
