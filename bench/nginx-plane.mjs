@@ -20,8 +20,9 @@ import path from 'node:path';
 
 const NOBODY = 65534;
 
-/** The nginx binary, or null. /usr/sbin is often missing from a user's PATH. */
+/** The nginx binary ($NGINX_BIN when set), or null. /usr/sbin is often missing from a user's PATH. */
 export function findNginx() {
+  if (process.env.NGINX_BIN) return existsSync(process.env.NGINX_BIN) ? process.env.NGINX_BIN : null;
   for (const dir of [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/local/sbin', '/sbin']) {
     const p = path.join(dir, 'nginx');
     if (existsSync(p)) return p;
@@ -151,6 +152,25 @@ async function waitReady(url, child, errLog, timeoutMs = 15_000) {
   }
 }
 
+/** The plane's promises, checked on one file: the listed ETag and size, and a 206 for a Range. */
+async function checkPlane(url, contents) {
+  const a = contents.find((c) => c.Size > 0);
+  if (!a) return;
+  const u = `${url}/assets/${a.Key.split('/').map(encodeURIComponent).join('/')}`;
+  const head = await fetch(u, { method: 'HEAD' });
+  if (head.status !== 200 || head.headers.get('etag') !== a.ETag || Number(head.headers.get('content-length')) !== a.Size) {
+    throw new Error(`nginx plane self-check: HEAD ${a.Key} → ${head.status}, ETag ${head.headers.get('etag')} (listed ${a.ETag}), length ${head.headers.get('content-length')} (listed ${a.Size})`);
+  }
+  const part = await fetch(u, { headers: { range: 'bytes=0-0', 'if-range': a.ETag } });
+  const body = Buffer.from(await part.arrayBuffer());
+  if (part.status !== 206 || body.length !== 1 || part.headers.get('content-range') !== `bytes 0-0/${a.Size}`) {
+    throw new Error(`nginx plane self-check: Range request for ${a.Key} → ${part.status} ${part.headers.get('content-range')}`);
+  }
+  const list = await fetch(`${url}/assets?limit=1000`);
+  if (list.status !== 200 || !/^application\/json/.test(list.headers.get('content-type') ?? '')) throw new Error(`nginx plane self-check: GET /assets → ${list.status} ${list.headers.get('content-type')}`);
+  await list.arrayBuffer();
+}
+
 /**
  * Generate the files of `assets` ({key, size, lastModified ms}) under `dir`, write the config, start
  * nginx on a free loopback port and wait until it answers. Returns the same shape as the simulator
@@ -221,6 +241,7 @@ export async function startNginxPlane({ bin, dir, assets, onChild, onExit }) {
     try {
       const got = await waitReady(url, child, errLog);
       if (got !== token) throw new Error('nginx answered /token with an unexpected body');
+      await checkPlane(url, contents);
       return {
         url,
         assetsUrl: `${url}/assets/`,

@@ -142,6 +142,8 @@ async function cleanup() {
   if (!opt.keep) await fsp.rm(WORK, { recursive: true, force: true });
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+// nginx and the measured tools run in their own process groups: stop them on SIGTERM too
+process.on('SIGTERM', () => void cleanup().then(() => process.exit(143)));
 
 function load() {
   return os.loadavg().map((x) => x.toFixed(2)).join(' ');
