@@ -4,9 +4,14 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ApiKeyRegistry, FULL_ACCESS, type ApiKeyInput, type Principal } from './apikeys.js';
 import { Catalogue, type Asset, type AssetInput, type FilterMode } from './catalogue.js';
 import { fillContent } from './content.js';
 import { Rng } from './rng.js';
+import { type StacContext, type StacStats, newStacStats, stacStatsToJson } from './stac/http.js';
+import { StacStore } from './stac/model.js';
+import { Presigner } from './stac/presign.js';
+import { routeStac, routeStacAdmin } from './stac/router.js';
 
 export interface FaultConfig {
   /** Fraction of list+download requests answered 500/502/503. */
@@ -84,6 +89,12 @@ export interface SimulatorOptions {
   seed?: number;
   /** Clock for token and presigned-URL expiry. */
   clock?: () => number;
+  /** Workspace API keys accepted in `X-Api-Key` (none: only bearer tokens work). */
+  apiKeys?: ApiKeyInput[];
+  /** Legacy bearer tokens work (false: the account is in two workspaces, /token answers 401). */
+  legacyTokens?: boolean;
+  /** Serve the STAC API under /stac over this store (true: an empty one); starts the storage origin. */
+  stac?: StacStore | boolean;
 }
 
 export interface SimulatorStats {
@@ -103,6 +114,12 @@ export interface SimulatorStats {
   bytesServed: number;
   statusCounts: Record<string, number>;
   unauthorized: number;
+  /** Requests that presented an X-Api-Key / a bearer token (any outcome). */
+  authByApiKey: number;
+  authByBearer: number;
+  /** Storage requests refused because they carried X-Api-Key or Authorization. */
+  storageCredentialRejects: number;
+  stac: StacStats;
   faultsInjected: Record<string, number>;
 }
 
@@ -124,6 +141,11 @@ export interface Simulator {
   issueToken(): string;
   /** Invalidate every issued token. */
   expireTokens(): void;
+  /** The STAC catalogue, when STAC is served. */
+  readonly stac?: StacStore;
+  readonly apiKeys: ApiKeyRegistry;
+  /** Make /token and bearer tokens fail (the account joined a second workspace), or work again. */
+  setLegacyTokens(enabled: boolean): void;
   close(): Promise<void>;
 }
 
@@ -141,6 +163,10 @@ function newStats(): SimulatorStats {
     bytesServed: 0,
     statusCounts: {},
     unauthorized: 0,
+    authByApiKey: 0,
+    authByBearer: 0,
+    storageCredentialRejects: 0,
+    stac: newStacStats(),
     faultsInjected: {},
   };
 }
@@ -153,6 +179,7 @@ function statsToJson(s: SimulatorStats): Record<string, unknown> {
     completedDownloadsByKey: Object.fromEntries(s.completedDownloadsByKey),
     statusCounts: { ...s.statusCounts },
     faultsInjected: { ...s.faultsInjected },
+    stac: stacStatsToJson(s.stac),
   };
 }
 
@@ -368,6 +395,34 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const unauthorized = (res: Res): void => {
     sendJson(res, 401, { detail: 'Not authenticated' }, { 'WWW-Authenticate': 'Bearer' });
   };
+  const apiKeys = new ApiKeyRegistry();
+  for (const k of opts.apiKeys ?? []) apiKeys.put(k);
+  let legacyTokens = opts.legacyTokens ?? true;
+  /** X-Api-Key wins over a bearer token; answers 401/403 itself and returns null then. */
+  const authenticate = (req: Req, res: Res, api: 'assets' | 'stac'): Principal | null => {
+    const presented = req.headers['x-api-key'];
+    if (presented !== undefined) {
+      stats.authByApiKey++;
+      const r = apiKeys.check(Array.isArray(presented) ? presented.join(',') : presented, clock());
+      if (!r.ok) {
+        sendJson(res, 401, { detail: r.detail });
+        return null;
+      }
+      if (!r.principal[api]) {
+        sendJson(res, 403, { detail: `Not authorised: this API key has no access to the ${api === 'assets' ? 'asset' : 'STAC'} API` });
+        return null;
+      }
+      return r.principal;
+    }
+    if (req.headers.authorization !== undefined) stats.authByBearer++;
+    if (legacyTokens && authorized(req)) return FULL_ACCESS;
+    if (!legacyTokens && req.headers.authorization !== undefined) {
+      sendJson(res, 401, { detail: 'Bearer tokens are not accepted for accounts in several workspaces: use a workspace API key' });
+      return null;
+    }
+    unauthorized(res);
+    return null;
+  };
 
   // ---- faults --------------------------------------------------------------
   /** 5xx/429 faults shared by listing and downloads. True when a response was sent. */
@@ -453,6 +508,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       sendJson(res, 422, { detail: errors });
       return;
     }
+    if (!legacyTokens && user === username && pass === password) {
+      sendJson(res, 401, { detail: 'This account belongs to several workspaces: use a workspace API key' });
+      return;
+    }
     if (faults.failToken) {
       injected('failToken');
       sendJson(res, 401, { detail: 'Invalid credentials' });
@@ -471,7 +530,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     stats.listRequests++;
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (rateFault(res, false, faults.listFaultRate)) return;
-    if (!authorized(req)) return unauthorized(res);
+    if (!authenticate(req, res, 'assets')) return;
     // URLSearchParams turns an unencoded '+' into a space, exactly like the real server would
     const q = new URLSearchParams(query);
     const errors: unknown[] = [];
@@ -552,7 +611,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     return t === httpDate(asset.lastModifiedMs);
   };
 
-  const serveContent = async (req: Req, res: Res, asset: Asset, xml: boolean): Promise<void> => {
+  const serveContent = async (req: Req, res: Res, asset: Asset, xml: boolean, extraHeaders: http.OutgoingHttpHeaders = {}): Promise<void> => {
     const size = asset.size;
     let status = 200;
     let start = 0;
@@ -578,6 +637,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       ETag: asset.etag,
       'Last-Modified': httpDate(asset.lastModifiedMs),
       'Accept-Ranges': 'bytes',
+      ...extraHeaders,
     };
     if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
     const isHead = req.method === 'HEAD';
@@ -645,7 +705,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     else if (!redirect) countDownload(key);
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (rateFault(res, false)) return;
-    if (!authorized(req)) return unauthorized(res);
+    if (!authenticate(req, res, 'assets')) return;
     if (!key) return sendJson(res, 404, { detail: 'Not found' });
     if (redirect) {
       // presigners do not check existence: a missing key surfaces as an XML 404 at storage
@@ -668,15 +728,20 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return sendXml(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
     }
     const { path, query } = splitUrl(req.url);
-    const key = safeDecode(path.slice(1));
+    const q = new URLSearchParams(query);
+    const decoded = safeDecode(path.slice(1));
+    const stacReq = stac !== undefined && Presigner.isPresigned(q);
+    const stacCheck = stacReq && decoded !== null ? presigner.check(req.method ?? 'GET', decoded, q, clock()) : null;
+    const key = stacCheck?.ok ? stacCheck.key : decoded;
     const isGet = req.method === 'GET';
     if (isGet) countDownload(key);
     else stats.headRequests++;
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
-    if (req.headers.authorization !== undefined) {
-      return sendXml(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed');
+    if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) {
+      stats.storageCredentialRejects++;
+      return sendXml(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified');
     }
-    const q = new URLSearchParams(query);
+    if (stacReq) return serveStacObject(req, res, stacCheck);
     const sig = q.get('sig');
     const exp = q.get('exp');
     if (!sig || !exp || !key) {
@@ -699,8 +764,48 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     await serveContent(req, res, asset, true);
   };
 
+  /** A pre-signed STAC asset URL (signature already checked): faults, then the bytes. */
+  const serveStacObject = async (req: Req, res: Res, check: ReturnType<Presigner['check']> | null): Promise<void> => {
+    if (!check) return sendXml(res, 403, 'AccessDenied', 'Access Denied');
+    if (!check.ok) return sendXml(res, check.status, check.code, check.message);
+    if (rateFault(res, true)) return;
+    if (notFound.has(check.key)) {
+      injected('notFound');
+      return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+    }
+    const obj = stac?.objects.get(check.key);
+    if (!obj) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+    const name = check.key.slice(check.key.lastIndexOf('/') + 1);
+    const type = name.endsWith('.tiff') || name.endsWith('.tif') ? 'image/tiff' : name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+    const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+    await serveContent(req, res, obj, true, {
+      'Content-Type': type,
+      'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+    });
+  };
+
+  // ---- STAC ------------------------------------------------------------------
+  const stac: StacStore | undefined = opts.stac === true ? new StacStore(clock) : opts.stac ? opts.stac : undefined;
+  const presigner = new Presigner(secret);
+  const stacCtx: StacContext | undefined = stac && {
+    store: stac,
+    presigner,
+    get stats() {
+      return stats.stac;
+    },
+    urls: () => ({ api: url, storage: storageUrl! }),
+    clock,
+    readBody,
+  };
+  const stacGate = async (req: Req, res: Res, kind: 'search' | 'read'): Promise<Principal | null> => {
+    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+    if (rateFault(res, false, kind === 'search' ? faults.listFaultRate : 0)) return null;
+    return authenticate(req, res, 'stac');
+  };
+
   const handleApi = async (req: Req, res: Res): Promise<void> => {
     const { path, query } = splitUrl(req.url);
+    if (stacCtx && (path === '/stac' || path.startsWith('/stac/'))) return routeStac(stacCtx, stacGate, req, res, path, query);
     if (path === '/token') {
       if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' }, { Allow: 'POST' });
       return handleToken(req, res);
@@ -738,6 +843,28 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       return sendJson(res, 200, { ok: true });
     }
     if (path === '/health' && m === 'GET') return sendJson(res, 200, { ok: true });
+    if (path === '/api-keys' && m === 'GET') return sendJson(res, 200, { keys: apiKeys.list(), legacyTokens });
+    if (path === '/api-keys' && m === 'PUT') {
+      const body = JSON.parse((await readBody(req)).toString('utf8')) as ApiKeyInput | ApiKeyInput[];
+      try {
+        const ids = (Array.isArray(body) ? body : [body]).map((k) => apiKeys.put(k).id);
+        return sendJson(res, 200, { ids });
+      } catch (e) {
+        throw new HttpError(400, (e as Error).message);
+      }
+    }
+    if (path === '/api-keys/revoke' && m === 'POST') {
+      const body = JSON.parse((await readBody(req)).toString('utf8')) as { key?: unknown; id?: unknown };
+      const which = typeof body.key === 'string' ? body.key : typeof body.id === 'string' ? body.id : '';
+      return apiKeys.revoke(which) ? sendJson(res, 200, { revoked: true }) : sendJson(res, 404, { detail: 'No such key' });
+    }
+    if (path === '/auth' && m === 'PUT') {
+      const body = JSON.parse((await readBody(req)).toString('utf8')) as { legacyTokens?: unknown };
+      if (typeof body.legacyTokens !== 'boolean') throw new HttpError(400, 'legacyTokens must be a boolean');
+      legacyTokens = body.legacyTokens;
+      return sendJson(res, 200, { legacyTokens });
+    }
+    if (stacCtx && (await routeStacAdmin(stacCtx, req, res, path))) return;
     if (path === '/assets' && m === 'PUT') {
       const body = JSON.parse((await readBody(req)).toString('utf8')) as AssetInput | AssetInput[];
       const list = Array.isArray(body) ? body : [body];
@@ -837,7 +964,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   let adminUrl: string | undefined;
   let url: string;
   try {
-    if (redirect) storageUrl = await listen(make(handleStorage, true), opts.storagePort ?? 0);
+    if (redirect || stac) storageUrl = await listen(make(handleStorage, true), opts.storagePort ?? 0);
     url = await listen(make(handleApi, true), opts.port ?? 0);
     if (opts.adminPort !== false) adminUrl = await listen(make(handleAdmin, false), opts.adminPort ?? 0);
   } catch (e) {
@@ -875,6 +1002,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     statsSnapshot: () => statsToJson(stats),
     issueToken,
     expireTokens: () => tokens.clear(),
+    stac,
+    apiKeys,
+    setLegacyTokens: (enabled: boolean) => {
+      legacyTokens = enabled;
+    },
     close,
   };
 }

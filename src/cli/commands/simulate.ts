@@ -1,6 +1,6 @@
 // `constellr-sync simulate`: run the built-in API simulator until interrupted.
 import { parseArgs } from 'node:util';
-import { sampleCatalogue, startSimulator, type FaultConfig } from '../../simulator/index.js';
+import { sampleCatalogue, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
 import { out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
@@ -9,10 +9,16 @@ export const SIMULATE_HELP = `Usage: constellr-sync simulate [options]
 Serve the built-in Constellr API simulator on 127.0.0.1 until interrupted.
 
 Options:
+  --source assets|stac which API to model (default assets). stac serves the STAC API under /stac
+                       over a sample LST catalogue, with pre-signed asset URLs on a storage origin
+  --items N            STAC sample items, 3 assets each (default 60; --source stac)
+  --url-ttl SECONDS    lifetime of pre-signed STAC asset URLs (default 900; --source stac)
+  --api-key-file PATH  accept the workspace API key in PATH (X-Api-Key); the key never appears on
+                       the command line or in the output
   --port N             API port (default 8080; 0 picks a free one)
   --admin-port N       admin port (default 8081; add/replace/delete assets, faults, stats)
   --assets N           size of the generated sample catalogue (default 120)
-  --max-size SIZE      largest generated asset in bytes (default 4194304)
+  --max-size SIZE      largest generated asset in bytes (default 4194304; 1048576 with --source stac)
   --seed N             catalogue and fault seed (default 42)
   --redirect           serve downloads through a redirect to a separate "storage" origin
   --username U         accepted username (default demo)
@@ -39,6 +45,10 @@ export async function simulateCommand(argv: string[]): Promise<number> {
       assets: { type: 'string' },
       'max-size': { type: 'string' },
       seed: { type: 'string' },
+      source: { type: 'string' },
+      items: { type: 'string' },
+      'url-ttl': { type: 'string' },
+      'api-key-file': { type: 'string' },
       redirect: { type: 'boolean' },
       username: { type: 'string' },
       password: { type: 'string' },
@@ -56,6 +66,18 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   const seed = num(values.seed, 'seed', 42);
+  const source = values.source ?? 'assets';
+  if (source !== 'assets' && source !== 'stac') throw new UsageError('--source must be assets or stac');
+  const apiKeys: ApiKeyInput[] = [];
+  if (values['api-key-file'] !== undefined) {
+    const { readFileSync } = await import('node:fs');
+    const key = readFileSync(values['api-key-file'], 'utf8').trim();
+    if (key.length < 8) throw new UsageError('--api-key-file must hold a key of at least 8 characters');
+    apiKeys.push({ key });
+  }
+  const maxSize = num(values['max-size'], 'max-size', source === 'stac' ? 1024 * 1024 : 4 * 1024 * 1024);
+  const stac = source === 'stac' ? sampleStacStore(seed, { items: num(values.items, 'items', 60), maxSize }) : undefined;
+  if (stac) stac.setKnobs({ urlTtlSeconds: Math.max(1, Math.floor(num(values['url-ttl'], 'url-ttl', 900))) });
   const faults: Partial<FaultConfig> = {
     errorRate: num(values['error-rate'], 'error-rate', 0),
     rate429: num(values['rate-429'], 'rate-429', 0),
@@ -70,13 +92,20 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     password: values.password ?? 'demo-password',
     tokenTtlMs: num(values['token-ttl'], 'token-ttl', 86_400) * 1000,
     redirect: values.redirect ?? false,
-    catalogue: sampleCatalogue(seed, { count: num(values.assets, 'assets', 120), maxSize: num(values['max-size'], 'max-size', 4 * 1024 * 1024) }),
+    catalogue: sampleCatalogue(seed, { count: num(values.assets, 'assets', 120), maxSize }),
+    apiKeys,
+    stac,
     faults,
     seed,
   });
   out(`Constellr API simulator: ${sim.url}`);
   if (sim.adminUrl) out(`admin:                   ${sim.adminUrl}  (GET /stats, PUT /assets, DELETE /assets/<key>, PUT /faults)`);
-  if (sim.storageUrl) out(`storage (redirects):     ${sim.storageUrl}`);
+  if (sim.storageUrl) out(`storage:                 ${sim.storageUrl}${stac ? ' (pre-signed STAC asset URLs)' : ' (redirects)'}`);
+  if (stac) {
+    out(`STAC API:                ${sim.url}/stac  (${stac.size} items in lstprecision, lstzoom, lstfusion)`);
+    out(`STAC admin:              PUT/GET ${sim.adminUrl ?? '(admin disabled)'}/stac/items, /stac/knobs; POST /api-keys/revoke`);
+  }
+  if (apiKeys.length) out('API key:                 accepted from --api-key-file (X-Api-Key)');
   out(`credentials:             CONSTELLR_USERNAME=${sim.username} CONSTELLR_PASSWORD=<the --password value, default demo-password>`);
   out(`assets:                  ${sim.catalogue.size} (${sim.catalogue.totalBytes} bytes)`);
   out('Press Ctrl-C to stop.');
