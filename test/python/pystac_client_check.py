@@ -2,7 +2,8 @@
 
 Usage: pystac_client_check.py <stac-root-url> <json-options>
 The API key comes from the STAC_API_KEY environment variable (never from argv).
-Options: {"collections": [...], "filter": {...cql2-json...}, "sortby": [...], "limit": N, "method": "POST"|"GET"}
+Options: {"collections": [...], "filter": {...} or "cql2 text", "filter_lang": "cql2-json"|"cql2-text",
+          "sortby": [...] or "-datetime", "limit": N, "method": "POST"|"GET", "datetime": "a/b"}
 Prints one JSON document: conformance checks, pages seen, numberMatched, and per item the id,
 collection and every asset href, in the order pystac-client yielded them.
 """
@@ -27,6 +28,7 @@ def main() -> int:
     search = client.search(
         collections=opts.get("collections"),
         filter=opts.get("filter"),
+        filter_lang=opts.get("filter_lang"),
         sortby=opts.get("sortby"),
         limit=opts.get("limit"),
         method=opts.get("method", "POST"),
