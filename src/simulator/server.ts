@@ -8,7 +8,7 @@ import { ApiKeyRegistry, FULL_ACCESS, type ApiKeyInput, type Principal } from '.
 import { Catalogue, type Asset, type AssetInput, type FilterMode } from './catalogue.js';
 import { fillContent } from './content.js';
 import { Rng } from './rng.js';
-import { type StacContext, type StacStats, newStacStats, stacStatsToJson } from './stac/http.js';
+import { type StacContext, type StacStats, malformedFeatureCollection, newStacStats, stacStatsToJson } from './stac/http.js';
 import { StacStore } from './stac/model.js';
 import { Presigner } from './stac/presign.js';
 import { routeStac, routeStacAdmin } from './stac/router.js';
@@ -800,7 +800,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const stacGate = async (req: Req, res: Res, kind: 'search' | 'read'): Promise<Principal | null> => {
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (rateFault(res, false, kind === 'search' ? faults.listFaultRate : 0)) return null;
-    return authenticate(req, res, 'stac');
+    const p = authenticate(req, res, 'stac');
+    if (p && kind === 'search' && faults.malformedListing) {
+      // malformedListing applies to search and item pages as it does to /assets listings
+      if (faults.malformedListing === 'once') faults.malformedListing = false;
+      injected('malformedListing');
+      sendJson(res, 200, malformedFeatureCollection(malformedCounter++));
+      return null;
+    }
+    return p;
   };
 
   const handleApi = async (req: Req, res: Res): Promise<void> => {

@@ -447,6 +447,17 @@ describe('STAC items and assets', () => {
     );
     expect(t).toBeLessThan(((await get(sim, '/stac/search?limit=1')).body.features[0] as Json).assets.lst['file:size'] as number);
     expect(sim.stats.faultsInjected.truncate).toBe(1);
+    // malformedListing: search pages that are 200 but not a FeatureCollection of valid items
+    sim.setFaults({ truncateRate: 0, malformedListing: 'always' });
+    const shapes: Json[] = [];
+    for (let i = 0; i < 4; i++) shapes.push((await post(sim, '/stac/search', {})).body);
+    expect(shapes.every((b) => !Array.isArray(b.features) || (b.features as Json[]).some((f) => typeof f.id !== 'string' || Object.values(f.assets as Json).some((a) => !(a as Json).href)))).toBe(true);
+    sim.setFaults({ malformedListing: 'once' });
+    const once = (await get(sim, '/stac/collections/lstzoom/items')).body;
+    expect(once.numberReturned).toBeUndefined();
+    const ok = await post(sim, '/stac/search', {});
+    expect(ok.body.numberReturned).toBe(10);
+    expect(sim.stats.faultsInjected.malformedListing).toBe(5);
   });
 
   it('knobs and per-item flags omit file:size, file:checksum and updated', async () => {

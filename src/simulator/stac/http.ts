@@ -102,3 +102,25 @@ export async function featureCollection(
 }
 
 export { GEOJSON, JSON_TYPE };
+
+const MALFORMED_SHAPES = 4;
+
+/** 200 search pages that are not a valid FeatureCollection; rotates so every variant gets exercised. */
+export function malformedFeatureCollection(n: number): unknown {
+  switch (n % MALFORMED_SHAPES) {
+    case 0:
+      return { type: 'FeatureCollection', features: 'oops', links: [] };
+    case 1:
+      // an item without an id
+      return { type: 'FeatureCollection', features: [{ type: 'Feature', collection: 'lstprecision', properties: {}, assets: {} }], links: [] };
+    case 2:
+      // an asset without an href, and a datetime that is not one
+      return {
+        type: 'FeatureCollection',
+        features: [{ type: 'Feature', id: 'broken-item', collection: 'lstprecision', properties: { datetime: 'yesterday' }, assets: { lst: { type: 'image/tiff' } } }],
+        links: [],
+      };
+    default:
+      return { type: 'Feature', id: 'not-a-collection' };
+  }
+}
