@@ -2,7 +2,8 @@
 // footprint and three assets (LST raster, mask, metadata JSON). Asset bytes live in a Catalogue of
 // storage objects, so content is deterministic and every replacement changes it (and its ETag).
 import { Catalogue, type Asset } from '../catalogue.js';
-import { contentSha256 } from '../content.js';
+import { createHash } from 'node:crypto';
+import { contentBytes, contentSha256 } from '../content.js';
 import { type BBox, type PolygonGeometry, geohash, geometryBBox, geometryError } from './geo.js';
 
 export const STAC_VERSION = '1.1.0';
@@ -244,7 +245,8 @@ export class StacStore {
       if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`invalid size for asset ${a.key}`);
       if (was && was.storageKey !== storageKey) this.objects.remove(was.storageKey);
       if (!(input.keepContent && oldObj && oldObj.key === storageKey && oldObj.size === size)) {
-        this.objects.put({ key: storageKey, size, lastModified: updatedMs ?? datetimeMs });
+        // bulk mode: the object index is only read by key, so no sorted insert per object
+        this.objects.putMany([{ key: storageKey, size, lastModified: updatedMs ?? datetimeMs }]);
       }
       assets.push({
         key: a.key,
@@ -298,7 +300,9 @@ export class StacStore {
     const k = `${obj.key}\n${obj.etag}`;
     let h = this.checksums.get(k);
     if (h === undefined) {
-      h = `1220${await contentSha256(obj.seed, obj.size)}`;
+      // small objects in one right-sized buffer: contentSha256 allocates 1 MiB per call
+      const hex = obj.size <= 4 * 1024 * 1024 ? createHash('sha256').update(contentBytes(obj.seed, obj.size)).digest('hex') : await contentSha256(obj.seed, obj.size);
+      h = `1220${hex}`;
       if (this.checksums.size > 100_000) this.checksums.clear();
       this.checksums.set(k, h);
     }
