@@ -495,6 +495,23 @@ describe('STAC items and assets', () => {
   });
 });
 
+describe('STAC item re-fetch accounting', () => {
+  it('counts single-item requests per item and the most that were in flight at once', async () => {
+    const { sim, store } = await start();
+    const [a, b] = store.all();
+    sim.setFaults({ latencyMs: 400 });
+    const url = (r: StacItemRecord): string => `/stac/collections/${r.collection}/items/${encodeURIComponent(r.id)}`;
+    await Promise.all([get(sim, url(a!)), get(sim, url(a!)), get(sim, url(a!)), get(sim, url(b!))]);
+    expect(sim.stats.stac.itemRequestsById.get(`${a!.collection}/${a!.id}`)).toBe(3);
+    expect(sim.stats.stac.maxItemRequestsInFlight).toBe(3);
+    sim.resetStats();
+    await get(sim, url(a!));
+    await get(sim, url(a!));
+    expect(sim.stats.stac.maxItemRequestsInFlight).toBe(1);
+    expect(((await admin(sim, 'GET', '/stats')).body!.stac as Json).itemRequestsById).toEqual({ [`${a!.collection}/${a!.id}`]: 2 });
+  });
+});
+
 describe('STAC admin scripting', () => {
   it('moves updated and changes content, adds late items with an old datetime, deletes items', async () => {
     const clock = { now: T0 };

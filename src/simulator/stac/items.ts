@@ -30,7 +30,8 @@ export async function handleItems(ctx: StacContext, res: Res, collection: string
 
 const inFlight = new WeakMap<StacContext, Map<string, number>>();
 
-export async function handleItem(ctx: StacContext, res: Res, collection: string, id: string, p: Principal): Promise<void> {
+/** Count a single-item request from its arrival (before latency and auth) until its response closes. */
+export function trackItemRequest(ctx: StacContext, res: Res, collection: string, id: string): void {
   const key = `${collection}/${id}`;
   const s = ctx.stats;
   s.itemRequestsById.set(key, (s.itemRequestsById.get(key) ?? 0) + 1);
@@ -45,6 +46,9 @@ export async function handleItem(ctx: StacContext, res: Res, collection: string,
     if (left <= 0) flying.delete(key);
     else flying.set(key, left);
   });
+}
+
+export async function handleItem(ctx: StacContext, res: Res, collection: string, id: string, p: Principal): Promise<void> {
   const def = collectionDef(collection);
   if (!def) return notFound(res, `Collection ${collection} does not exist.`);
   if (!mayRead(p, def.id)) return sendError(res, 403, 'Forbidden', `Not authorised for collection ${collection}`);

@@ -2,7 +2,7 @@
 import type { Principal } from '../apikeys.js';
 import { handleCollection, handleCollections } from './collections.js';
 import { type Req, type Res, type StacContext, notFound, sendError, sendJson, stacStatsToJson } from './http.js';
-import { handleItem, handleItems } from './items.js';
+import { handleItem, handleItems, trackItemRequest } from './items.js';
 import { handleConformance, handleLanding, handleQueryables } from './landing.js';
 import type { StacItemInput, StacKnobs, StacItemRecord } from './model.js';
 import { iso } from './render.js';
@@ -41,7 +41,10 @@ export async function routeStac(ctx: StacContext, gate: Gate, req: Req, res: Res
   // single-item requests count as in flight from the moment they arrive
   const item = rest.length === 4 && rest[0] === 'collections' && rest[2] === 'items';
   try {
-    if (item) return await handleItem(ctx, res, rest[1]!, rest[3]!, await gatedOr(gate, req, res, 'read'));
+    if (item) {
+      trackItemRequest(ctx, res, rest[1]!, rest[3]!);
+      return await handleItem(ctx, res, rest[1]!, rest[3]!, await gatedOr(gate, req, res, 'read'));
+    }
     const p = await gate(req, res, isSearch || (rest.length === 3 && rest[2] === 'items') ? 'search' : 'read');
     if (!p) return;
     if (rest.length === 0) return handleLanding(ctx, res);
