@@ -65,6 +65,14 @@ describe('CQL2-JSON evaluator', () => {
     expect(run(op('like', p('id'), 'LSTZOOM\\_%'))).toBe(true);
     expect(run(op('like', p('id'), 'LSTZOOM_SBA0_%'))).toBe(true);
     expect(run(op('like', p('id'), 'LSTPRECISION%'))).toBe(false);
+    expect(run(op('like', p('id'), '%_20260701T103000Z'))).toBe(true);
+    expect(run(op('like', p('id'), '%%Z'))).toBe(true);
+    expect(run(op('like', p('order:id'), 'ord-_'))).toBe(true);
+    expect(run(op('like', p('order:id'), 'ord-__'))).toBe(false);
+    // a pattern that sends a backtracking regex engine into exponential time answers at once
+    const hostile = `${'%a'.repeat(30)}%b`;
+    expect(run(op('like', p('id'), hostile), { ...item, id: 'a'.repeat(5000) })).toBe(false);
+    expect(run(op('like', p('id'), `${'%a'.repeat(30)}%`), { ...item, id: 'a'.repeat(5000) })).toBe(true);
   });
 
   it('implements the temporal functions over instants, dates and intervals', () => {
@@ -155,6 +163,8 @@ describe('CQL2-Text', () => {
   it('evaluates what it parses, and rejects syntax errors', () => {
     expect(run(parseCql2Text(`"order:id" = 'ord-1' AND datetime >= TIMESTAMP('2026-07-01T00:00:00Z')`))).toBe(true);
     expect(run(parseCql2Text(`s_intersects(geometry, BBOX(20, 20, 21, 21))`))).toBe(false);
+    expect(() => parseCql2Text(`${'NOT '.repeat(10_000)} a = 1`)).toThrow(/deeper/);
+    expect(() => parseCql2Text(`${'('.repeat(10_000)} a = 1 ${')'.repeat(10_000)}`)).toThrow(/deeper/);
     for (const bad of ['', 'a =', "a = 'open", 'a = 1 AND', '(a = 1', 'a ~ 1', 'a IS 1', 'FOO(1)', 'a = 1 b']) {
       expect(() => compileCql2(parseCql2Text(bad)), bad).toThrow(Cql2Error);
     }

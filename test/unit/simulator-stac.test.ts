@@ -342,6 +342,11 @@ describe('STAC search', () => {
       expect((await get(sim, `/stac/search?${query}`)).status, query).toBe(400);
     }
     expect((await fetch(`${sim.url}/stac/search`, { method: 'DELETE', headers: { 'X-Api-Key': KEY } })).status).toBe(405);
+    const ring = Array.from({ length: 60_000 }, (_, i) => [Math.cos(i) * 10, Math.sin(i) * 10]);
+    ring.push(ring[0]!);
+    const huge = await post(sim, '/stac/search', { intersects: { type: 'Polygon', coordinates: [ring] } });
+    expect(huge.status).toBe(413);
+    expect(huge.body.code).toBe('PayloadTooLarge');
   });
 
   it('caps limit silently at maxLimit and defaults to defaultLimit', async () => {

@@ -67,8 +67,11 @@ function tokenize(src: string): Tok[] {
 
 const COMPARE = new Set(['=', '<>', '<', '<=', '>', '>=']);
 
+const MAX_DEPTH = 64;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(private readonly toks: Tok[]) {}
 
   parse(): unknown {
@@ -108,8 +111,10 @@ class Parser {
   }
 
   private or(): unknown {
+    if (++this.depth > MAX_DEPTH) throw new Cql2Error(`filter nested deeper than ${MAX_DEPTH}`);
     const args = [this.and()];
     while (this.kw('OR')) args.push(this.and());
+    this.depth--;
     return args.length === 1 ? args[0] : { op: 'or', args };
   }
 
@@ -120,7 +125,12 @@ class Parser {
   }
 
   private not(): unknown {
-    if (this.kw('NOT')) return { op: 'not', args: [this.not()] };
+    if (this.kw('NOT')) {
+      if (++this.depth > MAX_DEPTH) throw new Cql2Error(`filter nested deeper than ${MAX_DEPTH}`);
+      const inner = this.not();
+      this.depth--;
+      return { op: 'not', args: [inner] };
+    }
     return this.predicate();
   }
 

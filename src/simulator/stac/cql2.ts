@@ -270,16 +270,43 @@ function compare(op: string, x: Value, y: Value): Tri {
   }
 }
 
-function likePattern(p: string): RegExp {
-  let re = '';
+/** A LIKE pattern as tokens: literal characters, '%' (any run) and '_' (any one character). */
+function likePattern(p: string): { test(s: string): boolean } {
+  const toks: (string | 0 | 1)[] = []; // 0 = '%', 1 = '_'
   for (let i = 0; i < p.length; i++) {
     const ch = p[i]!;
-    if (ch === '\\' && i + 1 < p.length) re += p[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (ch === '%') re += '[\\s\\S]*';
-    else if (ch === '_') re += '[\\s\\S]';
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (ch === '\\' && i + 1 < p.length) toks.push(p[++i]!);
+    else if (ch === '%') {
+      if (toks[toks.length - 1] !== 0) toks.push(0);
+    } else if (ch === '_') toks.push(1);
+    else toks.push(ch);
   }
-  return new RegExp(`^${re}$`, 'u');
+  return { test: (s) => likeMatch([...s], toks) };
+}
+
+/** Wildcard matching without backtracking blow-up: greedy with one remembered '%' (O(n·m)). */
+function likeMatch(s: string[], p: (string | 0 | 1)[]): boolean {
+  let i = 0;
+  let j = 0;
+  let star = -1;
+  let mark = 0;
+  while (i < s.length) {
+    const t = p[j];
+    if (j < p.length && t !== 0 && (t === 1 || t === s[i])) {
+      i++;
+      j++;
+    } else if (j < p.length && t === 0) {
+      star = j++;
+      mark = i;
+    } else if (star >= 0) {
+      j = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (j < p.length && p[j] === 0) j++;
+  return j === p.length;
 }
 
 const TEMPORAL: Record<string, (a: Interval, b: Interval) => boolean> = {

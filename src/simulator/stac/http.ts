@@ -71,10 +71,16 @@ export function mayRead(p: Principal, collection: string): boolean {
   return p.collections === null || p.collections.has(collection);
 }
 
+/** Search bodies are small; a bigger one is hostile (a huge polygon would cost seconds per item). */
+export const MAX_SEARCH_BODY = 1024 * 1024;
+
 export async function readJsonBody(ctx: StacContext, req: Req): Promise<unknown> {
   const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (ct !== 'application/json' && ct !== '' && !ct.endsWith('+json')) throw new BadRequest(`unsupported content type ${ct}; send application/json`, 415);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_SEARCH_BODY) throw new BadRequest(`request body over ${MAX_SEARCH_BODY} bytes`, 413);
   const raw = await ctx.readBody(req);
+  if (raw.length > MAX_SEARCH_BODY) throw new BadRequest(`request body over ${MAX_SEARCH_BODY} bytes`, 413);
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;
   } catch (e) {

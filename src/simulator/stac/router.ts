@@ -59,7 +59,7 @@ export async function routeStac(ctx: StacContext, gate: Gate, req: Req, res: Res
     if (e === GATE_ANSWERED) return;
     if (e instanceof BadRequest) {
       ctx.stats.badRequests++;
-      return sendError(res, e.status, e.status === 400 ? 'BadRequest' : e.status === 415 ? 'UnsupportedMediaType' : 'Error', e.message);
+      return sendError(res, e.status, e.status === 400 ? 'BadRequest' : e.status === 413 ? 'PayloadTooLarge' : e.status === 415 ? 'UnsupportedMediaType' : 'MethodNotAllowed', e.message);
     }
     throw e;
   }
