@@ -278,6 +278,25 @@ describe('STAC search', () => {
     expect(rest.ids).toEqual(expectedRest.slice(1));
   });
 
+  it('the nextLinkLoops knob makes every next link point back at its own page', async () => {
+    const { sim } = await start();
+    await admin(sim, 'PUT', '/stac/knobs', { nextLinkLoops: true });
+    const body = { limit: 3, sortby: [{ field: 'datetime', direction: 'asc' }] };
+    const p1 = await post(sim, '/stac/search', body);
+    const n1 = (p1.body.links as Json[]).find((l) => l.rel === 'next')!;
+    expect(n1.body).toEqual(body);
+    const again = await post(sim, n1.href as string, n1.body);
+    expect((again.body.features as Json[]).map((f) => f.id)).toEqual((p1.body.features as Json[]).map((f) => f.id));
+    // from a later page, the loop is on that page
+    await admin(sim, 'PUT', '/stac/knobs', { nextLinkLoops: false });
+    const n2 = (((await post(sim, '/stac/search', n1.body)).body.links as Json[]).find((l) => l.rel === 'next')!).body as Json;
+    await admin(sim, 'PUT', '/stac/knobs', { nextLinkLoops: true });
+    const p2 = await post(sim, '/stac/search', n2);
+    expect(((p2.body.links as Json[]).find((l) => l.rel === 'next')!).body).toEqual(n2);
+    const g = await get(sim, '/stac/collections/lstprecision/items?limit=2');
+    expect(((g.body.links as Json[]).find((l) => l.rel === 'next')!).href).toBe(`${sim.url}/stac/collections/lstprecision/items?limit=2`);
+  });
+
   it('GET search parses collections, ids, bbox, datetime ranges and sortby shorthand', async () => {
     const { sim, store } = await start();
     const recs = store.all();
@@ -556,7 +575,11 @@ describe('STAC admin scripting', () => {
     const put = await admin(sim, 'PUT', '/stac/items', [
       { collection: 'lstzoom', id: '../../etc/passwd', assets: [{ key: 'a', size: 5, fileName: 'same.tiff' }, { key: 'b', size: 6, fileName: 'same.tiff' }] },
       { collection: 'lstzoom', id: 'no-path', assets: [{ key: 'lst', href: 'http://127.0.0.1:9' }] },
+      { collection: 'lstzoom', id: 'nul\u0000id/with/slashes', assets: [{ key: 'lst', size: 7 }] },
     ]);
+    const nul = (await get(sim, `/stac/collections/lstzoom/items/${encodeURIComponent('nul\u0000id/with/slashes')}`)).body;
+    expect(nul.id).toBe('nul\u0000id/with/slashes');
+    expect(Buffer.from(await (await fetch(nul.assets.lst.href as string)).arrayBuffer()).length).toBe(7);
     expect(put.status).toBe(200);
     const hostile = (await get(sim, `/stac/collections/lstzoom/items/${encodeURIComponent('../../etc/passwd')}`)).body;
     expect(hostile.id).toBe('../../etc/passwd');

@@ -20,9 +20,10 @@ export async function handleItems(ctx: StacContext, res: Res, collection: string
     { rel: 'self', href: q.size ? `${self}?${q.toString()}` : self, type: GEOJSON },
     { rel: 'collection', href: `${ctx.urls().api}/stac/collections/${enc(def.id)}`, type: 'application/json' },
   ];
-  if (result.next) {
+  if (result.next !== undefined) {
     const nq = new URLSearchParams(q);
-    nq.set('token', result.next);
+    if (result.next === null) nq.delete('token');
+    else nq.set('token', result.next);
     links.push({ rel: 'next', href: `${self}?${nq.toString()}`, type: GEOJSON, method: 'GET' });
   }
   sendJson(res, 200, await featureCollection(ctx, result.items, result.numberMatched, links), GEOJSON);

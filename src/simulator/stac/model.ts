@@ -43,6 +43,8 @@ export interface StacKnobs {
   filter: boolean;
   /** Advertise and accept `sortby`. */
   sort: boolean;
+  /** Fault: every `next` link points back at the page it is on (same token), so paging never ends. */
+  nextLinkLoops: boolean;
   /** Page size when a request names no `limit`. */
   defaultLimit: number;
   /** Larger limits are capped silently to this. */
@@ -50,7 +52,7 @@ export interface StacKnobs {
 }
 
 export function defaultStacKnobs(): StacKnobs {
-  return { urlTtlSeconds: 900, updated: 'all', fileSize: 'all', fileChecksum: 'all', filter: true, sort: true, defaultLimit: 10, maxLimit: 1000 };
+  return { urlTtlSeconds: 900, updated: 'all', fileSize: 'all', fileChecksum: 'all', filter: true, sort: true, nextLinkLoops: false, defaultLimit: 10, maxLimit: 1000 };
 }
 
 export interface StacAssetRecord {
@@ -202,6 +204,7 @@ export class StacStore {
         case 'fileChecksum': next.fileChecksum = presence(v, name); break;
         case 'filter': next.filter = bool(v, name); break;
         case 'sort': next.sort = bool(v, name); break;
+        case 'nextLinkLoops': next.nextLinkLoops = bool(v, name); break;
         default: throw new TypeError(`unknown STAC knob ${name}`);
       }
     }

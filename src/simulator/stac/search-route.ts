@@ -21,14 +21,16 @@ export async function handleSearch(ctx: StacContext, req: Req, res: Res, q: URLS
     if (denied) return sendError(res, 403, 'Forbidden', denied);
     const result = runSearch(ctx.store, sreq, p.collections);
     const links: Record<string, unknown>[] = [{ rel: 'self', href: self, type: GEOJSON }];
-    if (result.next) {
+    if (result.next !== undefined) {
+      const nextBody: Record<string, unknown> = { ...(body as Record<string, unknown>), token: result.next ?? undefined };
+      if (result.next === null) delete nextBody.token;
       links.push({
         rel: 'next',
         href: self,
         type: GEOJSON,
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: { ...(body as Record<string, unknown>), token: result.next },
+        body: nextBody,
         merge: false,
       });
     }
@@ -40,9 +42,10 @@ export async function handleSearch(ctx: StacContext, req: Req, res: Res, q: URLS
   if (denied) return sendError(res, 403, 'Forbidden', denied);
   const result = runSearch(ctx.store, sreq, p.collections);
   const links: Record<string, unknown>[] = [{ rel: 'self', href: q.size ? `${self}?${q.toString()}` : self, type: GEOJSON }];
-  if (result.next) {
+  if (result.next !== undefined) {
     const nq = new URLSearchParams(q);
-    nq.set('token', result.next);
+    if (result.next === null) nq.delete('token');
+    else nq.set('token', result.next);
     links.push({ rel: 'next', href: `${self}?${nq.toString()}`, type: GEOJSON, method: 'GET' });
   }
   sendJson(res, 200, await featureCollection(ctx, result.items, result.numberMatched, links), GEOJSON);

@@ -30,6 +30,8 @@ export interface SearchRequest {
   sortby: SortField[];
   filter?: (get: PropertyReader) => boolean;
   after?: unknown[];
+  /** The token as received (for the nextLinkLoops fault). */
+  token?: string;
 }
 
 const SORTABLE = new Set(['id', 'collection', 'datetime', 'updated', 'order:id', 'gsd', 'platform', 'constellation']);
@@ -194,7 +196,10 @@ export function parsePostSearch(body: unknown, store: StacStore): SearchRequest 
   if (b.datetime !== undefined) req.datetime = parseDatetime(b.datetime);
   checkCrs(b['filter-crs']);
   if (b.filter !== undefined) req.filter = parseFilter(b.filter, b['filter-lang'], store, false);
-  if (b.token !== undefined) req.after = parseToken(b.token, sortby);
+  if (b.token !== undefined) {
+    req.after = parseToken(b.token, sortby);
+    req.token = b.token as string;
+  }
   return req;
 }
 
@@ -251,15 +256,18 @@ export function parseGetSearch(q: URLSearchParams, store: StacStore): SearchRequ
   const f = one('filter');
   if (f !== undefined) req.filter = parseFilter(f, one('filter-lang'), store, true);
   const token = one('token');
-  if (token !== undefined) req.after = parseToken(token, sortby);
+  if (token !== undefined) {
+    req.after = parseToken(token, sortby);
+    req.token = token;
+  }
   return req;
 }
 
 export interface SearchResult {
   items: StacItemRecord[];
   numberMatched: number;
-  /** Token for the next page, when there is one. */
-  next?: string;
+  /** Token for the next page, when there is one; null = the first page (the nextLinkLoops fault). */
+  next?: string | null;
 }
 
 /** Run a search; `allowed` restricts the collections (API-key scope), null = all. */
@@ -294,7 +302,9 @@ export function runSearch(store: StacStore, req: SearchRequest, allowed: Readonl
   const page = matched.slice(start, start + req.limit);
   const res: SearchResult = { items: page.map((m) => m.rec), numberMatched: matched.length };
   if (start + req.limit < matched.length && page.length > 0) {
-    res.next = Buffer.from(JSON.stringify(page[page.length - 1]!.key)).toString('base64url');
+    res.next = store.knobs.nextLinkLoops
+      ? (req.token ?? null)
+      : Buffer.from(JSON.stringify(page[page.length - 1]!.key)).toString('base64url');
   }
   return res;
 }
