@@ -190,6 +190,22 @@ describe('STAC API keys', () => {
   });
 });
 
+describe('asset API with an API key in redirect mode', () => {
+  it('the key opens /assets; the storage origin refuses it when a client forwards it across the redirect', async () => {
+    const sim = await startSimulator({ apiKeys: [{ key: KEY }], redirect: true, assets: [{ key: 'dir/a b.tif', size: 1000 }] });
+    sims.push(sim);
+    const r = await fetch(`${sim.url}/assets/dir/a%20b.tif`, { headers: { 'X-Api-Key': KEY }, redirect: 'manual' });
+    expect(r.status).toBe(302);
+    const loc = r.headers.get('location')!;
+    expect(new URL(loc).origin).toBe(sim.storageUrl);
+    expect((await fetch(loc, { headers: { 'X-Api-Key': KEY } })).status).toBe(400);
+    expect(sim.stats.storageCredentialRejects).toBe(1);
+    const ok = await fetch(loc);
+    expect(ok.status).toBe(200);
+    expect((await ok.arrayBuffer()).byteLength).toBe(1000);
+  });
+});
+
 describe('STAC collections', () => {
   it('pages by limit/offset with numberMatched, numberReturned and next/prev links', async () => {
     const { sim } = await start();

@@ -27,7 +27,7 @@ export function collectionDef(id: string): CollectionDef | undefined {
   return COLLECTIONS.find((c) => c.id === id);
 }
 
-/** Which items (or assets) carry an optional field: all, every third one (by id hash), or none. */
+/** Which items (or assets) carry an optional field: all, two in three (by a hash of the name), or none. */
 export type Presence = 'all' | 'some' | 'none';
 
 export interface StacKnobs {
@@ -145,7 +145,7 @@ export function squareAround(lon: number, lat: number, half = 0.05): PolygonGeom
   };
 }
 
-/** 1 in 3 items/assets, chosen by a stable hash of the name. */
+/** For "some": two in three items/assets carry the field, chosen by a stable hash of the name. */
 function picked(p: Presence, name: string): boolean {
   if (p === 'all') return true;
   if (p === 'none') return false;
