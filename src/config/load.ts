@@ -6,6 +6,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import YAML from 'yaml';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { suggestKey, toFileValues } from './describe.js';
 import { SyncError } from '../api/errors.js';
 
 /** A secret value that renders as *** in logs, JSON and inspection. */
@@ -148,7 +149,12 @@ function formatIssues(issues: readonly { path: PropertyKey[]; message: string; c
     .map((i) => {
       const base = i.path.map(String).join('.');
       if (i.code === 'unrecognized_keys' && i.keys) {
-        return i.keys.map((k) => `${base ? base + '.' : ''}${k}: unknown key`).join('\n');
+        return i.keys
+          .map((k) => {
+            const hint = suggestKey(base, k);
+            return `${base ? base + '.' : ''}${k}: unknown key${hint ? ` (did you mean "${hint}"?)` : ''}`;
+          })
+          .join('\n');
       }
       const src = sources[base] ? ` (from ${sources[base]})` : '';
       return `${base || '(root)'}${src}: ${i.message}`;
@@ -189,8 +195,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       } else {
         raw[section] = value;
       }
-      if (typeof value === 'object' && value !== null)
-        for (const k of Object.keys(value)) sources[`${section}.${k}`] = configFile;
+      for (const leaf of leafKeys(value, section)) sources[leaf] = configFile;
     }
     const secretKey = findSecretKey(doc);
     if (secretKey)
@@ -216,13 +221,21 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw configError(`invalid configuration:\n${formatIssues(parsed.error.issues as never, sources)}`);
+    const lines = formatIssues(parsed.error.issues as never, sources).split('\n');
+    // One mistake, one line; several, one line each.
+    throw configError(lines.length === 1 ? `invalid configuration: ${lines[0]}` : `invalid configuration (${lines.length} errors):\n  ${lines.join('\n  ')}`);
   }
   const cfg = parsed.data;
   cfg.mirror.dir = path.resolve(cwd, cfg.mirror.dir);
   cfg.state.dir = path.resolve(cwd, cfg.state.dir);
   const credentials = loadCredentials(env);
   return deepFreeze({ ...cfg, credentials, sources, configFile });
+}
+
+/** Dotted paths of the leaves of a parsed YAML value (lists and scalars are leaves). */
+function leafKeys(v: unknown, prefix: string): string[] {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length === 0) return [prefix];
+  return Object.entries(v).flatMap(([k, x]) => leafKeys(x, `${prefix}.${k}`));
 }
 
 function findSecretKey(doc: unknown, prefix = ''): string | undefined {
@@ -245,14 +258,13 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** The effective configuration with secrets masked, for `config check` and start-up logs. */
+/**
+ * The effective configuration with secrets masked, in the file's own units (`10s`, `256MiB`, `10%`):
+ * `config check` prints it as YAML that loads back to the same values (masked secrets aside).
+ */
 export function describeConfig(cfg: Config): Record<string, unknown> {
   const { credentials, sources: _s, configFile: _f, ...rest } = cfg;
-  const plain = JSON.parse(JSON.stringify(rest)) as { state?: { url?: string | null }; notify?: { webhook?: { url?: string | null } } };
-  // A webhook URL may carry a password or a token in its query: mask both.
-  if (plain.notify?.webhook?.url) plain.notify.webhook.url = plain.notify.webhook.url.replace(/^(https?:\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/\?.*$/, '?***');
-  // A database URL may carry a password: mask it.
-  if (plain.state?.url) plain.state.url = plain.state.url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  const plain = toFileValues(rest, { mask: true }) as Record<string, unknown>;
   return {
     ...plain,
     credentials: {
@@ -261,4 +273,10 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       webhookSecret: credentials.webhookSecret ? '***' : null,
     },
   };
+}
+
+/** The effective configuration as a configuration file would hold it (unmasked; no credentials). */
+export function configAsFile(cfg: Config): Record<string, unknown> {
+  const { credentials: _c, sources: _s, configFile: _f, ...rest } = cfg;
+  return toFileValues(rest, { mask: false }) as Record<string, unknown>;
 }

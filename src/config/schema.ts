@@ -1,36 +1,71 @@
 // The configuration schema: one strict zod schema for what may appear in the YAML file, the environment
 // and flags. Unknown keys are errors; every message names the key. Secrets are NOT part of this schema:
 // they come only from the environment or files (see load.ts).
+import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
 import { globToRegExp } from '../sync/filters.js';
 import { isValidTimeZone, parseTimetable } from '../sync/timetable.js';
 
-const duration = (def: string) =>
+/**
+ * What kind of value a field holds, for printing it back in the file's own units (`config check`)
+ * and for masking. Every helper below tags its schema here; zod keeps the tag through .refine(),
+ * .nullable() and the like, so a new key built with these helpers round-trips with no other edit.
+ */
+export type FieldKind = 'duration' | 'size' | 'countOrPercent' | 'date' | 'secret' | 'url';
+export const fieldKinds = z.registry<{ kind: FieldKind }>();
+const tag = <T extends z.ZodType>(schema: T, kind: FieldKind): T => {
+  fieldKinds.add(schema as z.ZodType, { kind });
+  return schema;
+};
+
+/** A value only ever printed masked (`***`); see describeConfig. */
+export const secret = <T extends z.ZodType>(schema: T): T => tag(schema, 'secret');
+
+/** An http(s) URL; printed with any userinfo password and query masked. */
+export const httpUrl = () => tag(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }), 'url');
+
+/** A node-cron expression, checked when the configuration is loaded (every command), optionally "off". */
+const cronExpression = (def: string, allowOff = false) =>
   z
-    .union([z.string(), z.number()])
+    .string()
+    .min(1)
     .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        return z.NEVER;
-      }
+    .refine((v) => (allowOff && v === 'off') || cron.validate(v), {
+      message: `not a valid cron expression (5 or 6 fields, e.g. "*/5 * * * *"${allowOff ? ', or "off"' : ''})`,
     });
 
-const size = (def: string | number) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .transform((v, ctx) => {
-      try {
-        return parseSize(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        return z.NEVER;
-      }
-    });
+export const duration = (def: string) =>
+  tag(
+    z
+      .union([z.string(), z.number()])
+      .default(def)
+      .transform((v, ctx) => {
+        try {
+          return parseDuration(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      }),
+    'duration',
+  );
+
+export const size = (def: string | number) =>
+  tag(
+    z
+      .union([z.string(), z.number()])
+      .default(def)
+      .transform((v, ctx) => {
+        try {
+          return parseSize(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      }),
+    'size',
+  );
 
 const int = (def: number, min: number, max: number) =>
   z
@@ -38,19 +73,22 @@ const int = (def: number, min: number, max: number) =>
     .default(def)
     .pipe(z.number().int('must be an integer').min(min).max(max));
 
-const isoDate = z
-  .union([z.string(), z.date()])
-  .nullable()
-  .default(null)
-  .transform((v, ctx) => {
-    if (v === null) return null;
-    const ms = v instanceof Date ? v.getTime() : Date.parse(v);
-    if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: 'custom', message: `not an ISO 8601 date: ${String(v)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const isoDate = tag(
+  z
+    .union([z.string(), z.date()])
+    .nullable()
+    .default(null)
+    .transform((v, ctx) => {
+      if (v === null) return null;
+      const ms = v instanceof Date ? v.getTime() : Date.parse(v);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({ code: 'custom', message: `not an ISO 8601 date: ${String(v)}` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  'date',
+);
 
 const globPattern = z.string().superRefine((g, ctx) => {
   try {
@@ -69,7 +107,7 @@ export const configSchema = z.strictObject({
   api: z
     .strictObject({
       /** Base URL of the Constellr API. */
-      url: z.url({ message: 'must be an http(s) URL' }).default('https://api.constellr.com'),
+      url: httpUrl().default('https://api.constellr.com'),
       /** Page size for GET /assets (the server caps it at 1000). */
       pageSize: int(1000, 1, 1000),
       /** Token request encoding: auto tries JSON, then form on 415/422. */
@@ -99,17 +137,20 @@ export const configSchema = z.strictObject({
       /** What a reconcile does with a key no longer listed: keep (mark only), trash, delete. */
       deletePolicy: z.enum(['keep', 'trash', 'delete']).default('keep'),
       /** Most keys one reconcile may mark deleted: a count (50) or a percentage of tracked keys (10%). */
-      maxDelete: z
-        .union([z.string(), z.number()])
-        .default('10%')
-        .transform((v, ctx) => {
-          const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(String(v));
-          if (!m || (m[2] === '' && !Number.isInteger(Number(m[1]))) || (m[2] === '%' && Number(m[1]) > 100)) {
-            ctx.addIssue({ code: 'custom', message: `must be a count (e.g. 50) or a percentage (e.g. 10%), got ${JSON.stringify(v)}` });
-            return z.NEVER;
-          }
-          return m[2] === '%' ? { percent: Number(m[1]) } : { count: Number(m[1]) };
-        }),
+      maxDelete: tag(
+        z
+          .union([z.string(), z.number()])
+          .default('10%')
+          .transform((v, ctx) => {
+            const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(String(v));
+            if (!m || (m[2] === '' && !Number.isInteger(Number(m[1]))) || (m[2] === '%' && Number(m[1]) > 100)) {
+              ctx.addIssue({ code: 'custom', message: `must be a count (e.g. 50) or a percentage (e.g. 10%), got ${JSON.stringify(v)}` });
+              return z.NEVER;
+            }
+            return m[2] === '%' ? { percent: Number(m[1]) } : { count: Number(m[1]) };
+          }),
+        'countOrPercent',
+      ),
     })
     .prefault({}),
   /** Which listed assets are mirrored; filtered-out keys are not queued. */
@@ -118,19 +159,22 @@ export const configSchema = z.strictObject({
       include: z.array(globPattern).default([]),
       exclude: z.array(globPattern).default([]),
       minSize: size(0),
-      maxSize: z
-        .union([z.string(), z.number()])
-        .nullable()
-        .default(null)
-        .transform((v, ctx) => {
-          if (v === null) return null;
-          try {
-            return parseSize(v);
-          } catch (e) {
-            ctx.addIssue({ code: 'custom', message: (e as Error).message });
-            return z.NEVER;
-          }
-        }),
+      maxSize: tag(
+        z
+          .union([z.string(), z.number()])
+          .nullable()
+          .default(null)
+          .transform((v, ctx) => {
+            if (v === null) return null;
+            try {
+              return parseSize(v);
+            } catch (e) {
+              ctx.addIssue({ code: 'custom', message: (e as Error).message });
+              return z.NEVER;
+            }
+          }),
+        'size',
+      ),
     })
     .prefault({}),
   state: z
@@ -140,9 +184,7 @@ export const configSchema = z.strictObject({
        * postgres://… selects the PostgreSQL backend shared by several replicas (state.dir then only
        * holds this replica's instance lock); null = SQLite in state.dir.
        */
-      url: z
-        .string()
-        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      url: tag(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'), 'url')
         .nullable()
         .default(null),
       /** PostgreSQL schema holding this deployment's tables (one schema per mirror). */
@@ -167,7 +209,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       concurrency: int(4, 1, 256),
       /** node-cron expression for polls in `run`. */
-      schedule: z.string().min(1).default('*/5 * * * *'),
+      schedule: cronExpression('*/5 * * * *'),
       timezone: z.string().min(1).default('UTC').refine(isValidTimeZone, { message: 'not an IANA timezone this runtime knows (e.g. UTC, Europe/Berlin)' }),
       /** Each poll lists from HWM − lookback (late-visible objects, strict filters, ties). */
       // At least 1 s: with a strict server filter, a shorter lookback loses late objects of the HWM's own second.
@@ -176,7 +218,7 @@ export const configSchema = z.strictObject({
       since: isoDate,
       order: z.enum(ORDERS).default('newest-first'),
       /** node-cron expression for full reconciliation listings in `run` (deletions, missed keys); "off" disables. */
-      reconcileSchedule: z.string().min(1).default('30 3 * * *'),
+      reconcileSchedule: cronExpression('30 3 * * *', true),
       /** Global download rate cap, or a weekly timetable in sync.timezone (see src/sync/timetable.ts). */
       bandwidth: z
         .union([z.string(), z.number()])
@@ -235,7 +277,7 @@ export const configSchema = z.strictObject({
       webhook: z
         .strictObject({
           /** POST target for JSON events; null = no webhook. The HMAC key comes from CONSTELLR_SYNC_WEBHOOK_SECRET. */
-          url: z.url({ message: 'must be an http(s) URL' }).nullable().default(null),
+          url: httpUrl().nullable().default(null),
           concurrency: int(4, 1, 64),
           timeout: duration('10s'),
         })

@@ -119,6 +119,10 @@ describe('loadConfig errors name the key', () => {
     ['log:\n  level: chatty\n', /log\.level/],
     ['sync:\n  order: random\n', /sync\.order/],
     ['sync:\n  since: last tuesday\n', /sync\.since/],
+    ['sync:\n  reconcileSchedule: nightly\n', /sync\.reconcileSchedule.*not a valid cron expression/],
+    ['sync:\n  schedule: "61 * * * *"\n', /sync\.schedule.*not a valid cron expression/],
+    ['api:\n  url: ftp://x\n', /api\.url.*must be an http\(s\) URL/],
+    ['notify:\n  webhook:\n    url: file:///etc/passwd\n', /notify\.webhook\.url.*must be an http\(s\) URL/],
   ])('a bad value in the file: %j', async (text, re) => {
     const f = await yaml(text);
     const e = configError(() => loadConfig({ configFile: f, env: {} }));

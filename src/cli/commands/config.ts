@@ -12,8 +12,9 @@ import { EXIT, UsageError } from '../exit-codes.js';
 export const CONFIG_HELP = `Usage: constellr-sync config check [options]
 
 Validate the configuration exactly as "run" loads it (flag > environment > file > default) and print
-the effective configuration with secrets masked. Exit 0 when valid, 2 when not (every error names
-its key).
+the effective configuration with secrets masked, as YAML in the file's own units (10s, 256MiB, 10%):
+saved as a file, it loads to the same configuration. Exit 0 when valid, 2 when not (every error
+names its key; an unknown key names the nearest known one).
 
 Options:
   -c, --config FILE     YAML configuration (or CONSTELLR_SYNC_CONFIG)
@@ -73,8 +74,11 @@ export async function configCommand(argv: string[]): Promise<number> {
   if (values.json) {
     out(JSON.stringify({ valid: errors.length === 0, configFile: config.configFile ?? null, config: effective, sources, errors, warnings }, null, 2));
   } else {
+    // Valid YAML in the file's own units: saved as a file, it loads to the same configuration.
+    const { credentials, ...fileValues } = effective as { credentials: Record<string, string | null> } & Record<string, unknown>;
     out(`# effective configuration${config.configFile ? ` (file: ${config.configFile})` : ' (no file)'}; secrets masked`);
-    out(YAML.stringify(effective).trimEnd());
+    out(YAML.stringify(fileValues).trimEnd());
+    out(`# credentials (environment only): ${Object.entries(credentials).map(([k, v]) => `${k} ${v === null ? 'unset' : k === 'username' ? 'set' : '***'}`).join(', ')}`);
     if (Object.keys(sources).length > 0) {
       out('\n# values not at their default, and where they came from:');
       for (const [k, v] of Object.entries(sources)) out(`#   ${k}: ${v}`);
