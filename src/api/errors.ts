@@ -169,3 +169,35 @@ export function classifyError(e: unknown, context = 'request'): SyncError {
     return new SyncError(`${context}: ${code} ${message}`, { code: `SYNC_IO_${code}`, kind: 'retryable', errorClass: 'io', cause: e });
   return new SyncError(`${context}: ${message}`, { code: 'SYNC_INTERNAL', kind: 'retryable', errorClass: 'internal', cause: e });
 }
+
+/**
+ * Filesystem problems an operator causes and must fix (a path that is a file, no permission, a
+ * read-only mount, a state file SQLite cannot open), by code, in plain words. Anything else is not
+ * the operator's: it stays as it was thrown.
+ */
+const OPERATOR_FS_REASONS: Record<string, string> = {
+  ENOTDIR: 'a file is in the way (not a directory)',
+  EEXIST: 'a file is in the way (not a directory)',
+  EISDIR: 'a directory is where a file should be',
+  EACCES: 'permission denied (check its owner and mode)',
+  EPERM: 'operation not permitted (check its owner and mode)',
+  EROFS: 'read-only filesystem',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'path too long',
+  SQLITE_CANTOPEN: 'SQLite cannot open its database there',
+  SQLITE_READONLY: 'the state database is read-only',
+  SQLITE_NOTADB: 'the state file is not a SQLite database',
+  SQLITE_CORRUPT: 'the state database is corrupt (restore it from a backup, or move it away to start over)',
+  SQLITE_PERM: 'permission denied (check its owner and mode)',
+  SQLITE_AUTH: 'permission denied (check its owner and mode)',
+};
+
+/** `cannot use <what> <path>: <reason>` (exit 2) for an operator-caused filesystem error, else null. */
+export function operatorFsError(what: string, dir: string, e: unknown): SyncError | null {
+  if (e instanceof SyncError) return null;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  const reason = OPERATOR_FS_REASONS[code] ?? (code.startsWith('SQLITE_CANTOPEN') ? OPERATOR_FS_REASONS.SQLITE_CANTOPEN : code.startsWith('SQLITE_READONLY') ? OPERATOR_FS_REASONS.SQLITE_READONLY : undefined);
+  if (!reason) return null;
+  return new SyncError(`cannot use ${what} ${dir}: ${reason}`, { code: 'SYNC_FS_UNUSABLE', kind: 'fatal', errorClass: 'config', cause: e });
+}

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { ApiClient } from '../api/client.js';
 import { TokenManager } from '../api/auth.js';
 import { createDispatcher } from '../api/dispatcher.js';
-import { SyncError } from '../api/errors.js';
+import { SyncError, operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
@@ -51,11 +51,11 @@ function fatal(message: string, code: string, cause?: unknown): SyncError {
 /** The mirror root must be a real, writable directory (not a symlink). EACCES/EROFS are fatal. */
 export async function prepareMirrorRoot(root: string): Promise<void> {
   await fsp.mkdir(root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-    throw fatal(`cannot create the mirror directory ${root}: ${e.code ?? e.message}`, 'SYNC_MIRROR_ROOT', e);
+    throw operatorFsError('the mirror directory', root, e) ?? fatal(`cannot create the mirror directory ${root}: ${e.code ?? e.message}`, 'SYNC_MIRROR_ROOT', e);
   });
   const st = await fsp.lstat(root);
   if (st.isSymbolicLink()) throw fatal(`the mirror directory ${root} is a symlink; configure its real path (${await fsp.realpath(root)})`, 'SYNC_MIRROR_ROOT');
-  if (!st.isDirectory()) throw fatal(`the mirror path ${root} is not a directory`, 'SYNC_MIRROR_ROOT');
+  if (!st.isDirectory()) throw fatal(`cannot use the mirror directory ${root}: a file is in the way (not a directory)`, 'SYNC_MIRROR_ROOT');
   try {
     await fsp.access(root, C.W_OK);
     const probe = path.join(root, RESERVED_DIR);
@@ -67,7 +67,7 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EROFS') throw fatal(`the mirror directory ${root} is on a read-only filesystem (EROFS)`, 'SYNC_MIRROR_ROOT', e);
     if (code === 'EACCES' || code === 'EPERM') throw fatal(`no permission to write in the mirror directory ${root} (${code}); check its owner and mode`, 'SYNC_MIRROR_ROOT', e);
-    throw e;
+    throw operatorFsError('the mirror directory', root, e) ?? e;
   }
 }
 

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SyncError } from '../api/errors.js';
+import { SyncError, operatorFsError } from '../api/errors.js';
 
 export interface HeldLock {
   readonly file: string;
@@ -26,10 +26,16 @@ export class LockedError extends SyncError {
  * live process holds it.
  */
 export function acquireLock(dir: string, name: string, what: string, info: Record<string, unknown> = {}): HeldLock {
-  mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.lock`);
   const pidFile = path.join(dir, `${name}.pid`);
-  const db = new Database(file, { timeout: 0 });
+  let db: Database.Database;
+  try {
+    mkdirSync(dir, { recursive: true });
+    db = new Database(file, { timeout: 0 });
+  } catch (e) {
+    // A file in the way, no permission, read-only: the operator's to fix (exit 2, one line).
+    throw operatorFsError(what, dir, e) ?? e;
+  }
   try {
     db.pragma('journal_mode = DELETE');
     db.pragma('locking_mode = EXCLUSIVE');
@@ -47,9 +53,14 @@ export function acquireLock(dir: string, name: string, what: string, info: Recor
       }
       throw new LockedError(`${what} ${dir} is locked by another constellr-sync instance${pid ? ` (pid ${pid})` : ''}`, pid);
     }
-    throw e;
+    throw operatorFsError(what, dir, e) ?? e;
   }
-  writeFileSync(pidFile, JSON.stringify({ pid: process.pid, since: new Date().toISOString(), ...info }));
+  try {
+    writeFileSync(pidFile, JSON.stringify({ pid: process.pid, since: new Date().toISOString(), ...info }));
+  } catch (e) {
+    db.close();
+    throw operatorFsError(what, dir, e) ?? e;
+  }
   let released = false;
   return {
     file,
@@ -62,8 +73,36 @@ export function acquireLock(dir: string, name: string, what: string, info: Recor
         /* already gone */
       }
       db.close();
+      // `status` reads the pid file to say whether a daemon runs; a clean stop removes it.
+      rmSync(pidFile, { force: true });
     },
   };
+}
+
+/** Who holds (or last held) `<dir>/<name>.lock`, from its pid file: for `status`. Null when none. */
+export interface LockHolder {
+  pid: number;
+  since: string | null;
+  /** The pid is a live process (it may be another process after a reboot; rare). */
+  alive: boolean;
+}
+
+export function readLockHolder(dir: string, name = 'instance'): LockHolder | null {
+  let rec: { pid?: unknown; since?: unknown };
+  try {
+    rec = JSON.parse(readFileSync(path.join(dir, `${name}.pid`), 'utf8')) as typeof rec;
+  } catch {
+    return null;
+  }
+  if (typeof rec.pid !== 'number' || !Number.isInteger(rec.pid) || rec.pid <= 0) return null;
+  let alive = true;
+  try {
+    process.kill(rec.pid, 0);
+  } catch (e) {
+    // EPERM: the process exists but belongs to another user.
+    alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return { pid: rec.pid, since: typeof rec.since === 'string' ? rec.since : null, alive };
 }
 
 /** A lock file held in SQLite SHARED mode: any number of holders, and an exclusive probe fails. */

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { STATE_FILE } from './sqlite.js';
@@ -77,9 +78,14 @@ export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}
     });
   }
   if (opts.readonly && !existsSync(path.join(t.dir, STATE_FILE))) return null;
-  return SqliteStore.open(t.dir, {
-    maxAttempts: config.sync.maxAttempts,
-    outboxSinks: opts.outboxSinks,
-    synchronous: config.state.synchronous === 'full' ? 'FULL' : 'NORMAL',
-  });
+  try {
+    return SqliteStore.open(t.dir, {
+      maxAttempts: config.sync.maxAttempts,
+      outboxSinks: opts.outboxSinks,
+      synchronous: config.state.synchronous === 'full' ? 'FULL' : 'NORMAL',
+    });
+  } catch (e) {
+    // Not a directory, no permission, a file SQLite cannot open: the operator's to fix (exit 2).
+    throw operatorFsError('the state directory', t.dir, e) ?? e;
+  }
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
 import { configSchema } from '../../src/config/schema.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
 import { REPO_ROOT } from '../helpers/harness.js';
 
 const UNIT = path.join(REPO_ROOT, 'contrib', 'systemd', 'constellr-sync.service');
@@ -32,6 +33,9 @@ describe('contrib/systemd/constellr-sync.service', () => {
   it('declares the required service settings', () => {
     expect(['simple', 'notify']).toContain(one('Type'));
     expect(one('Restart')).toBe('on-failure');
+    // Configuration and operator mistakes (exit 2) are never restarted in a loop.
+    const prevent = (d.get('RestartPreventExitStatus') ?? []).flatMap((v) => v.split(/\s+/)).map(Number);
+    expect(prevent).toContain(EXIT.USAGE);
     expect(one('ExecStart')).toMatch(/main\.js run\b/);
     expect(one('DynamicUser') === 'yes' || (one('User') ?? 'root') !== 'root').toBe(true);
     expect(one('StateDirectory')).toBe('constellr-sync');
