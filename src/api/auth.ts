@@ -1,7 +1,7 @@
 // Token handling: in memory only, renewed before expiry and on 401, with exactly one renewal in flight
 // however many workers ask at once. The renewal path itself never triggers another renewal.
 import { request, type Dispatcher } from 'undici';
-import { SyncError, errorFromStatus, classifyError } from './errors.js';
+import { SyncError, TOKEN_ENDPOINT_MISSING, errorFromStatus, classifyError } from './errors.js';
 import { tokenResponse } from './wire.js';
 import type { Secret } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
@@ -129,7 +129,7 @@ export class TokenManager {
       const result = await this.#request(enc);
       if (typeof result === 'string') {
         if (this.#encoding !== enc) {
-          this.#opts.logger?.info({ encoding: enc }, 'token endpoint accepted this encoding; remembering it');
+          this.#opts.logger?.debug({ encoding: enc }, 'token endpoint accepted this encoding; remembering it');
           this.#encoding = enc;
         }
         return result;
@@ -170,6 +170,16 @@ export class TokenManager {
       if (res.statusCode === 401 || res.statusCode === 403) {
         return new SyncError(`POST /token: the API rejected the credentials (HTTP ${res.statusCode}); check CONSTELLR_USERNAME and CONSTELLR_PASSWORD`, {
           code: 'SYNC_AUTH_REJECTED',
+          kind: 'auth_rejected',
+          errorClass: 'auth_rejected',
+          status: res.statusCode,
+        });
+      }
+      if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 410) {
+        // No token endpoint here: a wrong api.url. Never succeeds by retrying; handled like rejected
+        // credentials (no retry storm, no attempt burned, exit 3), with the fix in the message.
+        return new SyncError(`POST ${new URL('token', withSlash(baseUrl)).href}: HTTP ${res.statusCode}: no token endpoint there; is api.url right? (check api.url / CONSTELLR_API_URL)`, {
+          code: TOKEN_ENDPOINT_MISSING,
           kind: 'auth_rejected',
           errorClass: 'auth_rejected',
           status: res.statusCode,

@@ -201,3 +201,28 @@ export function operatorFsError(what: string, dir: string, e: unknown): SyncErro
   if (!reason) return null;
   return new SyncError(`cannot use ${what} ${dir}: ${reason}`, { code: 'SYNC_FS_UNUSABLE', kind: 'fatal', errorClass: 'config', cause: e });
 }
+
+/** Failures to connect at all (the API is unreachable), by code, in plain words. */
+const CONNECT_FAILURES: Record<string, string> = {
+  SYNC_API_ECONNREFUSED: 'connection refused',
+  SYNC_API_ENOTFOUND: 'host not found',
+  SYNC_API_EAI_AGAIN: 'name lookup failed',
+  SYNC_API_EHOSTUNREACH: 'host unreachable',
+  SYNC_API_ENETUNREACH: 'network unreachable',
+  SYNC_API_ENETDOWN: 'network is down',
+  SYNC_API_UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+};
+
+/** Why the API could not be reached at all ("connection refused"), or null for any other error. */
+export function connectFailureReason(e: SyncError): string | null {
+  return CONNECT_FAILURES[e.code] ?? null;
+}
+
+/** `cannot reach <url> (connection refused): check api.url / CONSTELLR_API_URL`, or null. */
+export function unreachableMessage(e: SyncError, apiUrl: string): string | null {
+  const reason = connectFailureReason(e);
+  return reason === null ? null : `cannot reach ${apiUrl} (${reason}): check api.url / CONSTELLR_API_URL`;
+}
+
+/** The token endpoint answered 404/405/410: api.url points somewhere that is not the API. */
+export const TOKEN_ENDPOINT_MISSING = 'SYNC_AUTH_ENDPOINT_NOT_FOUND';

@@ -14,13 +14,18 @@ export const CONFIG_FLAG_SPECS = {
   ...Object.fromEntries(Object.keys(FLAG_MAP).map((f) => [f, { type: 'string' }])),
 } as const;
 
+/** The API URL of the configuration this process loaded, for error messages (`cannot reach …`). */
+export let loadedApiUrl: string | null = null;
+
 export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}): Config {
   const pass: Record<string, string | undefined> = {};
   for (const f of Object.keys(FLAG_MAP)) {
     const v = flags[f];
     if (typeof v === 'string') pass[f] = v;
   }
-  return loadConfig({ configFile: typeof flags.config === 'string' ? flags.config : undefined, flags: pass, env: process.env, ...extra });
+  const config = loadConfig({ configFile: typeof flags.config === 'string' ? flags.config : undefined, flags: pass, env: process.env, ...extra });
+  loadedApiUrl = config.api.url;
+  return config;
 }
 
 /** The process logger; `stderr` keeps stdout clean for machine-readable output (--json). */

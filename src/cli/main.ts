@@ -2,9 +2,9 @@
 // The constellr-sync command line. The only place that reads argv, prints for humans and chooses
 // exit codes.
 import { createRequire } from 'node:module';
-import { SyncError } from '../api/errors.js';
+import { SyncError, unreachableMessage } from '../api/errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
-import { err, out } from './common.js';
+import { err, loadedApiUrl, out } from './common.js';
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
 
@@ -69,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (e instanceof SyncError) {
-      err(`constellr-sync ${cmd}: ${e.message}`);
+      // An unreachable API says which URL and where to fix it, not which request happened to fail.
+      err(`constellr-sync ${cmd}: ${(loadedApiUrl !== null && unreachableMessage(e, loadedApiUrl)) || e.message}`);
       return exitCodeFor(e);
     }
     err(`constellr-sync ${cmd}: unexpected error: ${(e as Error).stack ?? String(e)}`);

@@ -242,6 +242,8 @@ export const configSchema = z.strictObject({
       authRetryInterval: duration('60s'),
       /** First pause of the circuit breaker when every download fails (API down); doubles per trip up to 5 min. */
       breakerPause: duration('5s'),
+      /** A one-shot `sync` gives up (exit 3) once the API has been down (breaker open) this long; `run` waits. */
+      outageDeadline: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
     })
     .prefault({}),
   log: z

@@ -17,6 +17,8 @@ export interface PollSettings {
   pageRetryMinMs?: number;
   /** List everything from `since`, ignoring the HWM (`sync --rescan`: keys newly included by filters). */
   full?: boolean;
+  /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
+  unreachable?: { attempts: number; afterMs: number };
 }
 
 /** The part of the state store a poll uses. */
@@ -80,6 +82,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       logger,
       what: 'poll',
       onRateLimited: deps.onRateLimited,
+      unreachable: settings.unreachable,
     });
     for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;

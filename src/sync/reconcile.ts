@@ -20,6 +20,8 @@ export interface ReconcileSettings {
   pageRetryMinMs?: number;
   deletePolicy: DeletePolicy;
   maxDelete: MaxDelete;
+  /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
+  unreachable?: { attempts: number; afterMs: number };
 }
 
 export interface ReconcileDeps {
@@ -82,6 +84,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       signal: deps.signal,
       logger,
       what: 'reconcile',
+      unreachable: settings.unreachable,
     });
     for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;

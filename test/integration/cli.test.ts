@@ -121,15 +121,32 @@ describe('constellr-sync CLI', () => {
     expect(r.stdout + r.stderr).not.toContain(wrong);
   });
 
-  it('sync exits 3 when the API is unreachable (a closed port)', async () => {
+  it('an unreachable API: sync, ls and reconcile report it within seconds, naming the URL and the fix (exit 3)', async () => {
     const dirs = await tempDirs('cli');
     cleanups.push(() => dirs.cleanup());
-    const file = path.join(dirs.root, 'config.yaml');
-    await fsp.writeFile(file, 'sync:\n  quickRetries: 0\n'); // two page retries instead of five: a short test
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const r = await runCli(['sync', '--config', file], { env: envFor({ url, username: 'u' }, dirs), timeoutMs: 45_000 });
+    for (const cmd of ['sync', 'ls', 'reconcile']) {
+      const t0 = performance.now();
+      // Default settings: no shortened retries.
+      const r = await runCli([cmd], { env: envFor({ url, username: 'u' }, dirs), timeoutMs: 45_000 });
+      const took = performance.now() - t0;
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toContain(`cannot reach ${url} (connection refused): check api.url / CONSTELLR_API_URL`);
+      // Three tries (about 1 + 2 s of backoff), not 31-62 s of listing retries.
+      expect(took, cmd).toBeLessThan(15_000);
+      expect(r.stderr + r.stdout).not.toMatch(/listing page failed/);
+    }
+  });
+
+  it('a 404 on POST /token is not retried: exit 3, "is api.url right?"', async () => {
+    const { sim, dirs } = await setup({ assets: assets(2) });
+    const wrong = `${sim.url}/not-the-api`;
+    const r = await runCli(['sync'], { env: envFor({ url: wrong, username: sim.username }, dirs) });
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/ECONNREFUSED/);
+    expect(r.stderr).toMatch(/no token endpoint there; is api\.url right\?/);
+    expect(sim.stats.listRequests).toBe(0);
+    const st = JSON.parse((await runCli(['status', '--json'], { env: envFor(sim, dirs) })).stdout) as { jobs: Record<string, number> };
+    expect(st.jobs.failed ?? 0).toBe(0);
   });
 
   it('never prints the password or a token, even at log level trace', async () => {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseSize, formatBytes } from '../../config/duration.js';
 import { openApi } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
-import { listPages } from '../../sync/listing.js';
+import { listPages, oneShotUnreachable } from '../../sync/listing.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -54,7 +54,7 @@ export async function lsCommand(argv: string[]): Promise<number> {
   let count = 0;
   let bytes = 0;
   try {
-    for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls' })) {
+    for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls', unreachable: oneShotUnreachable(config.api.connectTimeout) })) {
       for (const a of page.items) {
         if (filter && !filter(a)) continue;
         count++;

@@ -1,6 +1,7 @@
 // `constellr-sync reconcile`: one full reconciliation listing now. Queues what the incremental polls
 // missed, and applies mirror.deletePolicy to keys no longer listed, within mirror.maxDelete.
 import { parseArgs } from 'node:util';
+import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
@@ -47,7 +48,13 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       root: rt.root,
       signal: stop.signal,
       accept: filter.isAll ? undefined : filter,
-      settings: { pageSize: config.api.pageSize, pageRetries: config.sync.quickRetries + 2, deletePolicy: config.mirror.deletePolicy, maxDelete: config.mirror.maxDelete },
+      settings: {
+        pageSize: config.api.pageSize,
+        pageRetries: config.sync.quickRetries + 2,
+        deletePolicy: config.mirror.deletePolicy,
+        maxDelete: config.mirror.maxDelete,
+        unreachable: oneShotUnreachable(config.api.connectTimeout),
+      },
     });
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
     if (values.json) {
