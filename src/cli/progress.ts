@@ -6,6 +6,7 @@
 import { formatBytes, formatDuration } from '../config/duration.js';
 import type { ClaimedJob } from '../store/types.js';
 import type { WorkerEvents } from '../sync/worker.js';
+import { formatLogLine, shortenMiddle } from './log-text.js';
 
 const ESC = '\x1b[';
 const MAX_FILES_SHOWN = 4;
@@ -17,6 +18,8 @@ export interface ProgressSource {
   inFlight(): Iterable<ClaimedJob>;
   /** Jobs still to do (queued + running) and their listed bytes. */
   backlog(): Promise<{ jobs: number; bytes: number }>;
+  /** Why downloads are paused now (circuit breaker, 429, disk full…) and for how long; null = running. */
+  paused?(): { reason: string; untilMs: number | null } | null;
 }
 
 export interface ProgressOptions {
@@ -25,6 +28,8 @@ export interface ProgressOptions {
   clock?: () => number;
   /** Redraw interval. */
   intervalMs?: number;
+  /** Log lines above the display as one line of text (default); false keeps them JSON (--log-format json). */
+  textLogs?: { maxAttempts: number } | false;
 }
 
 export interface ProgressSnapshot {
@@ -33,7 +38,11 @@ export interface ProgressSnapshot {
   gone: number;
   total: number;
   bytes: number;
+  /** Bytes of finished files plus in-flight progress, and of everything this sync handles. */
+  bytesDone: number;
+  bytesTotal: number;
   rate: number;
+  paused: { reason: string; untilMs: number | null } | null;
   etaMs: number | null;
   current: { key: string; size: number }[];
 }
@@ -50,8 +59,11 @@ export class ProgressDisplay {
   /** Listed but answered 404/410: finished, not failed. */
   #gone = 0;
   #received = 0;
+  /** Sizes of the files done, and the bytes their last attempts received (the rest of #received is in flight). */
+  #doneBytes = 0;
+  #doneReceived = 0;
   /** The backlog and the counts it was read with: total = finished then + still to do then. */
-  #backlog = { jobs: 0, bytes: 0, finished: 0 };
+  #backlog = { jobs: 0, bytes: 0, finished: 0, finishedBytes: 0 };
   #samples: { at: number; bytes: number }[] = [];
   #refreshing = false;
 
@@ -65,6 +77,10 @@ export class ProgressDisplay {
     return {
       onBytes: (n) => {
         this.#received += n;
+      },
+      onDone: (_job, r) => {
+        this.#doneBytes += r.bytes;
+        this.#doneReceived += r.received;
       },
       onOutcome: (_job, outcome) => {
         if (outcome === 'done') this.#done++;
@@ -105,7 +121,10 @@ export class ProgressDisplay {
           return true;
         }
         this.#clear();
-        stream.write(s);
+        const text = this.#o.textLogs === false ? null : this.#o.textLogs;
+        // On the terminal a log line is one line of text, cut to the width: never JSON wrapped over rows.
+        if (text) for (const l of s.split('\n').filter(Boolean)) stream.write(`${formatLogLine(l, { width: this.#width(), maxAttempts: text.maxAttempts })}\n`);
+        else stream.write(s);
         this.#render();
         return true;
       },
@@ -117,8 +136,9 @@ export class ProgressDisplay {
     this.#refreshing = true;
     try {
       const finished = this.#done + this.#failed + this.#gone;
+      const finishedBytes = this.#doneBytes;
       const b = await this.#src.backlog();
-      this.#backlog = { ...b, finished };
+      this.#backlog = { ...b, finished, finishedBytes };
     } catch {
       // the database may be closing; keep the last numbers
     } finally {
@@ -135,25 +155,50 @@ export class ProgressDisplay {
     const rate = dt > 0 ? ((this.#received - first.bytes) * 1000) / dt : 0;
     const current = [...(this.#src?.inFlight() ?? [])].map((j) => ({ key: j.key, size: j.remoteSize }));
     const etaMs = rate > 0 && this.#backlog.bytes > 0 ? (this.#backlog.bytes / rate) * 1000 : null;
-    return { done: this.#done, failed: this.#failed, gone: this.#gone, total: Math.max(this.#done + this.#failed + this.#gone, this.#backlog.finished + this.#backlog.jobs), bytes: this.#received, rate, etaMs, current };
+    const bytesTotal = Math.max(this.#doneBytes, this.#backlog.finishedBytes + this.#backlog.bytes);
+    const bytesDone = Math.min(bytesTotal, this.#doneBytes + Math.max(0, this.#received - this.#doneReceived));
+    return {
+      done: this.#done,
+      failed: this.#failed,
+      gone: this.#gone,
+      total: Math.max(this.#done + this.#failed + this.#gone, this.#backlog.finished + this.#backlog.jobs),
+      bytes: this.#received,
+      bytesDone,
+      bytesTotal,
+      rate,
+      etaMs,
+      current,
+      paused: this.#src?.paused?.() ?? null,
+    };
   }
 
   /** The lines of one frame (no escape codes), cut to the terminal width. */
   frame(s: ProgressSnapshot = this.snapshot()): string[] {
-    const width = Math.max(20, (this.#o.out.columns || 80) - 1);
+    const width = this.#width();
     const cut = (l: string) => (l.length > width ? `${l.slice(0, width - 1)}…` : l);
+    const pct = s.bytesTotal > 0 ? Math.floor((s.bytesDone * 100) / s.bytesTotal) : s.total > 0 ? Math.floor(((s.done + s.failed + s.gone) * 100) / s.total) : 100;
     const head = [
       `${s.done + s.failed + s.gone}/${s.total} files`,
-      formatBytes(s.bytes),
+      `${formatBytes(s.bytesDone)}/${formatBytes(s.bytesTotal)} (${pct}%)`,
       `${formatBytes(Math.round(s.rate))}/s`,
-      `ETA ${s.etaMs === null ? '-' : formatDuration(Math.round(s.etaMs))}`,
+      `ETA ${s.paused || s.etaMs === null ? '-' : formatDuration(Math.round(s.etaMs))}`,
       ...(s.failed > 0 ? [`${s.failed} failed`] : []),
       ...(s.gone > 0 ? [`${s.gone} gone`] : []),
     ].join('  ');
     const lines = [cut(head)];
-    for (const c of s.current.slice(0, MAX_FILES_SHOWN)) lines.push(cut(`  ↓ ${c.key} (${formatBytes(c.size)})`));
+    if (s.paused)
+      lines.push(cut(`paused: ${s.paused.reason}${s.paused.untilMs === null ? ', waiting until it clears' : `, retrying in ${formatDuration(s.paused.untilMs)}`}`));
+    // Long keys are shortened in the middle: the file name at the end is what tells them apart.
+    for (const c of s.current.slice(0, MAX_FILES_SHOWN)) {
+      const size = ` (${formatBytes(c.size)})`;
+      lines.push(`  ↓ ${shortenMiddle(c.key, Math.max(8, width - 4 - size.length))}${size}`);
+    }
     if (s.current.length > MAX_FILES_SHOWN) lines.push(`  … and ${s.current.length - MAX_FILES_SHOWN} more`);
     return lines;
+  }
+
+  #width(): number {
+    return Math.max(20, (this.#o.out.columns || 80) - 1);
   }
 
   #render(): void {

@@ -59,9 +59,17 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/**
+ * A duration for humans: 250ms, 4.2s, 1m05s, 2h03m. Each unit rounds first and then carries, so a
+ * value just under a boundary never prints as "60.0s" or "1m60s".
+ */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
+  // toFixed(1) would print 59.95 s and above as "60.0s": those are a minute.
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  const m = Math.round(ms / 60_000);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pRetry from 'p-retry';
 import type { ApiClient } from '../api/client.js';
 import { SyncError, classifyError } from '../api/errors.js';
+import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
@@ -35,7 +36,8 @@ export interface WorkerSettings {
 
 /** What the pool wants to hear about; all optional. */
 export interface WorkerEvents {
-  onDone?(job: ClaimedJob, r: { bytes: number; sha256: string; path: string; received: number; durationMs: number; replaced: boolean }): void;
+  /** `resumedFrom` > 0: the download continued a partial from that byte (shown as "resumed at …"). */
+  onDone?(job: ClaimedJob, r: { bytes: number; sha256: string; path: string; received: number; durationMs: number; replaced: boolean; resumedFrom?: number }): void;
   onOutcome?(job: ClaimedJob, outcome: JobOutcome, error?: SyncError): void;
   onBytes?(n: number): void | Promise<void>;
   onRetry?(job: ClaimedJob, error: SyncError): void;
@@ -181,7 +183,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           const e = classifyError(error);
           if (e.kind !== 'retryable' || e.errorClass === 'size_mismatch' || retriesLeft === 0 || signal.aborted) return;
           ctx.events.onRetry?.(job, e);
-          log.info({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'download attempt failed; retrying');
+          log.info({ errorClass: e.errorClass, code: e.code, status: e.status, retriesLeft, err: e.message }, 'download attempt failed; retrying');
           if (e.retryAfterMs !== undefined) {
             ctx.events.onRateLimited?.(e.retryAfterMs);
             await sleep(e.retryAfterMs, signal);
@@ -212,7 +214,14 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     await syncCreatedDirs(created, path.dirname(target.absPath));
     crashPoint('after_rename');
     if (job.remoteSize >= RESUMABLE_MIN_BYTES) await fsp.rm(staging.record, { force: true });
-    return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened }, started, existing !== null);
+    return await finish(
+      ctx,
+      job,
+      log,
+      { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened, resumedFrom: result.resumedFrom },
+      started,
+      existing !== null,
+    );
   } catch (err) {
     const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);
     return await handleFailure(ctx, job, log, e, staging);
@@ -277,7 +286,7 @@ async function finish(
   ctx: WorkerContext,
   job: ClaimedJob,
   log: Logger,
-  r: { bytes: number; sha256: string; path: string; received: number; shortened?: boolean },
+  r: { bytes: number; sha256: string; path: string; received: number; shortened?: boolean; resumedFrom?: number },
   started: number,
   replaced: boolean,
 ): Promise<JobOutcome> {
@@ -292,7 +301,8 @@ async function finish(
     ctx.events.onOutcome?.(job, 'requeued');
     return 'requeued';
   }
-  log.info({ bytes: r.bytes, sha256: r.sha256 || undefined, durationMs, replaced }, 'mirrored');
+  const resumed = r.resumedFrom ? { resumedAt: formatBytes(r.resumedFrom), resumedFrom: r.resumedFrom } : {};
+  log.info({ bytes: r.bytes, sha256: r.sha256 || undefined, durationMs, replaced, ...resumed }, 'mirrored');
   ctx.events.onDone?.(job, { ...r, durationMs, replaced });
   ctx.events.onOutcome?.(job, 'done');
   return 'done';
@@ -356,7 +366,7 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
           ctx.events.onOutcome?.(job, 'failed', e);
           return 'failed';
         }
-        log.warn({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
+        log.warn({ errorClass: e.errorClass, code: e.code, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
         const outcome: JobOutcome = r === 'lost' ? 'lost' : e.errorClass === 'rate_limited' ? 'paused' : 'retry';
         ctx.events.onOutcome?.(job, outcome, e);
         return outcome;

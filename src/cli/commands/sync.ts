@@ -7,6 +7,9 @@ import { Operations } from '../../daemon/operations.js';
 import { combineEvents } from '../../ops/metrics.js';
 import { ProgressDisplay } from '../progress.js';
 import type { Job, JobState } from '../../store/types.js';
+import { unreachableMessage } from '../../api/errors.js';
+import type { GateState } from '../../sync/gate.js';
+import type { WorkerEvents } from '../../sync/worker.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { DRY_RUN_HELP, dryRunCommand } from './dry-run.js';
@@ -21,7 +24,10 @@ Options:
       --order ORDER     --page-size N  --api-url URL  --log-level LEVEL
       --json            print a machine-readable summary on stdout (logs go to stderr)
   -q, --quiet           no progress display and no summary (logs at error level unless --log-level)
-                        In a terminal, sync shows a live display (files, bytes, rate, ETA, current files).
+                        In a terminal, sync shows a live display (files, bytes and percent, rate, ETA,
+                        a paused state and why, current files), warnings above it as one line of text.
+      --log-format F    text (default) or json: how log lines above the live display look; outside a
+                        terminal (and with --json) logs are always JSON lines
       --bwlimit RATE    bandwidth cap or timetable, e.g. 10MiB/s or "Mon-Fri 08:00-18:00 2MiB/s; otherwise unlimited"
       --max-transfer BYTES   stop claiming new downloads once this much was received (e.g. 50GiB)
       --max-duration DUR     stop claiming new downloads after this long (e.g. 2h); in-flight ones finish
@@ -30,8 +36,9 @@ Options:
 ${DRY_RUN_HELP}
 
 Exit codes: 0 every listed asset is mirrored; 1 some assets failed (listed);
-2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance;
-5 stopped at --max-transfer/--max-duration (nothing failed; the rest stays queued).`;
+2 usage/configuration error; 3 API unreachable, down past sync.outageDeadline, or credentials rejected;
+4 locked by another instance; 5 stopped at --max-transfer/--max-duration (nothing failed; the rest
+stays queued); 130 interrupted (Ctrl-C; 143 for SIGTERM): run sync again to resume.`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -45,6 +52,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
       rescan: { type: 'boolean' },
       'max-transfer': { type: 'string' },
       'max-duration': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -57,7 +65,12 @@ export async function syncCommand(argv: string[]): Promise<number> {
   const config = configFromFlags(values);
   const quiet = values.quiet === true;
   // The live display only on a terminal, and never with --json or --quiet (scripts).
-  const progress = process.stdout.isTTY === true && !values.json && !quiet && !values['dry-run'] ? new ProgressDisplay({ out: process.stdout }) : null;
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(logFormat)}`);
+  const progress =
+    process.stdout.isTTY === true && !values.json && !quiet && !values['dry-run']
+      ? new ProgressDisplay({ out: process.stdout, textLogs: logFormat === 'text' ? { maxAttempts: config.sync.maxAttempts } : false })
+      : null;
   const logger = loggerFor(config, {
     stderr: values.json === true,
     // While the display is live, log lines go to stderr above it, and only warnings and errors.
@@ -72,10 +85,11 @@ export async function syncCommand(argv: string[]): Promise<number> {
   const started = rt.clock();
   let received = 0;
   let capHit: 'max-transfer' | 'max-duration' | null = null;
+  const tally = new RunTally();
   const engine = new Engine(rt, {
     mode: 'drain',
     rescan: values.rescan === true,
-    ...ops.engineOptions(combineEvents(caps.maxBytes === null ? {} : { onBytes: (n) => void (received += n) }, progress?.events())),
+    ...ops.engineOptions(combineEvents(caps.maxBytes === null ? {} : { onBytes: (n) => void (received += n) }, progress?.events(), tally.events())),
     shouldStopClaiming:
       caps.maxBytes === null && caps.maxMs === null
         ? undefined
@@ -88,9 +102,11 @@ export async function syncCommand(argv: string[]): Promise<number> {
           },
   });
   let signals = 0;
+  let firstSignal: NodeJS.Signals | null = null;
   const stopPoll = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    firstSignal ??= sig;
     if (signals === 1) {
       logger.warn({ signal: sig }, 'stopping: finishing in-flight downloads within the grace period');
       stopPoll.abort();
@@ -105,21 +121,26 @@ export async function syncCommand(argv: string[]): Promise<number> {
   try {
     // Notifications (hook, webhook) left over from earlier runs are delivered too.
     await ops.attach(rt, engine, { http: false, baseEnv: process.env });
-    progress?.start({ inFlight: () => engine.pool.inFlight.values(), backlog: () => rt.store.backlog() });
-    const summary = await engine.syncOnce(stopPoll.signal);
+    progress?.start({ inFlight: () => engine.pool.inFlight.values(), backlog: () => rt.store.backlog(), paused: () => pauseOf(engine.gate.state(), rt.clock()) });
+    const stopWatching = tally.watchGate(() => engine.gate.state().open);
+    const summary = await engine.syncOnce(stopPoll.signal).finally(stopWatching);
     if (ops.notifier && !(await ops.notifier.drain(Math.max(config.sync.gracePeriod, 5000))))
       logger.warn('some notifications are still being delivered; the rest are sent at the next sync or run');
     progress?.stop();
     const counts = await rt.store.counts();
     const failures = await rt.store.recentFailures(100);
-    let code = exitCodeOf(summary, counts, signals > 0);
+    let code = exitCodeOf(summary, counts, firstSignal);
     // Stopped at a cap: its own code, unless something worse (failures, unreachable) happened.
     if (capHit && code === EXIT.FAILURES && counts.failed === 0 && !summary.pollError) code = EXIT.CAPPED;
-    if (values.json) out(JSON.stringify({ ...summaryJson(summary, counts, failures, code), cap: capHit, receivedBytes: caps.maxBytes === null ? undefined : received }));
+    const left = counts.queued + counts.running;
+    if (values.json)
+      out(JSON.stringify({ ...summaryJson(summary, counts, failures, code, tally, started), cap: capHit, receivedBytes: caps.maxBytes === null ? undefined : received }));
     else if (!quiet) {
-      printSummary(summary, counts, failures);
+      printSummary(summary, counts, failures, tally, config.api.url, firstSignal !== null);
       if (capHit) err(`stopped at --${capHit}; ${counts.queued} assets remain queued for the next sync`);
     }
+    // Said even with --quiet and --json (on stderr): the operator pressed Ctrl-C and wants to know.
+    if (firstSignal) err(`interrupted: ${left} queued; run sync again to resume`);
     return code;
   } finally {
     process.off('SIGINT', onSignal);
@@ -146,38 +167,111 @@ export function transferCaps(maxTransfer: string | undefined, maxDuration: strin
   return { maxBytes, maxMs };
 }
 
-export function exitCodeOf(s: SyncSummary, counts: Record<JobState, number>, interrupted: boolean): number {
-  if ((s.pollError && isUnreachable(s.pollError)) || s.authFailed) return EXIT.UNREACHABLE;
-  if (interrupted) return counts.queued + counts.running + counts.failed > 0 ? EXIT.FAILURES : EXIT.OK;
+export function exitCodeOf(s: SyncSummary, counts: Record<JobState, number>, interrupted: NodeJS.Signals | boolean | null): number {
+  // Interrupted (Ctrl-C): 128 + the signal's number, as shells report it; the rest stays queued.
+  if (interrupted) return interrupted === 'SIGTERM' ? 143 : EXIT.INTERRUPTED;
+  if ((s.pollError && isUnreachable(s.pollError)) || s.authFailed || s.outage) return EXIT.UNREACHABLE;
   if (s.pollError) return EXIT.FAILURES;
   return counts.failed + counts.queued + counts.running > 0 ? EXIT.FAILURES : EXIT.OK;
 }
 
-function summaryJson(s: SyncSummary, counts: Record<JobState, number>, failures: Job[], exitCode: number) {
+/** What one sync went through besides downloads: retries, pauses, resumed transfers (summary and --json). */
+export class RunTally {
+  retries = 0;
+  pauses = 0;
+  resumed: { key: string; fromBytes: number }[] = [];
+
+  events(): WorkerEvents {
+    return {
+      onRetry: () => void this.retries++,
+      onOutcome: (_job, outcome) => {
+        if (outcome === 'retry') this.retries++;
+      },
+      onDone: (job, r) => {
+        if (r.resumedFrom) this.resumed.push({ key: job.key, fromBytes: r.resumedFrom });
+      },
+    };
+  }
+
+  /** Count each time the claim gate closes (breaker, 429, disk full, credentials). */
+  watchGate(isOpen: () => boolean, everyMs = 200): () => void {
+    let open = true;
+    const t = setInterval(() => {
+      const now = isOpen();
+      if (open && !now) this.pauses++;
+      open = now;
+    }, everyMs);
+    t.unref();
+    return () => clearInterval(t);
+  }
+}
+
+/** The gate's state as the progress line shows it: why downloads are paused, and until when. */
+export function pauseOf(g: GateState, now: number): { reason: string; untilMs: number | null } | null {
+  if (g.open) return null;
+  const words: Record<string, string> = {
+    api_down: 'API unavailable',
+    rate_limited: 'rate limited by the API',
+    disk_full: 'mirror disk full',
+    auth_failed: 'credentials rejected',
+    paused: 'paused',
+  };
+  return { reason: g.reasons.map((r) => words[r] ?? r).join(', '), untilMs: g.until === null ? null : Math.max(0, g.until - now) };
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+function summaryJson(s: SyncSummary, counts: Record<JobState, number>, failures: Job[], exitCode: number, tally: RunTally, startedMs: number) {
+  const p = s.poll;
   return {
     exitCode,
+    // Times are ISO 8601 (as in `status --json`); durations stay in milliseconds.
+    startedAt: iso(startedMs),
+    finishedAt: iso(startedMs + s.durationMs),
     durationMs: s.durationMs,
-    poll: s.poll,
-    pollError: s.pollError ? { class: s.pollError.errorClass, message: s.pollError.message } : null,
+    poll: p && {
+      pages: p.pages,
+      listed: p.listed,
+      inserted: p.inserted,
+      changed: p.changed,
+      newestRemoteChangeBefore: iso(p.hwmBefore),
+      newestRemoteChange: iso(p.hwmAfter),
+      listedAfter: iso(p.listedAfter),
+      durationMs: p.durationMs,
+    },
+    pollError: s.pollError ? { class: s.pollError.errorClass, code: s.pollError.code, message: s.pollError.message } : null,
+    outage: s.outage ? { since: iso(s.outage.sinceMs), deadlineMs: s.outage.deadlineMs } : null,
     downloaded: s.stats.done,
     bytes: s.stats.bytes,
     failedThisRun: s.stats.failed,
     goneThisRun: s.stats.gone,
+    retries: tally.retries,
+    pauses: tally.pauses,
+    resumed: tally.resumed,
     jobs: counts,
-    failures: failures.map((f) => ({ key: f.key, class: f.errorClass, status: f.errorStatus, message: f.errorMessage, attempts: f.attempts })),
+    failures: failures.map((f) => ({ key: f.key, class: f.errorClass, status: f.errorStatus, message: f.errorMessage, attempts: f.attempts, at: iso(f.finishedAt) })),
   };
 }
 
-function printSummary(s: SyncSummary, counts: Record<JobState, number>, failures: Job[]): void {
+function printSummary(s: SyncSummary, counts: Record<JobState, number>, failures: Job[], tally: RunTally, apiUrl: string, interrupted: boolean): void {
   const e = (l: string) => err(l);
-  if (s.pollError) e(`poll failed: ${s.pollError.message}`);
+  if (s.pollError) e(unreachableMessage(s.pollError, apiUrl) ?? `poll failed: ${s.pollError.message}`);
+  if (s.outage) e(`gave up: the API has been down for more than ${formatDuration(s.outage.deadlineMs)} (sync.outageDeadline)`);
+  const extras = [
+    ...(tally.retries > 0 ? [`${tally.retries} ${tally.retries === 1 ? 'retry' : 'retries'}`] : []),
+    ...(tally.pauses > 0 ? [`${tally.pauses} ${tally.pauses === 1 ? 'pause' : 'pauses'}`] : []),
+    ...(tally.resumed.length > 0 ? [`${tally.resumed.length} resumed`] : []),
+  ];
   e(
     `sync finished in ${formatDuration(s.durationMs)}: ${s.stats.done} downloaded (${formatBytes(s.stats.bytes)}), ` +
-      `${counts.done} mirrored, ${counts.queued} queued, ${counts.failed} failed, ${counts.gone} gone`,
+      `${counts.done} mirrored, ${counts.queued} queued, ${counts.failed} failed, ${counts.gone} gone${extras.length > 0 ? `; ${extras.join(', ')}` : ''}`,
   );
+  for (const r of tally.resumed.slice(0, 10)) e(`  resumed ${JSON.stringify(r.key)} at ${formatBytes(r.fromBytes)}`);
   if (failures.length > 0) {
     e('failed assets:');
     for (const f of failures) e(`  ${JSON.stringify(f.key)}  [${f.errorClass ?? '?'}${f.errorStatus ? ` ${f.errorStatus}` : ''}] ${f.errorMessage ?? ''}`);
   }
-  if (counts.queued > 0) e(`${counts.queued} assets are still queued (waiting for a retry); run sync again or use run`);
+  if (interrupted) return; // the caller says `interrupted: N queued; run sync again to resume`
+  if (counts.queued > 0 && !s.pollError && !s.outage && !s.authFailed) e(`${counts.queued} assets are still queued (waiting for a retry); run sync again or use run`);
+  else if (counts.queued > 0) e(`${counts.queued} assets are still queued; run sync again once the API is reachable`);
 }
