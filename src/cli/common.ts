@@ -1,5 +1,6 @@
 // What every command needs: flags → config (flag > env > file > default), the logger, and a way to
 // print for humans. Only cli/ touches process.
+import { createRequire } from 'node:module';
 import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { FLAG_MAP } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
@@ -47,6 +48,11 @@ export function loggerFor(
     secrets: () => [...(pw ? [pw.reveal()] : []), ...extra()],
     destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
   });
+}
+
+/** This package's version (package.json). */
+export function packageVersion(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
 export function armCrashPointsFromEnv(): void {

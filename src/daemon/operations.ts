@@ -4,7 +4,7 @@
 // → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
 import { SyncError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
-import { startOpsServer, readiness, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
+import { startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
 import type { Logger } from '../ops/logger.js';
 import { SyncMetrics, combineEvents } from '../ops/metrics.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';
@@ -105,6 +105,7 @@ export class Operations {
         },
         authFailed: () => engine?.authFailed ?? false,
         gateReasons: () => engine?.gate.state().reasons ?? [],
+        nextPollAt: () => (engine ? nextScheduledRun(cfg.sync.schedule, cfg.sync.timezone) : null),
       },
       { intervals: this.#config.http.readyPollIntervals, intervalMs: this.#intervalMs.ms, clock: engine?.rt.clock },
     );

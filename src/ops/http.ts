@@ -17,6 +17,8 @@ export interface ReadinessSource {
   authFailed(): boolean;
   /** Reasons the download gate is closed (informational). */
   gateReasons?(): readonly string[];
+  /** When the next scheduled poll is due (epoch ms): a failed poll is retried then. */
+  nextPollAt?(): number | null;
 }
 
 export interface ReadinessOptions {
@@ -35,6 +37,8 @@ export interface Readiness {
   maxPollAgeSeconds: number;
   authFailed: boolean;
   paused: readonly string[];
+  /** The next scheduled poll (ISO 8601), when known. */
+  nextPoll: string | null;
 }
 
 export function readiness(src: ReadinessSource, o: ReadinessOptions): Readiness {
@@ -48,16 +52,33 @@ export function readiness(src: ReadinessSource, o: ReadinessOptions): Readiness 
     maxPollAgeSeconds: Math.round(maxAge / 1000),
     authFailed: src.authFailed(),
     paused: src.gateReasons?.() ?? [],
+    nextPoll: iso(src.nextPollAt?.() ?? null),
   };
+  // A failed poll is not the end: say when the daemon tries again.
+  const retrying = last && !last.ok && base.nextPoll ? `; retrying at the next poll (${base.nextPoll})` : '';
   if (base.authFailed) return { ready: false, reason: 'the API rejects the credentials (auth_failed)', ...base };
   if (okAt === null) {
-    return { ready: false, reason: last ? `no successful poll yet; the last one failed (${last.errorClass ?? 'error'})` : 'starting: the first poll has not finished', ...base };
+    return { ready: false, reason: last ? `no successful poll yet; the last one failed (${last.errorClass ?? 'error'})${retrying}` : 'starting: the first poll has not finished', ...base };
   }
   const age = now - okAt;
   if (age > maxAge) {
-    return { ready: false, reason: `the last successful poll was ${Math.round(age / 1000)} s ago (more than ${o.intervals} schedule intervals)`, ...base };
+    return { ready: false, reason: `the last successful poll was ${Math.round(age / 1000)} s ago (more than ${o.intervals} schedule intervals)${retrying}`, ...base };
   }
   return { ready: true, reason: 'ok', ...base };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** When a cron schedule next fires after now (epoch ms). */
+export function nextScheduledRun(expression: string, timezone: string): number | null {
+  const task = cron.createTask(expression, () => undefined, { timezone, name: `constellr-sync-next-${Math.random().toString(36).slice(2)}` });
+  try {
+    return task.getNextRuns(1)[0]?.getTime() ?? null;
+  } catch {
+    return null;
+  } finally {
+    void task.destroy();
+  }
 }
 
 /**

@@ -602,6 +602,17 @@ export class PostgresStore implements StateStore {
     return { jobs: r.rows[0]!.n, bytes: Number(r.rows[0]!.b) };
   }
 
+  async mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }> {
+    const bytes = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    let lastDoneAt: number | null = null;
+    const r = await this.#q<{ state: JobState; b: string | number; f: string | number | null }>('SELECT state, coalesce(sum(remote_size), 0) AS b, max(finished_at) AS f FROM jobs GROUP BY state');
+    for (const row of r.rows) {
+      bytes[row.state] = Number(row.b);
+      if (row.state === 'done') lastDoneAt = row.f === null ? null : Number(row.f);
+    }
+    return { bytes, lastDoneAt };
+  }
+
   // --- notification outbox (leases on the database's clock, claims with SKIP LOCKED) ---
 
   async recordEvent(e: OutboxEventInput, _now: number): Promise<number> {

@@ -362,6 +362,17 @@ export class SqliteStore implements StateStore {
     return { jobs: r.n, bytes: r.b };
   }
 
+  async mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }> {
+    const bytes = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    let lastDoneAt: number | null = null;
+    const rows = this.db.prepare('SELECT state, coalesce(sum(remote_size), 0) AS b, max(finished_at) AS f FROM jobs GROUP BY state').all() as { state: JobState; b: number; f: number | null }[];
+    for (const r of rows) {
+      bytes[r.state] = r.b;
+      if (r.state === 'done') lastDoneAt = r.f;
+    }
+    return { bytes, lastDoneAt };
+  }
+
   async retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
     const row = this.#s.retryLater!.get({
       id,

@@ -198,6 +198,8 @@ export interface StateStore {
   jobBriefs(states: readonly JobState[]): Promise<JobBrief[]>;
   /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
   backlog(): Promise<{ jobs: number; bytes: number }>;
+  /** Listed bytes per job state and when the newest file arrived (status: complete?, last file). */
+  mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }>;
 
   // Notification outbox. `complete()` records a created/updated event for every configured sink
   // (see the store's outboxSinks option) in the same transaction that marks the job done.

@@ -6,7 +6,8 @@ import { Engine } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
 import { describeConfig } from '../../config/load.js';
-import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out } from '../common.js';
+import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
+import { nextScheduledRun } from '../../ops/http.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
 import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
@@ -56,7 +57,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', onEarlySignal);
     throw e;
   }
-  logger.info({ config: describeConfig(config), pid: process.pid }, 'constellr-sync starting');
+  const next = nextScheduledRun(config.sync.schedule, config.sync.timezone);
+  logger.info(
+    { version: packageVersion(), node: process.version, pid: process.pid, nextPoll: next === null ? null : new Date(next).toISOString(), config: describeConfig(config) },
+    'constellr-sync starting',
+  );
   const engine = new Engine(rt, { mode: 'continuous', ...ops.engineOptions() });
   try {
     // The endpoint is up (ready = false) before the first poll; notifications left over are delivered.

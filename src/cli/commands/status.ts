@@ -1,95 +1,115 @@
-// `constellr-sync status [--json]`: HWM, last poll, job counts by state, recent failures.
+// `constellr-sync status [--json] [--check]`: the first lines answer the operator's questions (is the
+// mirror complete, when did the last file arrive, when was the last good poll, when is the next one,
+// is a daemon running); then the details. `--check` is for cron jobs and monitoring (exit 0/1/2).
 import { parseArgs } from 'node:util';
-import { describeStore, openStore } from '../../store/open.js';
+import { formatBytes, parseDuration } from '../../config/duration.js';
+import { openStore } from '../../store/open.js';
+import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, UsageError } from '../exit-codes.js';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+export const STATUS_HELP = `Usage: constellr-sync status [--json] [--check [--stale-after DUR]] [--failures N] [config flags]
+
+The first lines say whether the mirror is complete, when the last file arrived, when the last
+successful poll happened and the next one is due, and whether a daemon runs on this state directory.
+Times in --json are ISO 8601.
+
+  --check             exit 0 when the last successful poll is fresh and nothing failed, 1 when
+                      something failed (an asset, or the last poll), 2 when the last successful poll
+                      is older than --stale-after (or there was none); prints one line
+  --stale-after DUR   staleness threshold for --check (default: http.readyPollIntervals schedule
+                      intervals, as /readyz)`;
 
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, failures: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      ...CONFIG_FLAG_SPECS,
+      json: { type: 'boolean' },
+      check: { type: 'boolean' },
+      'stale-after': { type: 'string' },
+      failures: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) {
-    out('Usage: constellr-sync status [--json] [--failures N] [config flags]');
+    out(STATUS_HELP);
     return EXIT.OK;
   }
   const config = configFromFlags(values);
+  let staleAfterMs: number | undefined;
+  if (values['stale-after'] !== undefined) {
+    try {
+      staleAfterMs = parseDuration(values['stale-after']);
+    } catch (e) {
+      throw new UsageError(`--stale-after: ${(e as Error).message}`);
+    }
+  }
   // Either backend: SQLite in state.dir, or PostgreSQL (state.url), opened without migrating it.
   const store = await openStore(config, { readonly: true });
-  if (!store) {
-    if (values.json) out(JSON.stringify({ initialized: false, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, remoteDeleted: 0 }));
-    else out(`no state yet in ${describeStore(config)} (run sync or run first)`);
-    return EXIT.OK;
-  }
   try {
-    const cursor = await store.getCursor();
-    const jobs = await store.counts();
-    // deleted_remote is a mark on top of the five states (keys a full listing no longer returned).
-    const remoteDeleted = await store.remoteDeletedCount();
-    const lastReconcile = await store.lastReconcile();
-    const failures = await store.recentFailures(Number(values.failures ?? 20));
-    const report = {
-      initialized: true,
-      backend: store.backend,
-      store: describeStore(config),
-      stateDir: config.state.dir,
-      mirrorDir: config.mirror.dir,
-      highWaterMark: iso(cursor.hwmMs),
-      lastPoll: {
-        startedAt: iso(cursor.pollStartedAt),
-        finishedAt: iso(cursor.pollFinishedAt),
-        error: cursor.pollError,
-        errorClass: cursor.pollErrorClass,
-        errorAt: iso(cursor.pollErrorAt),
-      },
-      authFailed: cursor.pollErrorClass === 'auth_rejected',
-      jobs,
-      remoteDeleted,
-      lastReconcile: lastReconcile && {
-        startedAt: iso(lastReconcile.startedAt),
-        finishedAt: iso(lastReconcile.finishedAt),
-        policy: lastReconcile.policy,
-        listed: lastReconcile.listed,
-        queued: lastReconcile.queued,
-        missing: lastReconcile.missing,
-        applied: lastReconcile.applied,
-        guarded: lastReconcile.guarded,
-        error: lastReconcile.error,
-      },
-      failures: failures.map((f) => ({
-        key: f.key,
-        class: f.errorClass,
-        status: f.errorStatus,
-        message: f.errorMessage,
-        attempts: f.attempts,
-        at: iso(f.finishedAt),
-      })),
-    };
-    if (values.json) {
-      out(JSON.stringify(report, null, 2));
-      return EXIT.OK;
-    }
-    out(`state:          ${describeStore(config)}`);
-    out(`mirror:         ${config.mirror.dir}`);
-    out(`high-water mark ${report.highWaterMark ?? '(none yet)'}`);
-    out(`last poll:      started ${report.lastPoll.startedAt ?? '-'}, last complete ${report.lastPoll.finishedAt ?? '-'}`);
-    if (cursor.pollError) out(`poll error:     [${cursor.pollErrorClass}] ${cursor.pollError} (${report.lastPoll.errorAt})`);
-    if (report.authFailed) out('AUTH FAILED:    the API rejects the credentials; the daemon is paused and retries slowly');
-    out(`jobs:           ${Object.entries(jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    out(`deleted_remote: ${remoteDeleted} (keys no longer listed; see mirror.deletePolicy)`);
-    if (lastReconcile)
-      out(
-        `last reconcile: ${iso(lastReconcile.startedAt)}: ${lastReconcile.error ? `failed: ${lastReconcile.error}` : `${lastReconcile.listed} listed, ${lastReconcile.missing} missing, ${lastReconcile.applied} applied${lastReconcile.guarded ? ' (stopped by maxDelete: nothing changed)' : ''}`}`,
-      );
-    if (report.failures.length > 0) {
-      out('recent failures:');
-      for (const f of report.failures) out(`  ${JSON.stringify(f.key)} [${f.class}${f.status ? ` ${f.status}` : ''}] ${f.message} (attempts ${f.attempts})`);
-    }
-    return EXIT.OK;
+    const report = await buildStatusReport(config, store, { now: Date.now(), failures: Number(values.failures ?? 20), staleAfterMs });
+    if (values.json) out(JSON.stringify(report, null, 2));
+    else if (values.check) out(checkLine(report));
+    else for (const l of statusLines(report, config.sync.authRetryInterval)) out(l);
+    return values.check ? report.check : EXIT.OK;
   } finally {
-    await store.close();
+    await store?.close();
   }
+}
+
+function checkLine(r: StatusReport): string {
+  const now = Date.parse(r.now!);
+  const poll = r.lastSuccessfulPollAt ? `last successful poll ${relativeTime(Date.parse(r.lastSuccessfulPollAt), now)}` : 'no successful poll yet';
+  if (r.check === 2) return `STALE: ${poll} (threshold ${Math.round(r.staleAfterMs / 1000)} s)`;
+  if (r.check === 1) return `FAILED: ${r.assets.failed} assets failed${r.lastPoll?.failed ? `; the last poll failed: ${r.lastPoll.error}` : ''}; ${poll}`;
+  return `OK: ${poll}; ${r.assets.done}/${r.assets.listed} assets mirrored`;
+}
+
+/** The text report: answers first, details after. */
+export function statusLines(r: StatusReport, authRetryMs: number): string[] {
+  const now = Date.parse(r.now!);
+  const ago = (t: string | null) => (t ? `${relativeTime(Date.parse(t), now)} (${t})` : 'never');
+  const lines: string[] = [];
+  const daemon = r.daemon.running ? `running (pid ${r.daemon.pid}${r.daemon.since ? `, since ${ago(r.daemon.since)}` : ''})` : 'not running';
+  if (!r.initialized) {
+    lines.push(`no state yet in ${r.store} (run sync or run first)`);
+    lines.push(`daemon:               ${daemon}`);
+    return lines;
+  }
+  const a = r.assets;
+  const state = r.complete ? 'COMPLETE' : a.failed > 0 ? 'INCOMPLETE (some assets failed)' : r.lastSuccessfulPollAt === null ? 'NOT YET (no complete poll)' : 'IN PROGRESS';
+  lines.push(
+    `mirror:               ${state}: ${a.done}/${a.listed - a.gone} assets, ${formatBytes(a.bytesDone)} of ${formatBytes(a.bytesListed)} listed; ${a.queued + a.running} to do, ${a.failed} failed, ${a.gone} gone`,
+  );
+  lines.push(`last file arrived:    ${ago(r.lastFileAt)}`);
+  lines.push(`last successful poll: ${ago(r.lastSuccessfulPollAt)}${r.stale ? '  (STALE)' : ''}`);
+  lines.push(`next poll:            ${r.nextPollAt ? `${relativeTime(Date.parse(r.nextPollAt), now)} (${r.nextPollAt})` : 'when sync or run is started (no daemon running)'}`);
+  lines.push(`daemon:               ${daemon}`);
+  if (r.lastPoll?.failed) {
+    lines.push(`last poll FAILED:     ${ago(r.lastPoll.errorAt)}: [${r.lastPoll.errorClass}] ${r.lastPoll.error}`);
+    if (r.daemon.running && !r.authFailed) lines.push(`                      the daemon retries at the next poll${r.nextPollAt ? ` (${relativeTime(Date.parse(r.nextPollAt), now)})` : ''}`);
+  }
+  if (r.authFailed) {
+    // Only a running daemon is "paused": after a one-shot sync nothing is waiting.
+    if (r.daemon.running) lines.push(`AUTH FAILED:          the API rejects the credentials; the daemon is paused and retries every ${Math.round(authRetryMs / 1000)} s`);
+    else lines.push('AUTH FAILED:          the last sync stopped: the API rejected the credentials; fix them and run sync again');
+  }
+  lines.push('');
+  lines.push(`state:                ${r.store}`);
+  lines.push(`mirror directory:     ${r.mirrorDir}`);
+  lines.push(`newest remote change: ${r.newestRemoteChange ?? '(none yet)'}`);
+  lines.push(`jobs:                 ${Object.entries(r.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(`deleted remotely:     ${r.remoteDeleted} (keys no longer listed; see mirror.deletePolicy)`);
+  const rc = r.lastReconcile;
+  if (rc)
+    lines.push(
+      `last reconcile:       ${ago(rc.startedAt)}: ${rc.error ? `failed: ${rc.error}` : `${rc.listed} listed, ${rc.missing} missing, ${rc.applied} applied${rc.guarded ? ' (stopped by maxDelete: nothing changed)' : ''}`}`,
+    );
+  if (r.failures.length > 0) {
+    lines.push('recent failures:');
+    for (const f of r.failures) lines.push(`  ${JSON.stringify(f.key)} [${f.class}${f.status ? ` ${f.status}` : ''}] ${f.message} (attempts ${f.attempts})`);
+  }
+  return lines;
 }
