@@ -1,11 +1,11 @@
 // What every command needs: flags → config (flag > env > file > default), the logger, and a way to
 // print for humans. Only cli/ touches process.
-import { createRequire } from 'node:module';
 import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { FLAG_MAP } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../ops/logger.js';
 import { armCrashPoint } from '../ops/crash-point.js';
+export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -48,11 +48,6 @@ export function loggerFor(
     secrets: () => [...(pw ? [pw.reveal()] : []), ...extra()],
     destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
   });
-}
-
-/** This package's version (package.json). */
-export function packageVersion(): string {
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
 export function armCrashPointsFromEnv(): void {

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // The constellr-sync command line. The only place that reads argv, prints for humans and chooses
 // exit codes.
-import { createRequire } from 'node:module';
 import { SyncError, unreachableMessage } from '../api/errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
-import { err, loadedApiUrl, out } from './common.js';
+import { err, loadedApiUrl, out, packageVersion } from './common.js';
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
 
@@ -52,8 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     return cmd ? EXIT.OK : EXIT.USAGE;
   }
   if (cmd === '--version' || cmd === 'version') {
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-    out(pkg.version);
+    out(packageVersion());
     return EXIT.OK;
   }
   const load = COMMANDS[cmd];

@@ -6,6 +6,7 @@ import { SyncError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
 import { startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
 import type { Logger } from '../ops/logger.js';
+import { packageVersion } from '../ops/version.js';
 import { SyncMetrics, combineEvents } from '../ops/metrics.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';
 import type { WorkerEvents } from '../sync/worker.js';
@@ -20,6 +21,22 @@ export interface AttachOptions {
   /** Replace http.listen (tests bind port 0). */
   listen?: string;
   notifyIdleMs?: number;
+}
+
+/**
+ * What is mirrored, for build_info: "assets" (the asset API) unless the configuration names another
+ * source. Read defensively: `source` may be a plain name or a section with a `type`/`kind`.
+ */
+export function sourceOf(config: Config): string {
+  const s = (config as unknown as { source?: unknown }).source;
+  if (typeof s === 'string' && s !== '') return s;
+  if (typeof s === 'object' && s !== null) {
+    for (const k of ['type', 'kind', 'name']) {
+      const v = (s as Record<string, unknown>)[k];
+      if (typeof v === 'string' && v !== '') return v;
+    }
+  }
+  return 'assets';
 }
 
 export class Operations {
@@ -69,7 +86,13 @@ export class Operations {
   /** Attach the open runtime and engine: metrics read the store, the notifier starts, the endpoint listens. */
   async attach(rt: Runtime, engine: Engine, o: AttachOptions): Promise<void> {
     this.#engine = engine;
-    this.metrics.attach({ store: rt.store, root: rt.root, clock: rt.clock });
+    this.metrics.attach({
+      store: rt.store,
+      root: rt.root,
+      clock: rt.clock,
+      engine: () => ({ pausedReasons: engine.gate.state().reasons, authFailed: engine.authFailed, breakerOpen: engine.gate.apiDown }),
+    });
+    this.metrics.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });
     const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
     if (notifier.enabled) {
       await notifier.start();

@@ -18,6 +18,16 @@ export interface MetricsSources {
   /** The mirror root (free bytes of its filesystem). */
   root?: string;
   clock?: () => number;
+  /** The live state of the engine: claiming paused (and why), credentials rejected, breaker open. */
+  engine?: () => { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean };
+}
+
+/** What constellr_sync_build_info carries. */
+export interface BuildInfo {
+  version: string;
+  backend: string;
+  /** What is mirrored: "assets" (the asset API) or another source once configured. */
+  source: string;
 }
 
 export interface MetricsOptions {
@@ -44,6 +54,7 @@ export class SyncMetrics {
   readonly polls: Counter<'result'>;
   readonly notifications: Counter<'sink' | 'result'>;
   readonly hookFailures: Counter<'reason'>;
+  readonly buildInfo: Gauge<'version' | 'node' | 'backend' | 'source'>;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -53,15 +64,36 @@ export class SyncMetrics {
     const self = this;
     new Gauge({
       name: `${p}assets`,
-      help: 'Assets known to the state database, by job state (queued, running, done, failed, gone)',
+      help: 'Assets known to the state database, by job state (queued, running, done, failed, gone), and deleted_remote (keys a full listing no longer returned; also counted in their state)',
       labelNames: ['state'],
       registers,
       async collect() {
         const store = self.#src.store;
         if (!store) return;
-        const counts = await store.counts();
+        const [counts, deleted] = await Promise.all([store.counts(), store.remoteDeletedCount()]);
         for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
+        // A mark on top of the five states: these keys are also counted in their state (done, mostly).
+        this.set({ state: 'deleted_remote' }, deleted);
       },
+    });
+    const live = (name: string, help: string, pick: (s: { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean }) => number) =>
+      new Gauge({
+        name: `${p}${name}`,
+        help,
+        registers,
+        collect() {
+          const e = self.#src.engine?.();
+          this.set(e ? pick(e) : 0);
+        },
+      });
+    live('paused', 'Whether claiming new downloads is paused now (1) for any reason: API down, rate limit, disk full, credentials', (s) => (s.pausedReasons.length > 0 ? 1 : 0));
+    live('auth_failed', 'Whether the API rejects the credentials now (1): paused, retried every sync.authRetryInterval', (s) => (s.authFailed ? 1 : 0));
+    live('breaker_open', 'Whether the circuit breaker is open or half-open now (1): downloads kept failing, the API looks down', (s) => (s.breakerOpen ? 1 : 0));
+    this.buildInfo = new Gauge({
+      name: `${p}build_info`,
+      help: 'Always 1; the labels say which version runs on which Node.js, with which state backend and source',
+      labelNames: ['version', 'node', 'backend', 'source'],
+      registers,
     });
     this.bytesDownloaded = new Counter({ name: `${p}downloaded_bytes_total`, help: 'Body bytes received from the API (resumed and retried transfers included)', registers });
     this.downloads = new Counter({
@@ -171,6 +203,12 @@ export class SyncMetrics {
   /** Attach the store and mirror root (after the runtime is open). */
   attach(src: MetricsSources): void {
     this.#src = { ...this.#src, ...src };
+  }
+
+  /** Set constellr_sync_build_info (one series, value 1). */
+  setBuildInfo(info: BuildInfo): void {
+    this.buildInfo.reset();
+    this.buildInfo.set({ version: info.version, node: process.version, backend: info.backend, source: info.source }, 1);
   }
 
   /** Worker hooks that feed the counters and histograms. */

@@ -103,6 +103,29 @@ describe('/metrics', () => {
     expect(m1.get('constellr_sync_mirror_free_bytes')).toBeGreaterThan(0);
   });
 
+  it('build info, the paused / auth-failed / breaker-open gauges, and deleted_remote among the asset states', async () => {
+    const { engine, url } = await setup();
+    let m = parseMetrics((await get(`${url}/metrics`)).text);
+    const info = [...m].find(([k]) => k.startsWith('constellr_sync_build_info{'));
+    expect(info?.[1]).toBe(1);
+    expect(info?.[0]).toMatch(/version="\d+\.\d+\.\d+[^"]*"/);
+    expect(info?.[0]).toContain(`node="${process.version}"`);
+    expect(info?.[0]).toContain('backend="sqlite"');
+    expect(info?.[0]).toContain('source="assets"');
+    expect(m.get('constellr_sync_assets{state="deleted_remote"}')).toBe(0);
+    for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(0);
+    // Downloads keep failing: the breaker opens and claiming pauses; the credentials are rejected.
+    for (let i = 0; i < 20; i++) engine.gate.recordResult(false, true);
+    engine.authFailed = true;
+    m = parseMetrics((await get(`${url}/metrics`)).text);
+    for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(1);
+    engine.gate.recordResult(true, false);
+    engine.authFailed = false;
+    m = parseMetrics((await get(`${url}/metrics`)).text);
+    expect(m.get('constellr_sync_breaker_open')).toBe(0);
+    expect(m.get('constellr_sync_auth_failed')).toBe(0);
+  });
+
   it('counts retries by reason and failed polls by class', async () => {
     // retryMaxDelay is also the drain horizon of `sync`: long enough that no retried job is left queued.
     const { engine, url } = await setup({ 'sync.retryBaseDelay': '20ms', 'sync.retryMaxDelay': '3s' });

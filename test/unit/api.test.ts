@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TokenManager, jwtExpiryMs, renewalTime, tokenExpiryMs } from '../../src/api/auth.js';
 import { SyncError, classifyError, errorFromStatus, parseRetryAfter } from '../../src/api/errors.js';
 import { WireError, parseListPage } from '../../src/api/wire.js';
+import { createLogger } from '../../src/ops/logger.js';
 import { Secret } from '../../src/config/load.js';
 import { startSimulator, type SimulatorOptions, type Simulator } from '../../src/simulator/index.js';
 
@@ -49,6 +50,26 @@ describe('TokenManager', () => {
     expect(await tm.renew(stale)).toBe(renewed[0]);
     expect(s.stats.tokenRequests).toBe(2);
     expect(tm.renewals).toBe(2);
+  });
+
+  it('says which encoding the token endpoint accepted at debug level, not info', async () => {
+    const s = await sim({ tokenEncoding: 'form' });
+    const lines: { level: string; msg: string }[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l) as { level: string; msg: string }) } as never });
+    const dispatcher = new Agent({ connections: 4 });
+    cleanups.push(() => dispatcher.close());
+    const tm = new TokenManager({ baseUrl: s.url, username: 'demo', password: new Secret(s.password), dispatcher, encoding: 'auto', logger });
+    await tm.get();
+    const line = lines.find((l) => l.msg.includes('accepted this encoding'));
+    expect(line?.level).toBe('debug');
+  });
+
+  it('a 404 on POST /token is a wrong api.url: not retried, handled as an authentication failure, names the fix', async () => {
+    const s = await sim();
+    const tm = manager(`${s.url}/not-the-api`, s.password);
+    const e = await tm.get().catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'SYNC_AUTH_ENDPOINT_NOT_FOUND', kind: 'auth_rejected', status: 404 });
+    expect((e as Error).message).toMatch(/is api\.url right\?/);
   });
 
   it('falls back from JSON to form on 415 and remembers it', async () => {
