@@ -12,7 +12,7 @@ Usage: constellr-sync <command> [options]
 Commands:
   run        the daemon: poll on a schedule, download continuously
   sync       one cycle: poll, download everything due, exit (exit code tells the result)
-  status     high-water mark, last poll, job counts, recent failures (--json)
+  status     is the mirror complete, last file, last poll, next poll, daemon running (--json, --check)
   migrate    apply pending state migrations (SQLite or PostgreSQL) and print the schema version
   simulate   serve the built-in API simulator
   demo       mirror a simulated account into ./constellr-mirror, end to end
