@@ -1,7 +1,7 @@
 // The engine ties poller, gate and worker pool together for both modes: `sync` (one cycle, drain,
 // exit) and `run` (poll on a schedule, workers drain continuously, stop on request).
 import cron, { type ScheduledTask } from 'node-cron';
-import { SyncError, classifyError } from '../api/errors.js';
+import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError } from '../api/errors.js';
 import { createFreeSpaceProbe, freeBytes } from '../mirror/fs-safe.js';
 import type { Logger } from '../ops/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
@@ -9,6 +9,7 @@ import { Gate } from '../sync/gate.js';
 import { parseTimetable } from '../sync/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { oneShotUnreachable } from '../sync/listing.js';
+import { watchOutage } from '../sync/outage.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
 import type { WorkerEvents } from '../sync/worker.js';
@@ -172,10 +173,9 @@ export class Engine {
 
   #authRejected(e: SyncError): void {
     if (!this.authFailed) {
-      this.#log.error(
-        { err: e.message, retryEveryMs: this.rt.config.sync.authRetryInterval },
-        this.#mode === 'drain' ? 'authentication failed; stopping' : 'authentication failed; pausing (status: auth_failed) and retrying slowly',
-      );
+      const why = e.code === TOKEN_ENDPOINT_MISSING ? 'there is no token endpoint at api.url' : 'the API rejected the credentials';
+      const what = `${why}; ${this.#mode === 'drain' ? 'stopping' : 'pausing (status: auth_failed) and retrying slowly'}`;
+      this.#log.error({ err: e.message, retryEveryMs: this.rt.config.sync.authRetryInterval }, what);
       // Recorded in the state so `status` shows auth_failed even when a download (not a poll) saw it.
       void this.rt.store.failPoll(e.message, e.errorClass, this.rt.clock()).catch(() => undefined);
     }
@@ -212,15 +212,7 @@ export class Engine {
       logger: this.#log,
       clock: this.rt.clock,
       signal,
-      settings: {
-        pageSize: cfg.api.pageSize,
-        lookbackMs: cfg.sync.lookback,
-        sinceMs: cfg.sync.since,
-        pageRetries: cfg.sync.quickRetries + 2,
-        full: this.#takeRescan(),
-        // One cycle (`sync`) reports an unreachable API within seconds; `run` retries at each poll.
-        ...(this.#mode === 'drain' ? { unreachable: oneShotUnreachable(cfg.api.connectTimeout) } : {}),
-      },
+      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2, full: this.#takeRescan(), unreachable: this.#failFast() },
       accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
@@ -256,7 +248,8 @@ export class Engine {
     let pollDone = false;
     this.pool.setPollDone(() => pollDone);
     const workers = this.pool.start();
-    const outage = this.#watchOutage();
+    const { outageDeadline: deadlineMs, gracePeriod: graceMs } = this.rt.config.sync;
+    const outage = watchOutage({ gate: this.gate, pool: this.pool, clock: this.rt.clock, logger: this.#log, deadlineMs, graceMs });
     // With PostgreSQL, a one-off sync next to running replicas leaves polling to the poller replica.
     const poller = await this.#renewPollerLease();
     if (!poller) this.#log.info('another replica holds the poller lease; downloading what is queued without polling');
@@ -274,35 +267,6 @@ export class Engine {
     // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
     await sweepStaging(this.rt.root, this.rt.store, this.#log).catch((e: unknown) => this.#log.warn({ err: e }, 'staging sweep failed'));
     return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.authFailed, outage: outage.gaveUp() };
-  }
-
-  /**
-   * `sync` only: while the API is down (the circuit breaker tripped and no download has succeeded
-   * since), the breaker pause doubles; after sync.outageDeadline the cycle stops claiming and ends.
-   */
-  #watchOutage(): { stop(): void; gaveUp(): { sinceMs: number; deadlineMs: number } | null } {
-    const deadlineMs = this.rt.config.sync.outageDeadline;
-    let since: number | null = null;
-    let gaveUp: { sinceMs: number; deadlineMs: number } | null = null;
-    const timer = setInterval(
-      () => {
-        const now = this.rt.clock();
-        if (!this.gate.apiDown) {
-          since = null;
-          return;
-        }
-        since ??= now;
-        if (gaveUp === null && now - since >= deadlineMs) {
-          gaveUp = { sinceMs: since, deadlineMs };
-          this.#log.error({ downForMs: now - since, deadlineMs }, 'the API has been down longer than sync.outageDeadline; giving up (the rest stays queued)');
-          this.pool.stopClaiming();
-          void this.pool.stop(this.rt.config.sync.gracePeriod);
-        }
-      },
-      Math.max(50, Math.min(1000, deadlineMs / 4)),
-    );
-    timer.unref();
-    return { stop: () => clearInterval(timer), gaveUp: () => gaveUp };
   }
 
   /** `run`: returns a handle whose stop() shuts down gracefully. */
@@ -408,6 +372,11 @@ export class Engine {
     await this.rt.store.releasePollerLease(this.rt.owner).catch((e: unknown) => this.#log.warn({ err: e }, 'could not release the poller lease'));
   }
 
+  /** One cycle (`sync`) reports an unreachable API within seconds; `run` retries at each poll. */
+  #failFast(): { attempts: number; afterMs: number } | undefined {
+    return this.#mode === 'drain' ? oneShotUnreachable(this.rt.config.api.connectTimeout) : undefined;
+  }
+
   #takeRescan(): boolean {
     const r = this.#rescan;
     this.#rescan = false;
@@ -435,7 +404,7 @@ export class Engine {
         pageRetries: cfg.sync.quickRetries + 2,
         deletePolicy: cfg.mirror.deletePolicy,
         maxDelete: override.maxDelete ?? cfg.mirror.maxDelete,
-        ...(this.#mode === 'drain' ? { unreachable: oneShotUnreachable(cfg.api.connectTimeout) } : {}),
+        unreachable: this.#failFast(),
       },
     })
       .then((r) => {

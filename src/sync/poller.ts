@@ -18,7 +18,7 @@ export interface PollSettings {
   /** List everything from `since`, ignoring the HWM (`sync --rescan`: keys newly included by filters). */
   full?: boolean;
   /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
-  unreachable?: { attempts: number; afterMs: number };
+  unreachable?: { attempts: number; afterMs: number } | undefined;
 }
 
 /** The part of the state store a poll uses. */

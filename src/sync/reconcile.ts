@@ -21,7 +21,7 @@ export interface ReconcileSettings {
   deletePolicy: DeletePolicy;
   maxDelete: MaxDelete;
   /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
-  unreachable?: { attempts: number; afterMs: number };
+  unreachable?: { attempts: number; afterMs: number } | undefined;
 }
 
 export interface ReconcileDeps {

@@ -185,6 +185,14 @@ describe('/healthz and /readyz', () => {
     expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('after a failed poll (API unreachable), says the daemon retries at the next poll, and when', () => {
+    const next = Date.UTC(2026, 0, 1, 12, 5);
+    const src = { lastSuccessfulPollAt: () => null, lastPoll: () => ({ ok: false, at: 1_000_000, errorClass: 'network' }), authFailed: () => false, nextPollAt: () => next };
+    const r = readiness(src, { intervals: 3, intervalMs: 60_000, clock: () => 1_000_100 });
+    expect(r).toMatchObject({ ready: false, nextPoll: new Date(next).toISOString() });
+    expect(r.reason).toBe(`no successful poll yet; the last one failed (network); retrying at the next poll (${new Date(next).toISOString()})`);
+  });
+
   it('is not ready once the last successful poll is older than readyPollIntervals intervals', () => {
     let now = 1_000_000;
     const src = { lastSuccessfulPollAt: () => 1_000_000, lastPoll: () => ({ ok: true, at: 1_000_000 }), authFailed: () => false };

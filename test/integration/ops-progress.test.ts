@@ -138,32 +138,45 @@ describe.skipIf(!hasScript && !hasPython)('in a terminal', () => {
     expect(plain).toMatch(/10 queued/);
   });
 
-  it('Ctrl-C: `interrupted: N queued; run sync again to resume`, exit 130', async () => {
+  it('Ctrl-C: `interrupted: N queued; run sync again to resume`, exit 130; the next sync shows the resumed download', async () => {
     const slow = await startSimulator({
       port: 0,
       adminPort: false,
-      catalogue: new Catalogue(Array.from({ length: 6 }, (_, i) => ({ key: `slow/file-${i}.bin`, size: 512 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
-      faults: { bodyBytesPerSecond: 64 * 1024 },
+      catalogue: new Catalogue(Array.from({ length: 2 }, (_, i) => ({ key: `slow/file-${i}.bin`, size: 2 * 1024 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
+      faults: { bodyBytesPerSecond: 256 * 1024 },
       seed: 3,
     });
     cleanups.push(() => slow.close());
     const d = await dirs();
-    let sent = false;
-    const { code, output } = await runInPty(['sync', '--api-url', slow.url, '--mirror-dir', d.mirror, '--state-dir', d.state, '--concurrency', '1'], 60_000, {
+    const args = ['sync', '--api-url', slow.url, '--mirror-dir', d.mirror, '--state-dir', d.state, '--concurrency', '1'];
+    let presses = 0;
+    const { code, output } = await runInPty(args, 60_000, {
       env: { CONSTELLR_USERNAME: slow.username, CONSTELLR_PASSWORD: slow.password },
-      // Ctrl-C through the terminal (the line discipline turns it into SIGINT) once downloading shows.
+      // Ctrl-C through the terminal (the line discipline turns it into SIGINT) once bytes arrive; a
+      // second one aborts the in-flight download, which keeps its partial for the next sync.
       onOutput: (o, input) => {
-        if (!sent && o.includes('↓ slow/')) {
-          sent = true;
+        if (presses === 0 && /[1-9][\d.]* (KiB|MiB)\/4\.0 MiB/.test(o)) {
+          presses++;
+          input('\x03');
+        } else if (presses === 1 && o.includes('stopping: finishing in-flight')) {
+          presses++;
           input('\x03');
         }
       },
     });
-    expect(sent, output).toBe(true);
+    expect(presses, output).toBe(2);
     expect(code, output).toBe(130);
-    expect(output).toMatch(/interrupted: [1-6] queued; run sync again to resume/);
+    expect(output).toMatch(/interrupted: 2 queued; run sync again to resume/);
     expect(output).not.toMatch(/waiting for a retry/);
+    slow.setFaults({ bodyBytesPerSecond: 0 });
+    const again = await runCli(args, { env: { CONSTELLR_USERNAME: slow.username, CONSTELLR_PASSWORD: slow.password } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/resumed "slow\/file-\d\.bin" at [\d.]+ (KiB|MiB)/);
+    expect(again.stderr).toMatch(/; 1 resumed/);
+    const mirrored = again.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg?: string; resumedAt?: string });
+    expect(mirrored.some((l) => l.msg === 'mirrored' && typeof l.resumedAt === 'string')).toBe(true);
   });
+
   it('--quiet prints no display and no summary even in a terminal', async () => {
     const d = await dirs();
     const { code, output } = await runInPty(syncArgs(d, ['--quiet']));
