@@ -34,6 +34,8 @@ export interface Credentials {
   password: Secret | undefined;
   /** HMAC-SHA256 key for webhook signatures (CONSTELLR_SYNC_WEBHOOK_SECRET[_FILE], or the credential constellr-webhook-secret). */
   webhookSecret?: Secret | undefined;
+  /** http.token: enables the status page's actions and protects the page (CONSTELLR_SYNC_HTTP_TOKEN[_FILE], or the credential constellr-http-token). */
+  httpToken?: Secret | undefined;
 }
 
 export type Config = Readonly<ParsedConfig> & {
@@ -137,7 +139,9 @@ export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
   const username = pick('CONSTELLR_USERNAME', 'constellr-username');
   const password = pick('CONSTELLR_PASSWORD', 'constellr-password');
   const webhookSecret = pick('CONSTELLR_SYNC_WEBHOOK_SECRET', 'constellr-webhook-secret');
+  const httpToken = pick('CONSTELLR_SYNC_HTTP_TOKEN', 'constellr-http-token');
   return {
+    httpToken: httpToken === undefined || httpToken === '' ? undefined : new Secret(httpToken),
     username,
     password: password === undefined ? undefined : new Secret(password),
     webhookSecret: webhookSecret === undefined || webhookSecret === '' ? undefined : new Secret(webhookSecret),
@@ -271,6 +275,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       username: credentials.username ?? null,
       password: credentials.password ? '***' : null,
       webhookSecret: credentials.webhookSecret ? '***' : null,
+      httpToken: credentials.httpToken ? '***' : null,
     },
   };
 }

@@ -119,9 +119,9 @@ export class Engine {
     const events: WorkerEvents = {
       ...userEvents,
       // Listeners (caps, progress, metrics) hear of bytes once they passed the limit.
-      onBytes: async (n) => {
+      onBytes: async (n, job) => {
         await limiter.take(n);
-        await userEvents.onBytes?.(n);
+        await userEvents.onBytes?.(n, job);
       },
       onRateLimited: (ms) => {
         this.gate.pauseFor('rate_limited', ms);
@@ -343,6 +343,19 @@ export class Engine {
   }
 
   #isPoller = false;
+
+  /**
+   * Poll now, outside the schedule (the status page's "poll now"). 'started' (or 'running': one is
+   * already under way) on the poller replica; 'not_poller' when another replica polls; 'stopped'
+   * when the daemon is not running.
+   */
+  requestPoll(): 'started' | 'running' | 'not_poller' | 'stopped' {
+    if (!this.#pollTick) return 'stopped';
+    if (!this.#isPoller) return 'not_poller';
+    if (this.#pollRunning) return 'running';
+    this.#pollTick();
+    return 'started';
+  }
 
   /** Whether this process is the poller now. */
   get isPoller(): boolean {

@@ -498,6 +498,18 @@ export class PostgresStore implements StateStore {
     return r.rows.map(rowToJob);
   }
 
+  async problemJobs(limit: number): Promise<Job[]> {
+    const now = this.#clock();
+    const r = await this.#q<JobRow & { d: number }>(
+      `SELECT *, run_at - ${NOW} AS d FROM jobs
+       WHERE state IN ('failed', 'gone') OR (state = 'queued' AND attempts > 0 AND error_class IS NOT NULL)
+       ORDER BY updated_at DESC, id DESC LIMIT $1`,
+      [limit],
+    );
+    // run_at is in the database's time base; the caller's is the host clock
+    return r.rows.map((row) => ({ ...rowToJob(row), runAt: now + Number(row.d) }));
+  }
+
   async getJob(key: string): Promise<Job | null> {
     const r = await this.#q<JobRow>('SELECT * FROM jobs WHERE key = $1', [key]);
     return r.rows[0] ? rowToJob(r.rows[0]) : null;

@@ -167,6 +167,9 @@ export class SqliteStore implements StateStore {
         WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < @now)`),
       counts: p('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
       failures: p("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
+      problems: p(
+        "SELECT * FROM jobs WHERE state IN ('failed', 'gone') OR (state = 'queued' AND attempts > 0 AND error_class IS NOT NULL) ORDER BY updated_at DESC, id DESC LIMIT ?",
+      ),
       getJob: p('SELECT * FROM jobs WHERE key = ?'),
       nextRunAt: p("SELECT min(run_at) AS t FROM jobs WHERE state = 'queued'"),
       ...this.#layoutStatements(p),
@@ -421,6 +424,10 @@ export class SqliteStore implements StateStore {
 
   async recentFailures(limit: number): Promise<Job[]> {
     return (this.#s.failures!.all(limit) as JobRow[]).map(rowToJob);
+  }
+
+  async problemJobs(limit: number): Promise<Job[]> {
+    return (this.#s.problems!.all(limit) as JobRow[]).map(rowToJob);
   }
 
   async getJob(key: string): Promise<Job | null> {

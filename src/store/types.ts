@@ -175,6 +175,11 @@ export interface StateStore {
 
   counts(): Promise<Record<JobState, number>>;
   recentFailures(limit: number): Promise<Job[]>;
+  /**
+   * The newest problems, by updated_at: failed and gone jobs, and queued jobs waiting to retry after
+   * a failed attempt (attempts > 0, with an error). `runAt` is in the caller's time base (next retry).
+   */
+  problemJobs(limit: number): Promise<Job[]>;
   getJob(key: string): Promise<Job | null>;
   /** Earliest run_at of a queued job, or null when none is queued. */
   nextRunAt(): Promise<number | null>;

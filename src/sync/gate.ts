@@ -52,6 +52,14 @@ export class Gate {
     return { open: reasons.length === 0, reasons, until };
   }
 
+  /** Each reason closing the gate now, with its end time (null: until a probe says it cleared). */
+  pauses(): { reason: GateReason; until: number | null }[] {
+    const now = this.#o.clock();
+    const out: { reason: GateReason; until: number | null }[] = [...this.#conditions].map((reason) => ({ reason, until: null }));
+    for (const [reason, t] of this.#timedUntil) if (t > now) out.push({ reason, until: t });
+    return out;
+  }
+
   /** Close for a while (429 Retry-After, circuit breaker). */
   pauseFor(reason: GateReason, ms: number): void {
     const until = this.#o.clock() + ms;

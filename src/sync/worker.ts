@@ -39,7 +39,8 @@ export interface WorkerEvents {
   /** `resumedFrom` > 0: the download continued a partial from that byte (shown as "resumed at …"). */
   onDone?(job: ClaimedJob, r: { bytes: number; sha256: string; path: string; received: number; durationMs: number; replaced: boolean; resumedFrom?: number }): void;
   onOutcome?(job: ClaimedJob, outcome: JobOutcome, error?: SyncError): void;
-  onBytes?(n: number): void | Promise<void>;
+  /** Body bytes received; `job` names the download they belong to (per-download progress). */
+  onBytes?(n: number, job?: ClaimedJob): void | Promise<void>;
   onRetry?(job: ClaimedJob, error: SyncError): void;
   /** A 429 with Retry-After: every worker should pause that long. */
   onRateLimited?(ms: number): void;
@@ -163,7 +164,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           job,
           staging,
           signal: AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]),
-          onBytes: ctx.events.onBytes,
+          onBytes: ctx.events.onBytes && ((n: number) => ctx.events.onBytes!(n, job)),
           clock: ctx.clock,
         }),
       {
