@@ -262,6 +262,8 @@ export const configSchema = z.strictObject({
         .default('127.0.0.1:9464'),
       /** /readyz fails when the last successful poll is older than this many schedule intervals. */
       readyPollIntervals: int(3, 1, 1000),
+      /** The status page (/ and /api/status) on the same listener; its token comes from CONSTELLR_SYNC_HTTP_TOKEN. */
+      statusPage: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
     })
     .prefault({}),
   /** Notifications on each completed download and each deletion, through a database outbox. */

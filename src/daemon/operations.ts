@@ -4,7 +4,12 @@
 // → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
 import { SyncError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
-import { startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
+import { parseListen, startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
+import { HttpAuth } from '../ops/http-auth.js';
+import { LiveStatus } from '../ops/live-status.js';
+import { bandwidthWindow, buildApiStatus } from '../ops/status-api.js';
+import { handleStatusRoute } from '../ops/status-routes.js';
+import { rateAt } from '../sync/timetable.js';
 import type { Logger } from '../ops/logger.js';
 import { packageVersion } from '../ops/version.js';
 import { SyncMetrics, combineEvents } from '../ops/metrics.js';
@@ -41,6 +46,8 @@ export function sourceOf(config: Config): string {
 
 export class Operations {
   readonly metrics: SyncMetrics;
+  /** In-flight progress, the last hour and recent completions, for the status page. */
+  readonly live: LiveStatus;
   readonly #config: Config;
   readonly #log: Logger;
   #engine: Engine | null = null;
@@ -53,6 +60,7 @@ export class Operations {
     this.#config = config;
     this.#log = logger;
     this.metrics = metrics;
+    this.live = new LiveStatus();
   }
 
   get notifier(): Notifier | null {
@@ -70,7 +78,7 @@ export class Operations {
   /** Engine options: metric events, notifier wake-ups and poll reports, plus the caller's own events. */
   engineOptions(extra?: WorkerEvents, onPoll?: (r: PollReport) => void): Pick<EngineOptions, 'events' | 'onPoll'> {
     return {
-      events: combineEvents(this.metrics.workerEvents(), { onDone: () => this.#notifier?.wake() }, extra),
+      events: combineEvents(this.metrics.workerEvents(), this.live.events(), { onDone: () => this.#notifier?.wake() }, extra),
       onPoll: (r) => {
         try {
           if (r.ok) this.#lastOkAt = r.at;
@@ -101,7 +109,8 @@ export class Operations {
     if (o.http) {
       const listen = o.listen ?? this.#config.http.listen;
       try {
-        this.#http = await startOpsServer({ listen, metrics: this.metrics, readiness: () => this.readiness(), logger: this.#log });
+        const routes = this.#config.http.statusPage ? this.#statusRoutes(rt, engine, listen) : undefined;
+        this.#http = await startOpsServer({ listen, metrics: this.metrics, readiness: () => this.readiness(), logger: this.#log, routes });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen or disable it with http.enabled: false`, {
@@ -112,6 +121,50 @@ export class Operations {
         });
       }
     }
+  }
+
+  /** The status page (/, /api/status, actions) on the ops listener. */
+  #statusRoutes(rt: Runtime, engine: Engine, listen: string) {
+    const auth = new HttpAuth(this.#config.credentials.httpToken, rt.clock);
+    if (!auth.enabled && !isLoopback(listen))
+      this.#log.warn({ listen }, 'the status page is served on a non-loopback address without http.token: anyone who can reach it sees asset keys and errors; set CONSTELLR_SYNC_HTTP_TOKEN');
+    let bw: { key: string; minute: number; value: ReturnType<typeof bandwidthWindow> } | null = null;
+    const deps = {
+      auth,
+      logger: this.#log.child({ component: 'status-page' }),
+      build: (filter: Parameters<typeof buildApiStatus>[1]) =>
+        buildApiStatus(
+          {
+            store: rt.store,
+            config: () => engine.rt.config,
+            live: this.live,
+            inFlight: () => engine.pool.inFlight.values(),
+            gatePauses: () => engine.gate.pauses(),
+            bandwidth: () => {
+              const tt = engine.bandwidth.timetable;
+              const tz = engine.rt.config.sync.timezone;
+              const now = rt.clock();
+              const key = `${tt.source}\u0000${tz}`;
+              const value = bandwidthWindow((ms) => rateAt(tt, ms, tz), now, bw && bw.key === key ? bw : null);
+              bw = { key, minute: Math.floor(now / 60_000), value };
+              return value;
+            },
+            readiness: () => this.readiness(),
+            owner: rt.owner,
+            isPoller: () => engine.isPoller,
+            actionsEnabled: auth.enabled,
+            clock: rt.clock,
+          },
+          filter,
+        ),
+      retryFailed: async () => {
+        const n = await rt.store.requeueFailed({}, rt.clock());
+        engine.pool.wake();
+        return n;
+      },
+      pollNow: () => engine.requestPoll(),
+    };
+    return (req: Parameters<typeof handleStatusRoute>[1], res: Parameters<typeof handleStatusRoute>[2]) => handleStatusRoute(deps, req, res);
   }
 
   readiness(): Readiness {
@@ -140,4 +193,10 @@ export class Operations {
     await this.#http?.close();
     this.#http = null;
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this host can connect. */
+export function isLoopback(listen: string): boolean {
+  const { host } = parseListen(listen);
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./i.test(host);
 }

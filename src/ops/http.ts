@@ -111,6 +111,8 @@ export interface OpsServerOptions {
   metrics: SyncMetrics;
   readiness: () => Readiness;
   logger: Logger;
+  /** More routes (the status page); returns false for paths it does not serve. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export interface OpsServer {
@@ -131,6 +133,15 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const log = o.logger.child({ component: 'http' });
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    const own = url === '/healthz' || url === '/readyz' || url === '/metrics';
+    if (!own && o.routes) {
+      try {
+        if (o.routes(req, res)) return;
+      } catch (e) {
+        log.error({ err: e }, 'request failed');
+        return send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
@@ -171,7 +182,7 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${shownHost}:${addr.port}`;
-  log.info({ url }, 'ops endpoint listening (/healthz, /readyz, /metrics)');
+  log.info({ url }, o.routes ? 'ops endpoint listening (status page at /, /api/status, /healthz, /readyz, /metrics)' : 'ops endpoint listening (/healthz, /readyz, /metrics)');
   return {
     url,
     port: addr.port,

@@ -493,6 +493,13 @@ export class PostgresStore implements StateStore {
     return out;
   }
 
+  async bytesByState(): Promise<Record<JobState, number>> {
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    const r = await this.#q<{ state: JobState; b: string | number }>('SELECT state, coalesce(sum(remote_size), 0) AS b FROM jobs GROUP BY state');
+    for (const row of r.rows) out[row.state] = Number(row.b);
+    return out;
+  }
+
   async recentFailures(limit: number): Promise<Job[]> {
     const r = await this.#q<JobRow>("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1", [limit]);
     return r.rows.map(rowToJob);

@@ -166,6 +166,7 @@ export class SqliteStore implements StateStore {
           run_at = @now, updated_at = @now, lease_owner = NULL, lease_token = NULL, lease_until = NULL
         WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < @now)`),
       counts: p('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
+      bytesByState: p('SELECT state, coalesce(sum(remote_size), 0) AS b FROM jobs GROUP BY state'),
       failures: p("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
       problems: p(
         "SELECT * FROM jobs WHERE state IN ('failed', 'gone') OR (state = 'queued' AND attempts > 0 AND error_class IS NOT NULL) ORDER BY updated_at DESC, id DESC LIMIT ?",
@@ -419,6 +420,12 @@ export class SqliteStore implements StateStore {
   async counts(): Promise<Record<JobState, number>> {
     const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
     for (const r of this.#s.counts!.all() as { state: JobState; n: number }[]) out[r.state] = r.n;
+    return out;
+  }
+
+  async bytesByState(): Promise<Record<JobState, number>> {
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const r of this.#s.bytesByState!.all() as { state: JobState; b: number }[]) out[r.state] = r.b;
     return out;
   }
 

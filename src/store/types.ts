@@ -180,6 +180,8 @@ export interface StateStore {
    * a failed attempt (attempts > 0, with an error). `runAt` is in the caller's time base (next retry).
    */
   problemJobs(limit: number): Promise<Job[]>;
+  /** Listed bytes (sum of remote sizes) by job state, the byte side of counts(). */
+  bytesByState(): Promise<Record<JobState, number>>;
   getJob(key: string): Promise<Job | null>;
   /** Earliest run_at of a queued job, or null when none is queued. */
   nextRunAt(): Promise<number | null>;

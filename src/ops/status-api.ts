@@ -1,0 +1,219 @@
+// GET /api/status: the JSON behind the status page. It is the report of `status --json` (the same
+// builder, so the two never drift apart) plus what only the running daemon knows: readiness, the
+// next scheduled poll, in-flight progress, pauses with their end time, the last hour's history and
+// recent completions, and the problems list (filterable). The field set is versioned by apiVersion;
+// fields are only ever added within a version (README: "The status page").
+import cron from 'node-cron';
+import { buildStatusReport } from '../cli/commands/status.js';
+import type { Config } from '../config/load.js';
+import type { ClaimedJob, Job, JobState, StateStore } from '../store/types.js';
+import { describeRate, type Rate } from '../sync/timetable.js';
+import type { Readiness } from './http.js';
+import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live-status.js';
+
+export const STATUS_API_VERSION = 1;
+
+export type ProblemState = 'failed' | 'gone' | 'retrying';
+export const PROBLEM_STATES: readonly ProblemState[] = ['failed', 'gone', 'retrying'];
+
+export interface Pause {
+  /** rate_limited, api_down, disk_full, auth_failed, paused, bandwidth. */
+  reason: string;
+  /** What it means, for people. */
+  detail: string;
+  /** When it ends (ISO 8601); null: when a check says the condition cleared. */
+  until: string | null;
+}
+
+export interface Problem {
+  key: string;
+  state: ProblemState;
+  class: string | null;
+  status: number | null;
+  message: string | null;
+  attempts: number;
+  /** Next attempt (retrying only). */
+  nextRetry: string | null;
+  /** Last change of the job. */
+  at: string;
+}
+
+export type StatusReport = Awaited<ReturnType<typeof buildStatusReport>>;
+
+export interface ApiStatus extends StatusReport {
+  apiVersion: number;
+  generatedAt: string;
+  overall: {
+    complete: boolean;
+    assets: { done: number; total: number };
+    bytes: { done: number; total: number };
+    ready: boolean;
+    readyReason: string;
+    lastSuccessfulPoll: string | null;
+    nextPoll: string | null;
+    source: string;
+  };
+  replica: { owner: string; poller: boolean };
+  inFlight: DownloadProgress[];
+  pauses: Pause[];
+  history: { bucketSeconds: number; points: HistoryPoint[] };
+  recentCompletions: Completion[];
+  problems: { total: number; classes: string[]; filter: ProblemFilter; items: Problem[] };
+  actions: { enabled: boolean };
+}
+
+export interface ProblemFilter {
+  states: ProblemState[];
+  class: string | null;
+  q: string | null;
+}
+
+/** What the running daemon provides (tests can fake it). */
+export interface StatusSources {
+  store: StateStore;
+  config: () => Config;
+  live: LiveStatus;
+  inFlight: () => Iterable<ClaimedJob>;
+  gatePauses: () => { reason: string; until: number | null }[];
+  /** The bandwidth rate in force and when it changes next (null: unlimited / no change within a day). */
+  bandwidth: () => { rate: Rate; changesAt: number | null } | null;
+  readiness: () => Readiness;
+  owner: string;
+  isPoller: () => boolean;
+  actionsEnabled: boolean;
+  clock: () => number;
+}
+
+const PAUSE_TEXT: Record<string, string> = {
+  rate_limited: 'the API answered 429 Too Many Requests; every download waits for its Retry-After',
+  api_down: 'circuit breaker: downloads kept failing as if the API were down',
+  disk_full: 'not enough free space on the mirror filesystem; rechecked every few seconds',
+  auth_failed: 'the API rejects the credentials; retried slowly (sync.authRetryInterval)',
+  paused: 'paused',
+};
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Parse ?problems=failed,gone&class=network&q=text; unknown states are ignored. */
+export function parseProblemFilter(q: URLSearchParams): ProblemFilter {
+  const states = (q.get('problems') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s): s is ProblemState => (PROBLEM_STATES as readonly string[]).includes(s));
+  const cls = q.get('class')?.trim();
+  const text = q.get('q')?.trim();
+  return { states: states.length > 0 ? [...new Set(states)] : [...PROBLEM_STATES], class: cls ? cls.slice(0, 100) : null, q: text ? text.slice(0, 200) : null };
+}
+
+function problemOf(j: Job): Problem {
+  const state: ProblemState = j.state === 'failed' || j.state === 'gone' ? j.state : 'retrying';
+  return {
+    key: j.key,
+    state,
+    class: j.errorClass,
+    status: j.errorStatus,
+    message: j.errorMessage,
+    attempts: j.attempts,
+    nextRetry: state === 'retrying' ? iso(j.runAt) : null,
+    at: new Date(j.finishedAt ?? j.updatedAt).toISOString(),
+  };
+}
+
+/** The API URL without user info or query (it may carry secrets). */
+export function describeSource(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+const nextRunCache = new Map<string, number | null>();
+/** The next run of a cron schedule after `now` (null when it cannot be computed). */
+export function nextScheduledRun(expression: string, timeZone: string, now: number): number | null {
+  const k = `${expression}\u0000${timeZone}`;
+  const cached = nextRunCache.get(k);
+  if (cached !== undefined && cached !== null && cached > now) return cached;
+  let next: number | null = null;
+  try {
+    const task = cron.createTask(expression, () => undefined, { timezone: timeZone, name: `constellr-sync-next-${Math.random().toString(36).slice(2)}` });
+    try {
+      next = task.getNextRuns(1)[0]?.getTime() ?? null;
+    } finally {
+      void task.destroy();
+    }
+  } catch {
+    next = null;
+  }
+  if (nextRunCache.size > 16) nextRunCache.clear();
+  nextRunCache.set(k, next);
+  return next;
+}
+
+/** Build the /api/status document. */
+export async function buildApiStatus(src: StatusSources, filter: ProblemFilter = parseProblemFilter(new URLSearchParams())): Promise<ApiStatus> {
+  const config = src.config();
+  const now = src.clock();
+  const report = await buildStatusReport(src.store, config);
+  const bytes = await src.store.bytesByState();
+  const jobs = report.jobs as Record<JobState, number>;
+  const total = Object.values(jobs).reduce((a, b) => a + b, 0);
+  const totalBytes = Object.values(bytes).reduce((a, b) => a + b, 0);
+  const r = src.readiness();
+  const lastOk = report.lastPoll.finishedAt as string | null;
+  const pauses: Pause[] = src.gatePauses().map((p) => ({ reason: p.reason, detail: PAUSE_TEXT[p.reason] ?? p.reason, until: iso(p.until) }));
+  const bw = src.bandwidth();
+  if (bw && bw.rate !== null)
+    pauses.push({ reason: 'bandwidth', detail: `downloads limited to ${describeRate(bw.rate)} by sync.bandwidth`, until: iso(bw.changesAt) });
+  const all = (await src.store.problemJobs(500)).map(problemOf);
+  const needle = filter.q?.toLowerCase() ?? null;
+  const items = all.filter(
+    (p) => filter.states.includes(p.state) && (filter.class === null || p.class === filter.class) && (needle === null || p.key.toLowerCase().includes(needle) || (p.message ?? '').toLowerCase().includes(needle)),
+  );
+  return {
+    apiVersion: STATUS_API_VERSION,
+    generatedAt: new Date(now).toISOString(),
+    ...report,
+    overall: {
+      complete: lastOk !== null && jobs.queued === 0 && jobs.running === 0 && jobs.failed === 0,
+      assets: { done: jobs.done, total },
+      bytes: { done: bytes.done, total: totalBytes },
+      ready: r.ready,
+      readyReason: r.reason,
+      lastSuccessfulPoll: lastOk,
+      nextPoll: iso(nextScheduledRun(config.sync.schedule, config.sync.timezone, now)),
+      source: describeSource(config.api.url),
+    },
+    replica: { owner: src.owner, poller: src.isPoller() },
+    inFlight: src.live.inFlight(src.inFlight()),
+    pauses,
+    history: { bucketSeconds: src.live.bucketSeconds, points: src.live.history() },
+    recentCompletions: src.live.recent(),
+    problems: { total: all.length, classes: [...new Set(all.map((p) => p.class).filter((c): c is string => c !== null))].sort(), filter, items: items.slice(0, 200) },
+    actions: { enabled: src.actionsEnabled },
+  };
+}
+
+/**
+ * The bandwidth rate in force and the next minute it changes (scanning up to a day ahead, minute by
+ * minute, cached per minute): what the page shows as the "bandwidth" pause.
+ */
+export function bandwidthWindow(rateAtMs: (ms: number) => Rate, now: number, cache: { minute: number; value: { rate: Rate; changesAt: number | null } } | null): { rate: Rate; changesAt: number | null } {
+  const minute = Math.floor(now / 60_000);
+  if (cache && cache.minute === minute) return cache.value;
+  const rate = rateAtMs(now);
+  let changesAt: number | null = null;
+  if (rate !== null) {
+    for (let m = minute + 1; m <= minute + 24 * 60; m++) {
+      if (rateAtMs(m * 60_000) !== rate) {
+        changesAt = m * 60_000;
+        break;
+      }
+    }
+  }
+  return { rate, changesAt };
+}

@@ -1,0 +1,127 @@
+// The status page: one self-contained HTML document (inline CSS and script, SVG drawn by the page;
+// no CDN, no fonts, no build step). The server renders every section, so without JavaScript the page
+// shows the state, the counts and the problems; with it, the page polls /api/status every few
+// seconds and re-renders the sections with the same functions (status-render.ts).
+import type { ApiStatus, ProblemFilter } from './status-api.js';
+import { PROBLEM_STATES } from './status-api.js';
+import { ACTION_HEADER } from './http-auth.js';
+import { RENDER_FUNCTIONS, esc, renderSections } from './status-render.js';
+
+/** How often the page asks for fresh data. */
+export const REFRESH_MS = 2000;
+
+const CSS = `
+:root{color-scheme:light dark;--bg:#f7f7f8;--fg:#16181d;--muted:#5b6270;--card:#fff;--line:#d9dce3;--accent:#1f6feb;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700;--bar:#e6e8ee}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e6e8ee;--muted:#9aa3b2;--card:#181b21;--line:#2c313a;--accent:#58a6ff;--ok:#3fb950;--bad:#f47067;--warn:#d4a72c;--bar:#2a2f38}}
+*{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline;justify-content:space-between;padding:.8rem 1rem;border-bottom:1px solid var(--line)}
+header h1{font-size:1.15rem;margin:0}#live{color:var(--muted);font-size:.85rem}
+main{display:grid;gap:1rem;padding:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,30rem),1fr));max-width:90rem;margin:0 auto}
+section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;min-width:0}
+section.wide{grid-column:1/-1}h2{font-size:1.05rem;margin:0 0 .6rem}h3{font-size:.95rem;margin:.9rem 0 .4rem}
+.muted{color:var(--muted)}.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}
+.state{font-size:1.2rem;font-weight:700;margin:.2rem 0 .5rem}.state-complete{color:var(--ok)}.state-problems{color:var(--bad)}.state-syncing{color:var(--accent)}
+.bar{height:.7rem;background:var(--bar);border-radius:4px;overflow:hidden;margin:.3rem 0}.bar span{display:block;height:100%;background:var(--accent);transition:width .4s}
+.bar.big{height:1rem}.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem .8rem;margin:.8rem 0 0}.facts dt{color:var(--muted)}.facts dd{margin:0;min-width:0;overflow-wrap:anywhere}
+.counts{display:flex;flex-wrap:wrap;gap:.4rem;list-style:none;padding:0;margin:0}.count{border:1px solid var(--line);border-radius:6px;padding:.25rem .6rem}.count .n{font-weight:700;font-size:1.1rem}
+.c-failed .n{color:var(--bad)}.c-done .n{color:var(--ok)}.c-running .n{color:var(--accent)}
+.inflight,.pauses{list-style:none;padding:0;margin:0}.inflight li{margin:.5rem 0}.key{font-family:ui-monospace,monospace;font-size:.85rem;overflow-wrap:anywhere}.meta{color:var(--muted);font-size:.82rem}
+.pauses li{border-left:3px solid var(--warn);padding-left:.5rem;margin:.3rem 0}
+svg#chart{width:100%;height:10rem;background:var(--bg);border:1px solid var(--line);border-radius:6px}
+.grid{stroke:var(--line);stroke-width:1}.tp{stroke:var(--accent);stroke-width:2;vector-effect:non-scaling-stroke}.fpm{stroke:var(--ok);stroke-width:1.5;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}.pt{fill:var(--accent)}
+.legend{font-size:.82rem;color:var(--muted)}.sw{display:inline-block;width:1.2rem;height:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}.sw.tp{background:var(--accent)}.sw.fpm{background:var(--ok)}
+table{width:100%;border-collapse:collapse;font-size:.88rem}caption{text-align:left;color:var(--muted);padding:.3rem 0}th,td{text-align:left;padding:.3rem .4rem;border-top:1px solid var(--line);vertical-align:top}
+td.msg{overflow-wrap:anywhere}.tag{border-radius:4px;padding:0 .35rem;font-size:.8rem;border:1px solid var(--line)}.t-failed{color:var(--bad)}.t-retrying{color:var(--warn)}
+form.filter,.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.2rem 0 .6rem}label{font-size:.8rem;color:var(--muted)}.field{display:flex;flex-direction:column;gap:.15rem}
+input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.35rem .55rem;min-height:2.3rem}
+button{cursor:pointer;background:var(--accent);border-color:var(--accent);color:#fff;font-weight:600}button.secondary{background:var(--bg);color:var(--fg);border-color:var(--line)}
+:focus-visible{outline:3px solid var(--accent);outline-offset:2px}#action-result{min-height:1.3rem;font-size:.9rem}
+@media (max-width:40rem){main{padding:.5rem;gap:.6rem}section{padding:.6rem}th:nth-child(5),td:nth-child(5){display:none}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.4rem}
+footer{padding:0 1rem 1rem;color:var(--muted);font-size:.8rem;text-align:center}`;
+
+/** The browser side: the render functions' own source, plus polling, filters and actions. */
+function clientScript(): string {
+  const fns = RENDER_FUNCTIONS.map((f) => f.toString()).join('\n');
+  return `(function(){'use strict';
+var __name=function(f){return f};
+${fns}
+var REFRESH=${REFRESH_MS},ACTION_HEADER=${JSON.stringify(ACTION_HEADER)};
+var live=document.getElementById('live');
+function query(){var f=document.getElementById('filter');if(!f)return'';var p=new URLSearchParams();
+var st=f.elements.problems.value,cl=f.elements.class.value,q=f.elements.q.value.trim();
+if(st)p.set('problems',st);if(cl)p.set('class',cl);if(q)p.set('q',q);var s=p.toString();return s?'?'+s:''}
+var busy=false,timer=null;
+function refresh(){if(busy)return;busy=true;
+fetch('/api/status'+query(),{credentials:'same-origin',headers:{accept:'application/json'}}).then(function(r){
+if(r.status===401){location.reload();throw new Error('login required')}if(!r.ok)throw new Error('HTTP '+r.status);return r.json()}).then(function(d){
+var s=renderSections(d);for(var id in s){var el=document.getElementById(id);if(el)el.innerHTML=s[id]}
+updateClasses(d);live.textContent='live · updated '+new Date(d.generatedAt).toLocaleTimeString();live.dataset.updated=d.generatedAt;document.body.dataset.refreshes=String(Number(document.body.dataset.refreshes||0)+1)
+}).catch(function(e){live.textContent='connection problem ('+e.message+'); retrying'}).then(function(){busy=false})}
+function updateClasses(d){var sel=document.querySelector('#filter select[name=class]');if(!sel)return;var cur=sel.value;var have={};
+for(var i=0;i<sel.options.length;i++)have[sel.options[i].value]=1;(d.problems.classes||[]).forEach(function(c){if(!have[c]){var o=document.createElement('option');o.value=c;o.textContent=c;sel.appendChild(o)}});sel.value=cur}
+var f=document.getElementById('filter');if(f){f.addEventListener('submit',function(e){e.preventDefault();history.replaceState(null,'',location.pathname+query());refresh()});
+f.addEventListener('change',function(){history.replaceState(null,'',location.pathname+query());refresh()});
+f.elements.q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(function(){history.replaceState(null,'',location.pathname+query());refresh()},300)})}
+document.querySelectorAll('button[data-action]').forEach(function(b){b.addEventListener('click',function(){var out=document.getElementById('action-result');b.disabled=true;out.textContent='working…';
+var h={accept:'application/json'};h[ACTION_HEADER]='1';
+fetch('/api/actions/'+b.dataset.action,{method:'POST',credentials:'same-origin',headers:h}).then(function(r){return r.json().then(function(j){return{ok:r.ok,j:j}})}).then(function(x){
+out.textContent=x.j.message||(x.ok?'done':'failed');out.className=x.ok?'ok':'bad';refresh()}).catch(function(e){out.textContent='failed: '+e.message;out.className='bad'}).then(function(){b.disabled=false})})});
+document.body.classList.add('js');setInterval(refresh,REFRESH);refresh()})();`;
+}
+
+let cachedScript: string | null = null;
+
+function shell(title: string, body: string, script: boolean): string {
+  cachedScript ??= clientScript();
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><style>${CSS}</style></head><body>${body}${script ? `<script>${cachedScript}</script>` : ''}</body></html>`;
+}
+
+export interface PageOptions {
+  /** A token is set and the request carried it: show the action buttons. */
+  actions: boolean;
+  /** A token is set (a logout button makes sense). */
+  loggedIn: boolean;
+  filter: ProblemFilter;
+}
+
+/** The whole status page, rendered on the server. */
+export function renderPage(d: ApiStatus, o: PageOptions): string {
+  const s = renderSections(d);
+  const classes = [...new Set([...d.problems.classes, ...(o.filter.class ? [o.filter.class] : [])])];
+  const stateSel = o.filter.states.length === 1 ? o.filter.states[0] : '';
+  const filter =
+    `<form id="filter" class="filter" method="get" action="/" role="search" aria-label="Filter problems">` +
+    `<div class="field"><label for="f-state">State</label><select id="f-state" name="problems"><option value="">failed, gone and retrying</option>${PROBLEM_STATES.map((p) => `<option value="${p}"${p === stateSel ? ' selected' : ''}>${p}</option>`).join('')}</select></div>` +
+    `<div class="field"><label for="f-class">Error class</label><select id="f-class" name="class"><option value="">any</option>${classes.map((c) => `<option value="${esc(c)}"${c === o.filter.class ? ' selected' : ''}>${esc(c)}</option>`).join('')}</select></div>` +
+    `<div class="field"><label for="f-q">Key or message contains</label><input id="f-q" type="search" name="q" value="${esc(o.filter.q ?? '')}" maxlength="200"></div>` +
+    `<button type="submit" class="secondary">Filter</button></form>`;
+  const actions = o.actions
+    ? `<div class="actions"><button type="button" data-action="retry-failed" id="retry-failed">Retry failed</button>` +
+      `<button type="button" data-action="poll-now" id="poll-now" class="secondary">Poll now</button>` +
+      `<form method="post" action="/logout"><button type="submit" class="secondary">Log out</button></form></div><p id="action-result" role="status" aria-live="polite"></p>` +
+      '<noscript><p class="muted">The actions need JavaScript.</p></noscript>'
+    : `<p class="muted" id="read-only">Read-only: set <code>CONSTELLR_SYNC_HTTP_TOKEN</code> to enable "retry failed" and "poll now".</p>`;
+  const body =
+    `<a class="skip" href="#problems">Skip to problems</a>` +
+    `<header><h1>constellr-sync</h1><span id="live" role="status" aria-live="off">server-rendered at ${esc(d.generatedAt)}; reload for fresh numbers</span></header><main>` +
+    `<section id="overall" aria-labelledby="h-overall"><h2 id="h-overall">Overall</h2><div id="overall-body">${s['overall-body']}</div></section>` +
+    `<section id="now" aria-labelledby="h-now"><h2 id="h-now">Now</h2><div id="now-body">${s['now-body']}</div></section>` +
+    `<section id="history" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
+    `<section id="actions-section" aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>${actions}</section>` +
+    `<section id="problems" class="wide" aria-labelledby="h-problems"><h2 id="h-problems">Problems</h2>${filter}<div id="problems-body">${s['problems-body']}</div></section>` +
+    `</main><footer>status API v${esc(d.apiVersion)} · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></footer>`;
+  return shell('constellr-sync status', body, true);
+}
+
+/** The login form (a token is set and the request did not carry it). */
+export function renderLogin(message: string | null): string {
+  const body =
+    `<main><section class="wide" aria-labelledby="h-login"><h2 id="h-login">constellr-sync: log in</h2>` +
+    `<p class="muted">This status page is protected by <code>http.token</code> (CONSTELLR_SYNC_HTTP_TOKEN).</p>` +
+    (message ? `<p class="bad" role="alert" id="login-error">${esc(message)}</p>` : '') +
+    `<form method="post" action="/login" class="actions"><div class="field"><label for="token">Token</label><input id="token" type="password" name="token" autocomplete="current-password" required autofocus></div>` +
+    `<button type="submit">Log in</button></form></section></main>`;
+  return shell('constellr-sync: log in', body, false);
+}

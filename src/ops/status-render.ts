@@ -1,0 +1,151 @@
+// The status page's section renderers: /api/status data → HTML strings. The same functions run on
+// the server (the first paint, and the whole page without JavaScript) and in the browser (live
+// updates): status-page.ts embeds their source text. So they are self-contained: no imports, no
+// module-level values, only each other (RENDER_FUNCTIONS lists them). Every value from the data is
+// passed through esc(): keys and messages come from the network and are hostile until proven not.
+import type { ApiStatus } from './status-api.js';
+
+export function esc(v: unknown): string {
+  return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = Number(n) || 0;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+export function fmtSeconds(s: number | null): string {
+  if (s === null || !Number.isFinite(s)) return '–';
+  const t = Math.max(0, Math.round(s));
+  if (t < 60) return `${t} s`;
+  if (t < 3600) return `${Math.floor(t / 60)} min ${t % 60} s`;
+  if (t < 86400) return `${Math.floor(t / 3600)} h ${Math.floor((t % 3600) / 60)} min`;
+  return `${Math.floor(t / 86400)} d ${Math.floor((t % 86400) / 3600)} h`;
+}
+
+/** An ISO time as "2026-12-01 22:50:01 UTC (3 min ago)", relative to the document's generatedAt. */
+export function fmtTime(iso: string | null, now: string): string {
+  if (!iso) return '<span class="muted">never</span>';
+  const d = (Date.parse(iso) - Date.parse(now)) / 1000;
+  const rel = Math.abs(d) < 1 ? 'now' : d < 0 ? `${fmtSeconds(-d)} ago` : `in ${fmtSeconds(d)}`;
+  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${esc(iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'))}</time> <span class="muted">(${esc(rel)})</span>`;
+}
+
+export function bar(value: number, max: number, label: string, cls: string): string {
+  const pct = max > 0 ? Math.min(100, (value / max) * 100) : value > 0 ? 100 : 0;
+  return `<div class="bar ${esc(cls)}" role="progressbar" aria-label="${esc(label)}" aria-valuemin="0" aria-valuemax="${esc(max)}" aria-valuenow="${esc(value)}"><span style="width:${pct.toFixed(1)}%"></span></div>`;
+}
+
+export function renderOverall(d: ApiStatus): string {
+  const o = d.overall;
+  const state = o.complete ? 'complete' : d.jobs.failed > 0 ? 'problems' : 'syncing';
+  const label = o.complete ? 'Mirror complete' : d.jobs.failed > 0 ? 'Incomplete: some assets failed' : 'Mirror incomplete: syncing';
+  const facts: [string, string][] = [
+    ['Ready', o.ready ? '<span class="ok">ready</span>' : `<span class="bad">not ready</span>: ${esc(o.readyReason)}`],
+    ['Last successful poll', fmtTime(o.lastSuccessfulPoll, d.generatedAt)],
+    ['Next scheduled poll', fmtTime(o.nextPoll, d.generatedAt)],
+    ['High-water mark', fmtTime(d.highWaterMark, d.generatedAt)],
+    ['Source', `<code>${esc(o.source)}</code>`],
+    ['State', `${esc(d.backend)}: <code>${esc(d.store)}</code>`],
+    ['Replica', `<code>${esc(d.replica.owner)}</code>${d.replica.poller ? ' (polls)' : ''}`],
+  ];
+  if (d.lastPoll.error) facts.push(['Last poll error', `<span class="bad">[${esc(d.lastPoll.errorClass)}]</span> ${esc(d.lastPoll.error)} (${fmtTime(d.lastPoll.errorAt, d.generatedAt)})`]);
+  return (
+    `<p class="state state-${state}" id="overall-state" data-state="${state}">${esc(label)}</p>` +
+    `<p><strong id="assets-done">${esc(o.assets.done)}</strong> of <strong id="assets-total">${esc(o.assets.total)}</strong> assets, ` +
+    `<strong>${esc(fmtBytes(o.bytes.done))}</strong> of <strong>${esc(fmtBytes(o.bytes.total))}</strong></p>` +
+    bar(o.assets.done, o.assets.total, 'assets done', 'big') +
+    `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`
+  );
+}
+
+export function renderNow(d: ApiStatus): string {
+  const states = ['queued', 'running', 'done', 'failed', 'gone'] as const;
+  const counts = `<ul class="counts" aria-label="Assets by state">${states
+    .map((s) => `<li class="count c-${s}" data-state="${s}"><span class="n">${esc(d.jobs[s])}</span> <span class="l">${s}</span></li>`)
+    .join('')}<li class="count c-deleted" data-state="deleted_remote"><span class="n">${esc(d.remoteDeleted)}</span> <span class="l">deleted remotely</span></li></ul>`;
+  const pauses =
+    d.pauses.length === 0
+      ? '<p class="muted" id="pauses">No pauses: downloads run at full speed.</p>'
+      : `<ul id="pauses" class="pauses">${d.pauses
+          .map((p) => `<li data-reason="${esc(p.reason)}"><strong>${esc(p.reason)}</strong>: ${esc(p.detail)}; ${p.until ? `until ${fmtTime(p.until, d.generatedAt)}` : 'until it clears'}</li>`)
+          .join('')}</ul>`;
+  const inflight =
+    d.inFlight.length === 0
+      ? '<p class="muted" id="inflight">Nothing is downloading right now.</p>'
+      : `<ul id="inflight" class="inflight">${d.inFlight
+          .map(
+            (f) =>
+              `<li><div class="key" title="${esc(f.key)}">${esc(f.key)}</div>${bar(f.bytes, f.size, `download progress of ${f.key}`, 'dl')}` +
+              `<div class="meta">${esc(fmtBytes(f.bytes))} / ${esc(fmtBytes(f.size))} · ${esc(fmtBytes(f.bytesPerSecond))}/s · ETA ${esc(fmtSeconds(f.etaSeconds))}</div></li>`,
+          )
+          .join('')}</ul>`;
+  return `${counts}<h3>Pauses</h3>${pauses}<h3>In flight (this replica)</h3>${inflight}`;
+}
+
+export function renderChart(d: ApiStatus): string {
+  const pts = d.history.points;
+  const w = 600;
+  const h = 160;
+  const pad = 4;
+  const maxB = Math.max(1, ...pts.map((p) => p.bytesPerSecond));
+  const maxF = Math.max(1, ...pts.map((p) => p.filesPerMinute));
+  const n = Math.max(1, pts.length - 1);
+  const x = (i: number) => (pts.length === 1 ? w / 2 : pad + (i * (w - 2 * pad)) / n);
+  const y = (v: number, m: number) => h - pad - (v / m) * (h - 2 * pad);
+  const line = (key: 'bytesPerSecond' | 'filesPerMinute', m: number) => pts.map((p, i) => `${x(i).toFixed(1)},${y(p[key], m).toFixed(1)}`).join(' ');
+  const peak = pts.reduce((a, p) => Math.max(a, p.bytesPerSecond), 0);
+  const summary = `Throughput over the last ${pts.length} buckets of ${d.history.bucketSeconds} s; peak ${fmtBytes(peak)}/s`;
+  return (
+    `<svg id="chart" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${esc(summary)}" data-points="${pts.length}">` +
+    `<title>${esc(summary)}</title>` +
+    [0.25, 0.5, 0.75].map((f) => `<line class="grid" x1="0" x2="${w}" y1="${(h * f).toFixed(0)}" y2="${(h * f).toFixed(0)}"/>`).join('') +
+    (pts.length > 0
+      ? `<polyline class="tp" fill="none" points="${line('bytesPerSecond', maxB)}"/><polyline class="fpm" fill="none" points="${line('filesPerMinute', maxF)}"/>` +
+        pts.map((p, i) => (p.bytes > 0 ? `<circle class="pt" r="2.5" cx="${x(i).toFixed(1)}" cy="${y(p.bytesPerSecond, maxB).toFixed(1)}"/>` : '')).join('')
+      : '') +
+    `</svg><p class="legend"><span class="sw tp"></span> throughput (peak ${esc(fmtBytes(maxB))}/s) <span class="sw fpm"></span> files per minute (peak ${esc(maxF)})</p>`
+  );
+}
+
+export function renderHistory(d: ApiStatus): string {
+  const recent =
+    d.recentCompletions.length === 0
+      ? '<p class="muted">No completions yet in this process.</p>'
+      : `<table id="recent"><caption>Recent completions (this replica)</caption><thead><tr><th scope="col">Key</th><th scope="col">Size</th><th scope="col">Took</th><th scope="col">At</th></tr></thead><tbody>${d.recentCompletions
+          .map((c) => `<tr><td class="key">${esc(c.key)}</td><td>${esc(fmtBytes(c.bytes))}</td><td>${esc(fmtSeconds(c.durationMs / 1000))}</td><td>${fmtTime(c.at, d.generatedAt)}</td></tr>`)
+          .join('')}</tbody></table>`;
+  return renderChart(d) + recent;
+}
+
+export function renderProblems(d: ApiStatus): string {
+  const p = d.problems;
+  if (p.items.length === 0)
+    return `<p class="muted" id="problems-empty">${p.total === 0 ? 'No failed, gone or retrying assets.' : `None of the ${esc(p.total)} problems match the filter.`}</p>`;
+  return (
+    `<table id="problems-table"><caption>${esc(p.items.length)} of ${esc(p.total)} problems</caption><thead><tr><th scope="col">Key</th><th scope="col">State</th><th scope="col">Error</th><th scope="col">Message</th><th scope="col">Attempts</th><th scope="col">Next retry / when</th></tr></thead><tbody>` +
+    p.items
+      .map(
+        (x) =>
+          `<tr data-state="${esc(x.state)}"><td class="key">${esc(x.key)}</td><td><span class="tag t-${esc(x.state)}">${esc(x.state)}</span></td>` +
+          `<td>${esc(x.class ?? '')}${x.status ? ` ${esc(x.status)}` : ''}</td><td class="msg">${esc(x.message ?? '')}</td><td>${esc(x.attempts)}</td>` +
+          `<td>${x.nextRetry ? `retry ${fmtTime(x.nextRetry, d.generatedAt)}` : fmtTime(x.at, d.generatedAt)}</td></tr>`,
+      )
+      .join('') +
+    '</tbody></table>'
+  );
+}
+
+/** The four live sections by element id. */
+export function renderSections(d: ApiStatus): Record<string, string> {
+  return { 'overall-body': renderOverall(d), 'now-body': renderNow(d), 'history-body': renderHistory(d), 'problems-body': renderProblems(d) };
+}
+
+/** Everything renderSections needs, for embedding in the page. */
+export const RENDER_FUNCTIONS = [esc, fmtBytes, fmtSeconds, fmtTime, bar, renderOverall, renderNow, renderChart, renderHistory, renderProblems, renderSections];
