@@ -42,10 +42,11 @@ export function loggerFor(
   } = {},
 ): Logger {
   const pw = config.credentials.password;
+  const httpToken = config.credentials.httpToken;
   const extra = opts.secrets ?? (() => []);
   return createLogger({
     level: opts.defaultLevel && config.sources['log.level'] === undefined ? opts.defaultLevel : config.log.level,
-    secrets: () => [...(pw ? [pw.reveal()] : []), ...extra()],
+    secrets: () => [...(pw ? [pw.reveal()] : []), ...(httpToken ? [httpToken.reveal()] : []), ...extra()],
     destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
   });
 }

@@ -102,12 +102,13 @@ export class LiveStatus {
         if (!job) return;
         let e = this.#entries.get(job.leaseToken);
         if (!e) {
-          e = { job, bytes: 0, startedAt: now, samples: [{ at: now, bytes: 0 }] };
+          e = { job, bytes: 0, startedAt: now, samples: [] };
           this.#entries.set(job.leaseToken, e);
         }
         e.bytes += n;
-        const last = e.samples[e.samples.length - 1]!;
-        if (now - last.at >= SAMPLE_EVERY_MS) e.samples.push({ at: now, bytes: e.bytes });
+        // the first sample is taken after the first chunk: how long that one took is unknown
+        const last = e.samples[e.samples.length - 1];
+        if (!last || now - last.at >= SAMPLE_EVERY_MS) e.samples.push({ at: now, bytes: e.bytes });
         while (e.samples.length > 2 && now - e.samples[1]!.at > SPEED_WINDOW_MS) e.samples.shift();
       },
       onDone: (job, r) => {
@@ -132,10 +133,15 @@ export class LiveStatus {
     const out: DownloadProgress[] = [];
     for (const job of inFlight) {
       live.add(job.leaseToken);
-      const e = this.#entries.get(job.leaseToken);
-      const bytes = e?.bytes ?? 0;
+      let e = this.#entries.get(job.leaseToken);
+      if (!e) {
+        // first seen before its first byte: the speed is measured from here
+        e = { job, bytes: 0, startedAt: now, samples: [{ at: now, bytes: 0 }] };
+        this.#entries.set(job.leaseToken, e);
+      }
+      const bytes = e.bytes;
       let speed = 0;
-      if (e) {
+      if (e.samples.length > 0) {
         const first = e.samples[0]!;
         const dt = now - first.at;
         speed = dt > 0 ? ((e.bytes - first.bytes) * 1000) / dt : 0;
@@ -147,7 +153,7 @@ export class LiveStatus {
         bytes,
         bytesPerSecond: Math.round(speed),
         etaSeconds: speed > 0 ? Math.ceil(left / speed) : left === 0 ? 0 : null,
-        startedAt: new Date(e?.startedAt ?? now).toISOString(),
+        startedAt: new Date(e.startedAt).toISOString(),
       });
     }
     // entries whose outcome was never reported (a crash of the worker loop) do not linger

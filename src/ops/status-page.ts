@@ -16,7 +16,7 @@ const CSS = `
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
 header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline;justify-content:space-between;padding:.8rem 1rem;border-bottom:1px solid var(--line)}
 header h1{font-size:1.15rem;margin:0}#live{color:var(--muted);font-size:.85rem}
-main{display:grid;gap:1rem;padding:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,30rem),1fr));max-width:90rem;margin:0 auto}
+main{display:grid;gap:1rem;padding:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,28rem),1fr));max-width:90rem;margin:0 auto}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;min-width:0}
 section.wide{grid-column:1/-1}h2{font-size:1.05rem;margin:0 0 .6rem}h3{font-size:.95rem;margin:.9rem 0 .4rem}
 .muted{color:var(--muted)}.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:600}
@@ -29,14 +29,16 @@ section.wide{grid-column:1/-1}h2{font-size:1.05rem;margin:0 0 .6rem}h3{font-size
 .pauses li{border-left:3px solid var(--warn);padding-left:.5rem;margin:.3rem 0}
 svg#chart{width:100%;height:10rem;background:var(--bg);border:1px solid var(--line);border-radius:6px}
 .grid{stroke:var(--line);stroke-width:1}.tp{stroke:var(--accent);stroke-width:2;vector-effect:non-scaling-stroke}.fpm{stroke:var(--ok);stroke-width:1.5;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}.pt{fill:var(--accent)}
-.legend{font-size:.82rem;color:var(--muted)}.sw{display:inline-block;width:1.2rem;height:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}.sw.tp{background:var(--accent)}.sw.fpm{background:var(--ok)}
+.legend{font-size:.82rem;color:var(--muted)}.axis{display:flex;justify-content:space-between;font-size:.75rem;color:var(--muted);margin:.1rem 0}
+.cols{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr))}.cols>div{min-width:0}.sw{display:inline-block;width:1.2rem;height:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}.sw.tp{background:var(--accent)}.sw.fpm{background:var(--ok)}
 table{width:100%;border-collapse:collapse;font-size:.88rem}caption{text-align:left;color:var(--muted);padding:.3rem 0}th,td{text-align:left;padding:.3rem .4rem;border-top:1px solid var(--line);vertical-align:top}
 td.msg{overflow-wrap:anywhere}.tag{border-radius:4px;padding:0 .35rem;font-size:.8rem;border:1px solid var(--line)}.t-failed{color:var(--bad)}.t-retrying{color:var(--warn)}
 form.filter,.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.2rem 0 .6rem}label{font-size:.8rem;color:var(--muted)}.field{display:flex;flex-direction:column;gap:.15rem}
 input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.35rem .55rem;min-height:2.3rem}
 button{cursor:pointer;background:var(--accent);border-color:var(--accent);color:#fff;font-weight:600}button.secondary{background:var(--bg);color:var(--fg);border-color:var(--line)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}#action-result{min-height:1.3rem;font-size:.9rem}
-@media (max-width:40rem){main{padding:.5rem;gap:.6rem}section{padding:.6rem}th:nth-child(5),td:nth-child(5){display:none}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}}
+@media (max-width:40rem){main{padding:.5rem;gap:.6rem}section{padding:.6rem}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}
+table,tbody,tr,td{display:block}thead{display:none}tr{border-top:1px solid var(--line);padding:.3rem 0}td{border:0;padding:.1rem 0;display:grid;grid-template-columns:6.5rem 1fr;gap:.5rem}td::before{content:attr(data-label);color:var(--muted);font-size:.8rem}caption{display:block}.tag{justify-self:start}}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.4rem}
 footer{padding:0 1rem 1rem;color:var(--muted);font-size:.8rem;text-align:center}`;
 
@@ -106,10 +108,10 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
   const body =
     `<a class="skip" href="#problems">Skip to problems</a>` +
     `<header><h1>constellr-sync</h1><span id="live" role="status" aria-live="off">server-rendered at ${esc(d.generatedAt)}; reload for fresh numbers</span></header><main>` +
-    `<section id="overall" aria-labelledby="h-overall"><h2 id="h-overall">Overall</h2><div id="overall-body">${s['overall-body']}</div></section>` +
+    `<section id="overall" aria-labelledby="h-overall"><h2 id="h-overall">Overall</h2><div id="overall-body">${s['overall-body']}</div>` +
+    `<div id="actions-section" role="group" aria-labelledby="h-actions"><h3 id="h-actions">Actions</h3>${actions}</div></section>` +
     `<section id="now" aria-labelledby="h-now"><h2 id="h-now">Now</h2><div id="now-body">${s['now-body']}</div></section>` +
-    `<section id="history" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
-    `<section id="actions-section" aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>${actions}</section>` +
+    `<section id="history" class="wide" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
     `<section id="problems" class="wide" aria-labelledby="h-problems"><h2 id="h-problems">Problems</h2>${filter}<div id="problems-body">${s['problems-body']}</div></section>` +
     `</main><footer>status API v${esc(d.apiVersion)} · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></footer>`;
   return shell('constellr-sync status', body, true);

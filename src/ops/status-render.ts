@@ -22,6 +22,7 @@ export function fmtBytes(n: number): string {
 
 export function fmtSeconds(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return '–';
+  if (s < 10) return `${Math.max(0, s).toFixed(1)} s`;
   const t = Math.max(0, Math.round(s));
   if (t < 60) return `${t} s`;
   if (t < 3600) return `${Math.floor(t / 60)} min ${t % 60} s`;
@@ -34,7 +35,7 @@ export function fmtTime(iso: string | null, now: string): string {
   if (!iso) return '<span class="muted">never</span>';
   const d = (Date.parse(iso) - Date.parse(now)) / 1000;
   const rel = Math.abs(d) < 1 ? 'now' : d < 0 ? `${fmtSeconds(-d)} ago` : `in ${fmtSeconds(d)}`;
-  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${esc(iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'))}</time> <span class="muted">(${esc(rel)})</span>`;
+  return `<span class="t"><time datetime="${esc(iso)}" title="${esc(iso)}">${esc(iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'))}</time> <span class="muted">(${esc(rel)})</span></span>`;
 }
 
 export function bar(value: number, max: number, label: string, cls: string): string {
@@ -44,8 +45,15 @@ export function bar(value: number, max: number, label: string, cls: string): str
 
 export function renderOverall(d: ApiStatus): string {
   const o = d.overall;
-  const state = o.complete ? 'complete' : d.jobs.failed > 0 ? 'problems' : 'syncing';
-  const label = o.complete ? 'Mirror complete' : d.jobs.failed > 0 ? 'Incomplete: some assets failed' : 'Mirror incomplete: syncing';
+  const busy = d.jobs.queued + d.jobs.running > 0;
+  const state = o.complete ? 'complete' : busy || !o.lastSuccessfulPoll ? 'syncing' : 'problems';
+  const label = o.complete
+    ? 'Mirror complete'
+    : !o.lastSuccessfulPoll
+      ? 'Incomplete: waiting for the first complete poll'
+      : busy
+        ? `Incomplete: syncing${d.jobs.failed > 0 ? ` (${d.jobs.failed} failed so far)` : ''}`
+        : 'Incomplete: some assets failed';
   const facts: [string, string][] = [
     ['Ready', o.ready ? '<span class="ok">ready</span>' : `<span class="bad">not ready</span>: ${esc(o.readyReason)}`],
     ['Last successful poll', fmtTime(o.lastSuccessfulPoll, d.generatedAt)],
@@ -74,7 +82,7 @@ export function renderNow(d: ApiStatus): string {
     d.pauses.length === 0
       ? '<p class="muted" id="pauses">No pauses: downloads run at full speed.</p>'
       : `<ul id="pauses" class="pauses">${d.pauses
-          .map((p) => `<li data-reason="${esc(p.reason)}"><strong>${esc(p.reason)}</strong>: ${esc(p.detail)}; ${p.until ? `until ${fmtTime(p.until, d.generatedAt)}` : 'until it clears'}</li>`)
+          .map((p) => `<li data-reason="${esc(p.reason)}"><strong>${esc(p.reason)}</strong>: ${esc(p.detail)}; ${p.until ? `until ${fmtTime(p.until, d.generatedAt)}` : p.reason === 'bandwidth' ? 'no change within the next 24 h' : 'until it clears'}</li>`)
           .join('')}</ul>`;
   const inflight =
     d.inFlight.length === 0
@@ -83,7 +91,7 @@ export function renderNow(d: ApiStatus): string {
           .map(
             (f) =>
               `<li><div class="key" title="${esc(f.key)}">${esc(f.key)}</div>${bar(f.bytes, f.size, `download progress of ${f.key}`, 'dl')}` +
-              `<div class="meta">${esc(fmtBytes(f.bytes))} / ${esc(fmtBytes(f.size))} · ${esc(fmtBytes(f.bytesPerSecond))}/s · ETA ${esc(fmtSeconds(f.etaSeconds))}</div></li>`,
+              `<div class="meta">${esc(fmtBytes(f.bytes))} / ${esc(fmtBytes(f.size))} · ${f.etaSeconds === null ? 'measuring speed…' : `${esc(fmtBytes(f.bytesPerSecond))}/s · ETA ${esc(fmtSeconds(f.etaSeconds))}`}</div></li>`,
           )
           .join('')}</ul>`;
   return `${counts}<h3>Pauses</h3>${pauses}<h3>In flight (this replica)</h3>${inflight}`;
@@ -110,7 +118,7 @@ export function renderChart(d: ApiStatus): string {
       ? `<polyline class="tp" fill="none" points="${line('bytesPerSecond', maxB)}"/><polyline class="fpm" fill="none" points="${line('filesPerMinute', maxF)}"/>` +
         pts.map((p, i) => (p.bytes > 0 ? `<circle class="pt" r="2.5" cx="${x(i).toFixed(1)}" cy="${y(p.bytesPerSecond, maxB).toFixed(1)}"/>` : '')).join('')
       : '') +
-    `</svg><p class="legend"><span class="sw tp"></span> throughput (peak ${esc(fmtBytes(maxB))}/s) <span class="sw fpm"></span> files per minute (peak ${esc(maxF)})</p>`
+    `</svg>${pts.length > 0 ? `<p class="axis"><span>${esc(pts[0]!.t.slice(11, 19))} UTC</span><span>now</span></p>` : ''}<p class="legend"><span class="sw tp"></span> throughput (peak ${esc(fmtBytes(maxB))}/s) <span class="sw fpm"></span> files per minute (peak ${esc(maxF)})</p>`
   );
 }
 
@@ -119,9 +127,9 @@ export function renderHistory(d: ApiStatus): string {
     d.recentCompletions.length === 0
       ? '<p class="muted">No completions yet in this process.</p>'
       : `<table id="recent"><caption>Recent completions (this replica)</caption><thead><tr><th scope="col">Key</th><th scope="col">Size</th><th scope="col">Took</th><th scope="col">At</th></tr></thead><tbody>${d.recentCompletions
-          .map((c) => `<tr><td class="key">${esc(c.key)}</td><td>${esc(fmtBytes(c.bytes))}</td><td>${esc(fmtSeconds(c.durationMs / 1000))}</td><td>${fmtTime(c.at, d.generatedAt)}</td></tr>`)
+          .map((c) => `<tr><td class="key" data-label="Key">${esc(c.key)}</td><td data-label="Size">${esc(fmtBytes(c.bytes))}</td><td data-label="Took">${esc(fmtSeconds(c.durationMs / 1000))}</td><td data-label="At">${fmtTime(c.at, d.generatedAt)}</td></tr>`)
           .join('')}</tbody></table>`;
-  return renderChart(d) + recent;
+  return `<div class="cols"><div>${renderChart(d)}</div><div>${recent}</div></div>`;
 }
 
 export function renderProblems(d: ApiStatus): string {
@@ -133,9 +141,9 @@ export function renderProblems(d: ApiStatus): string {
     p.items
       .map(
         (x) =>
-          `<tr data-state="${esc(x.state)}"><td class="key">${esc(x.key)}</td><td><span class="tag t-${esc(x.state)}">${esc(x.state)}</span></td>` +
-          `<td>${esc(x.class ?? '')}${x.status ? ` ${esc(x.status)}` : ''}</td><td class="msg">${esc(x.message ?? '')}</td><td>${esc(x.attempts)}</td>` +
-          `<td>${x.nextRetry ? `retry ${fmtTime(x.nextRetry, d.generatedAt)}` : fmtTime(x.at, d.generatedAt)}</td></tr>`,
+          `<tr data-state="${esc(x.state)}"><td class="key" data-label="Key">${esc(x.key)}</td><td data-label="State"><span class="tag t-${esc(x.state)}">${esc(x.state)}</span></td>` +
+          `<td data-label="Error">${esc(x.class ?? '')}${x.status ? ` ${esc(x.status)}` : ''}</td><td class="msg" data-label="Message">${esc(x.message ?? '')}</td><td data-label="Attempts">${esc(x.attempts)}</td>` +
+          `<td data-label="${x.nextRetry ? 'Next retry' : 'When'}">${x.nextRetry ? `<span>retry ${fmtTime(x.nextRetry, d.generatedAt)}</span>` : fmtTime(x.at, d.generatedAt)}</td></tr>`,
       )
       .join('') +
     '</tbody></table>'

@@ -212,6 +212,28 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect((await s.getJob('c'))!.state).toBe('queued');
   });
 
+  it.skipIf(skip)('problemJobs lists failed, gone and retrying jobs (next retry in the caller\'s time); bytesByState sums sizes', async () => {
+    backend = make();
+    const s = await open();
+    const now = Date.now();
+    await s.upsertPage([asset('ok', undefined, 1000), asset('bad', undefined, 200), asset('gone', undefined, 30), asset('flaky', undefined, 4), asset('wait', undefined, 5)], now);
+    const js = await s.claim(5, opts({ order: 'key' }));
+    const by = Object.fromEntries(js.map((j) => [j.key, j]));
+    await s.complete(by.ok!.id, by.ok!.leaseToken, { localPath: 'ok', bytes: 1000, sha256: 'x', now });
+    await s.fail(by.bad!.id, by.bad!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'forbidden' }, now);
+    await s.markGone(by.gone!.id, by.gone!.leaseToken, { errorClass: 'not_found', status: 404, message: 'gone' }, now);
+    const runAt = Date.now() + 60_000;
+    expect(await s.retryLater(by.flaky!.id, by.flaky!.leaseToken, { runAt, now, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } })).toBe('queued');
+    await s.release(by.wait!.id, by.wait!.leaseToken, now);
+    const p = await s.problemJobs(10);
+    expect(p.map((j) => `${j.state} ${j.key}`).sort()).toEqual(['failed bad', 'gone gone', 'queued flaky']);
+    const flaky = p.find((j) => j.key === 'flaky')!;
+    expect(flaky).toMatchObject({ errorClass: 'network', attempts: 1 });
+    expect(Math.abs(flaky.runAt - runAt)).toBeLessThan(5_000);
+    expect((await s.problemJobs(1)).length).toBe(1);
+    expect(await s.bytesByState()).toEqual({ queued: 9, running: 0, done: 1000, failed: 200, gone: 30 });
+  });
+
   it.skipIf(skip)('cursor: the high-water mark only moves forward; poll errors are recorded and cleared', async () => {
     backend = make();
     const s = await open();

@@ -1,0 +1,290 @@
+// The status page's server side, in process: /api/status (the status --json report plus the live
+// fields, problems filterable), the page rendered on the server with hostile keys escaped, actions
+// off (403) without a token, the token check (bearer, login form, throttling, /healthz open), the
+// warning for a non-loopback listener without a token, and PostgreSQL: each replica shows the whole
+// deployment's queue and only its own in-flight downloads.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { buildStatusReport } from '../../src/cli/commands/status.js';
+import { loadConfig, type Config } from '../../src/config/load.js';
+import { Engine } from '../../src/daemon/engine.js';
+import { Operations, isLoopback } from '../../src/daemon/operations.js';
+import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
+import { createLogger, type Logger } from '../../src/ops/logger.js';
+import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
+
+const seed = testSeed();
+const T0 = Date.UTC(2026, 9, 1);
+const HOSTILE = 'x/../<script>alert(1)</script>.bin';
+const GONE = 'gone/vanished.bin';
+const assets = [
+  ...Array.from({ length: 5 }, (_, i) => ({ key: `ok/f-${i}.bin`, size: 10_000 + i, lastModified: T0 + i * 1000, seed: `s${i}` })),
+  { key: HOSTILE, size: 10, lastModified: T0 + 10_000 },
+  { key: GONE, size: 20, lastModified: T0 + 11_000 },
+  { key: 'odd/"quoted" & <b>bold</b>.bin', size: 30, lastModified: T0 + 12_000 },
+];
+let sim: Simulator;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { notFoundKeys: [GONE] }, seed });
+});
+afterAll(async () => {
+  await sim.close();
+});
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') console.error(`status-api: failed with TEST_SEED=${seed}`);
+  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+});
+
+function capture(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: createLogger({ level: 'info', destination: dest }), lines };
+}
+
+async function setup(o: { env?: Record<string, string>; listen?: string; defaults?: Record<string, unknown>; dirs?: TempDirs; logger?: Logger; bandwidth?: string; mode?: 'drain' | 'continuous'; apiUrl?: string } = {}) {
+  const dirs = o.dirs ?? (await tempDirs('status-api'));
+  if (!o.dirs) cleanups.push(() => dirs.cleanup());
+  const config: Config = loadConfig({
+    env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, ...o.env },
+    flags: { 'api-url': o.apiUrl ?? sim.url, 'mirror-dir': dirs.mirror, 'state-dir': dirs.state, concurrency: '2' },
+    defaults: { 'sync.quickRetries': 0, ...(o.bandwidth ? { 'sync.bandwidth': o.bandwidth } : {}), ...o.defaults },
+  });
+  const log = o.logger ?? createLogger({ level: 'silent' });
+  const ops = new Operations(config, log);
+  const rt: Runtime = await openRuntime(config, log, ops.runtimeOptions());
+  cleanups.push(() => rt.close());
+  const engine = new Engine(rt, { mode: o.mode ?? 'drain', probeIntervalMs: 100, ...ops.engineOptions() });
+  await ops.attach(rt, engine, { http: true, listen: o.listen ?? '127.0.0.1:0' });
+  cleanups.push(() => ops.stop(0));
+  return { dirs, config, ops, rt, engine, url: ops.http!.url };
+}
+
+async function post(url: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  const r = await fetch(url, { method: 'POST', headers });
+  return { status: r.status, body: await r.json() };
+}
+
+async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const r = await fetch(url, { headers });
+  return { status: r.status, body: await r.json() };
+}
+
+describe('without a token', () => {
+  it('/api/status is the status --json report plus live fields; problems are filterable', async () => {
+    const { rt, engine, config, url } = await setup();
+    await engine.syncOnce();
+    const { status, body } = await getJson(`${url}/api/status`);
+    expect(status).toBe(200);
+    expect(body.apiVersion).toBe(1);
+    // every field of status --json, whatever the report holds today, with the same value
+    const report = JSON.parse(JSON.stringify(await buildStatusReport(rt.store, config)));
+    for (const [k, v] of Object.entries(report)) expect(body[k], k).toEqual(v);
+    expect(body.jobs).toEqual({ queued: 0, running: 0, done: 6, failed: 1, gone: 1 });
+    const sizes = assets.reduce((a, x) => a + x.size, 0);
+    expect(body.overall).toMatchObject({ complete: false, assets: { done: 6, total: 8 }, bytes: { total: sizes } });
+    expect(body.overall.bytes.done).toBe(sizes - 10 - 20);
+    expect(body.overall.source).toBe(`${sim.url}/`);
+    expect(Date.parse(body.overall.nextPoll)).toBeGreaterThan(Date.now() - 1000);
+    expect(body.replica.owner).toBe(rt.owner);
+    expect(body.inFlight).toEqual([]);
+    expect(body.recentCompletions).toHaveLength(6);
+    expect(body.history.points.reduce((a: number, p: { files: number }) => a + p.files, 0)).toBe(6);
+    expect(body.history.points.reduce((a: number, p: { bytes: number }) => a + p.bytes, 0)).toBe(sizes - 30);
+    expect(body.actions).toEqual({ enabled: false });
+    const byKey = Object.fromEntries(body.problems.items.map((p: { key: string }) => [p.key, p]));
+    expect(byKey[HOSTILE]).toMatchObject({ state: 'failed', class: 'unsafe_key', attempts: 1, nextRetry: null });
+    expect(byKey[GONE]).toMatchObject({ state: 'gone', class: 'not_found', status: 404 });
+    expect(body.problems.classes).toEqual(['not_found', 'unsafe_key']);
+    const gone = (await getJson(`${url}/api/status?problems=gone`)).body.problems;
+    expect(gone.items.map((p: { key: string }) => p.key)).toEqual([GONE]);
+    expect(gone.total).toBe(2);
+    expect((await getJson(`${url}/api/status?class=unsafe_key`)).body.problems.items.map((p: { key: string }) => p.key)).toEqual([HOSTILE]);
+    expect((await getJson(`${url}/api/status?q=VANISHED`)).body.problems.items.map((p: { key: string }) => p.key)).toEqual([GONE]);
+    expect((await getJson(`${url}/api/status?problems=retrying`)).body.problems.items).toEqual([]);
+  });
+
+  it('renders the page on the server with every key escaped; actions answer 403', async () => {
+    const { engine, url } = await setup();
+    await engine.syncOnce();
+    const r = await fetch(`${url}/`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(r.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await r.text();
+    expect(html).not.toContain('<script>alert(1)');
+    expect(html).toContain('x/../&lt;script&gt;alert(1)&lt;/script&gt;.bin');
+    expect(html).not.toContain('<b>bold</b>');
+    expect(html).toContain('odd/&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;.bin');
+    // exactly one script element: the page's own
+    expect(html.match(/<script>/g)).toHaveLength(1);
+    expect(html).toMatch(/id="assets-done">6</);
+    expect(html).toContain('id="read-only"');
+    expect(html).not.toContain('data-action="retry-failed"');
+    // nothing external
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    for (const action of ['retry-failed', 'poll-now']) {
+      const a = await fetch(`${url}/api/actions/${action}`, { method: 'POST' });
+      expect(a.status, action).toBe(403);
+      expect(((await a.json()) as { error: string }).error).toMatch(/CONSTELLR_SYNC_HTTP_TOKEN/);
+    }
+    expect((await fetch(`${url}/api/actions/retry-failed`)).status).toBe(405);
+    expect((await fetch(`${url}/api/status`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+  });
+
+  it('http.statusPage: false serves only /healthz, /readyz and /metrics', async () => {
+    const { url } = await setup({ defaults: { 'http.statusPage': false } });
+    expect((await fetch(`${url}/`)).status).toBe(404);
+    expect((await fetch(`${url}/api/status`)).status).toBe(404);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('warns when the page is served on a non-loopback address without a token', async () => {
+    expect(isLoopback('127.0.0.1:9464')).toBe(true);
+    expect(isLoopback('[::1]:9464')).toBe(true);
+    expect(isLoopback('localhost:9464')).toBe(true);
+    expect(isLoopback('0.0.0.0:9464')).toBe(false);
+    expect(isLoopback('[::]:9464')).toBe(false);
+    expect(isLoopback('192.168.1.5:9464')).toBe(false);
+    const open = capture();
+    await setup({ listen: '0.0.0.0:0', logger: open.logger });
+    expect(open.lines.some((l) => l.level === 'warn' && String(l.msg).includes('without http.token'))).toBe(true);
+    const token = capture();
+    await setup({ listen: '0.0.0.0:0', logger: token.logger, env: { CONSTELLR_SYNC_HTTP_TOKEN: 'a-long-enough-test-token' } });
+    expect(token.lines.some((l) => String(l.msg).includes('without http.token'))).toBe(false);
+    const local = capture();
+    await setup({ logger: local.logger });
+    expect(local.lines.some((l) => String(l.msg).includes('without http.token'))).toBe(false);
+  });
+});
+
+describe('with a token', () => {
+  const TOKEN = 'status-page-test-token-0123456789';
+
+  it('the page and /api/* need it (bearer or the login cookie); /healthz, /readyz and /metrics stay open', async () => {
+    const { engine, rt, url } = await setup({ env: { CONSTELLR_SYNC_HTTP_TOKEN: TOKEN }, mode: 'continuous' });
+    const handle = await engine.start();
+    cleanups.push(() => handle.stop());
+    await waitUntil(async () => (await rt.store.counts()).done === 6 && (await rt.store.counts()).failed === 1, 20_000, 50, 'the first sync');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(200);
+    expect([200, 503]).toContain((await fetch(`${url}/readyz`)).status);
+    expect((await fetch(`${url}/`)).status).toBe(401);
+    expect((await fetch(`${url}/api/status`)).status).toBe(401);
+    expect((await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}x` } })).status).toBe(401);
+    const ok = await getJson(`${url}/api/status`, { authorization: `Bearer ${TOKEN}` });
+    expect(ok.status).toBe(200);
+    expect(ok.body.actions).toEqual({ enabled: true });
+    expect(JSON.stringify(ok.body)).not.toContain(TOKEN);
+    // the login form sets an HMAC cookie (never the token itself)
+    const login = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^constellr_sync_session=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(cookie).not.toContain(TOKEN);
+    const session = cookie.split(';')[0]!;
+    const page = await fetch(`${url}/`, { headers: { cookie: session } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('data-action="retry-failed"');
+    expect(html).not.toContain(TOKEN);
+    // actions: the bearer token works; the cookie alone does not (CSRF), the cookie plus the page's header does
+    const before = (await rt.store.getJob(HOSTILE))!;
+    expect(before.state).toBe('failed');
+    expect((await post(`${url}/api/actions/retry-failed`, { cookie: session })).status).toBe(403);
+    expect((await post(`${url}/api/actions/retry-failed`, { authorization: 'Bearer nope' })).status).toBe(401);
+    const retried = await post(`${url}/api/actions/retry-failed`, { authorization: `Bearer ${TOKEN}` });
+    expect(retried).toEqual({ status: 200, body: { requeued: 1, message: '1 failed asset queued again' } });
+    // re-queued, then tried again by the running workers (and refused again: the key is unsafe)
+    await waitUntil(async () => {
+      const j = (await rt.store.getJob(HOSTILE))!;
+      return j.state === 'failed' && j.updatedAt > before.updatedAt;
+    }, 15_000, 50, 'the hostile key retried');
+    const again = await post(`${url}/api/actions/retry-failed`, { cookie: session, 'x-constellr-sync-action': '1' });
+    expect(again.status).toBe(200);
+    // poll now: a poll starts outside the schedule
+    const cursor = await rt.store.getCursor();
+    const poll = await post(`${url}/api/actions/poll-now`, { authorization: `Bearer ${TOKEN}` });
+    expect(poll.status).toBe(202);
+    expect(['started', 'running']).toContain(poll.body.poll);
+    await waitUntil(async () => ((await rt.store.getCursor()).pollFinishedAt ?? 0) > (cursor.pollFinishedAt ?? 0), 15_000, 50, 'a new poll');
+    expect((await post(`${url}/api/actions/nope`, { authorization: `Bearer ${TOKEN}` })).status).toBe(404);
+    // log out clears the cookie
+    const out = await fetch(`${url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: session } });
+    expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+  });
+
+  it('the login form answers 401 for a wrong token and 429 after ten wrong ones in a minute', async () => {
+    const { url } = await setup({ env: { CONSTELLR_SYNC_HTTP_TOKEN: TOKEN } });
+    for (let i = 0; i < 10; i++) {
+      const r = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: `wrong-${i}` }), redirect: 'manual' });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('set-cookie')).toBeNull();
+    }
+    const throttled = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('set-cookie')).toBeNull();
+    // bearer requests are not throttled by the form
+    expect((await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    // an oversized form is refused without reading it whole
+    const big = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: 'x'.repeat(10_000) }), redirect: 'manual' }).catch(() => null);
+    if (big) expect(big.status).not.toBe(303);
+  });
+});
+
+describe('PostgreSQL', () => {
+  const pgOk = requirePostgres();
+  it('each replica shows the whole deployment\'s queue and only its own in-flight downloads', async (ctx) => {
+    if (!(await pgOk)) return ctx.skip();
+    const schema = uniqueSchema('status');
+    cleanups.push(() => dropSchema(schema));
+    const slow = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets.map((a) => ({ ...a, size: a.key.startsWith('ok/') ? 200_000 : a.size }))), faults: { notFoundKeys: [GONE], bodyBytesPerSecond: 200_000 }, seed });
+    cleanups.push(() => slow.close());
+    const mirror = await tempDirs('status-pg');
+    cleanups.push(() => mirror.cleanup());
+    const env = { CONSTELLR_SYNC_DATABASE_URL: TEST_DATABASE_URL, CONSTELLR_SYNC_DATABASE_SCHEMA: schema };
+    const replica = async (name: string, mode: 'continuous' | 'drain') => {
+      const d = await tempDirs(`status-pg-${name}`);
+      cleanups.push(() => d.cleanup());
+      return setup({ env, dirs: { ...d, mirror: mirror.mirror }, mode, apiUrl: slow.url });
+    };
+    const a = await replica('a', 'continuous');
+    const b = await replica('b', 'drain');
+    const handle = await a.engine.start();
+    cleanups.push(() => handle.stop());
+    // A downloads (slowly); B runs no workers
+    const aMid = await waitUntil(async () => {
+      const s = (await getJson(`${a.url}/api/status`)).body;
+      return s.inFlight.length > 0 && s.jobs.running > 0 ? s : null;
+    }, 20_000, 50, 'replica A downloading');
+    expect(aMid.backend).toBe('postgres');
+    const bMid = (await getJson(`${b.url}/api/status`)).body;
+    expect(bMid.backend).toBe('postgres');
+    expect(bMid.inFlight).toEqual([]);
+    // (both replicas live in this test process, so their owner names are the same; the poller differs)
+    expect(aMid.replica.poller).toBe(true);
+    expect(bMid.replica.poller).toBe(false);
+    expect(bMid.jobs.running + bMid.jobs.queued + bMid.jobs.done + bMid.jobs.failed + bMid.jobs.gone).toBe(assets.length);
+    expect(bMid.jobs.running).toBeGreaterThan(0);
+    // at the end both replicas report the same deployment-wide numbers and problems
+    await waitUntil(async () => (await getJson(`${b.url}/api/status`)).body.jobs.done === 6, 60_000, 100, 'the deployment done');
+    const [ea, eb] = [(await getJson(`${a.url}/api/status`)).body, (await getJson(`${b.url}/api/status`)).body];
+    for (const k of ['jobs', 'highWaterMark', 'overall'] as const) {
+      const strip = (o: any) => (k === 'overall' ? { ...o, nextPoll: null, ready: null, readyReason: null } : o);
+      expect(strip(eb[k]), k).toEqual(strip(ea[k]));
+    }
+    expect(eb.problems.items.map((p: { key: string; state: string }) => `${p.state} ${p.key}`).sort()).toEqual([`failed ${HOSTILE}`, `gone ${GONE}`]);
+    expect(eb.overall.bytes.done).toBe(5 * 200_000 + 30);
+    expect(ea.recentCompletions).toHaveLength(6);
+    expect(eb.recentCompletions).toEqual([]);
+  });
+});

@@ -1,0 +1,170 @@
+// Status page pieces without a server: the live tracker (progress, speed, ETA, the hour's ring
+// buffer), the token check, the renderers' escaping, the problem filter, the bandwidth window, and
+// where http.token may come from (environment, file, systemd credential; never the YAML file).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type http from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { Secret, describeConfig, loadConfig, loadCredentials } from '../../src/config/load.js';
+import { HttpAuth, constantTimeEqual } from '../../src/ops/http-auth.js';
+import { LiveStatus } from '../../src/ops/live-status.js';
+import { bandwidthWindow, describeSource, parseProblemFilter } from '../../src/ops/status-api.js';
+import { esc, fmtSeconds, renderProblems } from '../../src/ops/status-render.js';
+import type { ClaimedJob } from '../../src/store/types.js';
+
+const job = (key: string, size: number, token = key): ClaimedJob => ({ id: 1, key, remoteModifiedMs: 0, remoteSize: size, remoteEtag: null, revision: 1, attempts: 1, leaseToken: token, leaseUntil: 0, localPath: null });
+
+describe('LiveStatus', () => {
+  it('tracks bytes, speed and ETA per download and forgets finished ones', () => {
+    let now = 1_000_000;
+    const live = new LiveStatus({ clock: () => now });
+    const ev = live.events();
+    const a = job('a', 1000);
+    void ev.onBytes!(100, a);
+    now += 1000;
+    void ev.onBytes!(100, a);
+    const [p] = live.inFlight([a]);
+    expect(p).toMatchObject({ key: 'a', size: 1000, bytes: 200, bytesPerSecond: 100, etaSeconds: 8 });
+    // not yet a byte: 0 and no ETA
+    expect(live.inFlight([job('b', 50)])[0]).toMatchObject({ bytes: 0, bytesPerSecond: 0, etaSeconds: null });
+    ev.onOutcome!(a, 'done');
+    expect(live.inFlight([a])[0]!.bytes).toBe(0);
+  });
+
+  it('keeps one hour of buckets in a ring: old ones are dropped, files and bytes are summed per bucket', () => {
+    let now = 10_000_000;
+    const live = new LiveStatus({ clock: () => now, bucketMs: 10_000, windowMs: 60_000 });
+    const ev = live.events();
+    const a = job('a', 10);
+    void ev.onBytes!(500, a);
+    ev.onDone!(a, { bytes: 500, sha256: '', path: 'a', received: 500, durationMs: 5 });
+    expect(live.history()).toHaveLength(1);
+    expect(live.history()[0]).toMatchObject({ bytes: 500, files: 1 });
+    now += 25_000;
+    void ev.onBytes!(70, a);
+    const h = live.history();
+    expect(h.map((p) => p.bytes)).toEqual([500, 0, 70]);
+    expect(h[0]!.bytesPerSecond).toBe(50);
+    expect(h[0]!.filesPerMinute).toBe(6);
+    // far later: the window holds 6 buckets, all reused
+    now += 600_000;
+    void ev.onBytes!(1, a);
+    const later = live.history();
+    expect(later).toHaveLength(6);
+    expect(later.map((p) => p.bytes)).toEqual([0, 0, 0, 0, 0, 1]);
+    expect(live.recent()).toEqual([{ key: 'a', bytes: 500, at: new Date(10_000_000).toISOString(), durationMs: 5 }]);
+  });
+
+  it('keeps at most `recent` completions, newest first', () => {
+    const live = new LiveStatus({ recent: 3 });
+    for (let i = 0; i < 5; i++) live.events().onDone!(job(`k${i}`, 1), { bytes: 1, sha256: '', path: '', received: 1, durationMs: 1 });
+    expect(live.recent().map((c) => c.key)).toEqual(['k4', 'k3', 'k2']);
+  });
+});
+
+const req = (headers: Record<string, string>) => ({ headers }) as unknown as http.IncomingMessage;
+
+describe('HttpAuth', () => {
+  it('is open without a token, and then refuses every action', () => {
+    const a = new HttpAuth(undefined);
+    expect(a.enabled).toBe(false);
+    expect(a.check(req({}))).toEqual({ ok: true, via: 'open' });
+    expect(a.checkAction(req({ authorization: 'Bearer x' }))).toMatchObject({ ok: false, status: 403 });
+    expect(a.login('x', false)).toBe('disabled');
+  });
+
+  it('accepts the bearer token or the session cookie; actions by cookie need the header', () => {
+    const a = new HttpAuth(new Secret('s3cret-token'));
+    expect(a.check(req({ authorization: 'Bearer s3cret-token' }))).toEqual({ ok: true, via: 'bearer' });
+    expect(a.check(req({ authorization: 'bearer  s3cret-token ' }))).toEqual({ ok: true, via: 'bearer' });
+    expect(a.check(req({ authorization: 'Bearer s3cret-toke' })).ok).toBe(false);
+    expect(a.check(req({ authorization: 'Basic s3cret-token' })).ok).toBe(false);
+    expect(a.check(req({ cookie: 'constellr_sync_session=s3cret-token' })).ok).toBe(false);
+    const cookie = a.login('s3cret-token', true) as string;
+    expect(cookie).toMatch(/; Secure$/);
+    const value = cookie.split(';')[0]!;
+    expect(a.check(req({ cookie: `other=1; ${value}` }))).toEqual({ ok: true, via: 'cookie' });
+    expect(a.checkAction(req({ cookie: value }))).toMatchObject({ ok: false, status: 403 });
+    expect(a.checkAction(req({ cookie: value, 'x-constellr-sync-action': '1' }))).toEqual({ ok: true });
+    expect(a.checkAction(req({}))).toMatchObject({ ok: false, status: 401 });
+    // another token makes another session value
+    expect(new HttpAuth(new Secret('other')).login('other', false)).not.toContain(value.split('=')[1]);
+  });
+
+  it('compares in constant time over digests (any lengths)', () => {
+    expect(constantTimeEqual('abc', 'abc')).toBe(true);
+    expect(constantTimeEqual('abc', 'abcd')).toBe(false);
+    expect(constantTimeEqual('', '')).toBe(true);
+  });
+
+  it('throttles the login form after ten failures in a minute, then recovers', () => {
+    let now = 0;
+    const a = new HttpAuth(new Secret('tok'), () => now);
+    for (let i = 0; i < 10; i++) expect(a.login('bad', false)).toBe('wrong');
+    expect(a.login('tok', false)).toBe('throttled');
+    now += 60_000;
+    expect(a.login('tok', false)).toMatch(/^constellr_sync_session=/);
+  });
+});
+
+describe('rendering and filters', () => {
+  it('escapes markup and quotes', () => {
+    expect(esc(`<script>"x" & 'y'</script>`)).toBe('&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;');
+    expect(esc(null)).toBe('');
+    expect(fmtSeconds(0.25)).toBe('0.3 s');
+    expect(fmtSeconds(3700)).toBe('1 h 1 min');
+    expect(fmtSeconds(null)).toBe('–');
+  });
+
+  it('renders problem rows with hostile keys and messages as text', () => {
+    const html = renderProblems({
+      generatedAt: '2026-12-01T00:00:00.000Z',
+      problems: { total: 1, classes: ['x'], filter: parseProblemFilter(new URLSearchParams()), items: [{ key: '<img src=x onerror=alert(1)>', state: 'failed', class: '"><b>', status: 403, message: '<script>alert(2)</script>', attempts: 3, nextRetry: null, at: '2026-12-01T00:00:00.000Z' }] },
+    } as never);
+    expect(html).not.toMatch(/<img|<script|<b>/);
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('parses the problem filter, ignoring unknown states and bounding lengths', () => {
+    expect(parseProblemFilter(new URLSearchParams('problems=failed,nonsense,gone&class=network&q=%20abc%20'))).toEqual({ states: ['failed', 'gone'], class: 'network', q: 'abc' });
+    expect(parseProblemFilter(new URLSearchParams('problems=nonsense')).states).toEqual(['failed', 'gone', 'retrying']);
+    expect(parseProblemFilter(new URLSearchParams(`q=${'x'.repeat(500)}`)).q).toHaveLength(200);
+  });
+
+  it('shows the source without user info or query', () => {
+    expect(describeSource('https://user:pw@api.example.test/v1?key=secret')).toBe('https://api.example.test/v1');
+  });
+
+  it('finds when the bandwidth rate changes next (or null when it does not within a day)', () => {
+    const t0 = Date.UTC(2026, 0, 1, 10, 0, 30);
+    const at = (ms: number) => (ms >= Date.UTC(2026, 0, 1, 18, 0) ? null : 1000);
+    expect(bandwidthWindow(at, t0, null)).toEqual({ rate: 1000, changesAt: Date.UTC(2026, 0, 1, 18, 0) });
+    expect(bandwidthWindow(() => 5, t0, null)).toEqual({ rate: 5, changesAt: null });
+    expect(bandwidthWindow(() => null, t0, null)).toEqual({ rate: null, changesAt: null });
+  });
+});
+
+describe('http.token', () => {
+  it('comes from CONSTELLR_SYNC_HTTP_TOKEN, its _FILE, or the systemd credential constellr-http-token', () => {
+    expect(loadCredentials({ CONSTELLR_SYNC_HTTP_TOKEN: 'from-env' }).httpToken?.reveal()).toBe('from-env');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-token-'));
+    writeFileSync(path.join(dir, 'tok'), 'from-file\n');
+    expect(loadCredentials({ CONSTELLR_SYNC_HTTP_TOKEN_FILE: path.join(dir, 'tok') }).httpToken?.reveal()).toBe('from-file');
+    writeFileSync(path.join(dir, 'constellr-http-token'), 'from-credential\n');
+    expect(loadCredentials({ CREDENTIALS_DIRECTORY: dir }).httpToken?.reveal()).toBe('from-credential');
+    expect(loadCredentials({ CONSTELLR_SYNC_HTTP_TOKEN: '' }).httpToken).toBeUndefined();
+  });
+
+  it('is refused in the YAML file and masked when the configuration is printed', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-token-'));
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'http:\n  token: in-the-file\n');
+    expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/http\.token: secrets are not accepted in the file/);
+    const cfg = loadConfig({ env: { CONSTELLR_SYNC_HTTP_TOKEN: 'very-secret-value' } });
+    const shown = JSON.stringify(describeConfig(cfg));
+    expect(shown).not.toContain('very-secret-value');
+    expect((describeConfig(cfg).credentials as Record<string, unknown>).httpToken).toBe('***');
+    expect(cfg.http.statusPage).toBe(true);
+  });
+});
