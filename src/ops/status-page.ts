@@ -11,8 +11,8 @@ import { RENDER_FUNCTIONS, esc, renderSections } from './status-render.js';
 export const REFRESH_MS = 2000;
 
 const CSS = `
-:root{color-scheme:light dark;--bg:#f7f7f8;--fg:#16181d;--muted:#5b6270;--card:#fff;--line:#d9dce3;--accent:#1f6feb;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700;--bar:#e6e8ee}
-@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e6e8ee;--muted:#9aa3b2;--card:#181b21;--line:#2c313a;--accent:#58a6ff;--ok:#3fb950;--bad:#f47067;--warn:#d4a72c;--bar:#2a2f38}}
+:root{color-scheme:light dark;--bg:#f7f7f8;--fg:#16181d;--muted:#5b6270;--card:#fff;--line:#d9dce3;--accent:#1f6feb;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700;--bar:#e6e8ee;--on-accent:#fff}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e6e8ee;--muted:#9aa3b2;--card:#181b21;--line:#2c313a;--accent:#58a6ff;--ok:#3fb950;--bad:#f47067;--warn:#d4a72c;--bar:#2a2f38;--on-accent:#0f1115}}
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
 header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:baseline;justify-content:space-between;padding:.8rem 1rem;border-bottom:1px solid var(--line)}
 header h1{font-size:1.15rem;margin:0}#live{color:var(--muted);font-size:.85rem}
@@ -35,7 +35,7 @@ table{width:100%;border-collapse:collapse;font-size:.88rem}caption{text-align:le
 td.msg{overflow-wrap:anywhere}.tag{border-radius:4px;padding:0 .35rem;font-size:.8rem;border:1px solid var(--line)}.t-failed{color:var(--bad)}.t-retrying{color:var(--warn)}
 form.filter,.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.2rem 0 .6rem}label{font-size:.8rem;color:var(--muted)}.field{display:flex;flex-direction:column;gap:.15rem}
 input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.35rem .55rem;min-height:2.3rem}
-button{cursor:pointer;background:var(--accent);border-color:var(--accent);color:#fff;font-weight:600}button.secondary{background:var(--bg);color:var(--fg);border-color:var(--line)}
+button{cursor:pointer;background:var(--accent);border-color:var(--accent);color:var(--on-accent);font-weight:600}button.secondary{background:var(--bg);color:var(--fg);border-color:var(--line)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}#action-result{min-height:1.3rem;font-size:.9rem}
 @media (max-width:40rem){main{padding:.5rem;gap:.6rem}section{padding:.6rem}.facts{grid-template-columns:1fr}.facts dt{margin-top:.3rem}
 table,tbody,tr,td{display:block}thead{display:none}tr{border-top:1px solid var(--line);padding:.3rem 0}td{border:0;padding:.1rem 0;display:grid;grid-template-columns:6.5rem 1fr;gap:.5rem}td::before{content:attr(data-label);color:var(--muted);font-size:.8rem}caption{display:block}.tag{justify-self:start}}

@@ -141,6 +141,25 @@ describe('without a token', () => {
     expect((await fetch(`${url}/nope`)).status).toBe(404);
   });
 
+  it('shows pauses with their reason and end time: a 429 pause, a disk-full wait, the bandwidth timetable', async () => {
+    const { engine, url } = await setup({ bandwidth: '1MiB/s' });
+    const before = (await getJson(`${url}/api/status`)).body;
+    expect(before.pauses).toEqual([{ reason: 'bandwidth', detail: 'downloads limited to 1.0 MiB/s by sync.bandwidth', until: null }]);
+    const t = Date.now();
+    engine.gate.pauseFor('rate_limited', 60_000);
+    engine.gate.closeUntilCleared('disk_full');
+    cleanups.push(async () => engine.gate.close());
+    const { body } = await getJson(`${url}/api/status`);
+    const by = Object.fromEntries(body.pauses.map((p: { reason: string }) => [p.reason, p]));
+    expect(by.disk_full).toMatchObject({ until: null, detail: expect.stringMatching(/free space/) });
+    expect(Date.parse(by.rate_limited.until)).toBeGreaterThanOrEqual(t + 59_000);
+    expect(Date.parse(by.rate_limited.until)).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(by.rate_limited.detail).toMatch(/429/);
+    const html = await (await fetch(`${url}/`)).text();
+    expect(html).toMatch(/data-reason="rate_limited"><strong>rate_limited<\/strong>: [^<]*429[^<]*; until <span class="t"><time datetime="/);
+    expect(html).toMatch(/data-reason="disk_full">.*until it clears/);
+  });
+
   it('http.statusPage: false serves only /healthz, /readyz and /metrics', async () => {
     const { url } = await setup({ defaults: { 'http.statusPage': false } });
     expect((await fetch(`${url}/`)).status).toBe(404);
