@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import { parseListen, startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
 import { HttpAuth } from '../ops/http-auth.js';
 import { LiveStatus } from '../ops/live-status.js';
-import { bandwidthWindow, buildApiStatus } from '../ops/status-api.js';
+import { StatusCache, bandwidthWindow, buildApiStatus } from '../ops/status-api.js';
 import { handleStatusRoute } from '../ops/status-routes.js';
 import { rateAt } from '../sync/timetable.js';
 import type { Logger } from '../ops/logger.js';
@@ -129,10 +129,11 @@ export class Operations {
     if (!auth.enabled && !isLoopback(listen))
       this.#log.warn({ listen }, 'the status page is served on a non-loopback address without http.token: anyone who can reach it sees asset keys and errors; set CONSTELLR_SYNC_HTTP_TOKEN');
     let bw: { key: string; minute: number; value: ReturnType<typeof bandwidthWindow> } | null = null;
+    const cache = new StatusCache();
     const deps = {
       auth,
       logger: this.#log.child({ component: 'status-page' }),
-      build: (filter: Parameters<typeof buildApiStatus>[1]) =>
+      build: (filter: Parameters<typeof buildApiStatus>[1] & object) =>
         buildApiStatus(
           {
             store: rt.store,
@@ -156,13 +157,18 @@ export class Operations {
             clock: rt.clock,
           },
           filter,
+          cache,
         ),
       retryFailed: async () => {
         const n = await rt.store.requeueFailed({}, rt.clock());
+        cache.clear();
         engine.pool.wake();
         return n;
       },
-      pollNow: () => engine.requestPoll(),
+      pollNow: () => {
+        cache.clear();
+        return engine.requestPoll();
+      },
     };
     return (req: Parameters<typeof handleStatusRoute>[1], res: Parameters<typeof handleStatusRoute>[2]) => handleStatusRoute(deps, req, res);
   }

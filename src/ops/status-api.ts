@@ -154,12 +154,25 @@ export function nextScheduledRun(expression: string, timeZone: string, now: numb
   return next;
 }
 
-/** Build the /api/status document. */
-export async function buildApiStatus(src: StatusSources, filter: ProblemFilter = parseProblemFilter(new URLSearchParams())): Promise<ApiStatus> {
+/** What the database says (the expensive part; StatusCache shares it between refreshes). */
+export interface StoredStatus {
+  report: StatusReport;
+  bytes: Record<JobState, number>;
+  problems: Problem[];
+}
+
+export async function loadStoredStatus(store: StateStore, config: Config): Promise<StoredStatus> {
+  const report = await buildStatusReport(store, config);
+  const bytes = await store.bytesByState();
+  const problems = (await store.problemJobs(500)).map(problemOf);
+  return { report, bytes, problems };
+}
+
+/** Build the /api/status document: the stored part (from the cache when given) plus the live one. */
+export async function buildApiStatus(src: StatusSources, filter: ProblemFilter = parseProblemFilter(new URLSearchParams()), cache?: StatusCache): Promise<ApiStatus> {
   const config = src.config();
+  const { report, bytes, problems: all } = cache ? await cache.get(() => loadStoredStatus(src.store, config)) : await loadStoredStatus(src.store, config);
   const now = src.clock();
-  const report = await buildStatusReport(src.store, config);
-  const bytes = await src.store.bytesByState();
   const jobs = report.jobs as Record<JobState, number>;
   const total = Object.values(jobs).reduce((a, b) => a + b, 0);
   const totalBytes = Object.values(bytes).reduce((a, b) => a + b, 0);
@@ -169,7 +182,6 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
   const bw = src.bandwidth();
   if (bw && bw.rate !== null)
     pauses.push({ reason: 'bandwidth', detail: `downloads limited to ${describeRate(bw.rate)} by sync.bandwidth`, until: iso(bw.changesAt) });
-  const all = (await src.store.problemJobs(500)).map(problemOf);
   const needle = filter.q?.toLowerCase() ?? null;
   const items = all.filter(
     (p) => filter.states.includes(p.state) && (filter.class === null || p.class === filter.class) && (needle === null || p.key.toLowerCase().includes(needle) || (p.message ?? '').toLowerCase().includes(needle)),
@@ -216,4 +228,35 @@ export function bandwidthWindow(rateAtMs: (ms: number) => Rate, now: number, cac
     }
   }
   return { rate, changesAt };
+}
+
+/**
+ * The stored part of one build serves every viewer for a while: the counts and sums scan the jobs
+ * table, and SQLite does that on the daemon's own thread. A result is reused for max(1 s, 10 × the
+ * time it took), at most a minute, so refreshes cost at most about a tenth of the daemon's time
+ * whatever the number of open tabs. The live part (progress, pauses, history) is always fresh;
+ * actions clear the cache.
+ */
+export class StatusCache {
+  #entry: { at: number; ttl: number; value: Promise<StoredStatus> } | null = null;
+
+  get(load: () => Promise<StoredStatus>): Promise<StoredStatus> {
+    const now = performance.now();
+    const hit = this.#entry;
+    if (hit && now - hit.at < hit.ttl) return hit.value;
+    const value = load();
+    const entry = { at: now, ttl: 1000, value };
+    this.#entry = entry;
+    value.then(
+      () => (entry.ttl = Math.min(60_000, Math.max(1000, 10 * (performance.now() - now)))),
+      () => {
+        if (this.#entry === entry) this.#entry = null;
+      },
+    );
+    return value;
+  }
+
+  clear(): void {
+    this.#entry = null;
+  }
 }

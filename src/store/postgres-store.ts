@@ -508,9 +508,13 @@ export class PostgresStore implements StateStore {
   async problemJobs(limit: number): Promise<Job[]> {
     const now = this.#clock();
     const r = await this.#q<JobRow & { d: number }>(
-      `SELECT *, run_at - ${NOW} AS d FROM jobs
-       WHERE state IN ('failed', 'gone') OR (state = 'queued' AND attempts > 0 AND error_class IS NOT NULL)
-       ORDER BY updated_at DESC, id DESC LIMIT $1`,
+      // index-friendly parts (see the SQLite store): failed, gone, and retrying among the newest run_at
+      `SELECT *, run_at - ${NOW} AS d FROM (
+         (SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT $1)
+         UNION ALL (SELECT * FROM jobs WHERE state = 'gone' ORDER BY updated_at DESC, id DESC LIMIT $1)
+         UNION ALL (SELECT * FROM (SELECT * FROM jobs WHERE state = 'queued' ORDER BY run_at DESC LIMIT 5000) q
+                    WHERE attempts > 0 AND error_class IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT $1)
+       ) p ORDER BY updated_at DESC, id DESC LIMIT $1`,
       [limit],
     );
     // run_at is in the database's time base; the caller's is the host clock

@@ -167,9 +167,14 @@ export class SqliteStore implements StateStore {
         WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < @now)`),
       counts: p('SELECT state, count(*) AS n FROM jobs GROUP BY state'),
       bytesByState: p('SELECT state, coalesce(sum(remote_size), 0) AS b FROM jobs GROUP BY state'),
-      failures: p("SELECT * FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
-      problems: p(
-        "SELECT * FROM jobs WHERE state IN ('failed', 'gone') OR (state = 'queued' AND attempts > 0 AND error_class IS NOT NULL) ORDER BY updated_at DESC, id DESC LIMIT ?",
+      failures: p("SELECT * FROM jobs INDEXED BY jobs_failed WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
+      // three index-friendly parts (a single OR would scan and sort the whole table on every refresh
+      // of the status page); retrying jobs wait for a later run_at than fresh ones, so the newest
+      // 5000 run_at values of the queue hold them
+      problemsFailed: p("SELECT * FROM jobs INDEXED BY jobs_failed WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT ?"),
+      problemsGone: p("SELECT * FROM jobs WHERE state = 'gone' ORDER BY updated_at DESC, id DESC LIMIT ?"),
+      problemsRetrying: p(
+        "SELECT * FROM (SELECT * FROM jobs INDEXED BY jobs_queued_run_at WHERE state = 'queued' ORDER BY run_at DESC LIMIT 5000) WHERE attempts > 0 AND error_class IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT ?",
       ),
       getJob: p('SELECT * FROM jobs WHERE key = ?'),
       nextRunAt: p("SELECT min(run_at) AS t FROM jobs WHERE state = 'queued'"),
@@ -434,7 +439,11 @@ export class SqliteStore implements StateStore {
   }
 
   async problemJobs(limit: number): Promise<Job[]> {
-    return (this.#s.problems!.all(limit) as JobRow[]).map(rowToJob);
+    const rows = [this.#s.problemsFailed!, this.#s.problemsGone!, this.#s.problemsRetrying!].flatMap((st) => st.all(limit) as JobRow[]);
+    return rows
+      .map(rowToJob)
+      .sort((a, b) => b.updatedAt - a.updatedAt || b.id - a.id)
+      .slice(0, limit);
   }
 
   async getJob(key: string): Promise<Job | null> {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Secret, describeConfig, loadConfig, loadCredentials } from '../../src/config/load.js';
 import { HttpAuth, constantTimeEqual } from '../../src/ops/http-auth.js';
 import { LiveStatus } from '../../src/ops/live-status.js';
-import { bandwidthWindow, describeSource, parseProblemFilter } from '../../src/ops/status-api.js';
+import { StatusCache, bandwidthWindow, describeSource, parseProblemFilter, type StoredStatus } from '../../src/ops/status-api.js';
 import { esc, fmtSeconds, renderProblems } from '../../src/ops/status-render.js';
 import type { ClaimedJob } from '../../src/store/types.js';
 
@@ -142,6 +142,24 @@ describe('rendering and filters', () => {
     expect(bandwidthWindow(at, t0, null)).toEqual({ rate: 1000, changesAt: Date.UTC(2026, 0, 1, 18, 0) });
     expect(bandwidthWindow(() => 5, t0, null)).toEqual({ rate: 5, changesAt: null });
     expect(bandwidthWindow(() => null, t0, null)).toEqual({ rate: null, changesAt: null });
+  });
+});
+
+describe('StatusCache', () => {
+  it('shares one load between refreshes for a while, reloads after clear() and after a failure', async () => {
+    const cache = new StatusCache();
+    let loads = 0;
+    const load = async () => ({ n: ++loads }) as unknown as StoredStatus;
+    const a = await cache.get(load);
+    const b = await cache.get(load);
+    expect(loads).toBe(1);
+    expect(b).toBe(a);
+    cache.clear();
+    await cache.get(load);
+    expect(loads).toBe(2);
+    const failing = new StatusCache();
+    await expect(failing.get(() => Promise.reject(new Error('db closed')))).rejects.toThrow('db closed');
+    await expect(failing.get(load)).resolves.toMatchObject({ n: 3 });
   });
 });
 
