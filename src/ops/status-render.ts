@@ -63,7 +63,6 @@ export function renderOverall(d: ApiStatus): string {
     ['State', `${esc(d.backend)}: <code>${esc(d.store)}</code>`],
     ['Replica', `<code>${esc(d.replica.owner)}</code>${d.replica.poller ? ' (polls)' : ''}`],
   ];
-  if (d.lastPoll.error) facts.push(['Last poll error', `<span class="bad">[${esc(d.lastPoll.errorClass)}]</span> ${esc(d.lastPoll.error)} (${fmtTime(d.lastPoll.errorAt, d.generatedAt)})`]);
   return (
     `<p class="state state-${state}" id="overall-state" data-state="${state}">${esc(label)}</p>` +
     `<p><strong id="assets-done">${esc(o.assets.done)}</strong> of <strong id="assets-total">${esc(o.assets.total)}</strong> assets, ` +
@@ -134,9 +133,13 @@ export function renderHistory(d: ApiStatus): string {
 
 export function renderProblems(d: ApiStatus): string {
   const p = d.problems;
+  const pollError = d.lastPoll.error
+    ? `<p class="poll-error" id="poll-error"><strong>Last poll failed</strong> ${fmtTime(d.lastPoll.errorAt, d.generatedAt)}: <span class="bad">[${esc(d.lastPoll.errorClass)}]</span> ${esc(d.lastPoll.error)}</p>`
+    : '';
   if (p.items.length === 0)
-    return `<p class="muted" id="problems-empty">${p.total === 0 ? 'No failed, gone or retrying assets.' : `None of the ${esc(p.total)} problems match the filter.`}</p>`;
+    return `${pollError}<p class="muted" id="problems-empty">${p.total === 0 ? 'No failed, gone or retrying assets.' : `None of the ${esc(p.total)} problems match the filter.`}</p>`;
   return (
+    pollError +
     `<table id="problems-table"><caption>${esc(p.items.length)} of ${esc(p.total)} problems</caption><thead><tr><th scope="col">Key</th><th scope="col">State</th><th scope="col">Error</th><th scope="col">Message</th><th scope="col">Attempts</th><th scope="col">Next retry / when</th></tr></thead><tbody>` +
     p.items
       .map(

@@ -160,6 +160,15 @@ describe('without a token', () => {
     expect(html).toMatch(/data-reason="disk_full">.*until it clears/);
   });
 
+  it('shows the last poll error among the problems, escaped', async () => {
+    const { rt, url } = await setup();
+    await rt.store.startPoll(Date.now());
+    await rt.store.failPoll('listing page 3: HTTP 502 <b>Bad Gateway</b>', 'http_5xx', Date.now());
+    const html = await (await fetch(`${url}/`)).text();
+    expect(html).toMatch(/id="poll-error"><strong>Last poll failed<\/strong> .*\[http_5xx\]<\/span> listing page 3: HTTP 502 &lt;b&gt;Bad Gateway&lt;\/b&gt;/);
+    expect((await getJson(`${url}/api/status`)).body.lastPoll).toMatchObject({ errorClass: 'http_5xx', error: 'listing page 3: HTTP 502 <b>Bad Gateway</b>' });
+  });
+
   it('http.statusPage: false serves only /healthz, /readyz and /metrics', async () => {
     const { url } = await setup({ defaults: { 'http.statusPage': false } });
     expect((await fetch(`${url}/`)).status).toBe(404);
