@@ -55,7 +55,7 @@ var st=f.elements.problems.value,cl=f.elements.class.value,q=f.elements.q.value.
 if(st)p.set('problems',st);if(cl)p.set('class',cl);if(q)p.set('q',q);var s=p.toString();return s?'?'+s:''}
 var busy=false,timer=null;
 function refresh(){if(busy)return;busy=true;
-fetch('/api/status'+query(),{credentials:'same-origin',headers:{accept:'application/json'}}).then(function(r){
+fetch('api/status'+query(),{credentials:'same-origin',headers:{accept:'application/json'}}).then(function(r){
 if(r.status===401){location.reload();throw new Error('login required')}if(!r.ok)throw new Error('HTTP '+r.status);return r.json()}).then(function(d){
 var s=renderSections(d);for(var id in s){var el=document.getElementById(id);if(el)el.innerHTML=s[id]}
 updateClasses(d);live.textContent='live · updated '+new Date(d.generatedAt).toLocaleTimeString();live.dataset.updated=d.generatedAt;document.body.dataset.refreshes=String(Number(document.body.dataset.refreshes||0)+1)
@@ -67,7 +67,7 @@ f.addEventListener('change',function(){history.replaceState(null,'',location.pat
 f.elements.q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(function(){history.replaceState(null,'',location.pathname+query());refresh()},300)})}
 document.querySelectorAll('button[data-action]').forEach(function(b){b.addEventListener('click',function(){var out=document.getElementById('action-result');b.disabled=true;out.textContent='working…';
 var h={accept:'application/json'};h[ACTION_HEADER]='1';
-fetch('/api/actions/'+b.dataset.action,{method:'POST',credentials:'same-origin',headers:h}).then(function(r){return r.json().then(function(j){return{ok:r.ok,j:j}})}).then(function(x){
+fetch('api/actions/'+b.dataset.action,{method:'POST',credentials:'same-origin',headers:h}).then(function(r){return r.json().then(function(j){return{ok:r.ok,j:j}})}).then(function(x){
 out.textContent=x.j.message||(x.ok?'done':'failed');out.className=x.ok?'ok':'bad';refresh()}).catch(function(e){out.textContent='failed: '+e.message;out.className='bad'}).then(function(){b.disabled=false})})});
 document.body.classList.add('js');setInterval(refresh,REFRESH);refresh()})();`;
 }
@@ -94,7 +94,7 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
   const classes = [...new Set([...d.problems.classes, ...(o.filter.class ? [o.filter.class] : [])])];
   const stateSel = o.filter.states.length === 1 ? o.filter.states[0] : '';
   const filter =
-    `<form id="filter" class="filter" method="get" action="/" role="search" aria-label="Filter problems">` +
+    `<form id="filter" class="filter" method="get" action="./" role="search" aria-label="Filter problems">` +
     `<div class="field"><label for="f-state">State</label><select id="f-state" name="problems"><option value="">failed, gone and retrying</option>${PROBLEM_STATES.map((p) => `<option value="${p}"${p === stateSel ? ' selected' : ''}>${p}</option>`).join('')}</select></div>` +
     `<div class="field"><label for="f-class">Error class</label><select id="f-class" name="class"><option value="">any</option>${classes.map((c) => `<option value="${esc(c)}"${c === o.filter.class ? ' selected' : ''}>${esc(c)}</option>`).join('')}</select></div>` +
     `<div class="field"><label for="f-q">Key or message contains</label><input id="f-q" type="search" name="q" value="${esc(o.filter.q ?? '')}" maxlength="200"></div>` +
@@ -102,7 +102,7 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
   const actions = o.actions
     ? `<div class="actions"><button type="button" data-action="retry-failed" id="retry-failed">Retry failed</button>` +
       `<button type="button" data-action="poll-now" id="poll-now" class="secondary">Poll now</button>` +
-      `<form method="post" action="/logout"><button type="submit" class="secondary">Log out</button></form></div><p id="action-result" role="status" aria-live="polite"></p>` +
+      `<form method="post" action="logout"><button type="submit" class="secondary">Log out</button></form></div><p id="action-result" role="status" aria-live="polite"></p>` +
       '<noscript><p class="muted">The actions need JavaScript.</p></noscript>'
     : `<p class="muted" id="read-only">Read-only: set <code>CONSTELLR_SYNC_HTTP_TOKEN</code> to enable "retry failed" and "poll now".</p>`;
   const body =
@@ -113,7 +113,7 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
     `<section id="now" aria-labelledby="h-now"><h2 id="h-now">Now</h2><div id="now-body">${s['now-body']}</div></section>` +
     `<section id="history" class="wide" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
     `<section id="problems" class="wide" aria-labelledby="h-problems"><h2 id="h-problems">Problems</h2>${filter}<div id="problems-body">${s['problems-body']}</div></section>` +
-    `</main><footer>status API v${esc(d.apiVersion)} · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></footer>`;
+    `</main><footer>status API v${esc(d.apiVersion)} · <a href="api/status">/api/status</a> · <a href="metrics">/metrics</a></footer>`;
   return shell('constellr-sync status', body, true);
 }
 
@@ -123,7 +123,7 @@ export function renderLogin(message: string | null): string {
     `<main><section class="wide" aria-labelledby="h-login"><h2 id="h-login">constellr-sync: log in</h2>` +
     `<p class="muted">This status page is protected by <code>http.token</code> (CONSTELLR_SYNC_HTTP_TOKEN).</p>` +
     (message ? `<p class="bad" role="alert" id="login-error">${esc(message)}</p>` : '') +
-    `<form method="post" action="/login" class="actions"><div class="field"><label for="token">Token</label><input id="token" type="password" name="token" autocomplete="current-password" required autofocus></div>` +
+    `<form method="post" action="login" class="actions"><div class="field"><label for="token">Token</label><input id="token" type="password" name="token" autocomplete="current-password" required autofocus></div>` +
     `<button type="submit">Log in</button></form></section></main>`;
   return shell('constellr-sync: log in', body, false);
 }

@@ -120,19 +120,19 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
     readForm(req).then((form) => {
       const r = d.auth.login(form?.get('token') ?? '', req.headers['x-forwarded-proto'] === 'https');
-      if (r === 'disabled') return send(res, 303, 'text/plain; charset=utf-8', 'no token is set\n', { location: '/' });
+      if (r === 'disabled') return send(res, 303, 'text/plain; charset=utf-8', 'no token is set\n', { location: './' });
       if (r === 'throttled') return send(res, 429, 'text/html; charset=utf-8', renderLogin('Too many wrong tokens; wait a minute.'), { ...HTML_HEADERS, 'retry-after': '60' });
       if (r === 'wrong') {
         d.logger.warn({ remote: req.socket.remoteAddress }, 'status page: wrong token at the login form');
         return send(res, 401, 'text/html; charset=utf-8', renderLogin('Wrong token.'), HTML_HEADERS);
       }
-      send(res, 303, 'text/plain; charset=utf-8', 'logged in\n', { location: '/', 'set-cookie': r });
+      send(res, 303, 'text/plain; charset=utf-8', 'logged in\n', { location: './', 'set-cookie': r });
     }, fail);
     return true;
   }
   if (path === '/logout') {
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
-    send(res, 303, 'text/plain; charset=utf-8', 'logged out\n', { location: '/', 'set-cookie': d.auth.logout() });
+    send(res, 303, 'text/plain; charset=utf-8', 'logged out\n', { location: './', 'set-cookie': d.auth.logout() });
     return true;
   }
   return false;

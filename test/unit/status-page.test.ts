@@ -120,9 +120,11 @@ describe('rendering and filters', () => {
   it('renders problem rows with hostile keys and messages as text', () => {
     const html = renderProblems({
       generatedAt: '2026-12-01T00:00:00.000Z',
+      lastPoll: { error: '<i>poll</i>', errorClass: 'http_5xx', errorAt: '2026-12-01T00:00:00.000Z' },
       problems: { total: 1, classes: ['x'], filter: parseProblemFilter(new URLSearchParams()), items: [{ key: '<img src=x onerror=alert(1)>', state: 'failed', class: '"><b>', status: 403, message: '<script>alert(2)</script>', attempts: 3, nextRetry: null, at: '2026-12-01T00:00:00.000Z' }] },
     } as never);
-    expect(html).not.toMatch(/<img|<script|<b>/);
+    expect(html).not.toMatch(/<img|<script|<b>|<i>/);
+    expect(html).toContain('&lt;i&gt;poll&lt;/i&gt;');
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
   });
 
