@@ -8,6 +8,9 @@ import type { WorkerEvents } from '../sync/worker.js';
 /** Speed is measured over this trailing window. */
 const SPEED_WINDOW_MS = 5000;
 const SAMPLE_EVERY_MS = 200;
+/** Entries beyond this many are checked for idle ones (no byte for IDLE_ENTRY_MS). */
+const MAX_ENTRIES = 256;
+const IDLE_ENTRY_MS = 10 * 60_000;
 
 export interface DownloadProgress {
   key: string;
@@ -102,6 +105,9 @@ export class LiveStatus {
         if (!job) return;
         let e = this.#entries.get(job.leaseToken);
         if (!e) {
+          // a download that ended without an outcome event (a lost lease) is pruned by inFlight() when
+          // the page is viewed; without viewers, stale entries go here so memory stays bounded
+          if (this.#entries.size >= MAX_ENTRIES) this.#pruneIdle(now);
           e = { job, bytes: 0, startedAt: now, samples: [] };
           this.#entries.set(job.leaseToken, e);
         }
@@ -121,6 +127,18 @@ export class LiveStatus {
         this.#entries.delete(job.leaseToken);
       },
     };
+  }
+
+  #pruneIdle(now: number): void {
+    for (const [token, e] of this.#entries) {
+      const last = e.samples[e.samples.length - 1]?.at ?? e.startedAt;
+      if (now - last > IDLE_ENTRY_MS) this.#entries.delete(token);
+    }
+  }
+
+  /** Downloads tracked now (tests: memory stays bounded). */
+  get tracked(): number {
+    return this.#entries.size;
   }
 
   /**

@@ -56,6 +56,17 @@ describe('LiveStatus', () => {
     expect(live.recent()).toEqual([{ key: 'a', bytes: 500, at: new Date(10_000_000).toISOString(), durationMs: 5 }]);
   });
 
+  it('forgets downloads that ended without an outcome (a lost lease) once they are idle, even unviewed', () => {
+    let now = 0;
+    const live = new LiveStatus({ clock: () => now });
+    const ev = live.events();
+    for (let i = 0; i < 256; i++) void ev.onBytes!(1, job(`lost-${i}`, 10));
+    expect(live.tracked).toBe(256);
+    now += 11 * 60_000;
+    void ev.onBytes!(1, job('fresh', 10));
+    expect(live.tracked).toBe(1);
+  });
+
   it('keeps at most `recent` completions, newest first', () => {
     const live = new LiveStatus({ recent: 3 });
     for (let i = 0; i < 5; i++) live.events().onDone!(job(`k${i}`, 1), { bytes: 1, sha256: '', path: '', received: 1, durationMs: 1 });
