@@ -33,7 +33,7 @@ svg#chart{width:100%;height:10rem;background:var(--bg);border:1px solid var(--li
 .cols{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr))}.cols>div{min-width:0}.sw{display:inline-block;width:1.2rem;height:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}.sw.tp{background:var(--accent)}.sw.fpm{background:var(--ok)}
 table{width:100%;border-collapse:collapse;font-size:.88rem}caption{text-align:left;color:var(--muted);padding:.3rem 0}th,td{text-align:left;padding:.3rem .4rem;border-top:1px solid var(--line);vertical-align:top}
 td.msg{overflow-wrap:anywhere}.tag{border-radius:4px;padding:0 .35rem;font-size:.8rem;border:1px solid var(--line)}.t-failed{color:var(--bad)}.t-retrying{color:var(--warn)}
-form.filter,.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.2rem 0 .6rem}label{font-size:.8rem;color:var(--muted)}.field{display:flex;flex-direction:column;gap:.15rem}
+[hidden]{display:none!important}form.filter,.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.2rem 0 .6rem}label{font-size:.8rem;color:var(--muted)}.field{display:flex;flex-direction:column;gap:.15rem}
 input,select,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.35rem .55rem;min-height:2.3rem}
 button{cursor:pointer;background:var(--accent);border-color:var(--accent);color:var(--on-accent);font-weight:600}button.secondary{background:var(--bg);color:var(--fg);border-color:var(--line)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}#action-result{min-height:1.3rem;font-size:.9rem}
@@ -69,7 +69,7 @@ document.querySelectorAll('button[data-action]').forEach(function(b){b.addEventL
 var h={accept:'application/json'};h[ACTION_HEADER]='1';
 fetch('api/actions/'+b.dataset.action,{method:'POST',credentials:'same-origin',headers:h}).then(function(r){return r.json().then(function(j){return{ok:r.ok,j:j}})}).then(function(x){
 out.textContent=x.j.message||(x.ok?'done':'failed');out.className=x.ok?'ok':'bad';refresh()}).catch(function(e){out.textContent='failed: '+e.message;out.className='bad'}).then(function(){b.disabled=false})})});
-document.body.classList.add('js');setInterval(refresh,REFRESH);refresh()})();`;
+var ab=document.getElementById('action-buttons');if(ab)ab.hidden=false;var nj=document.getElementById('nojs-note');if(nj)nj.hidden=true;document.body.classList.add('js');setInterval(refresh,REFRESH);refresh()})();`;
 }
 
 let cachedScript: string | null = null;
@@ -100,10 +100,10 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
     `<div class="field"><label for="f-q">Key or message contains</label><input id="f-q" type="search" name="q" value="${esc(o.filter.q ?? '')}" maxlength="200"></div>` +
     `<button type="submit" class="secondary">Filter</button></form>`;
   const actions = o.actions
-    ? `<div class="actions"><button type="button" data-action="retry-failed" id="retry-failed">Retry failed</button>` +
-      `<button type="button" data-action="poll-now" id="poll-now" class="secondary">Poll now</button>` +
-      `<form method="post" action="logout"><button type="submit" class="secondary">Log out</button></form></div><p id="action-result" role="status" aria-live="polite"></p>` +
-      '<noscript><p class="muted">The actions need JavaScript.</p></noscript>'
+    ? `<div class="actions"><span id="action-buttons" class="actions" hidden><button type="button" data-action="retry-failed" id="retry-failed">Retry failed</button>` +
+      `<button type="button" data-action="poll-now" id="poll-now" class="secondary">Poll now</button></span>` +
+      `<span class="muted" id="nojs-note">"Retry failed" and "Poll now" need JavaScript.</span>` +
+      `<form method="post" action="logout"><button type="submit" class="secondary">Log out</button></form></div><p id="action-result" role="status" aria-live="polite"></p>`
     : `<p class="muted" id="read-only">Read-only: set <code>CONSTELLR_SYNC_HTTP_TOKEN</code> to enable "retry failed" and "poll now".</p>`;
   const body =
     `<a class="skip" href="#problems">Skip to problems</a>` +

@@ -180,6 +180,7 @@ describe.runIf(run)('the status page in chromium', () => {
     const page = await ctx.newPage();
     await login(page);
     // the session cookie alone (a cross-site form) is not enough: the page's header is required
+    expect(await page.locator('#nojs-note').isVisible()).toBe(false);
     const cookie = (await ctx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     expect((await fetch(`${url}/api/actions/retry-failed`, { method: 'POST', headers: { cookie } })).status).toBe(403);
     expect(((await statusJson()).jobs.failed ?? 0)).toBeGreaterThanOrEqual(2);
@@ -246,6 +247,10 @@ describe.runIf(run)('the status page in chromium', () => {
     for (const s of ['queued', 'running', 'done', 'failed', 'gone']) expect(staticCounts[s], `server-rendered count ${s}`).toBe(cli.jobs[s]);
     expect(await p3.locator('#assets-total').textContent()).toBe(String(Object.values(cli.jobs).reduce((a, b) => a + b, 0)));
     expect(await p3.locator('#live').textContent()).toMatch(/server-rendered/);
+    // the actions need the script: hidden without it, with a note; logging out is a plain form
+    expect(await p3.locator('#retry-failed').isVisible()).toBe(false);
+    expect(await p3.getByText('need JavaScript').isVisible()).toBe(true);
+    expect(await p3.getByRole('button', { name: 'Log out' }).isVisible()).toBe(true);
     // the filter works without JavaScript too (a GET form, filtered on the server)
     await p3.getByLabel('State', { exact: true }).selectOption('failed');
     await p3.getByRole('button', { name: 'Filter' }).click();
