@@ -4,7 +4,7 @@
 // recent completions, and the problems list (filterable). The field set is versioned by apiVersion;
 // fields are only ever added within a version (README: "The status page").
 import cron from 'node-cron';
-import { buildStatusReport } from '../cli/commands/status.js';
+import { buildStatusReport } from './status-report.js';
 import type { Config } from '../config/load.js';
 import type { ClaimedJob, Job, JobState, StateStore } from '../store/types.js';
 import { describeRate, type Rate } from '../sync/timetable.js';
@@ -38,7 +38,8 @@ export interface Problem {
   at: string;
 }
 
-export type StatusReport = Awaited<ReturnType<typeof buildStatusReport>>;
+/** The report of `status --json` for an initialized state (the page always has a store). */
+export type StatusReport = Extract<Awaited<ReturnType<typeof buildStatusReport>>, { initialized: true }>;
 
 export interface ApiStatus extends StatusReport {
   apiVersion: number;
@@ -162,7 +163,7 @@ export interface StoredStatus {
 }
 
 export async function loadStoredStatus(store: StateStore, config: Config): Promise<StoredStatus> {
-  const report = await buildStatusReport(store, config);
+  const report = (await buildStatusReport(config, store, { now: Date.now() })) as StatusReport;
   const bytes = await store.bytesByState();
   const problems = (await store.problemJobs(500)).map(problemOf);
   return { report, bytes, problems };
@@ -177,7 +178,7 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
   const total = Object.values(jobs).reduce((a, b) => a + b, 0);
   const totalBytes = Object.values(bytes).reduce((a, b) => a + b, 0);
   const r = src.readiness();
-  const lastOk = report.lastPoll.finishedAt as string | null;
+  const lastOk = report.lastSuccessfulPollAt;
   const pauses: Pause[] = src.gatePauses().map((p) => ({ reason: p.reason, detail: PAUSE_TEXT[p.reason] ?? p.reason, until: iso(p.until) }));
   const bw = src.bandwidth();
   if (bw && bw.rate !== null)
@@ -191,7 +192,7 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
     generatedAt: new Date(now).toISOString(),
     ...report,
     overall: {
-      complete: lastOk !== null && jobs.queued === 0 && jobs.running === 0 && jobs.failed === 0,
+      complete: report.complete,
       assets: { done: jobs.done, total },
       bytes: { done: bytes.done, total: totalBytes },
       ready: r.ready,
