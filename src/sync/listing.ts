@@ -45,7 +45,15 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
       },
     });
   };
-  let next: Promise<ListPage> | null = fetchPage(null);
+  // A page fetched ahead is awaited only after the caller has committed the previous one. If it
+  // fails first, nobody is awaiting it yet: a handler attached at creation keeps that rejection
+  // handled (the same promise still rejects for the `await` below, which reports it).
+  const prefetch = (token: string | null): Promise<ListPage> => {
+    const p = fetchPage(token);
+    p.catch(() => undefined);
+    return p;
+  };
+  let next: Promise<ListPage> | null = prefetch(null);
   try {
     while (next) {
       const page: ListPage = await next;
@@ -59,12 +67,13 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
           });
         seen.add(page.nextToken);
         // Prefetch: the server prepares the next page while the caller commits this one.
-        next = fetchPage(page.nextToken);
+        next = prefetch(page.nextToken);
       }
       yield page;
     }
   } finally {
-    // The caller stopped early (an error, shutdown): nobody will await the prefetched page.
-    next?.catch(() => undefined);
+    // The caller stopped early (an error, shutdown): nobody will await the prefetched page, whose
+    // rejection is already handled (prefetch).
+    next = null;
   }
 }
