@@ -81,3 +81,32 @@ describe.skipIf(!pgOk)('a failing prefetched page during a slow PostgreSQL upser
     expect(Number(jobs!.n)).toBe(3);
   });
 });
+
+describe('the process-level unhandledRejection handler', () => {
+  it('logs the rejection with context (secrets scrubbed) and exits non-zero', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-unhandled-'));
+    try {
+      // A preloaded module plays the bug: once the CLI runs, a promise rejects with nobody listening.
+      // It waits until the CLI has loaded (a rejection listener exists), or 5 s on a CLI without one.
+      const script = `const t0 = Date.now(); const t = setInterval(() => { if (process.listenerCount('unhandledRejection') > 0 || Date.now() - t0 > 5000) { clearInterval(t); Promise.reject(new Error('boom-from-a-bug Bearer ' + ['abc', 'def', 'ghi'].join('.'))); } }, 10);`;
+      const bug = `data:text/javascript,${encodeURIComponent(script)}`;
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, ['--import', bug, CLI_MAIN, 'simulate', '--port', '0', '--admin-port', '0'], { cwd: tmp, env: { PATH: process.env.PATH ?? '', HOME: tmp } });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+        c.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+      expect(r.code, r.out).toBe(1);
+      expect(r.out).toMatch(/constellr-sync simulate: internal error: unhandled promise rejection/);
+      expect(r.out).toMatch(/boom-from-a-bug/);
+      expect(r.out).not.toMatch(/abc\.def\.ghi/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
