@@ -79,6 +79,11 @@ export const configSchema = z.strictObject({
       headersTimeout: duration('60s'),
       /** Longest silence allowed between two body chunks. */
       bodyIdleTimeout: duration('60s'),
+      /**
+       * The longest Retry-After honoured (429/503): longer ones are clamped (logged once), so a
+       * server asking for hours or weeks cannot stall a sync. Also bounds job backoff's Retry-After.
+       */
+      maxRetryAfter: duration('60s').refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be between 1s and 1d'),
       /** Each download's total deadline is 5 min + Size / minDownloadRate. */
       minDownloadRate: size('64KiB'),
     })

@@ -10,6 +10,7 @@ import { parseTimetable } from '../sync/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
+import { repeat, type Repeater } from '../ops/timers.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import { compileFilter, type AssetFilter } from '../sync/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
@@ -145,7 +146,7 @@ export class Engine {
         settings: {
           leaseMs: cfg.sync.leaseDuration,
           quickRetries: cfg.sync.quickRetries,
-          backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay },
+          backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay, maxRetryAfterMs: cfg.api.maxRetryAfter },
           freeSpaceReserve: cfg.mirror.freeSpaceReserve,
           minDownloadRate: cfg.api.minDownloadRate,
           layout: this.layout,
@@ -270,12 +271,14 @@ export class Engine {
     // The lease is renewed every third of its length; a replica that takes it over polls at once.
     const leaseMs = cfg.state.pollerLease;
     if (await this.#renewPollerLease()) void this.poll(pollAbort.signal);
-    const leaseTimer = setInterval(() => {
-      void this.#renewPollerLease().then((tookOver) => {
-        if (tookOver === 'acquired' && this.#pollTick) void this.poll(pollAbort.signal);
-      });
-    }, Math.max(250, Math.floor(leaseMs / 3)));
-    leaseTimer.unref();
+    const leaseTimer = repeat(
+      () => {
+        void this.#renewPollerLease().then((tookOver) => {
+          if (tookOver === 'acquired' && this.#pollTick) void this.poll(pollAbort.signal);
+        });
+      },
+      () => Math.max(250, Math.floor(leaseMs / 3)),
+    );
     const unsubscribe = this.rt.store.onJobsAvailable(() => this.pool.wake());
     this.#pollTick = () => {
       if (this.#isPoller) void this.poll(pollAbort.signal);
@@ -289,7 +292,8 @@ export class Engine {
         logger: cronLogger(this.#log),
       });
     }
-    const maintenance = setInterval(() => {
+    // Every half lease (re-read after a reload of sync.leaseDuration: see rescheduleTimers).
+    const maintenance = repeat(() => {
       void (async () => {
         const now = this.rt.clock();
         const n = await this.rt.store.sweepExpiredLeases(now);
@@ -299,8 +303,8 @@ export class Engine {
           // retried slowly by the gate's probe; nothing else to do here
         }
       })().catch((e: unknown) => this.#log.error({ err: e }, 'maintenance failed'));
-    }, Math.max(1000, Math.floor(cfg.sync.leaseDuration / 2)));
-    maintenance.unref();
+    }, () => Math.max(1000, Math.floor(this.rt.config.sync.leaseDuration / 2)));
+    this.#timers.push(maintenance);
     let stopping: Promise<void> | null = null;
     const stop = () => {
       stopping ??= (async () => {
@@ -310,12 +314,12 @@ export class Engine {
         this.#pollTick = null;
         await task?.stop();
         await task?.destroy();
-        clearInterval(maintenance);
+        maintenance.stop();
         const rtask = this.#reconcileTask;
         this.#reconcileTask = null;
         await rtask?.stop();
         await rtask?.destroy();
-        clearInterval(leaseTimer);
+        leaseTimer.stop();
         unsubscribe();
         pollAbort.abort();
         await this.#pollRunning?.catch(() => null);
@@ -334,6 +338,12 @@ export class Engine {
   }
 
   #isPoller = false;
+  readonly #timers: Repeater[] = [];
+
+  /** The configuration changed (reload): periodic timers re-read their intervals now. */
+  rescheduleTimers(): void {
+    for (const t of this.#timers) t.reschedule();
+  }
 
   /** Whether this process is the poller now. */
   get isPoller(): boolean {
