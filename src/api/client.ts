@@ -3,7 +3,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from './errors.js';
-import { parseListPage, WireError, type ListPage } from './wire.js';
+import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
 import { withSlash, type TokenManager } from './auth.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './errors.js';
 import type { Logger } from '../ops/logger.js';
@@ -152,6 +152,8 @@ export class ApiClient {
         throw classifyError(e, 'GET /assets');
       }
       if (res.statusCode !== 200) return this.#failFromResponse(res, 'GET /assets');
+      const receivedAtMs = this.#clock();
+      const serverDateMs = parseHttpDate(res.headers.date);
       let body: unknown;
       try {
         body = await res.body.json();
@@ -167,7 +169,7 @@ export class ApiClient {
         });
       }
       try {
-        return parseListPage(body);
+        return { ...parseListPage(body), serverDateMs, receivedAtMs };
       } catch (e) {
         if (e instanceof WireError)
           throw new SyncError(`GET /assets: ${e.message}`, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing' });

@@ -3,8 +3,15 @@ import { parseArgs } from 'node:util';
 import { describeStore, openStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
+import { formatDuration } from '../../config/duration.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** "the API server's clock is 2h0m behind this host's"; the Date header has whole seconds. */
+export function describeSkew(ms: number): string {
+  if (Math.abs(ms) < 2000) return "the API server's clock agrees with this host's (within the Date header's 1 s)";
+  return `the API server's clock is ${formatDuration(Math.abs(ms))} ${ms > 0 ? 'ahead of' : 'behind'} this host's`;
+}
 
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -46,6 +53,8 @@ export async function statusCommand(argv: string[]): Promise<number> {
         errorAt: iso(cursor.pollErrorAt),
       },
       authFailed: cursor.pollErrorClass === 'auth_rejected',
+      // Server clock − this host's clock at the last complete poll (from the API's Date header).
+      clockSkew: cursor.clockSkewMs === null ? null : { seconds: cursor.clockSkewMs / 1000, measuredAt: iso(cursor.clockSkewAt) },
       jobs,
       remoteDeleted,
       lastReconcile: lastReconcile && {
@@ -76,6 +85,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     out(`mirror:         ${config.mirror.dir}`);
     out(`high-water mark ${report.highWaterMark ?? '(none yet)'}`);
     out(`last poll:      started ${report.lastPoll.startedAt ?? '-'}, last complete ${report.lastPoll.finishedAt ?? '-'}`);
+    if (cursor.clockSkewMs !== null) out(`clock skew:     ${describeSkew(cursor.clockSkewMs)} (at ${report.clockSkew?.measuredAt ?? '-'})`);
     if (cursor.pollError) out(`poll error:     [${cursor.pollErrorClass}] ${cursor.pollError} (${report.lastPoll.errorAt})`);
     if (report.authFailed) out('AUTH FAILED:    the API rejects the credentials; the daemon is paused and retries slowly');
     out(`jobs:           ${Object.entries(jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
