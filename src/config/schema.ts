@@ -203,6 +203,8 @@ export const configSchema = z.strictObject({
       leaseDuration: duration('2m'),
       /** While the API rejects the credentials, how often they are tried again (a slow retry, never a storm). */
       authRetryInterval: duration('60s'),
+      /** A listing (poll or reconcile) of more pages than this never ends: it stops with an error, the mark unmoved. */
+      maxListingPages: int(1_000_000, 1, 1_000_000_000),
       /** First pause of the circuit breaker when every download fails (API down); doubles per trip up to 5 min. */
       breakerPause: duration('5s'),
     })

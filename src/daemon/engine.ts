@@ -207,7 +207,14 @@ export class Engine {
       logger: this.#log,
       clock: this.rt.clock,
       signal,
-      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2, full: this.#takeRescan() },
+      settings: {
+        pageSize: cfg.api.pageSize,
+        lookbackMs: cfg.sync.lookback,
+        sinceMs: cfg.sync.since,
+        pageRetries: cfg.sync.quickRetries + 2,
+        full: this.#takeRescan(),
+        maxPages: cfg.sync.maxListingPages,
+      },
       accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
@@ -400,6 +407,7 @@ export class Engine {
         pageRetries: cfg.sync.quickRetries + 2,
         deletePolicy: cfg.mirror.deletePolicy,
         maxDelete: override.maxDelete ?? cfg.mirror.maxDelete,
+        maxPages: cfg.sync.maxListingPages,
       },
     })
       .then((r) => {

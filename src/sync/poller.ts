@@ -18,6 +18,8 @@ export interface PollSettings {
   pageRetryMinMs?: number;
   /** List everything from `since`, ignoring the HWM (`sync --rescan`: keys newly included by filters). */
   full?: boolean;
+  /** sync.maxListingPages: more pages than this stop the poll (a listing that never ends). */
+  maxPages?: number;
 }
 
 /** The part of the state store a poll uses. */
@@ -102,6 +104,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       logger,
       what: 'poll',
       onRateLimited: deps.onRateLimited,
+      maxPages: settings.maxPages,
     });
     for await (const page of pages) {
       first ??= page;

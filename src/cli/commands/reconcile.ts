@@ -47,7 +47,13 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       root: rt.root,
       signal: stop.signal,
       accept: filter.isAll ? undefined : filter,
-      settings: { pageSize: config.api.pageSize, pageRetries: config.sync.quickRetries + 2, deletePolicy: config.mirror.deletePolicy, maxDelete: config.mirror.maxDelete },
+      settings: {
+        pageSize: config.api.pageSize,
+        pageRetries: config.sync.quickRetries + 2,
+        deletePolicy: config.mirror.deletePolicy,
+        maxDelete: config.mirror.maxDelete,
+        maxPages: config.sync.maxListingPages,
+      },
     });
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
     if (values.json) {
