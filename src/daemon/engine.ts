@@ -10,7 +10,7 @@ import { parseTimetable } from '../sync/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
-import { repeat, type Repeater } from '../ops/timers.js';
+import { repeat, timerDelay, type Repeater } from '../ops/timers.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import { compileFilter, type AssetFilter } from '../sync/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
@@ -332,7 +332,9 @@ export class Engine {
         await this.#pollRunning?.catch(() => null);
         await this.#releasePollerLease();
         this.bandwidth.close();
-        await this.pool.stop(this.rt.config.sync.gracePeriod);
+        // A reconcile still writing (marks, deletions) finishes before the store is closed, within
+        // the same grace period as the downloads in flight.
+        await Promise.all([this.#waitForReconcile(this.rt.config.sync.gracePeriod), this.pool.stop(this.rt.config.sync.gracePeriod)]);
         this.gate.close();
       })();
       return stopping;
@@ -345,6 +347,21 @@ export class Engine {
   }
 
   #isPoller = false;
+
+  /** Wait for a running reconcile, at most graceMs; false when it was still running then. */
+  async #waitForReconcile(graceMs: number): Promise<boolean> {
+    const running = this.#reconcileRunning;
+    if (!running) return true;
+    this.#log.info({ graceMs }, 'shutting down: waiting for the running reconcile');
+    let timer: NodeJS.Timeout | undefined;
+    const over = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), timerDelay(graceMs));
+    });
+    const first = await Promise.race([running.then(() => 'done' as const), over]);
+    clearTimeout(timer);
+    if (first === 'timeout') this.#log.warn({ graceMs }, 'grace period over; the reconcile is still running and is abandoned (nothing it had not committed counts; the next reconcile redoes it)');
+    return first === 'done';
+  }
   readonly #timers: Repeater[] = [];
 
   /** The configuration changed (reload): periodic timers re-read their intervals now. */
