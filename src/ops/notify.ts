@@ -18,7 +18,7 @@ import { backoffDelay, type BackoffPolicy } from '../sync/backoff.js';
 import type { Logger } from './logger.js';
 import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
-import { Wakeup, timerDelay } from './timers.js';
+import { Wakeup, timeoutSignal, timerDelay } from './timers.js';
 
 /** Environment variable names that never reach a hook (credentials of this process). */
 const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|^CONSTELLR_USERNAME$/i;
@@ -311,7 +311,7 @@ export class Notifier {
         body,
         headers,
         dispatcher: w.dispatcher,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timerDelay(w.timeoutMs))]),
+        signal: AbortSignal.any([signal, timeoutSignal(w.timeoutMs)]),
         headersTimeout: w.timeoutMs,
         bodyTimeout: w.timeoutMs,
       });

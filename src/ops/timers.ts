@@ -35,6 +35,25 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * AbortSignal.timeout for any length. Node's own fires after 1 ms above 2^31-1 ms and throws above
+ * 2^32-1, which a download deadline of 5 min + Size / minDownloadRate reaches for assets beyond
+ * ~140 GB at the default rate. The timer is unref'd, like AbortSignal.timeout's.
+ */
+export function timeoutSignal(ms: number): AbortSignal {
+  if (ms <= MAX_TIMER_MS) return AbortSignal.timeout(timerDelay(ms));
+  const ac = new AbortController();
+  let remaining = ms;
+  const arm = () => {
+    const chunk = timerDelay(remaining);
+    remaining -= chunk;
+    const t = setTimeout(() => (remaining > 0 ? arm() : ac.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))), chunk);
+    t.unref();
+  };
+  arm();
+  return ac.signal;
+}
+
 /** A periodic call whose interval can change while it runs (a reload of sync.leaseDuration). */
 export interface Repeater {
   stop(): void;

@@ -10,7 +10,7 @@ import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorL
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
 import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
 import { crashPoint } from '../ops/crash-point.js';
-import { repeat, sleep } from '../ops/timers.js';
+import { repeat, sleep, timeoutSignal } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -164,7 +164,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           root: ctx.root,
           job,
           staging,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]),
+          signal: AbortSignal.any([signal, timeoutSignal(deadlineMs)]),
           onBytes: ctx.events.onBytes,
           clock: ctx.clock,
         }),

@@ -10,7 +10,7 @@ import { SyncError } from '../../src/api/errors.js';
 import { Secret } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/ops/logger.js';
-import { MAX_TIMER_MS, Wakeup, repeat, sleep } from '../../src/ops/timers.js';
+import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal } from '../../src/ops/timers.js';
 import { backoffDelay } from '../../src/sync/backoff.js';
 import { Gate } from '../../src/sync/gate.js';
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.js';
@@ -140,6 +140,21 @@ describe('no delay overflows setTimeout', () => {
     now += HUGE;
     ac.abort();
     await waiting;
+  });
+});
+
+describe('timeoutSignal()', () => {
+  it('a deadline beyond 2^31-1 ms fires at its time, not after 1 ms (AbortSignal.timeout would)', async () => {
+    vi.useFakeTimers();
+    const HUGE = 2 ** 32 + 10_000; // AbortSignal.timeout throws ERR_OUT_OF_RANGE here
+    const s = timeoutSignal(HUGE);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(s.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(s.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(HUGE - 2 * MAX_TIMER_MS);
+    expect(s.aborted).toBe(true);
+    expect((s.reason as Error).name).toBe('TimeoutError');
   });
 });
 
