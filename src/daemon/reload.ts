@@ -32,6 +32,7 @@ const LIVE: Record<string, 'now' | 'next poll' | 'next download'> = {
   'api.pageSize': 'next poll',
   'sync.lookback': 'next poll',
   'sync.since': 'next poll',
+  'sync.maxListingPages': 'next poll',
   'filters.': 'next poll',
   'sync.quickRetries': 'next download',
   'sync.retryBaseDelay': 'next download',
