@@ -40,8 +40,12 @@ describe('reload of sync.leaseDuration', () => {
       const before = leaseUntil();
       expect(before).not.toBeNull();
       expect(before! - Date.now()).toBeGreaterThan(20 * 60_000);
-      const report = await applyReload(engine, load({ 'sync.concurrency': 1, 'sync.bandwidth': '8KiB/s', 'sync.leaseDuration': '3s' }));
-      expect(report.applied.map((c) => c.key)).toEqual(['sync.leaseDuration']);
+      const report = await applyReload(engine, load({ 'sync.concurrency': 1, 'sync.bandwidth': '8KiB/s', 'sync.leaseDuration': '3s', 'sync.maxListingPages': 50 }));
+      expect(report.applied.map((c) => [c.key, c.when])).toEqual([
+        ['sync.leaseDuration', 'now'],
+        ['sync.maxListingPages', 'next poll'],
+      ]);
+      expect(rt.config.sync.maxListingPages).toBe(50);
       // A heartbeat at the new interval (1 s) renews the lease for 3 s, long before the old one (10 min) would.
       await waitUntil(() => {
         const u = leaseUntil();
