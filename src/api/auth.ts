@@ -150,7 +150,9 @@ export class TokenManager {
         : new URLSearchParams({ username, password: password.reveal() }).toString();
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(new URL('token', withSlash(baseUrl)), {
+      // maxRedirections is read by the redirect interceptor (0 = pass through); undici's request
+      // types do not list it, hence the widened options object.
+      const options: Omit<Dispatcher.RequestOptions<null>, 'origin' | 'path'> & { dispatcher: Dispatcher; maxRedirections: number } = {
         method: 'POST',
         dispatcher,
         headers: {
@@ -158,15 +160,21 @@ export class TokenManager {
           accept: 'application/json',
         },
         body,
+        // Never follow a redirect here: a 307/308 re-posts the body (the password) to whatever origin
+        // Location names, and undici strips only Authorization on the way. The credentials go only to
+        // the configured API origin. (The shared dispatcher follows redirects for presigned downloads.)
+        maxRedirections: 0,
         headersTimeout: this.#opts.headersTimeoutMs,
         bodyTimeout: this.#opts.headersTimeoutMs,
-      });
+      };
+      res = await request(new URL('token', withSlash(baseUrl)), options);
     } catch (e) {
       throw classifyError(e, 'POST /token');
     }
     const issuedAt = this.#clock();
     if (res.statusCode !== 200) {
       await res.body.dump().catch(() => undefined);
+      if (res.statusCode >= 300 && res.statusCode < 400) return tokenRedirectError(res.statusCode, res.headers.location, baseUrl);
       if (res.statusCode === 401 || res.statusCode === 403) {
         return new SyncError(`POST /token: the API rejected the credentials (HTTP ${res.statusCode}); check CONSTELLR_USERNAME and CONSTELLR_PASSWORD`, {
           code: 'SYNC_AUTH_REJECTED',
@@ -209,6 +217,28 @@ export class TokenManager {
     this.#opts.logger?.debug({ renewals: this.renewals, validForMs: exp - issuedAt }, 'obtained a new API token');
     return value;
   }
+}
+
+/**
+ * A 3xx on POST /token: a configuration problem (api.url points at a proxy, an old host, http instead
+ * of https…), reported like rejected credentials (exit 3, no retry storm), naming where it pointed.
+ */
+function tokenRedirectError(status: number, location: string | string[] | undefined, baseUrl: string): SyncError {
+  const loc = Array.isArray(location) ? location[0] : location;
+  // Show only scheme, host and path of the target: a query string may carry someone's secrets.
+  let shown = '(no Location header)';
+  if (loc) {
+    try {
+      const u = new URL(loc, withSlash(baseUrl));
+      shown = `${u.origin}${u.pathname}`;
+    } catch {
+      shown = JSON.stringify(loc.slice(0, 200));
+    }
+  }
+  return new SyncError(
+    `POST /token: the API answered HTTP ${status}, a redirect to ${shown}; credentials are never sent to a redirect target. Set api.url to the origin that serves /token`,
+    { code: 'SYNC_AUTH_REDIRECT', kind: 'auth_rejected', errorClass: 'auth_rejected', status },
+  );
 }
 
 export function withSlash(u: string): string {

@@ -3,8 +3,10 @@
 import { request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from './errors.js';
-import { parseListPage, WireError, type ListPage } from './wire.js';
+import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
 import { withSlash, type TokenManager } from './auth.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './errors.js';
+import type { Logger } from '../ops/logger.js';
 
 export interface ListParams {
   after?: number | null | undefined;
@@ -63,12 +65,16 @@ export interface ApiClientOptions {
   clock?: () => number;
   headersTimeoutMs?: number;
   bodyIdleTimeoutMs?: number;
+  /** The longest Retry-After honoured (api.maxRetryAfter); longer ones are clamped and logged once. */
+  maxRetryAfterMs?: number;
+  logger?: Logger;
 }
 
 export class ApiClient {
   readonly #opts: ApiClientOptions;
   readonly #base: string;
   readonly #clock: () => number;
+  #clampLogged = false;
 
   constructor(opts: ApiClientOptions) {
     this.#opts = opts;
@@ -105,9 +111,23 @@ export class ApiClient {
       /* the body is only for the message */
     }
     throw errorFromStatus(res.statusCode, context, {
-      retryAfterMs: parseRetryAfter(res.headers['retry-after'], this.#clock()),
+      retryAfterMs: this.#capRetryAfter(parseRetryAfter(res.headers['retry-after'], this.#clock()), context),
       detail,
     });
+  }
+
+  /** Clamp a server's Retry-After to api.maxRetryAfter; the first clamp is logged as a warning. */
+  #capRetryAfter(ms: number | undefined, context: string): number | undefined {
+    const max = this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    if (ms === undefined || ms <= max) return ms;
+    const fields = { context, retryAfterMs: ms, maxRetryAfterMs: max };
+    if (!this.#clampLogged) {
+      this.#clampLogged = true;
+      this.#opts.logger?.warn(fields, 'Retry-After is longer than api.maxRetryAfter; clamped');
+    } else {
+      this.#opts.logger?.debug(fields, 'Retry-After clamped');
+    }
+    return max;
   }
 
   /** GET /assets, one page, validated. */
@@ -132,6 +152,8 @@ export class ApiClient {
         throw classifyError(e, 'GET /assets');
       }
       if (res.statusCode !== 200) return this.#failFromResponse(res, 'GET /assets');
+      const receivedAtMs = this.#clock();
+      const serverDateMs = parseHttpDate(res.headers.date);
       let body: unknown;
       try {
         body = await res.body.json();
@@ -147,7 +169,7 @@ export class ApiClient {
         });
       }
       try {
-        return parseListPage(body);
+        return { ...parseListPage(body), serverDateMs, receivedAtMs };
       } catch (e) {
         if (e instanceof WireError)
           throw new SyncError(`GET /assets: ${e.message}`, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing' });

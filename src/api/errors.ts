@@ -94,7 +94,13 @@ const RETRYABLE_NETWORK_CODES: Record<string, ErrorClass> = {
 
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
-/** Parse Retry-After given as delta-seconds or as an HTTP date. */
+/**
+ * The longest Retry-After honoured when nothing else is configured (api.maxRetryAfter). A server, or
+ * anything in between, asking for hours or weeks would otherwise stall a sync for that long.
+ */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+
+/** Parse Retry-After given as delta-seconds or as an HTTP date (uncapped: callers clamp it). */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
   if (v === undefined || v.trim() === '') return undefined;

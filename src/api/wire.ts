@@ -41,6 +41,19 @@ export interface RemoteAsset {
 export interface ListPage {
   items: RemoteAsset[];
   nextToken: string | null;
+  /** The response's `Date` header (the server's clock, whole seconds); null when absent or invalid. */
+  serverDateMs?: number | null;
+  /** Our clock when the response arrived (to measure the skew against serverDateMs). */
+  receivedAtMs?: number;
+}
+
+/** An HTTP `Date` header as epoch ms; null when absent or not an HTTP date (untrusted input). */
+export function parseHttpDate(v: string | string[] | undefined): number | null {
+  const s = (Array.isArray(v) ? v[0] : v)?.trim();
+  // IMF-fixdate, as RFC 9110 requires servers to send: "Sun, 06 Nov 1994 08:49:37 GMT".
+  if (!s || !/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(s)) return null;
+  const ms = Date.parse(s);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 export class WireError extends Error {}

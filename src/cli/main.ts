@@ -4,6 +4,7 @@
 import { SyncError, unreachableMessage } from '../api/errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
+import { scrubSecrets } from '../ops/logger.js';
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
 
@@ -75,6 +76,15 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.FAILURES;
   }
 }
+
+// A promise that rejects with nobody listening is a bug, never a silent one: log it with context and
+// exit non-zero (Node's own default would print a bare stack, or with other flags carry on).
+process.on('unhandledRejection', (reason: unknown) => {
+  const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+  const cls = reason instanceof SyncError ? ` [${reason.errorClass}/${reason.code}]` : '';
+  err(scrubSecrets(`constellr-sync ${process.argv[2] ?? ''}: internal error: unhandled promise rejection${cls} (a bug; please report it): ${detail}`));
+  process.exit(EXIT.FAILURES);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

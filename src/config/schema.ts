@@ -117,6 +117,11 @@ export const configSchema = z.strictObject({
       headersTimeout: duration('60s'),
       /** Longest silence allowed between two body chunks. */
       bodyIdleTimeout: duration('60s'),
+      /**
+       * The longest Retry-After honoured (429/503): longer ones are clamped (logged once), so a
+       * server asking for hours or weeks cannot stall a sync. Also bounds job backoff's Retry-After.
+       */
+      maxRetryAfter: duration('60s').refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be between 1s and 1d'),
       /** Each download's total deadline is 5 min + Size / minDownloadRate. */
       minDownloadRate: size('64KiB'),
     })
@@ -240,6 +245,8 @@ export const configSchema = z.strictObject({
       leaseDuration: duration('2m'),
       /** While the API rejects the credentials, how often they are tried again (a slow retry, never a storm). */
       authRetryInterval: duration('60s'),
+      /** A listing (poll or reconcile) of more pages than this never ends: it stops with an error, the mark unmoved. */
+      maxListingPages: int(1_000_000, 1, 1_000_000_000),
       /** First pause of the circuit breaker when every download fails (API down); doubles per trip up to 5 min. */
       breakerPause: duration('5s'),
       /** A one-shot `sync` gives up (exit 3) once the API has been down (breaker open) this long; `run` waits. */

@@ -12,6 +12,7 @@ import { oneShotUnreachable } from '../sync/listing.js';
 import { watchOutage } from '../sync/outage.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
+import { repeat, timerDelay, type Repeater } from '../ops/timers.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import { compileFilter, type AssetFilter } from '../sync/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
@@ -149,7 +150,7 @@ export class Engine {
         settings: {
           leaseMs: cfg.sync.leaseDuration,
           quickRetries: cfg.sync.quickRetries,
-          backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay },
+          backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay, maxRetryAfterMs: cfg.api.maxRetryAfter },
           freeSpaceReserve: cfg.mirror.freeSpaceReserve,
           minDownloadRate: cfg.api.minDownloadRate,
           layout: this.layout,
@@ -212,7 +213,7 @@ export class Engine {
       logger: this.#log,
       clock: this.rt.clock,
       signal,
-      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2, full: this.#takeRescan(), unreachable: this.#failFast() },
+      settings: { pageSize: cfg.api.pageSize, lookbackMs: cfg.sync.lookback, sinceMs: cfg.sync.since, pageRetries: cfg.sync.quickRetries + 2, full: this.#takeRescan(), unreachable: this.#failFast(), maxPages: cfg.sync.maxListingPages },
       accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
@@ -279,12 +280,14 @@ export class Engine {
     // The lease is renewed every third of its length; a replica that takes it over polls at once.
     const leaseMs = cfg.state.pollerLease;
     if (await this.#renewPollerLease()) void this.poll(pollAbort.signal);
-    const leaseTimer = setInterval(() => {
-      void this.#renewPollerLease().then((tookOver) => {
-        if (tookOver === 'acquired' && this.#pollTick) void this.poll(pollAbort.signal);
-      });
-    }, Math.max(250, Math.floor(leaseMs / 3)));
-    leaseTimer.unref();
+    const leaseTimer = repeat(
+      () => {
+        void this.#renewPollerLease().then((tookOver) => {
+          if (tookOver === 'acquired' && this.#pollTick) void this.poll(pollAbort.signal);
+        });
+      },
+      () => Math.max(250, Math.floor(leaseMs / 3)),
+    );
     const unsubscribe = this.rt.store.onJobsAvailable(() => this.pool.wake());
     this.#pollTick = () => {
       if (this.#isPoller) void this.poll(pollAbort.signal);
@@ -298,7 +301,8 @@ export class Engine {
         logger: cronLogger(this.#log),
       });
     }
-    const maintenance = setInterval(() => {
+    // Every half lease (re-read after a reload of sync.leaseDuration: see rescheduleTimers).
+    const maintenance = repeat(() => {
       void (async () => {
         const now = this.rt.clock();
         const n = await this.rt.store.sweepExpiredLeases(now);
@@ -308,8 +312,8 @@ export class Engine {
           // retried slowly by the gate's probe; nothing else to do here
         }
       })().catch((e: unknown) => this.#log.error({ err: e }, 'maintenance failed'));
-    }, Math.max(1000, Math.floor(cfg.sync.leaseDuration / 2)));
-    maintenance.unref();
+    }, () => Math.max(1000, Math.floor(this.rt.config.sync.leaseDuration / 2)));
+    this.#timers.push(maintenance);
     let stopping: Promise<void> | null = null;
     const stop = () => {
       stopping ??= (async () => {
@@ -319,18 +323,20 @@ export class Engine {
         this.#pollTick = null;
         await task?.stop();
         await task?.destroy();
-        clearInterval(maintenance);
+        maintenance.stop();
         const rtask = this.#reconcileTask;
         this.#reconcileTask = null;
         await rtask?.stop();
         await rtask?.destroy();
-        clearInterval(leaseTimer);
+        leaseTimer.stop();
         unsubscribe();
         pollAbort.abort();
         await this.#pollRunning?.catch(() => null);
         await this.#releasePollerLease();
         this.bandwidth.close();
-        await this.pool.stop(this.rt.config.sync.gracePeriod);
+        // A reconcile still writing (marks, deletions) finishes before the store is closed, within
+        // the same grace period as the downloads in flight.
+        await Promise.all([this.#waitForReconcile(this.rt.config.sync.gracePeriod), this.pool.stop(this.rt.config.sync.gracePeriod)]);
         this.gate.close();
       })();
       return stopping;
@@ -355,6 +361,27 @@ export class Engine {
     if (this.#pollRunning) return 'running';
     this.#pollTick();
     return 'started';
+  }
+
+  /** Wait for a running reconcile, at most graceMs; false when it was still running then. */
+  async #waitForReconcile(graceMs: number): Promise<boolean> {
+    const running = this.#reconcileRunning;
+    if (!running) return true;
+    this.#log.info({ graceMs }, 'shutting down: waiting for the running reconcile');
+    let timer: NodeJS.Timeout | undefined;
+    const over = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), timerDelay(graceMs));
+    });
+    const first = await Promise.race([running.then(() => 'done' as const), over]);
+    clearTimeout(timer);
+    if (first === 'timeout') this.#log.warn({ graceMs }, 'grace period over; the reconcile is still running and is abandoned (nothing it had not committed counts; the next reconcile redoes it)');
+    return first === 'done';
+  }
+  readonly #timers: Repeater[] = [];
+
+  /** The configuration changed (reload): periodic timers re-read their intervals now. */
+  rescheduleTimers(): void {
+    for (const t of this.#timers) t.reschedule();
   }
 
   /** Whether this process is the poller now. */
@@ -418,6 +445,7 @@ export class Engine {
         deletePolicy: cfg.mirror.deletePolicy,
         maxDelete: override.maxDelete ?? cfg.mirror.maxDelete,
         unreachable: this.#failFast(),
+        maxPages: cfg.sync.maxListingPages,
       },
     })
       .then((r) => {

@@ -32,11 +32,12 @@ const LIVE: Record<string, 'now' | 'next poll' | 'next download'> = {
   'api.pageSize': 'next poll',
   'sync.lookback': 'next poll',
   'sync.since': 'next poll',
+  'sync.maxListingPages': 'next poll',
   'filters.': 'next poll',
   'sync.quickRetries': 'next download',
   'sync.retryBaseDelay': 'next download',
   'sync.retryMaxDelay': 'next download',
-  'sync.leaseDuration': 'next download',
+  'sync.leaseDuration': 'now', // new claims, heartbeats of downloads in flight, the lease sweep
   'api.minDownloadRate': 'next download',
   'mirror.freeSpaceReserve': 'next download',
 };
@@ -120,7 +121,7 @@ export async function applyReload(engine: Engine, next: Config): Promise<ReloadR
   if (has('sync.order')) engine.pool.setOrder(next.sync.order);
   engine.pool.updateSettings({
     quickRetries: next.sync.quickRetries,
-    backoff: { baseMs: next.sync.retryBaseDelay, maxMs: next.sync.retryMaxDelay },
+    backoff: { baseMs: next.sync.retryBaseDelay, maxMs: next.sync.retryMaxDelay, maxRetryAfterMs: prev.api.maxRetryAfter },
     leaseMs: next.sync.leaseDuration,
     minDownloadRate: next.api.minDownloadRate,
     freeSpaceReserve: next.mirror.freeSpaceReserve,
@@ -136,6 +137,8 @@ export async function applyReload(engine: Engine, next: Config): Promise<ReloadR
     }
   }
   rt.config = overlay(prev, next, appliedKeys);
+  // The lease sweep follows sync.leaseDuration, as the heartbeats of jobs in flight do (updateSettings).
+  engine.rescheduleTimers();
   const log = rt.logger;
   if (changes.length === 0) log.info('reload: configuration unchanged');
   for (const c of report.applied) log.info({ key: c.key, from: c.from, to: c.to, when: c.when }, 'reload: applied');

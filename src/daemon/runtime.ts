@@ -94,7 +94,16 @@ export function openApi(config: Config, logger: Logger, clock: () => number = Da
     headersTimeoutMs: config.api.headersTimeout,
     onRenewed: onTokenRenewed,
   });
-  const api = new ApiClient({ baseUrl: config.api.url, dispatcher, tokens, clock, headersTimeoutMs: config.api.headersTimeout, bodyIdleTimeoutMs: config.api.bodyIdleTimeout });
+  const api = new ApiClient({
+    baseUrl: config.api.url,
+    dispatcher,
+    tokens,
+    clock,
+    headersTimeoutMs: config.api.headersTimeout,
+    bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
+    maxRetryAfterMs: config.api.maxRetryAfter,
+    logger,
+  });
   return { api, tokens, dispatcher };
 }
 

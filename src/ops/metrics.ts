@@ -126,13 +126,24 @@ export class SyncMetrics {
     });
     new Gauge({
       name: `${p}high_water_mark_timestamp_seconds`,
-      help: 'The high-water mark: newest server LastModified of a complete poll, as Unix time (0 = none yet)',
+      help: "The high-water mark: newest server LastModified of a complete poll, at most the server's clock - 1 s, as Unix time (0 = none yet)",
       registers,
       async collect() {
         const store = self.#src.store;
         if (!store) return;
         const c = await store.getCursor();
         this.set(c.hwmMs === null ? 0 : c.hwmMs / 1000);
+      },
+    });
+    new Gauge({
+      name: `${p}clock_skew_seconds`,
+      help: "The API server's clock minus this host's, from the Date header at the last complete poll (0 = not measured)",
+      registers,
+      async collect() {
+        const store = self.#src.store;
+        if (!store) return;
+        const c = await store.getCursor();
+        this.set(c.clockSkewMs === null ? 0 : c.clockSkewMs / 1000);
       },
     });
     new Gauge({

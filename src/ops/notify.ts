@@ -18,7 +18,7 @@ import { backoffDelay, type BackoffPolicy } from '../sync/backoff.js';
 import type { Logger } from './logger.js';
 import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
-import { Wakeup } from './timers.js';
+import { Wakeup, timeoutSignal, timerDelay } from './timers.js';
 
 /** Environment variable names that never reach a hook (credentials of this process). */
 const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|^CONSTELLR_USERNAME$/i;
@@ -272,7 +272,7 @@ export class Notifier {
       const timer = setTimeout(() => {
         timedOut = true;
         kill();
-      }, h.timeoutMs);
+      }, timerDelay(h.timeoutMs));
       const onAbort = () => kill();
       signal.addEventListener('abort', onAbort, { once: true });
       let settled = false;
@@ -311,7 +311,7 @@ export class Notifier {
         body,
         headers,
         dispatcher: w.dispatcher,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(w.timeoutMs)]),
+        signal: AbortSignal.any([signal, timeoutSignal(w.timeoutMs)]),
         headersTimeout: w.timeoutMs,
         bodyTimeout: w.timeoutMs,
       });
@@ -362,7 +362,7 @@ export class Notifier {
     if (pending.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const over = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), graceMs);
+      timer = setTimeout(() => r('timeout'), timerDelay(graceMs));
     });
     const first = await Promise.race([Promise.all(pending).then(() => 'done' as const), over]);
     clearTimeout(timer);

@@ -56,6 +56,7 @@ export async function buildStatusReport(config: Config, store: StateStore | null
       lastPoll: null,
       authFailed: false,
       lastReconcile: null,
+      clockSkew: null,
       failures: [],
     };
   }
@@ -101,6 +102,8 @@ export async function buildStatusReport(config: Config, store: StateStore | null
       errorAt: iso(cursor.pollErrorAt),
     },
     authFailed: pollFailed && cursor.pollErrorClass === 'auth_rejected',
+    // Server clock − this host's clock at the last complete poll (from the API's Date header).
+    clockSkew: cursor.clockSkewMs === null ? null : { seconds: cursor.clockSkewMs / 1000, measuredAt: iso(cursor.clockSkewAt) },
     lastReconcile: lastReconcile && {
       startedAt: iso(lastReconcile.startedAt),
       finishedAt: iso(lastReconcile.finishedAt),

@@ -22,6 +22,7 @@ import {
   type ClaimedJob,
   type CompleteOutcome,
   type Cursor,
+  type FinishPollOptions,
   type Job,
   type JobError,
   type JobBrief,
@@ -269,6 +270,8 @@ export class PostgresStore implements StateStore {
       pollError: r.poll_error as string | null,
       pollErrorClass: r.poll_error_class as string | null,
       pollErrorAt: r.poll_error_at as number | null,
+      clockSkewMs: r.clock_skew_ms === null || r.clock_skew_ms === undefined ? null : Number(r.clock_skew_ms),
+      clockSkewAt: r.clock_skew_at === null || r.clock_skew_at === undefined ? null : Number(r.clock_skew_at),
     };
   }
 
@@ -327,11 +330,13 @@ export class PostgresStore implements StateStore {
     return result;
   }
 
-  async finishPoll(hwmMs: number | null, _now: number): Promise<void> {
+  async finishPoll(hwmMs: number | null, _now: number, opts: FinishPollOptions = {}): Promise<void> {
+    // The mark only moves forward, except down to $2 (the server's clock): a mark in the future is a bug to repair.
     await this.#q(
-      `UPDATE cursor SET hwm_ms = CASE WHEN $1::bigint IS NULL THEN hwm_ms WHEN hwm_ms IS NULL OR $1::bigint > hwm_ms THEN $1::bigint ELSE hwm_ms END,
+      `UPDATE cursor SET hwm_ms = LEAST($2::bigint, CASE WHEN $1::bigint IS NULL THEN hwm_ms WHEN hwm_ms IS NULL OR $1::bigint > hwm_ms THEN $1::bigint ELSE hwm_ms END),
+         clock_skew_ms = COALESCE($3::bigint, clock_skew_ms), clock_skew_at = CASE WHEN $3::bigint IS NULL THEN clock_skew_at ELSE ${NOW} END,
          poll_finished_at = ${NOW}, poll_error = NULL, poll_error_class = NULL, poll_error_at = NULL WHERE id = 1`,
-      [hwmMs],
+      [hwmMs, opts.capMs ?? null, opts.clockSkewMs ?? null],
     );
   }
 

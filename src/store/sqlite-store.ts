@@ -13,6 +13,7 @@ import {
   type ClaimedJob,
   type CompleteOutcome,
   type Cursor,
+  type FinishPollOptions,
   type Job,
   type JobError,
   type JobState,
@@ -95,10 +96,13 @@ export class SqliteStore implements StateStore {
     };
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      cursor: p('SELECT hwm_ms, poll_started_at, poll_finished_at, poll_error, poll_error_class, poll_error_at FROM cursor WHERE id = 1'),
+      cursor: p('SELECT hwm_ms, poll_started_at, poll_finished_at, poll_error, poll_error_class, poll_error_at, clock_skew_ms, clock_skew_at FROM cursor WHERE id = 1'),
       startPoll: p('UPDATE cursor SET poll_started_at = ? WHERE id = 1'),
       finishPoll: p(
-        'UPDATE cursor SET hwm_ms = CASE WHEN @hwm IS NULL THEN hwm_ms WHEN hwm_ms IS NULL OR @hwm > hwm_ms THEN @hwm ELSE hwm_ms END, poll_finished_at = @now, poll_error = NULL, poll_error_class = NULL, poll_error_at = NULL WHERE id = 1',
+        // The mark only moves forward, except down to @cap (the server's clock): a mark in the future is a bug to repair.
+        `UPDATE cursor SET hwm_ms = min(coalesce(@cap, 9e18), CASE WHEN @hwm IS NULL THEN hwm_ms WHEN hwm_ms IS NULL OR @hwm > hwm_ms THEN @hwm ELSE hwm_ms END),
+           clock_skew_ms = coalesce(@skew, clock_skew_ms), clock_skew_at = CASE WHEN @skew IS NULL THEN clock_skew_at ELSE @now END,
+           poll_finished_at = @now, poll_error = NULL, poll_error_class = NULL, poll_error_at = NULL WHERE id = 1`,
       ),
       failPoll: p('UPDATE cursor SET poll_error = ?, poll_error_class = ?, poll_error_at = ? WHERE id = 1'),
       upsert: p(`
@@ -199,6 +203,8 @@ export class SqliteStore implements StateStore {
       poll_error: string | null;
       poll_error_class: string | null;
       poll_error_at: number | null;
+      clock_skew_ms: number | null;
+      clock_skew_at: number | null;
     };
     return {
       hwmMs: r.hwm_ms,
@@ -207,6 +213,8 @@ export class SqliteStore implements StateStore {
       pollError: r.poll_error,
       pollErrorClass: r.poll_error_class,
       pollErrorAt: r.poll_error_at,
+      clockSkewMs: r.clock_skew_ms,
+      clockSkewAt: r.clock_skew_at,
     };
   }
 
@@ -232,8 +240,8 @@ export class SqliteStore implements StateStore {
     return result;
   }
 
-  async finishPoll(hwmMs: number | null, now: number): Promise<void> {
-    this.#s.finishPoll!.run({ hwm: hwmMs, now });
+  async finishPoll(hwmMs: number | null, now: number, opts: FinishPollOptions = {}): Promise<void> {
+    this.#s.finishPoll!.run({ hwm: hwmMs, now, cap: opts.capMs ?? null, skew: opts.clockSkewMs ?? null });
   }
 
   async failPoll(message: string, errorClass: string, now: number): Promise<void> {

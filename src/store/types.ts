@@ -78,6 +78,17 @@ export interface Cursor {
   pollError: string | null;
   pollErrorClass: string | null;
   pollErrorAt: number | null;
+  /** Server clock − our clock, measured at the last complete poll (ms); null when never measured. */
+  clockSkewMs: number | null;
+  clockSkewAt: number | null;
+}
+
+/** What a complete poll records besides the mark. */
+export interface FinishPollOptions {
+  /** The mark never ends above this (the server's clock at the start of the poll − 1 s). */
+  capMs?: number | null;
+  /** The measured server/local clock skew; null leaves the last measurement. */
+  clockSkewMs?: number | null;
 }
 
 export interface UpsertResult {
@@ -154,7 +165,7 @@ export interface StateStore {
   /** Upsert one listing page in one transaction. Unchanged (LastModified, Size, ETag) is a no-op. */
   upsertPage(items: readonly RemoteAsset[], now: number): Promise<UpsertResult>;
   /** Record a complete poll; the HWM only moves forward. */
-  finishPoll(hwmMs: number | null, now: number): Promise<void>;
+  finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void>;
   failPoll(message: string, errorClass: string, now: number): Promise<void>;
 
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;

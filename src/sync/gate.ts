@@ -2,6 +2,7 @@
 // not only the one that got it), while the disk is full, while the credentials are rejected, and
 // when the circuit breaker trips because everything fails (API down). Each episode is logged once.
 import type { Logger } from '../ops/logger.js';
+import { timerDelay } from '../ops/timers.js';
 
 export type GateReason = 'rate_limited' | 'disk_full' | 'auth_failed' | 'api_down' | 'paused';
 
@@ -124,7 +125,7 @@ export class Gate {
     if (this.#probeTimer) return;
     // Tick at the shortest interval; each reason is probed only when its own interval has passed.
     const tick = Math.max(50, Math.min(this.#o.probeIntervalMs ?? 5000, ...Object.values(this.#o.probeIntervals ?? {})));
-    this.#probeTimer = setInterval(() => void this.#probe(), tick);
+    this.#probeTimer = setInterval(() => void this.#probe(), timerDelay(tick));
     this.#probeTimer.unref();
   }
 
@@ -173,7 +174,8 @@ export class Gate {
           this.#waiters.delete(done);
           resolve();
         };
-        const t = setTimeout(done, Math.max(10, delay));
+        // Clamped: a pause beyond ~24.8 days is waited in rounds, never as an overflowing (1 ms) timer.
+        const t = setTimeout(done, timerDelay(Math.max(10, delay)));
         signal.addEventListener('abort', done, { once: true });
         this.#waiters.add(done);
       });

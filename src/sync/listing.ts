@@ -1,6 +1,8 @@
 // Walking a listing: every page of GET /assets from one starting point, each page retried quickly on
-// retryable errors (honouring Retry-After), a repeated continuation token treated as an error instead
-// of an endless loop, and shutdown checked between pages. Used by polls, reconciles and `ls`.
+// retryable errors (honouring Retry-After), a listing that would never end (a repeated continuation
+// token, a repeated page, more than maxPages pages) treated as an error instead of an endless loop,
+// and shutdown checked between pages. Used by polls, reconciles and `ls`.
+import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
 import type { ApiClient } from '../api/client.js';
 import { SyncError, classifyError, connectFailureReason } from '../api/errors.js';
@@ -27,6 +29,8 @@ export interface ListingOptions {
    * whichever comes first. Without it (`run`), such pages get the usual retries.
    */
   unreachable?: { attempts: number; afterMs: number } | undefined;
+  /** The most pages one walk may take (sync.maxListingPages); more means the listing never ends. */
+  maxPages?: number | undefined;
 }
 
 /** The fail-fast budget of one-shot commands: 3 tries within about one connect timeout (10 s by default). */
@@ -34,8 +38,30 @@ export function oneShotUnreachable(connectTimeoutMs: number): { attempts: number
   return { attempts: 3, afterMs: connectTimeoutMs };
 }
 
+/** sync.maxListingPages' default: a billion keys at 1000 per page. */
+export const DEFAULT_MAX_LISTING_PAGES = 1_000_000;
+
+function endlessListing(message: string): SyncError {
+  return new SyncError(`GET /assets: ${message} (the listing would never end); the high-water mark was not moved`, {
+    code: 'SYNC_API_BAD_LISTING',
+    kind: 'retryable',
+    errorClass: 'bad_listing',
+  });
+}
+
+/** A fingerprint of a non-empty page's contents (keys, dates, sizes, ETags). */
+function pageDigest(page: ListPage): string | null {
+  if (page.items.length === 0) return null;
+  const h = createHash('sha1');
+  for (const it of page.items) h.update(`${it.key}\0${it.lastModifiedMs}\0${it.size}\0${it.etag ?? ''}\n`);
+  return h.digest('base64');
+}
+
 export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
   const seen = new Set<string>();
+  const seenPages = new Set<string>();
+  const maxPages = o.maxPages ?? DEFAULT_MAX_LISTING_PAGES;
+  let pages = 0;
   const fetchPage = (token: string | null): Promise<ListPage> => {
     if (o.signal?.aborted) return Promise.reject(new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
     const started = performance.now();
@@ -66,26 +92,38 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
       },
     });
   };
-  let next: Promise<ListPage> | null = fetchPage(null);
+  // A page fetched ahead is awaited only after the caller has committed the previous one. If it
+  // fails first, nobody is awaiting it yet: a handler attached at creation keeps that rejection
+  // handled (the same promise still rejects for the `await` below, which reports it).
+  const prefetch = (token: string | null): Promise<ListPage> => {
+    const p = fetchPage(token);
+    p.catch(() => undefined);
+    return p;
+  };
+  let next: Promise<ListPage> | null = prefetch(null);
   try {
     while (next) {
       const page: ListPage = await next;
       next = null;
+      pages++;
+      // Same contents again under another token: a server looping over its own pages.
+      const digest = pageDigest(page);
+      if (digest !== null) {
+        if (seenPages.has(digest)) throw endlessListing(`the server repeated a page (page ${pages} has the same contents as an earlier one)`);
+        seenPages.add(digest);
+      }
       if (page.nextToken) {
-        if (seen.has(page.nextToken))
-          throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
-            code: 'SYNC_API_BAD_LISTING',
-            kind: 'retryable',
-            errorClass: 'bad_listing',
-          });
+        if (seen.has(page.nextToken)) throw endlessListing('the server repeated a continuation token');
+        if (pages >= maxPages) throw endlessListing(`more than ${maxPages} pages (sync.maxListingPages)`);
         seen.add(page.nextToken);
         // Prefetch: the server prepares the next page while the caller commits this one.
-        next = fetchPage(page.nextToken);
+        next = prefetch(page.nextToken);
       }
       yield page;
     }
   } finally {
-    // The caller stopped early (an error, shutdown): nobody will await the prefetched page.
-    next?.catch(() => undefined);
+    // The caller stopped early (an error, shutdown): nobody will await the prefetched page, whose
+    // rejection is already handled (prefetch).
+    next = null;
   }
 }

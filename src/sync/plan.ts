@@ -60,7 +60,7 @@ export interface PlanDeps {
   signal?: AbortSignal;
 }
 
-const EMPTY_CURSOR: Cursor = { hwmMs: null, pollStartedAt: null, pollFinishedAt: null, pollError: null, pollErrorClass: null, pollErrorAt: null };
+const EMPTY_CURSOR: Cursor = { hwmMs: null, pollStartedAt: null, pollFinishedAt: null, pollError: null, pollErrorClass: null, pollErrorAt: null, clockSkewMs: null, clockSkewAt: null };
 
 /** Would the poller's upsert change this row? Same rule as the SQL upsert. */
 function isChanged(job: Job, a: RemoteAsset): boolean {

@@ -1,5 +1,6 @@
 // One poll cycle: list from HWM − lookback, follow every page, upsert each page in one transaction,
-// and move the HWM only after the last page is committed, only from server timestamps.
+// and move the HWM only after the last page is committed, only from server timestamps, and never
+// past the server's clock at the start of the poll (see ceilingOf).
 import type { ApiClient } from '../api/client.js';
 import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
@@ -19,6 +20,8 @@ export interface PollSettings {
   full?: boolean;
   /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
   unreachable?: { attempts: number; afterMs: number } | undefined;
+  /** sync.maxListingPages: more pages than this stop the poll (a listing that never ends). */
+  maxPages?: number;
 }
 
 /** The part of the state store a poll uses. */
@@ -39,6 +42,24 @@ export interface PollDeps {
   onRateLimited?(ms: number): void;
 }
 
+/**
+ * LastModified has whole seconds: an object written later in the same second as the server's `Date`
+ * can carry that very second. The mark stays one second below the server's time.
+ */
+export const CLOCK_MARGIN_MS = 1000;
+
+/**
+ * The most the mark may be after a poll: the server's time when the poll started, from the `Date`
+ * header of the first listing response (our clock at the start of the poll only when it has none),
+ * minus CLOCK_MARGIN_MS. Anything dated later (a skewed clock upstream, or a key behind the walk that
+ * changed while later pages were listed) is still listed and queued; it just does not move the mark,
+ * so the next poll asks again from before it.
+ */
+export function ceilingOf(firstPage: { serverDateMs?: number | null } | null, pollStartedMs: number): number {
+  const serverNow = firstPage?.serverDateMs ?? pollStartedMs;
+  return serverNow - CLOCK_MARGIN_MS;
+}
+
 export interface PollResult {
   pages: number;
   listed: number;
@@ -48,6 +69,8 @@ export interface PollResult {
   hwmAfter: number | null;
   listedAfter: number | null;
   durationMs: number;
+  /** Server clock − our clock at the first listing response (ms); null without a Date header. */
+  clockSkewMs: number | null;
 }
 
 /**
@@ -69,6 +92,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   const after = listStart(cursor.hwmMs, settings);
   await store.startPoll(started);
   let maxSeen: number | null = null;
+  let first: { serverDateMs?: number | null; receivedAtMs?: number } | null = null;
   const totals = { pages: 0, listed: 0, inserted: 0, changed: 0 };
   logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString(), listAfter: after === null ? null : new Date(after).toISOString() }, 'poll started');
   try {
@@ -83,8 +107,10 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       what: 'poll',
       onRateLimited: deps.onRateLimited,
       unreachable: settings.unreachable,
+      maxPages: settings.maxPages,
     });
     for await (const page of pages) {
+      first ??= page;
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
       const r = await store.upsertPage(wanted, clock());
       totals.pages++;
@@ -100,12 +126,21 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
     if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
     throw e;
   }
-  await store.finishPoll(maxSeen, clock());
+  const ceiling = ceilingOf(first, started);
+  const clockSkewMs = first?.serverDateMs != null && first.receivedAtMs !== undefined ? first.serverDateMs - first.receivedAtMs : null;
+  if (maxSeen !== null && maxSeen > ceiling)
+    logger.info(
+      { newestListed: new Date(maxSeen).toISOString(), ceiling: new Date(ceiling).toISOString(), clockSkewMs },
+      'assets dated after the server clock at the start of the poll: queued, but the high-water mark stays at the server clock − 1 s',
+    );
+  // Capped at the ceiling: also pulls back a mark left in the future by an older version.
+  await store.finishPoll(maxSeen === null ? null : Math.min(maxSeen, ceiling), clock(), { capMs: ceiling, clockSkewMs });
   const finished = clock();
-  const hwmAfter = maxSeen === null ? cursor.hwmMs : Math.max(maxSeen, cursor.hwmMs ?? maxSeen);
-  const result: PollResult = { ...totals, hwmBefore: cursor.hwmMs, hwmAfter, listedAfter: after, durationMs: finished - started };
+  const merged = maxSeen === null ? cursor.hwmMs : Math.max(maxSeen, cursor.hwmMs ?? maxSeen);
+  const hwmAfter = merged === null ? null : Math.min(merged, ceiling);
+  const result: PollResult = { ...totals, hwmBefore: cursor.hwmMs, hwmAfter, listedAfter: after, durationMs: finished - started, clockSkewMs };
   logger.info(
-    { pages: totals.pages, listed: totals.listed, new: totals.inserted, changed: totals.changed, hwm: hwmAfter === null ? null : new Date(hwmAfter).toISOString(), durationMs: result.durationMs },
+    { pages: totals.pages, listed: totals.listed, new: totals.inserted, changed: totals.changed, hwm: hwmAfter === null ? null : new Date(hwmAfter).toISOString(), clockSkewMs, durationMs: result.durationMs },
     'poll finished',
   );
   return result;

@@ -8,7 +8,7 @@ import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
-import { Wakeup } from '../ops/timers.js';
+import { Wakeup, timerDelay } from '../ops/timers.js';
 
 export interface PoolOptions {
   concurrency: number;
@@ -49,6 +49,7 @@ export class WorkerPool {
   #runCtx: WorkerContext | null = null;
   readonly stats: PoolStats = { done: 0, failed: 0, gone: 0, retried: 0, released: 0, bytes: 0, outcomes: {} };
   readonly inFlight = new Map<number, ClaimedJob>();
+  readonly #settingsWatchers = new Set<() => void>();
 
   constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
     this.#ctx = ctx;
@@ -82,6 +83,10 @@ export class WorkerPool {
       shutdownSignal: this.#shutdown.signal,
       waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),
       isApiDown: () => this.#gate.apiDown,
+      onSettingsChange: (fn) => {
+        this.#settingsWatchers.add(fn);
+        return () => this.#settingsWatchers.delete(fn);
+      },
     };
     this.#runCtx = ctx;
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(ctx, i));
@@ -101,6 +106,8 @@ export class WorkerPool {
   /** Change worker settings live (reload); each job reads them when it starts. */
   updateSettings(partial: Partial<WorkerContext['settings']>): void {
     Object.assign(this.#ctx.settings, partial);
+    // Jobs in flight re-read what they hold a timer for (the heartbeat follows leaseMs).
+    for (const w of [...this.#settingsWatchers]) w();
   }
 
   /** Change the claim order live (reload); the next claim uses it. */
@@ -198,7 +205,7 @@ export class WorkerPool {
     const all = Promise.all(this.#loops);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), graceMs);
+      timer = setTimeout(() => r('timeout'), timerDelay(graceMs));
     });
     const first = await Promise.race([all.then(() => 'done' as const), graceOver]);
     clearTimeout(timer);

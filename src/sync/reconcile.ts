@@ -22,6 +22,8 @@ export interface ReconcileSettings {
   maxDelete: MaxDelete;
   /** Fail fast when the API cannot be reached at all (one-shot commands; see listing.ts). */
   unreachable?: { attempts: number; afterMs: number } | undefined;
+  /** sync.maxListingPages: more pages than this stop the reconcile (a listing that never ends). */
+  maxPages?: number;
 }
 
 export interface ReconcileDeps {
@@ -72,6 +74,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
   const { api, store, logger, clock, settings } = deps;
   const started = clock();
   const id = await store.startReconcile(started, settings.deletePolicy);
+  // maxDelete as a percentage is of the keys known before this listing: its own new keys would
+  // otherwise raise the limit (40 new keys make 10 % of 10 known keys a limit of 5 instead of 1).
+  const tracked = await store.trackedCount();
   const totals = { listed: 0, queued: 0 };
   logger.info({ reconcile: id, deletePolicy: settings.deletePolicy, maxDelete: formatMaxDelete(settings.maxDelete) }, 'reconcile started (full listing)');
   try {
@@ -85,6 +90,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       logger,
       what: 'reconcile',
       unreachable: settings.unreachable,
+      maxPages: settings.maxPages,
     });
     for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
@@ -109,7 +115,6 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
 
   // The listing is complete and error-free: only now may anything be marked or removed.
   const candidates = await store.reconcileCandidates(id);
-  const tracked = await store.trackedCount();
   const limit = deleteLimit(settings.maxDelete, tracked);
   const result: ReconcileResult = {
     id,

@@ -11,7 +11,7 @@ import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorL
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
 import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
 import { crashPoint } from '../ops/crash-point.js';
-import { sleep } from '../ops/timers.js';
+import { repeat, sleep, timeoutSignal } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -69,6 +69,8 @@ export interface WorkerContext {
   waitForGate?(signal: AbortSignal): Promise<void>;
   /** True while the circuit breaker says the API is down: network failures then burn no attempt. */
   isApiDown?(): boolean;
+  /** Subscribe to live settings changes (reload); returns the unsubscribe function. */
+  onSettingsChange?(fn: () => void): () => void;
 }
 
 /** Failures that say the API (not the asset) is unwell. */
@@ -86,7 +88,9 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
   let leaseLost = false;
   let stagingClaim: StagingClaim | null = null;
   // Heartbeat: extend the lease every third of its length; a failed heartbeat means someone else owns it.
-  const hb = setInterval(() => {
+  // The interval is re-read when settings change (a reload of sync.leaseDuration): a shorter lease
+  // must be renewed sooner even for downloads already in flight, or it expires under them.
+  const hb = repeat(() => {
     const now = ctx.clock();
     ctx.store
       .heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now)
@@ -98,8 +102,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
         }
       })
       .catch((e: unknown) => log.warn({ err: e }, 'heartbeat failed'));
-  }, Math.max(250, Math.floor(ctx.settings.leaseMs / 3)));
-  hb.unref();
+  }, () => Math.max(250, Math.floor(ctx.settings.leaseMs / 3)));
+  const unwatch = ctx.onSettingsChange?.(() => hb.reschedule());
 
   const staging = stagingPaths(ctx.root, job.key, job.remoteModifiedMs, job.remoteSize);
   let holdsStaging = false;
@@ -163,7 +167,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           root: ctx.root,
           job,
           staging,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]),
+          signal: AbortSignal.any([signal, timeoutSignal(deadlineMs)]),
           onBytes: ctx.events.onBytes && ((n: number) => ctx.events.onBytes!(n, job)),
           clock: ctx.clock,
         }),
@@ -227,7 +231,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);
     return await handleFailure(ctx, job, log, e, staging);
   } finally {
-    clearInterval(hb);
+    hb.stop();
+    unwatch?.();
     await stagingClaim?.release();
     if (holdsStaging) ctx.activeStaging.delete(staging.name);
   }

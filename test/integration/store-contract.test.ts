@@ -252,6 +252,18 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(c.pollStartedAt).not.toBeNull();
   });
 
+  it.skipIf(skip)('cursor: the mark never ends above the cap (server clock), and the clock skew is kept', async () => {
+    backend = make();
+    const s = await open();
+    expect(await s.getCursor()).toMatchObject({ clockSkewMs: null, clockSkewAt: null });
+    await s.finishPoll(9000, Date.now(), { capMs: 5000, clockSkewMs: -7200_000 });
+    expect(await s.getCursor()).toMatchObject({ hwmMs: 5000, clockSkewMs: -7200_000 });
+    expect((await s.getCursor()).clockSkewAt).not.toBeNull();
+    // a mark left in the future is pulled back to the cap; no new skew keeps the last one
+    await s.finishPoll(null, Date.now(), { capMs: 4000 });
+    expect(await s.getCursor()).toMatchObject({ hwmMs: 4000, clockSkewMs: -7200_000 });
+  });
+
   it.skipIf(skip)('poller lease: one holder at a time, renewable, released or expired leases are taken over', async () => {
     backend = make();
     const s = await open();

@@ -33,7 +33,7 @@ export async function dryRunCommand(config: Config, logger: Logger, o: { json: b
         full: o.full,
         drainHorizonMs: Math.min(config.sync.retryMaxDelay, 2 * 60_000),
         accept: compileFilter({ ...config.filters, sinceMs: config.sync.since }),
-        settings: { pageSize: config.api.pageSize, lookbackMs: config.sync.lookback, sinceMs: config.sync.since, pageRetries: config.sync.quickRetries + 2 },
+        settings: { pageSize: config.api.pageSize, lookbackMs: config.sync.lookback, sinceMs: config.sync.since, pageRetries: config.sync.quickRetries + 2, maxPages: config.sync.maxListingPages },
       });
     } catch (e) {
       const se = classifyError(e, 'dry run');

@@ -54,7 +54,7 @@ export async function lsCommand(argv: string[]): Promise<number> {
   let count = 0;
   let bytes = 0;
   try {
-    for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls', unreachable: oneShotUnreachable(config.api.connectTimeout) })) {
+    for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls', unreachable: oneShotUnreachable(config.api.connectTimeout), maxPages: config.sync.maxListingPages })) {
       for (const a of page.items) {
         if (filter && !filter(a)) continue;
         count++;

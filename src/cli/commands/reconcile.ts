@@ -54,6 +54,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         deletePolicy: config.mirror.deletePolicy,
         maxDelete: config.mirror.maxDelete,
         unreachable: oneShotUnreachable(config.api.connectTimeout),
+        maxPages: config.sync.maxListingPages,
       },
     });
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;

@@ -11,6 +11,7 @@ import { nextScheduledRun } from '../../ops/http.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
 import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
+import { timerDelay } from '../../ops/timers.js';
 
 export const RUN_HELP = `Usage: constellr-sync run [options]
 
@@ -82,7 +83,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         logger.info({ signal: sig, graceMs: config.sync.gracePeriod }, 'received signal; stopping gracefully');
         // Whatever hangs, in-flight downloads are aborted shortly after the grace period, so the
         // process stops within grace + 5 s (systemd's and Docker's kill timeouts allow for that).
-        setTimeout(() => handle.forceStop(), config.sync.gracePeriod + 2000).unref();
+        setTimeout(() => handle.forceStop(), timerDelay(config.sync.gracePeriod + 2000)).unref();
         // Notifications in flight get a short grace (they are sent again at the next start anyway).
         void Promise.all([handle.stop(), ops.stop(Math.min(config.sync.gracePeriod, 10_000))])
           .then(() => rt.close())

@@ -2,7 +2,7 @@
 // mirror complete, when did the last file arrive, when was the last good poll, when is the next one,
 // is a daemon running); then the details. `--check` is for cron jobs and monitoring (exit 0/1/2).
 import { parseArgs } from 'node:util';
-import { formatBytes, parseDuration } from '../../config/duration.js';
+import { formatBytes, formatDuration, parseDuration } from '../../config/duration.js';
 import { openStore } from '../../store/open.js';
 import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
@@ -19,6 +19,12 @@ Times in --json are ISO 8601.
                       is older than --stale-after (or there was none); prints one line
   --stale-after DUR   staleness threshold for --check (default: http.readyPollIntervals schedule
                       intervals, as /readyz)`;
+
+/** "the API server's clock is 2h00m behind this host's"; the Date header has whole seconds. */
+export function describeSkew(ms: number): string {
+  if (Math.abs(ms) < 2000) return "the API server's clock agrees with this host's (within the Date header's 1 s)";
+  return `the API server's clock is ${formatDuration(Math.abs(ms))} ${ms > 0 ? 'ahead of' : 'behind'} this host's`;
+}
 
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -100,6 +106,7 @@ export function statusLines(r: StatusReport, authRetryMs: number): string[] {
   lines.push(`state:                ${r.store}`);
   lines.push(`mirror directory:     ${r.mirrorDir}`);
   lines.push(`newest remote change: ${r.newestRemoteChange ?? '(none yet)'}`);
+  if (r.clockSkew) lines.push(`clock skew:           ${describeSkew(r.clockSkew.seconds * 1000)} (at ${r.clockSkew.measuredAt ?? '-'})`);
   lines.push(`jobs:                 ${Object.entries(r.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`deleted remotely:     ${r.remoteDeleted} (keys no longer listed; see mirror.deletePolicy)`);
   const rc = r.lastReconcile;
