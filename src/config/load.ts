@@ -33,6 +33,8 @@ export interface Credentials {
   password: Secret | undefined;
   /** HMAC-SHA256 key for webhook signatures (CONSTELLR_SYNC_WEBHOOK_SECRET[_FILE], or the credential constellr-webhook-secret). */
   webhookSecret?: Secret | undefined;
+  /** A workspace API key (CONSTELLR_API_KEY[_FILE], or the credential constellr-api-key): sent as X-Api-Key; /token is then never called. */
+  apiKey?: Secret | undefined;
 }
 
 export type Config = Readonly<ParsedConfig> & {
@@ -63,6 +65,7 @@ export const ENV_MAP: Record<string, string> = {
   CONSTELLR_SYNC_HTTP_ENABLED: 'http.enabled',
   CONSTELLR_SYNC_HTTP_LISTEN: 'http.listen',
   CONSTELLR_SYNC_WEBHOOK_URL: 'notify.webhook.url',
+  CONSTELLR_SYNC_SOURCE: 'source',
 };
 
 /** Command-line flags mapped to config paths. */
@@ -82,6 +85,7 @@ export const FLAG_MAP: Record<string, string> = {
   bwlimit: 'sync.bandwidth',
   'http-enabled': 'http.enabled',
   'http-listen': 'http.listen',
+  source: 'source',
 };
 
 export interface LoadOptions {
@@ -136,7 +140,9 @@ export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
   const username = pick('CONSTELLR_USERNAME', 'constellr-username');
   const password = pick('CONSTELLR_PASSWORD', 'constellr-password');
   const webhookSecret = pick('CONSTELLR_SYNC_WEBHOOK_SECRET', 'constellr-webhook-secret');
+  const apiKey = pick('CONSTELLR_API_KEY', 'constellr-api-key')?.trim();
   return {
+    apiKey: apiKey === undefined || apiKey === '' ? undefined : new Secret(apiKey),
     username,
     password: password === undefined ? undefined : new Secret(password),
     webhookSecret: webhookSecret === undefined || webhookSecret === '' ? undefined : new Secret(webhookSecret),
@@ -195,7 +201,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const secretKey = findSecretKey(doc);
     if (secretKey)
       throw configError(
-        `config file ${configFile}: ${secretKey}: secrets are not accepted in the file; use CONSTELLR_USERNAME and CONSTELLR_PASSWORD or CONSTELLR_PASSWORD_FILE`,
+        `config file ${configFile}: ${secretKey}: secrets are not accepted in the file; use CONSTELLR_API_KEY (or CONSTELLR_API_KEY_FILE), or CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)`,
       );
   }
 
@@ -259,6 +265,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       username: credentials.username ?? null,
       password: credentials.password ? '***' : null,
       webhookSecret: credentials.webhookSecret ? '***' : null,
+      apiKey: credentials.apiKey ? '***' : null,
     },
   };
 }

@@ -69,7 +69,7 @@ export class Operations {
   /** Attach the open runtime and engine: metrics read the store, the notifier starts, the endpoint listens. */
   async attach(rt: Runtime, engine: Engine, o: AttachOptions): Promise<void> {
     this.#engine = engine;
-    this.metrics.attach({ store: rt.store, root: rt.root, clock: rt.clock });
+    this.metrics.attach({ store: rt.store, root: rt.root, clock: rt.clock, source: () => rt.api.describe() });
     const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
     if (notifier.enabled) {
       await notifier.start();

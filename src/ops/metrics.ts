@@ -18,6 +18,8 @@ export interface MetricsSources {
   /** The mirror root (free bytes of its filesystem). */
   root?: string;
   clock?: () => number;
+  /** The configured source and its incremental strategy (constellr_sync_source_info). */
+  source?: () => { source: string; strategy: string };
 }
 
 export interface MetricsOptions {
@@ -51,6 +53,17 @@ export class SyncMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     const self = this;
+    new Gauge({
+      name: `${p}source_info`,
+      help: 'Always 1; the labels name the source (assets or stac) and its incremental strategy',
+      labelNames: ['source', 'strategy'],
+      registers,
+      collect() {
+        this.reset();
+        const info = self.#src.source?.();
+        if (info) this.set({ source: info.source, strategy: info.strategy }, 1);
+      },
+    });
     new Gauge({
       name: `${p}assets`,
       help: 'Assets known to the state database, by job state (queued, running, done, failed, gone)',

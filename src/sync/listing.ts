@@ -1,15 +1,16 @@
-// Walking a listing: every page of GET /assets from one starting point, each page retried quickly on
+// Walking a listing: every page of the source (GET /assets or POST /stac/search) from one starting point, each page retried quickly on
 // retryable errors (honouring Retry-After), a repeated continuation token treated as an error instead
 // of an endless loop, and shutdown checked between pages. Used by polls, reconciles and `ls`.
 import pRetry from 'p-retry';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError, classifyError } from '../api/errors.js';
 import type { ListPage } from '../api/wire.js';
 import type { Logger } from '../ops/logger.js';
 import { sleep } from '../ops/timers.js';
 
 export interface ListingOptions {
-  api: ApiClient;
+  /** The source being listed (asset API or STAC). */
+  api: Pick<Source, 'listPage'>;
   /** lastModifiedAfter, or null for a full listing. */
   after: number | null;
   pageSize: number;
@@ -52,7 +53,7 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
       next = null;
       if (page.nextToken) {
         if (seen.has(page.nextToken))
-          throw new SyncError('GET /assets: the server repeated a continuation token (the listing would loop)', {
+          throw new SyncError(`${o.what}: the server repeated a continuation token or next link (the listing would loop)`, {
             code: 'SYNC_API_BAD_LISTING',
             kind: 'retryable',
             errorClass: 'bad_listing',

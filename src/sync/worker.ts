@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pRetry from 'p-retry';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError, classifyError } from '../api/errors.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
@@ -49,7 +49,8 @@ export interface WorkerEvents {
 export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
 
 export interface WorkerContext {
-  api: ApiClient;
+  /** The source (asset API or STAC): it locates each job's bytes. */
+  api: Source;
   store: StateStore;
   root: string;
   logger: Logger;
@@ -211,7 +212,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     await fsp.rename(staging.partial, target.absPath);
     await syncCreatedDirs(created, path.dirname(target.absPath));
     crashPoint('after_rename');
-    if (job.remoteSize >= RESUMABLE_MIN_BYTES) await fsp.rm(staging.record, { force: true });
+    // Unknown sizes (-1) are always resumable, so they may have a record too.
+    if (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0) await fsp.rm(staging.record, { force: true });
     return await finish(ctx, job, log, { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened }, started, existing !== null);
   } catch (err) {
     const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);

@@ -4,6 +4,16 @@ import { describeStore, openStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
+function parseSourceInfo(text: string | null): { source: string; strategy: string; reason: string } | null {
+  if (!text) return null;
+  try {
+    const o = JSON.parse(text) as { source?: unknown; strategy?: unknown; reason?: unknown };
+    return typeof o.source === 'string' && typeof o.strategy === 'string' ? { source: o.source, strategy: o.strategy, reason: String(o.reason ?? '') } : null;
+  } catch {
+    return null;
+  }
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export async function statusCommand(argv: string[]): Promise<number> {
@@ -20,7 +30,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   // Either backend: SQLite in state.dir, or PostgreSQL (state.url), opened without migrating it.
   const store = await openStore(config, { readonly: true });
   if (!store) {
-    if (values.json) out(JSON.stringify({ initialized: false, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, remoteDeleted: 0 }));
+    if (values.json) out(JSON.stringify({ initialized: false, source: config.source, jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, remoteDeleted: 0 }));
     else out(`no state yet in ${describeStore(config)} (run sync or run first)`);
     return EXIT.OK;
   }
@@ -31,12 +41,18 @@ export async function statusCommand(argv: string[]): Promise<number> {
     const remoteDeleted = await store.remoteDeletedCount();
     const lastReconcile = await store.lastReconcile();
     const failures = await store.recentFailures(Number(values.failures ?? 20));
+    const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
     const report = {
       initialized: true,
       backend: store.backend,
       store: describeStore(config),
       stateDir: config.state.dir,
       mirrorDir: config.mirror.dir,
+      // The configured source; strategy and reason as recorded by the last successful poll.
+      source: config.source,
+      strategy: recorded?.strategy ?? null,
+      strategyReason: recorded?.reason ?? null,
+      lastPolledSource: recorded?.source ?? null,
       highWaterMark: iso(cursor.hwmMs),
       lastPoll: {
         startedAt: iso(cursor.pollStartedAt),
@@ -74,6 +90,8 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
     out(`state:          ${describeStore(config)}`);
     out(`mirror:         ${config.mirror.dir}`);
+    out(`source:         ${config.source}${recorded ? `; incremental strategy ${recorded.strategy}: ${recorded.reason}` : ' (no poll yet)'}`);
+    if (recorded && recorded.source !== config.source) out(`                the last poll used source ${recorded.source}; keys of the two sources differ`);
     out(`high-water mark ${report.highWaterMark ?? '(none yet)'}`);
     out(`last poll:      started ${report.lastPoll.startedAt ?? '-'}, last complete ${report.lastPoll.finishedAt ?? '-'}`);
     if (cursor.pollError) out(`poll error:     [${cursor.pollErrorClass}] ${cursor.pollError} (${report.lastPoll.errorAt})`);
