@@ -158,7 +158,19 @@ export class StacSource implements Source {
       throw e;
     }
     const first = page.items[0];
-    if (!first) return { strategy: 'datetime', reason: 'no item matched the scope yet, so nothing shows whether items carry updated' };
+    if (!first) {
+      // Nothing has an updated: is the scope empty, or do the items lack it?
+      const { body: any } = await this.#json(this.#url('stac/search'), { method: 'POST', body: this.#baseBody(1), signal }, 'POST /stac/search (probe)');
+      let items;
+      try {
+        items = parseFeatureCollection(any, 'POST /stac/search (probe)').items;
+      } catch (e) {
+        throw e instanceof StacWireError ? badListing(e.message) : e;
+      }
+      return items.length > 0
+        ? { strategy: 'datetime', reason: 'the items do not carry properties.updated' }
+        : { strategy: 'datetime', reason: 'no item matched the scope yet, so nothing shows whether items carry updated' };
+    }
     if (!first.properties.updated) return { strategy: 'datetime', reason: 'the items do not carry properties.updated' };
     return { strategy: 'updated', reason: 'the items carry properties.updated and the server accepts a CQL2 filter and sortby on it' };
   }
