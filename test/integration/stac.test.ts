@@ -135,4 +135,13 @@ describe('STAC source with an API key', () => {
     expect(res.stdout + res.stderr).not.toContain('csk_live_wrong_key_000000');
     expect(sim.stats.tokenRequests).toBe(0);
   });
+
+  it('demo --source stac mirrors a simulated API-key account through STAC and verifies it', async () => {
+    dirs = await tempDirs('stac-demo');
+    const res = await runCli(['demo', '--source', 'stac', '--assets', '6', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state], { timeoutMs: 60_000 });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/incremental strategy: updated/);
+    expect(res.stdout).toMatch(/token requests: 0/);
+    expect(res.stdout).toMatch(/21 of 21 assets verified\./);
+  });
 });
