@@ -4,7 +4,9 @@ import type { Source } from '../api/source.js';
 import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { crashPoint } from '../ops/crash-point.js';
+import pRetry from 'p-retry';
 import { listPages } from './listing.js';
+import { sleep } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { StateStore } from '../store/types.js';
 
@@ -69,7 +71,26 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   let after: number | null;
   try {
     // The source may probe the server first and ask for a wider lookback (STAC: a datetime window).
-    const prep = (await api.beginPoll?.(deps.signal)) ?? {};
+    // Retried like a listing page: these are the first requests of the poll.
+    const prep = api.beginPoll
+      ? await pRetry(() => api.beginPoll!(deps.signal), {
+          retries: settings.pageRetries,
+          minTimeout: settings.pageRetryMinMs ?? 1000,
+          maxTimeout: 30_000,
+          randomize: true,
+          signal: deps.signal,
+          shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !deps.signal?.aborted,
+          onFailedAttempt: async ({ error, retriesLeft }) => {
+            const e = classifyError(error);
+            if (e.kind !== 'retryable' || retriesLeft === 0) return;
+            logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'poll: preparing the listing failed; retrying');
+            if (e.retryAfterMs !== undefined) {
+              deps.onRateLimited?.(e.retryAfterMs);
+              await sleep(e.retryAfterMs, deps.signal);
+            }
+          },
+        })
+      : {};
     after = listStart(cursor.hwmMs, prep.lookbackMs === undefined ? settings : { ...settings, lookbackMs: prep.lookbackMs });
   } catch (err) {
     const e = classifyError(err, 'poll');

@@ -4,7 +4,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { contentSha256, sampleStacStore, startSimulator, type Simulator, type SimulatorOptions, type StacStore } from '../../src/simulator/index.js';
-import { mirrorFiles, sha256File } from './harness.js';
+import { stagingDir } from '../../src/mirror/staging.js';
+import { mirrorFiles, openStore, sha256File } from './harness.js';
 
 export const STAC_KEY = 'csk_live_integration_0123456789abcdef';
 
@@ -40,5 +41,26 @@ export async function verifyStacMirror(mirrorDir: string, store: StacStore): Pro
     else if ((await sha256File(file)) !== w.sha256) problems.push(`content ${key}`);
   }
   for (const key of have.keys()) if (!want.has(key)) problems.push(`extra ${key}`);
+  return problems;
+}
+
+/**
+ * The end state the STAC fault tests want: the mirror holds exactly the store's assets (sha256,
+ * size), nothing else outside `.constellr-sync/`, staging is empty, every job is done and the
+ * high-water mark is set. Returns problems ([] = clean).
+ */
+export async function stacEndStateProblems(mirror: string, stateDir: string, store: StacStore): Promise<string[]> {
+  const problems = await verifyStacMirror(mirror, store);
+  const staged = await fsp.readdir(stagingDir(mirror)).catch(() => [] as string[]);
+  if (staged.length > 0) problems.push(`staging is not empty: ${staged.join(', ')}`);
+  const s = openStore(stateDir);
+  try {
+    const counts = await s.counts();
+    const want = (await expectedStacFiles(store)).size;
+    if (counts.done !== want) problems.push(`job counts ${JSON.stringify(counts)}, expected ${want} done`);
+    if ((await s.getCursor()).hwmMs === null) problems.push('no high-water mark');
+  } finally {
+    await s.close();
+  }
   return problems;
 }

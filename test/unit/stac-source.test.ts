@@ -52,6 +52,9 @@ function jobFor(a: RemoteAsset, id = 1): ClaimedJob {
   return { id, key: a.key, remoteModifiedMs: a.lastModifiedMs, remoteSize: a.size, remoteEtag: a.etag, revision: 0, attempts: 1, leaseToken: 't', leaseUntil: 0, localPath: null, locator: a.locator ?? null };
 }
 
+/** The body as text (undici's body mixin). */
+const text = (r: { body: unknown }): Promise<string> => (r.body as { text(): Promise<string> }).text();
+
 const opts = { assets: [], defaultCollection: null, cursorField: 'datetime' as const, cursorCapMs: null };
 const parsed = (o: Record<string, unknown>): StacItem => parseFeatureCollection(featureCollection([o]), 'test').items[0]!;
 
@@ -217,7 +220,7 @@ describe('downloads', () => {
     const job = await oneJob(`${storage.url}b/LST.tiff?sig=old`);
     const { src } = source();
     const [r1, r2] = await Promise.all([src.download(job, {}), src.download({ ...job, id: 2 }, {})]);
-    expect(await r1.body.text()).toBe('bytes!');
+    expect(await text(r1)).toBe('bytes!');
     await r2.body.dump();
     expect(fresh).toBe(1);
     for (const r of storage.seen) {
@@ -232,7 +235,7 @@ describe('downloads', () => {
     const job = await oneJob(`${storage.url}b/E.tiff?X-Amz-Date=20200101T000000Z&X-Amz-Expires=900`);
     const { src } = source();
     const res = await src.download(job, {});
-    expect(await res.body.text()).toBe('ok');
+    expect(await text(res)).toBe('ok');
     expect(storage.seen).toHaveLength(1);
   });
 
@@ -265,8 +268,8 @@ describe('downloads', () => {
     storage.on('GET /obj/a.tif', () => ({ body: 'from storage' }));
     const tokens = new ApiKeyAuth({ key: new Secret(KEY), baseUrl: api.url, probePath: 'assets?limit=1', dispatcher });
     const client = new ApiClient({ baseUrl: api.url, dispatcher, tokens, maxRedirects: 5 });
-    expect(await (await client.download('a.tif')).body.text()).toBe('from storage');
+    expect(await text(await client.download('a.tif'))).toBe('from storage');
     expect(storage.seen[0]!.headers['x-api-key']).toBeUndefined();
-    expect(await (await client.download('same.tif')).body.text()).toBe('same-origin');
+    expect(await text(await client.download('same.tif'))).toBe('same-origin');
   });
 });
