@@ -135,7 +135,7 @@ export function openApi(
             pageSize: config.stac.pageSize,
             lookbackMs: config.stac.lookback,
           },
-          logger.child({ source: 'stac' }),
+          logger,
         )
       : new AssetsSource(client);
   return { api, client, tokens, dispatcher };

@@ -157,6 +157,8 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
       throw mismatch(job, `ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
     }
   } catch (e) {
+    // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
+    res.body.on('error', () => undefined);
     res.body.destroy();
     throw e;
   }

@@ -179,7 +179,7 @@ export class StacSource implements Source {
     this.#collections = await this.#resolveCollections(signal);
     const chosen = await this.#chooseStrategy(signal);
     if (chosen.strategy !== this.#strategy.strategy || chosen.reason !== this.#strategy.reason)
-      this.#log?.info({ source: 'stac', strategy: chosen.strategy, reason: chosen.reason }, 'STAC incremental strategy');
+      this.#log?.info({ strategy: chosen.strategy, reason: chosen.reason }, 'STAC incremental strategy');
     this.#strategy = chosen;
     this.#cursorCapMs = null;
   }
