@@ -2,6 +2,8 @@
 // (byte-exact, no /token, no credentials at storage), incremental polls (updated moves; a late
 // delivery), sizes and checksums the listing does not give, URL expiry shorter than a download with
 // refresh and Range resume, an item deleted between search and re-fetch, and a rejected key (exit 3).
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Simulator } from '../../src/simulator/index.js';
@@ -143,5 +145,33 @@ describe('STAC source with an API key', () => {
     expect(res.stdout).toMatch(/incremental strategy: updated/);
     expect(res.stdout).toMatch(/token requests: 0/);
     expect(res.stdout).toMatch(/21 of 21 assets verified\./);
+  });
+
+  it('hostile item ids stay inside the mirror: slashes are escaped into one folder, NUL is refused (unsafe_key)', async () => {
+    sim = await startStacSim(seed, 3);
+    sim.stac!.put({ collection: 'lstzoom', id: '../../etc/passwd', updated: Date.now() - 5000 });
+    sim.stac!.put({ collection: 'lstzoom', id: 'bad\u0000id', updated: Date.now() - 5000 });
+    dirs = await tempDirs('stac-hostile');
+    const r = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig });
+    expect(r.counts).toMatchObject({ done: 12, failed: 3, queued: 0 });
+    const { failures } = await jobs(dirs.state);
+    for (const f of failures) {
+      expect(f.key).toContain('\u0000');
+      expect(f.errorClass).toBe('unsafe_key');
+    }
+    const escaped = await fsp.readdir(path.join(dirs.mirror, 'lstzoom', '..%2F..%2Fetc%2Fpasswd'));
+    expect(escaped).toHaveLength(3);
+    expect(await fsp.readdir(dirs.root)).toEqual(expect.arrayContaining(['mirror', 'state']));
+    expect((await fsp.readdir(dirs.root)).filter((f) => f !== 'mirror' && f !== 'state')).toEqual([]);
+  });
+
+  it('a next link that loops fails the poll with bad_listing instead of listing forever', async () => {
+    sim = await startStacSim(seed, 12);
+    sim.stac!.setKnobs({ nextLinkLoops: true });
+    dirs = await tempDirs('stac-loop');
+    const r = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: { ...stacConfig, 'stac.pageSize': 4, 'sync.quickRetries': 0 } });
+    expect(r.summary.pollError?.errorClass).toBe('bad_listing');
+    expect(r.summary.pollError?.message).toMatch(/would loop/);
+    expect(r.cursor.hwmMs).toBeNull();
   });
 });

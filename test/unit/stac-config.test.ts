@@ -112,3 +112,17 @@ describe('source and stac settings', () => {
     expect(() => loadConfig({ configFile: f, env: {}, cwd: dirs.root })).toThrow(/stac.bbox.*4 or 6 numbers/);
   });
 });
+
+describe('metrics name the source', () => {
+  it('constellr_sync_source_info carries the source and its strategy', async () => {
+    const { SyncMetrics } = await import('../../src/ops/metrics.js');
+    const m = new SyncMetrics({ defaultMetrics: false });
+    let strategy = 'datetime';
+    m.attach({ source: () => ({ source: 'stac', strategy }) });
+    expect(await m.registry.metrics()).toContain('constellr_sync_source_info{source="stac",strategy="datetime"} 1');
+    strategy = 'updated';
+    const text = await m.registry.metrics();
+    expect(text).toContain('constellr_sync_source_info{source="stac",strategy="updated"} 1');
+    expect(text).not.toContain('strategy="datetime"');
+  });
+});
