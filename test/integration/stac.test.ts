@@ -174,4 +174,15 @@ describe('STAC source with an API key', () => {
     expect(r.summary.pollError?.message).toMatch(/would loop/);
     expect(r.cursor.hwmMs).toBeNull();
   });
+
+  it('ls --source stac lists one line per selected asset; sizes the listing omits show as unknown', async () => {
+    sim = await startStacSim(seed, 4);
+    sim.stac!.setKnobs({ fileSize: 'none' });
+    const res = await runCli(['ls', '--json', '--source', 'stac', '--api-url', sim.url], { env: { CONSTELLR_API_KEY: STAC_KEY, CONSTELLR_SYNC_CONFIG: '' } });
+    expect(res.code, res.stderr).toBe(0);
+    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { key: string; size: number | null });
+    expect(lines).toHaveLength(12);
+    for (const l of lines) expect(l.size).toBeNull();
+    expect(res.stderr).toMatch(/12 assets/);
+  });
 });
