@@ -109,7 +109,7 @@ async function stacScenario(rng: Rng, faults: SimulatorOptions['faults']): Promi
 }
 
 describe.each(['assets', 'stac'] as const)('source %s', (source) => {
-it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and resumed downloads (seed ${seed})`, { timeout: 240_000 }, async () => {
+it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and resumed downloads (seed ${seed})`, { timeout: 360_000 }, async () => {
   const started = Date.now();
   const rng = new Rng(seed);
   const faults: SimulatorOptions['faults'] = {
@@ -163,7 +163,7 @@ it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and
       const st = await readState(dirs!.state, []);
       return st.counts.done === sc.count && st.cursor.hwmMs !== null;
     },
-    210_000 - (Date.now() - started),
+    330_000 - (Date.now() - started),
     250,
     why('every asset mirrored'),
   );
