@@ -68,6 +68,8 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   const started = clock();
   const cursor = await store.getCursor();
   await store.startPoll(started);
+  // Logged before the source prepares (STAC: conformance, collections, a probe, each retried).
+  logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString() }, 'poll started');
   let after: number | null;
   try {
     // The source may probe the server first and ask for a wider lookback (STAC: a datetime window).
@@ -99,7 +101,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   }
   let maxSeen: number | null = null;
   const totals = { pages: 0, listed: 0, inserted: 0, changed: 0 };
-  logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString(), listAfter: after === null ? null : new Date(after).toISOString() }, 'poll started');
+  logger.info({ listAfter: after === null ? null : new Date(after).toISOString() }, 'listing');
   try {
     const pages = listPages({
       api,
