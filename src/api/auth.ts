@@ -5,6 +5,7 @@ import { SyncError, TOKEN_ENDPOINT_MISSING, errorFromStatus, classifyError } fro
 import { tokenResponse } from './wire.js';
 import type { Secret } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
+import type { Authenticator } from './api-key.js';
 
 export type TokenEncoding = 'json' | 'form';
 
@@ -71,7 +72,8 @@ export function renewalTime(issuedAt: number, expiresAt: number): number {
   return expiresAt - margin;
 }
 
-export class TokenManager {
+export class TokenManager implements Authenticator {
+  readonly scheme = 'bearer' as const;
   readonly #opts: TokenManagerOptions;
   readonly #clock: () => number;
   #held: HeldToken | null = null;
@@ -115,6 +117,10 @@ export class TokenManager {
   /** Forget the token (e.g. after the credentials were rejected). */
   clear(): void {
     this.#held = null;
+  }
+
+  headers(value: string): Record<string, string> {
+    return { authorization: `Bearer ${value}` };
   }
 
   /** Token values currently held, for scrubbing logs. */

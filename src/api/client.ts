@@ -1,12 +1,15 @@
 // The Constellr API client: listing pages and streaming downloads. Every request goes through
-// `#authed`, which replays once with a renewed token on 401 (the replay is not a failed attempt).
-import { request, type Dispatcher } from 'undici';
+// `#authed`, which replays once with a renewed token on 401 (the replay is not a failed attempt); with
+// an API key a 401 is final (auth_rejected). Credentials go only to the API origin (see request.ts).
+import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from './errors.js';
 import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
-import { withSlash, type TokenManager } from './auth.js';
+import { withSlash } from './auth.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './errors.js';
 import type { Logger } from '../ops/logger.js';
+import type { Authenticator } from './api-key.js';
+import { send } from './request.js';
 
 export interface ListParams {
   after?: number | null | undefined;
@@ -61,7 +64,9 @@ function header(h: Dispatcher.ResponseData['headers'], name: string): string | u
 export interface ApiClientOptions {
   baseUrl: string;
   dispatcher: Dispatcher;
-  tokens: TokenManager;
+  tokens: Authenticator;
+  /** Redirects followed per request (credentials never cross to another origin). */
+  maxRedirects?: number;
   clock?: () => number;
   headersTimeoutMs?: number;
   bodyIdleTimeoutMs?: number;
@@ -82,8 +87,102 @@ export class ApiClient {
     this.#clock = opts.clock ?? Date.now;
   }
 
-  get tokens(): TokenManager {
+  get tokens(): Authenticator {
     return this.#opts.tokens;
+  }
+
+  /** The API's base URL, ending in '/'. */
+  get baseUrl(): string {
+    return this.#base;
+  }
+
+  get clock(): () => number {
+    return this.#clock;
+  }
+
+  /** One request; `token` (when given) is sent as credentials, to the API origin only. */
+  #send(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string | undefined; signal?: AbortSignal | undefined; stream?: boolean }, token: string | null) {
+    const origin = new URL(this.#base).origin;
+    return send(url, {
+      ...init,
+      credentials: token === null ? null : { origin, headers: this.#opts.tokens.headers(token) },
+      dispatcher: this.#opts.dispatcher,
+      maxRedirects: this.#opts.maxRedirects ?? 5,
+      headersTimeout: this.#opts.headersTimeoutMs,
+      bodyTimeout: this.#opts.bodyIdleTimeoutMs,
+      highWaterMark: init.stream ? 256 * 1024 : undefined,
+    });
+  }
+
+  /**
+   * An authenticated JSON request to the API (the STAC endpoints). Returns the parsed body and the
+   * server's Date header; statuses other than 200 are classified errors. `context` names the request.
+   */
+  requestJson(url: URL, init: { method: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string> | undefined; signal?: AbortSignal | undefined }, context: string): Promise<{ body: unknown; serverDateMs: number | null }> {
+    return this.#authed(async (token) => {
+      let res: Dispatcher.ResponseData;
+      try {
+        ({ res } = await this.#send(
+          url,
+          {
+            method: init.method,
+            headers: { ...(init.headers ?? {}), accept: 'application/geo+json, application/json', 'content-type': 'application/json' },
+            body: init.body === undefined ? undefined : JSON.stringify(init.body),
+            signal: init.signal,
+          },
+          token,
+        ));
+      } catch (e) {
+        throw classifyError(e, context);
+      }
+      if (res.statusCode !== 200) return this.#failFromResponse(res, context);
+      const date = header(res.headers, 'date');
+      const serverDateMs = date ? Date.parse(date) : NaN;
+      try {
+        return { body: await res.body.json(), serverDateMs: Number.isNaN(serverDateMs) ? null : serverDateMs };
+      } catch (e) {
+        const c = classifyError(e, context);
+        if (c.errorClass !== 'internal') throw c;
+        throw new SyncError(`${context}: the response is not valid JSON`, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing', cause: e });
+      }
+    });
+  }
+
+  /**
+   * GET a storage URL (a pre-signed STAC asset href) with no credentials at all: neither the API key
+   * nor a token is ever sent to it, on any hop. Resolves once headers arrived with a 200 or 206.
+   */
+  async downloadUrl(url: URL, context: string, params: DownloadParams = {}): Promise<DownloadResponse> {
+    let res: Dispatcher.ResponseData;
+    try {
+      ({ res } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, null));
+    } catch (e) {
+      throw classifyError(e, context);
+    }
+    return this.#downloadResponse(res, context);
+  }
+
+  async #downloadResponse(res: Dispatcher.ResponseData, context: string): Promise<DownloadResponse> {
+    if (res.statusCode !== 200 && res.statusCode !== 206) {
+      if (res.statusCode === 416) {
+        await res.body.dump().catch(() => undefined);
+        throw new SyncError(`${context}: range not satisfiable`, {
+          code: 'SYNC_API_RANGE_NOT_SATISFIABLE',
+          kind: 'retryable',
+          errorClass: 'range_mismatch',
+          status: 416,
+        });
+      }
+      return this.#failFromResponse(res, context);
+    }
+    const len = header(res.headers, 'content-length');
+    return {
+      status: res.statusCode,
+      contentLength: len !== undefined && /^\d+$/.test(len) ? Number(len) : null,
+      etag: header(res.headers, 'etag') ?? null,
+      contentRange: parseContentRange(header(res.headers, 'content-range')),
+      body: res.body as DownloadResponse['body'],
+    };
   }
 
   /** Run a request with the current token; on 401 renew (single-flight) and replay, at most twice. */
@@ -140,14 +239,7 @@ export class ApiClient {
     return this.#authed(async (token) => {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
-          method: 'GET',
-          dispatcher: this.#opts.dispatcher,
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-          signal: params.signal,
-          headersTimeout: this.#opts.headersTimeoutMs,
-          bodyTimeout: this.#opts.bodyIdleTimeoutMs,
-        });
+        ({ res } = await this.#send(url, { method: 'GET', headers: { accept: 'application/json' }, signal: params.signal }, token));
       } catch (e) {
         throw classifyError(e, 'GET /assets');
       }
@@ -180,52 +272,29 @@ export class ApiClient {
 
   /**
    * GET /assets/{key}. Resolves once headers arrived with a 200 or 206; the caller streams the body.
-   * Redirects are followed by the dispatcher; Authorization never crosses to another origin.
+   * Redirects are followed; the credentials never cross to another origin (storage).
    */
   download(key: string, params: DownloadParams = {}): Promise<DownloadResponse> {
     const url = new URL(`assets/${encodeKeyPath(key)}`, this.#base);
     return this.#authed(async (token) => {
-      const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'accept-encoding': 'identity' };
-      if (params.rangeStart && params.rangeStart > 0) {
-        headers.range = `bytes=${params.rangeStart}-`;
-        if (params.ifRange) headers['if-range'] = params.ifRange;
-      }
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
-          method: 'GET',
-          dispatcher: this.#opts.dispatcher,
-          headers,
-          signal: params.signal,
-          headersTimeout: this.#opts.headersTimeoutMs,
-          bodyTimeout: this.#opts.bodyIdleTimeoutMs,
-          highWaterMark: 256 * 1024,
-        });
+        ({ res } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, token));
       } catch (e) {
         throw classifyError(e, `GET ${key}`);
       }
-      if (res.statusCode !== 200 && res.statusCode !== 206) {
-        if (res.statusCode === 416) {
-          await res.body.dump().catch(() => undefined);
-          throw new SyncError(`GET ${key}: range not satisfiable`, {
-            code: 'SYNC_API_RANGE_NOT_SATISFIABLE',
-            kind: 'retryable',
-            errorClass: 'range_mismatch',
-            status: 416,
-          });
-        }
-        return this.#failFromResponse(res, `GET ${key}`);
-      }
-      const len = header(res.headers, 'content-length');
-      return {
-        status: res.statusCode,
-        contentLength: len !== undefined && /^\d+$/.test(len) ? Number(len) : null,
-        etag: header(res.headers, 'etag') ?? null,
-        contentRange: parseContentRange(header(res.headers, 'content-range')),
-        body: res.body as DownloadResponse['body'],
-      };
+      return this.#downloadResponse(res, `GET ${key}`);
     });
   }
+}
+
+function rangeHeaders(params: DownloadParams): Record<string, string> {
+  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+  if (params.rangeStart && params.rangeStart > 0) {
+    headers.range = `bytes=${params.rangeStart}-`;
+    if (params.ifRange) headers['if-range'] = params.ifRange;
+  }
+  return headers;
 }
 
 /** ISO 8601 UTC with whole seconds, as the API documents. Rounds down so nothing is skipped. */

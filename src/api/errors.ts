@@ -20,6 +20,7 @@ export type ErrorClass =
   | 'network'
   | 'short_body'
   | 'size_mismatch'
+  | 'checksum_mismatch'
   | 'range_mismatch'
   | 'not_found'
   | 'http_4xx'

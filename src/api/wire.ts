@@ -34,9 +34,17 @@ export const tokenResponse = z.looseObject({
 export interface RemoteAsset {
   key: string;
   lastModifiedMs: number;
+  /** Bytes; -1 when the listing does not say (a STAC asset without file:size: learned from Content-Length). */
   size: number;
   etag: string | null;
+  /** Where the bytes are, for sources that say more than the key (STAC: JSON, see stac/locator.ts). */
+  locator?: string | null | undefined;
+  /** The value the high-water mark follows when it is not lastModifiedMs (STAC: updated or datetime). */
+  cursorMs?: number | undefined;
 }
+
+/** The listing did not say how large the asset is. */
+export const SIZE_UNKNOWN = -1;
 
 export interface ListPage {
   items: RemoteAsset[];

@@ -43,12 +43,14 @@ export function loggerFor(
 ): Logger {
   const pw = config.credentials.password;
   const httpToken = config.credentials.httpToken;
+  const key = config.credentials.apiKey;
   const extra = opts.secrets ?? (() => []);
+  // Every line names the source (assets or stac).
   return createLogger({
     level: opts.defaultLevel && config.sources['log.level'] === undefined ? opts.defaultLevel : config.log.level,
-    secrets: () => [...(pw ? [pw.reveal()] : []), ...(httpToken ? [httpToken.reveal()] : []), ...extra()],
+    secrets: () => [...(pw ? [pw.reveal()] : []), ...(httpToken ? [httpToken.reveal()] : []), ...(key ? [key.reveal()] : []), ...extra()],
     destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
-  });
+  }).child({ source: config.source });
 }
 
 export function armCrashPointsFromEnv(): void {

@@ -36,6 +36,8 @@ export interface Credentials {
   webhookSecret?: Secret | undefined;
   /** http.token: enables the status page's actions and protects the page (CONSTELLR_SYNC_HTTP_TOKEN[_FILE], or the credential constellr-http-token). */
   httpToken?: Secret | undefined;
+  /** A workspace API key (CONSTELLR_API_KEY[_FILE], or the credential constellr-api-key): sent as X-Api-Key; /token is then never called. */
+  apiKey?: Secret | undefined;
 }
 
 export type Config = Readonly<ParsedConfig> & {
@@ -66,6 +68,7 @@ export const ENV_MAP: Record<string, string> = {
   CONSTELLR_SYNC_HTTP_ENABLED: 'http.enabled',
   CONSTELLR_SYNC_HTTP_LISTEN: 'http.listen',
   CONSTELLR_SYNC_WEBHOOK_URL: 'notify.webhook.url',
+  CONSTELLR_SYNC_SOURCE: 'source',
 };
 
 /** Command-line flags mapped to config paths. */
@@ -85,6 +88,7 @@ export const FLAG_MAP: Record<string, string> = {
   bwlimit: 'sync.bandwidth',
   'http-enabled': 'http.enabled',
   'http-listen': 'http.listen',
+  source: 'source',
 };
 
 export interface LoadOptions {
@@ -140,8 +144,10 @@ export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
   const password = pick('CONSTELLR_PASSWORD', 'constellr-password');
   const webhookSecret = pick('CONSTELLR_SYNC_WEBHOOK_SECRET', 'constellr-webhook-secret');
   const httpToken = pick('CONSTELLR_SYNC_HTTP_TOKEN', 'constellr-http-token');
+  const apiKey = pick('CONSTELLR_API_KEY', 'constellr-api-key')?.trim();
   return {
     httpToken: httpToken === undefined || httpToken === '' ? undefined : new Secret(httpToken),
+    apiKey: apiKey === undefined || apiKey === '' ? undefined : new Secret(apiKey),
     username,
     password: password === undefined ? undefined : new Secret(password),
     webhookSecret: webhookSecret === undefined || webhookSecret === '' ? undefined : new Secret(webhookSecret),
@@ -204,7 +210,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const secretKey = findSecretKey(doc);
     if (secretKey)
       throw configError(
-        `config file ${configFile}: ${secretKey}: secrets are not accepted in the file; use CONSTELLR_USERNAME and CONSTELLR_PASSWORD or CONSTELLR_PASSWORD_FILE`,
+        `config file ${configFile}: ${secretKey}: secrets are not accepted in the file; use CONSTELLR_API_KEY (or CONSTELLR_API_KEY_FILE), or CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)`,
       );
   }
 
@@ -276,6 +282,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       password: credentials.password ? '***' : null,
       webhookSecret: credentials.webhookSecret ? '***' : null,
       httpToken: credentials.httpToken ? '***' : null,
+      apiKey: credentials.apiKey ? '***' : null,
     },
   };
 }

@@ -103,7 +103,58 @@ export type ClaimOrder = (typeof ORDERS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+export const SOURCES = ['assets', 'stac'] as const;
+export type SourceKind = (typeof SOURCES)[number];
+
+/** A CQL2-JSON expression: an object with an `op` (validated further by the server). */
+const cql2Json = z
+  .union([z.record(z.string(), z.unknown()), z.string()])
+  .nullable()
+  .default(null)
+  .transform((v, ctx) => {
+    if (v === null) return null;
+    let o: unknown = v;
+    if (typeof v === 'string') {
+      try {
+        o = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a CQL2-JSON object (or its JSON text)' });
+        return z.NEVER;
+      }
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o) || typeof (o as { op?: unknown }).op !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a CQL2-JSON object with an "op", e.g. {"op":"=","args":[{"property":"order:id"},"1234"]}' });
+      return z.NEVER;
+    }
+    return o as Record<string, unknown>;
+  });
+
 export const configSchema = z.strictObject({
+  /** Where the listing comes from: the asset API (GET /assets) or the STAC API (POST /stac/search). */
+  source: z.enum(SOURCES).default('assets'),
+  /** The STAC source's scope (source: stac). */
+  stac: z
+    .strictObject({
+      /** Collection ids to search; null = every collection GET /stac/collections lists. */
+      collections: z.array(z.string().min(1)).min(1).nullable().default(null),
+      /** A CQL2-JSON filter sent with every search, e.g. one order:id. */
+      filter: cql2Json,
+      /** [west, south, east, north] (or 6 numbers with heights). */
+      bbox: z
+        .array(z.number())
+        .refine((b) => b.length === 4 || b.length === 6, 'must have 4 or 6 numbers')
+        .nullable()
+        .default(null),
+      /** An RFC 3339 instant or interval ("2026-01-01T00:00:00Z/.."). */
+      datetime: z.string().min(1).nullable().default(null),
+      /** Asset keys or roles to mirror of each item; empty = every asset. */
+      assets: z.array(z.string().min(1)).default([]),
+      /** Items per search page (limit). */
+      pageSize: int(100, 1, 10000),
+      /** Window on datetime when items carry no usable `updated` (late deliveries). */
+      lookback: duration('30d').refine((ms) => ms >= 1000, 'must be at least 1s'),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       /** Base URL of the Constellr API. */

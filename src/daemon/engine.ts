@@ -218,7 +218,9 @@ export class Engine {
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
     })
-      .then((r) => {
+      .then(async (r) => {
+        // Which source listed and how (status shows the strategy and why).
+        await this.rt.store.setSourceInfo(JSON.stringify(this.rt.api.describe())).catch((e: unknown) => this.#log.warn({ err: e }, 'could not record the source info'));
         this.lastPoll = { ok: true, at: this.rt.clock(), result: r };
         this.#onPoll?.({ ok: true, at: this.lastPoll.at, durationMs: r.durationMs });
         if (this.authFailed) {

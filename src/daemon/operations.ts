@@ -99,6 +99,7 @@ export class Operations {
       root: rt.root,
       clock: rt.clock,
       engine: () => ({ pausedReasons: engine.gate.state().reasons, authFailed: engine.authFailed, breakerOpen: engine.gate.apiDown }),
+      source: () => rt.api.describe(),
     });
     this.metrics.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });
     const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });

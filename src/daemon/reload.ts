@@ -68,6 +68,7 @@ export function diffConfig(a: Config, b: Config): ConfigChange[] {
   }
   if (a.credentials.username !== b.credentials.username) changes.push({ key: 'credentials.username', from: '***', to: '***' });
   if (a.credentials.password?.reveal() !== b.credentials.password?.reveal()) changes.push({ key: 'credentials.password', from: '***', to: '***' });
+  if (a.credentials.apiKey?.reveal() !== b.credentials.apiKey?.reveal()) changes.push({ key: 'credentials.apiKey', from: '***', to: '***' });
   return changes.sort((x, y) => x.key.localeCompare(y.key));
 }
 

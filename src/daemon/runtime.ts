@@ -6,6 +6,10 @@ import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { ApiClient } from '../api/client.js';
 import { TokenManager } from '../api/auth.js';
+import { ApiKeyAuth, type Authenticator } from '../api/api-key.js';
+import { AssetsSource } from '../api/assets-source.js';
+import type { Source } from '../api/source.js';
+import { StacSource } from '../api/stac/source.js';
 import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
@@ -19,8 +23,12 @@ export interface Runtime {
   config: Config;
   logger: Logger;
   store: StateStore;
-  api: ApiClient;
-  tokens: TokenManager;
+  /** The configured source (asset API or STAC): it lists and locates. */
+  api: Source;
+  /** The HTTP client of the API (auth, JSON, downloads). */
+  client: ApiClient;
+  /** Bearer tokens (legacy) or the API key. */
+  tokens: Authenticator;
   dispatcher: Dispatcher;
   clock: () => number;
   root: string;
@@ -71,11 +79,19 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
   }
 }
 
-/** The HTTP side alone (transport, tokens, client): for commands that need no state or mirror (dry run). */
-export function openApi(config: Config, logger: Logger, clock: () => number = Date.now, onTokenRenewed?: () => void): { api: ApiClient; tokens: TokenManager; dispatcher: Dispatcher } {
-  const { username, password } = config.credentials;
-  if (!username || !password)
-    throw fatal('no API credentials: set CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)', 'SYNC_CONFIG_CREDENTIALS');
+/** The HTTP side alone (transport, credentials, client, source): for commands that need no state or mirror. */
+export function openApi(
+  config: Config,
+  logger: Logger,
+  clock: () => number = Date.now,
+  onTokenRenewed?: () => void,
+): { api: Source; client: ApiClient; tokens: Authenticator; dispatcher: Dispatcher } {
+  const { username, password, apiKey } = config.credentials;
+  if (!apiKey && (!username || !password))
+    throw fatal(
+      'no API credentials: set CONSTELLR_API_KEY (or CONSTELLR_API_KEY_FILE), or the legacy CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE)',
+      'SYNC_CONFIG_CREDENTIALS',
+    );
   const dispatcher = createDispatcher({
     connectTimeoutMs: config.api.connectTimeout,
     headersTimeoutMs: config.api.headersTimeout,
@@ -83,28 +99,48 @@ export function openApi(config: Config, logger: Logger, clock: () => number = Da
     maxRedirects: config.api.maxRedirects,
     connections: config.sync.concurrency + 2,
   });
-  const tokens = new TokenManager({
-    baseUrl: config.api.url,
-    username,
-    password,
-    dispatcher,
-    encoding: config.api.tokenEncoding,
-    clock,
-    logger,
-    headersTimeoutMs: config.api.headersTimeout,
-    onRenewed: onTokenRenewed,
-  });
-  const api = new ApiClient({
+  // With an API key every request carries X-Api-Key and /token is never called.
+  const tokens: Authenticator = apiKey
+    ? new ApiKeyAuth({ key: apiKey, baseUrl: config.api.url, probePath: config.source === 'stac' ? 'stac' : 'assets?limit=1', dispatcher, headersTimeoutMs: config.api.headersTimeout })
+    : new TokenManager({
+        baseUrl: config.api.url,
+        username: username!,
+        password: password!,
+        dispatcher,
+        encoding: config.api.tokenEncoding,
+        clock,
+        logger,
+        headersTimeoutMs: config.api.headersTimeout,
+        onRenewed: onTokenRenewed,
+      });
+  const client = new ApiClient({
     baseUrl: config.api.url,
     dispatcher,
     tokens,
     clock,
+    maxRedirects: config.api.maxRedirects,
     headersTimeoutMs: config.api.headersTimeout,
     bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
     maxRetryAfterMs: config.api.maxRetryAfter,
     logger,
   });
-  return { api, tokens, dispatcher };
+  const api: Source =
+    config.source === 'stac'
+      ? new StacSource(
+          client,
+          {
+            collections: config.stac.collections,
+            filter: config.stac.filter,
+            bbox: config.stac.bbox,
+            datetime: config.stac.datetime,
+            assets: config.stac.assets,
+            pageSize: config.stac.pageSize,
+            lookbackMs: config.stac.lookback,
+          },
+          logger,
+        )
+      : new AssetsSource(client);
+  return { api, client, tokens, dispatcher };
 }
 
 export async function openRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -129,7 +165,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     }))!;
     const conn = openApi(config, logger, clock, opts.onTokenRenewed);
     dispatcher = conn.dispatcher;
-    const { tokens, api } = conn;
+    const { tokens, api, client } = conn;
     const d = dispatcher;
     const s = store;
     return {
@@ -137,6 +173,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       logger,
       store: s,
       api,
+      client,
       tokens,
       dispatcher: d,
       clock,

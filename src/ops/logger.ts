@@ -5,7 +5,7 @@ import { pino, stdSerializers, destination, stdTimeFunctions, type Logger, type 
 
 export type { Logger };
 
-const SECRET_FIELDS = ['password', 'Password', 'PASSWORD', 'token', 'Token', 'access_token', 'accessToken', 'authorization', 'Authorization', 'AUTHORIZATION'];
+const SECRET_FIELDS = ['password', 'Password', 'PASSWORD', 'token', 'Token', 'access_token', 'accessToken', 'authorization', 'Authorization', 'AUTHORIZATION', 'apiKey', 'api_key', 'x-api-key', 'X-Api-Key', 'X-API-Key'];
 
 export const REDACT_PATHS = [
   ...SECRET_FIELDS,
@@ -17,12 +17,17 @@ export const REDACT_PATHS = [
   'req.headers.Authorization',
   'request.headers.authorization',
   'request.headers.Authorization',
+  'headers["x-api-key"]',
+  'req.headers["x-api-key"]',
 ];
 
 const TOKEN_PATTERNS: [RegExp, string][] = [
   [/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer ***'],
   [/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '***'],
   [/(password|access_token)=([^&\s]+)/gi, '$1=***'],
+  // Pre-signed storage URLs: the signature (and any session token) grants access until it expires.
+  [/(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|sig|api_key|apikey)=([^&\s"']+)/gi, '$1=***'],
+  [/(X-Api-Key["']?\s*[:=]\s*["']?)([^\s"',}]+)/gi, '$1***'],
 ];
 
 /** Remove anything that looks like a credential from free text. */

@@ -20,6 +20,8 @@ export interface MetricsSources {
   clock?: () => number;
   /** The live state of the engine: claiming paused (and why), credentials rejected, breaker open. */
   engine?: () => { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean };
+  /** The configured source and its incremental strategy (constellr_sync_source_info). */
+  source?: () => { source: string; strategy: string };
 }
 
 /** What constellr_sync_build_info carries. */
@@ -62,6 +64,17 @@ export class SyncMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
     const self = this;
+    new Gauge({
+      name: `${p}source_info`,
+      help: 'Always 1; the labels name the source (assets or stac) and its incremental strategy',
+      labelNames: ['source', 'strategy'],
+      registers,
+      collect() {
+        this.reset();
+        const info = self.#src.source?.();
+        if (info) this.set({ source: info.source, strategy: info.strategy }, 1);
+      },
+    });
     new Gauge({
       name: `${p}assets`,
       help: 'Assets known to the state database, by job state (queued, running, done, failed, gone), and deleted_remote (keys a full listing no longer returned; also counted in their state)',

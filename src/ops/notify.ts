@@ -21,7 +21,7 @@ import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
 import { Wakeup, timeoutSignal, timerDelay } from './timers.js';
 
 /** Environment variable names that never reach a hook (credentials of this process). */
-const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|^CONSTELLR_USERNAME$/i;
+const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|API_?KEY|^CONSTELLR_USERNAME$/i;
 /** Bytes of a failing hook's stderr kept for the log line. */
 const STDERR_TAIL = 2048;
 /** After a timeout, SIGTERM first; SIGKILL when the hook ignores it this long. */

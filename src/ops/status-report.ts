@@ -34,6 +34,8 @@ export async function buildStatusReport(config: Config, store: StateStore | null
     store: describeStore(config),
     stateDir: config.state.dir,
     mirrorDir: config.mirror.dir,
+    // The configured source (assets | stac).
+    source: config.source,
     daemon,
     staleAfterMs,
   };
@@ -57,6 +59,9 @@ export async function buildStatusReport(config: Config, store: StateStore | null
       authFailed: false,
       lastReconcile: null,
       clockSkew: null,
+      strategy: null,
+      strategyReason: null,
+      lastPolledSource: null,
       failures: [],
     };
   }
@@ -68,6 +73,7 @@ export async function buildStatusReport(config: Config, store: StateStore | null
     store.recentFailures(o.failures ?? 20),
     store.mirrorTotals(),
   ]);
+  const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
   const listed = jobs.queued + jobs.running + jobs.done + jobs.failed + jobs.gone;
   const bytesListed = Object.values(totals.bytes).reduce((a, b) => a + b, 0);
   // A poll error newer than the last success means the last poll failed.
@@ -103,6 +109,10 @@ export async function buildStatusReport(config: Config, store: StateStore | null
     },
     authFailed: pollFailed && cursor.pollErrorClass === 'auth_rejected',
     // Server clock − this host's clock at the last complete poll (from the API's Date header).
+    // The incremental strategy and its reason, as recorded by the last successful poll.
+    strategy: recorded?.strategy ?? null,
+    strategyReason: recorded?.reason ?? null,
+    lastPolledSource: recorded?.source ?? null,
     clockSkew: cursor.clockSkewMs === null ? null : { seconds: cursor.clockSkewMs / 1000, measuredAt: iso(cursor.clockSkewAt) },
     lastReconcile: lastReconcile && {
       startedAt: iso(lastReconcile.startedAt),
@@ -117,6 +127,16 @@ export async function buildStatusReport(config: Config, store: StateStore | null
     },
     failures: failures.map((f) => ({ key: f.key, class: f.errorClass, status: f.errorStatus, message: f.errorMessage, attempts: f.attempts, at: iso(f.finishedAt) })),
   };
+}
+
+function parseSourceInfo(text: string | null): { source: string; strategy: string; reason: string } | null {
+  if (!text) return null;
+  try {
+    const o = JSON.parse(text) as { source?: unknown; strategy?: unknown; reason?: unknown };
+    return typeof o.source === 'string' && typeof o.strategy === 'string' ? { source: o.source, strategy: o.strategy, reason: String(o.reason ?? '') } : null;
+  } catch {
+    return null;
+  }
 }
 
 /** "just now", "45 s ago", "2 min ago", "3 h ago", "4 days ago"; "in 2 min" for the future. */

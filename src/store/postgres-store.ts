@@ -183,6 +183,7 @@ interface ClaimRow {
   lease_token: string;
   lease_until: number;
   local_path: string | null;
+  locator: string | null;
 }
 
 export class PostgresStore implements StateStore {
@@ -272,6 +273,7 @@ export class PostgresStore implements StateStore {
       pollErrorAt: r.poll_error_at as number | null,
       clockSkewMs: r.clock_skew_ms === null || r.clock_skew_ms === undefined ? null : Number(r.clock_skew_ms),
       clockSkewAt: r.clock_skew_at === null || r.clock_skew_at === undefined ? null : Number(r.clock_skew_at),
+      sourceInfo: (r.source_info as string | null | undefined) ?? null,
     };
   }
 
@@ -299,11 +301,12 @@ export class PostgresStore implements StateStore {
          WHERE key = ANY($1::text[]) AND remote_deleted_at IS NOT NULL`,
         [list.map((i) => i.key)],
       );
-      return q<{ revision: number }>(
-      `INSERT INTO jobs AS j (key, remote_modified_ms, remote_size, remote_etag, state, run_at, created_at, updated_at)
-       SELECT k, lm, sz, et, 'queued', t.now, t.now, t.now
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS u(k, lm, sz, et), (SELECT ${NOW} AS now) t
+      const ins = await q<{ revision: number }>(
+      `INSERT INTO jobs AS j (key, remote_modified_ms, remote_size, remote_etag, locator, state, run_at, created_at, updated_at)
+       SELECT k, lm, sz, et, loc, 'queued', t.now, t.now, t.now
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS u(k, lm, sz, et, loc), (SELECT ${NOW} AS now) t
        ON CONFLICT (key) DO UPDATE SET
+         locator = excluded.locator,
          remote_modified_ms = excluded.remote_modified_ms,
          remote_size = excluded.remote_size,
          remote_etag = excluded.remote_etag,
@@ -318,8 +321,17 @@ export class PostgresStore implements StateStore {
           OR (excluded.remote_etag IS NOT NULL AND j.remote_etag IS NOT NULL AND excluded.remote_etag IS DISTINCT FROM j.remote_etag)
           OR j.state = 'gone'
        RETURNING revision`,
-      [list.map((i) => i.key), list.map((i) => i.lastModifiedMs), list.map((i) => i.size), list.map((i) => i.etag)],
+      [list.map((i) => i.key), list.map((i) => i.lastModifiedMs), list.map((i) => i.size), list.map((i) => i.etag), list.map((i) => i.locator ?? null)],
       );
+      // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator moves.
+      const located = list.filter((i) => i.locator);
+      if (located.length > 0)
+        await q(
+          `UPDATE jobs j SET locator = u.loc FROM unnest($1::text[], $2::text[]) AS u(k, loc)
+           WHERE j.key = u.k AND j.locator IS DISTINCT FROM u.loc`,
+          [located.map((i) => i.key), located.map((i) => i.locator)],
+        );
+      return ins;
     });
     for (const row of r.rows) {
       if (row.revision === 0) result.inserted++;
@@ -340,6 +352,10 @@ export class PostgresStore implements StateStore {
     );
   }
 
+  async setSourceInfo(info: string): Promise<void> {
+    await this.#q('UPDATE cursor SET source_info = $1 WHERE id = 1', [info]);
+  }
+
   async failPoll(message: string, errorClass: string, _now: number): Promise<void> {
     await this.#q(`UPDATE cursor SET poll_error = $1, poll_error_class = $2, poll_error_at = ${NOW} WHERE id = 1`, [message, errorClass]);
   }
@@ -357,7 +373,7 @@ export class PostgresStore implements StateStore {
        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $2, lease_token = $3,
          lease_until = t.now + $4::bigint, claimed_revision = j.revision, started_at = t.now, updated_at = t.now
        FROM c, t WHERE j.id = c.id
-       RETURNING j.id, j.key, j.remote_modified_ms, j.remote_size, j.remote_etag, j.revision, j.attempts, j.lease_token, j.lease_until, j.local_path`,
+       RETURNING j.id, j.key, j.remote_modified_ms, j.remote_size, j.remote_etag, j.revision, j.attempts, j.lease_token, j.lease_until, j.local_path, j.locator`,
       [n, opts.owner, token, Math.max(0, Math.round(opts.leaseMs))],
     );
     return r.rows.map(rowToClaimed);
@@ -626,7 +642,7 @@ export class PostgresStore implements StateStore {
   }
 
   async backlog(): Promise<{ jobs: number; bytes: number }> {
-    const r = await this.#q<{ n: number; b: string | number }>("SELECT count(*) AS n, coalesce(sum(remote_size), 0) AS b FROM jobs WHERE state IN ('queued', 'running')");
+    const r = await this.#q<{ n: number; b: string | number }>("SELECT count(*) AS n, coalesce(sum(greatest(remote_size, 0)), 0) AS b FROM jobs WHERE state IN ('queued', 'running')");
     return { jobs: r.rows[0]!.n, bytes: Number(r.rows[0]!.b) };
   }
 

@@ -65,6 +65,7 @@ export interface ClaimedRow {
   lease_token: string;
   lease_until: number;
   local_path: string | null;
+  locator?: string | null;
 }
 
 export function rowToClaimed(r: ClaimedRow): ClaimedJob {
@@ -79,6 +80,7 @@ export function rowToClaimed(r: ClaimedRow): ClaimedJob {
     leaseToken: r.lease_token,
     leaseUntil: r.lease_until,
     localPath: r.local_path,
+    locator: r.locator ?? null,
   };
 }
 

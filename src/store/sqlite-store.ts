@@ -92,11 +92,14 @@ export class SqliteStore implements StateStore {
       release: db.prepare("UPDATE outbox SET lease_until = NULL, run_at = min(run_at, @now) WHERE state = 'pending' AND lease_until IS NOT NULL"),
       next: db.prepare("SELECT min(max(run_at, coalesce(lease_until, 0))) AS t FROM outbox WHERE sink = ? AND state = 'pending'"),
       counts: db.prepare('SELECT sink, state, count(*) AS n FROM outbox GROUP BY sink, state'),
-      backlog: db.prepare("SELECT count(*) AS n, coalesce(sum(remote_size), 0) AS b FROM jobs WHERE state IN ('queued', 'running')"),
+      backlog: db.prepare("SELECT count(*) AS n, coalesce(sum(max(remote_size, 0)), 0) AS b FROM jobs WHERE state IN ('queued', 'running')"),
     };
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      cursor: p('SELECT hwm_ms, poll_started_at, poll_finished_at, poll_error, poll_error_class, poll_error_at, clock_skew_ms, clock_skew_at FROM cursor WHERE id = 1'),
+      cursor: p('SELECT hwm_ms, poll_started_at, poll_finished_at, poll_error, poll_error_class, poll_error_at, clock_skew_ms, clock_skew_at, source_info FROM cursor WHERE id = 1'),
+      setSourceInfo: p('UPDATE cursor SET source_info = ? WHERE id = 1'),
+      // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator moves.
+      relocate: p('UPDATE jobs SET locator = @loc WHERE key = @key AND locator IS NOT @loc'),
       startPoll: p('UPDATE cursor SET poll_started_at = ? WHERE id = 1'),
       finishPoll: p(
         // The mark only moves forward, except down to @cap (the server's clock): a mark in the future is a bug to repair.
@@ -106,9 +109,10 @@ export class SqliteStore implements StateStore {
       ),
       failPoll: p('UPDATE cursor SET poll_error = ?, poll_error_class = ?, poll_error_at = ? WHERE id = 1'),
       upsert: p(`
-        INSERT INTO jobs (key, remote_modified_ms, remote_size, remote_etag, state, run_at, created_at, updated_at)
-        VALUES (@key, @lm, @size, @etag, 'queued', @now, @now, @now)
+        INSERT INTO jobs (key, remote_modified_ms, remote_size, remote_etag, locator, state, run_at, created_at, updated_at)
+        VALUES (@key, @lm, @size, @etag, @loc, 'queued', @now, @now, @now)
         ON CONFLICT (key) DO UPDATE SET
+          locator = excluded.locator,
           remote_modified_ms = excluded.remote_modified_ms,
           remote_size = excluded.remote_size,
           remote_etag = excluded.remote_etag,
@@ -205,9 +209,11 @@ export class SqliteStore implements StateStore {
       poll_error_at: number | null;
       clock_skew_ms: number | null;
       clock_skew_at: number | null;
+      source_info: string | null;
     };
     return {
       hwmMs: r.hwm_ms,
+      sourceInfo: r.source_info,
       pollStartedAt: r.poll_started_at,
       pollFinishedAt: r.poll_finished_at,
       pollError: r.poll_error,
@@ -225,19 +231,27 @@ export class SqliteStore implements StateStore {
   async upsertPage(items: readonly RemoteAsset[], now: number): Promise<UpsertResult> {
     const stmt = this.#s.upsert!;
     const undelete = this.#s.undelete!;
+    const relocate = this.#s.relocate!;
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     const tx = this.db.transaction(() => {
       for (const it of items) {
         // A key marked deleted_remote that is listed again is tracked again (and fetched again if its file was removed).
         undelete.run({ key: it.key, now });
-        const row = stmt.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, now }) as { revision: number } | undefined;
-        if (!row) result.unchanged++;
+        const row = stmt.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
+        if (!row) {
+          result.unchanged++;
+          if (it.locator) relocate.run({ key: it.key, loc: it.locator });
+        }
         else if (row.revision === 0) result.inserted++;
         else result.changed++;
       }
     });
     tx.immediate();
     return result;
+  }
+
+  async setSourceInfo(info: string): Promise<void> {
+    this.#s.setSourceInfo!.run(info);
   }
 
   async finishPoll(hwmMs: number | null, now: number, opts: FinishPollOptions = {}): Promise<void> {
@@ -259,7 +273,7 @@ export class SqliteStore implements StateStore {
           lease_until = @until, claimed_revision = revision, started_at = @now, updated_at = @now
         WHERE id IN (SELECT id FROM jobs INDEXED BY ${ORDER_INDEX[order]?.name ?? 'jobs_queued_newest'}
                      WHERE state = 'queued' AND run_at <= @now ORDER BY ${ORDER_SQL[order]} LIMIT @n)
-        RETURNING id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path`);
+        RETURNING id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path, locator`);
       this.#claimStmts.set(order, s);
     }
     return s;

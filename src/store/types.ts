@@ -69,10 +69,14 @@ export interface ClaimedJob {
   leaseUntil: number;
   /** What the mirror held before (for replacements). */
   localPath: string | null;
+  /** The source's locator as listed (STAC: href, expiry, checksum); null for the asset API. */
+  locator: string | null;
 }
 
 export interface Cursor {
   hwmMs: number | null;
+  /** The source and incremental strategy of the last poll (JSON of SourceInfo), null before one. */
+  sourceInfo?: string | null;
   pollStartedAt: number | null;
   pollFinishedAt: number | null;
   pollError: string | null;
@@ -167,6 +171,8 @@ export interface StateStore {
   /** Record a complete poll; the HWM only moves forward. */
   finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void>;
   failPoll(message: string, errorClass: string, now: number): Promise<void>;
+  /** Record which source polled and how it lists incrementally (shown by status). */
+  setSourceInfo(info: string): Promise<void>;
 
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
   heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean>;

@@ -100,7 +100,8 @@ export function compileFilter(s: FilterSettings): AssetFilter {
   const isAll = inc.length === 0 && exc.length === 0 && s.minSize <= 0 && s.maxSize === null && s.sinceMs === null;
   const fn = (a: RemoteAsset): boolean => {
     if (s.sinceMs !== null && a.lastModifiedMs < s.sinceMs) return false;
-    if (a.size < s.minSize) return false;
+    // A size the listing does not know (-1) passes the size window.
+    if (a.size >= 0 && a.size < s.minSize) return false;
     if (s.maxSize !== null && a.size > s.maxSize) return false;
     if (inc.length > 0 && !inc.some((r) => r.test(a.key))) return false;
     return !exc.some((r) => r.test(a.key));

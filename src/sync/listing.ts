@@ -1,17 +1,19 @@
-// Walking a listing: every page of GET /assets from one starting point, each page retried quickly on
-// retryable errors (honouring Retry-After), a listing that would never end (a repeated continuation
-// token, a repeated page, more than maxPages pages) treated as an error instead of an endless loop,
-// and shutdown checked between pages. Used by polls, reconciles and `ls`.
+// Walking a listing: every page of the source (GET /assets or POST /stac/search) from one starting
+// point, each page retried quickly on retryable errors (honouring Retry-After), a listing that would
+// never end (a repeated continuation token or next link, a repeated page, more than maxPages pages)
+// treated as an error instead of an endless loop, and shutdown checked between pages. Used by polls,
+// reconciles and `ls`.
 import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError, classifyError, connectFailureReason } from '../api/errors.js';
 import type { ListPage } from '../api/wire.js';
 import type { Logger } from '../ops/logger.js';
 import { sleep } from '../ops/timers.js';
 
 export interface ListingOptions {
-  api: ApiClient;
+  /** The source being listed (asset API or STAC). */
+  api: Pick<Source, 'listPage'>;
   /** lastModifiedAfter, or null for a full listing. */
   after: number | null;
   pageSize: number;
@@ -42,7 +44,7 @@ export function oneShotUnreachable(connectTimeoutMs: number): { attempts: number
 export const DEFAULT_MAX_LISTING_PAGES = 1_000_000;
 
 function endlessListing(message: string): SyncError {
-  return new SyncError(`GET /assets: ${message} (the listing would never end); the high-water mark was not moved`, {
+  return new SyncError(`the listing: ${message} (it would never end); the high-water mark was not moved`, {
     code: 'SYNC_API_BAD_LISTING',
     kind: 'retryable',
     errorClass: 'bad_listing',
@@ -113,7 +115,7 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
         seenPages.add(digest);
       }
       if (page.nextToken) {
-        if (seen.has(page.nextToken)) throw endlessListing('the server repeated a continuation token');
+        if (seen.has(page.nextToken)) throw endlessListing('the server repeated a continuation token or next link');
         if (pages >= maxPages) throw endlessListing(`more than ${maxPages} pages (sync.maxListingPages)`);
         seen.add(page.nextToken);
         // Prefetch: the server prepares the next page while the caller commits this one.

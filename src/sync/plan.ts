@@ -1,7 +1,7 @@
 // The dry run: list exactly as a poll would (same start, same filters, same pages) and classify every
 // asset against the state, without writing anything — no job rows, no high-water mark, no files.
 // The planner stands in for the store's page methods, so the listing logic is the poller's own.
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { resolveKey } from '../mirror/paths.js';
@@ -45,7 +45,8 @@ export interface SyncPlan {
 }
 
 export interface PlanDeps {
-  api: ApiClient;
+  /** The source being listed. */
+  api: Pick<Source, 'listPage' | 'beginPoll'>;
   /** The state to compare against; null when there is none yet (everything is new). */
   store: Pick<StateStore, 'getCursor' | 'getJob' | 'jobBriefs'> | null;
   root: string;

@@ -1,11 +1,13 @@
 // One poll cycle: list from HWM − lookback, follow every page, upsert each page in one transaction,
 // and move the HWM only after the last page is committed, only from server timestamps, and never
 // past the server's clock at the start of the poll (see ceilingOf).
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { crashPoint } from '../ops/crash-point.js';
+import pRetry from 'p-retry';
 import { listPages } from './listing.js';
+import { sleep } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
 import type { StateStore } from '../store/types.js';
 
@@ -28,7 +30,8 @@ export interface PollSettings {
 export type PollStore = Pick<StateStore, 'getCursor' | 'startPoll' | 'upsertPage' | 'finishPoll' | 'failPoll'>;
 
 export interface PollDeps {
-  api: ApiClient;
+  /** The source: listPage, and beginPoll when it chooses its incremental strategy per poll. */
+  api: Pick<Source, 'listPage' | 'beginPoll'>;
   /** Only the cursor and page methods: a dry run passes a planner that writes nothing. */
   store: PollStore;
   logger: Logger;
@@ -89,12 +92,42 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
   const { api, store, logger, clock, settings } = deps;
   const started = clock();
   const cursor = await store.getCursor();
-  const after = listStart(cursor.hwmMs, settings);
   await store.startPoll(started);
+  // Logged before the source prepares (STAC: conformance, collections, a probe, each retried).
+  logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString() }, 'poll started');
+  let after: number | null;
+  try {
+    // The source may probe the server first and ask for a wider lookback (STAC: a datetime window).
+    // Retried like a listing page: these are the first requests of the poll.
+    const prep = api.beginPoll
+      ? await pRetry(() => api.beginPoll!(deps.signal), {
+          retries: settings.pageRetries,
+          minTimeout: settings.pageRetryMinMs ?? 1000,
+          maxTimeout: 30_000,
+          randomize: true,
+          signal: deps.signal,
+          shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !deps.signal?.aborted,
+          onFailedAttempt: async ({ error, retriesLeft }) => {
+            const e = classifyError(error);
+            if (e.kind !== 'retryable' || retriesLeft === 0) return;
+            logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'poll: preparing the listing failed; retrying');
+            if (e.retryAfterMs !== undefined) {
+              deps.onRateLimited?.(e.retryAfterMs);
+              await sleep(e.retryAfterMs, deps.signal);
+            }
+          },
+        })
+      : {};
+    after = listStart(cursor.hwmMs, prep.lookbackMs === undefined ? settings : { ...settings, lookbackMs: prep.lookbackMs });
+  } catch (err) {
+    const e = classifyError(err, 'poll');
+    if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
+    throw e;
+  }
   let maxSeen: number | null = null;
   let first: { serverDateMs?: number | null; receivedAtMs?: number } | null = null;
   const totals = { pages: 0, listed: 0, inserted: 0, changed: 0 };
-  logger.info({ hwm: cursor.hwmMs === null ? null : new Date(cursor.hwmMs).toISOString(), listAfter: after === null ? null : new Date(after).toISOString() }, 'poll started');
+  logger.info({ listAfter: after === null ? null : new Date(after).toISOString() }, 'listing');
   try {
     const pages = listPages({
       api,
@@ -117,7 +150,10 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       totals.listed += page.items.length;
       totals.inserted += r.inserted;
       totals.changed += r.changed;
-      for (const it of page.items) if (maxSeen === null || it.lastModifiedMs > maxSeen) maxSeen = it.lastModifiedMs;
+      for (const it of page.items) {
+        const c = it.cursorMs ?? it.lastModifiedMs;
+        if (maxSeen === null || c > maxSeen) maxSeen = c;
+      }
       deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
       crashPoint('after_page_commit');
     }

@@ -179,7 +179,7 @@ export class WorkerPool {
     this.stats.outcomes[outcome] = (this.stats.outcomes[outcome] ?? 0) + 1;
     if (outcome === 'done') {
       this.stats.done++;
-      this.stats.bytes += job.remoteSize;
+      this.stats.bytes += Math.max(0, job.remoteSize);
     } else if (outcome === 'failed') this.stats.failed++;
     else if (outcome === 'gone') this.stats.gone++;
     else if (outcome === 'retry') this.stats.retried++;

@@ -2,7 +2,7 @@
 // anything the incremental polls missed. Deletions are applied only after the whole listing finished
 // without an error, and never more than maxDelete in one run: above it nothing at all is changed.
 import { promises as fsp } from 'node:fs';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { classifyError } from '../api/errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
@@ -27,7 +27,8 @@ export interface ReconcileSettings {
 }
 
 export interface ReconcileDeps {
-  api: ApiClient;
+  /** The source being listed. */
+  api: Pick<Source, 'listPage' | 'beginPoll'>;
   store: StateStore;
   logger: Logger;
   clock: () => number;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError, classifyError } from '../api/errors.js';
 import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
 import { crashPoint, isArmed } from '../ops/crash-point.js';
@@ -15,7 +15,8 @@ import type { ClaimedJob } from '../store/types.js';
 const WRITE_BATCH = 1 << 20;
 
 export interface TransferInput {
-  api: ApiClient;
+  /** The source (asset API or STAC) that locates and starts the download. */
+  api: Source;
   root: string;
   job: ClaimedJob;
   staging: StagingPaths;
@@ -39,7 +40,7 @@ export function normalizeEtag(e: string | null | undefined): string | null {
   return e.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 }
 
-function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch'): SyncError {
+function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch' | 'checksum_mismatch'): SyncError {
   return new SyncError(`GET ${job.key}: ${why}`, { code: 'SYNC_TRANSFER_MISMATCH', kind: 'retryable', errorClass });
 }
 
@@ -80,15 +81,20 @@ async function openStaged(file: string, flags: string, root: string) {
 export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
   const { api, job, staging, signal } = input;
   const clock = input.clock ?? Date.now;
-  const size = job.remoteSize;
-  const resumable = size >= RESUMABLE_MIN_BYTES;
+  const expected = api.expect(job);
+  // Without a listed size (a STAC asset without file:size) it is learned from the response and
+  // kept in the staging record; such downloads are always resumable.
+  const known = expected.size !== null;
+  let size = expected.size ?? -1;
+  const resumable = !known || size >= RESUMABLE_MIN_BYTES;
 
   // What do we already have?
   let offset = 0;
   let validator: string | null = null;
   let matched = false;
   const [rec, st] = resumable ? await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]) : [null, null];
-  if (rec && st && rec.key === job.key && rec.size === size && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= size) {
+  if (rec && st && rec.key === job.key && (known ? rec.size === size : rec.size >= 0) && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= rec.size) {
+    size = rec.size;
     offset = st.size;
     validator = rec.validator;
     matched = true;
@@ -100,6 +106,11 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   if (matched && offset === size) {
     // A crash after the last byte but before the rename: the partial is complete.
     await hashPrefix(staging.partial, offset, hash);
+    const digest = hash.digest('hex');
+    if (expected.sha256 && digest !== expected.sha256) {
+      await removeStaging(staging);
+      throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
+    }
     const fh = await fsp.open(staging.partial, 'r+');
     try {
       await fh.sync();
@@ -107,10 +118,10 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     } finally {
       await fh.close();
     }
-    return { bytes: size, sha256: hash.digest('hex'), received: 0, resumedFrom: offset };
+    return { bytes: size, sha256: digest, received: 0, resumedFrom: offset };
   }
 
-  const res = await api.download(job.key, {
+  const res = await api.download(job, {
     rangeStart: offset > 0 ? offset : undefined,
     ifRange: validator,
     signal,
@@ -126,19 +137,28 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
       resumedFrom = offset;
     } else {
       offset = 0; // a 200 means the whole object again
+      if (!known) {
+        if (res.contentLength === null) {
+          await removeStaging(staging);
+          throw mismatch(job, 'the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
+        }
+        size = res.contentLength;
+      }
     }
     const remaining = size - offset;
     if (res.contentLength !== null && res.contentLength !== remaining) {
       await removeStaging(staging);
       throw mismatch(job, `Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${remaining}); the asset probably changed`, 'size_mismatch');
     }
-    const listed = normalizeEtag(job.remoteEtag);
+    const listed = normalizeEtag(expected.etag);
     const got = normalizeEtag(res.etag);
     if (listed && got && listed !== got) {
       await removeStaging(staging);
       throw mismatch(job, `ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
     }
   } catch (e) {
+    // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
+    res.body.on('error', () => undefined);
     res.body.destroy();
     throw e;
   }
@@ -225,5 +245,11 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   } finally {
     await fh.close();
   }
-  return { bytes: size, sha256: hash.digest('hex'), received, resumedFrom };
+  const digest = hash.digest('hex');
+  // A listed file:checksum (sha2-256) is verified against the bytes written.
+  if (expected.sha256 && digest !== expected.sha256) {
+    await removeStaging(staging);
+    throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
+  }
+  return { bytes: size, sha256: digest, received, resumedFrom };
 }

@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pRetry from 'p-retry';
-import type { ApiClient } from '../api/client.js';
+import type { Source } from '../api/source.js';
 import { SyncError, classifyError } from '../api/errors.js';
 import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
@@ -52,7 +52,8 @@ export interface WorkerEvents {
 export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
 
 export interface WorkerContext {
-  api: ApiClient;
+  /** The source (asset API or STAC): it locates each job's bytes. */
+  api: Source;
   store: StateStore;
   root: string;
   logger: Logger;
@@ -218,7 +219,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     await fsp.rename(staging.partial, target.absPath);
     await syncCreatedDirs(created, path.dirname(target.absPath));
     crashPoint('after_rename');
-    if (job.remoteSize >= RESUMABLE_MIN_BYTES) await fsp.rm(staging.record, { force: true });
+    // Unknown sizes (-1) are always resumable, so they may have a record too.
+    if (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0) await fsp.rm(staging.record, { force: true });
     return await finish(
       ctx,
       job,

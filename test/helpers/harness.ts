@@ -58,6 +58,8 @@ export interface InProcessOptions {
   lookback?: string;
   /** Password to use instead of the simulator's (wrong-credentials tests). */
   password?: string;
+  /** Authenticate with this workspace API key (CONSTELLR_API_KEY) instead of username and password. */
+  apiKey?: string;
   /** Other config values by dotted key, e.g. { 'sync.quickRetries': 0 } (file/env/flags still win). */
   config?: Record<string, unknown>;
   engine?: Omit<EngineOptions, 'mode'>;
@@ -81,7 +83,7 @@ export async function syncInProcess(o: InProcessOptions): Promise<InProcessResul
     lookback: o.lookback ?? '1h',
   };
   const config = loadConfig({
-    env: { CONSTELLR_USERNAME: o.sim.username, CONSTELLR_PASSWORD: o.password ?? o.sim.password },
+    env: o.apiKey ? { CONSTELLR_API_KEY: o.apiKey } : { CONSTELLR_USERNAME: o.sim.username, CONSTELLR_PASSWORD: o.password ?? o.sim.password },
     flags,
     defaults: o.config ?? {},
   });

@@ -4,11 +4,15 @@
 // at seeded random moments, restarted each time. At the end the mirror must be sha256-identical to the
 // catalogue, nothing partial may exist outside staging, staging must be empty, and the bytes served
 // must stay ≤ 1.3 × the catalogue (resume works). Reproduce a run with TEST_SEED=<seed>.
-import { afterAll, afterEach, expect, it } from 'vitest';
+// The same test runs against the STAC source (issue 14): 200 items × 3 assets through POST
+// /stac/search with an API key, pre-signed URLs that expire before the big downloads end (refresh,
+// then Range resume), every fault on; the mirror must equal the STAC catalogue byte for byte.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
-import { Catalogue, Rng, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
+import { Catalogue, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
+import { STAC_KEY, expectedStacFiles, stacEndStateProblems } from '../helpers/stac.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -42,28 +46,84 @@ function catalogue(rng: Rng): Catalogue {
   return new Catalogue(inputs);
 }
 
-it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and resumed downloads (seed ${seed})`, { timeout: 180_000 }, async () => {
-  const started = Date.now();
-  const rng = new Rng(seed);
+const STAC_ITEMS = 200;
+const STAC_BIG = 4; // items whose LST raster is 24 MiB: ~3 s per body, longer than the URL lifetime
+const STAC_URL_TTL_S = 2;
+
+/** One source under chaos: its simulator, credentials and config, and how its end state is checked. */
+interface Scenario {
+  sim: Simulator;
+  env: Record<string, string>;
+  config: Record<string, unknown>;
+  count: number;
+  totalBytes: number;
+  problems(mirror: string, state: string): Promise<string[]>;
+  /** Source-specific evidence that the faults really happened. */
+  checkFaults(why: (w: string) => string): void;
+}
+
+async function assetsScenario(rng: Rng, faults: SimulatorOptions['faults']): Promise<Scenario> {
   const cat = catalogue(rng);
   expect(cat.size).toBeGreaterThanOrEqual(200);
-  sim = await startSimulator({
-    catalogue: cat,
-    seed,
-    redirect: true,
-    adminPort: false,
-    faults: {
+  const s = await startSimulator({ catalogue: cat, seed, redirect: true, adminPort: false, faults: { ...faults, tokenTtlMs: 3000 } });
+  return {
+    sim: s,
+    env: credentials(s),
+    config: {},
+    count: cat.size,
+    totalBytes: cat.totalBytes,
+    problems: (mirror, state) => endStateProblems(mirror, state, cat),
+    checkFaults: () => expect(s.stats.redirects).toBeGreaterThan(0),
+  };
+}
+
+async function stacScenario(rng: Rng, faults: SimulatorOptions['faults']): Promise<Scenario> {
+  const store = sampleStacStore(seed, { items: STAC_ITEMS, maxSize: 512 * KiB });
+  const recs = store.all();
+  const big = new Set<number>();
+  while (big.size < STAC_BIG) big.add(rng.int(0, recs.length));
+  for (const i of big) {
+    const r = recs[i]!;
+    store.put({ collection: r.collection, id: r.id, updated: r.updatedMs, assets: r.assets.map((a) => ({ key: a.key, fileType: a.fileType, fileName: a.fileName, mediaType: a.mediaType, roles: [...a.roles], size: a.key === 'lst' ? 24 * MiB + rng.int(0, 4096) : undefined })) });
+  }
+  // some assets without file:size or file:checksum (learned from Content-Length; verified when given)
+  store.setKnobs({ urlTtlSeconds: STAC_URL_TTL_S, fileSize: 'some', fileChecksum: 'some' });
+  const s = await startSimulator({ stac: store, apiKeys: [{ key: STAC_KEY }], legacyTokens: false, seed, adminPort: false, faults });
+  const want = await expectedStacFiles(store);
+  expect(want.size).toBe(STAC_ITEMS * 3);
+  return {
+    sim: s,
+    env: { CONSTELLR_API_KEY: STAC_KEY },
+    config: { source: 'stac', stac: { pageSize: 50 } },
+    count: want.size,
+    totalBytes: [...want.values()].reduce((a, f) => a + f.size, 0),
+    problems: (mirror, state) => stacEndStateProblems(mirror, state, store),
+    checkFaults: (why) => {
+      // expired or refused URLs were refreshed by fetching items again, one request per item at a time
+      expect([...s.stats.stac.itemRequestsById.values()].reduce((a, b) => a + b, 0), why('item re-fetches')).toBeGreaterThan(0);
+      expect(s.stats.stac.maxItemRequestsInFlight, why('single-flight re-fetch')).toBe(1);
+      expect(s.stats.tokenRequests).toBe(0);
+      expect(s.stats.storageCredentialRejects, why('credentials sent to storage')).toBe(0);
+    },
+  };
+}
+
+describe.each(['assets', 'stac'] as const)('source %s', (source) => {
+it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and resumed downloads (seed ${seed})`, { timeout: 360_000 }, async () => {
+  const started = Date.now();
+  const rng = new Rng(seed);
+  const faults: SimulatorOptions['faults'] = {
       errorRate: 0.1,
       rate429: 0.02,
       retryAfterSeconds: 1,
       resetRate: 0.03,
       truncateRate: 0.03,
-      tokenTtlMs: 3000,
       // per download: a 64 MiB body takes ~8 s, so random kills land mid-body
       bodyBytesPerSecond: 8 * MiB,
-    },
-  });
-  dirs = await tempDirs('chaos');
+  };
+  const sc = source === 'stac' ? await stacScenario(rng, faults) : await assetsScenario(rng, faults);
+  sim = sc.sim;
+  dirs = await tempDirs(`chaos-${source}`);
   const args = await configFlags(dirs.root, {
     sim,
     mirror: dirs.mirror,
@@ -73,10 +133,11 @@ it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and
       // for poison jobs); 15+ random kills must not exhaust a big file's budget
       sync: { concurrency: 4, maxAttempts: 100, retryBaseDelay: '500ms', retryMaxDelay: '3s', breakerPause: '1s' },
       log: { level: 'info' },
+      ...sc.config,
     },
   });
-  const env = credentials(sim);
-  const why = (what: string) => `${what} (seed ${seed})`;
+  const env = sc.env;
+  const why = (what: string) => `${what} (source ${source}, seed ${seed})`;
 
   const kills = KILLS_MIN + rng.int(0, 4);
   let killsWithPartials = 0;
@@ -100,31 +161,36 @@ it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and
     async () => {
       if (d.child.exitCode !== null) throw new Error(why(`daemon exited early: ${d.stderr().slice(-2000)}`));
       const st = await readState(dirs!.state, []);
-      return st.counts.done === cat.size && st.cursor.hwmMs !== null;
+      return st.counts.done === sc.count && st.cursor.hwmMs !== null;
     },
-    150_000 - (Date.now() - started),
+    330_000 - (Date.now() - started),
     250,
     why('every asset mirrored'),
   );
   d.kill('SIGTERM');
   expect((await d.exited).code, why(d.stderr())).toBe(0);
 
-  const problems = await endStateProblems(dirs.mirror, dirs.state, cat);
-  if (problems.length > 0) console.log(`chaos end-state problems (seed ${seed}):\n${problems.join('\n')}`);
+  const problems = await sc.problems(dirs.mirror, dirs.state);
+  if (problems.length > 0) console.log(`chaos end-state problems (source ${source}, seed ${seed}):\n${problems.join('\n')}`);
   expect(problems, why('end state')).toEqual([]);
   expect(await stagingFiles(dirs.mirror), why('staging')).toEqual([]);
-  const ratio = sim.stats.bytesServed / cat.totalBytes;
+  const ratio = sim.stats.bytesServed / sc.totalBytes;
   console.log(
-    `chaos seed ${seed}: ${kills} kills (${killsWithPartials} left partials), ${cat.size} assets, ` +
-      `${(cat.totalBytes / MiB).toFixed(0)} MiB, served ${(sim.stats.bytesServed / MiB).toFixed(0)} MiB (ratio ${ratio.toFixed(3)}), ` +
+    `chaos ${source} seed ${seed}: ${kills} kills (${killsWithPartials} left partials), ${sc.count} assets, ` +
+      `${(sc.totalBytes / MiB).toFixed(0)} MiB, served ${(sim.stats.bytesServed / MiB).toFixed(0)} MiB (ratio ${ratio.toFixed(3)}), ` +
       `faults ${JSON.stringify(sim.stats.faultsInjected)}, ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   expect(kills).toBeGreaterThanOrEqual(KILLS_MIN);
   // the kills really landed mid-body, and the faults really happened
   expect(killsWithPartials, why('kills that left a partial')).toBeGreaterThanOrEqual(3);
   for (const f of ['reset', 'truncate', '429']) expect(sim.stats.faultsInjected[f] ?? 0, why(`${f} faults`)).toBeGreaterThan(0);
-  expect(sim.stats.redirects).toBeGreaterThan(0);
+  sc.checkFaults(why);
   // resume works: restarts from byte 0 would cost far more than 30 %
   expect(ratio, why('bytes served / catalogue bytes')).toBeLessThanOrEqual(1.3);
   await fsp.rm(dirs.mirror, { recursive: true, force: true });
+  await sim.close();
+  sim = undefined;
+  await dirs.cleanup();
+  dirs = undefined;
+});
 });

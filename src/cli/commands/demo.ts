@@ -12,6 +12,7 @@ import { createLogger } from '../../ops/logger.js';
 import { contentSha256, sampleCatalogue, startSimulator } from '../../simulator/index.js';
 import { SqliteStore } from '../../store/sqlite-store.js';
 import { out } from '../common.js';
+import { demoStac } from './demo-stac.js';
 import { EXIT } from '../exit-codes.js';
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -21,19 +22,29 @@ export async function demoCommand(argv: string[]): Promise<number> {
       'mirror-dir': { type: 'string' },
       'state-dir': { type: 'string' },
       assets: { type: 'string' },
+      source: { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    out('Usage: constellr-sync demo [--mirror-dir DIR] [--state-dir DIR] [--assets N] [--verbose]');
+    out('Usage: constellr-sync demo [--source assets|stac] [--mirror-dir DIR] [--state-dir DIR] [--assets N] [--verbose]');
+    out('  --source stac   an API-key account mirrored through the STAC API (--assets N = items, 3 assets each)');
     return EXIT.OK;
+  }
+  const source = values.source ?? 'assets';
+  if (source !== 'assets' && source !== 'stac') {
+    out(`demo: --source must be assets or stac, got ${JSON.stringify(source)}`);
+    return EXIT.USAGE;
   }
   const mirrorDir = path.resolve(values['mirror-dir'] ?? 'constellr-mirror');
   const stateDir = path.resolve(values['state-dir'] ?? 'constellr-state');
-  const count = Number(values.assets ?? 60);
+  const count = Number(values.assets ?? (source === 'stac' ? 20 : 60));
   out('constellr-sync demo: mirroring a simulated Constellr account (no account needed)\n');
+  if (source === 'stac') {
+    return demoStac({ mirrorDir, stateDir, items: count, logger: createLogger({ level: values.verbose ? 'info' : 'warn', destination: undefined }) });
+  }
   const sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(42, { count, maxSize: 2 * 1024 * 1024 }), redirect: true, seed: 42 });
   out(`1. Started the API simulator at ${sim.url} with ${sim.catalogue.size} assets (${formatBytes(sim.catalogue.totalBytes)}),`);
   out('   downloads redirected to a separate storage origin, like presigned URLs.');

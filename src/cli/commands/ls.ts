@@ -58,10 +58,12 @@ export async function lsCommand(argv: string[]): Promise<number> {
       for (const a of page.items) {
         if (filter && !filter(a)) continue;
         count++;
-        bytes += a.size;
+        // A STAC asset without file:size has no listed size (-1): shown as "?" / null.
+        const size = a.size >= 0 ? a.size : null;
+        bytes += size ?? 0;
         const lm = new Date(a.lastModifiedMs).toISOString();
-        if (values.json) out(JSON.stringify({ key: a.key, size: a.size, lastModified: lm, etag: a.etag }));
-        else out(`${String(a.size).padStart(12)}  ${lm}  ${a.key}`);
+        if (values.json) out(JSON.stringify({ key: a.key, size, lastModified: lm, etag: a.etag }));
+        else out(`${String(size ?? '?').padStart(12)}  ${lm}  ${a.key}`);
       }
     }
   } finally {

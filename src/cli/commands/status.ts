@@ -105,6 +105,8 @@ export function statusLines(r: StatusReport, authRetryMs: number): string[] {
   lines.push('');
   lines.push(`state:                ${r.store}`);
   lines.push(`mirror directory:     ${r.mirrorDir}`);
+  lines.push(`source:               ${r.source}${r.strategy ? `; incremental strategy ${r.strategy}: ${r.strategyReason}` : ' (no poll yet)'}`);
+  if (r.lastPolledSource && r.lastPolledSource !== r.source) lines.push(`                      the last poll used source ${r.lastPolledSource}; keys of the two sources differ`);
   lines.push(`newest remote change: ${r.newestRemoteChange ?? '(none yet)'}`);
   if (r.clockSkew) lines.push(`clock skew:           ${describeSkew(r.clockSkew.seconds * 1000)} (at ${r.clockSkew.measuredAt ?? '-'})`);
   lines.push(`jobs:                 ${Object.entries(r.jobs).map(([k, v]) => `${k} ${v}`).join(', ')}`);
