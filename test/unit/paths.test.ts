@@ -49,6 +49,14 @@ const cases: Case[] = [
   // the reserved folder
   { key: `${RESERVED_DIR}/staging/x.partial`, refused: /reserved folder/ },
   { key: `${RESERVED_DIR}`, refused: /reserved folder/ },
+  // ... in every spelling a filesystem may equate with it (issue 11 §5)
+  { key: '.Constellr-Sync/staging/x.partial', refused: /reserved folder/ },
+  { key: '.CONSTELLR-SYNC/trash/2026-01-01/a', refused: /reserved folder/ },
+  { key: '.constellr-sync./staging/x', refused: /reserved folder/ },
+  { key: '.constellr-sync /x', refused: /reserved folder/ },
+  { key: '.con\u017Ftellr-sync/x', refused: /reserved folder/ }, // long s: NFKC "s"
+  { key: '\uFF0Econstellr-sync/x', refused: /reserved folder/ }, // full-width full stop
+  { key: '.constellr-sync-not/x', rel: '.constellr-sync-not/x' },
   { key: `orders/${RESERVED_DIR}/x`, rel: `orders/${RESERVED_DIR}/x` }, // only at the root
   // unicode, kept byte for byte (no normalization)
   { key: 'caf\u00e9/\u00e9t\u00e9.tif', rel: 'caf\u00e9/\u00e9t\u00e9.tif' },
