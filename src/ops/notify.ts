@@ -20,8 +20,13 @@ import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
 import { Wakeup } from './timers.js';
 
-/** Environment variable names that never reach a hook (credentials of this process). */
-const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|^CONSTELLR_USERNAME$/i;
+/**
+ * Environment variable names that never reach a hook (credentials of this process and of the tools it
+ * talks to): anything naming a password, secret, token, credential or key (`*_KEY`, `API_KEY`,
+ * `CONSTELLR_API_KEY`), database URLs (they carry passwords), the PostgreSQL password file, the API
+ * user name; each also as its `*_FILE` twin, which names where the secret lives.
+ */
+export const SECRET_ENV = /PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)(API_?)?KEY(_FILE)?$|APIKEY|DATABASE_URL|^PGPASS|^CONSTELLR_USERNAME(_FILE)?$/i;
 /** Bytes of a failing hook's stderr kept for the log line. */
 const STDERR_TAIL = 2048;
 /** After a timeout, SIGTERM first; SIGKILL when the hook ignores it this long. */
