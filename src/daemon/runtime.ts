@@ -10,6 +10,7 @@ import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
+import { INSTANCE_ID } from '../mirror/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
 import type { Logger } from '../ops/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';
@@ -60,7 +61,8 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
     await fsp.access(root, C.W_OK);
     const probe = path.join(root, RESERVED_DIR);
     await fsp.mkdir(probe, { recursive: true });
-    const f = path.join(probe, `.probe-${process.pid}`);
+    // the instance id, not the pid: replicas in containers are all PID 1 and may start together
+    const f = path.join(probe, `.probe-${INSTANCE_ID}`);
     await fsp.writeFile(f, '');
     await fsp.rm(f);
   } catch (e) {
@@ -132,7 +134,9 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       dispatcher: d,
       clock,
       root,
-      owner: `${os.hostname()}:${process.pid}`,
+      // host#instance:pid: containers on one hostname are all PID 1; the random instance id tells them apart
+      // (two replicas with one owner name would both "hold" the poller lease).
+      owner: `${os.hostname()}#${INSTANCE_ID.slice(0, 8)}:${process.pid}`,
       async close() {
         await s.close();
         await d.close().catch(() => undefined);

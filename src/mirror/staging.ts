@@ -1,8 +1,8 @@
 // Staging: partial downloads live in <mirror>/.constellr-sync/staging under a stable name derived from
 // (key, LastModified, Size), next to a small JSON record of what they are. The same filesystem as the
 // mirror, so the final rename is atomic. A partial survives crashes and is resumed with Range.
-import { createHash } from 'node:crypto';
-import { promises as fsp, createReadStream } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { promises as fsp, createReadStream, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { RESERVED_DIR } from './paths.js';
@@ -110,13 +110,45 @@ export async function removeStagedName(root: string, name: string): Promise<void
  * worker's activeStaging set already keeps two workers apart; between replicas sharing a mirror, two
  * holders of one version can only meet after a lease expired (a hung or partitioned replica), and the
  * claim keeps the late one from truncating or renaming the partial the new owner writes. The holder
- * touches it on every heartbeat. A claim is stale (taken over, the partial kept for resume) when its
- * process is gone (same host, pid not alive, or this very pid: a previous life of this container)
- * or it was not touched for `staleMs`.
+ * touches it on every heartbeat.
+ *
+ * A claim is owned by a process INSTANCE (a random id per process), not by host and pid: in containers
+ * every daemon is PID 1 and replicas may share a hostname, so host+pid would make one replica take
+ * another's live claim for its own leftover and delete the partial under it. A claim is stale (taken
+ * over, the partial kept for resume) when it is a leftover of this very instance, when its holder is
+ * provably dead (its pid is not alive in the SAME pid space: same boot of the same kernel and the
+ * same pid namespace, so pids compare), or when it was not touched for `staleMs`.
  */
 export interface StagingClaim {
   touch(): Promise<void>;
   release(): Promise<void>;
+}
+
+/** This process's identity for staging claims. */
+export const INSTANCE_ID = randomUUID();
+
+/**
+ * Where pids of this process compare: Linux boot id + pid namespace; elsewhere the host name (no
+ * containers sharing a hostname there). Null when not even that is known: pids are then never compared.
+ */
+export const PID_SPACE: string | null = (() => {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = readlinkSync('/proc/self/ns/pid');
+    return `linux:${boot}:${ns}`;
+  } catch {
+    return process.platform === 'linux' ? null : `host:${hostname()}`;
+  }
+})();
+
+/** What a claim file records about its holder. */
+export interface ClaimHolder {
+  instance: string;
+  space: string | null;
+  pid: number;
+  host: string;
+  token: string;
+  at: string;
 }
 
 export function claimPath(p: StagingPaths): string {
@@ -132,17 +164,26 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The holder is provably gone: this instance's own leftover, or a dead pid in our pid space. */
+function holderGone(held: Partial<ClaimHolder>): boolean {
+  if (held.instance === INSTANCE_ID) return true;
+  if (typeof held.instance !== 'string') return false; // no instance id: judged by age alone
+  if (PID_SPACE === null || held.space !== PID_SPACE || typeof held.pid !== 'number') return false;
+  // Same pid space, another instance: our own pid means a previous life of this process's pid.
+  return held.pid === process.pid || !pidAlive(held.pid);
+}
+
 /**
- * Whether a claim file has a live holder: it exists, its holder is not provably gone (a dead pid on
- * this host, or our own pid, i.e. a previous life of this process's container), and it was touched
- * within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
+ * Whether a claim file has a live holder: it exists, its holder is not provably gone (see above),
+ * and it was touched within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
+ * This instance's live claims are the caller's business (activeStaging, the sweeper's `busy`).
  */
 export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale'): Promise<boolean> {
   const st = await fsp.stat(file).catch(() => null);
   if (st === null) return false;
   try {
-    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { host?: unknown; pid?: unknown };
-    if (held.host === hostname() && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) return false;
+    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<ClaimHolder>;
+    if (holderGone(held)) return false;
   } catch {
     if (unreadable === 'stale') return false;
   }
@@ -152,7 +193,7 @@ export async function claimIsLive(file: string, staleMs: number, now: number, un
 export async function claimStaging(p: StagingPaths, o: { token: string; staleMs: number; now?: () => number }): Promise<StagingClaim | null> {
   const file = claimPath(p);
   const now = o.now ?? Date.now;
-  const me = { host: hostname(), pid: process.pid, token: o.token, at: new Date(now()).toISOString() };
+  const me: ClaimHolder = { instance: INSTANCE_ID, space: PID_SPACE, pid: process.pid, host: hostname(), token: o.token, at: new Date(now()).toISOString() };
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const create = async (): Promise<boolean> => {
     try {
@@ -177,8 +218,8 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
     },
     async release() {
       try {
-        const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { token?: string };
-        if (held.token === o.token) await fsp.rm(file, { force: true });
+        const held = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<ClaimHolder>;
+        if (held.token === o.token && held.instance === INSTANCE_ID) await fsp.rm(file, { force: true });
       } catch {
         /* already gone */
       }
