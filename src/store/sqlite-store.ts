@@ -11,7 +11,9 @@ import {
   JOB_STATES,
   type ClaimOptions,
   type ClaimedJob,
+  type CompleteInput,
   type CompleteOutcome,
+  type PlacedOutcome,
   type Cursor,
   type Job,
   type JobError,
@@ -275,7 +277,32 @@ export class SqliteStore implements StateStore {
     return this.#s.heartbeat!.run(leaseUntil, now, id, token).changes === 1;
   }
 
-  async complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome> {
+  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome> {
+    // One process owns this state: no other replica can take the job over, and the heartbeat keeps
+    // the lease while the rename runs. The check extends the lease; a commit that still finds it
+    // lost after the rename is reported (placed: true) so the worker queues the key again.
+    if (!(await this.heartbeat(id, token, r.leaseUntil, r.now))) return { placed: false, outcome: 'lost' };
+    await place();
+    return { placed: true, outcome: await this.complete(id, token, r) };
+  }
+
+  async requeueStale(id: number, now: number): Promise<boolean> {
+    const r = this.db
+      .prepare(
+        `UPDATE jobs SET revision = revision + 1,
+           state = CASE WHEN state = 'running' THEN 'running' ELSE 'queued' END,
+           attempts = CASE WHEN state = 'running' THEN attempts ELSE 0 END,
+           run_at = @now, updated_at = @now,
+           error_class = CASE WHEN state = 'running' THEN error_class ELSE 'stale_file' END,
+           error_message = CASE WHEN state = 'running' THEN error_message
+             ELSE 'a worker that had lost its lease renamed an older version into place; fetched again' END
+         WHERE id = @id`,
+      )
+      .run({ id, now });
+    return r.changes === 1;
+  }
+
+  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
     const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
     const run = () => {
       // What the mirror held before decides created vs updated (read under the same write lock).
