@@ -30,6 +30,7 @@ import {
   type OutboxCounts,
   type OutboxEventInput,
   type OutboxItem,
+  type OutboxPruned,
   type OutboxSink,
   type PathReservation,
   type PlacedOutcome,
@@ -724,6 +725,19 @@ export class PostgresStore implements StateStore {
     );
     const d = r.rows[0]?.d ?? null;
     return d === null ? null : this.#clock() + d;
+  }
+
+  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
+    return this.#tx(async (q) => {
+      const unconfigured: OutboxPruned['unconfigured'] = {};
+      const gone = await q<{ sink: OutboxSink; n: number }>(
+        `WITH d AS (DELETE FROM outbox WHERE NOT (sink = ANY($1::text[])) RETURNING sink) SELECT sink, count(*)::integer AS n FROM d GROUP BY sink`,
+        [[...new Set(r.sinks)]],
+      );
+      for (const g of gone.rows) unconfigured[g.sink] = g.n;
+      const failed = await q(`DELETE FROM outbox WHERE state = 'failed' AND updated_at < ${NOW} - $1::bigint`, [Math.max(0, Math.round(r.failedRetentionMs))]);
+      return { failed: failed.rowCount ?? 0, unconfigured };
+    });
   }
 
   async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {

@@ -21,6 +21,7 @@ import {
   type OutboxCounts,
   type OutboxEventInput,
   type OutboxItem,
+  type OutboxPruned,
   type OutboxSink,
   type PathReservation,
   type ReconcileRecord,
@@ -376,6 +377,20 @@ export class SqliteStore implements StateStore {
 
   async nextOutboxAt(sink: OutboxSink): Promise<number | null> {
     return (this.#o.next!.get(sink) as { t: number | null }).t;
+  }
+
+  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
+    const keep = JSON.stringify([...new Set(r.sinks)]);
+    return this.db
+      .transaction((): OutboxPruned => {
+        const unconfigured: OutboxPruned['unconfigured'] = {};
+        const gone = this.db.prepare('SELECT sink, count(*) AS n FROM outbox WHERE sink NOT IN (SELECT value FROM json_each(?)) GROUP BY sink').all(keep) as { sink: OutboxSink; n: number }[];
+        for (const g of gone) unconfigured[g.sink] = g.n;
+        if (gone.length > 0) this.db.prepare('DELETE FROM outbox WHERE sink NOT IN (SELECT value FROM json_each(?))').run(keep);
+        const failed = this.db.prepare("DELETE FROM outbox WHERE state = 'failed' AND updated_at < ?").run(r.now - r.failedRetentionMs).changes;
+        return { failed, unconfigured };
+      })
+      .immediate();
   }
 
   async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {

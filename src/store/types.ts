@@ -157,6 +157,12 @@ export interface OutboxItem extends OutboxEventInput {
   createdAt: number;
 }
 
+/** What pruneOutbox removed: expired failed rows, and rows per sink no longer configured. */
+export interface OutboxPruned {
+  failed: number;
+  unconfigured: Partial<Record<OutboxSink, number>>;
+}
+
 export interface OutboxCounts {
   pending: number;
   failed: number;
@@ -245,6 +251,11 @@ export interface StateStore {
   /** Earliest time a pending delivery of this sink is due (null when none). */
   nextOutboxAt(sink: OutboxSink): Promise<number | null>;
   outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>>;
+  /**
+   * Bound the outbox: delete failed deliveries that failed more than failedRetentionMs ago, and every
+   * row (pending or failed) of a sink not in `sinks` (no longer configured). Returns what went.
+   */
+  pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned>;
 
   // --- mirror layout (paths, conflicts, reconcile, verify, manifest) ---
   /**
