@@ -9,7 +9,7 @@ import { TokenManager } from '../api/auth.js';
 import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
-import { RESERVED_DIR } from '../mirror/paths.js';
+import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
 import { INSTANCE_ID } from '../mirror/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
 import type { Logger } from '../ops/logger.js';
@@ -47,6 +47,19 @@ export function outboxSinksOf(config: Config): OutboxSink[] {
 
 function fatal(message: string, code: string, cause?: unknown): SyncError {
   return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
+}
+
+/**
+ * A versions directory inside the mirror (outside its reserved folder) would hold files where keys
+ * live: refused. Compared with the strictest name folding (any case, NFC), like every path identity.
+ */
+export function checkVersionsDir(root: string, versionsDir: string | null): void {
+  if (versionsDir === null) return;
+  const fold = (p: string) => foldName(path.resolve(p), FOLD_ALL);
+  const rel = path.relative(fold(root), fold(versionsDir));
+  const inside = rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+  if (inside && !isReservedSegment(rel.split(path.sep)[0] ?? ''))
+    throw fatal(`mirror.versionsDir ${versionsDir} lies inside the mirror ${root}, where keys are mirrored; use a directory outside it, or null for ${RESERVED_DIR}/versions`, 'SYNC_CONFIG_INVALID');
 }
 
 /** The mirror root must be a real, writable directory (not a symlink). EACCES/EROFS are fatal. */
@@ -111,6 +124,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       // The state lock first, before anything else touches state.
       locks.push(acquireLock(config.state.dir, 'instance', 'the state directory', { mirror: root }));
     }
+    checkVersionsDir(root, config.mirror.versionsDir);
     await prepareMirrorRoot(root);
     // Replicas of one PostgreSQL deployment share the mirror; any other daemon is refused.
     if (opts.lock !== false)

@@ -213,3 +213,20 @@ describe('maxDelete and CSV', () => {
     expect(csvField(42)).toBe('42');
   });
 });
+
+describe('mirror.versionsDir (a path identity, folded like the reserved folder)', async () => {
+  const { checkVersionsDir } = await import('../../src/daemon/runtime.js');
+  const root = '/srv/Mirror';
+  it.each([
+    ['/srv/Mirror/versions', true],
+    ['/srv/mirror/versions', true], // another spelling of the mirror on a case-insensitive filesystem
+    ['/srv/MIRROR', true],
+    ['/srv/Mirror/.Constellr-Sync/versions', false], // inside the reserved folder, in any spelling
+    ['/srv/Mirror-versions', false],
+    ['/srv/versions', false],
+  ])('%s refused: %s', (dir, refused) => {
+    const check = () => checkVersionsDir(root, dir);
+    if (refused) expect(check).toThrow(/inside the mirror/);
+    else expect(check).not.toThrow();
+  });
+});
