@@ -98,11 +98,15 @@ export async function listStaging(root: string): Promise<StagedEntry[]> {
   return [...byName.values()];
 }
 
-/** Remove every file belonging to a staging name (and stray files with unknown names). */
+/**
+ * Remove every file belonging to a staging name, or a stray file with an unknown name. Exact names
+ * only: a stray file called "a" must not take every "a…" partial (another replica's live ones) with it.
+ */
 export async function removeStagedName(root: string, name: string): Promise<void> {
   const dir = stagingDir(root);
+  const own = new Set([name, `${name}.partial`, `${name}.json`, `${name}.json.tmp`, `${name}.claim`]);
   const entries = await fsp.readdir(dir).catch(() => [] as string[]);
-  await Promise.all(entries.filter((f) => f.startsWith(name)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
+  await Promise.all(entries.filter((f) => own.has(f)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
 }
 
 /**

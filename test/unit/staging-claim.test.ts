@@ -74,4 +74,15 @@ describe('staging claims', () => {
     await c!.release();
     expect(JSON.parse(await fsp.readFile(claimPath(p), 'utf8'))).toMatchObject({ instance: 'another-replica' });
   });
+
+  it("a stray file in staging is removed alone, never with another replica's partials that share its prefix", async () => {
+    await writeClaim(otherContainer());
+    await fsp.writeFile(p.partial, Buffer.alloc(10, 1));
+    const stray = path.join(path.dirname(p.partial), p.name.slice(0, 1));
+    await fsp.writeFile(stray, 'left here by someone');
+    const store = { getJob: async () => null } as unknown as StateStore;
+    expect(await sweepStaging(root, store, createLogger({ level: 'silent' }))).toBe(1);
+    await expect(fsp.stat(stray)).rejects.toThrow();
+    expect((await fsp.stat(p.partial)).size).toBe(10);
+  });
 });
