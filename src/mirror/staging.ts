@@ -168,9 +168,12 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** The holder is provably gone: this instance's own leftover, or a dead pid in our pid space. */
-function holderGone(held: Partial<ClaimHolder>): boolean {
-  if (held.instance === INSTANCE_ID) return true;
+/**
+ * The holder is provably gone: a dead pid in our pid space, or (own: 'stale') a claim of this very
+ * instance, which only a caller holding the name in activeStaging may say.
+ */
+function holderGone(held: Partial<ClaimHolder>, own: 'live' | 'stale'): boolean {
+  if (held.instance === INSTANCE_ID) return own === 'stale';
   if (typeof held.instance !== 'string') return false; // no instance id: judged by age alone
   if (PID_SPACE === null || held.space !== PID_SPACE || typeof held.pid !== 'number') return false;
   // Same pid space, another instance: our own pid means a previous life of this process's pid.
@@ -180,14 +183,16 @@ function holderGone(held: Partial<ClaimHolder>): boolean {
 /**
  * Whether a claim file has a live holder: it exists, its holder is not provably gone (see above),
  * and it was touched within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
- * This instance's live claims are the caller's business (activeStaging, the sweeper's `busy`).
+ * `own`: how a claim of this instance counts. Only claimStaging, which holds the name in
+ * activeStaging, may call it stale; to anyone else (the sweeper) it may be a worker of this process
+ * that started after it looked at activeStaging, so it is live.
  */
-export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale'): Promise<boolean> {
+export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale', own: 'live' | 'stale' = 'live'): Promise<boolean> {
   const st = await fsp.stat(file).catch(() => null);
   if (st === null) return false;
   try {
     const held = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<ClaimHolder>;
-    if (holderGone(held)) return false;
+    if (holderGone(held, own)) return false;
   } catch {
     if (unreadable === 'stale') return false;
   }
@@ -210,7 +215,7 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
   };
   if (!(await create())) {
     // An unreadable claim here is one whose writer died mid-write: take it over at once.
-    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale'));
+    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale', 'stale'));
     if (!stale) return null;
     await fsp.rm(file, { force: true });
     if (!(await create())) return null;

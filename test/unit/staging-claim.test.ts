@@ -45,9 +45,18 @@ describe('staging claims', () => {
     const c = await claimStaging(p, { token: 'mine', staleMs: 60_000 });
     expect(c).not.toBeNull();
     expect(JSON.parse(await fsp.readFile(claimPath(p), 'utf8'))).toMatchObject({ instance: INSTANCE_ID, space: PID_SPACE, pid: process.pid, token: 'mine' });
-    // a leftover of this very instance is stale (its workers hold activeStaging, not this file)
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(false);
-    await c!.release();
+    // A claim of this very instance: live to the sweeper (a worker of this process may have just
+    // started it), stale to claimStaging (whose caller holds the name in activeStaging).
+    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(true);
+    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale', 'stale')).toBe(false);
+    await fsp.writeFile(p.partial, 'x');
+    const store = { getJob: async () => null } as unknown as StateStore;
+    expect(await sweepStaging(root, store, createLogger({ level: 'silent' }))).toBe(0);
+    await fsp.rm(p.partial);
+    const leftover = await claimStaging(p, { token: 'again', staleMs: 60_000 });
+    expect(leftover).not.toBeNull();
+    await leftover!.release();
+    await c!.release(); // the claim was taken over by 'again': not ours to remove any more
     await expect(fsp.stat(claimPath(p))).rejects.toThrow();
 
     // another instance, untouched for longer than staleMs: stale
