@@ -22,7 +22,7 @@ export interface ListParams {
 export interface DownloadParams {
   /** Resume from this byte offset with `Range: bytes=N-`. */
   rangeStart?: number | undefined;
-  /** Validator for If-Range (the ETag), so a changed object yields a full 200 instead of a wrong 206. */
+  /** Validator for If-Range (a strong ETag or a Last-Modified date), so a changed object yields a full 200 instead of a wrong 206. */
   ifRange?: string | null | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -37,6 +37,8 @@ export interface DownloadResponse {
   status: number;
   contentLength: number | null;
   etag: string | null;
+  /** The Last-Modified header as sent (an HTTP date): the If-Range validator when there is no strong ETag. */
+  lastModified: string | null;
   contentRange: ContentRange | null;
   body: Readable & { dump(opts?: { limit: number }): Promise<void> };
 }
@@ -180,6 +182,7 @@ export class ApiClient {
       status: res.statusCode,
       contentLength: len !== undefined && /^\d+$/.test(len) ? Number(len) : null,
       etag: header(res.headers, 'etag') ?? null,
+      lastModified: header(res.headers, 'last-modified') ?? null,
       contentRange: parseContentRange(header(res.headers, 'content-range')),
       body: res.body as DownloadResponse['body'],
     };

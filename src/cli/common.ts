@@ -4,7 +4,7 @@ import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { FLAG_MAP } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../ops/logger.js';
-import { armCrashPoint } from '../ops/crash-point.js';
+import { armCrashPoint, armStallPoint } from '../ops/crash-point.js';
 export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -55,6 +55,7 @@ export function loggerFor(
 
 export function armCrashPointsFromEnv(): void {
   armCrashPoint(process.env.CONSTELLR_SYNC_CRASH_AT);
+  armStallPoint(process.env.CONSTELLR_SYNC_STALL_AT);
 }
 
 export function out(line = ''): void {

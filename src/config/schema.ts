@@ -348,6 +348,8 @@ export const configSchema = z.strictObject({
       maxAttempts: int(10, 1, 1000),
       retryBaseDelay: duration('5s'),
       retryMaxDelay: duration('1h'),
+      /** Failed deliveries stay in the outbox (visible in status) this long, then are pruned. */
+      failedRetention: duration('7d'),
     })
     .prefault({}),
 });

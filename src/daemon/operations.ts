@@ -103,8 +103,9 @@ export class Operations {
     });
     this.metrics.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });
     const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
+    // Pruning runs even with no sink configured: rows of sinks removed from the configuration go.
+    await notifier.start();
     if (notifier.enabled) {
-      await notifier.start();
       this.#notifier = notifier;
     }
     if (o.http) {

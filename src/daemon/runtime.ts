@@ -13,7 +13,8 @@ import { StacSource } from '../api/stac/source.js';
 import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError } from '../api/errors.js';
 import type { Config } from '../config/load.js';
-import { RESERVED_DIR } from '../mirror/paths.js';
+import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
+import { INSTANCE_ID } from '../mirror/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
 import type { Logger } from '../ops/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';
@@ -56,6 +57,19 @@ function fatal(message: string, code: string, cause?: unknown): SyncError {
   return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
 }
 
+/**
+ * A versions directory inside the mirror (outside its reserved folder) would hold files where keys
+ * live: refused. Compared with the strictest name folding (any case, NFC), like every path identity.
+ */
+export function checkVersionsDir(root: string, versionsDir: string | null): void {
+  if (versionsDir === null) return;
+  const fold = (p: string) => foldName(path.resolve(p), FOLD_ALL);
+  const rel = path.relative(fold(root), fold(versionsDir));
+  const inside = rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+  if (inside && !isReservedSegment(rel.split(path.sep)[0] ?? ''))
+    throw fatal(`mirror.versionsDir ${versionsDir} lies inside the mirror ${root}, where keys are mirrored; use a directory outside it, or null for ${RESERVED_DIR}/versions`, 'SYNC_CONFIG_INVALID');
+}
+
 /** The mirror root must be a real, writable directory (not a symlink). EACCES/EROFS are fatal. */
 export async function prepareMirrorRoot(root: string): Promise<void> {
   await fsp.mkdir(root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
@@ -68,7 +82,8 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
     await fsp.access(root, C.W_OK);
     const probe = path.join(root, RESERVED_DIR);
     await fsp.mkdir(probe, { recursive: true });
-    const f = path.join(probe, `.probe-${process.pid}`);
+    // the instance id, not the pid: replicas in containers are all PID 1 and may start together
+    const f = path.join(probe, `.probe-${INSTANCE_ID}`);
     await fsp.writeFile(f, '');
     await fsp.rm(f);
   } catch (e) {
@@ -154,6 +169,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       // The state lock first, before anything else touches state.
       locks.push(acquireLock(config.state.dir, 'instance', 'the state directory', { mirror: root }));
     }
+    checkVersionsDir(root, config.mirror.versionsDir);
     await prepareMirrorRoot(root);
     // Replicas of one PostgreSQL deployment share the mirror; any other daemon is refused.
     if (opts.lock !== false)
@@ -178,7 +194,9 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       dispatcher: d,
       clock,
       root,
-      owner: `${os.hostname()}:${process.pid}`,
+      // host#instance:pid: containers on one hostname are all PID 1; the random instance id tells them apart
+      // (two replicas with one owner name would both "hold" the poller lease).
+      owner: `${os.hostname()}#${INSTANCE_ID.slice(0, 8)}:${process.pid}`,
       async close() {
         await s.close();
         await d.close().catch(() => undefined);

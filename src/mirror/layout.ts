@@ -8,17 +8,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ensureParentDirs, lstatOrNull } from './fs-safe.js';
-import { RESERVED_DIR, shortenSegment, type MirrorTarget } from './paths.js';
+import { foldName, RESERVED_DIR, shortenSegment, type FsNameRules, type MirrorTarget } from './paths.js';
 
 export const VERSIONS_DIR = path.join(RESERVED_DIR, 'versions');
 export const TRASH_DIR = path.join(RESERVED_DIR, 'trash');
 
-/** How the mirror's filesystem compares names. */
-export interface FsNameRules {
-  caseInsensitive: boolean;
-  /** NFC and NFD spellings name the same file (APFS, HFS+). */
-  normalizationInsensitive: boolean;
-}
+export type { FsNameRules };
 
 export type CaseConflictPolicy = 'error' | 'skip' | 'suffix';
 
@@ -61,10 +56,7 @@ export async function probeNameRules(root: string): Promise<FsNameRules> {
 
 /** A path as the filesystem compares it: two paths with the same fold name the same file. */
 export function foldPath(rel: string, fs: FsNameRules): string {
-  let p = rel;
-  if (fs.normalizationInsensitive || fs.caseInsensitive) p = p.normalize('NFC');
-  if (fs.caseInsensitive) p = p.toLowerCase().normalize('NFC');
-  return p;
+  return foldName(rel, fs);
 }
 
 /**

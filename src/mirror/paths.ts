@@ -10,6 +10,41 @@ export const RESERVED_DIR = '.constellr-sync';
 export const NAME_MAX = 255;
 export const PATH_MAX = 4096;
 
+/** How the mirror's filesystem compares names. */
+export interface FsNameRules {
+  caseInsensitive: boolean;
+  /** NFC and NFD spellings name the same file (APFS, HFS+). */
+  normalizationInsensitive: boolean;
+}
+
+/** The strictest rules: what the reserved folder is compared with, whatever the probe found. */
+export const FOLD_ALL: FsNameRules = { caseInsensitive: true, normalizationInsensitive: true };
+
+/**
+ * A name or path as a filesystem with these rules compares it: two spellings with the same fold name
+ * the same file. The one folding used by every path-identity check (case/NFC conflicts, the reserved
+ * folder).
+ */
+export function foldName(name: string, fs: FsNameRules): string {
+  let p = name;
+  if (fs.normalizationInsensitive || fs.caseInsensitive) p = p.normalize('NFC');
+  if (fs.caseInsensitive) p = p.toLowerCase().normalize('NFC');
+  return p;
+}
+
+const RESERVED_FOLD = foldName(RESERVED_DIR, FOLD_ALL);
+
+/**
+ * True when a first path segment names the reserved folder on SOME filesystem the mirror might live
+ * on: any case (macOS, SMB, ext4 casefold), NFC/NFD and compatibility spellings (NFKC: "ſ" for "s",
+ * full-width letters), and trailing dots or spaces (which SMB/Windows strip). The mirror may be moved
+ * or shared, so this does not depend on the probe: such a key never reaches staging, trash or versions.
+ */
+export function isReservedSegment(seg: string): boolean {
+  const bare = seg.normalize('NFKC').replace(/[. ]+$/, '');
+  return foldName(bare, FOLD_ALL) === RESERVED_FOLD;
+}
+
 export interface MirrorTarget {
   /** Segments of the relative path on disk (after any shortening). */
   segments: string[];
@@ -68,7 +103,7 @@ export function resolveKey(root: string, key: string, size: number): MirrorTarge
     if (seg === '') throw unsafe(key, 'empty path segment');
     if (seg === '.' || seg === '..') throw unsafe(key, `"${seg}" segment`);
   }
-  if (segments[0] === RESERVED_DIR) throw unsafe(key, `inside the reserved folder ${RESERVED_DIR}`);
+  if (isReservedSegment(segments[0]!)) throw unsafe(key, `inside the reserved folder ${RESERVED_DIR}`);
   let shortened = false;
   const onDisk = segments.map((s) => {
     const t = shortenSegment(s);

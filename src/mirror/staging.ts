@@ -1,8 +1,8 @@
 // Staging: partial downloads live in <mirror>/.constellr-sync/staging under a stable name derived from
 // (key, LastModified, Size), next to a small JSON record of what they are. The same filesystem as the
 // mirror, so the final rename is atomic. A partial survives crashes and is resumed with Range.
-import { createHash } from 'node:crypto';
-import { promises as fsp, createReadStream } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { promises as fsp, createReadStream, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { RESERVED_DIR } from './paths.js';
@@ -98,11 +98,15 @@ export async function listStaging(root: string): Promise<StagedEntry[]> {
   return [...byName.values()];
 }
 
-/** Remove every file belonging to a staging name (and stray files with unknown names). */
+/**
+ * Remove every file belonging to a staging name, or a stray file with an unknown name. Exact names
+ * only: a stray file called "a" must not take every "a…" partial (another replica's live ones) with it.
+ */
 export async function removeStagedName(root: string, name: string): Promise<void> {
   const dir = stagingDir(root);
+  const own = new Set([name, `${name}.partial`, `${name}.json`, `${name}.json.tmp`, `${name}.claim`]);
   const entries = await fsp.readdir(dir).catch(() => [] as string[]);
-  await Promise.all(entries.filter((f) => f.startsWith(name)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
+  await Promise.all(entries.filter((f) => own.has(f)).map((f) => fsp.rm(path.join(dir, f), { force: true })));
 }
 
 /**
@@ -110,13 +114,45 @@ export async function removeStagedName(root: string, name: string): Promise<void
  * worker's activeStaging set already keeps two workers apart; between replicas sharing a mirror, two
  * holders of one version can only meet after a lease expired (a hung or partitioned replica), and the
  * claim keeps the late one from truncating or renaming the partial the new owner writes. The holder
- * touches it on every heartbeat. A claim is stale (taken over, the partial kept for resume) when its
- * process is gone (same host, pid not alive, or this very pid: a previous life of this container)
- * or it was not touched for `staleMs`.
+ * touches it on every heartbeat.
+ *
+ * A claim is owned by a process INSTANCE (a random id per process), not by host and pid: in containers
+ * every daemon is PID 1 and replicas may share a hostname, so host+pid would make one replica take
+ * another's live claim for its own leftover and delete the partial under it. A claim is stale (taken
+ * over, the partial kept for resume) when it is a leftover of this very instance, when its holder is
+ * provably dead (its pid is not alive in the SAME pid space: same boot of the same kernel and the
+ * same pid namespace, so pids compare), or when it was not touched for `staleMs`.
  */
 export interface StagingClaim {
   touch(): Promise<void>;
   release(): Promise<void>;
+}
+
+/** This process's identity for staging claims. */
+export const INSTANCE_ID = randomUUID();
+
+/**
+ * Where pids of this process compare: Linux boot id + pid namespace; elsewhere the host name (no
+ * containers sharing a hostname there). Null when not even that is known: pids are then never compared.
+ */
+export const PID_SPACE: string | null = (() => {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = readlinkSync('/proc/self/ns/pid');
+    return `linux:${boot}:${ns}`;
+  } catch {
+    return process.platform === 'linux' ? null : `host:${hostname()}`;
+  }
+})();
+
+/** What a claim file records about its holder. */
+export interface ClaimHolder {
+  instance: string;
+  space: string | null;
+  pid: number;
+  host: string;
+  token: string;
+  at: string;
 }
 
 export function claimPath(p: StagingPaths): string {
@@ -133,16 +169,30 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
- * Whether a claim file has a live holder: it exists, its holder is not provably gone (a dead pid on
- * this host, or our own pid, i.e. a previous life of this process's container), and it was touched
- * within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
+ * The holder is provably gone: a dead pid in our pid space, or (own: 'stale') a claim of this very
+ * instance, which only a caller holding the name in activeStaging may say.
  */
-export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale'): Promise<boolean> {
+function holderGone(held: Partial<ClaimHolder>, own: 'live' | 'stale'): boolean {
+  if (held.instance === INSTANCE_ID) return own === 'stale';
+  if (typeof held.instance !== 'string') return false; // no instance id: judged by age alone
+  if (PID_SPACE === null || held.space !== PID_SPACE || typeof held.pid !== 'number') return false;
+  // Same pid space, another instance: our own pid means a previous life of this process's pid.
+  return held.pid === process.pid || !pidAlive(held.pid);
+}
+
+/**
+ * Whether a claim file has a live holder: it exists, its holder is not provably gone (see above),
+ * and it was touched within `staleMs`. An unreadable claim is judged by its age, or counted as stale.
+ * `own`: how a claim of this instance counts. Only claimStaging, which holds the name in
+ * activeStaging, may call it stale; to anyone else (the sweeper) it may be a worker of this process
+ * that started after it looked at activeStaging, so it is live.
+ */
+export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale', own: 'live' | 'stale' = 'live'): Promise<boolean> {
   const st = await fsp.stat(file).catch(() => null);
   if (st === null) return false;
   try {
-    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { host?: unknown; pid?: unknown };
-    if (held.host === hostname() && typeof held.pid === 'number' && (held.pid === process.pid || !pidAlive(held.pid))) return false;
+    const held = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<ClaimHolder>;
+    if (holderGone(held, own)) return false;
   } catch {
     if (unreadable === 'stale') return false;
   }
@@ -152,7 +202,7 @@ export async function claimIsLive(file: string, staleMs: number, now: number, un
 export async function claimStaging(p: StagingPaths, o: { token: string; staleMs: number; now?: () => number }): Promise<StagingClaim | null> {
   const file = claimPath(p);
   const now = o.now ?? Date.now;
-  const me = { host: hostname(), pid: process.pid, token: o.token, at: new Date(now()).toISOString() };
+  const me: ClaimHolder = { instance: INSTANCE_ID, space: PID_SPACE, pid: process.pid, host: hostname(), token: o.token, at: new Date(now()).toISOString() };
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const create = async (): Promise<boolean> => {
     try {
@@ -165,7 +215,7 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
   };
   if (!(await create())) {
     // An unreadable claim here is one whose writer died mid-write: take it over at once.
-    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale'));
+    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale', 'stale'));
     if (!stale) return null;
     await fsp.rm(file, { force: true });
     if (!(await create())) return null;
@@ -177,8 +227,8 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
     },
     async release() {
       try {
-        const held = JSON.parse(await fsp.readFile(file, 'utf8')) as { token?: string };
-        if (held.token === o.token) await fsp.rm(file, { force: true });
+        const held = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<ClaimHolder>;
+        if (held.token === o.token && held.instance === INSTANCE_ID) await fsp.rm(file, { force: true });
       } catch {
         /* already gone */
       }

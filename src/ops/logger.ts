@@ -28,6 +28,8 @@ const TOKEN_PATTERNS: [RegExp, string][] = [
   // Pre-signed storage URLs: the signature (and any session token) grants access until it expires.
   [/(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|sig|api_key|apikey)=([^&\s"']+)/gi, '$1=***'],
   [/(X-Api-Key["']?\s*[:=]\s*["']?)([^\s"',}]+)/gi, '$1***'],
+  // user:password@ in any URL (database URLs in driver errors)
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s/]+@/gi, '$1***@'],
 ];
 
 /** Remove anything that looks like a credential from free text. */
@@ -56,7 +58,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       serializers: {
         err: (e: unknown) => {
-          const s = stdSerializers.err(e as Error) as unknown as Record<string, unknown>;
+          // A string (often an error message carrying part of a server's body) is scrubbed like a
+          // message; pino's serializer would pass it through untouched.
+          if (typeof e === 'string') return scrubSecrets(e, secrets());
+          if (e === null || typeof e !== 'object') return e;
+          const raw = stdSerializers.err(e as Error) as unknown as Record<string, unknown>;
+          // Not an Error: the object itself comes back; scrub a copy, never the caller's object.
+          const s = raw === e ? { ...raw } : raw;
           if (typeof s.message === 'string') s.message = scrubSecrets(s.message, secrets());
           if (typeof s.stack === 'string') s.stack = scrubSecrets(s.stack, secrets());
           return s;

@@ -20,10 +20,17 @@ import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
 import { Wakeup, timeoutSignal, timerDelay } from './timers.js';
 
-/** Environment variable names that never reach a hook (credentials of this process). */
-const SECRET_ENV = /PASSWORD|SECRET|TOKEN|CREDENTIAL|API_?KEY|^CONSTELLR_USERNAME$/i;
+/**
+ * Environment variable names that never reach a hook (credentials of this process and of the tools it
+ * talks to): anything naming a password, secret, token, credential or key (`*_KEY`, `API_KEY`,
+ * `CONSTELLR_API_KEY`), database URLs (they carry passwords), the PostgreSQL password file, the API
+ * user name; each also as its `*_FILE` twin, which names where the secret lives.
+ */
+export const SECRET_ENV = /PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)(API_?)?KEY(_FILE)?$|APIKEY|DATABASE_URL|^PGPASS|^CONSTELLR_USERNAME(_FILE)?$/i;
 /** Bytes of a failing hook's stderr kept for the log line. */
 const STDERR_TAIL = 2048;
+/** How often a running notifier prunes the outbox. */
+const PRUNE_EVERY_MS = 3_600_000;
 /** After a timeout, SIGTERM first; SIGKILL when the hook ignores it this long. */
 const KILL_GRACE_MS = 5000;
 
@@ -57,6 +64,8 @@ export interface NotifierOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** How often idle loops look for due rows (a wake() is immediate). */
   idleMs?: number;
+  /** Failed deliveries are kept this long, then pruned (notify.failedRetention). */
+  failedRetentionMs?: number;
   random?: () => number;
 }
 
@@ -136,6 +145,7 @@ export class Notifier {
   readonly #abort = new AbortController();
   readonly #wakeup = new Wakeup();
   #running: Promise<void>[] = [];
+  #pruneTimer: NodeJS.Timeout | null = null;
   readonly children = new Set<ChildProcess>();
 
   constructor(o: NotifierOptions) {
@@ -161,9 +171,29 @@ export class Notifier {
     return this.#loops.reduce((n, l) => n + l.inFlight.size, 0);
   }
 
-  /** Start delivering. Deliveries left in flight by a dead process are due again at once. */
+  /**
+   * Bound the outbox: failed rows older than notify.failedRetention go, and so do the rows of a sink
+   * that is no longer configured (nothing would ever deliver them). Never throws.
+   */
+  async prune(): Promise<void> {
+    try {
+      const sinks = this.#loops.map((l) => l.sink);
+      const r = await this.#o.store.pruneOutbox({ failedRetentionMs: this.#o.failedRetentionMs ?? 7 * 86_400_000, sinks, now: this.#clock() });
+      for (const [sink, rows] of Object.entries(r.unconfigured)) {
+        this.#log.warn({ sink, rows }, 'dropped notifications of a sink that is no longer configured');
+      }
+      if (r.failed > 0) this.#log.info({ rows: r.failed, retentionMs: this.#o.failedRetentionMs }, 'pruned failed notifications older than notify.failedRetention');
+    } catch (e) {
+      this.#log.warn({ err: e }, 'could not prune the notification outbox; trying again later');
+    }
+  }
+
+  /** Start delivering (and pruning hourly). Deliveries left in flight by a dead process are due again at once. */
   async start(): Promise<void> {
+    await this.prune();
     if (!this.enabled) return;
+    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.#pruneTimer.unref();
     const n = await this.#o.store.releaseOutboxLeases(this.#clock());
     if (n > 0) this.#log.info({ deliveries: n }, 'redelivering notifications interrupted by a previous stop');
     for (const l of this.#loops) this.#running.push(this.#loop(l));
@@ -356,6 +386,7 @@ export class Notifier {
   /** Stop: no new deliveries; running ones get graceMs, then hooks are killed and requests cancelled. */
   async stop(graceMs: number): Promise<void> {
     if (!this.#stop.signal.aborted) this.#stop.abort();
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     this.wake();
     await Promise.all(this.#running);
     const pending = this.#loops.flatMap((l) => [...l.inFlight.values()]);
@@ -383,6 +414,7 @@ export function createNotifier(
       maxAttempts: number;
       retryBaseDelay: number;
       retryMaxDelay: number;
+      failedRetention: number;
     };
     credentials: { webhookSecret?: { reveal(): string } | undefined };
   },
@@ -394,5 +426,6 @@ export function createNotifier(
     hook: n.onAsset.command ? { command: n.onAsset.command, concurrency: n.onAsset.concurrency, timeoutMs: n.onAsset.timeout } : null,
     webhook: n.webhook.url ? { url: n.webhook.url, concurrency: n.webhook.concurrency, timeoutMs: n.webhook.timeout, secret: config.credentials.webhookSecret } : null,
     retry: { maxAttempts: n.maxAttempts, baseMs: n.retryBaseDelay, maxMs: n.retryMaxDelay },
+    failedRetentionMs: n.failedRetention,
   });
 }

@@ -40,6 +40,10 @@ export interface FaultConfig {
   failToken: boolean;
   /** Keys that are listed but whose download answers 404. */
   notFoundKeys: string[];
+  /** Downloads carry no ETag header (storage that sends none: resume must use Last-Modified). */
+  omitEtag: boolean;
+  /** Downloads carry no Last-Modified header. */
+  omitLastModified: boolean;
 }
 
 export function defaultFaults(): FaultConfig {
@@ -57,6 +61,8 @@ export function defaultFaults(): FaultConfig {
     tokenTtlMs: null,
     failToken: false,
     notFoundKeys: [],
+    omitEtag: false,
+    omitLastModified: false,
   };
 }
 
@@ -632,13 +638,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       }
     }
     const len = Math.max(0, end - start + 1);
-    const headers: http.OutgoingHttpHeaders = {
-      'Content-Type': 'application/octet-stream',
-      ETag: asset.etag,
-      'Last-Modified': httpDate(asset.lastModifiedMs),
-      'Accept-Ranges': 'bytes',
-      ...extraHeaders,
-    };
+    const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes' };
+    if (!faults.omitEtag) headers.ETag = asset.etag;
+    if (!faults.omitLastModified) headers['Last-Modified'] = httpDate(asset.lastModifiedMs);
+    Object.assign(headers, extraHeaders);
     if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
     const isHead = req.method === 'HEAD';
     let cutoff = start + len; // absolute end (exclusive) of what is actually sent

@@ -20,6 +20,7 @@ import {
   JOB_STATES,
   type ClaimOptions,
   type ClaimedJob,
+  type CompleteInput,
   type CompleteOutcome,
   type Cursor,
   type FinishPollOptions,
@@ -30,8 +31,10 @@ import {
   type OutboxCounts,
   type OutboxEventInput,
   type OutboxItem,
+  type OutboxPruned,
   type OutboxSink,
   type PathReservation,
+  type PlacedOutcome,
   type ReconcileRecord,
   type RequeueSelection,
   type RetryOutcome,
@@ -388,12 +391,53 @@ export class PostgresStore implements StateStore {
     return r.rowCount === 1;
   }
 
-  async complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome> {
+  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
+    const outcome = await this.#complete((sql, params) => this.#q(sql, params), id, token, r);
+    if (outcome === 'requeued') await this.#notify();
+    return outcome;
+  }
+
+  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome> {
+    // The row lock taken with the lease check is held across the rename and the commit: a sweep, a
+    // claim by another replica or its commit waits for it, so a stall between check and rename can
+    // no longer let a newer version land first and then be overwritten by this one.
+    const res = await this.#tx(async (q) => {
+      const held = await q(`SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE`, [id, token]);
+      if (held.rowCount !== 1) return { placed: false, outcome: 'lost' as const };
+      await place();
+      return { placed: true, outcome: await this.#complete(q, id, token, r) };
+    });
+    if (res.outcome === 'requeued') await this.#notify();
+    return res;
+  }
+
+  async requeueStale(id: number, _now: number): Promise<boolean> {
+    const r = await this.#q(
+      `UPDATE jobs SET revision = revision + 1,
+         state = CASE WHEN state = 'running' THEN 'running' ELSE 'queued' END,
+         attempts = CASE WHEN state = 'running' THEN attempts ELSE 0 END,
+         run_at = ${NOW}, updated_at = ${NOW},
+         error_class = CASE WHEN state = 'running' THEN error_class ELSE 'stale_file' END,
+         error_message = CASE WHEN state = 'running' THEN error_message
+           ELSE 'a worker that had lost its lease renamed an older version into place; fetched again' END
+       WHERE id = $1`,
+      [id],
+    );
+    if (r.rowCount === 1) await this.#notify();
+    return r.rowCount === 1;
+  }
+
+  async #complete(
+    q: <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>,
+    id: number,
+    token: string,
+    r: CompleteInput,
+  ): Promise<CompleteOutcome> {
     const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
     // One statement: the done row and its notification rows (one per sink) commit together. Every CTE
     // sees the same snapshot, so `prior` is the row before the update (created vs updated).
     const sinks = r.localPath.endsWith('/') ? [] : this.#sinks;
-    const res = await this.#q<{ state: string }>(
+    const res = await q<{ state: string }>(
       `WITH prior AS (SELECT key, remote_modified_ms, local_path FROM jobs WHERE id = $1 AND lease_token = $2),
        upd AS (
          UPDATE jobs SET
@@ -416,9 +460,7 @@ export class PostgresStore implements StateStore {
     );
     const row = res.rows[0];
     if (!row) return 'lost';
-    if (row.state === 'done') return 'done';
-    await this.#notify();
-    return 'requeued';
+    return row.state === 'done' ? 'done' : 'requeued';
   }
 
   async retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
@@ -477,6 +519,10 @@ export class PostgresStore implements StateStore {
     return r.rowCount === 1;
   }
 
+  /**
+   * SKIP LOCKED: a row locked by a worker committing its rename (commitPlaced) is passed over, never
+   * waited for; if its lease really expired, a later sweep takes it once that commit is over.
+   */
   async #requeueExpired(): Promise<number> {
     const r = await this.#q(
       `UPDATE jobs SET
@@ -487,7 +533,7 @@ export class PostgresStore implements StateStore {
            THEN 'the download was interrupted ' || attempts || ' times (the process died or its lease expired each time)'
            ELSE error_message END,
          run_at = ${NOW}, updated_at = ${NOW}, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-       WHERE state = 'running' AND lease_until < ${NOW}`,
+       WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until < ${NOW} FOR UPDATE SKIP LOCKED)`,
       [this.#o.maxAttempts],
     );
     const n = r.rowCount ?? 0;
@@ -723,6 +769,19 @@ export class PostgresStore implements StateStore {
     );
     const d = r.rows[0]?.d ?? null;
     return d === null ? null : this.#clock() + d;
+  }
+
+  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
+    return this.#tx(async (q) => {
+      const unconfigured: OutboxPruned['unconfigured'] = {};
+      const gone = await q<{ sink: OutboxSink; n: number }>(
+        `WITH d AS (DELETE FROM outbox WHERE NOT (sink = ANY($1::text[])) RETURNING sink) SELECT sink, count(*)::integer AS n FROM d GROUP BY sink`,
+        [[...new Set(r.sinks)]],
+      );
+      for (const g of gone.rows) unconfigured[g.sink] = g.n;
+      const failed = await q(`DELETE FROM outbox WHERE state = 'failed' AND updated_at < ${NOW} - $1::bigint`, [Math.max(0, Math.round(r.failedRetentionMs))]);
+      return { failed: failed.rowCount ?? 0, unconfigured };
+    });
   }
 
   async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {

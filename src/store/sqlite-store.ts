@@ -11,7 +11,9 @@ import {
   JOB_STATES,
   type ClaimOptions,
   type ClaimedJob,
+  type CompleteInput,
   type CompleteOutcome,
+  type PlacedOutcome,
   type Cursor,
   type FinishPollOptions,
   type Job,
@@ -20,6 +22,7 @@ import {
   type OutboxCounts,
   type OutboxEventInput,
   type OutboxItem,
+  type OutboxPruned,
   type OutboxSink,
   type PathReservation,
   type ReconcileRecord,
@@ -306,7 +309,32 @@ export class SqliteStore implements StateStore {
     return this.#s.heartbeat!.run(leaseUntil, now, id, token).changes === 1;
   }
 
-  async complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome> {
+  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome> {
+    // One process owns this state: no other replica can take the job over, and the heartbeat keeps
+    // the lease while the rename runs. The check extends the lease; a commit that still finds it
+    // lost after the rename is reported (placed: true) so the worker queues the key again.
+    if (!(await this.heartbeat(id, token, r.leaseUntil, r.now))) return { placed: false, outcome: 'lost' };
+    await place();
+    return { placed: true, outcome: await this.complete(id, token, r) };
+  }
+
+  async requeueStale(id: number, now: number): Promise<boolean> {
+    const r = this.db
+      .prepare(
+        `UPDATE jobs SET revision = revision + 1,
+           state = CASE WHEN state = 'running' THEN 'running' ELSE 'queued' END,
+           attempts = CASE WHEN state = 'running' THEN attempts ELSE 0 END,
+           run_at = @now, updated_at = @now,
+           error_class = CASE WHEN state = 'running' THEN error_class ELSE 'stale_file' END,
+           error_message = CASE WHEN state = 'running' THEN error_message
+             ELSE 'a worker that had lost its lease renamed an older version into place; fetched again' END
+         WHERE id = @id`,
+      )
+      .run({ id, now });
+    return r.changes === 1;
+  }
+
+  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
     const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
     const run = () => {
       // What the mirror held before decides created vs updated (read under the same write lock).
@@ -380,6 +408,20 @@ export class SqliteStore implements StateStore {
 
   async nextOutboxAt(sink: OutboxSink): Promise<number | null> {
     return (this.#o.next!.get(sink) as { t: number | null }).t;
+  }
+
+  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
+    const keep = JSON.stringify([...new Set(r.sinks)]);
+    return this.db
+      .transaction((): OutboxPruned => {
+        const unconfigured: OutboxPruned['unconfigured'] = {};
+        const gone = this.db.prepare('SELECT sink, count(*) AS n FROM outbox WHERE sink NOT IN (SELECT value FROM json_each(?)) GROUP BY sink').all(keep) as { sink: OutboxSink; n: number }[];
+        for (const g of gone) unconfigured[g.sink] = g.n;
+        if (gone.length > 0) this.db.prepare('DELETE FROM outbox WHERE sink NOT IN (SELECT value FROM json_each(?))').run(keep);
+        const failed = this.db.prepare("DELETE FROM outbox WHERE state = 'failed' AND updated_at < ?").run(r.now - r.failedRetentionMs).changes;
+        return { failed, unconfigured };
+      })
+      .immediate();
   }
 
   async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {

@@ -130,6 +130,21 @@ export interface RequeueSelection {
 }
 
 export type CompleteOutcome = 'done' | 'requeued' | 'lost';
+
+/** What a worker commits for a finished download. */
+export interface CompleteInput {
+  localPath: string;
+  bytes: number;
+  sha256: string;
+  now: number;
+  shortened?: boolean;
+}
+
+/** The outcome of commitPlaced: whether `place` ran (the file is in place), and the commit's outcome. */
+export interface PlacedOutcome {
+  placed: boolean;
+  outcome: CompleteOutcome;
+}
 export type RetryOutcome = 'queued' | 'failed' | 'lost';
 
 /** What a notification reports: a download completed (created/updated) or an asset was deleted locally. */
@@ -157,6 +172,12 @@ export interface OutboxItem extends OutboxEventInput {
   createdAt: number;
 }
 
+/** What pruneOutbox removed: expired failed rows, and rows per sink no longer configured. */
+export interface OutboxPruned {
+  failed: number;
+  unconfigured: Partial<Record<OutboxSink, number>>;
+}
+
 export interface OutboxCounts {
   pending: number;
   failed: number;
@@ -178,6 +199,20 @@ export interface StateStore {
   heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
   complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome>;
+  /**
+   * Put a finished download in place and commit it, fenced by the lease: `place` (the rename) runs
+   * only while the lease is held. PostgreSQL holds the job's row lock (SELECT … FOR UPDATE) from that
+   * check until the commit, so no other replica can sweep, claim or commit the job in between; SQLite
+   * (one process) checks and extends the lease, places, then commits. placed=false: the lease was lost
+   * before anything was placed.
+   */
+  commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome>;
+  /**
+   * The file in place may be older than what another worker committed (a rename that landed after
+   * its lease was lost): fetch the key again. A done/failed/queued row is queued at once with its
+   * attempts reset; a running row gets a new revision, so its holder's commit turns into a requeue.
+   */
+  requeueStale(id: number, now: number): Promise<boolean>;
   /** Retryable failure: queued at runAt, or failed once attempts reached the cap. */
   retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome>;
   /** Permanent failure. */
@@ -240,6 +275,11 @@ export interface StateStore {
   /** Earliest time a pending delivery of this sink is due (null when none). */
   nextOutboxAt(sink: OutboxSink): Promise<number | null>;
   outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>>;
+  /**
+   * Bound the outbox: delete failed deliveries that failed more than failedRetentionMs ago, and every
+   * row (pending or failed) of a sink not in `sinks` (no longer configured). Returns what went.
+   */
+  pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned>;
 
   // --- mirror layout (paths, conflicts, reconcile, verify, manifest) ---
   /**

@@ -7,9 +7,9 @@ import type { StateStore } from '../store/types.js';
 
 /**
  * A claim file touched within the last 10 minutes (holders touch it on every heartbeat), unless its
- * holder is provably gone: a dead pid on this host, or our own pid (a previous life of this container;
- * this process's live claims are in `busy`). A process killed between its commit and the claim's
- * release must not keep a done job's leftovers in staging for 10 minutes.
+ * holder is provably gone (a dead pid in our pid space: see claimIsLive). A process killed between
+ * its commit and the claim's release must not keep a done job's leftovers in staging for 10 minutes.
+ * A claim of this process counts as live: its worker may have started after `busy` was looked at.
  */
 async function freshClaim(root: string, name: string): Promise<boolean> {
   return claimIsLive(path.join(stagingDir(root), `${name}.claim`), 10 * 60_000, Date.now(), 'age');

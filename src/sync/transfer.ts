@@ -1,13 +1,17 @@
 // One download attempt: stream GET /assets/{key} into the staging partial, resuming with Range and
-// If-Range when a partial of the same (key, LastModified, Size) exists. A continuation is accepted
-// only as a 206 whose Content-Range matches; a 200 starts over. The byte count is checked against
+// If-Range when a partial of the same (key, LastModified, Size) exists. The If-Range validator is the
+// strong ETag of the response that wrote the partial, else its Last-Modified date; a partial with
+// neither restarts from byte 0 (nothing could tell a changed object from the one we hold). A 416
+// discards the partial and restarts. A continuation is accepted only as a 206 whose Content-Range
+// matches; a 200 starts over. The byte count is checked against
 // the listed Size and Content-Length ourselves, since undici reports a cut close-delimited body as
 // success. The file is fsynced and its mtime set before the caller renames it into place.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Source } from '../api/source.js';
-import { SyncError, classifyError } from '../api/errors.js';
+import type { DownloadResponse } from '../api/client.js';
+import { SyncError, classifyError, isSyncError } from '../api/errors.js';
 import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
 import { crashPoint, isArmed } from '../ops/crash-point.js';
 import type { ClaimedJob } from '../store/types.js';
@@ -38,6 +42,17 @@ export interface TransferResult {
 export function normalizeEtag(e: string | null | undefined): string | null {
   if (!e) return null;
   return e.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+/**
+ * What a partial written by this response can be resumed under (If-Range): its strong ETag, else its
+ * Last-Modified date. A weak ETag never matches in If-Range (RFC 9110 §13.1.5), so it is no validator.
+ */
+export function resumeValidator(res: Pick<DownloadResponse, 'etag' | 'lastModified'>): string | null {
+  const etag = res.etag?.trim();
+  if (etag && !etag.startsWith('W/')) return etag;
+  const lm = res.lastModified?.trim();
+  return lm && !Number.isNaN(Date.parse(lm)) ? lm : null;
 }
 
 function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch' | 'checksum_mismatch'): SyncError {
@@ -121,11 +136,24 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     return { bytes: size, sha256: digest, received: 0, resumedFrom: offset };
   }
 
-  const res = await api.download(job, {
-    rangeStart: offset > 0 ? offset : undefined,
-    ifRange: validator,
-    signal,
-  });
+  if (offset > 0 && !validator) {
+    // No validator was recorded for these bytes: a Range request could splice a changed object onto
+    // them. Start over.
+    await removeStaging(staging);
+    offset = 0;
+  }
+  let res: DownloadResponse;
+  try {
+    res = await api.download(job, { rangeStart: offset > 0 ? offset : undefined, ifRange: validator, signal });
+  } catch (e) {
+    if (offset === 0 || !isSyncError(e) || e.status !== 416) throw e;
+    // The range starts past the object's end: the partial is not a prefix of what the server holds.
+    // Asking again for the same range would only repeat this until the attempts run out.
+    await removeStaging(staging);
+    offset = 0;
+    validator = null;
+    res = await api.download(job, { signal });
+  }
   let resumedFrom = 0;
   try {
     if (res.status === 206) {
@@ -169,7 +197,8 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
       key: job.key,
       lastModifiedMs: job.remoteModifiedMs,
       size,
-      validator: res.etag ?? validator,
+      // a 206 continues the recorded bytes; a 200 replaced them and brings its own validator (or none)
+      validator: resumeValidator(res) ?? (res.status === 206 ? validator : null),
       updatedAt: clock(),
     });
   }

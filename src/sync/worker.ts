@@ -10,10 +10,10 @@ import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
 import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
-import { crashPoint } from '../ops/crash-point.js';
+import { crashPoint, stallPoint } from '../ops/crash-point.js';
 import { repeat, sleep, timeoutSignal } from '../ops/timers.js';
 import type { Logger } from '../ops/logger.js';
-import type { ClaimedJob, StateStore } from '../store/types.js';
+import type { ClaimedJob, PlacedOutcome, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
 
@@ -90,11 +90,17 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
   let stagingClaim: StagingClaim | null = null;
   // Heartbeat: extend the lease every third of its length; a failed heartbeat means someone else owns it.
   // The interval is re-read when settings change (a reload of sync.leaseDuration): a shorter lease
-  // must be renewed sooner even for downloads already in flight, or it expires under them.
+  // must be renewed sooner even for downloads already in flight, or it expires under them. One
+  // heartbeat in flight at a time: a slow database, or the row lock held by this worker's own commit,
+  // must not pile up statements (and pool connections) behind it.
+  let beating = false;
   const hb = repeat(() => {
+    if (beating) return;
+    beating = true;
     const now = ctx.clock();
     ctx.store
       .heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now)
+      .finally(() => (beating = false))
       .then((ok) => {
         if (ok) void stagingClaim?.touch();
         if (!ok && !leaseLost) {
@@ -120,7 +126,11 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     if (target.isFolderMarker) {
       const created = await ensureParentDirs(ctx.root, target.segments);
       await syncCreatedDirs(created, path.dirname(target.absPath));
-      return await finish(ctx, job, log, { bytes: 0, sha256: '', path: target.relPath + '/', received: 0 }, started, false);
+      const marker = { localPath: target.relPath + '/', bytes: 0, sha256: '', shortened: false };
+      return await finish(ctx, job, log, { ...marker, path: marker.localPath, received: 0 }, started, () => false, async () => ({
+        placed: true,
+        outcome: await ctx.store.complete(job.id, job.leaseToken, { ...marker, now: ctx.clock() }),
+      }));
     }
     if (ctx.activeStaging.has(staging.name)) {
       // Another worker of this process is writing the same version: try again shortly.
@@ -200,34 +210,44 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     );
     crashPoint('after_fsync');
 
-    // Fencing: only the lease holder may put a file in place.
-    const now = ctx.clock();
-    if (leaseLost || !(await ctx.store.heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now))) {
+    // Fencing: only the lease holder may put a file in place, and the check holds until the commit
+    // (store.commitPlaced): a worker that stalls after the check cannot overwrite a newer version.
+    if (leaseLost) {
       log.warn('lease lost before the rename; leaving the file to the new owner');
       return 'lost';
     }
-    const created = await ensureParentDirs(ctx.root, target.segments.slice(0, -1));
-    const existing = await fsp.lstat(target.absPath).catch(() => null);
-    if (existing?.isFile() && (ctx.settings.layout?.keepPreviousVersions ?? 0) > 0 && job.localPath === target.relPath) {
-      // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
-      const kept = await preserveVersion(ctx.root, ctx.settings.layout!, target, existing.mtimeMs);
-      if (kept) log.info({ version: kept }, 'kept the previous version');
-    }
-    if (existing && !existing.isFile()) {
-      throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath);
-    }
-    await fsp.rename(staging.partial, target.absPath);
-    await syncCreatedDirs(created, path.dirname(target.absPath));
-    crashPoint('after_rename');
-    // Unknown sizes (-1) are always resumable, so they may have a record too.
-    if (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0) await fsp.rm(staging.record, { force: true });
+    let existing: Awaited<ReturnType<typeof fsp.lstat>> | null = null;
+    const place = async (): Promise<void> => {
+      stallPoint('before_rename');
+      const created = await ensureParentDirs(ctx.root, target.segments.slice(0, -1));
+      existing = await fsp.lstat(target.absPath).catch(() => null);
+      if (existing?.isFile() && (ctx.settings.layout?.keepPreviousVersions ?? 0) > 0 && job.localPath === target.relPath) {
+        // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
+        const kept = await preserveVersion(ctx.root, ctx.settings.layout!, target, existing.mtimeMs);
+        if (kept) log.info({ version: kept }, 'kept the previous version');
+      }
+      if (existing && !existing.isFile()) {
+        throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath);
+      }
+      await fsp.rename(staging.partial, target.absPath);
+      await syncCreatedDirs(created, path.dirname(target.absPath));
+      crashPoint('after_rename');
+    };
+    const r = { localPath: target.relPath, bytes: result.bytes, sha256: result.sha256, shortened: target.shortened };
     return await finish(
       ctx,
       job,
       log,
-      { bytes: result.bytes, sha256: result.sha256, path: target.relPath, received: result.received, shortened: target.shortened, resumedFrom: result.resumedFrom },
+      { ...r, path: target.relPath, received: result.received, resumedFrom: result.resumedFrom },
       started,
-      existing !== null,
+      () => existing !== null,
+      async () => {
+        const now = ctx.clock();
+        const c = await ctx.store.commitPlaced(job.id, job.leaseToken, place, { ...r, now, leaseUntil: now + ctx.settings.leaseMs });
+        // Unknown sizes (-1) are always resumable, so they may have a record too.
+        if (c.placed && (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0)) await fsp.rm(staging.record, { force: true });
+        return c;
+      },
     );
   } catch (err) {
     const e = signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(await nameConflict(ctx, job, err), `download ${job.key}`);
@@ -294,14 +314,26 @@ async function finish(
   ctx: WorkerContext,
   job: ClaimedJob,
   log: Logger,
-  r: { bytes: number; sha256: string; path: string; received: number; shortened?: boolean; resumedFrom?: number },
+  r: { bytes: number; sha256: string; path: string; received: number; resumedFrom?: number },
   started: number,
-  replaced: boolean,
+  replacedFile: () => boolean,
+  commit: () => Promise<PlacedOutcome>,
 ): Promise<JobOutcome> {
-  const outcome = await ctx.store.complete(job.id, job.leaseToken, { localPath: r.path, bytes: r.bytes, sha256: r.sha256, now: ctx.clock(), shortened: r.shortened ?? false });
+  const { placed, outcome } = await commit();
+  const replaced = replacedFile();
   const durationMs = ctx.clock() - started;
+  if (outcome === 'lost' && !placed) {
+    log.warn('lease lost before the rename; leaving the file to the new owner');
+    return 'lost';
+  }
   if (outcome === 'lost') {
-    log.warn('lease lost before the commit; the file in place is a complete version');
+    // Renamed, then the commit found the lease gone: another worker may have committed a newer
+    // version that this rename just replaced. Fetch the key again at once so the mirror converges.
+    const again = await ctx.store.requeueStale(job.id, ctx.clock()).catch((e: unknown) => {
+      log.error({ err: e }, 'could not queue the key again after a late rename');
+      return false;
+    });
+    log.warn({ requeued: again }, 'lease lost before the commit; the file in place may be older than the committed version, so the key is fetched again');
     return 'lost';
   }
   if (outcome === 'requeued') {

@@ -20,6 +20,8 @@ export interface ReplicaSetup {
   mirror: string;
   schema: string;
   sim: Pick<Simulator, 'url' | 'username' | 'password'>;
+  /** Extra environment (e.g. CONSTELLR_SYNC_STALL_AT for one replica). */
+  env?: Record<string, string>;
 }
 
 export function startReplica(name: string, s: ReplicaSetup): Replica {
@@ -34,6 +36,7 @@ export function startReplica(name: string, s: ReplicaSetup): Replica {
       CONSTELLR_SYNC_STATE_DIR: path.join(s.tmp, `state-${name}`),
       CONSTELLR_SYNC_DATABASE_URL: TEST_DATABASE_URL,
       CONSTELLR_SYNC_DATABASE_SCHEMA: s.schema,
+      ...s.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

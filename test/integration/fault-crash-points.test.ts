@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { stagingPaths } from '../../src/mirror/staging.js';
+import { PID_SPACE, stagingPaths } from '../../src/mirror/staging.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
 import { bytesHeld, configFlags, credentials, endStateProblems, killAll, makeAssets, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
 
@@ -171,7 +171,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     const a = [...sim.catalogue].find((x) => x.size > 0)!;
     const p = stagingPaths(dirs.mirror, a.key, a.lastModifiedMs, a.size);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    await fsp.writeFile(p.partial.replace(/\.partial$/, '.claim'), JSON.stringify({ host: hostname(), pid: dead, token: 'x', at: new Date().toISOString() }));
+    await fsp.writeFile(p.partial.replace(/\.partial$/, '.claim'), JSON.stringify({ instance: 'a-dead-process', space: PID_SPACE, host: hostname(), pid: dead, token: 'x', at: new Date().toISOString() }));
     expect(await stagingFiles(dirs.mirror)).toHaveLength(1);
     expect((await runSync(args)).code).toBe(0);
     expect(await stagingFiles(dirs.mirror)).toEqual([]);

@@ -145,6 +145,34 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
+  it.skipIf(skip)('commitPlaced: places and commits only under the lease; a late rename is queued again (issue 11 §6)', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b')], Date.now());
+    const [a] = await s.claim(1, opts());
+    const placed: string[] = [];
+    const done = { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now(), leaseUntil: Date.now() + 60_000 };
+    expect(await s.commitPlaced(a!.id, a!.leaseToken, async () => void placed.push('a'), done)).toEqual({ placed: true, outcome: 'done' });
+    expect(placed).toEqual(['a']);
+    expect(await s.getJob('a')).toMatchObject({ state: 'done', sha256: 'x' });
+    // A lost lease: nothing is placed.
+    const [b] = await s.claim(1, opts({ leaseMs: 1 }));
+    await s.sweepExpiredLeases(Date.now() + 10);
+    expect(await s.commitPlaced(b!.id, b!.leaseToken, async () => void placed.push('b'), { ...done, localPath: 'b' })).toEqual({ placed: false, outcome: 'lost' });
+    expect(placed).toEqual(['a']);
+    // requeueStale: a done key is fetched again at once, with its attempts reset ...
+    const revision = (await s.getJob('a'))!.revision;
+    expect(await s.requeueStale(a!.id, Date.now())).toBe(true);
+    expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0, errorClass: 'stale_file', revision: revision + 1 });
+    // ... and a running holder's commit turns into a requeue (its rename may predate the stale one).
+    const [again] = await s.claim(1, opts());
+    expect(again!.key).toBe('a');
+    await s.requeueStale(again!.id, Date.now());
+    expect((await s.getJob('a'))!.state).toBe('running');
+    expect(await s.complete(again!.id, again!.leaseToken, done)).toBe('requeued');
+    expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
   it.skipIf(skip)('release gives the attempt back; retryLater fails the job at the attempt cap', async () => {
     backend = make();
     const s = await open();

@@ -49,6 +49,14 @@ const cases: Case[] = [
   // the reserved folder
   { key: `${RESERVED_DIR}/staging/x.partial`, refused: /reserved folder/ },
   { key: `${RESERVED_DIR}`, refused: /reserved folder/ },
+  // ... in every spelling a filesystem may equate with it (issue 11 §5)
+  { key: '.Constellr-Sync/staging/x.partial', refused: /reserved folder/ },
+  { key: '.CONSTELLR-SYNC/trash/2026-01-01/a', refused: /reserved folder/ },
+  { key: '.constellr-sync./staging/x', refused: /reserved folder/ },
+  { key: '.constellr-sync /x', refused: /reserved folder/ },
+  { key: '.con\u017Ftellr-sync/x', refused: /reserved folder/ }, // long s: NFKC "s"
+  { key: '\uFF0Econstellr-sync/x', refused: /reserved folder/ }, // full-width full stop
+  { key: '.constellr-sync-not/x', rel: '.constellr-sync-not/x' },
   { key: `orders/${RESERVED_DIR}/x`, rel: `orders/${RESERVED_DIR}/x` }, // only at the root
   // unicode, kept byte for byte (no normalization)
   { key: 'caf\u00e9/\u00e9t\u00e9.tif', rel: 'caf\u00e9/\u00e9t\u00e9.tif' },
@@ -203,5 +211,22 @@ describe('maxDelete and CSV', () => {
     expect(csvField('line\nbreak')).toBe('"line\nbreak"');
     expect(csvField(null)).toBe('');
     expect(csvField(42)).toBe('42');
+  });
+});
+
+describe('mirror.versionsDir (a path identity, folded like the reserved folder)', async () => {
+  const { checkVersionsDir } = await import('../../src/daemon/runtime.js');
+  const root = '/srv/Mirror';
+  it.each([
+    ['/srv/Mirror/versions', true],
+    ['/srv/mirror/versions', true], // another spelling of the mirror on a case-insensitive filesystem
+    ['/srv/MIRROR', true],
+    ['/srv/Mirror/.Constellr-Sync/versions', false], // inside the reserved folder, in any spelling
+    ['/srv/Mirror-versions', false],
+    ['/srv/versions', false],
+  ])('%s refused: %s', (dir, refused) => {
+    const check = () => checkVersionsDir(root, dir);
+    if (refused) expect(check).toThrow(/inside the mirror/);
+    else expect(check).not.toThrow();
   });
 });
