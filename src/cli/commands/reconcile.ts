@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { openRuntime } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
+import { openCatalog } from '../../daemon/catalog.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -39,7 +40,10 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const filter = compileFilter({ ...config.filters, sinceMs: config.sync.since });
+    const catalog = openCatalog(rt);
     const r = await reconcileOnce({
+      recordItems: catalog ? (records) => catalog.record(records) : undefined,
+      beforeRemove: catalog ? (jobs) => catalog.beforeRemove(jobs) : undefined,
       api: rt.api,
       store: rt.store,
       logger,
@@ -49,6 +53,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       accept: filter.isAll ? undefined : filter,
       settings: { pageSize: config.api.pageSize, pageRetries: config.sync.quickRetries + 2, deletePolicy: config.mirror.deletePolicy, maxDelete: config.mirror.maxDelete },
     });
+    // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
+    await catalog?.flush();
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
     if (values.json) {
       out(JSON.stringify({ exitCode: code, maxDelete: formatMaxDelete(config.mirror.maxDelete), ...r }));
