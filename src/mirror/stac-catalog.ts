@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { escapeSegment, hrefExpiry } from '../api/stac/items.js';
+import { crashPoint } from '../ops/crash-point.js';
 import type { Logger } from '../ops/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
 import type { Job, StateStore } from '../store/types.js';
@@ -175,6 +176,7 @@ export class StacCatalog {
     const sum = digest(text);
     if (!force && sum === row.written && jsonPath === row.jsonPath) return false;
     await writeCatalogFile(this.#d.root, jsonPath, text);
+    crashPoint('catalog_item_written');
     await this.#d.store.setWritten(c, id, sum, jsonPath);
     if (row.jsonPath && row.jsonPath !== jsonPath) removeAfter.push(row.jsonPath);
     return true;
@@ -195,6 +197,7 @@ export class StacCatalog {
     for (const r of rows) byCollection.set(r.collection, (byCollection.get(r.collection) ?? new Set()).add(r.id));
     for (const [c, ids] of byCollection) await this.#collection(c, ids);
     await this.#catalog(byCollection);
+    crashPoint('catalog_withdrawn');
     for (const r of rows) {
       await removeCatalogFile(this.#d.root, r.jsonPath!);
       await this.#d.store.setWritten(r.collection, r.id, null, null);

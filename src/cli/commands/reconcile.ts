@@ -5,7 +5,7 @@ import { openRuntime } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
 import { openCatalog } from '../../daemon/catalog.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
 export const RECONCILE_HELP = `Usage: constellr-sync reconcile [options]
@@ -31,6 +31,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     out(RECONCILE_HELP);
     return EXIT.OK;
   }
+  armCrashPointsFromEnv();
   const config = configFromFlags(values);
   const logger = loggerFor(config, { stderr: values.json === true });
   const rt = await openRuntime(config, logger);
