@@ -167,7 +167,13 @@ export class StacCatalog {
     if (!row) return false;
     const r = await this.#ready(row);
     if (!r.ok) {
-      if (!r.gone) return false; // not complete yet: an older JSON stays until the new assets are in place
+      // Not complete yet: an older JSON stays until the new assets are in place. A repair (force)
+      // takes it out instead: its files are missing or different and are being fetched again.
+      if (!r.gone && !(force && row.jsonPath)) return false;
+      if (!r.gone) {
+        await this.withdraw([{ collection: c, id }]);
+        return true;
+      }
       if (row.jsonPath) await this.withdraw([{ collection: c, id }]);
       await this.#d.store.deleteItem(c, id);
       return true;
