@@ -93,6 +93,49 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     }
   });
 
+  it('verify checks the catalogue and --repair rewrites it; export --format stac-ndjson writes one item per line with local hrefs', async () => {
+    sim = await startStacSim(seed, 9);
+    dirs = await tempDirs('stac-catalog-verify');
+    const base = ['--source', 'stac', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state];
+    await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig });
+    const clean = await runCli(['verify', ...base, '--deep']);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stderr).toMatch(/STAC catalogue: \d+ collections, 9 items, 27 assets; every link resolves/);
+
+    // export: one item per line, hrefs relative to the mirror root, every one an existing file
+    const out = path.join(dirs.root, 'items.ndjson');
+    const ex = await runCli(['export', ...base, '--format', 'stac-ndjson', '--output', out]);
+    expect(ex.code, ex.stderr).toBe(0);
+    const lines = (await fsp.readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; assets: Record<string, { href: string; 'file:size': number }>; links: { rel: string }[] });
+    expect(lines.map((l) => l.id).sort()).toEqual(sim.stac!.all().map((i) => i.id).sort());
+    for (const l of lines) {
+      expect(l.links.map((k) => k.rel)).toContain('canonical');
+      for (const a of Object.values(l.assets)) expect((await fsp.stat(path.join(dirs.mirror, a.href))).size).toBe(a['file:size']);
+    }
+
+    // damage: one item JSON gone (its collection links it), another's file:size wrong
+    const check = await runCatalogCheck(dirs.mirror);
+    const [a, b] = check.items;
+    await fsp.rm(path.join(dirs.mirror, a!.path));
+    const bFile = path.join(dirs.mirror, b!.path);
+    const bDoc = JSON.parse(await fsp.readFile(bFile, 'utf8')) as { assets: Record<string, { 'file:size': number }> };
+    Object.values(bDoc.assets)[0]!['file:size'] += 1;
+    await fsp.writeFile(bFile, JSON.stringify(bDoc));
+    const bad = await runCli(['verify', ...base, '--json']);
+    expect(bad.code).toBe(1);
+    const verdict = JSON.parse(bad.stdout) as { catalogue: { problems: number; issues: { file: string; detail: string }[] } };
+    expect(verdict.catalogue.issues).toEqual(
+      expect.arrayContaining([
+        { file: a!.path, detail: 'missing' },
+        { file: b!.path, detail: expect.stringMatching(/: size \d+, file:size \d+$/) as unknown as string },
+      ]),
+    );
+    const repaired = await runCli(['verify', ...base, '--repair']);
+    expect(repaired.stderr).toMatch(/rewritten from the state, 0 left/);
+    expect((await runCli(['verify', ...base])).code).toBe(0);
+    await expectExact(sim, await runCatalogCheck(dirs.mirror));
+  });
+
   it.each(['catalog_item_written:5', 'catalog_withdrawn'])('SIGKILL at %s leaves every link resolving; recovery completes the catalogue', async (point) => {
     sim = await startStacSim(seed, 9);
     dirs = await tempDirs('stac-catalog-kill');
