@@ -351,6 +351,8 @@ export class Engine {
         this.bandwidth.close();
         await this.pool.stop(this.rt.config.sync.gracePeriod);
         this.gate.close();
+        // What the drained workers finished reaches the catalogue before the process ends.
+        await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
       })();
       return stopping;
     };
