@@ -2,7 +2,8 @@
 // asset. Each structural link must be relative, stay inside the mirror and resolve to a readable JSON
 // file; there is no `self`; each asset href resolves to a regular file of the recorded file:size and
 // (with deep) whose bytes hash to file:checksum. The files are untrusted here too: anything unreadable
-// is reported, never thrown. Repair rewrites the catalogue from the state (see stac-catalog.ts).
+// is reported, never thrown. Hrefs are literal relative paths (as written; not percent-decoded).
+// Repair rewrites the catalogue from the state (see stac-catalog.ts).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CATALOG_FILE } from './stac-catalog.js';
@@ -49,7 +50,7 @@ export async function verifyCatalogue(root: string, o: { deep?: boolean; onIssue
   const resolve = (from: string, href: unknown, what: string): string | null => {
     if (typeof href !== 'string' || href === '') return (issue(from, `${what} has no href`), null);
     if (/^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('/')) return (issue(from, `${what} is not relative: ${href}`), null);
-    const target = path.posix.normalize(path.posix.join(path.posix.dirname(from), decodeURIComponent(href)));
+    const target = path.posix.normalize(path.posix.join(path.posix.dirname(from), href));
     if (target.startsWith('../') || target === '..') return (issue(from, `${what} leaves the mirror: ${href}`), null);
     return target;
   };

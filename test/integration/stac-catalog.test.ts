@@ -136,6 +136,15 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     await expectExact(sim, await runCatalogCheck(dirs.mirror));
   });
 
+  it('demo --source stac ends by opening its catalogue with pystac', async () => {
+    dirs = await tempDirs('stac-catalog-demo');
+    const res = await runCli(['demo', '--source', 'stac', '--assets', '6', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state], { timeoutMs: 90_000 });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/opened with pystac:\n\s+pystac [\d.]+: catalogue type SELF_CONTAINED\n(\s+\w+: \d+ items, \d+ assets\n)+/);
+    const counted = [...res.stdout.matchAll(/^\s+\w+: (\d+) items, (\d+) assets$/gm)].reduce((a, m) => [a[0]! + Number(m[1]), a[1]! + Number(m[2])], [0, 0]);
+    expect(counted).toEqual([7, 21]);
+  });
+
   it.each(['catalog_item_written:5', 'catalog_withdrawn'])('SIGKILL at %s leaves every link resolving; recovery completes the catalogue', async (point) => {
     sim = await startStacSim(seed, 9);
     dirs = await tempDirs('stac-catalog-kill');
