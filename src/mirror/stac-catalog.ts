@@ -23,6 +23,8 @@ import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
 export const CATALOG_FILE = 'catalog.json';
 export const COLLECTION_FILE = 'collection.json';
 export const FILE_EXTENSION = 'https://stac-extensions.github.io/file/v2.1.0/schema.json';
+/** How long a kick waits to gather more completions before writing. */
+const KICK_DELAY_MS = 200;
 const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'item', 'items', 'next', 'prev', 'canonical']);
 
 export interface CatalogDeps {
@@ -101,11 +103,17 @@ export class StacCatalog {
     return this.#dirty.size;
   }
 
-  /** Flush soon, in the background; calls while one is waiting to start are merged. Never throws. */
+  /**
+   * Flush soon, in the background; calls within KICK_DELAY_MS are merged, so a burst of completions
+   * rewrites each collection once, not once per asset. Never throws.
+   */
   kick(): void {
     if (this.#kicked || this.#dirty.size === 0) return;
     this.#kicked = true;
-    void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the STAC catalogue; tried again later'));
+    const t = setTimeout(() => {
+      void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the STAC catalogue; tried again later'));
+    }, KICK_DELAY_MS);
+    t.unref();
   }
 
   /** Write what is dirty; one run at a time, later calls wait for it and run again. */
@@ -126,19 +134,24 @@ export class StacCatalog {
       for (const k of batch) this.#dirty.delete(k);
       const touched = new Set<string>();
       const removeAfter: string[] = [];
-      for (const k of batch) {
+      let failed = false;
+      for (const [n, k] of batch.entries()) {
         const [c, id] = k.split('\u0000') as [string, string];
         try {
           if (await this.#item(c, id, force, removeAfter)) touched.add(c);
         } catch (e) {
+          // This item and the rest of the batch stay dirty (maintenance kicks again); what was
+          // written so far still gets its collection links.
           this.#d.logger.error({ collection: c, item: id, err: (e as Error).message }, 'could not write the STAC item JSON; tried again later');
-          this.#dirty.add(k);
-          return;
+          for (const rest of batch.slice(n)) this.#dirty.add(rest);
+          failed = true;
+          break;
         }
       }
       for (const c of touched) await this.#collection(c);
       if (touched.size > 0) await this.#catalog();
       for (const p of removeAfter) await removeCatalogFile(this.#d.root, p);
+      if (failed) return;
     }
   }
 
