@@ -46,6 +46,27 @@ export interface RemoteAsset {
 /** The listing did not say how large the asset is. */
 export const SIZE_UNKNOWN = -1;
 
+/** One selected asset of a STAC item: the job that mirrors it and the version it was listed at. */
+export interface ItemAssetRef {
+  /** Asset key in the item. */
+  asset: string;
+  /** Job key (`<collection>/<item>/<file>`). */
+  key: string;
+  /** Listed version (the job's remote_modified_ms); the item JSON waits until the job is done at it. */
+  version: number;
+}
+
+/** A STAC item as listed (the mirror's catalogue is built from these): raw JSON and selected assets. */
+export interface StacItemRecord {
+  collection: string;
+  id: string;
+  /** The item as the API returned it (validated), JSON text. */
+  raw: string;
+  assets: ItemAssetRef[];
+  /** The item's URL in the API (the catalogue's `canonical` link). */
+  apiUrl: string;
+}
+
 export interface ListPage {
   items: RemoteAsset[];
   nextToken: string | null;
@@ -53,6 +74,8 @@ export interface ListPage {
   serverDateMs?: number | null;
   /** Our clock when the response arrived (to measure the skew against serverDateMs). */
   receivedAtMs?: number;
+  /** STAC: the items behind `items` (the catalogue writer keeps them). */
+  records?: StacItemRecord[] | undefined;
 }
 
 /** An HTTP `Date` header as epoch ms; null when absent or not an HTTP date (untrusted input). */

@@ -153,6 +153,8 @@ export const configSchema = z.strictObject({
       pageSize: int(100, 1, 10000),
       /** Window on datetime when items carry no usable `updated` (late deliveries). */
       lookback: duration('30d').refine((ms) => ms >= 1000, 'must be at least 1s'),
+      /** Keep the mirror a self-contained STAC catalogue (catalog.json, collection.json, item JSON). */
+      catalog: z.boolean().default(true),
     })
     .prefault({}),
   api: z

@@ -18,6 +18,9 @@ import { compileFilter, type AssetFilter } from '../sync/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
 import { DEFAULT_LAYOUT, probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { Runtime } from './runtime.js';
+import { openCatalog } from './catalog.js';
+import type { StacCatalog } from '../mirror/stac-catalog.js';
+import { clearCatalogTmp } from '../mirror/stac-files.js';
 
 export interface EngineOptions {
   mode: 'continuous' | 'drain';
@@ -78,8 +81,12 @@ export class Engine {
   #reconcileTask: ScheduledTask | null = null;
   lastReconcile: { ok: boolean; at: number; result?: ReconcileResult; error?: SyncError } | null = null;
 
+  /** The mirror's STAC catalogue writer (source: stac, stac.catalog); null otherwise. */
+  readonly catalog: StacCatalog | null;
+
   constructor(rt: Runtime, o: EngineOptions) {
     this.rt = rt;
+    this.catalog = openCatalog(rt);
     this.#mode = o.mode;
     this.#log = rt.logger;
     this.#onPoll = o.onPoll;
@@ -136,6 +143,14 @@ export class Engine {
         userEvents.onDiskFull?.(job, needed);
       },
       onAuthRejected: (e) => this.#authRejected(e),
+      onOutcome: (job, outcome, error) => {
+        // The catalogue writer rebuilds the item once all its assets are done (one writer, serialised).
+        if (this.catalog) {
+          this.catalog.noteKey(job.key);
+          this.catalog.kick();
+        }
+        userEvents.onOutcome?.(job, outcome, error);
+      },
     };
     this.pool = new WorkerPool(
       {
@@ -192,6 +207,12 @@ export class Engine {
     const n = await this.rt.store.requeueOrphans(this.rt.clock());
     if (n > 0) this.#log.warn({ jobs: n }, 'requeued downloads interrupted by a previous crash');
     await sweepStaging(this.rt.root, this.rt.store, this.#log);
+    if (this.catalog) {
+      // A writer that died left temporary files and maybe items not yet (re)written: look at all.
+      await clearCatalogTmp(this.rt.root);
+      await this.catalog.markAll();
+      this.catalog.kick();
+    }
     if (this.rt.config.mirror.caseSensitivity === 'auto') {
       // How does the mirror's filesystem compare names? Decides case_conflict detection.
       this.layout.fs = await probeNameRules(this.rt.root);
@@ -217,6 +238,7 @@ export class Engine {
       accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
+      recordItems: this.catalog ? (records) => this.catalog!.record(records) : undefined,
     })
       .then(async (r) => {
         // Which source listed and how (status shows the strategy and why).
@@ -267,6 +289,8 @@ export class Engine {
     await workers;
     outage.stop();
     this.gate.close();
+    // `sync` ends with the catalogue written for everything that is done.
+    await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
     // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
     await sweepStaging(this.rt.root, this.rt.store, this.#log).catch((e: unknown) => this.#log.warn({ err: e }, 'staging sweep failed'));
     return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.authFailed, outage: outage.gaveUp() };
@@ -310,6 +334,8 @@ export class Engine {
         const n = await this.rt.store.sweepExpiredLeases(now);
         if (n > 0) this.#log.warn({ jobs: n }, 'requeued jobs whose lease expired (hung worker)');
         await sweepStaging(this.rt.root, this.rt.store, this.#log, this.pool.activeStagingNames());
+        // Items whose write failed (or another replica completed) are tried again.
+        this.catalog?.kick();
         if (this.authFailed) {
           // retried slowly by the gate's probe; nothing else to do here
         }
@@ -340,6 +366,8 @@ export class Engine {
         // the same grace period as the downloads in flight.
         await Promise.all([this.#waitForReconcile(this.rt.config.sync.gracePeriod), this.pool.stop(this.rt.config.sync.gracePeriod)]);
         this.gate.close();
+        // What the drained workers finished reaches the catalogue before the process ends.
+        await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
       })();
       return stopping;
     };
@@ -441,6 +469,8 @@ export class Engine {
       signal,
       accept: this.filter.isAll ? undefined : this.filter,
       onPage: () => this.pool.wake(),
+      recordItems: this.catalog ? (records) => this.catalog!.record(records) : undefined,
+      beforeRemove: this.catalog ? (jobs) => this.catalog!.beforeRemove(jobs) : undefined,
       settings: {
         pageSize: cfg.api.pageSize,
         pageRetries: cfg.sync.quickRetries + 2,
@@ -450,7 +480,9 @@ export class Engine {
         maxPages: cfg.sync.maxListingPages,
       },
     })
-      .then((r) => {
+      .then(async (r) => {
+        // Items whose assets were deleted leave the catalogue (their collection's extent follows).
+        await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
         this.lastReconcile = { ok: true, at: this.rt.clock(), result: r };
         return r;
       })

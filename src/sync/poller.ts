@@ -3,7 +3,8 @@
 // past the server's clock at the start of the poll (see ceilingOf).
 import type { Source } from '../api/source.js';
 import { classifyError } from '../api/errors.js';
-import type { RemoteAsset } from '../api/wire.js';
+import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
+import { acceptedRecords } from './records.js';
 import { crashPoint } from '../ops/crash-point.js';
 import pRetry from 'p-retry';
 import { listPages } from './listing.js';
@@ -43,6 +44,8 @@ export interface PollDeps {
   /** Keep only the assets this mirror wants (filters); the rest are not queued. */
   accept?(asset: RemoteAsset): boolean;
   onRateLimited?(ms: number): void;
+  /** STAC: keep the listed items for the mirror's catalogue (stac.catalog). */
+  recordItems?(records: StacItemRecord[]): Promise<void>;
 }
 
 /**
@@ -145,6 +148,8 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
     for await (const page of pages) {
       first ??= page;
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
+      // The catalogue's item records go first: the item JSON waits for the jobs at these versions.
+      if (deps.recordItems && page.records) await deps.recordItems(acceptedRecords(page.records, wanted));
       const r = await store.upsertPage(wanted, clock());
       totals.pages++;
       totals.listed += page.items.length;

@@ -13,6 +13,7 @@ import { Catalogue, Rng, sampleStacStore, startSimulator, type AssetInput, type 
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems } from '../helpers/stac.js';
+import { catalogueProblems } from '../helpers/stac-catalog.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -97,7 +98,8 @@ async function stacScenario(rng: Rng, faults: SimulatorOptions['faults']): Promi
     config: { source: 'stac', stac: { pageSize: 50 } },
     count: want.size,
     totalBytes: [...want.values()].reduce((a, f) => a + f.size, 0),
-    problems: (mirror, state) => stacEndStateProblems(mirror, state, store),
+    // ... and the mirror is a STAC catalogue equal to the simulator's items (pystac, stac-pydantic).
+    problems: async (mirror, state) => [...(await stacEndStateProblems(mirror, state, store)), ...(await catalogueProblems(mirror, store))],
     checkFaults: (why) => {
       // expired or refused URLs were refreshed by fetching items again, one request per item at a time
       expect([...s.stats.stac.itemRequestsById.values()].reduce((a, b) => a + b, 0), why('item re-fetches')).toBeGreaterThan(0);

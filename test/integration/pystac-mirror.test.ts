@@ -10,6 +10,7 @@ import type { StacLocator } from '../../src/api/stac/items.js';
 import { sampleStacStore, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { mirrorFiles, openStore, syncInProcess, tempDirs, type TempDirs } from '../helpers/harness.js';
 import { pystacUnavailable, runPystacCheck, skipPystac } from '../helpers/pystac.js';
+import { isCatalogueFile } from '../helpers/stac.js';
 
 const KEY = 'pystac-mirror-key-0123456789';
 
@@ -50,7 +51,10 @@ describe.skipIf(skipPystac())('pystac-client and constellr-sync see the same ite
     for (const it of py.items)
       for (const [k, href] of Object.entries(it.assets)) expected.set(`${it.collection}/${it.id}/${decodeURIComponent(path.posix.basename(new URL(href).pathname))}`, `${it.id}#${k}#${objectOf(href)}`);
     const files = await mirrorFiles(dirs.mirror);
-    expect([...files.keys()].sort()).toEqual([...expected.keys()].sort());
+    expect([...files.keys()].filter((f) => !isCatalogueFile(f)).sort()).toEqual([...expected.keys()].sort());
+    // ... and the mirror's STAC catalogue holds one item JSON per item pystac-client saw
+    const itemFiles = [...files.keys()].filter((f) => isCatalogueFile(f) && f !== 'catalog.json' && !f.endsWith('/collection.json'));
+    expect(itemFiles.sort()).toEqual(py.items.map((it) => `${it.collection}/${it.id}/${it.id}.json`).sort());
 
     // the href stored with each job names the same storage object pystac-client was given
     const s = openStore(dirs.state);

@@ -160,7 +160,9 @@ describe('STAC source with an API key', () => {
       expect(f.errorClass).toBe('unsafe_key');
     }
     const escaped = await fsp.readdir(path.join(dirs.mirror, 'lstzoom', '..%2F..%2Fetc%2Fpasswd'));
-    expect(escaped).toHaveLength(3);
+    // three assets and the item's STAC JSON (stac.catalog), its name escaped the same way
+    expect(escaped).toHaveLength(4);
+    expect(escaped).toContain('..%2F..%2Fetc%2Fpasswd.json');
     expect(await fsp.readdir(dirs.root)).toEqual(expect.arrayContaining(['mirror', 'state']));
     expect((await fsp.readdir(dirs.root)).filter((f) => f !== 'mirror' && f !== 'state')).toEqual([]);
   });

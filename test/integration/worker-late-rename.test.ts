@@ -8,6 +8,7 @@ import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenManager } from '../../src/api/auth.js';
 import { ApiClient } from '../../src/api/client.js';
+import { AssetsSource } from '../../src/api/assets-source.js';
 import { Secret } from '../../src/config/load.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { startSimulator } from '../../src/simulator/index.js';
@@ -27,7 +28,7 @@ describe('a late rename', () => {
     cleanups.push(() => sim.close());
     const dispatcher = new Agent({ connections: 2 });
     cleanups.push(() => dispatcher.close());
-    const api = new ApiClient({ baseUrl: sim.url, dispatcher, tokens: new TokenManager({ baseUrl: sim.url, username: sim.username, password: new Secret(sim.password), dispatcher, encoding: 'auto' }) });
+    const api = new AssetsSource(new ApiClient({ baseUrl: sim.url, dispatcher, tokens: new TokenManager({ baseUrl: sim.url, username: sim.username, password: new Secret(sim.password), dispatcher, encoding: 'auto' }) }));
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cs-late-'));
     cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
     const root = path.join(dir, 'mirror');

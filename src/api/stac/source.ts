@@ -4,12 +4,13 @@
 // refreshed by fetching the item again (one request in flight per item) and the download resumes.
 import type { ApiClient, DownloadParams, DownloadResponse, ListParams } from '../client.js';
 import { SyncError, isSyncError } from '../errors.js';
-import type { ListPage } from '../wire.js';
+import type { ListPage, RemoteAsset, StacItemRecord } from '../wire.js';
 import type { Expectation, Location, Source, SourceInfo } from '../source.js';
 import type { ClaimedJob } from '../../store/types.js';
 import type { Logger } from '../../ops/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, hrefExpiry, itemToAssets, parseLocator } from './items.js';
+import { itemRecord, parseCollectionDoc } from './record.js';
 
 export interface StacSettings {
   collections: readonly string[] | null;
@@ -257,20 +258,26 @@ export class StacSource implements Source {
     const receivedAtMs = this.#api.clock();
     // The clock rule: the mark never runs ahead of the server's clock (its Date, minus a margin).
     if (this.#cursorCapMs === null && serverDateMs !== null) this.#cursorCapMs = serverDateMs - CLOCK_MARGIN_MS;
-    let items;
+    let items: RemoteAsset[];
+    let records: StacItemRecord[];
     let next: SearchRequest | null;
     try {
       const page = parseFeatureCollection(body, context);
       const one = this.#collections && this.#collections.length === 1 ? this.#collections[0]! : null;
-      items = page.items.flatMap((it) =>
-        itemToAssets(it, { assets: this.#s.assets, defaultCollection: one, cursorField: this.#strategy.strategy, cursorCapMs: this.#cursorCapMs, baseUrl: req.href }),
-      );
+      items = [];
+      records = [];
+      for (const it of page.items) {
+        const assets = itemToAssets(it, { assets: this.#s.assets, defaultCollection: one, cursorField: this.#strategy.strategy, cursorCapMs: this.#cursorCapMs, baseUrl: req.href });
+        items.push(...assets);
+        const rec = itemRecord(it, assets, this.#api.baseUrl);
+        if (rec) records.push(rec);
+      }
       next = this.#nextRequest(req, page.links, page.token, page.items.length);
     } catch (e) {
       throw e instanceof StacWireError ? badListing(e.message) : e;
     }
     // The poller caps the mark and measures the clock skew from the first page's Date (sync/poller.ts).
-    return { items, nextToken: next ? JSON.stringify(next) : null, serverDateMs, receivedAtMs };
+    return { items, nextToken: next ? JSON.stringify(next) : null, serverDateMs, receivedAtMs, records };
   }
 
   /** Fetch the item again (one request in flight per item) for fresh hrefs. */
@@ -370,6 +377,17 @@ export class StacSource implements Source {
       /* download() reports the missing locator */
     }
     return { size: job.remoteSize >= 0 ? job.remoteSize : null, etag: null, sha256 };
+  }
+
+  /** A collection document as the API has it (validated), for the mirror's catalogue. */
+  async fetchCollection(id: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const path = `stac/collections/${encodeURIComponent(id)}`;
+    const { body } = await this.#json(this.#url(path), { method: 'GET', signal }, `GET /${path}`);
+    try {
+      return parseCollectionDoc(body, id, `GET /${path}`);
+    } catch (e) {
+      throw e instanceof StacWireError ? badListing(e.message) : e;
+    }
   }
 
   describe(): SourceInfo {

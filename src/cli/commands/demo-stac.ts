@@ -12,6 +12,7 @@ import type { Logger } from '../../ops/logger.js';
 import { contentSha256, sampleStacStore, startSimulator } from '../../simulator/index.js';
 import { SqliteStore } from '../../store/sqlite-store.js';
 import { out } from '../common.js';
+import { openWithPystac } from './demo-pystac.js';
 import { EXIT } from '../exit-codes.js';
 
 const DEMO_KEY = 'csk_demo_workspace_key_0001';
@@ -76,10 +77,14 @@ export async function demoStac(o: { mirrorDir: string; stateDir: string; items: 
       await store.close();
     }
     out(`   ${ok} of ${total} assets verified${bad ? `, ${bad} NOT` : ''}.`);
+    out(`\n5. The mirror is a self-contained STAC catalogue (${path.join(o.mirrorDir, 'catalog.json')}); opened with pystac:`);
+    const seen = openWithPystac(path.join(o.mirrorDir, 'catalog.json'));
+    for (const l of seen.lines) out(`   ${l}`);
+    if (!seen.ok) bad++;
     out('\nTry next:');
     out(`  node dist/cli/main.js status --source stac --state-dir ${path.relative(process.cwd(), o.stateDir) || '.'}`);
     out('  node dist/cli/main.js simulate --source stac   # a STAC simulator to point `run --source stac` at');
-    out('  README.md: "Constellr API keys and STAC"');
+    out('  README.md: "Constellr API keys and STAC", "Using the mirror with STAC tools"');
     return bad === 0 ? EXIT.OK : EXIT.FAILURES;
   } finally {
     await sim.close();

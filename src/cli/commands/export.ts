@@ -5,14 +5,18 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { formatManifestRow, manifestHeader, manifestRows, type ManifestFormat } from '../../mirror/manifest.js';
 import { describeStore, openStore } from '../../store/open.js';
+import { catalogStoreFor } from '../../store/catalog-store.js';
+import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
-export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv] [--output FILE] [config flags]
+export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv|stac-ndjson] [--output FILE] [config flags]
 
 Write the manifest: for each key its local path (relative to the mirror; folder markers end in /),
 size, LastModified, sha256, state (queued, running, done, failed, gone, skipped, deleted_remote) and
 whether its path was shortened. JSON lines by default; CSV (RFC 4180, with a header row) on request.
+--format stac-ndjson (source: stac with stac.catalog): one STAC item per line as the mirror's catalogue
+holds it, asset hrefs relative to the mirror root (input for stac-geoparquet tools).
 Without --output it goes to stdout; with it, the file is replaced atomically when complete.`;
 
 async function write(stream: Writable, s: string): Promise<void> {
@@ -29,9 +33,10 @@ export async function exportCommand(argv: string[]): Promise<number> {
     out(EXPORT_HELP);
     return EXIT.OK;
   }
-  const format = (values.format ?? 'jsonl') as ManifestFormat;
-  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, got ${JSON.stringify(values.format)}`);
+  const format = (values.format ?? 'jsonl') as ManifestFormat | 'stac-ndjson';
+  if (format !== 'jsonl' && format !== 'csv' && format !== 'stac-ndjson') throw new UsageError(`--format must be jsonl, csv or stac-ndjson, got ${JSON.stringify(values.format)}`);
   const config = configFromFlags(values);
+  if (format === 'stac-ndjson' && !(config.source === 'stac' && config.stac.catalog)) throw new UsageError('--format stac-ndjson needs source: stac with stac.catalog: true');
   const store = await openStore(config, { readonly: true });
   if (!store) {
     err(`no state yet in ${describeStore(config)} (run sync first)`);
@@ -41,11 +46,20 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const stream: Writable = tmp ? createWriteStream(tmp) : process.stdout;
   let rows = 0;
   try {
-    const header = manifestHeader(format);
-    if (header) await write(stream, `${header}\n`);
-    for await (const r of manifestRows(store)) {
-      await write(stream, `${formatManifestRow(r, format)}\n`);
-      rows++;
+    if (format === 'stac-ndjson') {
+      const stats = { missing: 0 };
+      for await (const line of stacNdjsonLines(catalogStoreFor(store), config.mirror.dir, stats)) {
+        await write(stream, `${line}\n`);
+        rows++;
+      }
+      if (stats.missing > 0) err(`export: ${stats.missing} item JSON files could not be read (run verify --repair)`);
+    } else {
+      const header = manifestHeader(format);
+      if (header) await write(stream, `${header}\n`);
+      for await (const r of manifestRows(store)) {
+        await write(stream, `${formatManifestRow(r, format)}\n`);
+        rows++;
+      }
     }
     if (tmp) {
       stream.end();
@@ -61,6 +75,6 @@ export async function exportCommand(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
-  if (values.output) err(`export: ${rows} keys written to ${values.output}`);
+  if (values.output) err(`export: ${rows} ${format === 'stac-ndjson' ? 'items' : 'keys'} written to ${values.output}`);
   return EXIT.OK;
 }

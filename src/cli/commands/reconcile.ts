@@ -5,7 +5,8 @@ import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { compileFilter } from '../../sync/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
+import { openCatalog } from '../../daemon/catalog.js';
+import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
 export const RECONCILE_HELP = `Usage: constellr-sync reconcile [options]
@@ -31,6 +32,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     out(RECONCILE_HELP);
     return EXIT.OK;
   }
+  armCrashPointsFromEnv();
   const config = configFromFlags(values);
   const logger = loggerFor(config, { stderr: values.json === true });
   const rt = await openRuntime(config, logger);
@@ -40,7 +42,10 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const filter = compileFilter({ ...config.filters, sinceMs: config.sync.since });
+    const catalog = openCatalog(rt);
     const r = await reconcileOnce({
+      recordItems: catalog ? (records) => catalog.record(records) : undefined,
+      beforeRemove: catalog ? (jobs) => catalog.beforeRemove(jobs) : undefined,
       api: rt.api,
       store: rt.store,
       logger,
@@ -57,6 +62,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         maxPages: config.sync.maxListingPages,
       },
     });
+    // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
+    await catalog?.flush();
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
     if (values.json) {
       out(JSON.stringify({ exitCode: code, maxDelete: formatMaxDelete(config.mirror.maxDelete), ...r }));

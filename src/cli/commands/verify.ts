@@ -2,6 +2,7 @@
 // says whether the mirror was clean.
 import { parseArgs } from 'node:util';
 import { verifyMirror } from '../../mirror/verify.js';
+import { verifyStacCatalogue } from './verify-catalogue.js';
 import { describeStore, openStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -9,10 +10,12 @@ import { EXIT } from '../exit-codes.js';
 export const VERIFY_HELP = `Usage: constellr-sync verify [--repair] [--deep] [--json] [config flags]
 
 Check every mirrored (done) file: it exists, is a regular file reached without a symlink, and has the
-recorded size and mtime (= LastModified). Folder markers must be directories.
-  --deep     also re-hash every file and compare with the sha256 recorded while downloading
+recorded size and mtime (= LastModified). Folder markers must be directories. With source: stac and
+stac.catalog, also the STAC catalogue: every link and asset href resolves, sizes match file:size.
+  --deep     also re-hash every file and compare with the sha256 recorded while downloading (and
+             with each catalogue asset's file:checksum)
   --repair   queue again whatever is missing or different (attempts reset); the next sync or the
-             running daemon downloads it
+             running daemon downloads it. The STAC catalogue is rewritten from the state.
   --json     one JSON summary on stdout
 
 Exit codes: 0 the mirror is clean; 1 problems were found (with --repair: they were queued);
@@ -42,14 +45,23 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       repair: values.repair === true,
       onIssue: values.json ? undefined : (i) => err(`${i.problem.padEnd(15)} ${JSON.stringify(i.key)}  ${i.detail}`),
     });
-    if (values.json) out(JSON.stringify({ clean: r.clean, checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues }));
+    // The STAC catalogue (source: stac, stac.catalog): every link and asset href resolves, sizes match.
+    const cat = config.source === 'stac' && config.stac.catalog ? await verifyStacCatalogue(store, config.mirror.dir, { deep: values.deep === true, repair: values.repair === true, json: values.json === true }) : null;
+    if (values.json)
+      out(JSON.stringify({ clean: r.clean && (cat?.clean ?? true), checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues, ...(cat ? { catalogue: cat } : {}) }));
     else
       err(
         r.clean
           ? `verify: ${r.checked} files checked${values.deep ? ' (sha256 included)' : ''}; the mirror is clean`
           : `verify: ${r.checked} files checked, ${r.issues.length} problems${values.repair ? `; ${r.requeued} queued again` : ' (run with --repair to fetch them again)'}`,
       );
-    return r.clean ? EXIT.OK : EXIT.FAILURES;
+    if (cat && !values.json)
+      err(
+        cat.clean
+          ? `verify: STAC catalogue: ${cat.collections} collections, ${cat.items} items, ${cat.assets} assets; every link resolves`
+          : `verify: STAC catalogue: ${cat.problems} problems${values.repair ? `; rewritten from the state, ${cat.remaining} left` : ' (run with --repair to rewrite it)'}`,
+      );
+    return r.clean && (cat?.clean ?? true) ? EXIT.OK : EXIT.FAILURES;
   } finally {
     await store.close();
   }

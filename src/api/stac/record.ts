@@ -1,0 +1,45 @@
+// What the mirror's STAC catalogue keeps of a listed item (the raw JSON, validated, and which job holds
+// each selected asset) and the validation of collection documents.
+import { z } from 'zod';
+import type { RemoteAsset, StacItemRecord } from '../wire.js';
+import { parseLocator } from './items.js';
+import { StacWireError, type StacItem } from './wire.js';
+
+/** The item and its jobs as one record; null when no asset of the item is selected. */
+export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBase: string): StacItemRecord | null {
+  const first = assets[0];
+  if (!first) return null;
+  const c = parseLocator(first.locator ?? null, first.key).c;
+  const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).a, key: a.key, version: a.lastModifiedMs }));
+  const apiUrl = new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href;
+  return { collection: c, id: item.id, raw: JSON.stringify(item), assets: refs, apiUrl };
+}
+
+const bbox = z.array(z.number()).refine((b) => b.length === 4 || b.length === 6, 'a bbox has 4 or 6 numbers');
+const collectionSchema = z.looseObject({
+  type: z.literal('Collection').optional(),
+  id: z.string().min(1),
+  description: z.string().optional(),
+  license: z.string().optional(),
+  extent: z
+    .looseObject({
+      spatial: z.looseObject({ bbox: z.array(bbox).min(1) }),
+      temporal: z.looseObject({ interval: z.array(z.tuple([z.string().nullable(), z.string().nullable()])).min(1) }),
+    })
+    .optional(),
+  links: z.array(z.looseObject({ rel: z.string(), href: z.string() })).optional(),
+});
+
+/** Validate a collection document (GET /stac/collections/{id}); its id must be the one asked for. */
+export function parseCollectionDoc(body: unknown, id: string, context: string): Record<string, unknown> {
+  const r = collectionSchema.safeParse(body);
+  if (!r.success) {
+    const why = r.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`)
+      .join('; ');
+    throw new StacWireError(`${context}: malformed collection: ${why}`);
+  }
+  if (r.data.id !== id) throw new StacWireError(`${context}: the collection document names ${JSON.stringify(r.data.id)}, not ${JSON.stringify(id)}`);
+  return r.data as Record<string, unknown>;
+}

@@ -1,0 +1,32 @@
+// verify's STAC catalogue part: check the files; with --repair rewrite every item, collection and the
+// root from the state (items whose files are being fetched again leave until they are complete) and
+// check again.
+import { StacCatalog } from '../../mirror/stac-catalog.js';
+import { verifyCatalogue } from '../../mirror/stac-verify.js';
+import { createLogger } from '../../ops/logger.js';
+import { catalogStoreFor } from '../../store/catalog-store.js';
+import type { StateStore } from '../../store/types.js';
+import { err } from '../common.js';
+
+export interface CatalogueVerdict {
+  clean: boolean;
+  collections: number;
+  items: number;
+  assets: number;
+  problems: number;
+  /** After --repair: problems still there. */
+  remaining: number;
+  issues: { file: string; detail: string }[];
+}
+
+export async function verifyStacCatalogue(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean }): Promise<CatalogueVerdict> {
+  let r = await verifyCatalogue(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalogue       ${JSON.stringify(i.file)}  ${i.detail}`) });
+  const problems = r.issues.length;
+  if (o.repair && problems > 0) {
+    const catalog = new StacCatalog({ store: catalogStoreFor(store), jobs: store, root, logger: createLogger({ level: 'silent' }), clock: Date.now });
+    await catalog.markAll();
+    await catalog.flush(true);
+    r = await verifyCatalogue(root, { deep: o.deep });
+  }
+  return { clean: problems === 0, collections: r.collections, items: r.items, assets: r.assets, problems, remaining: r.issues.length, issues: r.issues.slice(0, 100) };
+}

@@ -1,0 +1,382 @@
+// The mirror as a self-contained STAC catalogue (stac.catalog): catalog.json at the root, one
+// <collection>/collection.json per collection, one item JSON beside each item's asset files. Links are
+// relative, there is no `self`, each item keeps a `canonical` link to the API, asset hrefs point at the
+// local files and carry file:size and file:checksum of the bytes written.
+//
+// One writer per process, serialised: the worker only says "this key is done", the writer rebuilds that
+// item and its collection from the state (the DB is the source of truth). Order makes every crash safe:
+// assets before the item JSON, the item JSON before the collection links it, the collection before the
+// catalogue links it; for removals the other way round. Replicas may write the same files: each write
+// is a rename of complete content, and a collection is rewritten until the state it was built from
+// stopped changing, so the last writer never leaves a stale link set behind.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { escapeSegment, hrefExpiry } from '../api/stac/items.js';
+import { crashPoint } from '../ops/crash-point.js';
+import type { Logger } from '../ops/logger.js';
+import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
+import type { Job, StateStore } from '../store/types.js';
+import { lstatOrNull } from './fs-safe.js';
+import { shortenSegment } from './paths.js';
+import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
+
+export const CATALOG_FILE = 'catalog.json';
+export const COLLECTION_FILE = 'collection.json';
+export const FILE_EXTENSION = 'https://stac-extensions.github.io/file/v2.1.0/schema.json';
+/** How long a kick waits to gather more completions before writing. */
+const KICK_DELAY_MS = 200;
+const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'item', 'items', 'next', 'prev', 'canonical']);
+
+export interface CatalogDeps {
+  store: CatalogStore;
+  jobs: Pick<StateStore, 'getJob'>;
+  root: string;
+  logger: Logger;
+  clock: () => number;
+  /** The collection document from the API; without it a minimal collection is written. */
+  fetchCollection?: ((id: string) => Promise<Record<string, unknown>>) | undefined;
+}
+
+/** `<collection>/<item>/…` job keys back to (collection, item id); see escapeSegment. */
+export function itemOfKey(key: string): { collection: string; id: string } | null {
+  const parts = key.split('/');
+  if (parts.length < 3) return null;
+  const un = (s: string) => s.replace(/%(25|2F|5C)/g, (m) => ({ '%25': '%', '%2F': '/', '%5C': '\\' })[m]!);
+  return { collection: un(parts[0]!), id: un(parts[1]!) };
+}
+
+export function collectionDir(collection: string): string {
+  return shortenSegment(escapeSegment(collection));
+}
+
+function rel(fromFile: string, to: string): string {
+  const r = path.posix.relative(path.posix.dirname(fromFile), to);
+  return r.startsWith('.') ? r : `./${r}`;
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+type Ready = { ok: true; jobs: Job[] } | { ok: false; gone: boolean };
+
+export class StacCatalog {
+  readonly #d: CatalogDeps;
+  readonly #dirty = new Set<string>();
+  #running: Promise<void> | null = null;
+
+  constructor(deps: CatalogDeps) {
+    this.#d = deps;
+  }
+
+  /** Keep listed items (before their jobs are upserted) and rebuild them later. */
+  async record(records: readonly StacItemRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.#d.store.putItems(records, this.#d.clock());
+    for (const r of records) this.#dirty.add(`${r.collection}\u0000${r.id}`);
+  }
+
+  /** A job of this key finished (done, gone, failed): its item is looked at again. */
+  noteKey(key: string): void {
+    const it = itemOfKey(key);
+    if (it) this.#dirty.add(`${it.collection}\u0000${it.id}`);
+  }
+
+  /** Every item is looked at again (start-up after a crash, verify --repair). */
+  async markAll(): Promise<number> {
+    let after: { collection: string; id: string } | null = null;
+    let n = 0;
+    for (;;) {
+      const page = await this.#d.store.listItems(after, 1000);
+      for (const r of page) this.#dirty.add(`${r.collection}\u0000${r.id}`);
+      n += page.length;
+      const last = page.at(-1);
+      if (!last || page.length < 1000) return n;
+      after = { collection: last.collection, id: last.id };
+    }
+  }
+
+  #kicked = false;
+
+  /** Items to look at (tests, metrics). */
+  get pending(): number {
+    return this.#dirty.size;
+  }
+
+  /**
+   * Flush soon, in the background; calls within KICK_DELAY_MS are merged, so a burst of completions
+   * rewrites each collection once, not once per asset. Never throws.
+   */
+  kick(): void {
+    if (this.#kicked || this.#dirty.size === 0) return;
+    this.#kicked = true;
+    const t = setTimeout(() => {
+      void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the STAC catalogue; tried again later'));
+    }, KICK_DELAY_MS);
+    t.unref();
+  }
+
+  /** Write what is dirty; one run at a time, later calls wait for it and run again. */
+  flush(force = false): Promise<void> {
+    const prev = this.#running ?? Promise.resolve();
+    const next = prev.then(() => this.#drain(force));
+    this.#running = next.finally(() => {
+      if (this.#running === next) this.#running = null;
+    });
+    return next;
+  }
+
+  async #drain(force: boolean): Promise<void> {
+    this.#kicked = false;
+    if (force) await this.#catalog();
+    while (this.#dirty.size > 0) {
+      const batch = [...this.#dirty].slice(0, 500);
+      for (const k of batch) this.#dirty.delete(k);
+      const touched = new Set<string>();
+      const removeAfter: string[] = [];
+      let failed = false;
+      for (const [n, k] of batch.entries()) {
+        const [c, id] = k.split('\u0000') as [string, string];
+        try {
+          if (await this.#item(c, id, force, removeAfter)) touched.add(c);
+        } catch (e) {
+          // This item and the rest of the batch stay dirty (maintenance kicks again); what was
+          // written so far still gets its collection links.
+          this.#d.logger.error({ collection: c, item: id, err: (e as Error).message }, 'could not write the STAC item JSON; tried again later');
+          for (const rest of batch.slice(n)) this.#dirty.add(rest);
+          failed = true;
+          break;
+        }
+      }
+      for (const c of touched) await this.#collection(c);
+      if (touched.size > 0) await this.#catalog();
+      for (const p of removeAfter) await removeCatalogFile(this.#d.root, p);
+      if (failed) return;
+    }
+  }
+
+  /** Can the item be written: every selected asset done at its listed version, its file in place. */
+  async #ready(row: StoredItem): Promise<Ready> {
+    const jobs: Job[] = [];
+    let gone = true;
+    let ok = true;
+    for (const a of row.assets) {
+      const j = await this.#d.jobs.getJob(a.key);
+      if (j && j.remoteDeletedAt === null && j.state !== 'gone') gone = false;
+      if (!j || j.state !== 'done' || !j.localPath || j.localPath.endsWith('/') || j.remoteDeletedAt !== null || j.remoteModifiedMs !== a.version || j.bytesWritten === null || !j.sha256) {
+        ok = false;
+        continue;
+      }
+      const st = await lstatOrNull(path.join(this.#d.root, j.localPath));
+      if (!st || !st.isFile() || st.size !== j.bytesWritten) ok = false;
+      jobs.push(j);
+    }
+    return ok ? { ok: true, jobs } : { ok: false, gone };
+  }
+
+  /** Rebuild one item; true when its collection's links or extent may have changed. */
+  async #item(c: string, id: string, force: boolean, removeAfter: string[]): Promise<boolean> {
+    const row = await this.#d.store.getItem(c, id);
+    if (!row) return false;
+    const r = await this.#ready(row);
+    if (!r.ok) {
+      // Not complete yet: an older JSON stays until the new assets are in place. A repair (force)
+      // takes it out instead: its files are missing or different and are being fetched again.
+      if (!r.gone && !(force && row.jsonPath)) return false;
+      if (!r.gone) {
+        await this.withdraw([{ collection: c, id }]);
+        return true;
+      }
+      if (row.jsonPath) await this.withdraw([{ collection: c, id }]);
+      await this.#d.store.deleteItem(c, id);
+      return true;
+    }
+    const { text, jsonPath } = buildItem(row, r.jobs);
+    const sum = digest(text);
+    if (!force && sum === row.written && jsonPath === row.jsonPath) return false;
+    await writeCatalogFile(this.#d.root, jsonPath, text);
+    crashPoint('catalog_item_written');
+    await this.#d.store.setWritten(c, id, sum, jsonPath);
+    if (row.jsonPath && row.jsonPath !== jsonPath) removeAfter.push(row.jsonPath);
+    return true;
+  }
+
+  /**
+   * Take items out of the catalogue before their files go (reconcile): the collection stops linking
+   * them, then their JSON is removed. They come back when their remaining assets are complete.
+   */
+  async withdraw(items: readonly { collection: string; id: string }[]): Promise<void> {
+    const rows: StoredItem[] = [];
+    for (const it of items) {
+      const row = await this.#d.store.getItem(it.collection, it.id);
+      if (row?.jsonPath) rows.push(row);
+    }
+    if (rows.length === 0) return;
+    const byCollection = new Map<string, Set<string>>();
+    for (const r of rows) byCollection.set(r.collection, (byCollection.get(r.collection) ?? new Set()).add(r.id));
+    for (const [c, ids] of byCollection) await this.#collection(c, ids);
+    await this.#catalog(byCollection);
+    crashPoint('catalog_withdrawn');
+    for (const r of rows) {
+      await removeCatalogFile(this.#d.root, r.jsonPath!);
+      await this.#d.store.setWritten(r.collection, r.id, null, null);
+      this.#dirty.add(`${r.collection}\u0000${r.id}`);
+    }
+    for (const c of byCollection.keys()) if ((await this.#d.store.writtenItems(c)).length === 0) await removeCatalogFile(this.#d.root, `${collectionDir(c)}/${COLLECTION_FILE}`);
+  }
+
+  /** Reconcile's hook: the items of these jobs leave the catalogue before the files are removed. */
+  async beforeRemove(jobs: readonly Pick<Job, 'key'>[]): Promise<void> {
+    const seen = new Map<string, { collection: string; id: string }>();
+    for (const j of jobs) {
+      const it = itemOfKey(j.key);
+      if (it) seen.set(`${it.collection}\u0000${it.id}`, it);
+    }
+    await this.withdraw([...seen.values()]);
+  }
+
+  async #collectionDoc(c: string): Promise<Record<string, unknown>> {
+    const stored = await this.#d.store.getCollection(c);
+    if (stored) return JSON.parse(stored) as Record<string, unknown>;
+    if (this.#d.fetchCollection) {
+      try {
+        const doc = await this.#d.fetchCollection(c);
+        await this.#d.store.putCollection(c, JSON.stringify(doc), this.#d.clock());
+        return doc;
+      } catch (e) {
+        this.#d.logger.warn({ collection: c, err: (e as Error).message }, 'could not fetch the collection document; writing a minimal one for now');
+      }
+    }
+    return { id: c, description: `Collection ${c}`, license: 'other' };
+  }
+
+  /** Rewrite one collection.json from the state until the state it was built from stopped changing. */
+  async #collection(c: string, without: ReadonlySet<string> = new Set()): Promise<void> {
+    const doc = await this.#collectionDoc(c);
+    const file = `${collectionDir(c)}/${COLLECTION_FILE}`;
+    let basis = '';
+    for (let round = 0; round < 5; round++) {
+      const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.has(i.id));
+      const now = items.map((i) => `${i.id}\u0000${i.written}\u0000${i.jsonPath}`).join('\n');
+      if (round > 0 && now === basis) return;
+      basis = now;
+      if (items.length === 0 && without.size === 0) {
+        await this.#catalog();
+        await removeCatalogFile(this.#d.root, file);
+        return;
+      }
+      await writeCatalogFile(this.#d.root, file, buildCollection(doc, file, items));
+    }
+  }
+
+  async #catalog(without: ReadonlyMap<string, ReadonlySet<string>> = new Map()): Promise<void> {
+    const children: string[] = [];
+    for (const c of await this.#d.store.collections()) {
+      const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.get(c)?.has(i.id));
+      if (items.length > 0) children.push(c);
+    }
+    await writeCatalogFile(this.#d.root, CATALOG_FILE, buildCatalog(children));
+  }
+}
+
+/** The item JSON and where it goes: beside its first asset, named after the item. */
+export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string; jsonPath: string } {
+  const raw = JSON.parse(row.raw) as Record<string, unknown> & { assets: Record<string, Record<string, unknown>>; links?: { rel: string; href: string }[]; stac_extensions?: string[] };
+  const byKey = new Map(jobs.map((j) => [j.key, j]));
+  const refs = [...row.assets].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
+  const first = byKey.get(refs[0]!.key)!;
+  const dir = path.posix.dirname(first.localPath!);
+  const taken = new Set(jobs.map((j) => j.localPath));
+  let jsonPath = `${dir}/${shortenSegment(`${escapeSegment(row.id)}.json`)}`;
+  if (taken.has(jsonPath)) jsonPath = `${dir}/${shortenSegment(`${escapeSegment(row.id)}.item.json`)}`;
+  const assets: Record<string, Record<string, unknown>> = {};
+  for (const ref of refs) {
+    const j = byKey.get(ref.key)!;
+    // The pre-signed href expires: only the local path is kept.
+    assets[ref.asset] = { ...(raw.assets[ref.asset] ?? {}), href: rel(jsonPath, j.localPath!), 'file:size': j.bytesWritten, 'file:checksum': `1220${j.sha256}` };
+  }
+  const collFile = `${collectionDir(row.collection)}/${COLLECTION_FILE}`;
+  const kept = (raw.links ?? []).filter((l) => !STRUCTURAL.has(l.rel) && /^https?:\/\//i.test(l.href) && hrefExpiry(new URL(l.href)) === null);
+  const links = [
+    { rel: 'root', href: rel(jsonPath, CATALOG_FILE), type: 'application/json' },
+    { rel: 'parent', href: rel(jsonPath, collFile), type: 'application/json' },
+    { rel: 'collection', href: rel(jsonPath, collFile), type: 'application/json' },
+    { rel: 'canonical', href: row.apiUrl, type: 'application/geo+json' },
+    ...kept,
+  ];
+  const ext = [...new Set([...(raw.stac_extensions ?? []).filter((e) => !/stac-extensions\.github\.io\/file\//.test(e)), FILE_EXTENSION])];
+  const item = { ...raw, stac_version: raw.stac_version ?? '1.0.0', stac_extensions: ext, collection: row.collection, links, assets };
+  return { text: `${JSON.stringify(item, null, 2)}\n`, jsonPath };
+}
+
+type Interval = [string | null, string | null];
+
+/** The extent of the items in the mirror (the API's when no item says). */
+function extentOf(doc: Record<string, unknown>, items: readonly StoredItem[]): unknown {
+  let bbox: number[] | null = null;
+  let start: string | null = null;
+  let end: string | null = null;
+  for (const it of items) {
+    const raw = JSON.parse(it.raw) as { bbox?: number[]; properties?: Record<string, unknown> };
+    if (Array.isArray(raw.bbox) && raw.bbox.length >= 4) {
+      const b = raw.bbox.length === 6 ? [raw.bbox[0]!, raw.bbox[1]!, raw.bbox[3]!, raw.bbox[4]!] : raw.bbox.slice(0, 4);
+      bbox = bbox ? [Math.min(bbox[0]!, b[0]!), Math.min(bbox[1]!, b[1]!), Math.max(bbox[2]!, b[2]!), Math.max(bbox[3]!, b[3]!)] : b;
+    }
+    const p = raw.properties ?? {};
+    for (const t of [p.datetime, p.start_datetime, p.end_datetime]) {
+      if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) continue;
+      const iso = new Date(Date.parse(t)).toISOString();
+      if (start === null || iso < start) start = iso;
+      if (end === null || iso > end) end = iso;
+    }
+  }
+  const api = (doc.extent ?? { spatial: { bbox: [[-180, -90, 180, 90]] }, temporal: { interval: [[null, null]] } }) as { spatial: { bbox: number[][] }; temporal: { interval: Interval[] } };
+  return {
+    ...api,
+    spatial: { ...api.spatial, bbox: bbox ? [bbox] : api.spatial.bbox },
+    temporal: { ...api.temporal, interval: start ? [[start, end] as Interval] : api.temporal.interval },
+  };
+}
+
+export function buildCollection(doc: Record<string, unknown>, file: string, items: readonly StoredItem[]): string {
+  const links = ((doc.links ?? []) as { rel: string; href: string }[]).filter((l) => !STRUCTURAL.has(l.rel) && /^https?:\/\//i.test(l.href));
+  const assets = Object.fromEntries(
+    Object.entries((doc.assets ?? {}) as Record<string, { href?: string }>).filter(([, a]) => {
+      try {
+        return typeof a.href === 'string' && hrefExpiry(new URL(a.href)) === null;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  const out: Record<string, unknown> = {
+    ...doc,
+    type: 'Collection',
+    stac_version: doc.stac_version ?? '1.0.0',
+    description: doc.description ?? `Collection ${String(doc.id)}`,
+    license: doc.license ?? 'other',
+    extent: extentOf(doc, items),
+    links: [
+      { rel: 'root', href: rel(file, CATALOG_FILE), type: 'application/json' },
+      { rel: 'parent', href: rel(file, CATALOG_FILE), type: 'application/json' },
+      ...items.map((i) => ({ rel: 'item', href: rel(file, i.jsonPath!), type: 'application/geo+json' })),
+      ...links,
+    ],
+  };
+  if (doc.assets !== undefined) out.assets = assets;
+  return `${JSON.stringify(out, null, 2)}\n`;
+}
+
+export function buildCatalog(collections: readonly string[]): string {
+  const cat = {
+    type: 'Catalog',
+    stac_version: '1.0.0',
+    id: 'constellr-sync-mirror',
+    description: 'A local mirror kept by constellr-sync: a self-contained STAC catalogue with assets.',
+    links: [
+      { rel: 'root', href: `./${CATALOG_FILE}`, type: 'application/json' },
+      ...collections.map((c) => ({ rel: 'child', href: `./${collectionDir(c)}/${COLLECTION_FILE}`, type: 'application/json' })),
+    ],
+  };
+  return `${JSON.stringify(cat, null, 2)}\n`;
+}

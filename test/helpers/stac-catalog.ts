@@ -1,0 +1,88 @@
+// Runs test/python/stac_catalog_check.py (pystac + stac-pydantic in the venv .ci/run makes) on a mirror
+// and returns what the real STAC tools saw. Skipping rules as for pystac-client (helpers/pystac.ts).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { verifyCatalogue } from '../../src/mirror/stac-verify.js';
+import type { StacStore } from '../../src/simulator/index.js';
+import { VENV_PYTHON, pystacUnavailable } from './pystac.js';
+
+const SCRIPT = path.resolve(import.meta.dirname, '../python/stac_catalog_check.py');
+
+export interface CatalogCheck {
+  catalogType: string | null;
+  collections: Record<string, { items: number; extent: { spatial: { bbox: number[][] }; temporal: { interval: (string | null)[][] } } }>;
+  items: {
+    collection: string;
+    id: string;
+    geometry: unknown;
+    bbox: number[] | null;
+    properties: Record<string, unknown>;
+    canonical: string | null;
+    path: string;
+    assets: Record<string, { path: string; size: number; checksum: string }>;
+  }[];
+  problems: string[];
+}
+
+export function runCatalogCheck(mirror: string, timeoutMs = 120_000): Promise<CatalogCheck> {
+  const why = pystacUnavailable();
+  if (why) return Promise.reject(new Error(why));
+  return new Promise((resolve, reject) => {
+    const child = spawn(VENV_PYTHON, [SCRIPT, mirror], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`stac_catalog_check.py exited ${code ?? signal}: ${err.slice(-4000)}`));
+      try {
+        resolve(JSON.parse(out) as CatalogCheck);
+      } catch (e) {
+        reject(new Error(`stac_catalog_check.py printed no JSON (${(e as Error).message}): ${out.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+/**
+ * The mirror's catalogue against the simulator's items: opened by pystac (when the venv is there; a
+ * failure under CI=true when it is not) and by our own verifier; ids, collections, geometry, bbox and
+ * properties must equal what the simulator serves. Returns problems ([] = exact).
+ */
+export async function catalogueProblems(mirror: string, store: StacStore): Promise<string[]> {
+  const problems: string[] = [];
+  const own = await verifyCatalogue(mirror, { deep: true });
+  problems.push(...own.issues.map((i) => `verify: ${i.file}: ${i.detail}`));
+  if (own.items !== store.size) problems.push(`verify walked ${own.items} items, the simulator has ${store.size}`);
+  if (pystacUnavailable()) {
+    if (process.env.CI === 'true') problems.push(`pystac: ${pystacUnavailable()}`);
+    else console.log(`catalogue checked without pystac: ${pystacUnavailable()}`);
+    return problems;
+  }
+  const r = await runCatalogCheck(mirror);
+  problems.push(...r.problems.map((p) => `pystac: ${p}`));
+  const got = new Map(r.items.map((i) => [`${i.collection}/${i.id}`, i]));
+  for (const rec of store.all()) {
+    const it = got.get(`${rec.collection}/${rec.id}`);
+    if (!it) {
+      problems.push(`catalogue lacks ${rec.collection}/${rec.id}`);
+      continue;
+    }
+    got.delete(`${rec.collection}/${rec.id}`);
+    const props: Record<string, unknown> = { datetime: new Date(rec.datetimeMs).toISOString().replace('.000Z', 'Z'), 'order:id': rec.orderId, gsd: rec.gsd, platform: rec.satellite, constellation: 'constellr' };
+    if (store.showsUpdated(rec)) props.updated = new Date(rec.updatedMs!).toISOString().replace('.000Z', 'Z');
+    if (!isDeepStrictEqual(it.geometry, rec.geometry)) problems.push(`geometry of ${rec.id}`);
+    if (!isDeepStrictEqual(it.bbox, [...rec.bbox])) problems.push(`bbox of ${rec.id}`);
+    if (!isDeepStrictEqual(it.properties, props)) problems.push(`properties of ${rec.id}: ${JSON.stringify(it.properties)} != ${JSON.stringify(props)}`);
+    if (!isDeepStrictEqual(Object.keys(it.assets).sort(), rec.assets.map((a) => a.key).sort())) problems.push(`asset keys of ${rec.id}`);
+  }
+  for (const k of got.keys()) problems.push(`catalogue has ${k}, the simulator does not`);
+  return problems;
+}
