@@ -35,37 +35,26 @@ const cronExpression = (def: string, allowOff = false) =>
       message: `not a valid cron expression (5 or 6 fields, e.g. "*/5 * * * *"${allowOff ? ', or "off"' : ''})`,
     });
 
-export const duration = (def: string) =>
+/** A string (or number) in the file's units, parsed to a number by `parse`; its error names the value. */
+const parsed = (def: string | number, parse: (v: string | number) => number, kind: FieldKind) =>
   tag(
     z
       .union([z.string(), z.number()])
       .default(def)
       .transform((v, ctx) => {
         try {
-          return parseDuration(v);
+          return parse(v);
         } catch (e) {
           ctx.addIssue({ code: 'custom', message: (e as Error).message });
           return z.NEVER;
         }
       }),
-    'duration',
+    kind,
   );
 
-export const size = (def: string | number) =>
-  tag(
-    z
-      .union([z.string(), z.number()])
-      .default(def)
-      .transform((v, ctx) => {
-        try {
-          return parseSize(v);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          return z.NEVER;
-        }
-      }),
-    'size',
-  );
+export const duration = (def: string) => parsed(def, parseDuration, 'duration');
+
+export const size = (def: string | number) => parsed(def, parseSize, 'size');
 
 const int = (def: number, min: number, max: number) =>
   z

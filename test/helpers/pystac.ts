@@ -52,13 +52,16 @@ export interface PystacResult {
 
 /** Run the check against `stacUrl` (the /stac root); the key goes through the environment only. */
 export function runPystacCheck(stacUrl: string, apiKey: string, opts: PystacOptions, timeoutMs = 60_000): Promise<PystacResult> {
+  return runPythonJson<PystacResult>(PYSTAC_SCRIPT, [stacUrl, JSON.stringify(opts)], { STAC_API_KEY: apiKey, NO_PROXY: '*' }, timeoutMs);
+}
+
+/** Run a check script with the venv's Python (only PATH and `env` in its environment) and parse the JSON it prints. */
+export function runPythonJson<T>(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<T> {
   const why = pystacUnavailable();
   if (why) return Promise.reject(new Error(why));
+  const name = path.basename(script);
   return new Promise((resolve, reject) => {
-    const child = spawn(VENV_PYTHON, [PYSTAC_SCRIPT, stacUrl, JSON.stringify(opts)], {
-      env: { PATH: process.env.PATH ?? '', STAC_API_KEY: apiKey, NO_PROXY: '*' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(VENV_PYTHON, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -70,11 +73,11 @@ export function runPystacCheck(stacUrl: string, apiKey: string, opts: PystacOpti
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`pystac_client_check.py exited ${code ?? signal}: ${err.slice(-4000)}`));
+      if (code !== 0) return reject(new Error(`${name} exited ${code ?? signal}: ${err.slice(-4000)}`));
       try {
-        resolve(JSON.parse(out) as PystacResult);
+        resolve(JSON.parse(out) as T);
       } catch (e) {
-        reject(new Error(`pystac_client_check.py printed no JSON (${(e as Error).message}): ${out.slice(0, 500)}`));
+        reject(new Error(`${name} printed no JSON (${(e as Error).message}): ${out.slice(0, 500)}`));
       }
     });
   });
