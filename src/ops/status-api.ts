@@ -199,7 +199,8 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
       readyReason: r.reason,
       lastSuccessfulPoll: lastOk,
       nextPoll: iso(nextScheduledRun(config.sync.schedule, config.sync.timezone, now)),
-      source: describeSource(config.api.url),
+      // Which source (assets | stac) and where; the URL without user info or query.
+      source: `${config.source} at ${describeSource(config.api.url)}`,
     },
     replica: { owner: src.owner, poller: src.isPoller() },
     inFlight: src.live.inFlight(src.inFlight()),

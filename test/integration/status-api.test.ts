@@ -93,7 +93,7 @@ describe('without a token', () => {
     const sizes = assets.reduce((a, x) => a + x.size, 0);
     expect(body.overall).toMatchObject({ complete: false, assets: { done: 6, total: 8 }, bytes: { total: sizes } });
     expect(body.overall.bytes.done).toBe(sizes - 10 - 20);
-    expect(body.overall.source).toBe(`${sim.url}/`);
+    expect(body.overall.source).toBe(`assets at ${sim.url}/`);
     expect(Date.parse(body.overall.nextPoll)).toBeGreaterThan(Date.now() - 1000);
     expect(body.replica.owner).toBe(rt.owner);
     expect(body.inFlight).toEqual([]);
