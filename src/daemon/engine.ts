@@ -5,7 +5,7 @@ import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError } from '../api/errors.
 import { createFreeSpaceProbe, freeBytes } from '../mirror/fs-safe.js';
 import type { Logger } from '../ops/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
-import { Gate } from '../sync/gate.js';
+import { Gate, breakerSettings } from '../sync/gate.js';
 import { parseTimetable } from '../sync/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { oneShotUnreachable } from '../sync/listing.js';
@@ -97,7 +97,7 @@ export class Engine {
       probeIntervalMs: o.probeIntervalMs ?? 5000,
       // Rejected credentials are retried slowly (sync.authRetryInterval), never in a storm.
       probeIntervals: { auth_failed: cfg.sync.authRetryInterval },
-      breaker: { threshold: Math.max(8, cfg.sync.concurrency * 3), baseMs: cfg.sync.breakerPause, maxMs: Math.max(cfg.sync.breakerPause, 5 * 60_000) },
+      breaker: breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter }),
       probes: {
         disk_full: async () => (await freeBytes(rt.root)) > this.#diskNeeded,
         auth_failed: async () => {

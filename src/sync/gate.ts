@@ -24,6 +24,15 @@ export interface GateOptions {
   breaker?: { threshold: number; baseMs: number; maxMs: number };
 }
 
+/**
+ * The circuit breaker's settings: it trips after max(8, 3 × concurrency) failures in a row, pauses
+ * sync.breakerPause first and doubles per trip up to api.maxRetryAfter (the same cap as a server's
+ * Retry-After and a job's backoff), never below the first pause.
+ */
+export function breakerSettings(o: { concurrency: number; breakerPauseMs: number; maxRetryAfterMs: number }): { threshold: number; baseMs: number; maxMs: number } {
+  return { threshold: Math.max(8, o.concurrency * 3), baseMs: o.breakerPauseMs, maxMs: Math.max(o.breakerPauseMs, o.maxRetryAfterMs) };
+}
+
 export class Gate {
   readonly #o: GateOptions;
   #timedUntil = new Map<GateReason, number>();

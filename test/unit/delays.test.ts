@@ -12,7 +12,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal } from '../../src/ops/timers.js';
 import { backoffDelay } from '../../src/sync/backoff.js';
-import { Gate } from '../../src/sync/gate.js';
+import { Gate, breakerSettings } from '../../src/sync/gate.js';
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -171,5 +171,15 @@ describe('repeat()', () => {
     while (calls < 2 && Date.now() < deadline) await new Promise((res) => setImmediate(res));
     r.stop();
     expect(calls).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('the circuit breaker is capped like Retry-After', () => {
+  it('doubles from sync.breakerPause up to api.maxRetryAfter, never below the first pause', () => {
+    const cfg = configSchema.parse({});
+    const b = breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter });
+    expect(b).toEqual({ threshold: 12, baseMs: 5_000, maxMs: 60_000 });
+    expect(breakerSettings({ concurrency: 2, breakerPauseMs: 5_000, maxRetryAfterMs: 3_600_000 }).maxMs).toBe(3_600_000);
+    expect(breakerSettings({ concurrency: 2, breakerPauseMs: 90_000, maxRetryAfterMs: 60_000 }).maxMs).toBe(90_000);
   });
 });
