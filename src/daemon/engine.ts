@@ -336,9 +336,7 @@ export class Engine {
         await sweepStaging(this.rt.root, this.rt.store, this.#log, this.pool.activeStagingNames());
         // Items whose write failed (or another replica completed) are tried again.
         this.catalog?.kick();
-        if (this.authFailed) {
-          // retried slowly by the gate's probe; nothing else to do here
-        }
+        // Rejected credentials are retried slowly by the gate's auth_failed probe, not here.
       })().catch((e: unknown) => this.#log.error({ err: e }, 'maintenance failed'));
     }, () => Math.max(1000, Math.floor(this.rt.config.sync.leaseDuration / 2)));
     this.#timers.push(maintenance);
