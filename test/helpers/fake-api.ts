@@ -3,6 +3,12 @@
 // whatever `listing` returns for the request's query (a page object, or a status to fail with).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { TokenManager } from '../../src/api/auth.js';
+import { ApiClient } from '../../src/api/client.js';
+import { Secret } from '../../src/config/load.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { tempDirs } from './harness.js';
 
 export interface FakeAsset {
   Key: string;
@@ -72,4 +78,20 @@ export async function startFakeApi(listing: (q: URLSearchParams, n: number) => L
 /** ISO 8601 with whole seconds, as the API writes LastModified. */
 export function isoS(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+
+/** A fake API answering `listing`, a client for it and a fresh SQLite state; teardown goes to `cleanups`. */
+export async function fakeApiWithStore(name: string, listing: (q: URLSearchParams, n: number) => ListingAnswer, cleanups: (() => Promise<unknown>)[]) {
+  const fake = await startFakeApi(listing);
+  cleanups.push(() => fake.close());
+  const dispatcher = new Agent();
+  cleanups.push(() => dispatcher.close());
+  const tokens = new TokenManager({ baseUrl: fake.url, username: 'u', password: new Secret('p'), dispatcher, encoding: 'json' });
+  const api = new ApiClient({ baseUrl: fake.url, dispatcher, tokens });
+  const dirs = await tempDirs(name);
+  cleanups.push(() => dirs.cleanup());
+  const store = SqliteStore.open(dirs.state, { maxAttempts: 10 });
+  cleanups.push(async () => store.close());
+  return { fake, api, store, dirs };
 }

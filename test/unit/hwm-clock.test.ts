@@ -1,17 +1,12 @@
 // The high-water mark never runs ahead of the server's clock: it is at most the `Date` of the first
 // listing response (local clock only when there is none) minus one second. Future-dated assets are
 // still listed and queued; they just do not move the mark. The server/local skew is recorded.
-import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TokenManager } from '../../src/api/auth.js';
-import { ApiClient } from '../../src/api/client.js';
-import { Secret } from '../../src/config/load.js';
 import { createLogger } from '../../src/ops/logger.js';
 import { SyncMetrics } from '../../src/ops/metrics.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { CLOCK_MARGIN_MS, pollOnce, type PollSettings } from '../../src/sync/poller.js';
-import { startFakeApi, isoS, type FakeAsset, type ListingAnswer } from '../helpers/fake-api.js';
-import { tempDirs, runCli } from '../helpers/harness.js';
+import { fakeApiWithStore, isoS, type FakeAsset, type ListingAnswer } from '../helpers/fake-api.js';
+import { runCli } from '../helpers/harness.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -23,16 +18,7 @@ const httpDate = (ms: number) => new Date(ms).toUTCString();
 const sec = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 async function setup(listing: (q: URLSearchParams, n: number) => ListingAnswer) {
-  const fake = await startFakeApi(listing);
-  cleanups.push(() => fake.close());
-  const dispatcher = new Agent();
-  cleanups.push(() => dispatcher.close());
-  const tokens = new TokenManager({ baseUrl: fake.url, username: 'u', password: new Secret('p'), dispatcher, encoding: 'json' });
-  const api = new ApiClient({ baseUrl: fake.url, dispatcher, tokens });
-  const dirs = await tempDirs('hwm');
-  cleanups.push(() => dirs.cleanup());
-  const store = SqliteStore.open(dirs.state, { maxAttempts: 10 });
-  cleanups.push(() => store.close());
+  const { fake, api, store, dirs } = await fakeApiWithStore('hwm', listing, cleanups);
   const poll = (clock: () => number = Date.now) => pollOnce({ api, store, logger: createLogger({ level: 'silent' }), clock, settings: SETTINGS });
   return { fake, store, poll, dirs };
 }

@@ -1,19 +1,13 @@
 // A listing that never ends stops the poll with a clear error (a repeated page, by token or by
 // contents, or more than sync.maxListingPages pages) and the mark does not move. A reconcile's
 // maxDelete percentage is taken of the keys tracked before its own listing added any.
-import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TokenManager } from '../../src/api/auth.js';
-import { ApiClient } from '../../src/api/client.js';
 import { SyncError } from '../../src/api/errors.js';
-import { Secret } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/ops/logger.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { pollOnce } from '../../src/sync/poller.js';
 import { reconcileOnce } from '../../src/sync/reconcile.js';
-import { startFakeApi, isoS, type ListingAnswer } from '../helpers/fake-api.js';
-import { tempDirs } from '../helpers/harness.js';
+import { fakeApiWithStore, isoS, type ListingAnswer } from '../helpers/fake-api.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -23,16 +17,7 @@ afterEach(async () => {
 const T = Math.floor(Date.now() / 1000) * 1000 - 86_400_000;
 
 async function setup(listing: (q: URLSearchParams, n: number) => ListingAnswer) {
-  const fake = await startFakeApi(listing);
-  cleanups.push(() => fake.close());
-  const dispatcher = new Agent();
-  cleanups.push(() => dispatcher.close());
-  const tokens = new TokenManager({ baseUrl: fake.url, username: 'u', password: new Secret('p'), dispatcher, encoding: 'json' });
-  const api = new ApiClient({ baseUrl: fake.url, dispatcher, tokens });
-  const dirs = await tempDirs('guards');
-  cleanups.push(() => dirs.cleanup());
-  const store = SqliteStore.open(dirs.state, { maxAttempts: 10 });
-  cleanups.push(() => store.close());
+  const { fake, api, store, dirs } = await fakeApiWithStore('guards', listing, cleanups);
   return { fake, api, store, dirs };
 }
 

@@ -130,3 +130,11 @@ export function malformedFeatureCollection(n: number): unknown {
       return { type: 'Feature', id: 'not-a-collection' };
   }
 }
+
+/** A GET page's `next` link: the same query with the next token (none when `next` is null). */
+export function getNextLink(self: string, q: URLSearchParams, next: string | null): Record<string, unknown> {
+  const nq = new URLSearchParams(q);
+  if (next === null) nq.delete('token');
+  else nq.set('token', next);
+  return { rel: 'next', href: `${self}?${nq.toString()}`, type: GEOJSON, method: 'GET' };
+}

@@ -1,7 +1,7 @@
 // GET /stac/collections/{id}/items (paged by token with `next` links) and
 // GET /stac/collections/{id}/items/{itemId}.
 import type { Principal } from '../apikeys.js';
-import { type Res, type StacContext, GEOJSON, featureCollection, mayRead, notFound, sendError, sendJson } from './http.js';
+import { type Res, type StacContext, GEOJSON, featureCollection, getNextLink, mayRead, notFound, sendError, sendJson } from './http.js';
 import { collectionDef } from './model.js';
 import { enc, renderItem } from './render.js';
 import { parseGetSearch, runSearch } from './search.js';
@@ -20,12 +20,7 @@ export async function handleItems(ctx: StacContext, res: Res, collection: string
     { rel: 'self', href: q.size ? `${self}?${q.toString()}` : self, type: GEOJSON },
     { rel: 'collection', href: `${ctx.urls().api}/stac/collections/${enc(def.id)}`, type: 'application/json' },
   ];
-  if (result.next !== undefined) {
-    const nq = new URLSearchParams(q);
-    if (result.next === null) nq.delete('token');
-    else nq.set('token', result.next);
-    links.push({ rel: 'next', href: `${self}?${nq.toString()}`, type: GEOJSON, method: 'GET' });
-  }
+  if (result.next !== undefined) links.push(getNextLink(self, q, result.next));
   sendJson(res, 200, await featureCollection(ctx, result.items, result.numberMatched, links), GEOJSON);
 }
 

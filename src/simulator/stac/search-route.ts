@@ -1,7 +1,7 @@
 // GET and POST /stac/search. A POST page's `next` link repeats the request body with a new
 // `token`, `method: POST` and `merge: false`, exactly as the STAC API item-search spec shows.
 import type { Principal } from '../apikeys.js';
-import { type Req, type Res, type StacContext, GEOJSON, featureCollection, readJsonBody, sendError, sendJson } from './http.js';
+import { type Req, type Res, type StacContext, GEOJSON, featureCollection, getNextLink, readJsonBody, sendError, sendJson } from './http.js';
 import { BadRequest, type SearchRequest, parseGetSearch, parsePostSearch, runSearch } from './search.js';
 
 function scopeCheck(req: SearchRequest, p: Principal): string | null {
@@ -42,11 +42,6 @@ export async function handleSearch(ctx: StacContext, req: Req, res: Res, q: URLS
   if (denied) return sendError(res, 403, 'Forbidden', denied);
   const result = runSearch(ctx.store, sreq, p.collections);
   const links: Record<string, unknown>[] = [{ rel: 'self', href: q.size ? `${self}?${q.toString()}` : self, type: GEOJSON }];
-  if (result.next !== undefined) {
-    const nq = new URLSearchParams(q);
-    if (result.next === null) nq.delete('token');
-    else nq.set('token', result.next);
-    links.push({ rel: 'next', href: `${self}?${nq.toString()}`, type: GEOJSON, method: 'GET' });
-  }
+  if (result.next !== undefined) links.push(getNextLink(self, q, result.next));
   sendJson(res, 200, await featureCollection(ctx, result.items, result.numberMatched, links), GEOJSON);
 }
