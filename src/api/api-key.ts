@@ -4,8 +4,8 @@
 // alike: `renew` after a 401 is where a token would be fetched again; for a key it is a clear,
 // non-retried error (exit 3).
 import { request, type Dispatcher } from 'undici';
-import { SyncError, classifyError } from './errors.js';
-import type { Secret } from '../config/load.js';
+import { SyncError, classifyError } from '../errors.js';
+import type { Secret } from '../lib/secret.js';
 
 /** How requests to the API origin are authenticated (bearer token or API key). */
 export interface Authenticator {

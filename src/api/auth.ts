@@ -1,10 +1,10 @@
 // Token handling: in memory only, renewed before expiry and on 401, with exactly one renewal in flight
 // however many workers ask at once. The renewal path itself never triggers another renewal.
 import { request, type Dispatcher } from 'undici';
-import { SyncError, TOKEN_ENDPOINT_MISSING, errorFromStatus, classifyError } from './errors.js';
+import { SyncError, TOKEN_ENDPOINT_MISSING, errorFromStatus, classifyError } from '../errors.js';
 import { tokenResponse } from './wire.js';
-import type { Secret } from '../config/load.js';
-import type { Logger } from '../ops/logger.js';
+import type { Secret } from '../lib/secret.js';
+import type { Logger } from '../lib/logger.js';
 import type { Authenticator } from './api-key.js';
 
 export type TokenEncoding = 'json' | 'form';

@@ -3,11 +3,11 @@
 // an API key a 401 is final (auth_rejected). Credentials go only to the API origin (see request.ts).
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
-import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from './errors.js';
+import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from '../errors.js';
 import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
 import { withSlash } from './auth.js';
-import { DEFAULT_MAX_RETRY_AFTER_MS } from './errors.js';
-import type { Logger } from '../ops/logger.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from '../errors.js';
+import type { Logger } from '../lib/logger.js';
 import type { Authenticator } from './api-key.js';
 import { send } from './request.js';
 

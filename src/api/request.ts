@@ -3,7 +3,7 @@
 // undici's redirect interceptor strips Authorization across origins but not custom headers such as
 // X-Api-Key, so requests that carry credentials never use it (maxRedirections: 0 per request).
 import { request, type Dispatcher } from 'undici';
-import { SyncError } from './errors.js';
+import { SyncError } from '../errors.js';
 
 export interface SendOptions {
   method: 'GET' | 'POST';

@@ -3,8 +3,8 @@
 import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { FLAG_MAP } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
-import { createLogger, type Logger } from '../ops/logger.js';
-import { armCrashPoint, armStallPoint } from '../ops/crash-point.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { armCrashPoint, armStallPoint } from '../lib/crash-point.js';
 export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;

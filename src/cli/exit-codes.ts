@@ -1,5 +1,5 @@
 // Exit codes, chosen in one place from error classes (documented in README).
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 import { LockedError } from '../ops/lock.js';
 
 export const EXIT = {

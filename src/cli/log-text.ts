@@ -3,7 +3,7 @@
 // used on a TTY; JSON logs stay JSON everywhere else (and with --log-format json).
 import { formatBytes, formatDuration } from '../config/duration.js';
 
-/** Plain words for an error class (the class is stored with jobs; see api/errors.ts). */
+/** Plain words for an error class (the class is stored with jobs; see src/errors.ts). */
 const CLASS_WORDS: Record<string, string> = {
   network: 'network error',
   timeout: 'timed out',
@@ -23,7 +23,7 @@ const CLASS_WORDS: Record<string, string> = {
   case_conflict: 'case conflict',
 };
 
-/** Plain words for the error codes that say more than their class (see api/errors.ts). */
+/** Plain words for the error codes that say more than their class (see src/errors.ts). */
 const CODE_WORDS: Record<string, string> = {
   SYNC_API_ECONNRESET: 'connection reset',
   SYNC_API_ECONNREFUSED: 'connection refused',

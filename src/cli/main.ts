@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The constellr-sync command line. The only place that reads argv, prints for humans and chooses
 // exit codes.
-import { SyncError, unreachableMessage } from '../api/errors.js';
+import { SyncError, unreachableMessage } from '../errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
-import { scrubSecrets } from '../ops/logger.js';
+import { scrubSecrets } from '../lib/logger.js';
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
 

@@ -3,31 +3,11 @@
 // $CREDENTIALS_DIRECTORY; they are wrapped in Secret so they can never be logged by accident.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { inspect } from 'node:util';
 import YAML from 'yaml';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { suggestKey, toFileValues } from './describe.js';
-import { SyncError } from '../api/errors.js';
-
-/** A secret value that renders as *** in logs, JSON and inspection. */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return '***';
-  }
-  toJSON(): string {
-    return '***';
-  }
-  [inspect.custom](): string {
-    return 'Secret(***)';
-  }
-}
+import { SyncError } from '../errors.js';
+import { Secret } from '../lib/secret.js';
 
 export interface Credentials {
   username: string | undefined;

@@ -4,8 +4,8 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
-import { globToRegExp } from '../sync/filters.js';
-import { isValidTimeZone, parseTimetable } from '../sync/timetable.js';
+import { globToRegExp } from './filters.js';
+import { isValidTimeZone, parseTimetable } from './timetable.js';
 
 /**
  * What kind of value a field holds, for printing it back in the file's own units (`config check`)
@@ -266,7 +266,7 @@ export const configSchema = z.strictObject({
       order: z.enum(ORDERS).default('newest-first'),
       /** node-cron expression for full reconciliation listings in `run` (deletions, missed keys); "off" disables. */
       reconcileSchedule: cronExpression('30 3 * * *', true),
-      /** Global download rate cap, or a weekly timetable in sync.timezone (see src/sync/timetable.ts). */
+      /** Global download rate cap, or a weekly timetable in sync.timezone (see src/config/timetable.ts). */
       bandwidth: z
         .union([z.string(), z.number()])
         .default('unlimited')

@@ -1,20 +1,20 @@
 // The engine ties poller, gate and worker pool together for both modes: `sync` (one cycle, drain,
 // exit) and `run` (poll on a schedule, workers drain continuously, stop on request).
 import cron, { type ScheduledTask } from 'node-cron';
-import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError } from '../api/errors.js';
-import { createFreeSpaceProbe, freeBytes } from '../mirror/fs-safe.js';
-import type { Logger } from '../ops/logger.js';
+import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError } from '../errors.js';
+import { createFreeSpaceProbe, freeBytes } from '../lib/disk.js';
+import type { Logger } from '../lib/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
 import { Gate, breakerSettings } from '../sync/gate.js';
-import { parseTimetable } from '../sync/timetable.js';
+import { parseTimetable } from '../config/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { oneShotUnreachable } from '../sync/listing.js';
 import { watchOutage } from '../sync/outage.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
-import { repeat, timerDelay, type Repeater } from '../ops/timers.js';
+import { repeat, timerDelay, type Repeater } from '../lib/timers.js';
 import type { WorkerEvents } from '../sync/worker.js';
-import { compileFilter, type AssetFilter } from '../sync/filters.js';
+import { compileFilter, type AssetFilter } from '../config/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
 import { DEFAULT_LAYOUT, probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { Runtime } from './runtime.js';

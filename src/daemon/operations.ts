@@ -2,15 +2,15 @@
 // notifier woken whenever a job is marked done, and the HTTP endpoint (/healthz, /readyz, /metrics).
 // Order of use: new Operations(config, logger) → openRuntime(config, logger, ops.runtimeOptions())
 // → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { parseListen, startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
 import { HttpAuth } from '../ops/http-auth.js';
 import { LiveStatus } from '../ops/live-status.js';
 import { StatusCache, bandwidthWindow, buildApiStatus } from '../ops/status-api.js';
 import { handleStatusRoute } from '../ops/status-routes.js';
-import { rateAt } from '../sync/timetable.js';
-import type { Logger } from '../ops/logger.js';
+import { rateAt } from '../config/timetable.js';
+import type { Logger } from '../lib/logger.js';
 import { packageVersion } from '../ops/version.js';
 import { SyncMetrics, combineEvents } from '../ops/metrics.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';

@@ -3,8 +3,8 @@
 // becomes the old one with only the applied keys replaced, so nothing that reads rt.config later can
 // pick up half of a change that was not applied (a new mirror.dir, say).
 import { describeConfig, type Config } from '../config/load.js';
-import { compileFilter } from '../sync/filters.js';
-import { parseTimetable } from '../sync/timetable.js';
+import { compileFilter } from '../config/filters.js';
+import { parseTimetable } from '../config/timetable.js';
 import type { Engine } from './engine.js';
 
 export interface ConfigChange {

@@ -11,12 +11,12 @@ import { AssetsSource } from '../api/assets-source.js';
 import type { Source } from '../api/source.js';
 import { StacSource } from '../api/stac/source.js';
 import { createDispatcher } from '../api/dispatcher.js';
-import { SyncError, operatorFsError } from '../api/errors.js';
+import { SyncError, operatorFsError } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
 import { INSTANCE_ID } from '../mirror/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';
 import type { OutboxSink, StateStore } from '../store/types.js';
 

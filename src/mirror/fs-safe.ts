@@ -2,7 +2,7 @@
 // symlink, durable rename (fsync file, rename, fsync directory), and free-space checks.
 import { promises as fsp, constants as C } from 'node:fs';
 import path from 'node:path';
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 
 /** fsync a directory so a rename or creation inside it survives power loss. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -62,26 +62,6 @@ export async function syncCreatedDirs(created: readonly string[], fileDir: strin
   const dirs = new Set<string>(created.map((d) => path.dirname(d)));
   dirs.add(fileDir);
   for (const d of dirs) await fsyncDir(d);
-}
-
-/** Free bytes available to this (unprivileged) process on the filesystem holding `dir`. */
-export async function freeBytes(dir: string): Promise<number> {
-  const s = await fsp.statfs(dir);
-  return Number(s.bavail) * Number(s.bsize);
-}
-
-/**
- * freeBytes, reusing a reading younger than `maxAgeMs` (small files do not need a statfs each; a
- * write that runs out of space still fails with ENOSPC and is handled).
- */
-export function createFreeSpaceProbe(dir: string, maxAgeMs: number, clock: () => number = Date.now) {
-  let last: { at: number; free: number } | null = null;
-  return async (fresh: boolean): Promise<number> => {
-    const now = clock();
-    if (!fresh && last && now - last.at < maxAgeMs) return last.free;
-    last = { at: now, free: await freeBytes(dir) };
-    return last.free;
-  };
 }
 
 export async function lstatOrNull(p: string) {

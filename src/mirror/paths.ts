@@ -3,7 +3,7 @@
 // Keys are never decoded: "%2e%2e" stays the literal text "%2e%2e".
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 
 /** The reserved folder inside the mirror root (staging, trash, versions, the mirror lock). */
 export const RESERVED_DIR = '.constellr-sync';

@@ -12,8 +12,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { escapeSegment, hrefExpiry } from '../api/stac/items.js';
-import { crashPoint } from '../ops/crash-point.js';
-import type { Logger } from '../ops/logger.js';
+import { crashPoint } from '../lib/crash-point.js';
+import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
 import type { Job, StateStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';

@@ -6,7 +6,7 @@
 // cross-site form cannot send (with SameSite=Strict, a second guard against CSRF).
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import type { Secret } from '../config/load.js';
+import type { Secret } from '../lib/secret.js';
 
 export const SESSION_COOKIE = 'constellr_sync_session';
 export const ACTION_HEADER = 'x-constellr-sync-action';

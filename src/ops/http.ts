@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { SyncMetrics } from './metrics.js';
 
 /** What readiness is computed from (the engine provides it; tests can fake it). */

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SyncError, operatorFsError } from '../api/errors.js';
+import { SyncError, operatorFsError } from '../errors.js';
 
 export interface HeldLock {
   readonly file: string;

@@ -4,8 +4,8 @@
 // last poll, oldest queued job) are read from the store at scrape time: the database is the source of
 // truth, and a scrape after a restart shows the same values as before it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SyncError } from '../api/errors.js';
-import { freeBytes } from '../mirror/fs-safe.js';
+import type { SyncError } from '../errors.js';
+import { freeBytes } from '../lib/disk.js';
 import type { StateStore } from '../store/types.js';
 import { JOB_STATES, OUTBOX_SINKS } from '../store/types.js';
 import type { JobOutcome, WorkerEvents } from '../sync/worker.js';

@@ -13,12 +13,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
-import { parseRetryAfter } from '../api/errors.js';
-import { backoffDelay, type BackoffPolicy } from '../sync/backoff.js';
-import type { Logger } from './logger.js';
+import { parseRetryAfter } from '../errors.js';
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
+import type { Logger } from '../lib/logger.js';
 import type { SyncMetrics } from './metrics.js';
 import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
-import { Wakeup, timeoutSignal, timerDelay } from './timers.js';
+import { Wakeup, timeoutSignal, timerDelay } from '../lib/timers.js';
 
 /**
  * Environment variable names that never reach a hook (credentials of this process and of the tools it

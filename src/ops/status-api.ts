@@ -7,7 +7,7 @@ import cron from 'node-cron';
 import { buildStatusReport } from './status-report.js';
 import type { Config } from '../config/load.js';
 import type { ClaimedJob, Job, JobState, StateStore } from '../store/types.js';
-import { describeRate, type Rate } from '../sync/timetable.js';
+import { describeRate, type Rate } from '../config/timetable.js';
 import type { Readiness } from './http.js';
 import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live-status.js';
 

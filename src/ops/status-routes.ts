@@ -6,7 +6,7 @@
 //   POST /login, POST /logout      the browser session (an HMAC of the token in an HttpOnly cookie)
 // Actions answer 403 when no token is set. /healthz, /readyz and /metrics are not handled here.
 import type http from 'node:http';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { HttpAuth } from './http-auth.js';
 import { parseProblemFilter, type ApiStatus, type ProblemFilter } from './status-api.js';
 import { renderLogin, renderPage } from './status-page.js';

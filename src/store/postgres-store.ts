@@ -8,7 +8,7 @@
 // - requeueOrphans only requeues EXPIRED leases: a running row may belong to a live replica.
 // Every statement is a single autocommit statement (one round trip), except migrations.
 import pg from 'pg';
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './sqlite.js';

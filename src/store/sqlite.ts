@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 
 export type SqliteDb = Database.Database;
 

@@ -4,8 +4,8 @@
 // tenth of a second of credit (never less than one chunk), so an idle period cannot turn into a
 // burst. The rate is re-read from the timetable on every wait, so a boundary (18:00) or a reload
 // takes effect within one wait slice. Clock and sleep are injectable for tests.
-import { rateAt, type Rate, type Timetable } from './timetable.js';
-import { sleep } from '../ops/timers.js';
+import { rateAt, type Rate, type Timetable } from '../config/timetable.js';
+import { sleep } from '../lib/timers.js';
 
 export interface BandwidthOptions {
   timetable: Timetable;

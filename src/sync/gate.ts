@@ -1,8 +1,8 @@
 // The claim gate: workers pass it before claiming. It closes for a 429's Retry-After (all workers,
 // not only the one that got it), while the disk is full, while the credentials are rejected, and
 // when the circuit breaker trips because everything fails (API down). Each episode is logged once.
-import type { Logger } from '../ops/logger.js';
-import { timerDelay } from '../ops/timers.js';
+import type { Logger } from '../lib/logger.js';
+import { timerDelay } from '../lib/timers.js';
 
 export type GateReason = 'rate_limited' | 'disk_full' | 'auth_failed' | 'api_down' | 'paused';
 

@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
-import { SyncError, classifyError, connectFailureReason } from '../api/errors.js';
+import { SyncError, classifyError, connectFailureReason } from '../errors.js';
 import type { ListPage } from '../api/wire.js';
-import type { Logger } from '../ops/logger.js';
-import { sleep } from '../ops/timers.js';
+import type { Logger } from '../lib/logger.js';
+import { sleep } from '../lib/timers.js';
 
 export interface ListingOptions {
   /** The source being listed (asset API or STAC). */

@@ -1,7 +1,7 @@
 // A one-shot `sync` during a lasting outage: while the API is down (the circuit breaker tripped and no
 // download has succeeded since) the breaker pause keeps doubling, so without a deadline the cycle
 // would never end. After sync.outageDeadline it stops claiming and ends (exit 3); `run` never uses this.
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { Gate } from './gate.js';
 import type { WorkerPool } from './pool.js';
 

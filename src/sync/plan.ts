@@ -2,10 +2,10 @@
 // asset against the state, without writing anything — no job rows, no high-water mark, no files.
 // The planner stands in for the store's page methods, so the listing logic is the poller's own.
 import type { Source } from '../api/source.js';
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { resolveKey } from '../mirror/paths.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { Cursor, Job, JobBrief, StateStore, UpsertResult } from '../store/types.js';
 import { pollOnce, type PollSettings, type PollStore } from './poller.js';
 

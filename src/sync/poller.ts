@@ -2,14 +2,14 @@
 // and move the HWM only after the last page is committed, only from server timestamps, and never
 // past the server's clock at the start of the poll (see ceilingOf).
 import type { Source } from '../api/source.js';
-import { classifyError } from '../api/errors.js';
+import { classifyError } from '../errors.js';
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
 import { acceptedRecords } from './records.js';
-import { crashPoint } from '../ops/crash-point.js';
+import { crashPoint } from '../lib/crash-point.js';
 import pRetry from 'p-retry';
 import { listPages } from './listing.js';
-import { sleep } from '../ops/timers.js';
-import type { Logger } from '../ops/logger.js';
+import { sleep } from '../lib/timers.js';
+import type { Logger } from '../lib/logger.js';
 import type { StateStore } from '../store/types.js';
 
 export interface PollSettings {

@@ -2,13 +2,13 @@
 // 'drain' mode (sync) they stop once the poll is done and nothing is due. Stopping is two-phase:
 // stop claiming, let in-flight downloads finish within the grace period, then abort them (their
 // partials are kept and their jobs released without consuming an attempt).
-import { SyncError } from '../api/errors.js';
+import { SyncError } from '../errors.js';
 import type { ClaimOrder } from '../config/schema.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, StateStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
-import { Wakeup, timerDelay } from '../ops/timers.js';
+import { Wakeup, timerDelay } from '../lib/timers.js';
 
 export interface PoolOptions {
   concurrency: number;

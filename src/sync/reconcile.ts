@@ -3,13 +3,13 @@
 // without an error, and never more than maxDelete in one run: above it nothing at all is changed.
 import { promises as fsp } from 'node:fs';
 import type { Source } from '../api/source.js';
-import { classifyError } from '../api/errors.js';
+import { classifyError } from '../errors.js';
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
 import { acceptedRecords } from './records.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { Job, StateStore } from '../store/types.js';
 
 export type DeletePolicy = 'keep' | 'trash' | 'delete';

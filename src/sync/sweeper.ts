@@ -2,7 +2,7 @@
 // at start-up and periodically. A partial of the version still wanted is kept for resume.
 import path from 'node:path';
 import { claimIsLive, listStaging, removeStagedName, stagingDir } from '../mirror/staging.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { StateStore } from '../store/types.js';
 
 /**

@@ -11,9 +11,9 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Source } from '../api/source.js';
 import type { DownloadResponse } from '../api/client.js';
-import { SyncError, classifyError, isSyncError } from '../api/errors.js';
+import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
-import { crashPoint, isArmed } from '../ops/crash-point.js';
+import { crashPoint, isArmed } from '../lib/crash-point.js';
 import type { ClaimedJob } from '../store/types.js';
 
 const WRITE_BATCH = 1 << 20;

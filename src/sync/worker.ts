@@ -4,17 +4,18 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
-import { SyncError, classifyError } from '../api/errors.js';
+import { SyncError, classifyError } from '../errors.js';
 import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
-import { ensureParentDirs, freeBytes, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
+import { ensureParentDirs, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
+import { freeBytes } from '../lib/disk.js';
 import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
-import { crashPoint, stallPoint } from '../ops/crash-point.js';
-import { repeat, sleep, timeoutSignal } from '../ops/timers.js';
-import type { Logger } from '../ops/logger.js';
+import { crashPoint, stallPoint } from '../lib/crash-point.js';
+import { repeat, sleep, timeoutSignal } from '../lib/timers.js';
+import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, StateStore } from '../store/types.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
 
 export interface WorkerSettings {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { TokenManager } from '../../src/api/auth.js';
 import { ApiClient } from '../../src/api/client.js';
-import { Secret } from '../../src/config/load.js';
+import { Secret } from '../../src/lib/secret.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { tempDirs } from './harness.js';
 

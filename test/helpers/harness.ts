@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
 import { Engine, type EngineOptions, type SyncSummary } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
-import { createLogger, type Logger } from '../../src/ops/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { contentSha256, type Asset, type Catalogue, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Cursor, Job, JobState } from '../../src/store/types.js';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freeBytes } from '../../src/mirror/fs-safe.js';
+import { freeBytes } from '../../src/lib/disk.js';
 import { stagingDir } from '../../src/mirror/staging.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { CLI_MAIN, tempDirs, waitUntil, type TempDirs } from '../helpers/harness.js';

@@ -11,9 +11,9 @@ import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { RESERVED_DIR, resolveKey } from '../../src/mirror/paths.js';
 import { verifyMirror as verifyLocal } from '../../src/mirror/verify.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { contentSha256, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
-import { compileFilter } from '../../src/sync/filters.js';
+import { compileFilter } from '../../src/config/filters.js';
 import { reconcileOnce, type DeletePolicy, type ReconcileResult } from '../../src/sync/reconcile.js';
 import { CLI_MAIN, waitUntil, jobOf, mirrorFiles, openStore, runCli, sha256File, syncInProcess, tempDirs, testSeed, verifyMirror, type TempDirs } from '../helpers/harness.js';
 

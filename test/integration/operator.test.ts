@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { applyReload } from '../../src/daemon/reload.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { ORDERS, type ClaimOrder } from '../../src/config/schema.js';
@@ -17,7 +17,7 @@ import type { RemoteAsset } from '../../src/api/wire.js';
 import { configFlags, credentials, killAll, makeAssets, spawnCli, type LogLine } from '../helpers/fault-daemon.js';
 import { mirrorFiles, openStore, runCli, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { Rng } from '../../src/simulator/rng.js';
-import { parseTimetable } from '../../src/sync/timetable.js';
+import { parseTimetable } from '../../src/config/timetable.js';
 
 const SEED = testSeed();
 const KiB = 1024;

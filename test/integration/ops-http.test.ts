@@ -7,7 +7,7 @@ import { Engine } from '../../src/daemon/engine.js';
 import { Operations } from '../../src/daemon/operations.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { spawnProc } from '../helpers/fault-daemon.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';

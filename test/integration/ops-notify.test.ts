@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { Operations } from '../../src/daemon/operations.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { recordDeletion, signBody } from '../../src/ops/notify.js';
 import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';

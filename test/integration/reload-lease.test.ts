@@ -8,9 +8,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { applyReload } from '../../src/daemon/reload.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { parseTimetable } from '../../src/sync/timetable.js';
+import { parseTimetable } from '../../src/config/timetable.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
 import { tempDirs, waitUntil, type TempDirs } from '../helpers/harness.js';
 

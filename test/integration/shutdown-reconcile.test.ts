@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator } from '../../src/simulator/index.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
 import { tempDirs, waitUntil } from '../helpers/harness.js';

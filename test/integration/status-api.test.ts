@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { Operations, isLoopback } from '../../src/daemon/operations.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
-import { createLogger, type Logger } from '../../src/ops/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';

@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TokenManager, jwtExpiryMs, renewalTime, tokenExpiryMs } from '../../src/api/auth.js';
-import { SyncError, classifyError, errorFromStatus, parseRetryAfter } from '../../src/api/errors.js';
+import { SyncError, classifyError, errorFromStatus, parseRetryAfter } from '../../src/errors.js';
 import { WireError, parseListPage } from '../../src/api/wire.js';
-import { createLogger } from '../../src/ops/logger.js';
-import { Secret } from '../../src/config/load.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { Secret } from '../../src/lib/secret.js';
 import { startSimulator, type SimulatorOptions, type Simulator } from '../../src/simulator/index.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BandwidthLimiter } from '../../src/sync/bandwidth.js';
-import { describeRate, localTime, parseTimetable, rateAt } from '../../src/sync/timetable.js';
+import { describeRate, localTime, parseTimetable, rateAt } from '../../src/config/timetable.js';
 import { configSchema } from '../../src/config/schema.js';
 
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SyncError } from '../../src/api/errors.js';
+import { SyncError } from '../../src/errors.js';
 import { loadConfig, loadCredentials } from '../../src/config/load.js';
 import { REPO_ROOT, tempDirs, type TempDirs } from '../helpers/harness.js';
 

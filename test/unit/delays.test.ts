@@ -6,12 +6,12 @@ import { Agent } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TokenManager } from '../../src/api/auth.js';
 import { ApiClient } from '../../src/api/client.js';
-import { SyncError } from '../../src/api/errors.js';
-import { Secret } from '../../src/config/load.js';
+import { SyncError } from '../../src/errors.js';
+import { Secret } from '../../src/lib/secret.js';
 import { configSchema } from '../../src/config/schema.js';
-import { createLogger } from '../../src/ops/logger.js';
-import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal } from '../../src/ops/timers.js';
-import { backoffDelay } from '../../src/sync/backoff.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal } from '../../src/lib/timers.js';
+import { backoffDelay } from '../../src/lib/backoff.js';
 import { Gate, breakerSettings } from '../../src/sync/gate.js';
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.js';
 

@@ -2,7 +2,7 @@
 // listing response (local clock only when there is none) minus one second. Future-dated assets are
 // still listed and queued; they just do not move the mark. The server/local skew is recorded.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { SyncMetrics } from '../../src/ops/metrics.js';
 import { CLOCK_MARGIN_MS, pollOnce, type PollSettings } from '../../src/sync/poller.js';
 import { fakeApiWithStore, isoS, type FakeAsset, type ListingAnswer } from '../helpers/fake-api.js';

@@ -2,9 +2,9 @@
 // contents, or more than sync.maxListingPages pages) and the mark does not move. A reconcile's
 // maxDelete percentage is taken of the keys tracked before its own listing added any.
 import { afterEach, describe, expect, it } from 'vitest';
-import { SyncError } from '../../src/api/errors.js';
+import { SyncError } from '../../src/errors.js';
 import { configSchema } from '../../src/config/schema.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { pollOnce } from '../../src/sync/poller.js';
 import { reconcileOnce } from '../../src/sync/reconcile.js';
 import { fakeApiWithStore, isoS, type ListingAnswer } from '../helpers/fake-api.js';

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NAME_MAX, PATH_MAX, RESERVED_DIR, resolveKey, shortenSegment } from '../../src/mirror/paths.js';
 import { foldPath, suffixedTarget, versionStamp } from '../../src/mirror/layout.js';
-import { compileFilter, globToRegExp, matchesGlob } from '../../src/sync/filters.js';
+import { compileFilter, globToRegExp, matchesGlob } from '../../src/config/filters.js';
 import { deleteLimit } from '../../src/sync/reconcile.js';
 import { csvField } from '../../src/mirror/manifest.js';
-import { SyncError } from '../../src/api/errors.js';
+import { SyncError } from '../../src/errors.js';
 
 const ROOT = '/srv/mirror';
 const long = (n: number, ch = 'a') => ch.repeat(n);

@@ -1,7 +1,7 @@
 // Secrets stay out of hook environments and log lines (issue 11 §8).
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { hookEnv } from '../../src/ops/notify.js';
 import type { OutboxItem } from '../../src/store/types.js';
 

@@ -5,9 +5,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SyncError } from '../../src/api/errors.js';
+import { SyncError } from '../../src/errors.js';
 import { describeConfig, loadConfig, loadCredentials } from '../../src/config/load.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { hookEnv } from '../../src/ops/notify.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
 

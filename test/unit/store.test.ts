@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SyncError } from '../../src/api/errors.js';
+import { SyncError } from '../../src/errors.js';
 import type { RemoteAsset } from '../../src/api/wire.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { STATE_FILE, MIGRATIONS_DIR, loadMigrations, openSqlite } from '../../src/store/sqlite.js';

@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenManager } from '../../src/api/auth.js';
 import { createDispatcher } from '../../src/api/dispatcher.js';
-import { SyncError } from '../../src/api/errors.js';
-import { Secret } from '../../src/config/load.js';
+import { SyncError } from '../../src/errors.js';
+import { Secret } from '../../src/lib/secret.js';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

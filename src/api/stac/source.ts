@@ -3,11 +3,11 @@
 // (items.ts). Downloads go to pre-signed hrefs without credentials; a refused or expired href is
 // refreshed by fetching the item again (one request in flight per item) and the download resumes.
 import type { ApiClient, DownloadParams, DownloadResponse, ListParams } from '../client.js';
-import { SyncError, isSyncError } from '../errors.js';
+import { SyncError, isSyncError } from '../../errors.js';
 import type { ListPage, RemoteAsset, StacItemRecord } from '../wire.js';
 import type { Expectation, Location, Source, SourceInfo } from '../source.js';
 import type { ClaimedJob } from '../../store/types.js';
-import type { Logger } from '../../ops/logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, hrefExpiry, itemToAssets, parseLocator } from './items.js';
 import { itemRecord, parseCollectionDoc } from './record.js';

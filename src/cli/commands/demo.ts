@@ -8,7 +8,7 @@ import { formatBytes, formatDuration } from '../../config/duration.js';
 import { loadConfig } from '../../config/load.js';
 import { Engine } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
-import { createLogger } from '../../ops/logger.js';
+import { createLogger } from '../../lib/logger.js';
 import { contentSha256, sampleCatalogue, startSimulator } from '../../simulator/index.js';
 import { SqliteStore } from '../../store/sqlite-store.js';
 import { out } from '../common.js';

@@ -4,12 +4,12 @@
 import { formatBytes } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
 import { openApi } from '../../daemon/runtime.js';
-import type { Logger } from '../../ops/logger.js';
+import type { Logger } from '../../lib/logger.js';
 import { openStore } from '../../store/open.js';
-import { compileFilter } from '../../sync/filters.js';
+import { compileFilter } from '../../config/filters.js';
 import { planSync, type SyncPlan } from '../../sync/plan.js';
 import { isUnreachable } from '../../daemon/engine.js';
-import { classifyError } from '../../api/errors.js';
+import { classifyError } from '../../errors.js';
 import { err, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 

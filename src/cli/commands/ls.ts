@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseSize, formatBytes } from '../../config/duration.js';
 import { openApi } from '../../daemon/runtime.js';
-import { compileFilter } from '../../sync/filters.js';
+import { compileFilter } from '../../config/filters.js';
 import { listPages, oneShotUnreachable } from '../../sync/listing.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';

@@ -3,7 +3,7 @@
 // Refuses a state written by a newer constellr-sync.
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { SyncError } from '../../api/errors.js';
+import { SyncError } from '../../errors.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { loadMigrations, MIGRATIONS_DIR, openSqlite, STATE_FILE } from '../../store/sqlite.js';

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
-import { compileFilter } from '../../sync/filters.js';
+import { compileFilter } from '../../config/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
 import { openCatalog } from '../../daemon/catalog.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';

@@ -11,7 +11,7 @@ import { nextScheduledRun } from '../../ops/http.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
 import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
-import { timerDelay } from '../../ops/timers.js';
+import { timerDelay } from '../../lib/timers.js';
 
 export const RUN_HELP = `Usage: constellr-sync run [options]
 

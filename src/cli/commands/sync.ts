@@ -7,7 +7,7 @@ import { Operations } from '../../daemon/operations.js';
 import { combineEvents } from '../../ops/metrics.js';
 import { ProgressDisplay } from '../progress.js';
 import type { Job, JobState } from '../../store/types.js';
-import { unreachableMessage } from '../../api/errors.js';
+import { unreachableMessage } from '../../errors.js';
 import type { GateState } from '../../sync/gate.js';
 import type { WorkerEvents } from '../../sync/worker.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';

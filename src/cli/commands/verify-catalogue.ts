@@ -3,7 +3,7 @@
 // check again.
 import { StacCatalog } from '../../mirror/stac-catalog.js';
 import { verifyCatalogue } from '../../mirror/stac-verify.js';
-import { createLogger } from '../../ops/logger.js';
+import { createLogger } from '../../lib/logger.js';
 import { catalogStoreFor } from '../../store/catalog-store.js';
 import type { StateStore } from '../../store/types.js';
 import { err } from '../common.js';

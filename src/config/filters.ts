@@ -7,7 +7,6 @@
 //   [abc] [a-z] [!abc]   one character of (not of) the set        {tif,tiff}   alternatives
 //   \x     the character x literally
 // A pattern matches the whole key; '*.tif' matches only top-level keys, use '**/*.tif' for any depth.
-import type { RemoteAsset } from '../api/wire.js';
 
 export class GlobError extends Error {}
 
@@ -87,7 +86,14 @@ export interface FilterSettings {
   sinceMs: number | null;
 }
 
-export type AssetFilter = ((asset: RemoteAsset) => boolean) & { readonly isAll: boolean };
+/** What a filter looks at: the key, its size (-1 when unknown) and its LastModified. */
+export interface FilterSubject {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+export type AssetFilter = ((asset: FilterSubject) => boolean) & { readonly isAll: boolean };
 
 /**
  * Compile filters into a predicate: a key is kept when it matches an include pattern (or none are
@@ -98,7 +104,7 @@ export function compileFilter(s: FilterSettings): AssetFilter {
   const inc = s.include.map(globToRegExp);
   const exc = s.exclude.map(globToRegExp);
   const isAll = inc.length === 0 && exc.length === 0 && s.minSize <= 0 && s.maxSize === null && s.sinceMs === null;
-  const fn = (a: RemoteAsset): boolean => {
+  const fn = (a: FilterSubject): boolean => {
     if (s.sinceMs !== null && a.lastModifiedMs < s.sinceMs) return false;
     // A size the listing does not know (-1) passes the size window.
     if (a.size >= 0 && a.size < s.minSize) return false;

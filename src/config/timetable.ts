@@ -5,7 +5,7 @@
 // Rules are tried in order and the first that matches the local time (in the configured timezone)
 // wins; "otherwise RATE" (or a bare "RATE") is the fallback, and without one the rest is unlimited.
 // Time ranges may wrap midnight; "24:00" ends a day. Pure: time is passed in, never read.
-import { parseSize } from '../config/duration.js';
+import { parseSize } from './duration.js';
 
 export const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
 
