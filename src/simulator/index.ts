@@ -2,7 +2,6 @@
 export {
   startSimulator,
   defaultFaults,
-  encodeKeyPath,
   parseRange,
   type Simulator,
   type SimulatorOptions,
@@ -11,6 +10,7 @@ export {
   type TokenEncoding,
   type TokenFormat,
 } from './server.js';
+export { encodeKeyPath } from './http.js';
 export {
   Catalogue,
   sampleCatalogue,

@@ -7,6 +7,23 @@ import type { AddressInfo, Socket } from 'node:net';
 import { ApiKeyRegistry, FULL_ACCESS, type ApiKeyInput, type Principal } from './apikeys.js';
 import { Catalogue, type Asset, type AssetInput, type FilterMode } from './catalogue.js';
 import { fillContent } from './content.js';
+import {
+  HttpError,
+  type Req,
+  type Res,
+  b64url,
+  contentTypeOf,
+  drained,
+  encodeKeyPath,
+  httpDate,
+  isoSeconds,
+  readBody,
+  safeDecode,
+  sendBody,
+  sendJson,
+  sendXml,
+  splitUrl,
+} from './http.js';
 import { Rng } from './rng.js';
 import { type StacContext, type StacStats, malformedFeatureCollection, newStacStats, stacStatsToJson } from './stac/http.js';
 import { StacStore } from './stac/model.js';
@@ -190,81 +207,7 @@ function statsToJson(s: SimulatorStats): Record<string, unknown> {
 }
 
 const WRITE_SIZE = 256 * 1024;
-const MAX_BODY = 64 * 1024 * 1024;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
-
-type Res = http.ServerResponse;
-type Req = http.IncomingMessage;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function b64url(s: string | Buffer): string {
-  return Buffer.from(s).toString('base64url');
-}
-
-function sendBody(res: Res, status: number, contentType: string, body: string, headers: http.OutgoingHttpHeaders = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const buf = Buffer.from(body);
-  res.writeHead(status, { ...headers, 'Content-Type': contentType, 'Content-Length': buf.length });
-  res.end(buf);
-}
-
-function sendJson(res: Res, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-  sendBody(res, status, 'application/json', typeof body === 'string' ? body : JSON.stringify(body), headers);
-}
-
-function sendXml(res: Res, status: number, code: string, message: string, headers: http.OutgoingHttpHeaders = {}): void {
-  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>${randomBytes(8).toString('hex').toUpperCase()}</RequestId></Error>`;
-  sendBody(res, status, 'application/xml', body, headers);
-}
-
-function readBody(req: Req): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > MAX_BODY) {
-        reject(new HttpError(413, 'body too large'));
-        req.destroy();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
-}
-
-function splitUrl(raw: string | undefined): { path: string; query: string } {
-  const url = raw ?? '/';
-  const qi = url.indexOf('?');
-  return qi < 0 ? { path: url, query: '' } : { path: url.slice(0, qi), query: url.slice(qi + 1) };
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-}
-
-/** Each `/`-separated segment percent-encoded, as a careful client would send it. */
-export function encodeKeyPath(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
-}
-
-function contentTypeOf(req: Req): string {
-  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-}
 
 function validationError(loc: (string | number)[], type: string, msg: string, input: unknown): unknown {
   return { detail: [{ type, loc, msg, input }] };
@@ -298,14 +241,6 @@ export function parseRange(header: string, size: number): RangeResult {
   if (start >= size) return 'unsatisfiable';
   const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
   return { start, end };
-}
-
-function httpDate(ms: number): string {
-  return new Date(ms).toUTCString();
-}
-
-function isoSeconds(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
@@ -1020,18 +955,6 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
     close,
   };
-}
-
-function drained(res: Res): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 function adminAsset(a: Asset): Record<string, unknown> {
