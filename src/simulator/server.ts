@@ -1,24 +1,28 @@
 // A faithful, pessimistic model of the Constellr asset API over real HTTP: FastAPI-style token
 // endpoint, S3-ListObjectsV2-shaped listing, range-capable downloads (optionally via a presigned-URL
-// storage server) and injectable faults. Every route works on the one SimContext (context.ts); the
-// token endpoint and fault injection live in their own files, stac/ serves the STAC API.
-import { createHmac, randomBytes } from 'node:crypto';
+// storage server) and injectable faults. This file owns the HTTP servers, the shared context and
+// the dispatch, and still the admin routes; the others live in their own files (token, listing,
+// downloads, storage, faults; stac/ for the STAC API) and work on the one SimContext.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type ApiKeyInput, ApiKeyRegistry, type Principal } from './apikeys.js';
 import { type Asset, type AssetInput, Catalogue, type FilterMode } from './catalogue.js';
-import { fillContent } from './content.js';
-import { bump, bumpMap, newStats, resetStats, type SimContext, type SimulatorStats, sleep, statsToJson, type TokenEncoding, type TokenFormat } from './context.js';
+import { bump, newStats, resetStats, type SimContext, type SimulatorStats, sleep, statsToJson, type TokenEncoding, type TokenFormat } from './context.js';
+import { handleApiDownload } from './downloads.js';
 import { defaultFaults, type FaultConfig, injected, rateFault, setFaults } from './faults.js';
-import { b64url, drained, encodeKeyPath, httpDate, HttpError, isoSeconds, readBody, type Req, type Res, safeDecode, sendJson, sendXml, splitUrl } from './http.js';
+import { drained, HttpError, isoSeconds, readBody, type Req, type Res, safeDecode, sendJson, splitUrl } from './http.js';
+import { handleList } from './listing.js';
 import { Rng } from './rng.js';
 import { malformedFeatureCollection, type StacContext } from './stac/http.js';
 import { StacStore } from './stac/model.js';
 import { Presigner } from './stac/presign.js';
 import { routeStac, routeStacAdmin } from './stac/router.js';
+import { handleStorage } from './storage.js';
 import { authenticate, handleToken, issueToken } from './token.js';
 
 export { defaultFaults, type FaultConfig } from './faults.js';
+export { parseRange } from './downloads.js';
 export type { SimulatorStats, TokenEncoding, TokenFormat } from './context.js';
 
 export interface SimulatorOptions {
@@ -284,323 +288,6 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     },
     close,
   };
-}
-
-// ---- listing ---------------------------------------------------------------
-const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
-
-/** Parse an ISO 8601 query datetime (naive = UTC). Undefined when invalid. */
-function parseIsoMs(v: string): number | undefined {
-  if (!ISO_RE.test(v)) return undefined;
-  let s = v.replace(' ', 'T');
-  if (s.length === 10) s += 'T00:00:00Z';
-  else if (!/(?:Z|z|[+-]\d{2}(?::?\d{2})?)$/.test(s.slice(10))) s += 'Z';
-  const ms = Date.parse(s);
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-export async function handleList(ctx: SimContext, req: Req, res: Res, query: string): Promise<void> {
-  const { faults, stats } = ctx;
-  stats.listRequests++;
-  if (faults.latencyMs > 0) await sleep(ctx, faults.latencyMs);
-  if (rateFault(ctx, res, false, faults.listFaultRate)) return;
-  if (!authenticate(ctx, req, res, 'assets')) return;
-  // URLSearchParams turns an unencoded '+' into a space, exactly like the real server would
-  const q = new URLSearchParams(query);
-  const errors: unknown[] = [];
-  const dateParam = (name: string): number | undefined => {
-    const v = q.get(name);
-    if (v === null) return undefined;
-    const ms = parseIsoMs(v);
-    if (ms === undefined) {
-      errors.push({ type: 'datetime_from_date_parsing', loc: ['query', name], msg: 'Input should be a valid datetime or date', input: v });
-    }
-    return ms;
-  };
-  const after = dateParam('lastModifiedAfter');
-  const before = dateParam('lastModifiedBefore');
-  let limit = ctx.settings.defaultPageSize;
-  const rawLimit = q.get('limit');
-  if (rawLimit !== null) {
-    const n = /^\s*\d+\s*$/.test(rawLimit) ? Number(rawLimit) : NaN;
-    if (!Number.isSafeInteger(n)) {
-      errors.push({ type: 'int_parsing', loc: ['query', 'limit'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: rawLimit });
-    } else if (n < 1) {
-      errors.push({ type: 'greater_than_equal', loc: ['query', 'limit'], msg: 'Input should be greater than or equal to 1', input: rawLimit, ctx: { ge: 1 } });
-    } else {
-      limit = Math.min(n, ctx.settings.maxPageSize); // capped silently, like S3 MaxKeys
-    }
-  }
-  let startAfterKey: string | undefined;
-  const token = q.get('continuation_token');
-  if (token !== null) {
-    const decoded = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
-    if (decoded === '' || b64url(decoded) !== token) {
-      errors.push({ type: 'value_error', loc: ['query', 'continuation_token'], msg: 'Value error, The continuation token provided is incorrect', input: token });
-    } else {
-      startAfterKey = decoded;
-    }
-  }
-  if (errors.length) {
-    sendJson(res, 422, { detail: errors });
-    return;
-  }
-  const page = ctx.catalogue.list({ after, before, startAfterKey, limit, filterMode: ctx.settings.filterMode });
-  if (faults.malformedListing) {
-    if (faults.malformedListing === 'once') faults.malformedListing = false;
-    injected(ctx, 'malformedListing');
-    sendJson(res, 200, malformedPage(page.items, ctx.malformedCounter++));
-    return;
-  }
-  // hand-built JSON: ~2x faster than JSON.stringify on 1000-item pages of objects
-  const parts: string[] = [];
-  for (const a of page.items) {
-    parts.push(
-      `{"Key":${JSON.stringify(a.key)},"LastModified":"${isoSeconds(a.lastModifiedMs)}","ETag":${JSON.stringify(a.etag)},"Size":${a.size}}`,
-    );
-  }
-  let body = `{"Contents":[${parts.join(',')}],"IsTruncated":${page.truncated}`;
-  if (page.truncated && page.lastKey !== undefined) body += `,"NextContinuationToken":"${b64url(page.lastKey)}"`;
-  body += `,"KeyCount":${page.items.length},"MaxKeys":${limit}}`;
-  sendJson(res, 200, body);
-}
-
-const MALFORMED_SHAPES = 3;
-
-/** 200 bodies that do not match the documented shape; rotates so every variant gets exercised. */
-function malformedPage(items: Asset[], n: number): unknown {
-  switch (n % MALFORMED_SHAPES) {
-    case 0:
-      return { Contents: 'oops', IsTruncated: false };
-    case 1:
-      // items missing Size
-      return { Contents: items.map((a) => ({ Key: a.key, LastModified: isoSeconds(a.lastModifiedMs) })), IsTruncated: false };
-    default:
-      return { Contents: items.map((a) => ({ Key: null, LastModified: 'yesterday', Size: String(a.size) })), IsTruncated: false };
-  }
-}
-
-// ---- downloads -------------------------------------------------------------
-const WRITE_SIZE = 256 * 1024;
-
-type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
-
-/** RFC 9110 single byte range; null means "ignore the header" (serve 200). */
-export function parseRange(header: string, size: number): RangeResult {
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!m) return null;
-  const [, a = '', b = ''] = m;
-  if (a === '' && b === '') return null;
-  if (a === '') {
-    const n = Number(b);
-    if (n === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
-  }
-  const start = Number(a);
-  if (b !== '' && Number(b) < start) return null;
-  if (start >= size) return 'unsatisfiable';
-  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
-  return { start, end };
-}
-
-export function countDownload(ctx: SimContext, key: string | null): void {
-  ctx.stats.downloadRequests++;
-  if (key) bumpMap(ctx.stats.downloadsByKey, key);
-}
-
-/** The signature of an asset-API pre-signed storage URL (checked by the storage server). */
-export function assetUrlSignature(ctx: SimContext, method: string, key: string, exp: string | number): string {
-  return createHmac('sha256', ctx.secret).update(`${method}\n${key}\n${exp}`).digest('hex');
-}
-
-function presign(ctx: SimContext, method: string, key: string): string {
-  const exp = Math.floor((ctx.clock() + ctx.settings.presignTtlMs) / 1000);
-  const sig = assetUrlSignature(ctx, method, key, exp);
-  return `${ctx.urls.storage}/${encodeKeyPath(key)}?exp=${exp}&sig=${sig}`;
-}
-
-function ifRangeMatches(req: Req, asset: Asset): boolean {
-  const v = req.headers['if-range'];
-  if (v === undefined) return true;
-  const t = String(v).trim();
-  if (t.startsWith('"') || t.startsWith('W/')) return t === asset.etag; // strong comparison: weak never matches
-  return t === httpDate(asset.lastModifiedMs);
-}
-
-/** Send an asset's bytes (or a range of them), with the body faults applied. */
-export async function serveContent(ctx: SimContext, req: Req, res: Res, asset: Asset, xml: boolean, extraHeaders: http.OutgoingHttpHeaders = {}): Promise<void> {
-  const { faults, stats, rng } = ctx;
-  const size = asset.size;
-  let status = 200;
-  let start = 0;
-  let end = size - 1;
-  const rangeHeader = req.headers.range;
-  if (rangeHeader !== undefined && ifRangeMatches(req, asset)) {
-    const r = parseRange(rangeHeader, size);
-    if (r === 'unsatisfiable') {
-      const h = { 'Content-Range': `bytes */${size}` };
-      if (xml) sendXml(res, 416, 'InvalidRange', 'The requested range is not satisfiable', h);
-      else sendJson(res, 416, { detail: 'Requested Range Not Satisfiable' }, h);
-      return;
-    }
-    if (r) {
-      status = 206;
-      start = r.start;
-      end = r.end;
-    }
-  }
-  const len = Math.max(0, end - start + 1);
-  const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes' };
-  if (!faults.omitEtag) headers.ETag = asset.etag;
-  if (!faults.omitLastModified) headers['Last-Modified'] = httpDate(asset.lastModifiedMs);
-  Object.assign(headers, extraHeaders);
-  if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
-  const isHead = req.method === 'HEAD';
-  let cutoff = start + len; // absolute end (exclusive) of what is actually sent
-  let mode: 'full' | 'reset' | 'truncate' = 'full';
-  if (!isHead && len > 0) {
-    const r = rng.next();
-    if (r < faults.resetRate) mode = 'reset';
-    else if (r < faults.resetRate + faults.truncateRate) mode = 'truncate';
-    if (mode !== 'full') {
-      cutoff = start + Math.floor(rng.next() * len);
-      injected(ctx, mode);
-    }
-  }
-  if (mode === 'truncate') {
-    // close-delimited body: no Content-Length and no chunked encoding, ends with FIN
-    res.useChunkedEncodingByDefault = false;
-    res.shouldKeepAlive = false;
-    headers.Connection = 'close';
-  } else {
-    headers['Content-Length'] = len;
-  }
-  res.writeHead(status, headers);
-  if (isHead) {
-    res.end();
-    return;
-  }
-  let pos = start;
-  let lastFlush: Promise<void> = Promise.resolve();
-  while (pos < cutoff) {
-    if (ctx.closed || res.destroyed) return;
-    let n = Math.min(WRITE_SIZE, cutoff - pos);
-    const bps = faults.bodyBytesPerSecond;
-    if (bps > 0) n = Math.min(n, Math.max(1, Math.floor(bps / 20)));
-    const buf = fillContent(asset.seed, pos, Buffer.allocUnsafe(n));
-    pos += n;
-    let ok = true;
-    lastFlush = new Promise<void>((resolve) => {
-      ok = res.write(buf, (err) => {
-        if (!err) stats.bytesServed += n;
-        resolve();
-      });
-    });
-    if (bps > 0) await sleep(ctx, (n / bps) * 1000);
-    // 'drain' may already have fired during the throttle sleep: ask the stream, not the old `ok`
-    if (!ok && res.writableNeedDrain && !res.destroyed) await drained(res);
-  }
-  if (ctx.closed || res.destroyed) return;
-  if (mode === 'reset') {
-    // flush what was written, then RST so the client sees ECONNRESET mid-body
-    await Promise.race([lastFlush, drained(res)]);
-    const sock = res.socket;
-    if (sock && !sock.destroyed) sock.resetAndDestroy();
-    return;
-  }
-  res.end(() => {
-    if (mode === 'full') bumpMap(stats.completedDownloadsByKey, asset.key);
-  });
-}
-
-export async function handleApiDownload(ctx: SimContext, req: Req, res: Res, rawKey: string): Promise<void> {
-  const { faults, stats } = ctx;
-  const redirect = ctx.settings.redirect;
-  const isGet = req.method === 'GET';
-  const key = safeDecode(rawKey);
-  if (!isGet) stats.headRequests++;
-  else if (!redirect) countDownload(ctx, key);
-  if (faults.latencyMs > 0) await sleep(ctx, faults.latencyMs);
-  if (rateFault(ctx, res, false)) return;
-  if (!authenticate(ctx, req, res, 'assets')) return;
-  if (!key) return sendJson(res, 404, { detail: 'Not found' });
-  if (redirect) {
-    // presigners do not check existence: a missing key surfaces as an XML 404 at storage
-    if (isGet) stats.redirects++;
-    res.writeHead(302, { Location: presign(ctx, req.method ?? 'GET', key), 'Content-Length': 0 });
-    res.end();
-    return;
-  }
-  if (ctx.notFound.has(key)) {
-    injected(ctx, 'notFound');
-    return sendJson(res, 404, { detail: 'Not found' });
-  }
-  const asset = ctx.catalogue.get(key);
-  if (!asset) return sendJson(res, 404, { detail: 'Not found' });
-  await serveContent(ctx, req, res, asset, false);
-}
-
-// ---- storage ---------------------------------------------------------------
-export async function handleStorage(ctx: SimContext, req: Req, res: Res): Promise<void> {
-  const { faults, stats } = ctx;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    return sendXml(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
-  }
-  const { path, query } = splitUrl(req.url);
-  const q = new URLSearchParams(query);
-  const decoded = safeDecode(path.slice(1));
-  const stacReq = ctx.stac !== undefined && Presigner.isPresigned(q);
-  const stacCheck = stacReq && decoded !== null ? ctx.presigner.check(req.method ?? 'GET', decoded, q, ctx.clock()) : null;
-  const key = stacCheck?.ok ? stacCheck.key : decoded;
-  const isGet = req.method === 'GET';
-  if (isGet) countDownload(ctx, key);
-  else stats.headRequests++;
-  if (faults.latencyMs > 0) await sleep(ctx, faults.latencyMs);
-  if (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) {
-    stats.storageCredentialRejects++;
-    return sendXml(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified');
-  }
-  if (stacReq) return serveStacObject(ctx, req, res, stacCheck);
-  const sig = q.get('sig');
-  const exp = q.get('exp');
-  if (!sig || !exp || !key) {
-    return sendXml(res, 403, 'AccessDenied', 'Query-string authentication requires the sig and exp parameters');
-  }
-  const expected = assetUrlSignature(ctx, String(req.method), key, exp);
-  if (sig !== expected) {
-    return sendXml(res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
-  }
-  if (!/^\d+$/.test(exp) || ctx.clock() >= Number(exp) * 1000) {
-    return sendXml(res, 403, 'AccessDenied', 'Request has expired');
-  }
-  if (rateFault(ctx, res, true)) return;
-  if (ctx.notFound.has(key)) {
-    injected(ctx, 'notFound');
-    return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  }
-  const asset = ctx.catalogue.get(key);
-  if (!asset) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  await serveContent(ctx, req, res, asset, true);
-}
-
-/** A pre-signed STAC asset URL (signature already checked): faults, then the bytes. */
-async function serveStacObject(ctx: SimContext, req: Req, res: Res, check: ReturnType<Presigner['check']> | null): Promise<void> {
-  if (!check) return sendXml(res, 403, 'AccessDenied', 'Access Denied');
-  if (!check.ok) return sendXml(res, check.status, check.code, check.message);
-  if (rateFault(ctx, res, true)) return;
-  if (ctx.notFound.has(check.key)) {
-    injected(ctx, 'notFound');
-    return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  }
-  const obj = ctx.stac?.objects.get(check.key);
-  if (!obj) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  const name = check.key.slice(check.key.lastIndexOf('/') + 1);
-  const type = name.endsWith('.tiff') || name.endsWith('.tif') ? 'image/tiff' : name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  await serveContent(ctx, req, res, obj, true, {
-    'Content-Type': type,
-    'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`,
-  });
 }
 
 // ---- admin -----------------------------------------------------------------
