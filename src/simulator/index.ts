@@ -1,15 +1,8 @@
 // Public API of the Constellr API simulator.
-export {
-  startSimulator,
-  defaultFaults,
-  parseRange,
-  type Simulator,
-  type SimulatorOptions,
-  type SimulatorStats,
-  type FaultConfig,
-  type TokenEncoding,
-  type TokenFormat,
-} from './server.js';
+export { startSimulator, type Simulator, type SimulatorOptions } from './server.js';
+export type { SimulatorStats, TokenEncoding, TokenFormat } from './context.js';
+export { defaultFaults, type FaultConfig } from './faults.js';
+export { parseRange } from './downloads.js';
 export { encodeKeyPath } from './http.js';
 export {
   Catalogue,
