@@ -1,5 +1,25 @@
 // One error type for the whole daemon, classified once by stable code (house style principle 2).
-// Callers branch on `kind` and `errorClass`, never on message text.
+// The code decides everything else through one closed table: code → kind → error class → exit code.
+// Callers branch on the predicates below (or on `kind`/`errorClass`), never on message text.
+
+/** Process exit codes (documented in README "Exit codes"); the cli chooses them, the table names them. */
+export const EXIT = {
+  OK: 0,
+  /** Some assets failed (they are listed), or the mirror is not clean (verify). */
+  FAILURES: 1,
+  /** Usage or configuration error. */
+  USAGE: 2,
+  /** API unreachable, or authentication rejected. */
+  UNREACHABLE: 3,
+  /** The state directory or the mirror is locked by another instance. */
+  LOCKED: 4,
+  /** sync stopped claiming at --max-transfer or --max-duration; nothing failed, the rest stays queued. */
+  CAPPED: 5,
+  /** sync was interrupted (Ctrl-C, SIGINT = 128 + 2); the rest stays queued. SIGTERM gives 143. */
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** How the daemon reacts to an error. */
 export type ErrorKind =
@@ -12,53 +32,150 @@ export type ErrorKind =
   | 'aborted' // shutdown or lost lease: not the asset's fault
   | 'fatal'; // configuration / environment problems: stop
 
-/** A stable class name stored with failed jobs and shown in status. */
-export type ErrorClass =
-  | 'http_5xx'
-  | 'rate_limited'
-  | 'timeout'
-  | 'network'
-  | 'short_body'
-  | 'size_mismatch'
-  | 'checksum_mismatch'
-  | 'range_mismatch'
-  | 'not_found'
-  | 'http_4xx'
-  | 'auth'
-  | 'auth_rejected'
-  | 'bad_listing'
-  | 'unsafe_key'
-  | 'path_conflict'
-  | 'case_conflict'
-  | 'disk_full'
-  | 'io'
-  | 'aborted'
-  | 'lease_lost'
-  | 'config'
-  | 'internal';
+/**
+ * The error classes: a stable name stored with failed jobs and shown in status (the retry class).
+ * `apiDown`: the API, or the network to it, is unwell (not the asset): while the circuit breaker is
+ * open such a failure burns no attempt.
+ */
+export const ERROR_CLASSES = {
+  http_5xx: { apiDown: true },
+  rate_limited: { apiDown: false },
+  timeout: { apiDown: true },
+  network: { apiDown: true },
+  short_body: { apiDown: false },
+  size_mismatch: { apiDown: false },
+  checksum_mismatch: { apiDown: false },
+  range_mismatch: { apiDown: false },
+  not_found: { apiDown: false },
+  http_4xx: { apiDown: false },
+  auth: { apiDown: false },
+  auth_rejected: { apiDown: false },
+  bad_listing: { apiDown: false },
+  unsafe_key: { apiDown: false },
+  path_conflict: { apiDown: false },
+  case_conflict: { apiDown: false },
+  disk_full: { apiDown: false },
+  io: { apiDown: false },
+  aborted: { apiDown: false },
+  lease_lost: { apiDown: false },
+  config: { apiDown: false },
+  internal: { apiDown: false },
+} as const satisfies Record<string, { apiDown: boolean }>;
 
-export interface SyncErrorOptions {
-  code: string;
-  kind: ErrorKind;
-  errorClass: ErrorClass;
+export type ErrorClass = keyof typeof ERROR_CLASSES;
+
+interface ErrorRow {
+  readonly kind: ErrorKind;
+  readonly errorClass: ErrorClass;
+  readonly exit: ExitCode;
+}
+
+const { FAILURES, USAGE, UNREACHABLE, LOCKED } = EXIT;
+
+/**
+ * The closed table: every code a SyncError can carry, with its kind, class and exit code. HTTP
+ * statuses and errno values are not part of the code: they travel in `status` and in the message.
+ */
+export const ERRORS = {
+  // The API answered with an error status (errorFromStatus).
+  SYNC_API_UNAUTHORIZED: { kind: 'auth', errorClass: 'auth', exit: FAILURES },
+  SYNC_API_RATE_LIMITED: { kind: 'retryable', errorClass: 'rate_limited', exit: UNREACHABLE },
+  SYNC_API_TIMEOUT: { kind: 'retryable', errorClass: 'timeout', exit: UNREACHABLE },
+  SYNC_API_HTTP_5XX: { kind: 'retryable', errorClass: 'http_5xx', exit: UNREACHABLE },
+  SYNC_API_GONE: { kind: 'gone', errorClass: 'not_found', exit: FAILURES },
+  SYNC_API_HTTP_4XX: { kind: 'permanent', errorClass: 'http_4xx', exit: FAILURES },
+  SYNC_API_BAD_REDIRECT: { kind: 'permanent', errorClass: 'http_4xx', exit: FAILURES },
+  SYNC_API_RANGE_NOT_SATISFIABLE: { kind: 'retryable', errorClass: 'range_mismatch', exit: FAILURES },
+  SYNC_API_BAD_LISTING: { kind: 'retryable', errorClass: 'bad_listing', exit: FAILURES },
+  // Network failures (classifyError, by the errno or undici code in NETWORK_CODES).
+  SYNC_API_ECONNRESET: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ECONNREFUSED: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ECONNABORTED: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_EPIPE: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ENOTFOUND: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_EAI_AGAIN: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_EHOSTUNREACH: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ENETUNREACH: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ENETDOWN: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_ETIMEDOUT: { kind: 'retryable', errorClass: 'timeout', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_SOCKET: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_CLOSED: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_CONNECT_TIMEOUT: { kind: 'retryable', errorClass: 'timeout', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_HEADERS_TIMEOUT: { kind: 'retryable', errorClass: 'timeout', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_BODY_TIMEOUT: { kind: 'retryable', errorClass: 'timeout', exit: UNREACHABLE },
+  SYNC_API_UND_ERR_RES_CONTENT_LENGTH_MISMATCH: { kind: 'retryable', errorClass: 'short_body', exit: FAILURES },
+  SYNC_API_UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: { kind: 'retryable', errorClass: 'network', exit: UNREACHABLE },
+  // Authentication.
+  SYNC_AUTH_FAILED: { kind: 'retryable', errorClass: 'auth', exit: FAILURES },
+  SYNC_AUTH_BAD_RESPONSE: { kind: 'retryable', errorClass: 'auth', exit: FAILURES },
+  SYNC_AUTH_REJECTED: { kind: 'auth_rejected', errorClass: 'auth_rejected', exit: UNREACHABLE },
+  SYNC_AUTH_ENDPOINT_NOT_FOUND: { kind: 'auth_rejected', errorClass: 'auth_rejected', exit: UNREACHABLE },
+  SYNC_AUTH_REDIRECT: { kind: 'auth_rejected', errorClass: 'auth_rejected', exit: UNREACHABLE },
+  SYNC_API_KEY_REJECTED: { kind: 'auth_rejected', errorClass: 'auth_rejected', exit: UNREACHABLE },
+  // The STAC source.
+  SYNC_STAC_ITEM_GONE: { kind: 'gone', errorClass: 'not_found', exit: FAILURES },
+  SYNC_STAC_ASSET_GONE: { kind: 'gone', errorClass: 'not_found', exit: FAILURES },
+  SYNC_STAC_URL_REFUSED: { kind: 'retryable', errorClass: 'http_4xx', exit: FAILURES },
+  // Downloads.
+  SYNC_TRANSFER_SHORT_BODY: { kind: 'retryable', errorClass: 'short_body', exit: FAILURES },
+  SYNC_TRANSFER_SIZE_MISMATCH: { kind: 'retryable', errorClass: 'size_mismatch', exit: FAILURES },
+  SYNC_TRANSFER_RANGE_MISMATCH: { kind: 'retryable', errorClass: 'range_mismatch', exit: FAILURES },
+  SYNC_TRANSFER_CHECKSUM_MISMATCH: { kind: 'retryable', errorClass: 'checksum_mismatch', exit: FAILURES },
+  SYNC_LEASE_LOST: { kind: 'aborted', errorClass: 'lease_lost', exit: FAILURES },
+  SYNC_ABORTED: { kind: 'aborted', errorClass: 'aborted', exit: FAILURES },
+  // The mirror.
+  SYNC_MIRROR_UNSAFE_KEY: { kind: 'permanent', errorClass: 'unsafe_key', exit: FAILURES },
+  SYNC_MIRROR_SYMLINK: { kind: 'permanent', errorClass: 'unsafe_key', exit: FAILURES },
+  SYNC_MIRROR_PATH_CONFLICT: { kind: 'permanent', errorClass: 'path_conflict', exit: FAILURES },
+  SYNC_MIRROR_CASE_CONFLICT: { kind: 'permanent', errorClass: 'case_conflict', exit: FAILURES },
+  SYNC_MIRROR_DISK_FULL: { kind: 'disk_full', errorClass: 'disk_full', exit: FAILURES },
+  /** The free-space pre-check failed: nothing was written, so the partial is kept. */
+  SYNC_MIRROR_NO_ROOM: { kind: 'disk_full', errorClass: 'disk_full', exit: FAILURES },
+  SYNC_IO: { kind: 'retryable', errorClass: 'io', exit: FAILURES },
+  SYNC_INTERNAL: { kind: 'retryable', errorClass: 'internal', exit: FAILURES },
+  // Configuration and environment: stop (exit 2), or another instance holds the lock (exit 4).
+  SYNC_CONFIG_INVALID: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_CONFIG_CREDENTIALS: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_FS_UNUSABLE: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_MIRROR_ROOT: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_HTTP_LISTEN: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_STORE_OPEN: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_STORE_OLD: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_STORE_TOO_NEW: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_STORE_MIGRATE: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  SYNC_LOCKED: { kind: 'fatal', errorClass: 'config', exit: LOCKED },
+} as const satisfies Record<string, ErrorRow>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface SyncErrorOptions<C extends ErrorCode = ErrorCode> {
+  code: C;
+  /** Optional and redundant: the table decides; when given, the compiler checks it against the table. */
+  kind?: (typeof ERRORS)[C]['kind'];
+  /** Optional and redundant, like kind. */
+  errorClass?: (typeof ERRORS)[C]['errorClass'];
   status?: number | undefined;
   retryAfterMs?: number | undefined;
   cause?: unknown;
 }
 
-export class SyncError extends Error {
-  readonly code: string;
+export class SyncError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
   readonly kind: ErrorKind;
   readonly errorClass: ErrorClass;
+  /** The process exit code a command that ends on this error uses. */
+  readonly exitCode: ExitCode;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, opts: SyncErrorOptions) {
+  constructor(message: string, opts: SyncErrorOptions<C>) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    const row: ErrorRow = ERRORS[opts.code];
     this.name = 'SyncError';
     this.code = opts.code;
-    this.kind = opts.kind;
-    this.errorClass = opts.errorClass;
+    this.kind = row.kind;
+    this.errorClass = row.errorClass;
+    this.exitCode = row.exit;
     this.status = opts.status;
     this.retryAfterMs = opts.retryAfterMs;
   }
@@ -72,25 +189,62 @@ export function isSyncError(e: unknown): e is SyncError {
   return e instanceof SyncError;
 }
 
-/** Network and local error codes that are worth another try. */
-const RETRYABLE_NETWORK_CODES: Record<string, ErrorClass> = {
-  ECONNRESET: 'network',
-  ECONNREFUSED: 'network',
-  ECONNABORTED: 'network',
-  EPIPE: 'network',
-  ENOTFOUND: 'network',
-  EAI_AGAIN: 'network',
-  EHOSTUNREACH: 'network',
-  ENETUNREACH: 'network',
-  ENETDOWN: 'network',
-  ETIMEDOUT: 'timeout',
-  UND_ERR_SOCKET: 'network',
-  UND_ERR_CLOSED: 'network',
-  UND_ERR_CONNECT_TIMEOUT: 'timeout',
-  UND_ERR_HEADERS_TIMEOUT: 'timeout',
-  UND_ERR_BODY_TIMEOUT: 'timeout',
-  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'short_body',
-  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'network',
+/** A 401 on a request: renew the token and replay. */
+export function isAuth(e: SyncError): boolean {
+  return e.kind === 'auth';
+}
+
+/** The credentials (or api.url's token endpoint) are refused: pause, never a retry storm. */
+export function isAuthRejected(e: SyncError): boolean {
+  return e.kind === 'auth_rejected';
+}
+
+/** The API answered 429: pause claiming for Retry-After; not the asset's fault. */
+export function isRateLimited(e: SyncError): boolean {
+  return e.errorClass === 'rate_limited';
+}
+
+/** The API, or the network to it, is unwell (5xx, timeouts, connection failures): not the asset. */
+export function isApiDown(e: SyncError): boolean {
+  return ERROR_CLASSES[e.errorClass].apiDown;
+}
+
+/** The API cannot be used as configured right now (down, throttling, refusing the credentials): exit 3. */
+export function isUnreachable(e: SyncError): boolean {
+  return e.exitCode === EXIT.UNREACHABLE;
+}
+
+/** The exit code for anything a command ends on: a SyncError's from the table, else FAILURES. */
+export function exitCodeOf(e: unknown): ExitCode {
+  return e instanceof SyncError ? e.exitCode : EXIT.FAILURES;
+}
+
+/** A download that does not match what was listed or asked for, by the check that failed. */
+export const MISMATCH_CODES = {
+  size_mismatch: 'SYNC_TRANSFER_SIZE_MISMATCH',
+  range_mismatch: 'SYNC_TRANSFER_RANGE_MISMATCH',
+  checksum_mismatch: 'SYNC_TRANSFER_CHECKSUM_MISMATCH',
+} as const satisfies Partial<Record<ErrorClass, ErrorCode>>;
+
+/** Network error codes (errno, undici) worth another try, and the code each becomes. */
+const NETWORK_CODES: Record<string, ErrorCode> = {
+  ECONNRESET: 'SYNC_API_ECONNRESET',
+  ECONNREFUSED: 'SYNC_API_ECONNREFUSED',
+  ECONNABORTED: 'SYNC_API_ECONNABORTED',
+  EPIPE: 'SYNC_API_EPIPE',
+  ENOTFOUND: 'SYNC_API_ENOTFOUND',
+  EAI_AGAIN: 'SYNC_API_EAI_AGAIN',
+  EHOSTUNREACH: 'SYNC_API_EHOSTUNREACH',
+  ENETUNREACH: 'SYNC_API_ENETUNREACH',
+  ENETDOWN: 'SYNC_API_ENETDOWN',
+  ETIMEDOUT: 'SYNC_API_ETIMEDOUT',
+  UND_ERR_SOCKET: 'SYNC_API_UND_ERR_SOCKET',
+  UND_ERR_CLOSED: 'SYNC_API_UND_ERR_CLOSED',
+  UND_ERR_CONNECT_TIMEOUT: 'SYNC_API_UND_ERR_CONNECT_TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'SYNC_API_UND_ERR_HEADERS_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'SYNC_API_UND_ERR_BODY_TIMEOUT',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'SYNC_API_UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'SYNC_API_UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
 };
 
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
@@ -124,28 +278,12 @@ export function errorFromStatus(
 ): SyncError {
   const detail = opts.detail ? `: ${opts.detail}` : '';
   const msg = `${context}: HTTP ${status}${detail}`;
-  if (status === 401) return new SyncError(msg, { code: 'SYNC_API_UNAUTHORIZED', kind: 'auth', errorClass: 'auth', status });
-  if (status === 429)
-    return new SyncError(msg, {
-      code: 'SYNC_API_RATE_LIMITED',
-      kind: 'retryable',
-      errorClass: 'rate_limited',
-      status,
-      retryAfterMs: opts.retryAfterMs,
-    });
-  if (status === 408)
-    return new SyncError(msg, { code: 'SYNC_API_TIMEOUT', kind: 'retryable', errorClass: 'timeout', status });
-  if (status >= 500)
-    return new SyncError(msg, {
-      code: `SYNC_API_HTTP_${status}`,
-      kind: 'retryable',
-      errorClass: 'http_5xx',
-      status,
-      retryAfterMs: opts.retryAfterMs,
-    });
-  if (status === 404 || status === 410)
-    return new SyncError(msg, { code: 'SYNC_API_GONE', kind: 'gone', errorClass: 'not_found', status });
-  return new SyncError(msg, { code: `SYNC_API_HTTP_${status}`, kind: 'permanent', errorClass: 'http_4xx', status });
+  if (status === 401) return new SyncError(msg, { code: 'SYNC_API_UNAUTHORIZED', status });
+  if (status === 429) return new SyncError(msg, { code: 'SYNC_API_RATE_LIMITED', status, retryAfterMs: opts.retryAfterMs });
+  if (status === 408) return new SyncError(msg, { code: 'SYNC_API_TIMEOUT', status });
+  if (status >= 500) return new SyncError(msg, { code: 'SYNC_API_HTTP_5XX', status, retryAfterMs: opts.retryAfterMs });
+  if (status === 404 || status === 410) return new SyncError(msg, { code: 'SYNC_API_GONE', status });
+  return new SyncError(msg, { code: 'SYNC_API_HTTP_4XX', status });
 }
 
 /** Classify anything thrown into a SyncError. Unknown errors are retryable `internal` ones. */
@@ -155,26 +293,14 @@ export function classifyError(e: unknown, context = 'request'): SyncError {
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : String(e);
   if (code && DISK_FULL_CODES.has(code))
-    return new SyncError(`${context}: no space left on the mirror filesystem (${code})`, {
-      code: 'SYNC_MIRROR_DISK_FULL',
-      kind: 'disk_full',
-      errorClass: 'disk_full',
-      cause: e,
-    });
-  if (code && code in RETRYABLE_NETWORK_CODES)
-    return new SyncError(`${context}: ${code} ${message}`, {
-      code: `SYNC_API_${code}`,
-      kind: 'retryable',
-      errorClass: RETRYABLE_NETWORK_CODES[code] ?? 'network',
-      cause: e,
-    });
+    return new SyncError(`${context}: no space left on the mirror filesystem (${code})`, { code: 'SYNC_MIRROR_DISK_FULL', cause: e });
+  const network = code === undefined ? undefined : NETWORK_CODES[code];
+  if (network) return new SyncError(`${context}: ${code} ${message}`, { code: network, cause: e });
   if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR')
-    return new SyncError(`${context}: aborted`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted', cause: e });
-  if (err?.name === 'TimeoutError')
-    return new SyncError(`${context}: timed out`, { code: 'SYNC_API_TIMEOUT', kind: 'retryable', errorClass: 'timeout', cause: e });
-  if (code && /^E[A-Z]+$/.test(code))
-    return new SyncError(`${context}: ${code} ${message}`, { code: `SYNC_IO_${code}`, kind: 'retryable', errorClass: 'io', cause: e });
-  return new SyncError(`${context}: ${message}`, { code: 'SYNC_INTERNAL', kind: 'retryable', errorClass: 'internal', cause: e });
+    return new SyncError(`${context}: aborted`, { code: 'SYNC_ABORTED', cause: e });
+  if (err?.name === 'TimeoutError') return new SyncError(`${context}: timed out`, { code: 'SYNC_API_TIMEOUT', cause: e });
+  if (code && /^E[A-Z]+$/.test(code)) return new SyncError(`${context}: ${code} ${message}`, { code: 'SYNC_IO', cause: e });
+  return new SyncError(`${context}: ${message}`, { code: 'SYNC_INTERNAL', cause: e });
 }
 
 /**
@@ -206,11 +332,11 @@ export function operatorFsError(what: string, dir: string, e: unknown): SyncErro
   if (typeof code !== 'string') return null;
   const reason = OPERATOR_FS_REASONS[code] ?? (code.startsWith('SQLITE_CANTOPEN') ? OPERATOR_FS_REASONS.SQLITE_CANTOPEN : code.startsWith('SQLITE_READONLY') ? OPERATOR_FS_REASONS.SQLITE_READONLY : undefined);
   if (!reason) return null;
-  return new SyncError(`cannot use ${what} ${dir}: ${reason}`, { code: 'SYNC_FS_UNUSABLE', kind: 'fatal', errorClass: 'config', cause: e });
+  return new SyncError(`cannot use ${what} ${dir}: ${reason}`, { code: 'SYNC_FS_UNUSABLE', cause: e });
 }
 
 /** Failures to connect at all (the API is unreachable), by code, in plain words. */
-const CONNECT_FAILURES: Record<string, string> = {
+const CONNECT_FAILURES: Partial<Record<ErrorCode, string>> = {
   SYNC_API_ECONNREFUSED: 'connection refused',
   SYNC_API_ENOTFOUND: 'host not found',
   SYNC_API_EAI_AGAIN: 'name lookup failed',
@@ -232,4 +358,4 @@ export function unreachableMessage(e: SyncError, apiUrl: string): string | null 
 }
 
 /** The token endpoint answered 404/405/410: api.url points somewhere that is not the API. */
-export const TOKEN_ENDPOINT_MISSING = 'SYNC_AUTH_ENDPOINT_NOT_FOUND';
+export const TOKEN_ENDPOINT_MISSING = 'SYNC_AUTH_ENDPOINT_NOT_FOUND' satisfies ErrorCode;

@@ -41,8 +41,6 @@ export const API_KEY_REJECTED_MESSAGE =
 export function apiKeyRejected(context: string): SyncError {
   return new SyncError(`${context}: ${API_KEY_REJECTED_MESSAGE}`, {
     code: 'SYNC_API_KEY_REJECTED',
-    kind: 'auth_rejected',
-    errorClass: 'auth_rejected',
     status: 401,
   });
 }

@@ -144,7 +144,7 @@ export class TokenManager implements Authenticator {
       // Only a 415/422 in auto mode means "try the other encoding".
       if (!(this.#opts.encoding === 'auto' && (result.status === 415 || result.status === 422))) break;
     }
-    throw lastError ?? new SyncError('token request failed', { code: 'SYNC_AUTH_FAILED', kind: 'retryable', errorClass: 'auth' });
+    throw lastError ?? new SyncError('token request failed', { code: 'SYNC_AUTH_FAILED' });
   }
 
   /** One token request; returns the token, or a classified error to act on. Network errors throw. */
@@ -184,8 +184,6 @@ export class TokenManager implements Authenticator {
       if (res.statusCode === 401 || res.statusCode === 403) {
         return new SyncError(`POST /token: the API rejected the credentials (HTTP ${res.statusCode}); check CONSTELLR_USERNAME and CONSTELLR_PASSWORD`, {
           code: 'SYNC_AUTH_REJECTED',
-          kind: 'auth_rejected',
-          errorClass: 'auth_rejected',
           status: res.statusCode,
         });
       }
@@ -194,26 +192,23 @@ export class TokenManager implements Authenticator {
         // credentials (no retry storm, no attempt burned, exit 3), with the fix in the message.
         return new SyncError(`POST ${new URL('token', withSlash(baseUrl)).href}: HTTP ${res.statusCode}: no token endpoint there; is api.url right? (check api.url / CONSTELLR_API_URL)`, {
           code: TOKEN_ENDPOINT_MISSING,
-          kind: 'auth_rejected',
-          errorClass: 'auth_rejected',
           status: res.statusCode,
         });
       }
       const err = errorFromStatus(res.statusCode, `POST /token (${enc})`);
-      if (err.kind === 'auth' || err.kind === 'gone' || err.kind === 'permanent') {
-        return new SyncError(err.message, { code: err.code, kind: 'permanent', errorClass: 'http_4xx', status: res.statusCode });
-      }
+      // 401, 403, 404, 405 and 410 are handled above: what is left is a 4xx (permanent) or a retryable one.
+      if (err.kind === 'permanent') return err;
       throw err;
     }
     let json: unknown;
     try {
       json = await res.body.json();
     } catch (e) {
-      throw new SyncError('POST /token: response is not JSON', { code: 'SYNC_AUTH_BAD_RESPONSE', kind: 'retryable', errorClass: 'auth', cause: e });
+      throw new SyncError('POST /token: response is not JSON', { code: 'SYNC_AUTH_BAD_RESPONSE', cause: e });
     }
     const parsed = tokenResponse.safeParse(json);
     if (!parsed.success) {
-      throw new SyncError('POST /token: response has no access_token', { code: 'SYNC_AUTH_BAD_RESPONSE', kind: 'retryable', errorClass: 'auth' });
+      throw new SyncError('POST /token: response has no access_token', { code: 'SYNC_AUTH_BAD_RESPONSE' });
     }
     const value = parsed.data.access_token;
     const exp = tokenExpiryMs(value, issuedAt, parsed.data.expires_in);
@@ -243,7 +238,7 @@ function tokenRedirectError(status: number, location: string | string[] | undefi
   }
   return new SyncError(
     `POST /token: the API answered HTTP ${status}, a redirect to ${shown}; credentials are never sent to a redirect target. Set api.url to the origin that serves /token`,
-    { code: 'SYNC_AUTH_REDIRECT', kind: 'auth_rejected', errorClass: 'auth_rejected', status },
+    { code: 'SYNC_AUTH_REDIRECT', status },
   );
 }
 

@@ -145,7 +145,7 @@ export class ApiClient {
       } catch (e) {
         const c = classifyError(e, context);
         if (c.errorClass !== 'internal') throw c;
-        throw new SyncError(`${context}: the response is not valid JSON`, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing', cause: e });
+        throw new SyncError(`${context}: the response is not valid JSON`, { code: 'SYNC_API_BAD_LISTING', cause: e });
       }
     });
   }
@@ -170,8 +170,6 @@ export class ApiClient {
         await res.body.dump().catch(() => undefined);
         throw new SyncError(`${context}: range not satisfiable`, {
           code: 'SYNC_API_RANGE_NOT_SATISFIABLE',
-          kind: 'retryable',
-          errorClass: 'range_mismatch',
           status: 416,
         });
       }
@@ -258,8 +256,6 @@ export class ApiClient {
         if (c.errorClass !== 'internal') throw c;
         throw new SyncError('GET /assets: the response is not valid JSON', {
           code: 'SYNC_API_BAD_LISTING',
-          kind: 'retryable',
-          errorClass: 'bad_listing',
           cause: e,
         });
       }
@@ -267,7 +263,7 @@ export class ApiClient {
         return { ...parseListPage(body), serverDateMs, receivedAtMs };
       } catch (e) {
         if (e instanceof WireError)
-          throw new SyncError(`GET /assets: ${e.message}`, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing' });
+          throw new SyncError(`GET /assets: ${e.message}`, { code: 'SYNC_API_BAD_LISTING' });
         throw e;
       }
     });

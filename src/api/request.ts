@@ -60,10 +60,10 @@ export async function send(start: URL, o: SendOptions): Promise<SendResult> {
     try {
       next = new URL(location, url);
     } catch {
-      throw new SyncError(`${method} ${url.pathname}: redirect to an invalid location`, { code: 'SYNC_API_BAD_REDIRECT', kind: 'permanent', errorClass: 'http_4xx', status: res.statusCode });
+      throw new SyncError(`${method} ${url.pathname}: redirect to an invalid location`, { code: 'SYNC_API_BAD_REDIRECT', status: res.statusCode });
     }
     if (next.protocol !== 'http:' && next.protocol !== 'https:')
-      throw new SyncError(`${method} ${url.pathname}: redirect to a ${next.protocol} URL was refused`, { code: 'SYNC_API_BAD_REDIRECT', kind: 'permanent', errorClass: 'http_4xx', status: res.statusCode });
+      throw new SyncError(`${method} ${url.pathname}: redirect to a ${next.protocol} URL was refused`, { code: 'SYNC_API_BAD_REDIRECT', status: res.statusCode });
     // 303 (and 301/302 after a POST, as browsers do) continue as a GET without the body.
     if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
       method = 'GET';

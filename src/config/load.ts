@@ -92,7 +92,7 @@ function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): 
 }
 
 function configError(message: string, cause?: unknown): SyncError {
-  return new SyncError(message, { code: 'SYNC_CONFIG_INVALID', kind: 'fatal', errorClass: 'config', cause });
+  return new SyncError(message, { code: 'SYNC_CONFIG_INVALID', cause });
 }
 
 function readSecretFile(file: string, what: string): string {

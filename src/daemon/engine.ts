@@ -1,7 +1,7 @@
 // The engine ties poller, gate and worker pool together for both modes: `sync` (one cycle, drain,
 // exit) and `run` (poll on a schedule, workers drain continuously, stop on request).
 import cron, { type ScheduledTask } from 'node-cron';
-import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError } from '../errors.js';
+import { SyncError, TOKEN_ENDPOINT_MISSING, classifyError, isUnreachable } from '../errors.js';
 import { createFreeSpaceProbe, freeBytes } from '../lib/disk.js';
 import type { Logger } from '../lib/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
@@ -515,10 +515,6 @@ export class Engine {
     await old?.stop();
     await old?.destroy();
   }
-}
-
-export function isUnreachable(e: SyncError): boolean {
-  return e.kind === 'auth_rejected' || ['network', 'timeout', 'http_5xx', 'rate_limited'].includes(e.errorClass);
 }
 
 function cronLogger(log: Logger) {

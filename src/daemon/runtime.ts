@@ -11,7 +11,7 @@ import { AssetsSource } from '../api/assets-source.js';
 import type { Source } from '../api/source.js';
 import { StacSource } from '../api/stac/source.js';
 import { createDispatcher } from '../api/dispatcher.js';
-import { SyncError, operatorFsError } from '../errors.js';
+import { SyncError, operatorFsError, type ErrorCode } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
 import { INSTANCE_ID } from '../mirror/staging.js';
@@ -53,7 +53,7 @@ export function outboxSinksOf(config: Config): OutboxSink[] {
   return sinks;
 }
 
-function fatal(message: string, code: string, cause?: unknown): SyncError {
+function fatal(message: string, code: ErrorCode, cause?: unknown): SyncError {
   return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
 }
 

@@ -17,7 +17,7 @@ export class LockedError extends SyncError {
     message: string,
     readonly holderPid: number | null,
   ) {
-    super(message, { code: 'SYNC_LOCKED', kind: 'fatal', errorClass: 'config' });
+    super(message, { code: 'SYNC_LOCKED' });
   }
 }
 

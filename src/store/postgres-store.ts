@@ -8,7 +8,7 @@
 // - requeueOrphans only requeues EXPIRED leases: a running row may belong to a live replica.
 // Every statement is a single autocommit statement (one round trip), except migrations.
 import pg from 'pg';
-import { SyncError } from '../errors.js';
+import { SyncError, type ErrorCode } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './sqlite.js';
@@ -85,7 +85,7 @@ export interface PostgresStoreOptions {
   outboxSinks?: readonly OutboxSink[];
 }
 
-function storeError(message: string, code: string, cause?: unknown): SyncError {
+function storeError(message: string, code: ErrorCode, cause?: unknown): SyncError {
   return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
 }
 

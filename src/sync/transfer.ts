@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Source } from '../api/source.js';
 import type { DownloadResponse } from '../api/client.js';
-import { SyncError, classifyError, isSyncError } from '../errors.js';
+import { MISMATCH_CODES, SyncError, classifyError, isSyncError } from '../errors.js';
 import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
 import type { ClaimedJob } from '../store/types.js';
@@ -56,7 +56,7 @@ export function resumeValidator(res: Pick<DownloadResponse, 'etag' | 'lastModifi
 }
 
 function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch' | 'checksum_mismatch'): SyncError {
-  return new SyncError(`GET ${job.key}: ${why}`, { code: 'SYNC_TRANSFER_MISMATCH', kind: 'retryable', errorClass });
+  return new SyncError(`GET ${job.key}: ${why}`, { code: MISMATCH_CODES[errorClass] });
 }
 
 /**

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
-import { SyncError, classifyError } from '../errors.js';
+import { SyncError, classifyError, isApiDown } from '../errors.js';
 import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
@@ -74,9 +74,6 @@ export interface WorkerContext {
   /** Subscribe to live settings changes (reload); returns the unsubscribe function. */
   onSettingsChange?(fn: () => void): () => void;
 }
-
-/** Failures that say the API (not the asset) is unwell. */
-const API_DOWN_CLASSES = new Set(['network', 'timeout', 'http_5xx']);
 
 /** The free-space pre-check failed: nothing was written, so the partial is kept. */
 const NO_ROOM_CODE = 'SYNC_MIRROR_NO_ROOM';
@@ -399,7 +396,7 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
         const runAt = now + backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
         // A 429 is the server pacing us (the gate pauses everyone), and while the breaker is open a
         // network failure is the API's, not the asset's: neither burns an attempt.
-        const notTheAssets = e.errorClass === 'rate_limited' || (API_DOWN_CLASSES.has(e.errorClass) && (ctx.isApiDown?.() ?? false));
+        const notTheAssets = e.errorClass === 'rate_limited' || (isApiDown(e) && (ctx.isApiDown?.() ?? false));
         if (e.errorClass === 'rate_limited' && e.retryAfterMs !== undefined) ctx.events.onRateLimited?.(e.retryAfterMs);
         const r = await ctx.store.retryLater(job.id, job.leaseToken, { runAt, now, consumeAttempt: !notTheAssets, error });
         if (r === 'failed') {

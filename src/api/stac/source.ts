@@ -43,7 +43,7 @@ const REFUSED = new Set([400, 401, 403]);
 const FORBIDDEN_LINK_HEADERS = /^(authorization|x-api-key|cookie|host|content-length|transfer-encoding|connection)$/i;
 
 function badListing(message: string): SyncError {
-  return new SyncError(message, { code: 'SYNC_API_BAD_LISTING', kind: 'retryable', errorClass: 'bad_listing' });
+  return new SyncError(message, { code: 'SYNC_API_BAD_LISTING' });
 }
 
 function iso(ms: number): string {
@@ -293,7 +293,7 @@ export class StacSource implements Source {
         ({ body } = await this.#json(this.#url(path), { method: 'GET', signal }, context));
       } catch (e) {
         if (isSyncError(e) && e.kind === 'gone')
-          throw new SyncError(`${context}: the item ${JSON.stringify(id)} vanished after it was listed (HTTP ${e.status})`, { code: 'SYNC_STAC_ITEM_GONE', kind: 'gone', errorClass: 'not_found', status: e.status });
+          throw new SyncError(`${context}: the item ${JSON.stringify(id)} vanished after it was listed (HTTP ${e.status})`, { code: 'SYNC_STAC_ITEM_GONE', status: e.status });
         throw e;
       }
       let item: StacItem;
@@ -336,7 +336,7 @@ export class StacSource implements Source {
     const fresh = await this.#refetch(loc.c, loc.i, opts.signal);
     const a = fresh.item.assets[loc.a];
     if (!a)
-      throw new SyncError(`GET item ${JSON.stringify(loc.i)}: asset ${JSON.stringify(loc.a)} is no longer part of the item`, { code: 'SYNC_STAC_ASSET_GONE', kind: 'gone', errorClass: 'not_found', status: 404 });
+      throw new SyncError(`GET item ${JSON.stringify(loc.i)}: asset ${JSON.stringify(loc.a)} is no longer part of the item`, { code: 'SYNC_STAC_ASSET_GONE', status: 404 });
     let url: URL;
     try {
       url = assetUrl(fresh.item, loc.a, a.href);
@@ -359,8 +359,6 @@ export class StacSource implements Source {
         if (refreshes >= 1)
           throw new SyncError(`${context}: storage refused a freshly fetched pre-signed URL (HTTP ${e.status})`, {
             code: 'SYNC_STAC_URL_REFUSED',
-            kind: 'retryable',
-            errorClass: 'http_4xx',
             status: e.status,
           });
         this.#log?.info({ key: job.key, status: e.status }, 'storage refused the pre-signed URL; fetching the item again');

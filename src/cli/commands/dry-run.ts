@@ -8,8 +8,7 @@ import type { Logger } from '../../lib/logger.js';
 import { openStore } from '../../store/open.js';
 import { compileFilter } from '../../config/filters.js';
 import { planSync, type SyncPlan } from '../../sync/plan.js';
-import { isUnreachable } from '../../daemon/engine.js';
-import { classifyError } from '../../errors.js';
+import { classifyError, isUnreachable } from '../../errors.js';
 import { err, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 

@@ -37,8 +37,6 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       if (e instanceof SyncError) throw e;
       throw new SyncError(`cannot migrate ${redactDatabaseUrl(t.url)} (schema ${t.schema}): ${(e as Error).message}`, {
         code: 'SYNC_STORE_OPEN',
-        kind: 'fatal',
-        errorClass: 'config',
         cause: e,
       });
     } finally {

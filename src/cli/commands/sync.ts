@@ -1,13 +1,13 @@
 // `constellr-sync sync`: one cycle (poll, download everything due, exit) with documented exit codes.
 import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration, parseDuration, parseSize } from '../../config/duration.js';
-import { Engine, isUnreachable, type SyncSummary } from '../../daemon/engine.js';
+import { Engine, type SyncSummary } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
 import { combineEvents } from '../../ops/metrics.js';
 import { ProgressDisplay } from '../progress.js';
 import type { Job, JobState } from '../../store/types.js';
-import { unreachableMessage } from '../../errors.js';
+import { isUnreachable, unreachableMessage } from '../../errors.js';
 import type { GateState } from '../../sync/gate.js';
 import type { WorkerEvents } from '../../sync/worker.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ERROR_CLASSES,
+  ERRORS,
+  EXIT,
+  MISMATCH_CODES,
+  SyncError,
+  classifyError,
+  connectFailureReason,
+  errorFromStatus,
+  exitCodeOf,
+  isApiDown,
+  isAuth,
+  isAuthRejected,
+  isRateLimited,
+  isUnreachable,
+  operatorFsError,
+  type ErrorCode,
+} from '../../src/errors.js';
+import { LockedError } from '../../src/ops/lock.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
+
+const codes = Object.keys(ERRORS) as ErrorCode[];
+const KINDS = ['retryable', 'auth', 'auth_rejected', 'gone', 'permanent', 'disk_full', 'aborted', 'fatal'];
+const ERROR_EXITS: number[] = [EXIT.FAILURES, EXIT.USAGE, EXIT.UNREACHABLE, EXIT.LOCKED];
+
+describe('the error table', () => {
+  it('gives every code a kind, a known class and an error exit code', () => {
+    expect(codes.length).toBeGreaterThan(40);
+    for (const code of codes) {
+      const row = ERRORS[code];
+      expect(code, code).toMatch(/^SYNC_[A-Z0-9_]+$/);
+      expect(KINDS, code).toContain(row.kind);
+      expect(Object.keys(ERROR_CLASSES), code).toContain(row.errorClass);
+      expect(ERROR_EXITS, code).toContain(row.exit);
+    }
+  });
+
+  it('builds each SyncError from its row, whatever the code', () => {
+    for (const code of codes) {
+      const e = new SyncError('m', { code });
+      expect([e.kind, e.errorClass, e.exitCode], code).toEqual([ERRORS[code].kind, ERRORS[code].errorClass, ERRORS[code].exit]);
+      expect(exitCodeOf(e)).toBe(ERRORS[code].exit);
+      expect(exitCodeFor(e)).toBe(ERRORS[code].exit);
+    }
+  });
+
+  it('keeps the exit codes consistent with the kinds and classes', () => {
+    for (const code of codes) {
+      const { kind, errorClass, exit } = ERRORS[code];
+      // Configuration and environment problems stop with 2 (4 when another instance holds the lock).
+      if (kind === 'fatal') expect([EXIT.USAGE, EXIT.LOCKED], code).toContain(exit);
+      if (errorClass === 'config') expect(kind, code).toBe('fatal');
+      // Refused credentials, and an API that is down or throttling, are "unreachable".
+      if (kind === 'auth_rejected' || ERROR_CLASSES[errorClass].apiDown || errorClass === 'rate_limited') expect(exit, code).toBe(EXIT.UNREACHABLE);
+      else if (kind !== 'fatal') expect(exit, code).toBe(EXIT.FAILURES);
+    }
+  });
+
+  it('gives each class one apiDown answer, true only for 5xx, timeouts and network failures', () => {
+    const down = Object.entries(ERROR_CLASSES).filter(([, v]) => v.apiDown).map(([k]) => k).sort();
+    expect(down).toEqual(['http_5xx', 'network', 'timeout']);
+  });
+
+  it('names a mismatch code for each transfer check', () => {
+    for (const [cls, code] of Object.entries(MISMATCH_CODES)) expect(ERRORS[code].errorClass).toBe(cls);
+  });
+});
+
+describe('the predicates', () => {
+  const of = (code: ErrorCode) => new SyncError('x', { code });
+
+  it('isUnreachable: down, throttled or refused; not a failed asset, not a config error', () => {
+    for (const c of ['SYNC_API_HTTP_5XX', 'SYNC_API_RATE_LIMITED', 'SYNC_API_ECONNREFUSED', 'SYNC_API_TIMEOUT', 'SYNC_AUTH_REJECTED', 'SYNC_API_KEY_REJECTED', 'SYNC_AUTH_ENDPOINT_NOT_FOUND'] as const)
+      expect(isUnreachable(of(c)), c).toBe(true);
+    for (const c of ['SYNC_API_HTTP_4XX', 'SYNC_API_GONE', 'SYNC_API_UNAUTHORIZED', 'SYNC_TRANSFER_SHORT_BODY', 'SYNC_CONFIG_INVALID', 'SYNC_LOCKED', 'SYNC_INTERNAL'] as const)
+      expect(isUnreachable(of(c)), c).toBe(false);
+  });
+
+  it('isApiDown excludes 429 (paused for Retry-After instead) and refused credentials', () => {
+    expect(isApiDown(of('SYNC_API_HTTP_5XX'))).toBe(true);
+    expect(isApiDown(of('SYNC_API_UND_ERR_HEADERS_TIMEOUT'))).toBe(true);
+    expect(isApiDown(of('SYNC_API_RATE_LIMITED'))).toBe(false);
+    expect(isApiDown(of('SYNC_AUTH_REJECTED'))).toBe(false);
+    expect(isApiDown(of('SYNC_API_UND_ERR_RES_CONTENT_LENGTH_MISMATCH'))).toBe(false);
+  });
+
+  it('isAuth, isAuthRejected and isRateLimited', () => {
+    expect(isAuth(of('SYNC_API_UNAUTHORIZED'))).toBe(true);
+    expect(isAuth(of('SYNC_AUTH_REJECTED'))).toBe(false);
+    expect(isAuthRejected(of('SYNC_AUTH_REDIRECT'))).toBe(true);
+    expect(isAuthRejected(of('SYNC_API_UNAUTHORIZED'))).toBe(false);
+    expect(isRateLimited(of('SYNC_API_RATE_LIMITED'))).toBe(true);
+    expect(isRateLimited(of('SYNC_API_HTTP_5XX'))).toBe(false);
+  });
+});
+
+describe('classification into the table', () => {
+  it('maps statuses to codes, with the status kept apart', () => {
+    const cases: [number, ErrorCode][] = [
+      [401, 'SYNC_API_UNAUTHORIZED'],
+      [408, 'SYNC_API_TIMEOUT'],
+      [429, 'SYNC_API_RATE_LIMITED'],
+      [404, 'SYNC_API_GONE'],
+      [410, 'SYNC_API_GONE'],
+      [400, 'SYNC_API_HTTP_4XX'],
+      [418, 'SYNC_API_HTTP_4XX'],
+      [500, 'SYNC_API_HTTP_5XX'],
+      [503, 'SYNC_API_HTTP_5XX'],
+    ];
+    for (const [status, code] of cases) {
+      const e = errorFromStatus(status, 'GET /x', { retryAfterMs: 1000 });
+      expect([e.code, e.status], String(status)).toEqual([code, status]);
+    }
+    expect(errorFromStatus(503, 'GET /x', { retryAfterMs: 1000 }).retryAfterMs).toBe(1000);
+    expect(errorFromStatus(429, 'GET /x', { retryAfterMs: 2000 }).retryAfterMs).toBe(2000);
+  });
+
+  it('maps thrown errors by their code, never by their message', () => {
+    const errno = (code: string, message = 'whatever text') => Object.assign(new Error(message), { code });
+    expect(classifyError(errno('ECONNREFUSED')).code).toBe('SYNC_API_ECONNREFUSED');
+    expect(classifyError(errno('UND_ERR_BODY_TIMEOUT')).errorClass).toBe('timeout');
+    expect(classifyError(errno('ENOSPC')).code).toBe('SYNC_MIRROR_DISK_FULL');
+    expect(classifyError(errno('EIO')).code).toBe('SYNC_IO');
+    expect(classifyError(errno('EIO')).message).toContain('EIO');
+    expect(classifyError(errno('UND_ERR_ABORTED')).kind).toBe('aborted');
+    expect(classifyError(new Error('ECONNREFUSED connection refused')).code).toBe('SYNC_INTERNAL');
+    expect(connectFailureReason(classifyError(errno('ENOTFOUND')))).toBe('host not found');
+  });
+
+  it('gives a locked lock exit 4 and an operator filesystem problem exit 2', () => {
+    expect(exitCodeFor(new LockedError('locked', 1))).toBe(EXIT.LOCKED);
+    const fsErr = operatorFsError('the mirror', '/m', Object.assign(new Error('x'), { code: 'EACCES' }));
+    expect(fsErr && exitCodeFor(fsErr)).toBe(EXIT.USAGE);
+    expect(exitCodeFor(new Error('not ours'))).toBe(EXIT.FAILURES);
+  });
+});
