@@ -1,8 +1,7 @@
 // The asset API as a source (today's behaviour): GET /assets pages, GET /assets/{key} downloads with
 // credentials (redirects to storage are followed without them).
 import { encodeKeyPath, type ApiClient, type DownloadParams, type DownloadResponse, type ListParams } from './client.js';
-import type { ClaimedJob } from '../store/types.js';
-import type { Expectation, Location, Source, SourceInfo } from './source.js';
+import type { Expectation, Location, Source, SourceInfo, SourceJob } from './source.js';
 import type { ListPage } from './wire.js';
 
 export class AssetsSource implements Source {
@@ -17,15 +16,15 @@ export class AssetsSource implements Source {
     return this.#api.listPage(params);
   }
 
-  async locate(job: ClaimedJob): Promise<Location> {
+  async locate(job: SourceJob): Promise<Location> {
     return { url: new URL(`assets/${encodeKeyPath(job.key)}`, this.#api.baseUrl), credentials: true, expiresAt: null };
   }
 
-  download(job: ClaimedJob, params: DownloadParams): Promise<DownloadResponse> {
+  download(job: SourceJob, params: DownloadParams): Promise<DownloadResponse> {
     return this.#api.download(job.key, params);
   }
 
-  expect(job: ClaimedJob): Expectation {
+  expect(job: SourceJob): Expectation {
     return { size: job.remoteSize, etag: job.remoteEtag, sha256: null };
   }
 

@@ -2,9 +2,20 @@
 // and both state backends are common. Two implementations: the asset API (assets-source.ts, GET
 // /assets) and the STAC API (stac/source.ts, POST /stac/search with pre-signed asset hrefs).
 import type { SourceKind } from '../config/schema.js';
-import type { ClaimedJob } from '../store/types.js';
 import type { DownloadParams, DownloadResponse, ListParams } from './client.js';
 import type { ListPage } from './wire.js';
+
+/**
+ * The part of a claimed job a source reads: which asset version, and the locator it listed. The
+ * store's ClaimedJob extends it (the store sits above the sources).
+ */
+export interface SourceJob {
+  key: string;
+  remoteSize: number;
+  remoteEtag: string | null;
+  /** The source's locator as listed (STAC: href, expiry, checksum); null for the asset API. */
+  locator: string | null;
+}
 
 /** What a download must match, from the listing (the worker verifies the bytes against it). */
 export interface Expectation {
@@ -42,10 +53,10 @@ export interface Source {
    */
   beginPoll?(signal?: AbortSignal): Promise<{ lookbackMs?: number | undefined }>;
   /** Where the job's bytes are now; `refresh` asks the server again (an expired or refused URL). */
-  locate(job: ClaimedJob, opts?: { refresh?: boolean; signal?: AbortSignal | undefined }): Promise<Location>;
+  locate(job: SourceJob, opts?: { refresh?: boolean; signal?: AbortSignal | undefined }): Promise<Location>;
   /** Start a download of the job (Range for resume); refreshes a refused pre-signed URL itself. */
-  download(job: ClaimedJob, params: DownloadParams): Promise<DownloadResponse>;
+  download(job: SourceJob, params: DownloadParams): Promise<DownloadResponse>;
   /** What the bytes must match. */
-  expect(job: ClaimedJob): Expectation;
+  expect(job: SourceJob): Expectation;
   describe(): SourceInfo;
 }

@@ -8,7 +8,7 @@ import type { SyncError } from '../errors.js';
 import { freeBytes } from '../lib/disk.js';
 import type { StateStore } from '../store/types.js';
 import { JOB_STATES, OUTBOX_SINKS } from '../store/types.js';
-import type { JobOutcome, WorkerEvents } from '../sync/worker.js';
+import type { JobOutcome, WorkerEvents } from './worker-events.js';
 
 export const METRIC_PREFIX = 'constellr_sync_';
 

@@ -1,5 +1,6 @@
 // The state store interface. SQLite implements it today; the PostgreSQL backend implements the same
 // semantics. Methods are async so both fit; only committed facts count.
+import type { SourceJob } from '../api/source.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 
@@ -57,20 +58,15 @@ export interface ReconcileRecord {
 }
 
 /** A job held by one worker under a lease; `leaseToken` fences every later write. */
-export interface ClaimedJob {
+export interface ClaimedJob extends SourceJob {
   id: number;
-  key: string;
   remoteModifiedMs: number;
-  remoteSize: number;
-  remoteEtag: string | null;
   revision: number;
   attempts: number;
   leaseToken: string;
   leaseUntil: number;
   /** What the mirror held before (for replacements). */
   localPath: string | null;
-  /** The source's locator as listed (STAC: href, expiry, checksum); null for the asset API. */
-  locator: string | null;
 }
 
 export interface Cursor {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
 import { SyncError, classifyError, isApiDown } from '../errors.js';
+import type { JobOutcome, WorkerEvents } from '../ops/worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
@@ -17,6 +18,8 @@ import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, StateStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
+
+export type { JobOutcome, WorkerEvents };
 
 export interface WorkerSettings {
   leaseMs: number;
@@ -34,23 +37,6 @@ export interface WorkerSettings {
    */
   sharedStaging?: boolean;
 }
-
-/** What the pool wants to hear about; all optional. */
-export interface WorkerEvents {
-  /** `resumedFrom` > 0: the download continued a partial from that byte (shown as "resumed at …"). */
-  onDone?(job: ClaimedJob, r: { bytes: number; sha256: string; path: string; received: number; durationMs: number; replaced: boolean; resumedFrom?: number }): void;
-  onOutcome?(job: ClaimedJob, outcome: JobOutcome, error?: SyncError): void;
-  /** Body bytes received; `job` names the download they belong to (per-download progress). */
-  onBytes?(n: number, job?: ClaimedJob): void | Promise<void>;
-  onRetry?(job: ClaimedJob, error: SyncError): void;
-  /** A 429 with Retry-After: every worker should pause that long. */
-  onRateLimited?(ms: number): void;
-  onDiskFull?(job: ClaimedJob, neededBytes: number): void;
-  onAuthRejected?(error: SyncError): void;
-}
-
-/** `paused`: given back without an attempt because of a shared condition (disk full, credentials, 429). */
-export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
 
 export interface WorkerContext {
   /** The source (asset API or STAC): it locates each job's bytes. */

@@ -5,8 +5,7 @@
 import type { ApiClient, DownloadParams, DownloadResponse, ListParams } from '../client.js';
 import { SyncError, isSyncError } from '../../errors.js';
 import type { ListPage, RemoteAsset, StacItemRecord } from '../wire.js';
-import type { Expectation, Location, Source, SourceInfo } from '../source.js';
-import type { ClaimedJob } from '../../store/types.js';
+import type { Expectation, Location, Source, SourceInfo, SourceJob } from '../source.js';
 import type { Logger } from '../../lib/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, hrefExpiry, itemToAssets, parseLocator } from './items.js';
@@ -311,7 +310,7 @@ export class StacSource implements Source {
     return p;
   }
 
-  async locate(job: ClaimedJob, opts: { refresh?: boolean; signal?: AbortSignal | undefined; stale?: string } = {}): Promise<Location> {
+  async locate(job: SourceJob, opts: { refresh?: boolean; signal?: AbortSignal | undefined; stale?: string } = {}): Promise<Location> {
     const loc = parseLocator(job.locator, job.key);
     const now = this.#api.clock();
     const usable = (expiresAt: number | null) => expiresAt === null || expiresAt - EXPIRY_MARGIN_MS > now;
@@ -347,7 +346,7 @@ export class StacSource implements Source {
     return { url, credentials: false, expiresAt: hrefExpiry(url) };
   }
 
-  async download(job: ClaimedJob, params: DownloadParams): Promise<DownloadResponse> {
+  async download(job: SourceJob, params: DownloadParams): Promise<DownloadResponse> {
     const context = `GET ${job.key}`;
     let loc = await this.locate(job, { signal: params.signal });
     for (let refreshes = 0; ; refreshes++) {
@@ -367,7 +366,7 @@ export class StacSource implements Source {
     }
   }
 
-  expect(job: ClaimedJob): Expectation {
+  expect(job: SourceJob): Expectation {
     let sha256: string | null = null;
     try {
       sha256 = parseLocator(job.locator, job.key).s;
