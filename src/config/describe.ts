@@ -106,6 +106,8 @@ function leafValue(kind: FieldKind | undefined, v: unknown, mask: boolean): unkn
     }
     case 'date':
       return typeof v === 'number' ? new Date(v).toISOString() : v;
+    case 'timetable':
+      return typeof v === 'object' ? (v as { source: string }).source : v;
     case 'secret':
       return mask ? '***' : v;
     case 'url':

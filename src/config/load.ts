@@ -6,6 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { suggestKey, toFileValues } from './describe.js';
+import { compileFilter, type AssetFilter } from './filters.js';
 import { SyncError } from '../errors.js';
 import { Secret } from '../lib/secret.js';
 
@@ -20,7 +21,13 @@ export interface Credentials {
   apiKey?: Secret | undefined;
 }
 
+/**
+ * The loaded configuration: values parsed once (durations and sizes in ms and bytes, sync.bandwidth
+ * a Timetable, `filter` compiled from filters.* and sync.since), deeply frozen.
+ */
 export type Config = Readonly<ParsedConfig> & {
+  /** filters.* and sync.since, compiled: the one asset filter every command uses. */
+  readonly filter: AssetFilter;
   readonly credentials: Credentials;
   /** Where the configuration came from, for `config check` and error messages. */
   readonly sources: Readonly<Record<string, string>>;
@@ -219,7 +226,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   cfg.mirror.dir = path.resolve(cwd, cfg.mirror.dir);
   cfg.state.dir = path.resolve(cwd, cfg.state.dir);
   const credentials = loadCredentials(env);
-  return deepFreeze({ ...cfg, credentials, sources, configFile });
+  const filter = compileFilter({ ...cfg.filters, sinceMs: cfg.sync.since });
+  return deepFreeze({ ...cfg, filter, credentials, sources, configFile });
 }
 
 /** Dotted paths of the leaves of a parsed YAML value (lists and scalars are leaves). */
@@ -253,7 +261,7 @@ function deepFreeze<T>(o: T): T {
  * `config check` prints it as YAML that loads back to the same values (masked secrets aside).
  */
 export function describeConfig(cfg: Config): Record<string, unknown> {
-  const { credentials, sources: _s, configFile: _f, ...rest } = cfg;
+  const { credentials, sources: _s, configFile: _f, filter: _x, ...rest } = cfg;
   const plain = toFileValues(rest, { mask: true }) as Record<string, unknown>;
   return {
     ...plain,
@@ -269,6 +277,6 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
 
 /** The effective configuration as a configuration file would hold it (unmasked; no credentials). */
 export function configAsFile(cfg: Config): Record<string, unknown> {
-  const { credentials: _c, sources: _s, configFile: _f, ...rest } = cfg;
+  const { credentials: _c, sources: _s, configFile: _f, filter: _x, ...rest } = cfg;
   return toFileValues(rest, { mask: false }) as Record<string, unknown>;
 }

@@ -12,7 +12,7 @@ import { isValidTimeZone, parseTimetable } from './timetable.js';
  * and for masking. Every helper below tags its schema here; zod keeps the tag through .refine(),
  * .nullable() and the like, so a new key built with these helpers round-trips with no other edit.
  */
-export type FieldKind = 'duration' | 'size' | 'countOrPercent' | 'date' | 'secret' | 'url';
+export type FieldKind = 'duration' | 'size' | 'countOrPercent' | 'date' | 'secret' | 'url' | 'timetable';
 export const fieldKinds = z.registry<{ kind: FieldKind }>();
 const tag = <T extends z.ZodType>(schema: T, kind: FieldKind): T => {
   fieldKinds.add(schema as z.ZodType, { kind });
@@ -266,18 +266,21 @@ export const configSchema = z.strictObject({
       order: z.enum(ORDERS).default('newest-first'),
       /** node-cron expression for full reconciliation listings in `run` (deletions, missed keys); "off" disables. */
       reconcileSchedule: cronExpression('30 3 * * *', true),
-      /** Global download rate cap, or a weekly timetable in sync.timezone (see src/config/timetable.ts). */
-      bandwidth: z
-        .union([z.string(), z.number()])
-        .default('unlimited')
-        .transform((v, ctx) => {
-          try {
-            return parseTimetable(v).source;
-          } catch (e) {
-            ctx.addIssue({ code: 'custom', message: (e as Error).message });
-            return z.NEVER;
-          }
-        }),
+      /** Global download rate cap, or a weekly timetable in sync.timezone (see src/config/timetable.ts); parsed (its text in `.source`). */
+      bandwidth: tag(
+        z
+          .union([z.string(), z.number()])
+          .default('unlimited')
+          .transform((v, ctx) => {
+            try {
+              return parseTimetable(v);
+            } catch (e) {
+              ctx.addIssue({ code: 'custom', message: (e as Error).message });
+              return z.NEVER;
+            }
+          }),
+        'timetable',
+      ),
       maxAttempts: int(10, 1, 1000),
       /** Fast in-run retries of one download before it goes back to the queue. */
       quickRetries: int(3, 0, 20),

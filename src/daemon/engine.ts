@@ -6,7 +6,6 @@ import { createFreeSpaceProbe, freeBytes } from '../lib/disk.js';
 import type { Logger } from '../lib/logger.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
 import { Gate, breakerSettings } from '../sync/gate.js';
-import { parseTimetable } from '../config/timetable.js';
 import { pollOnce, type PollResult } from '../sync/poller.js';
 import { oneShotUnreachable } from '../sync/listing.js';
 import { watchOutage } from '../sync/outage.js';
@@ -14,7 +13,7 @@ import { WorkerPool, type PoolStats } from '../sync/pool.js';
 import { sweepStaging } from '../sync/sweeper.js';
 import { repeat, timerDelay, type Repeater } from '../lib/timers.js';
 import type { WorkerEvents } from '../sync/worker.js';
-import { compileFilter, type AssetFilter } from '../config/filters.js';
+import type { AssetFilter } from '../config/filters.js';
 import { reconcileOnce, type ReconcileResult } from '../sync/reconcile.js';
 import { DEFAULT_LAYOUT, probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { Runtime } from './runtime.js';
@@ -113,7 +112,7 @@ export class Engine {
         },
       },
     });
-    this.filter = compileFilter({ ...cfg.filters, sinceMs: cfg.sync.since });
+    this.filter = cfg.filter;
     this.#rescan = o.rescan ?? false;
     this.layout = {
       fs: { ...DEFAULT_LAYOUT.fs, caseInsensitive: cfg.mirror.caseSensitivity === 'insensitive', normalizationInsensitive: cfg.mirror.caseSensitivity === 'insensitive' },
@@ -122,7 +121,7 @@ export class Engine {
       versionsDir: cfg.mirror.versionsDir,
     };
     const userEvents = o.events ?? {};
-    this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: parseTimetable(cfg.sync.bandwidth), timeZone: cfg.sync.timezone, clock: rt.clock });
+    this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
     const limiter = this.bandwidth;
     const events: WorkerEvents = {
       ...userEvents,

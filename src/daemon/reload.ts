@@ -3,8 +3,6 @@
 // becomes the old one with only the applied keys replaced, so nothing that reads rt.config later can
 // pick up half of a change that was not applied (a new mirror.dir, say).
 import { describeConfig, type Config } from '../config/load.js';
-import { compileFilter } from '../config/filters.js';
-import { parseTimetable } from '../config/timetable.js';
 import type { Engine } from './engine.js';
 
 export interface ConfigChange {
@@ -87,6 +85,8 @@ function overlay(base: Config, next: Config, keys: readonly string[]): Config {
     const last = parts[parts.length - 1]!;
     dst[last] = (src as Record<string, unknown>)[last];
   }
+  // The compiled filter follows filters.* and sync.since.
+  if (keys.some((k) => k.startsWith('filters.') || k === 'sync.since')) out.filter = next.filter;
   for (const v of Object.values(out)) if (typeof v === 'object' && v !== null) Object.freeze(v);
   return Object.freeze(out) as Config;
 }
@@ -113,10 +113,10 @@ export async function applyReload(engine: Engine, next: Config): Promise<ReloadR
     }
   }
   if ((has('sync.bandwidth') || has('sync.timezone')) && !failed.has('sync.timezone')) {
-    engine.bandwidth.setTimetable(parseTimetable(next.sync.bandwidth), next.sync.timezone);
+    engine.bandwidth.setTimetable(next.sync.bandwidth, next.sync.timezone);
   }
   if (changes.some((c) => c.key.startsWith('filters.')) || has('sync.since')) {
-    engine.filter = compileFilter({ ...next.filters, sinceMs: next.sync.since });
+    engine.filter = next.filter;
   }
   if (has('sync.concurrency')) engine.pool.setConcurrency(next.sync.concurrency);
   if (has('sync.order')) engine.pool.setOrder(next.sync.order);

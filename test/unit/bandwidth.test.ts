@@ -47,8 +47,8 @@ describe('timetable parsing', () => {
 
   it('the config accepts a timetable and names the key when it is wrong', () => {
     const ok = configSchema.parse({ sync: { bandwidth: 'Mon-Fri 08:00-18:00 10MiB/s; otherwise unlimited' } });
-    expect(ok.sync.bandwidth).toBe('Mon-Fri 08:00-18:00 10MiB/s; otherwise unlimited');
-    expect(configSchema.parse({}).sync.bandwidth).toBe('unlimited');
+    expect(ok.sync.bandwidth.source).toBe('Mon-Fri 08:00-18:00 10MiB/s; otherwise unlimited');
+    expect(configSchema.parse({}).sync.bandwidth).toMatchObject({ source: 'unlimited', rules: [], fallback: null });
     const bad = configSchema.safeParse({ sync: { bandwidth: 'Mon-Fri 8-18 10MiB/s' } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues[0]!.path.join('.')).toBe('sync.bandwidth');

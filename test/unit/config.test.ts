@@ -100,6 +100,38 @@ describe('loadConfig precedence', () => {
     const c = loadConfig({ env: {} });
     expect(Object.isFrozen(c.sync)).toBe(true);
   });
+
+  it('is deeply frozen: writing a nested field throws', () => {
+    const c = loadConfig({ env: {}, cwd: dirs.root });
+    const w = (o: unknown, k: string, v: unknown) => () => {
+      (o as Record<string, unknown>)[k] = v;
+    };
+    expect(w(c.sync, 'concurrency', 99)).toThrow(TypeError);
+    expect(w(c.notify.webhook, 'timeout', 1)).toThrow(TypeError);
+    expect(w(c.sync.bandwidth, 'fallback', 1)).toThrow(TypeError);
+    expect(() => (c.filters.include as string[]).push('b/**')).toThrow(TypeError);
+    expect(w(c, 'filter', () => true)).toThrow(TypeError);
+    expect(c.sync.concurrency).toBe(4);
+  });
+
+  it('carries parsed values: durations in ms, sizes in bytes, the timetable, the compiled filter', async () => {
+    const file = path.join(dirs.root, 'parsed.yaml');
+    await fsp.writeFile(
+      file,
+      'sync:\n  retryBaseDelay: 90s\n  bandwidth: "Mon-Fri 08:00-18:00 2MiB/s; otherwise unlimited"\n  since: 2024-01-01T00:00:00Z\nmirror:\n  freeSpaceReserve: 1GiB\nfilters:\n  include: ["orders/**"]\n  exclude: ["**/*.tmp"]\n  minSize: 1KiB\n',
+    );
+    const c = loadConfig({ configFile: file, env: {}, cwd: dirs.root });
+    expect(c.sync.retryBaseDelay).toBe(90_000);
+    expect(c.mirror.freeSpaceReserve).toBe(1024 ** 3);
+    expect(c.sync.bandwidth.source).toBe('Mon-Fri 08:00-18:00 2MiB/s; otherwise unlimited');
+    expect(c.sync.bandwidth.rules[0]!.rate).toBe(2 * 1024 ** 2);
+    const at = Date.parse('2024-06-01T00:00:00Z');
+    expect(c.filter({ key: 'orders/a.tif', size: 2048, lastModifiedMs: at })).toBe(true);
+    expect(c.filter({ key: 'orders/a.tmp', size: 2048, lastModifiedMs: at })).toBe(false);
+    expect(c.filter({ key: 'other/a.tif', size: 2048, lastModifiedMs: at })).toBe(false);
+    expect(c.filter({ key: 'orders/a.tif', size: 10, lastModifiedMs: at })).toBe(false);
+    expect(c.filter({ key: 'orders/a.tif', size: 2048, lastModifiedMs: Date.parse('2023-12-31T00:00:00Z') })).toBe(false);
+  });
 });
 
 describe('loadConfig errors name the key', () => {

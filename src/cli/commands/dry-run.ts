@@ -6,7 +6,6 @@ import type { Config } from '../../config/load.js';
 import { openApi } from '../../daemon/runtime.js';
 import type { Logger } from '../../lib/logger.js';
 import { openStore } from '../../store/open.js';
-import { compileFilter } from '../../config/filters.js';
 import { planSync, type SyncPlan } from '../../sync/plan.js';
 import { classifyError, isUnreachable } from '../../errors.js';
 import { err, out } from '../common.js';
@@ -31,7 +30,7 @@ export async function dryRunCommand(config: Config, logger: Logger, o: { json: b
         clock: Date.now,
         full: o.full,
         drainHorizonMs: Math.min(config.sync.retryMaxDelay, 2 * 60_000),
-        accept: compileFilter({ ...config.filters, sinceMs: config.sync.since }),
+        accept: config.filter,
         settings: { pageSize: config.api.pageSize, lookbackMs: config.sync.lookback, sinceMs: config.sync.since, pageRetries: config.sync.quickRetries + 2, maxPages: config.sync.maxListingPages },
       });
     } catch (e) {

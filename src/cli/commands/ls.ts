@@ -41,15 +41,18 @@ export async function lsCommand(argv: string[]): Promise<number> {
   const config = configFromFlags(values);
   const logger = loggerFor(config, { stderr: true, defaultLevel: 'warn' });
   const f = config.filters;
+  const overridden = [values.include, values.exclude, values['min-size'], values['max-size']].some((v) => v !== undefined);
   const filter = values.all
     ? null
-    : compileFilter({
-        include: values.include ?? f.include,
-        exclude: values.exclude ?? f.exclude,
-        minSize: values['min-size'] !== undefined ? parseSize(values['min-size']) : f.minSize,
-        maxSize: values['max-size'] !== undefined ? parseSize(values['max-size']) : f.maxSize,
-        sinceMs: config.sync.since,
-      });
+    : !overridden
+      ? config.filter
+      : compileFilter({
+          include: values.include ?? f.include,
+          exclude: values.exclude ?? f.exclude,
+          minSize: values['min-size'] !== undefined ? parseSize(values['min-size']) : f.minSize,
+          maxSize: values['max-size'] !== undefined ? parseSize(values['max-size']) : f.maxSize,
+          sinceMs: config.sync.since,
+        });
   const { api, dispatcher } = openApi(config, logger);
   let count = 0;
   let bytes = 0;

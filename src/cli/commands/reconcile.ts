@@ -3,7 +3,6 @@
 import { parseArgs } from 'node:util';
 import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
-import { compileFilter } from '../../config/filters.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
 import { openCatalog } from '../../daemon/catalog.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
@@ -41,7 +40,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const filter = compileFilter({ ...config.filters, sinceMs: config.sync.since });
+    const filter = config.filter;
     const catalog = openCatalog(rt);
     const r = await reconcileOnce({
       recordItems: catalog ? (records) => catalog.record(records) : undefined,
