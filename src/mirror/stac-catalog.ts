@@ -69,9 +69,17 @@ export class StacCatalog {
     this.#d = deps;
   }
 
+  #rootChecked = false;
+
   /** Keep listed items (before their jobs are upserted) and rebuild them later. */
   async record(records: readonly StacItemRecord[]): Promise<void> {
     if (records.length === 0) return;
+    // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
+    // the first sync (or after a crash there) finds a catalogue whose links all resolve.
+    if (!this.#rootChecked) {
+      if (!(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE)))) await this.#catalog();
+      this.#rootChecked = true;
+    }
     await this.#d.store.putItems(records, this.#d.clock());
     for (const r of records) this.#dirty.add(`${r.collection}\u0000${r.id}`);
   }
