@@ -139,13 +139,13 @@ export class Operations {
         buildApiStatus(
           {
             store: rt.store,
-            config: () => engine.rt.config,
+            config: () => engine.config,
             live: this.live,
             inFlight: () => engine.pool.inFlight.values(),
             gatePauses: () => engine.gate.pauses(),
             bandwidth: () => {
               const tt = engine.bandwidth.timetable;
-              const tz = engine.rt.config.sync.timezone;
+              const tz = engine.config.sync.timezone;
               const now = rt.clock();
               const key = `${tt.source}\u0000${tz}`;
               const value = bandwidthWindow((ms) => rateAt(tt, ms, tz), now, bw && bw.key === key ? bw : null);

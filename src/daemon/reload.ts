@@ -1,9 +1,11 @@
 // SIGHUP reload of a running daemon: compare the newly loaded configuration with the one in force,
-// apply what can change live, and report the rest as needing a restart. The effective configuration
-// becomes the old one with only the applied keys replaced, so nothing that reads rt.config later can
-// pick up half of a change that was not applied (a new mirror.dir, say).
+// decide what can change live, and report the rest as needing a restart. The effective configuration
+// is the old one with only the applied keys replaced, so nothing that reads engine.config later can
+// pick up half of a change that was not applied (a new mirror.dir, say); engine.reload() hands it to
+// each part of the engine.
 import { describeConfig, type Config } from '../config/load.js';
 import type { Engine } from './engine.js';
+import { isValidSchedule } from './scheduler.js';
 
 export interface ConfigChange {
   key: string;
@@ -92,42 +94,24 @@ function overlay(base: Config, next: Config, keys: readonly string[]): Config {
 }
 
 /**
- * Apply `next` to a running engine and log each change (and each setting that needs a restart). Throws nothing for a key it cannot apply: that key is reported.
+ * Apply `next` to a running engine and log each change (and each setting that needs a restart).
+ * Throws nothing for a key it cannot apply: that key is reported, and the old value stays in force.
  * An invalid new value (e.g. a bad cron expression) is reported as not applied and the old one kept.
+ * The engine receives the effective configuration through its one entry, engine.reload().
  */
 export async function applyReload(engine: Engine, next: Config): Promise<ReloadReport> {
-  const rt = engine.rt;
-  const prev = rt.config;
+  const prev = engine.config;
+  const log = engine.rt.logger;
   const report: ReloadReport = { applied: [], restartNeeded: [] };
   const appliedKeys: string[] = [];
   const changes = diffConfig(prev, next);
   const has = (k: string) => changes.some((c) => c.key === k);
   const failed = new Set<string>();
 
-  if (has('sync.schedule') || has('sync.timezone')) {
-    try {
-      await engine.reschedule(next.sync.schedule, next.sync.timezone);
-    } catch (e) {
-      rt.logger.error({ err: (e as Error).message }, 'reload: the new schedule is invalid; keeping the old one');
-      failed.add('sync.schedule').add('sync.timezone');
-    }
+  if ((has('sync.schedule') || has('sync.timezone')) && !isValidSchedule(next.sync.schedule)) {
+    log.error({ err: `invalid cron expression "${next.sync.schedule}"` }, 'reload: the new schedule is invalid; keeping the old one');
+    failed.add('sync.schedule').add('sync.timezone');
   }
-  if ((has('sync.bandwidth') || has('sync.timezone')) && !failed.has('sync.timezone')) {
-    engine.bandwidth.setTimetable(next.sync.bandwidth, next.sync.timezone);
-  }
-  if (changes.some((c) => c.key.startsWith('filters.')) || has('sync.since')) {
-    engine.filter = next.filter;
-  }
-  if (has('sync.concurrency')) engine.pool.setConcurrency(next.sync.concurrency);
-  if (has('sync.order')) engine.pool.setOrder(next.sync.order);
-  engine.pool.updateSettings({
-    quickRetries: next.sync.quickRetries,
-    backoff: { baseMs: next.sync.retryBaseDelay, maxMs: next.sync.retryMaxDelay, maxRetryAfterMs: prev.api.maxRetryAfter },
-    leaseMs: next.sync.leaseDuration,
-    minDownloadRate: next.api.minDownloadRate,
-    freeSpaceReserve: next.mirror.freeSpaceReserve,
-  });
-
   for (const c of changes) {
     const when = liveWhen(c.key);
     if (when && !failed.has(c.key)) {
@@ -137,14 +121,11 @@ export async function applyReload(engine: Engine, next: Config): Promise<ReloadR
       report.restartNeeded.push(c);
     }
   }
-  rt.config = overlay(prev, next, appliedKeys);
-  // The lease sweep follows sync.leaseDuration, as the heartbeats of jobs in flight do (updateSettings).
-  engine.rescheduleTimers();
-  const log = rt.logger;
   if (changes.length === 0) log.info('reload: configuration unchanged');
   for (const c of report.applied) log.info({ key: c.key, from: c.from, to: c.to, when: c.when }, 'reload: applied');
   for (const c of report.restartNeeded) log.warn({ key: c.key, from: c.from, to: c.to }, 'reload: needs a restart; the old value stays in force');
-  // Last, so the lines above are written at the level in force when the signal came.
-  if (has('log.level')) log.level = next.log.level;
+  // Last, so the lines above are written at the level in force when the signal came (the engine
+  // applies log.level after everything else).
+  await engine.reload(overlay(prev, next, appliedKeys));
   return report;
 }

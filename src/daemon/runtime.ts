@@ -21,19 +21,20 @@ import { deploymentId, describeStore, openStore } from '../store/open.js';
 import type { OutboxSink, StateStore } from '../store/types.js';
 
 export interface Runtime {
-  config: Config;
-  logger: Logger;
-  store: StateStore;
+  /** The configuration the runtime was opened with; a running engine's is engine.config (reload). */
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: StateStore;
   /** The configured source (asset API or STAC): it lists and locates. */
-  api: Source;
+  readonly api: Source;
   /** The HTTP client of the API (auth, JSON, downloads). */
-  client: ApiClient;
+  readonly client: ApiClient;
   /** Bearer tokens (legacy) or the API key. */
-  tokens: Authenticator;
-  dispatcher: Dispatcher;
-  clock: () => number;
-  root: string;
-  owner: string;
+  readonly tokens: Authenticator;
+  readonly dispatcher: Dispatcher;
+  readonly clock: () => number;
+  readonly root: string;
+  readonly owner: string;
   close(): Promise<void>;
 }
 

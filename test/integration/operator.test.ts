@@ -441,7 +441,7 @@ describe('reload applied to a running engine (in-process)', () => {
       );
       expect(report.applied.map((c) => c.key).sort()).toEqual(['filters.exclude', 'sync.concurrency', 'sync.schedule']);
       expect(report.restartNeeded.map((c) => c.key)).toEqual(['api.connectTimeout']);
-      expect(rt.config.api.connectTimeout).toBe(10_000); // not applied: the old value stays in force
+      expect(engine.config.api.connectTimeout).toBe(10_000); // not applied: the old value stays in force
       await waitUntil(() => engine.pool.inFlight.size === 3, 10_000, 20, 'three downloads at once');
       // The per-second schedule polls; the new exclude filter keeps the .tmp out of the queue.
       s.catalogue.put({ key: 'rl/new.bin', size: 10, lastModified: Date.now() - 5000, seed: 'n' });

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
+import { SyncError } from '../../src/errors.js';
 import { Operations } from '../../src/daemon/operations.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http.js';
@@ -116,11 +117,11 @@ describe('/metrics', () => {
     for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(0);
     // Downloads keep failing: the breaker opens and claiming pauses; the credentials are rejected.
     for (let i = 0; i < 20; i++) engine.gate.recordResult(false, true);
-    engine.authFailed = true;
+    engine.auth.rejected(new SyncError('the API rejected the credentials', { code: 'SYNC_AUTH_REJECTED', kind: 'auth_rejected', errorClass: 'auth_rejected', status: 401 }));
     m = parseMetrics((await get(`${url}/metrics`)).text);
     for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(1);
     engine.gate.recordResult(true, false);
-    engine.authFailed = false;
+    engine.auth.recovered(true);
     m = parseMetrics((await get(`${url}/metrics`)).text);
     expect(m.get('constellr_sync_breaker_open')).toBe(0);
     expect(m.get('constellr_sync_auth_failed')).toBe(0);

@@ -45,7 +45,7 @@ describe('reload of sync.leaseDuration', () => {
         ['sync.leaseDuration', 'now'],
         ['sync.maxListingPages', 'next poll'],
       ]);
-      expect(rt.config.sync.maxListingPages).toBe(50);
+      expect(engine.config.sync.maxListingPages).toBe(50);
       // A heartbeat at the new interval (1 s) renews the lease for 3 s, long before the old one (10 min) would.
       await waitUntil(() => {
         const u = leaseUntil();
