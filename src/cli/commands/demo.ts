@@ -6,13 +6,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration } from '../../config/duration.js';
 import { loadConfig } from '../../config/load.js';
-import { Engine } from '../../daemon/engine.js';
-import { openRuntime } from '../../daemon/runtime.js';
 import { createLogger } from '../../lib/logger.js';
 import { contentSha256, sampleCatalogue, startSimulator } from '../../simulator/index.js';
-import { SqliteStore } from '../../store/sqlite-store.js';
 import { out } from '../common.js';
-import { demoStac } from './demo-stac.js';
+import { SqliteStore } from '../../store/sqlite-store.js';
+import { demoCycle, demoInterrupted, demoStac } from './demo-stac.js';
+import { watchShutdown, type Shutdown } from '../signals.js';
 import { EXIT } from '../exit-codes.js';
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -42,9 +41,20 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const stateDir = path.resolve(values['state-dir'] ?? 'constellr-state');
   const count = Number(values.assets ?? (source === 'stac' ? 20 : 60));
   out('constellr-sync demo: mirroring a simulated Constellr account (no account needed)\n');
-  if (source === 'stac') {
-    return demoStac({ mirrorDir, stateDir, items: count, logger: createLogger({ level: values.verbose ? 'info' : 'warn', destination: undefined }) });
+  // The first Ctrl-C stops the running sync as `sync` stops (downloads in flight finish); a second exits.
+  const shutdown = watchShutdown({ graceful: () => out('\nstopping: finishing the downloads in flight (Ctrl-C again to exit now)') });
+  try {
+    if (source === 'stac') {
+      return await demoStac({ mirrorDir, stateDir, items: count, logger: createLogger({ level: values.verbose ? 'info' : 'warn', destination: undefined }), shutdown });
+    }
+    return await demoAssets({ mirrorDir, stateDir, count, verbose: values.verbose === true, shutdown });
+  } finally {
+    shutdown.dispose();
   }
+}
+
+async function demoAssets(o: { mirrorDir: string; stateDir: string; count: number; verbose: boolean; shutdown: Shutdown }): Promise<number> {
+  const { mirrorDir, stateDir, count, shutdown } = o;
   const sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(42, { count, maxSize: 2 * 1024 * 1024 }), redirect: true, seed: 42 });
   out(`1. Started the API simulator at ${sim.url} with ${sim.catalogue.size} assets (${formatBytes(sim.catalogue.totalBytes)}),`);
   out('   downloads redirected to a separate storage origin, like presigned URLs.');
@@ -53,25 +63,21 @@ export async function demoCommand(argv: string[]): Promise<number> {
       env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password },
       flags: { 'api-url': sim.url, 'mirror-dir': mirrorDir, 'state-dir': stateDir },
     });
-    const logger = createLogger({ level: values.verbose ? 'info' : 'warn', destination: undefined });
+    const logger = createLogger({ level: o.verbose ? 'info' : 'warn', destination: undefined });
     const cycle = async (label: string) => {
       sim.resetStats();
-      const rt = await openRuntime(config, logger);
-      try {
-        const s = await new Engine(rt, { mode: 'drain' }).syncOnce();
-        const counts = await rt.store.counts();
-        out(
-          `${label} listed ${s.poll?.listed ?? 0} assets (${s.poll?.inserted ?? 0} new, ${s.poll?.changed ?? 0} changed), ` +
-            `downloaded ${s.stats.done} (${formatBytes(s.stats.bytes)}) in ${formatDuration(s.durationMs)}; ` +
-            `state: ${counts.done} done, ${counts.queued} queued, ${counts.failed} failed, ${counts.gone} gone.`,
-        );
-        return s;
-      } finally {
-        await rt.close();
-      }
+      const c = await demoCycle(config, logger, shutdown);
+      if (!c) return null;
+      const { summary: s, counts } = c;
+      out(
+        `${label} listed ${s.poll?.listed ?? 0} assets (${s.poll?.inserted ?? 0} new, ${s.poll?.changed ?? 0} changed), ` +
+          `downloaded ${s.stats.done} (${formatBytes(s.stats.bytes)}) in ${formatDuration(s.durationMs)}; ` +
+          `state: ${counts.done} done, ${counts.queued} queued, ${counts.failed} failed, ${counts.gone} gone.`,
+      );
+      return s;
     };
     out(`\n2. First sync into ${mirrorDir} (state in ${stateDir}):`);
-    await cycle('  ');
+    if (!(await cycle('  '))) return demoInterrupted(shutdown);
     const keys = [...sim.catalogue].map((a) => a.key);
     const replaced = keys[Math.floor(keys.length / 2)]!;
     sim.catalogue.put({ key: 'orders/ord-demo/2026-11-27/LSTprecision_T32UQD_20261127.tif', size: 512 * 1024, lastModified: Date.now() });
@@ -80,7 +86,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     sim.catalogue.put({ key: replaced, size: old.size, lastModified: Date.now() });
     out(`\n3. The account changed: 2 new products, and ${JSON.stringify(replaced)} was replaced (same size).`);
     out('   Second sync, incremental from the high-water mark:');
-    await cycle('  ');
+    if (!(await cycle('  '))) return demoInterrupted(shutdown);
     out(`   The simulator served ${sim.stats.downloadRequests} downloads: only what changed.`);
 
     out('\n4. Verifying every mirrored file against the catalogue (sha256, size, mtime):');

@@ -7,6 +7,7 @@ import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
 import { openCatalog } from '../../daemon/catalog.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';
+import { watchShutdown } from '../signals.js';
 
 export const RECONCILE_HELP = `Usage: constellr-sync reconcile [options]
 
@@ -35,10 +36,9 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const config = configFromFlags(values);
   const logger = loggerFor(config, { stderr: values.json === true });
   const rt = await openRuntime(config, logger);
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // The first signal stops the listing (nothing is deleted unless the whole listing succeeded); a
+  // second exits at once.
+  const shutdown = watchShutdown({ graceful: () => undefined });
   try {
     const filter = config.filter;
     const catalog = openCatalog(rt);
@@ -50,7 +50,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       logger,
       clock: rt.clock,
       root: rt.root,
-      signal: stop.signal,
+      signal: shutdown.signal,
       accept: filter.isAll ? undefined : filter,
       settings: {
         pageSize: config.api.pageSize,
@@ -80,8 +80,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     }
     return code;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    shutdown.dispose();
     await rt.close();
   }
 }

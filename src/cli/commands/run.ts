@@ -12,6 +12,7 @@ import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
 import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
 import { timerDelay } from '../../lib/timers.js';
+import { onReloadSignal, watchShutdown } from '../signals.js';
 
 export const RUN_HELP = `Usage: constellr-sync run [options]
 
@@ -43,19 +44,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
   // A signal during start-up is remembered and acted on once the engine runs, instead of killing
   // the process with the default action.
-  let earlySignal: NodeJS.Signals | null = null;
-  const onEarlySignal = (sig: NodeJS.Signals) => {
-    earlySignal ??= sig;
-  };
-  process.on('SIGINT', onEarlySignal);
-  process.on('SIGTERM', onEarlySignal);
+  const shutdown = watchShutdown();
   const ops = new Operations(config, logger);
   let rt;
   try {
     rt = await openRuntime(config, logger, ops.runtimeOptions());
   } catch (e) {
-    process.off('SIGINT', onEarlySignal);
-    process.off('SIGTERM', onEarlySignal);
+    shutdown.dispose();
     throw e;
   }
   const next = nextScheduledRun(config.sync.schedule, config.sync.timezone);
@@ -68,25 +63,23 @@ export async function runCommand(argv: string[]): Promise<number> {
     // The endpoint is up (ready = false) before the first poll; notifications left over are delivered.
     await ops.attach(rt, engine, { http: config.http.enabled, baseEnv: process.env });
   } catch (e) {
-    process.off('SIGINT', onEarlySignal);
-    process.off('SIGTERM', onEarlySignal);
+    shutdown.dispose();
     await ops.stop(0);
     await rt.close();
     throw e;
   }
   const handle = await engine.start();
+  const running = rt;
   return await new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
+    shutdown.handle({
+      graceful: (sig) => {
         logger.info({ signal: sig, graceMs: config.sync.gracePeriod }, 'received signal; stopping gracefully');
         // Whatever hangs, in-flight downloads are aborted shortly after the grace period, so the
         // process stops within grace + 5 s (systemd's and Docker's kill timeouts allow for that).
         setTimeout(() => handle.forceStop(), timerDelay(config.sync.gracePeriod + 2000)).unref();
         // Notifications in flight get a short grace (they are sent again at the next start anyway).
         void Promise.all([handle.stop(), ops.stop(Math.min(config.sync.gracePeriod, 10_000))])
-          .then(() => rt.close())
+          .then(() => running.close())
           .then(
             () => {
               logger.info('stopped');
@@ -97,7 +90,8 @@ export async function runCommand(argv: string[]): Promise<number> {
               resolve(EXIT.FAILURES);
             },
           );
-      } else {
+      },
+      forceful: (sig) => {
         logger.warn({ signal: sig }, 'second signal; aborting in-flight downloads now');
         handle.forceStop();
         // Jobs are released in milliseconds; if something still blocks, exit anyway: the state on
@@ -106,18 +100,13 @@ export async function runCommand(argv: string[]): Promise<number> {
           logger.warn('forced exit before a clean close');
           process.exit(EXIT.FAILURES);
         }, 3000).unref();
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.off('SIGINT', onEarlySignal);
-    process.off('SIGTERM', onEarlySignal);
-    if (earlySignal) onSignal(earlySignal);
+      },
+    });
     // SIGHUP: re-read the configuration (file; env and flags as at start) and apply what can change live.
     let reloading = Promise.resolve();
-    process.on('SIGHUP', () => {
+    onReloadSignal(() => {
       reloading = reloading.then(async () => {
-        if (signals > 0) return;
+        if (shutdown.count > 0) return;
         try {
           const next = configFromFlags(values);
           await applyReload(engine, next);

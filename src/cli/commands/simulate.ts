@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { sampleCatalogue, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
 import { out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
+import { watchShutdown } from '../signals.js';
 
 export const SIMULATE_HELP = `Usage: constellr-sync simulate [options]
 
@@ -109,10 +110,10 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   out(`credentials:             CONSTELLR_USERNAME=${sim.username} CONSTELLR_PASSWORD=<the --password value, default demo-password>`);
   out(`assets:                  ${sim.catalogue.size} (${sim.catalogue.totalBytes} bytes)`);
   out('Press Ctrl-C to stop.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  // The first signal closes the simulator; a second exits at once.
+  const shutdown = watchShutdown();
+  await new Promise<void>((resolve) => shutdown.handle({ graceful: () => resolve() }));
   await sim.close();
+  shutdown.dispose();
   return EXIT.OK;
 }

@@ -13,6 +13,7 @@ import type { WorkerEvents } from '../../sync/worker.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { DRY_RUN_HELP, dryRunCommand } from './dry-run.js';
+import { watchShutdown } from '../signals.js';
 
 export const SYNC_HELP = `Usage: constellr-sync sync [options]
 
@@ -101,50 +102,42 @@ export async function syncCommand(argv: string[]): Promise<number> {
             return capHit !== null;
           },
   });
-  let signals = 0;
-  let firstSignal: NodeJS.Signals | null = null;
-  const stopPoll = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    firstSignal ??= sig;
-    if (signals === 1) {
+  const shutdown = watchShutdown({
+    graceful: (sig) => {
       logger.warn({ signal: sig }, 'stopping: finishing in-flight downloads within the grace period');
-      stopPoll.abort();
       void engine.pool.stop(config.sync.gracePeriod);
-    } else {
+    },
+    forceful: (sig) => {
       logger.warn({ signal: sig }, 'second signal: aborting in-flight downloads now');
       engine.pool.abortInFlight();
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    },
+  });
   try {
     // Notifications (hook, webhook) left over from earlier runs are delivered too.
     await ops.attach(rt, engine, { http: false, baseEnv: process.env });
     progress?.start({ inFlight: () => engine.pool.inFlight.values(), backlog: () => rt.store.backlog(), paused: () => pauseOf(engine.gate.state(), rt.clock()) });
     const stopWatching = tally.watchGate(() => engine.gate.state().open);
-    const summary = await engine.syncOnce(stopPoll.signal).finally(stopWatching);
+    const summary = await engine.syncOnce(shutdown.signal).finally(stopWatching);
     if (ops.notifier && !(await ops.notifier.drain(Math.max(config.sync.gracePeriod, 5000))))
       logger.warn('some notifications are still being delivered; the rest are sent at the next sync or run');
     progress?.stop();
     const counts = await rt.store.counts();
     const failures = await rt.store.recentFailures(100);
-    let code = exitCodeOf(summary, counts, firstSignal);
+    let code = exitCodeOf(summary, counts, shutdown.first);
     // Stopped at a cap: its own code, unless something worse (failures, unreachable) happened.
     if (capHit && code === EXIT.FAILURES && counts.failed === 0 && !summary.pollError) code = EXIT.CAPPED;
     const left = counts.queued + counts.running;
     if (values.json)
       out(JSON.stringify({ ...summaryJson(summary, counts, failures, code, tally, started), cap: capHit, receivedBytes: caps.maxBytes === null ? undefined : received }));
     else if (!quiet) {
-      printSummary(summary, counts, failures, tally, config.api.url, firstSignal !== null);
+      printSummary(summary, counts, failures, tally, config.api.url, shutdown.first !== null);
       if (capHit) err(`stopped at --${capHit}; ${counts.queued} assets remain queued for the next sync`);
     }
     // Said even with --quiet and --json (on stderr): the operator pressed Ctrl-C and wants to know.
-    if (firstSignal) err(`interrupted: ${left} queued; run sync again to resume`);
+    if (shutdown.first) err(`interrupted: ${left} queued; run sync again to resume`);
     return code;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    shutdown.dispose();
     progress?.stop();
     await ops.stop(5000);
     await rt.close();
