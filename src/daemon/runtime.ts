@@ -95,6 +95,17 @@ export async function prepareMirrorRoot(root: string): Promise<void> {
   }
 }
 
+/**
+ * The state store alone, without locks or the mirror check: for commands that read the state, or
+ * write rows a running daemon picks up (status, retry, verify, export, dry runs). `readonly` does not
+ * migrate, and gives null when there is no state yet.
+ */
+export function openState(config: Config, opts?: { readonly?: false }): Promise<StateStore>;
+export function openState(config: Config, opts: { readonly?: boolean }): Promise<StateStore | null>;
+export async function openState(config: Config, opts: { readonly?: boolean } = {}): Promise<StateStore | null> {
+  return openStore(config, { readonly: opts.readonly });
+}
+
 /** The HTTP side alone (transport, credentials, client, source): for commands that need no state or mirror. */
 export function openApi(
   config: Config,

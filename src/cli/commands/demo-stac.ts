@@ -7,8 +7,7 @@ import path from 'node:path';
 import { formatBytes, formatDuration } from '../../config/duration.js';
 import { loadConfig, type Config } from '../../config/load.js';
 import { Engine, type SyncSummary } from '../../daemon/engine.js';
-import { openRuntime } from '../../daemon/runtime.js';
-import { SqliteStore } from '../../store/sqlite-store.js';
+import { openRuntime, openState } from '../../daemon/runtime.js';
 import type { Logger } from '../../lib/logger.js';
 import type { SourceInfo } from '../../api/source.js';
 import type { JobState } from '../../store/types.js';
@@ -84,7 +83,7 @@ export async function demoStac(o: { mirrorDir: string; stateDir: string; items: 
     out(`   The storage origin served ${sim.stats.downloadRequests} downloads: only what changed. API-key requests: ${sim.stats.authByApiKey}, token requests: ${sim.stats.tokenRequests}.`);
 
     out('\n4. Verifying every mirrored file against the catalogue (sha256 and size):');
-    const store = SqliteStore.open(o.stateDir, { maxAttempts: 10 });
+    const store = await openState(config);
     let ok = 0;
     let bad = 0;
     let total = 0;

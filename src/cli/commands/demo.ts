@@ -9,7 +9,7 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../lib/logger.js';
 import { contentSha256, sampleCatalogue, startSimulator } from '../../simulator/index.js';
 import { out } from '../common.js';
-import { SqliteStore } from '../../store/sqlite-store.js';
+import { openState } from '../../daemon/runtime.js';
 import { demoCycle, demoInterrupted, demoStac } from './demo-stac.js';
 import { watchShutdown, type Shutdown } from '../signals.js';
 import { EXIT } from '../exit-codes.js';
@@ -90,7 +90,7 @@ async function demoAssets(o: { mirrorDir: string; stateDir: string; count: numbe
     out(`   The simulator served ${sim.stats.downloadRequests} downloads: only what changed.`);
 
     out('\n4. Verifying every mirrored file against the catalogue (sha256, size, mtime):');
-    const store = SqliteStore.open(stateDir, { maxAttempts: 10 });
+    const store = await openState(config);
     let ok = 0;
     let bad = 0;
     try {

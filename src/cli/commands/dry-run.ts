@@ -3,9 +3,8 @@
 // taken, so a dry run may look over a running daemon's shoulder.
 import { formatBytes } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
-import { openApi } from '../../daemon/runtime.js';
+import { openApi, openState } from '../../daemon/runtime.js';
 import type { Logger } from '../../lib/logger.js';
-import { openStore } from '../../store/open.js';
 import { planSync, type SyncPlan } from '../../sync/plan.js';
 import { classifyError, isUnreachable } from '../../errors.js';
 import { err, out } from '../common.js';
@@ -17,7 +16,7 @@ export const DRY_RUN_HELP = `      --dry-run         list and plan one cycle: pr
 
 /** Plan one cycle and print it. Exit 0 when planned, 3 when the API is unreachable. */
 export async function dryRunCommand(config: Config, logger: Logger, o: { json: boolean; full: boolean }): Promise<number> {
-  const store = await openStore(config, { readonly: true });
+  const store = await openState(config, { readonly: true });
   const conn = openApi(config, logger);
   try {
     let plan: SyncPlan;

@@ -4,7 +4,8 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { formatManifestRow, manifestHeader, manifestRows, type ManifestFormat } from '../../mirror/manifest.js';
-import { describeStore, openStore } from '../../store/open.js';
+import { openState } from '../../daemon/runtime.js';
+import { describeStore } from '../../store/open.js';
 import { catalogStoreFor } from '../../store/catalog-store.js';
 import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
@@ -37,7 +38,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (format !== 'jsonl' && format !== 'csv' && format !== 'stac-ndjson') throw new UsageError(`--format must be jsonl, csv or stac-ndjson, got ${JSON.stringify(values.format)}`);
   const config = configFromFlags(values);
   if (format === 'stac-ndjson' && !(config.source === 'stac' && config.stac.catalog)) throw new UsageError('--format stac-ndjson needs source: stac with stac.catalog: true');
-  const store = await openStore(config, { readonly: true });
+  const store = await openState(config, { readonly: true });
   if (!store) {
     err(`no state yet in ${describeStore(config)} (run sync first)`);
     return EXIT.USAGE;

@@ -3,7 +3,8 @@
 // Safe while `run` is active: it only writes rows, and the daemon's workers claim from the database
 // (an idle pool looks again within its idle poll, 2 s).
 import { parseArgs } from 'node:util';
-import { openStore, describeStore } from '../../store/open.js';
+import { openState } from '../../daemon/runtime.js';
+import { describeStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
@@ -38,7 +39,7 @@ export async function retryCommand(argv: string[]): Promise<number> {
   if (!values.failed && keys === undefined && errorClass === undefined) throw new UsageError('say which jobs: --failed, --key KEY or --class CLASS');
   if (values.failed && (keys !== undefined || errorClass !== undefined)) throw new UsageError('--failed selects every failed job; do not combine it with --key or --class');
   const config = configFromFlags(values);
-  const store = await openStore(config, { readonly: true });
+  const store = await openState(config, { readonly: true });
   if (!store) {
     if (values.json) out(JSON.stringify({ requeued: 0, notFailed: keys ?? [] }));
     else out(`no state yet (${describeStore(config)}): nothing to retry`);

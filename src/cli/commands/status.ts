@@ -3,7 +3,7 @@
 // is a daemon running); then the details. `--check` is for cron jobs and monitoring (exit 0/1/2).
 import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration, parseDuration } from '../../config/duration.js';
-import { openStore } from '../../store/open.js';
+import { openState } from '../../daemon/runtime.js';
 import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
@@ -53,7 +53,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
   }
   // Either backend: SQLite in state.dir, or PostgreSQL (state.url), opened without migrating it.
-  const store = await openStore(config, { readonly: true });
+  const store = await openState(config, { readonly: true });
   try {
     const report = await buildStatusReport(config, store, { now: Date.now(), failures: Number(values.failures ?? 20), staleAfterMs });
     if (values.json) out(JSON.stringify(report, null, 2));

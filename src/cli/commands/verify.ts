@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { verifyMirror } from '../../mirror/verify.js';
 import { verifyStacCatalogue } from './verify-catalogue.js';
-import { describeStore, openStore } from '../../store/open.js';
+import { openState } from '../../daemon/runtime.js';
+import { describeStore } from '../../store/open.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -32,7 +33,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   const config = configFromFlags(values);
-  const store = await openStore(config, { readonly: values.repair !== true });
+  const store = await openState(config, { readonly: values.repair !== true });
   if (!store) {
     err(`no state yet in ${describeStore(config)} (run sync first)`);
     return EXIT.USAGE;
