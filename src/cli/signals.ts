@@ -34,8 +34,15 @@ export interface Shutdown {
   dispose(): void;
 }
 
+/** Where signals come from and how the process ends: `process` itself, or a fake in tests. */
+export interface SignalSource {
+  on(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  exit(code: number): void;
+}
+
 /** Listen for SIGINT and SIGTERM; pass the handlers now or later with handle(). */
-export function watchShutdown(handlers?: ShutdownHandlers): Shutdown {
+export function watchShutdown(handlers?: ShutdownHandlers, source: SignalSource = process): Shutdown {
   const abort = new AbortController();
   let current: ShutdownHandlers | null = null;
   let pending: NodeJS.Signals | null = null;
@@ -50,14 +57,14 @@ export function watchShutdown(handlers?: ShutdownHandlers): Shutdown {
     } else if (h.forceful) {
       h.forceful(sig);
     } else {
-      process.exit(interruptedExitCode(sig));
+      source.exit(interruptedExitCode(sig));
     }
   };
   const onSignal = (sig: NodeJS.Signals) => {
     if (current) act(sig, current);
     else pending ??= sig;
   };
-  for (const s of SHUTDOWN_SIGNALS) process.on(s, onSignal);
+  for (const s of SHUTDOWN_SIGNALS) source.on(s, onSignal);
   const shutdown: Shutdown = {
     get first() {
       return first;
@@ -73,7 +80,7 @@ export function watchShutdown(handlers?: ShutdownHandlers): Shutdown {
       if (early) act(early, h);
     },
     dispose() {
-      for (const s of SHUTDOWN_SIGNALS) process.off(s, onSignal);
+      for (const s of SHUTDOWN_SIGNALS) source.off(s, onSignal);
     },
   };
   if (handlers) shutdown.handle(handlers);
