@@ -1,34 +1,14 @@
 // Opening the SQLite state file: WAL, synchronous set explicitly (better-sqlite3 connections on an
 // existing WAL file would otherwise get NORMAL), busy_timeout, and numbered immutable migrations.
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SyncError } from '../errors.js';
+import { loadMigrations, MIGRATIONS_DIR, STATE_FILE, type Migration } from './migrations.js';
+
+export { loadMigrations, MIGRATIONS_DIR, STATE_FILE, type Migration };
 
 export type SqliteDb = Database.Database;
-
-/** migrations/ at the package root, from both src/store and dist/store. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
-
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
-export function loadMigrations(dir: string): Migration[] {
-  const files = readdirSync(dir)
-    .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
-    .sort();
-  let prev = 0;
-  return files.map((f) => {
-    const version = Number(f.slice(0, 4));
-    if (version <= prev) throw new Error(`migration ${f} repeats version ${version}`);
-    prev = version;
-    return { version, name: f, sql: readFileSync(path.join(dir, f), 'utf8') };
-  });
-}
 
 export interface OpenOptions {
   /**
@@ -39,8 +19,6 @@ export interface OpenOptions {
   synchronous?: 'FULL' | 'NORMAL';
   readonly?: boolean;
 }
-
-export const STATE_FILE = 'state.db';
 
 /** Open (creating if needed) the state database in `stateDir` and bring it to the current schema. */
 export function openSqlite(stateDir: string, opts: OpenOptions = {}): SqliteDb {

@@ -1,0 +1,309 @@
+// The state machine over SQL, once for both backends: every method that is one statement of the
+// shared families (src/store/sql/*) lives here. A backend supplies how a statement runs (SqlExec),
+// its time base (toHost) and its wake-up of other replicas; it keeps its connections, transactions
+// and the few statements that really differ (claims' locking, multi-statement commits, leases).
+import { JOB_STATES, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome } from './types.js';
+import { rowToJob, rowToReconcile, type JobRow, type ReconcileRow } from './rows.js';
+import type { Dialect, Params } from './sql/dialect.js';
+import { cursorSql, type CursorRow } from './sql/cursor.js';
+import { jobsSql } from './sql/jobs.js';
+import { outboxSql } from './sql/outbox.js';
+import { reconcileSql } from './sql/reconcile.js';
+import { statusSql } from './sql/status.js';
+
+/** How a backend runs one shared statement (named parameters, see sql/dialect.ts). */
+export interface SqlExec {
+  all<R>(sql: string, params?: Params): Promise<R[]>;
+  /** Rows changed. */
+  run(sql: string, params?: Params): Promise<number>;
+}
+
+export function queriesFor(d: Dialect) {
+  return { jobs: jobsSql(d), cursor: cursorSql(d), outbox: outboxSql(d), reconcile: reconcileSql(d), status: statusSql(d) };
+}
+export type Queries = ReturnType<typeof queriesFor>;
+
+/** A delay in whole ms, never negative: what a statement adds to its backend's now. */
+export function delayMs(until: number, now: number): number {
+  return Math.max(0, Math.round(until - now));
+}
+
+const num = (v: unknown): number => Number(v);
+
+export abstract class SqlStore {
+  protected readonly q: Queries;
+  protected readonly d: Dialect;
+  protected readonly maxAttempts: number;
+  protected readonly sinks: readonly OutboxSink[];
+
+  protected constructor(d: Dialect, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[] | undefined }) {
+    this.d = d;
+    this.q = queriesFor(d);
+    this.maxAttempts = opts.maxAttempts;
+    this.sinks = [...new Set(opts.outboxSinks ?? [])];
+  }
+
+  protected abstract get x(): SqlExec;
+  /** A `hostTime` result in the caller's time base. */
+  protected abstract toHost(t: number): number;
+  /** Tell other processes that work was queued (PostgreSQL NOTIFY); nothing for SQLite. */
+  protected async wake(): Promise<void> {}
+
+  async #one<R>(sql: string, params?: Params): Promise<R | undefined> {
+    return (await this.x.all<R>(sql, params))[0];
+  }
+
+  // --- cursor ---
+
+  async getCursor(): Promise<Cursor> {
+    const r = (await this.#one<CursorRow>(this.q.cursor.get))!;
+    return {
+      hwmMs: r.hwm_ms === null ? null : num(r.hwm_ms),
+      sourceInfo: r.source_info ?? null,
+      pollStartedAt: r.poll_started_at,
+      pollFinishedAt: r.poll_finished_at,
+      pollError: r.poll_error,
+      pollErrorClass: r.poll_error_class,
+      pollErrorAt: r.poll_error_at,
+      clockSkewMs: r.clock_skew_ms === null || r.clock_skew_ms === undefined ? null : num(r.clock_skew_ms),
+      clockSkewAt: r.clock_skew_at === null || r.clock_skew_at === undefined ? null : num(r.clock_skew_at),
+    };
+  }
+
+  async startPoll(now: number): Promise<void> {
+    await this.x.run(this.q.cursor.startPoll, { now });
+  }
+
+  async setSourceInfo(info: string): Promise<void> {
+    await this.x.run(this.q.cursor.setSourceInfo, { info });
+  }
+
+  async finishPoll(hwmMs: number | null, now: number, opts: FinishPollOptions = {}): Promise<void> {
+    await this.x.run(this.q.cursor.finishPoll, { hwm: hwmMs, now, cap: opts.capMs ?? null, skew: opts.clockSkewMs ?? null });
+  }
+
+  async failPoll(message: string, errorClass: string, now: number): Promise<void> {
+    await this.x.run(this.q.cursor.failPoll, { msg: message, cls: errorClass, now });
+  }
+
+  // --- leased job transitions ---
+
+  async heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean> {
+    return (await this.x.run(this.q.jobs.heartbeat, { id, token, leaseMs: delayMs(leaseUntil, now), now })) === 1;
+  }
+
+  async requeueStale(id: number, now: number): Promise<boolean> {
+    const ok = (await this.x.run(this.q.jobs.requeueStale, { id, now })) === 1;
+    if (ok) await this.wake();
+    return ok;
+  }
+
+  async retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
+    const delay = delayMs(r.runAt, r.now);
+    const row = await this.#one<{ state: string }>(this.q.jobs.retryLater, {
+      id,
+      token,
+      consume: r.consumeAttempt ? 1 : 0,
+      max: this.maxAttempts,
+      delayMs: delay,
+      now: r.now,
+      cls: r.error.errorClass,
+      status: r.error.status ?? null,
+      msg: r.error.message,
+    });
+    if (!row) return 'lost';
+    if (row.state === 'failed') return 'failed';
+    if (delay === 0) await this.wake();
+    return 'queued';
+  }
+
+  async #final(state: 'failed' | 'gone', id: number, token: string, e: JobError, now: number): Promise<boolean> {
+    return (await this.x.run(this.q.jobs.finalState, { id, token, state, now, cls: e.errorClass, status: e.status ?? null, msg: e.message })) === 1;
+  }
+
+  async fail(id: number, token: string, error: JobError, now: number): Promise<boolean> {
+    return this.#final('failed', id, token, error, now);
+  }
+
+  async markGone(id: number, token: string, error: JobError, now: number): Promise<boolean> {
+    return this.#final('gone', id, token, error, now);
+  }
+
+  async skip(id: number, token: string, error: JobError, now: number): Promise<boolean> {
+    return (await this.x.run(this.q.jobs.skip, { id, token, now, cls: error.errorClass, msg: error.message })) === 1;
+  }
+
+  async release(id: number, token: string, now: number): Promise<boolean> {
+    const ok = (await this.x.run(this.q.jobs.release, { id, token, now })) === 1;
+    if (ok) await this.wake();
+    return ok;
+  }
+
+  async findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null> {
+    return (await this.#one<{ key: string }>(this.q.jobs.pathOwner, { p: r.relPath, f: r.pathFold, ex: excludeKey }))?.key ?? null;
+  }
+
+  // --- operator controls ---
+
+  async requeueFailed(sel: RequeueSelection, now: number): Promise<number> {
+    const keys = sel.keys === undefined ? null : this.d.listParam([...new Set(sel.keys)]);
+    const n = await this.x.run(this.q.jobs.requeueFailed, { keys, cls: sel.errorClass ?? null, now });
+    if (n > 0) await this.wake();
+    return n;
+  }
+
+  async requeue(ids: readonly number[], error: JobError, now: number): Promise<number> {
+    const n = await this.x.run(this.q.jobs.requeue, { ids: this.d.listParam([...new Set(ids)]), now, cls: error.errorClass, msg: error.message });
+    if (n > 0) await this.wake();
+    return n;
+  }
+
+  // --- status ---
+
+  async counts(): Promise<Record<JobState, number>> {
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const r of await this.x.all<{ state: JobState; n: number }>(this.q.status.counts)) out[r.state] = num(r.n);
+    return out;
+  }
+
+  async bytesByState(): Promise<Record<JobState, number>> {
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const r of await this.x.all<{ state: JobState; b: number }>(this.q.status.bytesByState)) out[r.state] = num(r.b);
+    return out;
+  }
+
+  async recentFailures(limit: number): Promise<Job[]> {
+    return (await this.x.all<JobRow>(this.q.status.failures, { limit })).map(rowToJob);
+  }
+
+  async problemJobs(limit: number): Promise<Job[]> {
+    const s = this.q.status;
+    const rows: (JobRow & { t: number })[] = [];
+    for (const sql of [s.problemsFailed, s.problemsGone, s.problemsRetrying]) rows.push(...(await this.x.all<JobRow & { t: number }>(sql, { limit })));
+    // run_at in the caller's time base (next retry)
+    return rows
+      .map((r) => ({ ...rowToJob(r), runAt: this.toHost(num(r.t)) }))
+      .sort((a, b) => b.updatedAt - a.updatedAt || b.id - a.id)
+      .slice(0, limit);
+  }
+
+  async getJob(key: string): Promise<Job | null> {
+    const r = await this.#one<JobRow>(this.q.status.getJob, { key });
+    return r ? rowToJob(r) : null;
+  }
+
+  async nextRunAt(): Promise<number | null> {
+    const t = (await this.#one<{ t: number | null }>(this.q.status.nextRunAt))?.t ?? null;
+    return t === null ? null : this.toHost(num(t));
+  }
+
+  async jobBriefs(states: readonly JobState[]): Promise<JobBrief[]> {
+    const order = [...new Set(states)];
+    const rows = await this.x.all<{ key: string; state: JobState; remote_size: number; t: number; local_path: string | null }>(this.q.status.jobBriefs, {
+      states: this.d.listParam(order),
+    });
+    // grouped by state in the order asked, by id within a state
+    return rows
+      .sort((a, b) => order.indexOf(a.state) - order.indexOf(b.state))
+      .map((r) => ({ key: r.key, state: r.state, remoteSize: r.remote_size, runAt: this.toHost(num(r.t)), localPath: r.local_path }));
+  }
+
+  async backlog(): Promise<{ jobs: number; bytes: number }> {
+    const r = (await this.#one<{ n: number; b: number }>(this.q.status.backlog))!;
+    return { jobs: num(r.n), bytes: num(r.b) };
+  }
+
+  async mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }> {
+    const bytes = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    let lastDoneAt: number | null = null;
+    for (const r of await this.x.all<{ state: JobState; b: number; f: number | null }>(this.q.status.mirrorTotals)) {
+      bytes[r.state] = num(r.b);
+      if (r.state === 'done') lastDoneAt = r.f === null ? null : num(r.f);
+    }
+    return { bytes, lastDoneAt };
+  }
+
+  async listJobs(afterId: number, limit: number): Promise<Job[]> {
+    return (await this.x.all<JobRow>(this.q.status.listJobs, { after: afterId, limit })).map(rowToJob);
+  }
+
+  // --- notification outbox ---
+
+  protected outboxParams(e: OutboxEventInput, now: number): Params {
+    return { sinks: this.d.listParam(this.sinks), event: e.event, key: e.key, path: e.path, size: e.size, lm: e.lastModifiedMs, sha: e.sha256, now };
+  }
+
+  async recordEvent(e: OutboxEventInput, now: number): Promise<number> {
+    if (this.sinks.length === 0) return 0;
+    await this.x.run(this.q.outbox.insert, this.outboxParams(e, now));
+    return this.sinks.length;
+  }
+
+  async ackOutbox(id: number): Promise<void> {
+    await this.x.run(this.q.outbox.ack, { id });
+  }
+
+  async nackOutbox(id: number, r: { runAt: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'> {
+    const row = await this.#one<{ state: string }>(this.q.outbox.nack, { id, delayMs: delayMs(r.runAt, r.now), err: r.error.slice(0, 2000), max: r.maxAttempts, now: r.now });
+    return row?.state === 'failed' ? 'failed' : 'retry';
+  }
+
+  async nextOutboxAt(sink: OutboxSink): Promise<number | null> {
+    const t = (await this.#one<{ t: number | null }>(this.q.outbox.next, { sink }))?.t ?? null;
+    return t === null ? null : this.toHost(num(t));
+  }
+
+  async outboxCounts(): Promise<Record<OutboxSink, OutboxCounts>> {
+    const out: Record<OutboxSink, OutboxCounts> = { hook: { pending: 0, failed: 0 }, webhook: { pending: 0, failed: 0 } };
+    for (const r of await this.x.all<{ sink: OutboxSink; state: 'pending' | 'failed'; n: number }>(this.q.outbox.counts)) out[r.sink][r.state] = num(r.n);
+    return out;
+  }
+
+  // --- reconcile ---
+
+  async startReconcile(now: number, policy: string): Promise<number> {
+    return num((await this.#one<{ id: number }>(this.q.reconcile.start, { now, policy }))!.id);
+  }
+
+  async markListed(keys: readonly string[], reconcileId: number, _now: number): Promise<void> {
+    await this.x.run(this.q.reconcile.markListed, { keys: this.d.listParam(keys), rid: reconcileId });
+  }
+
+  async reconcileCandidates(reconcileId: number): Promise<Job[]> {
+    return (await this.x.all<JobRow>(this.q.reconcile.candidates, { rid: reconcileId })).map(rowToJob);
+  }
+
+  async trackedCount(): Promise<number> {
+    return num((await this.#one<{ n: number }>(this.q.reconcile.tracked))!.n);
+  }
+
+  async markRemoteDeleted(id: number, r: { now: number; removed: 'trash' | 'delete' | null }): Promise<boolean> {
+    return (await this.x.run(this.q.reconcile.markRemoteDeleted, { id, now: r.now, removed: r.removed })) === 1;
+  }
+
+  async finishReconcile(
+    id: number,
+    r: { now: number; listed: number; queued: number; missing: number; applied: number; guarded: boolean; error?: { message: string; errorClass: string } },
+  ): Promise<void> {
+    await this.x.run(this.q.reconcile.finish, {
+      id,
+      now: r.now,
+      listed: r.listed,
+      queued: r.queued,
+      missing: r.missing,
+      applied: r.applied,
+      guarded: r.guarded ? 1 : 0,
+      error: r.error?.message ?? null,
+      cls: r.error?.errorClass ?? null,
+    });
+  }
+
+  async lastReconcile(): Promise<ReconcileRecord | null> {
+    const r = await this.#one<ReconcileRow>(this.q.reconcile.last);
+    return r ? rowToReconcile(r) : null;
+  }
+
+  async remoteDeletedCount(): Promise<number> {
+    return num((await this.#one<{ n: number }>(this.q.reconcile.remoteDeleted))!.n);
+  }
+}
