@@ -7,8 +7,7 @@ import path from 'node:path';
 import { operatorFsError } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { redactDatabaseUrl } from './database-url.js';
-import { STATE_FILE } from './sqlite.js';
-import { SqliteStore } from './sqlite-store.js';
+import { STATE_FILE } from './migrations.js';
 import type { OutboxSink, StateStore } from './types.js';
 
 export type StateConfig = Pick<Config, 'state' | 'sync'>;
@@ -64,7 +63,8 @@ export function deploymentId(config: StateConfig): string {
 export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}): Promise<StateStore | null> {
   const t = storeTarget(config);
   if (t.backend === 'postgres') {
-    // Loaded only when used: SQLite deployments never pay for the pg driver.
+    // Each backend is loaded only when used: SQLite deployments never load the pg driver, and
+    // PostgreSQL deployments never load the native better-sqlite3 addon.
     const { PostgresStore } = await import('./postgres-store.js');
     return PostgresStore.open({
       url: t.url,
@@ -78,6 +78,7 @@ export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}
     });
   }
   if (opts.readonly && !existsSync(path.join(t.dir, STATE_FILE))) return null;
+  const { SqliteStore } = await import('./sqlite-store.js');
   try {
     return SqliteStore.open(t.dir, {
       maxAttempts: config.sync.maxAttempts,
