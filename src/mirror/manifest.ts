@@ -1,6 +1,6 @@
 // The manifest for downstream pipelines: for each key, its local path, size, LastModified, sha256 and
 // state, as JSON lines or CSV (RFC 4180). Keys and paths are written byte for byte.
-import type { Job, StateStore } from '../store/types.js';
+import type { Job, OperatorStore } from '../store/types.js';
 
 export type ManifestFormat = 'jsonl' | 'csv';
 
@@ -32,7 +32,7 @@ export function manifestRow(j: Job): ManifestRow {
   };
 }
 
-export async function* manifestRows(store: StateStore, pageSize = 1000): AsyncGenerator<ManifestRow> {
+export async function* manifestRows(store: Pick<OperatorStore, 'listJobs'>, pageSize = 1000): AsyncGenerator<ManifestRow> {
   let after = 0;
   for (;;) {
     const page = await store.listJobs(after, pageSize);

@@ -15,7 +15,7 @@ import { escapeSegment, hrefExpiry } from '../api/stac/items.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
-import type { Job, StateStore } from '../store/types.js';
+import type { Job, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
 import { shortenSegment } from './paths.js';
 import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
@@ -29,7 +29,7 @@ const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'it
 
 export interface CatalogDeps {
   store: CatalogStore;
-  jobs: Pick<StateStore, 'getJob'>;
+  jobs: Pick<StatusStore, 'getJob'>;
   root: string;
   logger: Logger;
   clock: () => number;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstatOrNull } from './fs-safe.js';
 import { safeExistingPath } from './layout.js';
-import type { Job, StateStore } from '../store/types.js';
+import type { Job, OperatorStore } from '../store/types.js';
 
 export type VerifyProblem = 'missing' | 'not_a_file' | 'not_a_directory' | 'size' | 'mtime' | 'sha256';
 
@@ -24,7 +24,7 @@ export interface VerifyResult {
 }
 
 export interface VerifyOptions {
-  store: StateStore;
+  store: OperatorStore;
   root: string;
   deep?: boolean;
   repair?: boolean;

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncError } from '../errors.js';
 import { freeBytes } from '../lib/disk.js';
-import type { StateStore } from '../store/types.js';
+import type { StatusStore } from '../store/types.js';
 import { JOB_STATES, OUTBOX_SINKS } from '../store/types.js';
 import type { JobOutcome, WorkerEvents } from './worker-events.js';
 
@@ -14,7 +14,7 @@ export const METRIC_PREFIX = 'constellr_sync_';
 
 /** What the scrape-time gauges read. Everything is optional so a registry can exist before the runtime. */
 export interface MetricsSources {
-  store?: StateStore;
+  store?: StatusStore;
   /** The mirror root (free bytes of its filesystem). */
   root?: string;
   clock?: () => number;

@@ -17,7 +17,7 @@ import { parseRetryAfter } from '../errors.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import type { Logger } from '../lib/logger.js';
 import type { SyncMetrics } from './metrics.js';
-import type { OutboxItem, OutboxSink, StateStore } from '../store/types.js';
+import type { OutboxItem, OutboxSink, OutboxStore } from '../store/types.js';
 import { Wakeup, timeoutSignal, timerDelay } from '../lib/timers.js';
 
 /**
@@ -51,7 +51,7 @@ export interface WebhookSettings {
 }
 
 export interface NotifierOptions {
-  store: StateStore;
+  store: OutboxStore;
   logger: Logger;
   /** Absolute mirror root: CONSTELLR_PATH is the absolute path of the file. */
   root: string;
@@ -120,7 +120,7 @@ export function hookEnv(it: OutboxItem, root: string, base: NodeJS.ProcessEnv = 
 
 /** Record a 'deleted' notification for a key whose local file was removed (see the header comment). */
 export function recordDeletion(
-  store: StateStore,
+  store: OutboxStore,
   d: { key: string; path: string | null; size?: number | null; lastModifiedMs?: number | null; sha256?: string | null },
   now: number,
 ): Promise<number> {
@@ -418,7 +418,7 @@ export function createNotifier(
     };
     credentials: { webhookSecret?: { reveal(): string } | undefined };
   },
-  deps: { store: StateStore; logger: Logger; root: string; clock?: () => number; metrics?: SyncMetrics; baseEnv?: NodeJS.ProcessEnv; idleMs?: number },
+  deps: { store: OutboxStore; logger: Logger; root: string; clock?: () => number; metrics?: SyncMetrics; baseEnv?: NodeJS.ProcessEnv; idleMs?: number },
 ): Notifier {
   const n = config.notify;
   return new Notifier({

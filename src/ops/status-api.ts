@@ -6,7 +6,7 @@
 import cron from 'node-cron';
 import { buildStatusReport } from './status-report.js';
 import type { Config } from '../config/load.js';
-import type { ClaimedJob, Job, JobState, StateStore } from '../store/types.js';
+import type { ClaimedJob, Job, JobState, StatusStore } from '../store/types.js';
 import { describeRate, type Rate } from '../config/timetable.js';
 import type { Readiness } from './http.js';
 import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live-status.js';
@@ -71,7 +71,7 @@ export interface ProblemFilter {
 
 /** What the running daemon provides (tests can fake it). */
 export interface StatusSources {
-  store: StateStore;
+  store: StatusStore;
   config: () => Config;
   live: LiveStatus;
   inFlight: () => Iterable<ClaimedJob>;
@@ -162,7 +162,7 @@ export interface StoredStatus {
   problems: Problem[];
 }
 
-export async function loadStoredStatus(store: StateStore, config: Config): Promise<StoredStatus> {
+export async function loadStoredStatus(store: StatusStore, config: Config): Promise<StoredStatus> {
   const report = (await buildStatusReport(config, store, { now: Date.now() })) as StatusReport;
   const bytes = await store.bytesByState();
   const problems = (await store.problemJobs(500)).map(problemOf);

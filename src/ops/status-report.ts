@@ -3,7 +3,7 @@
 // for `status`, `status --json`, `status --check` and any HTTP status page; it reads the store and the
 // lock's pid file and prints nothing.
 import type { Config } from '../config/load.js';
-import type { StateStore } from '../store/types.js';
+import type { StatusStore } from '../store/types.js';
 import { describeStore } from '../store/open.js';
 import { nextScheduledRun, scheduleIntervalMs } from './http.js';
 import { readLockHolder } from './lock.js';
@@ -25,7 +25,7 @@ export function defaultStaleAfterMs(config: Config): number {
 
 export type StatusReport = Awaited<ReturnType<typeof buildStatusReport>>;
 
-export async function buildStatusReport(config: Config, store: StateStore | null, o: StatusOptions) {
+export async function buildStatusReport(config: Config, store: StatusStore | null, o: StatusOptions) {
   const holder = readLockHolder(config.state.dir);
   const daemon = holder?.alive ? { running: true, pid: holder.pid, since: holder.since } : { running: false, pid: null, since: null };
   const staleAfterMs = o.staleAfterMs ?? defaultStaleAfterMs(config);

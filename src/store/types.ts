@@ -179,8 +179,10 @@ export interface OutboxCounts {
   failed: number;
 }
 
-export interface StateStore {
-  readonly backend: 'sqlite' | 'postgres';
+// --- role interfaces: each caller depends on the role it uses ---
+
+/** The listing side of a poll: the cursor (high-water mark) and the upsert of listed assets. */
+export interface PollStore {
   getCursor(): Promise<Cursor>;
   startPoll(now: number): Promise<void>;
   /** Upsert one listing page in one transaction. Unchanged (LastModified, Size, ETag) is a no-op. */
@@ -188,13 +190,33 @@ export interface StateStore {
   /** Record a complete poll; the HWM only moves forward. */
   finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void>;
   failPoll(message: string, errorClass: string, now: number): Promise<void>;
+}
+
+/** Coordination between replicas (PostgreSQL); SQLite has one process per state, so trivial. */
+export interface CoordinationStore {
   /** Record which source polled and how it lists incrementally (shown by status). */
   setSourceInfo(info: string): Promise<void>;
+  /**
+   * Take or renew the poller lease for ttlMs (the database's clock). True while `owner` holds it:
+   * exactly one replica polls; when it dies, another takes over once the lease expired.
+   */
+  tryAcquirePollerLease(owner: string, ttlMs: number): Promise<boolean>;
+  /** Give the poller lease up (shutdown) so another replica takes over at once. */
+  releasePollerLease(owner: string): Promise<void>;
+  /** Called when another process queued work (LISTEN/NOTIFY); returns an unsubscribe function. */
+  onJobsAvailable(fn: () => void): () => void;
+  /** Start-up: jobs left running by a dead process go back to the queue (or fail at the cap). */
+  requeueOrphans(now: number): Promise<number>;
+  /** Leases that expired (hung worker) go back to the queue (or fail at the cap). */
+  sweepExpiredLeases(now: number): Promise<number>;
+}
 
+/** Workers and their pool: claim jobs, hold their leases, commit or give them back; mirror paths. */
+export interface WorkerStore {
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
   heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
-  complete(id: number, token: string, r: { localPath: string; bytes: number; sha256: string; now: number; shortened?: boolean }): Promise<CompleteOutcome>;
+  complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome>;
   /**
    * Put a finished download in place and commit it, fenced by the lease: `place` (the rename) runs
    * only while the lease is held. PostgreSQL holds the job's row lock (SELECT … FOR UPDATE) from that
@@ -216,48 +238,24 @@ export interface StateStore {
   markGone(id: number, token: string, error: JobError, now: number): Promise<boolean>;
   /** Give the job back without consuming its attempt (shutdown). */
   release(id: number, token: string, now: number): Promise<boolean>;
-  /** Start-up: jobs left running by a dead process go back to the queue (or fail at the cap). */
-  requeueOrphans(now: number): Promise<number>;
-  /** Leases that expired (hung worker) go back to the queue (or fail at the cap). */
-  sweepExpiredLeases(now: number): Promise<number>;
-
-  counts(): Promise<Record<JobState, number>>;
-  recentFailures(limit: number): Promise<Job[]>;
-  /**
-   * The newest problems, by updated_at: failed and gone jobs, and queued jobs waiting to retry after
-   * a failed attempt (attempts > 0, with an error). `runAt` is in the caller's time base (next retry).
-   */
-  problemJobs(limit: number): Promise<Job[]>;
-  /** Listed bytes (sum of remote sizes) by job state, the byte side of counts(). */
-  bytesByState(): Promise<Record<JobState, number>>;
-  getJob(key: string): Promise<Job | null>;
   /** Earliest run_at of a queued job, or null when none is queued. */
   nextRunAt(): Promise<number | null>;
-  // --- coordination between replicas (PostgreSQL); SQLite has one process per state, so trivial ---
   /**
-   * Take or renew the poller lease for ttlMs (the database's clock). True while `owner` holds it:
-   * exactly one replica polls; when it dies, another takes over once the lease expired.
+   * Atomically reserve a mirror path for a running job: fails (owner set) when another key that is
+   * done, running or holding a file has the same folded path. Fenced by the lease.
    */
-  tryAcquirePollerLease(owner: string, ttlMs: number): Promise<boolean>;
-  /** Give the poller lease up (shutdown) so another replica takes over at once. */
-  releasePollerLease(owner: string): Promise<void>;
-  /** Called when another process queued work (LISTEN/NOTIFY); returns an unsubscribe function. */
-  onJobsAvailable(fn: () => void): () => void;
-  // --- operator controls (retry, dry run) ---
-  /**
-   * Queue failed jobs again with attempts reset and run_at = now (`retry`). Only jobs in state
-   * failed are touched; `keys` and `errorClass` narrow the selection (both: AND). Returns the count.
-   */
-  requeueFailed(sel: RequeueSelection, now: number): Promise<number>;
-  /** A short row for every job in one of `states` (dry run: pending work, mirrored keys). */
-  jobBriefs(states: readonly JobState[]): Promise<JobBrief[]>;
-  /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
-  backlog(): Promise<{ jobs: number; bytes: number }>;
-  /** Listed bytes per job state and when the newest file arrived (status: complete?, last file). */
-  mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }>;
+  reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation>;
+  /** The key (other than excludeKey) whose mirror path is relPath, its folder marker, or below it. */
+  findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null>;
+  /** End a running job without a file (case_conflict with policy skip): state done, no local path. */
+  skip(id: number, token: string, error: JobError, now: number): Promise<boolean>;
+}
 
-  // Notification outbox. `complete()` records a created/updated event for every configured sink
-  // (see the store's outboxSinks option) in the same transaction that marks the job done.
+/**
+ * The notification outbox. `complete()` records a created/updated event for every configured sink
+ * (see the store's outboxSinks option) in the same transaction that marks the job done.
+ */
+export interface OutboxStore {
   /** Record an event (e.g. a deletion) for every configured sink; returns the rows written. */
   recordEvent(e: OutboxEventInput, now: number): Promise<number>;
   /** Claim up to n due deliveries for a sink; each stays leased until leaseUntil. */
@@ -276,21 +274,10 @@ export interface StateStore {
    * row (pending or failed) of a sink not in `sinks` (no longer configured). Returns what went.
    */
   pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned>;
+}
 
-  // --- mirror layout (paths, conflicts, reconcile, verify, manifest) ---
-  /**
-   * Atomically reserve a mirror path for a running job: fails (owner set) when another key that is
-   * done, running or holding a file has the same folded path. Fenced by the lease.
-   */
-  reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation>;
-  /** The key (other than excludeKey) whose mirror path is relPath, its folder marker, or below it. */
-  findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null>;
-  /** End a running job without a file (case_conflict with policy skip): state done, no local path. */
-  skip(id: number, token: string, error: JobError, now: number): Promise<boolean>;
-  /** Jobs in id order after `afterId` (paging for verify and export). */
-  listJobs(afterId: number, limit: number): Promise<Job[]>;
-  /** Queue jobs again with attempts reset (verify --repair). Running jobs are left alone. */
-  requeue(ids: readonly number[], error: JobError, now: number): Promise<number>;
+/** Full-listing reconciliation: what a complete listing no longer returned, and what was done. */
+export interface ReconcileStore extends Pick<PollStore, 'upsertPage'>, Pick<OutboxStore, 'recordEvent'> {
   startReconcile(now: number, policy: string): Promise<number>;
   /** Record that a full listing returned these keys; clears deleted_remote for keys that came back. */
   markListed(keys: readonly string[], reconcileId: number, now: number): Promise<void>;
@@ -302,7 +289,46 @@ export interface StateStore {
   markRemoteDeleted(id: number, r: { now: number; removed: 'trash' | 'delete' | null }): Promise<boolean>;
   finishReconcile(id: number, r: { now: number; listed: number; queued: number; missing: number; applied: number; guarded: boolean; error?: { message: string; errorClass: string } }): Promise<void>;
   lastReconcile(): Promise<ReconcileRecord | null>;
+}
+
+/** Read-only views: status, metrics, the status page. */
+export interface StatusStore extends Pick<PollStore, 'getCursor'>, Pick<WorkerStore, 'nextRunAt'>, Pick<OutboxStore, 'outboxCounts'>, Pick<ReconcileStore, 'lastReconcile'> {
+  readonly backend: 'sqlite' | 'postgres';
+  counts(): Promise<Record<JobState, number>>;
+  recentFailures(limit: number): Promise<Job[]>;
+  /**
+   * The newest problems, by updated_at: failed and gone jobs, and queued jobs waiting to retry after
+   * a failed attempt (attempts > 0, with an error). `runAt` is in the caller's time base (next retry).
+   */
+  problemJobs(limit: number): Promise<Job[]>;
+  /** Listed bytes (sum of remote sizes) by job state, the byte side of counts(). */
+  bytesByState(): Promise<Record<JobState, number>>;
+  getJob(key: string): Promise<Job | null>;
+  /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
+  backlog(): Promise<{ jobs: number; bytes: number }>;
+  /** Listed bytes per job state and when the newest file arrived (status: complete?, last file). */
+  mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }>;
   /** Number of keys marked deleted_remote (a sibling of the state counts in status). */
   remoteDeletedCount(): Promise<number>;
+}
+
+/** Operator controls (retry, dry run) and the paging of verify, export and manifests. */
+export interface OperatorStore {
+  /**
+   * Queue failed jobs again with attempts reset and run_at = now (`retry`). Only jobs in state
+   * failed are touched; `keys` and `errorClass` narrow the selection (both: AND). Returns the count.
+   */
+  requeueFailed(sel: RequeueSelection, now: number): Promise<number>;
+  /** A short row for every job in one of `states` (dry run: pending work, mirrored keys). */
+  jobBriefs(states: readonly JobState[]): Promise<JobBrief[]>;
+  /** Jobs in id order after `afterId` (paging for verify and export). */
+  listJobs(afterId: number, limit: number): Promise<Job[]>;
+  /** Queue jobs again with attempts reset (verify --repair). Running jobs are left alone. */
+  requeue(ids: readonly number[], error: JobError, now: number): Promise<number>;
+}
+
+/** The whole store, as the runtime opens it; components take the roles they use. */
+export interface StateStore extends PollStore, CoordinationStore, WorkerStore, OutboxStore, ReconcileStore, StatusStore, OperatorStore {
+  readonly backend: 'sqlite' | 'postgres';
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import pRetry from 'p-retry';
 import { listPages } from './listing.js';
 import { sleep } from '../lib/timers.js';
 import type { Logger } from '../lib/logger.js';
-import type { StateStore } from '../store/types.js';
+import type { PollStore } from '../store/types.js';
 
 export interface PollSettings {
   pageSize: number;
@@ -28,7 +28,7 @@ export interface PollSettings {
 }
 
 /** The part of the state store a poll uses. */
-export type PollStore = Pick<StateStore, 'getCursor' | 'startPoll' | 'upsertPage' | 'finishPoll' | 'failPoll'>;
+export type { PollStore };
 
 export interface PollDeps {
   /** The source: listPage, and beginPoll when it chooses its incremental strategy per poll. */

@@ -5,7 +5,7 @@
 import { SyncError } from '../errors.js';
 import type { ClaimOrder } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClaimedJob, StateStore } from '../store/types.js';
+import type { ClaimedJob, WorkerStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
 import { Wakeup, timerDelay } from '../lib/timers.js';
@@ -35,7 +35,7 @@ export interface PoolStats {
 export class WorkerPool {
   readonly #ctx: Omit<WorkerContext, 'shutdownSignal'>;
   readonly #o: PoolOptions;
-  readonly #store: StateStore;
+  readonly #store: WorkerStore;
   readonly #gate: Gate;
   readonly #log: Logger;
   readonly #shutdown = new AbortController();

@@ -10,7 +10,7 @@ import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
 import type { Logger } from '../lib/logger.js';
-import type { Job, StateStore } from '../store/types.js';
+import type { Job, ReconcileStore } from '../store/types.js';
 
 export type DeletePolicy = 'keep' | 'trash' | 'delete';
 export type MaxDelete = { count: number } | { percent: number };
@@ -30,7 +30,7 @@ export interface ReconcileSettings {
 export interface ReconcileDeps {
   /** The source being listed. */
   api: Pick<Source, 'listPage' | 'beginPoll'>;
-  store: StateStore;
+  store: ReconcileStore;
   logger: Logger;
   clock: () => number;
   root: string;

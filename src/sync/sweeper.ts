@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { claimIsLive, listStaging, removeStagedName, stagingDir } from '../mirror/staging.js';
 import type { Logger } from '../lib/logger.js';
-import type { StateStore } from '../store/types.js';
+import type { StatusStore } from '../store/types.js';
 
 /**
  * A claim file touched within the last 10 minutes (holders touch it on every heartbeat), unless its
@@ -15,7 +15,7 @@ async function freshClaim(root: string, name: string): Promise<boolean> {
   return claimIsLive(path.join(stagingDir(root), `${name}.claim`), 10 * 60_000, Date.now(), 'age');
 }
 
-export async function sweepStaging(root: string, store: StateStore, logger: Logger, busy: ReadonlySet<string> = new Set()): Promise<number> {
+export async function sweepStaging(root: string, store: Pick<StatusStore, 'getJob'>, logger: Logger, busy: ReadonlySet<string> = new Set()): Promise<number> {
   let removed = 0;
   for (const e of await listStaging(root)) {
     if (busy.has(e.name)) continue;

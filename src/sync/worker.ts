@@ -15,7 +15,7 @@ import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '..
 import { crashPoint, stallPoint } from '../lib/crash-point.js';
 import { repeat, sleep, timeoutSignal } from '../lib/timers.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClaimedJob, PlacedOutcome, StateStore } from '../store/types.js';
+import type { ClaimedJob, PlacedOutcome, WorkerStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
 
@@ -41,7 +41,7 @@ export interface WorkerSettings {
 export interface WorkerContext {
   /** The source (asset API or STAC): it locates each job's bytes. */
   api: Source;
-  store: StateStore;
+  store: WorkerStore;
   root: string;
   logger: Logger;
   clock: () => number;
