@@ -215,7 +215,7 @@ export class Notifier {
         const free = l.concurrency - l.inFlight.size;
         if (free > 0) {
           const now = this.#clock();
-          const items = await this.#o.store.claimOutbox(l.sink, free, now, now + l.leaseMs);
+          const items = await this.#o.store.claimOutbox(l.sink, free, now, l.leaseMs);
           for (const it of items) {
             const p = this.#deliver(l, it).finally(() => {
               l.inFlight.delete(it.id);
@@ -258,11 +258,11 @@ export class Notifier {
       }
       const { retry } = this.#o;
       const now = this.#clock();
-      const runAt = now + backoffDelay(retry, it.attempts, r.retryAfterMs, this.#o.random);
-      const state = await this.#o.store.nackOutbox(it.id, { runAt, error: `${r.reason}: ${r.message}`, maxAttempts: retry.maxAttempts, now });
+      const retryAfterMs = backoffDelay(retry, it.attempts, r.retryAfterMs, this.#o.random);
+      const state = await this.#o.store.nackOutbox(it.id, { retryAfterMs, error: `${r.reason}: ${r.message}`, maxAttempts: retry.maxAttempts, now });
       this.#o.metrics?.notifications.inc({ sink: l.sink, result: state === 'failed' ? 'failed' : 'retry' });
       if (state === 'failed') log.error({ reason: r.reason, err: r.message }, 'notification failed after the last attempt; kept in the outbox as failed');
-      else log.warn({ reason: r.reason, err: r.message, retryInMs: runAt - now }, 'notification failed; will retry');
+      else log.warn({ reason: r.reason, err: r.message, retryInMs: retryAfterMs }, 'notification failed; will retry');
     } catch (e) {
       log.error({ err: e }, 'could not record a notification outcome; it is delivered again later');
     }

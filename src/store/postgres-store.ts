@@ -205,7 +205,7 @@ export class PostgresStore extends SqlStore implements StateStore {
   async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
     // SKIP LOCKED: rows another replica is claiming right now are passed over, not waited for. The
     // outer UPDATE re-checks nothing: the subquery's row locks are ours until the statement commits.
-    const r = await this.#q<ClaimedRow>(claimJobsSql(this.d, opts.order, ''), { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs, 0) });
+    const r = await this.#q<ClaimedRow>(claimJobsSql(this.d, opts.order, ''), { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) });
     return r.rows.map(rowToClaimed);
   }
 
@@ -215,7 +215,7 @@ export class PostgresStore extends SqlStore implements StateStore {
     return outcome;
   }
 
-  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome> {
+  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {
     // The row lock taken with the lease check is held across the rename and the commit: a sweep, a
     // claim by another replica or its commit waits for it, so a stall between check and rename can
     // no longer let a newer version land first and then be overwritten by this one.
@@ -281,8 +281,8 @@ export class PostgresStore extends SqlStore implements StateStore {
     return this.#requeueExpired();
   }
 
-  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseUntil: number): Promise<OutboxItem[]> {
-    const rows = await this.x.all<OutboxRow>(this.q.outbox.claim, { sink, n, leaseMs: delayMs(leaseUntil, now) });
+  async claimOutbox(sink: OutboxSink, n: number, _now: number, leaseMs: number): Promise<OutboxItem[]> {
+    const rows = await this.x.all<OutboxRow>(this.q.outbox.claim, { sink, n, leaseMs: delayMs(leaseMs) });
     return rows.sort((a, b) => a.id - b.id).map(rowToOutboxItem);
   }
 
@@ -296,7 +296,7 @@ export class PostgresStore extends SqlStore implements StateStore {
       const unconfigured: OutboxPruned['unconfigured'] = {};
       const gone = await q<{ sink: OutboxSink }>(this.q.outbox.pruneUnconfigured, { sinks: [...new Set(r.sinks)] });
       for (const g of gone.rows) unconfigured[g.sink] = (unconfigured[g.sink] ?? 0) + 1;
-      const failed = await q(this.q.outbox.pruneFailed, { retentionMs: delayMs(r.failedRetentionMs, 0) });
+      const failed = await q(this.q.outbox.pruneFailed, { retentionMs: delayMs(r.failedRetentionMs) });
       return { failed: failed.rowCount ?? 0, unconfigured };
     });
   }

@@ -24,8 +24,8 @@ export function queriesFor(d: Dialect) {
 export type Queries = ReturnType<typeof queriesFor>;
 
 /** A delay in whole ms, never negative: what a statement adds to its backend's now. */
-export function delayMs(until: number, now: number): number {
-  return Math.max(0, Math.round(until - now));
+export function delayMs(ms: number): number {
+  return Math.max(0, Math.round(ms));
 }
 
 const num = (v: unknown): number => Number(v);
@@ -88,8 +88,8 @@ export abstract class SqlStore {
 
   // --- leased job transitions ---
 
-  async heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean> {
-    return (await this.x.run(this.q.jobs.heartbeat, { id, token, leaseMs: delayMs(leaseUntil, now), now })) === 1;
+  async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {
+    return (await this.x.run(this.q.jobs.heartbeat, { id, token, leaseMs: delayMs(leaseMs), now })) === 1;
   }
 
   async requeueStale(id: number, now: number): Promise<boolean> {
@@ -98,8 +98,8 @@ export abstract class SqlStore {
     return ok;
   }
 
-  async retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
-    const delay = delayMs(r.runAt, r.now);
+  async retryLater(id: number, token: string, r: { retryAfterMs: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
+    const delay = delayMs(r.retryAfterMs);
     const row = await this.#one<{ state: string }>(this.q.jobs.retryLater, {
       id,
       token,
@@ -243,8 +243,8 @@ export abstract class SqlStore {
     await this.x.run(this.q.outbox.ack, { id });
   }
 
-  async nackOutbox(id: number, r: { runAt: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'> {
-    const row = await this.#one<{ state: string }>(this.q.outbox.nack, { id, delayMs: delayMs(r.runAt, r.now), err: r.error.slice(0, 2000), max: r.maxAttempts, now: r.now });
+  async nackOutbox(id: number, r: { retryAfterMs: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'> {
+    const row = await this.#one<{ state: string }>(this.q.outbox.nack, { id, delayMs: delayMs(r.retryAfterMs), err: r.error.slice(0, 2000), max: r.maxAttempts, now: r.now });
     return row?.state === 'failed' ? 'failed' : 'retry';
   }
 

@@ -142,11 +142,11 @@ export class SqliteStore extends SqlStore implements StateStore {
     return rows.map(rowToClaimed);
   }
 
-  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome> {
+  async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {
     // One process owns this state: no other replica can take the job over, and the heartbeat keeps
     // the lease while the rename runs. The check extends the lease; a commit that still finds it
     // lost after the rename is reported (placed: true) so the worker queues the key again.
-    if (!(await this.heartbeat(id, token, r.leaseUntil, r.now))) return { placed: false, outcome: 'lost' };
+    if (!(await this.heartbeat(id, token, r.leaseMs, r.now))) return { placed: false, outcome: 'lost' };
     await place();
     return { placed: true, outcome: await this.complete(id, token, r) };
   }
@@ -217,9 +217,9 @@ export class SqliteStore extends SqlStore implements StateStore {
     return this.#requeueRunning(now, true);
   }
 
-  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseUntil: number): Promise<OutboxItem[]> {
+  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
     const st = this.#st(this.q.outbox.claim);
-    const rows = this.db.transaction(() => st.all({ sink, n, now, leaseMs: delayMs(leaseUntil, now) })).immediate() as OutboxRow[];
+    const rows = this.db.transaction(() => st.all({ sink, n, now, leaseMs: delayMs(leaseMs) })).immediate() as OutboxRow[];
     return rows.sort((a, b) => a.id - b.id).map(rowToOutboxItem);
   }
 

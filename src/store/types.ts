@@ -214,7 +214,8 @@ export interface CoordinationStore {
 /** Workers and their pool: claim jobs, hold their leases, commit or give them back; mirror paths. */
 export interface WorkerStore {
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
-  heartbeat(id: number, token: string, leaseUntil: number, now: number): Promise<boolean>;
+  /** Extend the lease to leaseMs from now (the backend's clock). */
+  heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
   complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome>;
   /**
@@ -224,15 +225,15 @@ export interface WorkerStore {
    * (one process) checks and extends the lease, places, then commits. placed=false: the lease was lost
    * before anything was placed.
    */
-  commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseUntil: number }): Promise<PlacedOutcome>;
+  commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome>;
   /**
    * The file in place may be older than what another worker committed (a rename that landed after
    * its lease was lost): fetch the key again. A done/failed/queued row is queued at once with its
    * attempts reset; a running row gets a new revision, so its holder's commit turns into a requeue.
    */
   requeueStale(id: number, now: number): Promise<boolean>;
-  /** Retryable failure: queued at runAt, or failed once attempts reached the cap. */
-  retryLater(id: number, token: string, r: { runAt: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome>;
+  /** Retryable failure: queued again retryAfterMs from now (the backend's clock), or failed once attempts reached the cap. */
+  retryLater(id: number, token: string, r: { retryAfterMs: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome>;
   /** Permanent failure. */
   fail(id: number, token: string, error: JobError, now: number): Promise<boolean>;
   markGone(id: number, token: string, error: JobError, now: number): Promise<boolean>;
@@ -258,12 +259,12 @@ export interface WorkerStore {
 export interface OutboxStore {
   /** Record an event (e.g. a deletion) for every configured sink; returns the rows written. */
   recordEvent(e: OutboxEventInput, now: number): Promise<number>;
-  /** Claim up to n due deliveries for a sink; each stays leased until leaseUntil. */
-  claimOutbox(sink: OutboxSink, n: number, now: number, leaseUntil: number): Promise<OutboxItem[]>;
+  /** Claim up to n due deliveries for a sink; each stays leased for leaseMs (the backend's clock). */
+  claimOutbox(sink: OutboxSink, n: number, now: number, leaseMs: number): Promise<OutboxItem[]>;
   /** Delivered: the row is removed. */
   ackOutbox(id: number): Promise<void>;
-  /** Not delivered: try again at runAt, or mark failed once attempts reached maxAttempts. */
-  nackOutbox(id: number, r: { runAt: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'>;
+  /** Not delivered: try again retryAfterMs from now (the backend's clock), or mark failed once attempts reached maxAttempts. */
+  nackOutbox(id: number, r: { retryAfterMs: number; error: string; maxAttempts: number; now: number }): Promise<'retry' | 'failed'>;
   /** Start-up: deliveries left in flight by a dead process are due again now. */
   releaseOutboxLeases(now: number): Promise<number>;
   /** Earliest time a pending delivery of this sink is due (null when none). */

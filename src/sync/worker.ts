@@ -83,7 +83,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     beating = true;
     const now = ctx.clock();
     ctx.store
-      .heartbeat(job.id, job.leaseToken, now + ctx.settings.leaseMs, now)
+      .heartbeat(job.id, job.leaseToken, ctx.settings.leaseMs, now)
       .finally(() => (beating = false))
       .then((ok) => {
         if (ok) void stagingClaim?.touch();
@@ -119,7 +119,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     if (ctx.activeStaging.has(staging.name)) {
       // Another worker of this process is writing the same version: try again shortly.
       await ctx.store.retryLater(job.id, job.leaseToken, {
-        runAt: ctx.clock() + 2000,
+        retryAfterMs: 2000,
         now: ctx.clock(),
         consumeAttempt: false,
         error: { errorClass: 'busy', message: 'the same version is being downloaded by another worker' },
@@ -133,7 +133,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     if (ctx.settings.sharedStaging) stagingClaim = await claimStaging(staging, { token: job.leaseToken, staleMs: 2 * ctx.settings.leaseMs, now: ctx.clock });
     if (ctx.settings.sharedStaging && !stagingClaim) {
       await ctx.store.retryLater(job.id, job.leaseToken, {
-        runAt: ctx.clock() + Math.max(1000, Math.floor(ctx.settings.leaseMs / 2)),
+        retryAfterMs: Math.max(1000, Math.floor(ctx.settings.leaseMs / 2)),
         now: ctx.clock(),
         consumeAttempt: false,
         error: { errorClass: 'busy', message: 'another process still writes this version (staging claim)' },
@@ -227,7 +227,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       () => existing !== null,
       async () => {
         const now = ctx.clock();
-        const c = await ctx.store.commitPlaced(job.id, job.leaseToken, place, { ...r, now, leaseUntil: now + ctx.settings.leaseMs });
+        const c = await ctx.store.commitPlaced(job.id, job.leaseToken, place, { ...r, now, leaseMs: ctx.settings.leaseMs });
         // Unknown sizes (-1) are always resumable, so they may have a record too.
         if (c.placed && (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0)) await fsp.rm(staging.record, { force: true });
         return c;
@@ -368,29 +368,29 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
         const precheck = e.code === NO_ROOM_CODE;
         if (!precheck) await removeStaging(staging);
         const have = precheck ? ((await fsp.stat(staging.partial).catch(() => null))?.size ?? 0) : 0;
-        await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
+        await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
         ctx.events.onDiskFull?.(job, Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve);
         ctx.events.onOutcome?.(job, 'paused', e);
         return 'paused';
       }
       case 'auth_rejected':
-        await ctx.store.retryLater(job.id, job.leaseToken, { runAt: now, now, consumeAttempt: false, error });
+        await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
         ctx.events.onAuthRejected?.(e);
         ctx.events.onOutcome?.(job, 'paused', e);
         return 'paused';
       default: {
-        const runAt = now + backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
+        const retryAfterMs = backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
         // A 429 is the server pacing us (the gate pauses everyone), and while the breaker is open a
         // network failure is the API's, not the asset's: neither burns an attempt.
         const notTheAssets = e.errorClass === 'rate_limited' || (isApiDown(e) && (ctx.isApiDown?.() ?? false));
         if (e.errorClass === 'rate_limited' && e.retryAfterMs !== undefined) ctx.events.onRateLimited?.(e.retryAfterMs);
-        const r = await ctx.store.retryLater(job.id, job.leaseToken, { runAt, now, consumeAttempt: !notTheAssets, error });
+        const r = await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs, now, consumeAttempt: !notTheAssets, error });
         if (r === 'failed') {
           log.error({ errorClass: e.errorClass, status: e.status, attempts: job.attempts, err: e.message }, 'failed after the last attempt');
           ctx.events.onOutcome?.(job, 'failed', e);
           return 'failed';
         }
-        log.warn({ errorClass: e.errorClass, code: e.code, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: runAt - now, err: e.message }, 'download failed; will retry');
+        log.warn({ errorClass: e.errorClass, code: e.code, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: retryAfterMs, err: e.message }, 'download failed; will retry');
         const outcome: JobOutcome = r === 'lost' ? 'lost' : e.errorClass === 'rate_limited' ? 'paused' : 'retry';
         ctx.events.onOutcome?.(job, outcome, e);
         return outcome;

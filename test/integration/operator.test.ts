@@ -178,7 +178,7 @@ describe('download order', () => {
         // The first in order fails with a retryable error: backoff 60 s.
         const first = (await claimOne(now))!;
         expect(first.key).toBe(expected[order][0]);
-        await store.retryLater(first.id, first.leaseToken, { runAt: now + 60_000, now, consumeAttempt: true, error: { errorClass: 'http_5xx', message: '503' } });
+        await store.retryLater(first.id, first.leaseToken, { retryAfterMs: 60_000, now, consumeAttempt: true, error: { errorClass: 'http_5xx', message: '503' } });
         // Within the backoff, the rest come in order and the failed one is skipped although it sorts first.
         const seq: string[] = [];
         for (;;) {

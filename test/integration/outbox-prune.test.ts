@@ -49,9 +49,9 @@ describe.each([
     await s.recordEvent(event('a'), Date.now());
     await s.recordEvent(event('b'), Date.now());
     // 'a' fails for good on the webhook
-    const [w] = await s.claimOutbox('webhook', 1, Date.now(), Date.now() + 60_000);
+    const [w] = await s.claimOutbox('webhook', 1, Date.now(), 60_000);
     expect(w!.key).toBe('a');
-    expect(await s.nackOutbox(w!.id, { runAt: Date.now(), error: 'HTTP 500', maxAttempts: 1, now: Date.now() })).toBe('failed');
+    expect(await s.nackOutbox(w!.id, { retryAfterMs: 0, error: 'HTTP 500', maxAttempts: 1, now: Date.now() })).toBe('failed');
     expect(await s.outboxCounts()).toEqual({ hook: { pending: 2, failed: 0 }, webhook: { pending: 1, failed: 1 } });
 
     // within the retention: nothing goes

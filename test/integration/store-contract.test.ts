@@ -100,7 +100,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.claim(5, opts())).toEqual([]);
     expect((await s.getJob('a'))!.state).toBe('running');
     // retried later: not claimable before run_at
-    expect(await s.retryLater(j!.id, j!.leaseToken, { runAt: Date.now() + 60_000, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'x' } })).toBe('queued');
+    expect(await s.retryLater(j!.id, j!.leaseToken, { retryAfterMs: 60_000, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'x' } })).toBe('queued');
     expect(await s.claim(5, opts())).toEqual([]);
     const next = await s.nextRunAt();
     expect(next).not.toBeNull();
@@ -125,12 +125,12 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     const [fresh] = await s.claim(1, opts({ owner: 'other', now: Date.now() + 50 }));
     expect(fresh).toMatchObject({ key: 'a', attempts: 2 });
     const now = Date.now();
-    expect(await s.heartbeat(old!.id, old!.leaseToken, now + 60_000, now)).toBe(false);
+    expect(await s.heartbeat(old!.id, old!.leaseToken, 60_000, now)).toBe(false);
     expect(await s.complete(old!.id, old!.leaseToken, { localPath: 'a', bytes: 1, sha256: 'x', now })).toBe('lost');
     expect(await s.fail(old!.id, old!.leaseToken, { errorClass: 'http_4xx', message: 'x' }, now)).toBe(false);
     expect(await s.release(old!.id, old!.leaseToken, now)).toBe(false);
-    expect(await s.retryLater(old!.id, old!.leaseToken, { runAt: now, now, consumeAttempt: true, error: { errorClass: 'network', message: 'x' } })).toBe('lost');
-    expect(await s.heartbeat(fresh!.id, fresh!.leaseToken, now + 60_000, now)).toBe(true);
+    expect(await s.retryLater(old!.id, old!.leaseToken, { retryAfterMs: 0, now, consumeAttempt: true, error: { errorClass: 'network', message: 'x' } })).toBe('lost');
+    expect(await s.heartbeat(fresh!.id, fresh!.leaseToken, 60_000, now)).toBe(true);
     expect(await s.complete(fresh!.id, fresh!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now })).toBe('done');
   });
 
@@ -151,7 +151,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     await s.upsertPage([asset('a'), asset('b')], Date.now());
     const [a] = await s.claim(1, opts());
     const placed: string[] = [];
-    const done = { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now(), leaseUntil: Date.now() + 60_000 };
+    const done = { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now(), leaseMs: 60_000 };
     expect(await s.commitPlaced(a!.id, a!.leaseToken, async () => void placed.push('a'), done)).toEqual({ placed: true, outcome: 'done' });
     expect(placed).toEqual(['a']);
     expect(await s.getJob('a')).toMatchObject({ state: 'done', sha256: 'x' });
@@ -184,7 +184,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     for (let i = 0; i < MAX; i++) {
       const [c] = await s.claim(1, opts());
       expect(c!.attempts).toBe(i + 1);
-      outcomes.push(await s.retryLater(c!.id, c!.leaseToken, { runAt: Date.now(), now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 500, message: 'boom' } }));
+      outcomes.push(await s.retryLater(c!.id, c!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 500, message: 'boom' } }));
     }
     expect(outcomes).toEqual(['queued', 'queued', 'failed']);
     expect(await s.getJob('a')).toMatchObject({ state: 'failed', attempts: MAX, errorClass: 'http_5xx' });
@@ -192,7 +192,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     // a retry that does not consume an attempt gives it back
     await s.upsertPage([asset('b')], Date.now());
     const [b] = await s.claim(1, opts());
-    await s.retryLater(b!.id, b!.leaseToken, { runAt: Date.now(), now: Date.now(), consumeAttempt: false, error: { errorClass: 'disk_full', message: 'x' } });
+    await s.retryLater(b!.id, b!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: false, error: { errorClass: 'disk_full', message: 'x' } });
     expect(await s.getJob('b')).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
@@ -250,14 +250,14 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     await s.complete(by.ok!.id, by.ok!.leaseToken, { localPath: 'ok', bytes: 1000, sha256: 'x', now });
     await s.fail(by.bad!.id, by.bad!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'forbidden' }, now);
     await s.markGone(by.gone!.id, by.gone!.leaseToken, { errorClass: 'not_found', status: 404, message: 'gone' }, now);
-    const runAt = Date.now() + 60_000;
-    expect(await s.retryLater(by.flaky!.id, by.flaky!.leaseToken, { runAt, now, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } })).toBe('queued');
+    const retryAfterMs = 60_000;
+    expect(await s.retryLater(by.flaky!.id, by.flaky!.leaseToken, { retryAfterMs, now, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } })).toBe('queued');
     await s.release(by.wait!.id, by.wait!.leaseToken, now);
     const p = await s.problemJobs(10);
     expect(p.map((j) => `${j.state} ${j.key}`).sort()).toEqual(['failed bad', 'gone gone', 'queued flaky']);
     const flaky = p.find((j) => j.key === 'flaky')!;
     expect(flaky).toMatchObject({ errorClass: 'network', attempts: 1 });
-    expect(Math.abs(flaky.runAt - runAt)).toBeLessThan(5_000);
+    expect(Math.abs(flaky.runAt - (Date.now() + retryAfterMs))).toBeLessThan(5_000);
     expect((await s.problemJobs(1)).length).toBe(1);
     expect(await s.bytesByState()).toEqual({ queued: 9, running: 0, done: 1000, failed: 200, gone: 30 });
   });

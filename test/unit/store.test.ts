@@ -53,7 +53,7 @@ describe('upsertPage', () => {
   it('a changed version is queued again with attempts reset and the error cleared', async () => {
     await store.upsertPage([asset('a')], T);
     const j = await claimOne();
-    expect(await store.retryLater(j.id, j.leaseToken, { runAt: T + 999_999, now: T + 2000, consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'HTTP 503' } })).toBe('queued');
+    expect(await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 997_999, now: T + 2000, consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'HTTP 503' } })).toBe('queued');
     const j2 = await claimOne(T + 1_000_000);
     await store.fail(j2.id, j2.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'HTTP 403' }, T + 1_000_001);
     expect((await store.getJob('a'))?.attempts).toBe(2);
@@ -88,7 +88,7 @@ describe('claim and fencing', () => {
   it('never claims a job before its run_at', async () => {
     await store.upsertPage([asset('a')], T);
     const j = await claimOne(T + 10);
-    await store.retryLater(j.id, j.leaseToken, { runAt: T + 50_000, now: T + 20, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } });
+    await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 49_980, now: T + 20, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } });
     expect(await store.claim(1, claimOpts(T + 49_999))).toEqual([]);
     expect(await store.nextRunAt()).toBe(T + 50_000);
     expect((await store.claim(1, claimOpts(T + 50_000)))[0]?.attempts).toBe(2);
@@ -102,9 +102,9 @@ describe('claim and fencing', () => {
     const cur = await claimOne(T + 70_000, 'w2');
     expect(cur.leaseToken).not.toBe(old.leaseToken);
     const e = { errorClass: 'http_4xx', message: 'x' };
-    expect(await store.heartbeat(old.id, old.leaseToken, T + 999_999, T + 70_001)).toBe(false);
+    expect(await store.heartbeat(old.id, old.leaseToken, 929_998, T + 70_001)).toBe(false);
     expect(await store.complete(old.id, old.leaseToken, { localPath: 'a', bytes: 1, sha256: 's', now: T + 70_002 })).toBe('lost');
-    expect(await store.retryLater(old.id, old.leaseToken, { runAt: T, now: T + 70_003, consumeAttempt: true, error: e })).toBe('lost');
+    expect(await store.retryLater(old.id, old.leaseToken, { retryAfterMs: 0, now: T + 70_003, consumeAttempt: true, error: e })).toBe('lost');
     expect(await store.fail(old.id, old.leaseToken, e, T + 70_004)).toBe(false);
     expect(await store.markGone(old.id, old.leaseToken, e, T + 70_005)).toBe(false);
     expect(await store.release(old.id, old.leaseToken, T + 70_006)).toBe(false);
@@ -120,7 +120,7 @@ describe('claim and fencing', () => {
     const j = await claimOne();
     expect(await store.upsertPage([asset('a', T + 5000, 200, '"e2"')], T + 1500)).toEqual({ inserted: 0, changed: 1, unchanged: 0 });
     expect((await store.getJob('a'))?.state).toBe('running'); // the holder keeps its lease
-    expect(await store.heartbeat(j.id, j.leaseToken, T + 90_000, T + 1600)).toBe(true);
+    expect(await store.heartbeat(j.id, j.leaseToken, 88_400, T + 1600)).toBe(true);
     expect(await store.complete(j.id, j.leaseToken, { localPath: 'a', bytes: 100, sha256: 's', now: T + 2000 })).toBe('requeued');
     const job = await store.getJob('a');
     expect(job).toMatchObject({ state: 'queued', attempts: 0, remoteModifiedMs: T + 5000, remoteSize: 200 });
@@ -132,7 +132,7 @@ describe('claim and fencing', () => {
     await store.upsertPage([asset('a')], T);
     const j = await claimOne();
     await store.upsertPage([asset('a', T + 5000)], T + 1500);
-    expect(await store.retryLater(j.id, j.leaseToken, { runAt: T + 999_999, now: T + 2000, consumeAttempt: true, error: { errorClass: 'http_5xx', message: 'x' } })).toBe('queued');
+    expect(await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 997_999, now: T + 2000, consumeAttempt: true, error: { errorClass: 'http_5xx', message: 'x' } })).toBe('queued');
     expect(await store.getJob('a')).toMatchObject({ state: 'queued', attempts: 0, runAt: T + 2000 });
   });
 
@@ -147,7 +147,7 @@ describe('claim and fencing', () => {
     for (let i = 0; i < MAX; i++) {
       const j = await claimOne(now);
       expect(j.attempts).toBe(i + 1);
-      outcomes.push(await store.retryLater(j.id, j.leaseToken, { runAt: now, now, consumeAttempt: true, error: err }));
+      outcomes.push(await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 0, now, consumeAttempt: true, error: err }));
       now += 1;
     }
     expect(outcomes).toEqual(['queued', 'queued', 'failed']);
@@ -159,7 +159,7 @@ describe('claim and fencing', () => {
   it('a retry that does not consume an attempt gives it back', async () => {
     await store.upsertPage([asset('a')], T);
     const j = await claimOne();
-    await store.retryLater(j.id, j.leaseToken, { runAt: T, now: T + 1, consumeAttempt: false, error: { errorClass: 'disk_full', message: 'full' } });
+    await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 0, now: T + 1, consumeAttempt: false, error: { errorClass: 'disk_full', message: 'full' } });
     expect(await store.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
   });
 });
