@@ -21,7 +21,9 @@ import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, toPostgres, PG_NOW, type Params, type PgStatement } from './sql/dialect.js';
 import { claimJobsSql } from './sql/jobs.js';
 import type {
+  BatchCompletion,
   ClaimOptions,
+  CompleteBatchRow,
   ClaimedJob,
   CompleteInput,
   CompleteOutcome,
@@ -203,6 +205,10 @@ export class PostgresStore extends SqlStore implements StateStore {
   }
 
   async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
+    return this.claimJobs(n, opts);
+  }
+
+  async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
     // SKIP LOCKED: rows another replica is claiming right now are passed over, not waited for. The
     // outer UPDATE re-checks nothing: the subquery's row locks are ours until the statement commits.
     const r = await this.#q<ClaimedRow>(claimJobsSql(this.d, opts.order, ''), { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) });
@@ -213,6 +219,18 @@ export class PostgresStore extends SqlStore implements StateStore {
     const outcome = await this.#complete(this.#q, id, token, r);
     if (outcome === 'requeued') await this.wake();
     return outcome;
+  }
+
+  async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
+    if (rows.length === 0) return [];
+    // One transaction (one commit); each row is the single-job completion statement, fenced by its lease.
+    const out = await this.#tx(async (q) => {
+      const res: BatchCompletion[] = [];
+      for (const r of rows) res.push({ id: r.id, outcome: await this.#complete(q, r.id, r.token, r) });
+      return res;
+    });
+    if (out.some((r) => r.outcome === 'requeued')) await this.wake();
+    return out;
   }
 
   async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {

@@ -13,7 +13,9 @@ import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, toSqlite, type Params } from './sql/dialect.js';
 import { claimJobsSql } from './sql/jobs.js';
 import type {
+  BatchCompletion,
   ClaimOptions,
+  CompleteBatchRow,
   ClaimedJob,
   CompleteInput,
   CompleteOutcome,
@@ -136,6 +138,10 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
+    return this.claimJobs(n, opts);
+  }
+
+  async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
     const stmt = this.#claimStmt(opts.order);
     const token = newLeaseToken();
     const rows = this.db.transaction(() => stmt.all({ owner: opts.owner, token, leaseMs: opts.leaseMs, now: opts.now, n })).immediate() as ClaimedRow[];
@@ -152,34 +158,35 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
-    const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
-    const run = () => {
-      // What the mirror held before decides created vs updated (read under the same write lock).
-      const prior =
-        this.sinks.length > 0
-          ? (this.#st(this.q.jobs.prior).get({ id, token }) as { key: string; remote_modified_ms: number; local_path: string | null } | undefined)
-          : undefined;
-      const row = this.#st(this.q.jobs.complete).get({ id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now, short }) as { state: string } | undefined;
-      if (!row) return 'lost' as const;
-      if (row.state !== 'done') return 'requeued' as const;
-      // Folder markers are not files; downstream pipelines are told about files only.
-      if (prior && !r.localPath.endsWith('/')) {
-        this.recordEventSync(
-          {
-            event: prior.local_path ? 'updated' : 'created',
-            key: prior.key,
-            path: r.localPath,
-            size: r.bytes,
-            lastModifiedMs: prior.remote_modified_ms,
-            sha256: r.sha256 || null,
-          },
-          r.now,
-        );
-      }
-      return 'done' as const;
-    };
+    const run = () => this.#completeSync(id, token, r);
     // One transaction: the done row and its notification rows commit together (or not at all).
     return this.sinks.length > 0 ? this.db.transaction(run).immediate() : run();
+  }
+
+  async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
+    if (rows.length === 0) return [];
+    return this.db.transaction(() => rows.map((r) => ({ id: r.id, outcome: this.#completeSync(r.id, r.token, r) }))).immediate();
+  }
+
+  /** Synchronous, so that it joins the caller's transaction. */
+  #completeSync(id: number, token: string, r: CompleteInput): CompleteOutcome {
+    const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
+    // What the mirror held before decides created vs updated (read under the same write lock).
+    const prior =
+      this.sinks.length > 0
+        ? (this.#st(this.q.jobs.prior).get({ id, token }) as { key: string; remote_modified_ms: number; local_path: string | null } | undefined)
+        : undefined;
+    const row = this.#st(this.q.jobs.complete).get({ id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now, short }) as { state: string } | undefined;
+    if (!row) return 'lost';
+    if (row.state !== 'done') return 'requeued';
+    // Folder markers are not files; downstream pipelines are told about files only.
+    if (prior && !r.localPath.endsWith('/')) {
+      this.recordEventSync(
+        { event: prior.local_path ? 'updated' : 'created', key: prior.key, path: r.localPath, size: r.bytes, lastModifiedMs: prior.remote_modified_ms, sha256: r.sha256 || null },
+        r.now,
+      );
+    }
+    return 'done';
   }
 
   /**

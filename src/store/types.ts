@@ -136,6 +136,18 @@ export interface CompleteInput {
   shortened?: boolean;
 }
 
+/** One row of a batched completion: the job, the token of its lease, and what its worker commits. */
+export interface CompleteBatchRow extends CompleteInput {
+  id: number;
+  token: string;
+}
+
+/** What a batched completion did with one row ('lost': the lease was lost, nothing was written). */
+export interface BatchCompletion {
+  id: number;
+  outcome: CompleteOutcome;
+}
+
 /** The outcome of commitPlaced: whether `place` ran (the file is in place), and the commit's outcome. */
 export interface PlacedOutcome {
   placed: boolean;
@@ -213,11 +225,20 @@ export interface CoordinationStore {
 
 /** Workers and their pool: claim jobs, hold their leases, commit or give them back; mirror paths. */
 export interface WorkerStore {
+  /** Lease up to n due jobs in one transaction, each under its own token (batched claims). */
+  claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
+  /** The same as claimJobs (the name the worker pool uses). */
   claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
   /** Extend the lease to leaseMs from now (the backend's clock). */
   heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
   complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome>;
+  /**
+   * complete() for many jobs in one transaction (group commit): the done rows and their outbox
+   * events commit together, each row fenced by its own lease. Returns each row's outcome in input
+   * order. The files must already be durable: nothing here touches the disk.
+   */
+  completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]>;
   /**
    * Put a finished download in place and commit it, fenced by the lease: `place` (the rename) runs
    * only while the lease is held. PostgreSQL holds the job's row lock (SELECT … FOR UPDATE) from that

@@ -17,10 +17,13 @@ const FENCE = "id = @id AND lease_token = @token AND state = 'running'";
 
 export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path, locator';
 
-/** Lease up to @n due queued jobs in `order`; `index` is SQLite's planner hint for that order. */
+/**
+ * Lease up to @n due queued jobs in `order`, in one statement; each job's token is @token plus its
+ * id, so every job is fenced by its own lease. `index` is SQLite's planner hint for that order.
+ */
 export function claimJobsSql(d: Dialect, order: ClaimOrder, index: string): string {
   return `
-    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token,
+    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
       lease_until = ${d.now} + @leaseMs::bigint, claimed_revision = revision, started_at = ${d.now}, updated_at = ${d.now}
     WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
                  ORDER BY ${ORDER_SQL[order]} LIMIT @n ${d.lockSkip('jobs')})
