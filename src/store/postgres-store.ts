@@ -19,7 +19,7 @@ import { loadMigrations } from './migrations.js';
 import { rowToClaimed, rowToOutboxItem, type ClaimedRow, type OutboxRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, toPostgres, PG_NOW, type Params, type PgStatement } from './sql/dialect.js';
-import { claimJobsSql } from './sql/jobs.js';
+import { claimJobsSql, completeSet } from './sql/jobs.js';
 import type {
   BatchCompletion,
   ClaimOptions,
@@ -223,11 +223,41 @@ export class PostgresStore extends SqlStore implements StateStore {
 
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
     if (rows.length === 0) return [];
-    // One transaction (one commit); each row is the single-job completion statement, fenced by its lease.
-    const out = await this.#tx(async (q) => {
-      const res: BatchCompletion[] = [];
-      for (const r of rows) res.push({ id: r.id, outcome: await this.#complete(q, r.id, r.token, r) });
-      return res;
+    // A job listed twice: only its first row can hold the lease (like completing it twice in a row).
+    const first = new Map<number, CompleteBatchRow>();
+    for (const r of rows) if (!first.has(r.id)) first.set(r.id, r);
+    const list = [...first.values()];
+    // One statement (one transaction): every row fenced by its own lease, the events of the done
+    // ones (files only) with them; `prior` is each row before the update (created vs updated).
+    const res = await this.#q<{ id: number; state: string }>(
+      `WITH i AS (SELECT * FROM unnest(@ids::bigint[], @tokens::text[], @paths::text[], @bytes::bigint[], @shas::text[], @shorts::integer[])
+                    AS i(id, token, path, bytes, sha, short)),
+       prior AS (SELECT j.id, j.key, j.remote_modified_ms, j.local_path FROM jobs j JOIN i ON j.id = i.id AND j.lease_token = i.token),
+       upd AS (
+         UPDATE jobs SET ${completeSet(this.d, { path: 'i.path', bytes: 'i.bytes', sha: 'i.sha', short: 'i.short' })}
+         FROM i WHERE jobs.id = i.id AND jobs.lease_token = i.token AND jobs.state = 'running'
+         RETURNING jobs.id, jobs.state),
+       ev AS (
+         INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
+         SELECT s, CASE WHEN prior.local_path IS NULL THEN 'created' ELSE 'updated' END, prior.key, i.path, i.bytes,
+                prior.remote_modified_ms, NULLIF(i.sha, ''), ${NOW}, ${NOW}, ${NOW}
+         FROM upd JOIN prior ON prior.id = upd.id JOIN i ON i.id = upd.id, unnest(@sinks::text[]) AS s
+         WHERE upd.state = 'done' AND right(i.path, 1) <> '/')
+       SELECT id, state FROM upd`,
+      {
+        ids: list.map((r) => r.id),
+        tokens: list.map((r) => r.token),
+        paths: list.map((r) => r.localPath),
+        bytes: list.map((r) => r.bytes),
+        shas: list.map((r) => r.sha256),
+        shorts: list.map((r) => (r.shortened === undefined ? null : r.shortened ? 1 : 0)),
+        sinks: this.sinks,
+      },
+    );
+    const state = new Map(res.rows.map((r) => [Number(r.id), r.state]));
+    const out = rows.map((r): BatchCompletion => {
+      const s = first.get(r.id) === r ? state.get(r.id) : undefined;
+      return { id: r.id, outcome: s === undefined ? 'lost' : s === 'done' ? 'done' : 'requeued' };
     });
     if (out.some((r) => r.outcome === 'requeued')) await this.wake();
     return out;

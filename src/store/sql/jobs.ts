@@ -22,12 +22,26 @@ export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote
  * id, so every job is fenced by its own lease. `index` is SQLite's planner hint for that order.
  */
 export function claimJobsSql(d: Dialect, order: ClaimOrder, index: string): string {
+  // One instant for the whole claim (t.now): every job of a batch gets the same lease.
   return `
     UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
-      lease_until = ${d.now} + @leaseMs::bigint, claimed_revision = revision, started_at = ${d.now}, updated_at = ${d.now}
+      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = t.now, updated_at = t.now
+    FROM (SELECT ${d.now} AS now) t
     WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
                  ORDER BY ${ORDER_SQL[order]} LIMIT @n ${d.lockSkip('jobs')})
     RETURNING ${CLAIMED_COLUMNS}`;
+}
+
+/** What a completion writes (done, or queued again when a newer version was listed meanwhile). */
+export function completeSet(d: Dialect, v: { path: string; bytes: string; sha: string; short: string }): string {
+  return `
+    state = CASE WHEN revision = claimed_revision THEN 'done' ELSE 'queued' END,
+    attempts = CASE WHEN revision = claimed_revision THEN attempts ELSE 0 END,
+    run_at = ${d.now}, finished_at = ${d.now}, updated_at = ${d.now},
+    local_path = ${v.path}, local_modified_ms = remote_modified_ms, bytes_written = ${v.bytes}, sha256 = ${v.sha},
+    mirror_path = ${v.path}, shortened = coalesce(${v.short}, shortened),
+    ${UNLEASE},
+    error_class = NULL, error_status = NULL, error_message = NULL`;
 }
 
 export function jobsSql(d: Dialect) {
@@ -36,17 +50,7 @@ export function jobsSql(d: Dialect) {
     heartbeat: `UPDATE jobs SET lease_until = ${now} + @leaseMs::bigint, updated_at = ${now} WHERE ${FENCE}`,
     /** What the mirror held before a completion (created vs updated). */
     prior: 'SELECT key, remote_modified_ms, local_path FROM jobs WHERE id = @id AND lease_token = @token',
-    complete: `
-      UPDATE jobs SET
-        state = CASE WHEN revision = claimed_revision THEN 'done' ELSE 'queued' END,
-        attempts = CASE WHEN revision = claimed_revision THEN attempts ELSE 0 END,
-        run_at = ${now}, finished_at = ${now}, updated_at = ${now},
-        local_path = @path, local_modified_ms = remote_modified_ms, bytes_written = @bytes, sha256 = @sha,
-        mirror_path = @path, shortened = coalesce(@short::integer, shortened),
-        ${UNLEASE},
-        error_class = NULL, error_status = NULL, error_message = NULL
-      WHERE ${FENCE}
-      RETURNING state`,
+    complete: `UPDATE jobs SET ${completeSet(d, { path: '@path', bytes: '@bytes', sha: '@sha', short: '@short::integer' })} WHERE ${FENCE} RETURNING state`,
     retryLater: `
       UPDATE jobs SET
         attempts = CASE WHEN revision <> claimed_revision THEN 0
