@@ -14,10 +14,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Why a path is in conflict: another key already holds it (`held`, found in the state store), or
+ * something on disk is in the way: a non-directory where a folder must be (`not_a_directory`), or a
+ * non-file where the file must go (`not_a_file`).
+ */
+export type PathConflictReason = 'held' | 'not_a_directory' | 'not_a_file';
+
 export class PathConflict extends SyncError {
   constructor(
     message: string,
     readonly conflictPath: string,
+    readonly reason: PathConflictReason,
   ) {
     super(message, { code: 'SYNC_MIRROR_PATH_CONFLICT', kind: 'permanent', errorClass: 'path_conflict' });
   }
@@ -52,7 +60,7 @@ export async function ensureParentDirs(root: string, segments: readonly string[]
         kind: 'permanent',
         errorClass: 'unsafe_key',
       });
-    if (!st.isDirectory()) throw new PathConflict(`${cur} exists and is not a directory`, cur);
+    if (!st.isDirectory()) throw new PathConflict(`${cur} exists and is not a directory`, cur, 'not_a_directory');
   }
   return created;
 }

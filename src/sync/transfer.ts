@@ -3,16 +3,16 @@
 // strong ETag of the response that wrote the partial, else its Last-Modified date; a partial with
 // neither restarts from byte 0 (nothing could tell a changed object from the one we hold). A 416
 // discards the partial and restarts. A continuation is accepted only as a 206 whose Content-Range
-// matches; a 200 starts over. The byte count is checked against
-// the listed Size and Content-Length ourselves, since undici reports a cut close-delimited body as
-// success. The file is fsynced and its mtime set before the caller renames it into place.
+// matches; a 200 starts over. The byte count is checked against the listed Size and Content-Length
+// ourselves, since undici reports a cut close-delimited body as success. The staging files, the
+// resume check and the fsync before the caller places the file are mirror/commit.ts's.
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Source } from '../api/source.js';
 import type { DownloadResponse } from '../api/client.js';
 import { MISMATCH_CODES, SyncError, classifyError, isSyncError } from '../errors.js';
-import { hashPrefix, readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths } from '../mirror/staging.js';
+import { hashPrefix, type StagingPaths } from '../mirror/staging.js';
+import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from '../mirror/commit.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
 import type { ClaimedJob } from '../store/types.js';
 
@@ -76,23 +76,6 @@ async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<v
   }
 }
 
-/**
- * Below this size a download is not worth resuming: it restarts from byte 0 and skips the staging
- * record (three file operations per small file).
- */
-export const RESUMABLE_MIN_BYTES = 1024 * 1024;
-
-/** Open a staging file, creating the staging folder if something removed it. */
-async function openStaged(file: string, flags: string, root: string) {
-  try {
-    return await fsp.open(file, flags);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    await fsp.mkdir(stagingDir(root), { recursive: true });
-    return await fsp.open(file, flags);
-  }
-}
-
 export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
   const { api, job, staging, signal } = input;
   const clock = input.clock ?? Date.now;
@@ -100,22 +83,12 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   // Without a listed size (a STAC asset without file:size) it is learned from the response and
   // kept in the staging record; such downloads are always resumable.
   const known = expected.size !== null;
-  let size = expected.size ?? -1;
-  const resumable = !known || size >= RESUMABLE_MIN_BYTES;
+  const resumable = isResumable(expected.size);
 
   // What do we already have?
-  let offset = 0;
-  let validator: string | null = null;
-  let matched = false;
-  const [rec, st] = resumable ? await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]) : [null, null];
-  if (rec && st && rec.key === job.key && (known ? rec.size === size : rec.size >= 0) && rec.lastModifiedMs === job.remoteModifiedMs && st.size <= rec.size) {
-    size = rec.size;
-    offset = st.size;
-    validator = rec.validator;
-    matched = true;
-  } else if (rec || st) {
-    await removeStaging(staging);
-  }
+  const staged = await resumeCheck(staging, { key: job.key, lastModifiedMs: job.remoteModifiedMs, size: expected.size });
+  let { size, offset, validator } = staged;
+  const matched = staged.matched;
 
   const hash = createHash('sha256');
   if (matched && offset === size) {
@@ -123,23 +96,17 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     await hashPrefix(staging.partial, offset, hash);
     const digest = hash.digest('hex');
     if (expected.sha256 && digest !== expected.sha256) {
-      await removeStaging(staging);
+      await discardStaging(staging);
       throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
     }
-    const fh = await fsp.open(staging.partial, 'r+');
-    try {
-      await fh.sync();
-      await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
-    } finally {
-      await fh.close();
-    }
+    await sealStagedFile(staging, job.remoteModifiedMs);
     return { bytes: size, sha256: digest, received: 0, resumedFrom: offset };
   }
 
   if (offset > 0 && !validator) {
     // No validator was recorded for these bytes: a Range request could splice a changed object onto
     // them. Start over.
-    await removeStaging(staging);
+    await discardStaging(staging);
     offset = 0;
   }
   let res: DownloadResponse;
@@ -149,7 +116,7 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     if (offset === 0 || !isSyncError(e) || e.status !== 416) throw e;
     // The range starts past the object's end: the partial is not a prefix of what the server holds.
     // Asking again for the same range would only repeat this until the attempts run out.
-    await removeStaging(staging);
+    await discardStaging(staging);
     offset = 0;
     validator = null;
     res = await api.download(job, { signal });
@@ -159,7 +126,7 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     if (res.status === 206) {
       const cr = res.contentRange;
       if (offset === 0 || !cr || cr.start !== offset || cr.end !== size - 1 || (cr.total !== null && cr.total !== size)) {
-        await removeStaging(staging);
+        await discardStaging(staging);
         throw mismatch(job, `unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size - 1}/${size})`, 'range_mismatch');
       }
       resumedFrom = offset;
@@ -167,7 +134,7 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
       offset = 0; // a 200 means the whole object again
       if (!known) {
         if (res.contentLength === null) {
-          await removeStaging(staging);
+          await discardStaging(staging);
           throw mismatch(job, 'the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
         }
         size = res.contentLength;
@@ -175,13 +142,13 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     }
     const remaining = size - offset;
     if (res.contentLength !== null && res.contentLength !== remaining) {
-      await removeStaging(staging);
+      await discardStaging(staging);
       throw mismatch(job, `Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${remaining}); the asset probably changed`, 'size_mismatch');
     }
     const listed = normalizeEtag(expected.etag);
     const got = normalizeEtag(res.etag);
     if (listed && got && listed !== got) {
-      await removeStaging(staging);
+      await discardStaging(staging);
       throw mismatch(job, `ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
     }
   } catch (e) {
@@ -192,8 +159,7 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   }
 
   if (resumable) {
-    await fsp.mkdir(stagingDir(input.root), { recursive: true });
-    await writeRecord(staging.record, {
+    await recordStaging(input.root, staging, {
       key: job.key,
       lastModifiedMs: job.remoteModifiedMs,
       size,
@@ -204,7 +170,7 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   }
   if (offset > 0) await hashPrefix(staging.partial, offset, hash);
 
-  const fh = await openStaged(staging.partial, offset > 0 ? 'r+' : 'w', input.root);
+  const fh = await openPartial(input.root, staging, offset > 0 ? 'r+' : 'w');
   let position = offset;
   let received = 0;
   const remaining = size - offset;
@@ -269,15 +235,14 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
         errorClass: 'short_body',
       });
     }
-    await fh.sync();
-    await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
+    await sealPartial(fh, job.remoteModifiedMs);
   } finally {
     await fh.close();
   }
   const digest = hash.digest('hex');
   // A listed file:checksum (sha2-256) is verified against the bytes written.
   if (expected.sha256 && digest !== expected.sha256) {
-    await removeStaging(staging);
+    await discardStaging(staging);
     throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
   }
   return { bytes: size, sha256: digest, received, resumedFrom };

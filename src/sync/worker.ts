@@ -1,6 +1,5 @@
 // One job, from claim to committed outcome. The file is fsynced and renamed into place before the
 // row says done; every write is fenced by the lease token; the outcome is classified once.
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
@@ -8,16 +7,17 @@ import { SyncError, classifyError, isApiDown } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from '../ops/worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
-import { DEFAULT_LAYOUT, foldPath, preserveVersion, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
-import { ensureParentDirs, syncCreatedDirs, PathConflict } from '../mirror/fs-safe.js';
+import { DEFAULT_LAYOUT, foldPath, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
+import { PathConflict } from '../mirror/fs-safe.js';
 import { freeBytes } from '../lib/disk.js';
-import { claimStaging, removeStaging, stagingPaths, type StagingClaim } from '../mirror/staging.js';
-import { crashPoint, stallPoint } from '../lib/crash-point.js';
+import { claimStaging, stagingPaths, type StagingClaim, type StagingPaths } from '../mirror/staging.js';
+import { cleanupCommitted, discardStaging, partialBytes, placeFile, placeFolder, RESUMABLE_MIN_BYTES, stagedBytes, type Placed } from '../mirror/commit.js';
+import { crashPoint } from '../lib/crash-point.js';
 import { repeat, sleep, timeoutSignal } from '../lib/timers.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, WorkerStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
-import { RESUMABLE_MIN_BYTES, transferToStaging } from './transfer.js';
+import { transferToStaging } from './transfer.js';
 
 export type { JobOutcome, WorkerEvents };
 
@@ -108,8 +108,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       target = placed;
     }
     if (target.isFolderMarker) {
-      const created = await ensureParentDirs(ctx.root, target.segments);
-      await syncCreatedDirs(created, path.dirname(target.absPath));
+      await placeFolder(ctx.root, target);
       const marker = { localPath: target.relPath + '/', bytes: 0, sha256: '', shortened: false };
       return await finish(ctx, job, log, { ...marker, path: marker.localPath, received: 0 }, started, () => false, async () => ({
         placed: true,
@@ -142,7 +141,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     }
 
     // Enough room for the rest of this file plus the reserve?
-    const have = job.remoteSize >= RESUMABLE_MIN_BYTES ? ((await fsp.stat(staging.partial).catch(() => null))?.size ?? 0) : 0;
+    const have = await stagedBytes(staging, job.remoteSize);
     const needed = Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve;
     // A fresh statfs for anything resumable; small files may reuse a reading up to a second old.
     const free = ctx.freeSpace ? await ctx.freeSpace(job.remoteSize >= RESUMABLE_MIN_BYTES) : await freeBytes(ctx.root);
@@ -200,22 +199,10 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       log.warn('lease lost before the rename; leaving the file to the new owner');
       return 'lost';
     }
-    let existing: Awaited<ReturnType<typeof fsp.lstat>> | null = null;
+    let placed: Placed | null = null;
     const place = async (): Promise<void> => {
-      stallPoint('before_rename');
-      const created = await ensureParentDirs(ctx.root, target.segments.slice(0, -1));
-      existing = await fsp.lstat(target.absPath).catch(() => null);
-      if (existing?.isFile() && (ctx.settings.layout?.keepPreviousVersions ?? 0) > 0 && job.localPath === target.relPath) {
-        // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
-        const kept = await preserveVersion(ctx.root, ctx.settings.layout!, target, existing.mtimeMs);
-        if (kept) log.info({ version: kept }, 'kept the previous version');
-      }
-      if (existing && !existing.isFile()) {
-        throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath);
-      }
-      await fsp.rename(staging.partial, target.absPath);
-      await syncCreatedDirs(created, path.dirname(target.absPath));
-      crashPoint('after_rename');
+      placed = await placeFile(ctx.root, staging, target, { layout: ctx.settings.layout, previousPath: job.localPath });
+      if (placed.kept) log.info({ version: placed.kept }, 'kept the previous version');
     };
     const r = { localPath: target.relPath, bytes: result.bytes, sha256: result.sha256, shortened: target.shortened };
     return await finish(
@@ -224,12 +211,11 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       log,
       { ...r, path: target.relPath, received: result.received, resumedFrom: result.resumedFrom },
       started,
-      () => existing !== null,
+      () => (placed as Placed | null)?.replaced ?? false,
       async () => {
         const now = ctx.clock();
         const c = await ctx.store.commitPlaced(job.id, job.leaseToken, place, { ...r, now, leaseMs: ctx.settings.leaseMs });
-        // Unknown sizes (-1) are always resumable, so they may have a record too.
-        if (c.placed && (job.remoteSize >= RESUMABLE_MIN_BYTES || job.remoteSize < 0)) await fsp.rm(staging.record, { force: true });
+        if (c.placed) await cleanupCommitted(staging, job.remoteSize);
         return c;
       },
     );
@@ -261,6 +247,7 @@ async function reserveTarget(ctx: WorkerContext, job: ClaimedJob, target: Mirror
       throw new PathConflict(
         `path_conflict: key ${JSON.stringify(job.key)} maps to ${JSON.stringify(t.relPath)}, which key ${JSON.stringify(other.key)} already holds; nothing was written`,
         t.absPath,
+        'held',
       );
     }
     const message = `case_conflict: key ${JSON.stringify(job.key)} and key ${JSON.stringify(other.key)} differ only in case or Unicode normalization, which this filesystem does not distinguish; ${JSON.stringify(other.key)} was mirrored first`;
@@ -282,15 +269,16 @@ async function reserveTarget(ctx: WorkerContext, job: ClaimedJob, target: Mirror
 
 /** A PathConflict found on disk names both keys: this one, and the key whose path is in the way. */
 async function nameConflict(ctx: WorkerContext, job: ClaimedJob, err: unknown): Promise<unknown> {
-  if (!(err instanceof PathConflict) || err.message.startsWith('path_conflict:')) return err;
+  if (!(err instanceof PathConflict) || err.reason === 'held') return err;
   const rel = path.relative(ctx.root, err.conflictPath).split(path.sep).join('/');
   const fold = foldPath(rel, (ctx.settings.layout ?? DEFAULT_LAYOUT).fs);
   const owner = await ctx.store.findPathOwner({ relPath: rel, pathFold: fold }, job.key).catch(() => null);
   const mine = job.key;
   const who = owner ? `key ${JSON.stringify(owner)}` : 'a file or directory no key owns';
   return new PathConflict(
-    `path_conflict: key ${JSON.stringify(mine)} needs ${JSON.stringify(rel)} to be a ${err.message.includes('not a directory') ? 'directory' : 'file'}, but ${who} holds it; the first key mirrored wins, nothing existing was changed`,
+    `path_conflict: key ${JSON.stringify(mine)} needs ${JSON.stringify(rel)} to be a ${err.reason === 'not_a_directory' ? 'directory' : 'file'}, but ${who} holds it; the first key mirrored wins, nothing existing was changed`,
     err.conflictPath,
+    err.reason,
   );
 }
 
@@ -332,7 +320,7 @@ async function finish(
   return 'done';
 }
 
-async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e: SyncError, staging: ReturnType<typeof stagingPaths>): Promise<JobOutcome> {
+async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e: SyncError, staging: StagingPaths): Promise<JobOutcome> {
   const now = ctx.clock();
   const error = { errorClass: e.errorClass, status: e.status ?? null, message: e.message };
   try {
@@ -349,14 +337,14 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
         return 'released';
       }
       case 'gone':
-        await removeStaging(staging);
+        await discardStaging(staging);
         await ctx.store.markGone(job.id, job.leaseToken, error, now);
         log.warn({ status: e.status }, 'asset is gone (listed, but the download answered 404/410)');
         ctx.events.onOutcome?.(job, 'gone', e);
         return 'gone';
       case 'permanent':
       case 'fatal':
-        await removeStaging(staging);
+        await discardStaging(staging);
         await ctx.store.fail(job.id, job.leaseToken, error, now);
         log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'failed permanently');
         ctx.events.onOutcome?.(job, 'failed', e);
@@ -366,8 +354,8 @@ async function handleFailure(ctx: WorkerContext, job: ClaimedJob, log: Logger, e
         // yet) keeps a resumable partial. Either way no attempt is burned and claiming pauses until
         // there is room; the gate logs the episode once, so nothing is logged per job here.
         const precheck = e.code === NO_ROOM_CODE;
-        if (!precheck) await removeStaging(staging);
-        const have = precheck ? ((await fsp.stat(staging.partial).catch(() => null))?.size ?? 0) : 0;
+        if (!precheck) await discardStaging(staging);
+        const have = precheck ? await partialBytes(staging) : 0;
         await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
         ctx.events.onDiskFull?.(job, Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve);
         ctx.events.onOutcome?.(job, 'paused', e);

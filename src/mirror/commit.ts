@@ -1,0 +1,149 @@
+// The file protocol of one download, from staging to its place in the mirror. Workers call these
+// steps in order and never touch staging files or the target path themselves:
+//   resumeCheck → (recordStaging, openPartial, write, sealPartial) → placeFile → cleanupCommitted
+// with discardStaging on a failure that makes the partial worthless. A file is fsynced before it is
+// renamed into place, and its folder (plus any folder created for it) after, so a row that says
+// `done` always names a durable file.
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { crashPoint, stallPoint } from '../lib/crash-point.js';
+import { ensureParentDirs, PathConflict, syncCreatedDirs } from './fs-safe.js';
+import { preserveVersion, type MirrorLayoutSettings } from './layout.js';
+import type { MirrorTarget } from './paths.js';
+import { readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths, type StagingRecord } from './staging.js';
+
+/**
+ * Below this size a download is not worth resuming: it restarts from byte 0 and skips the staging
+ * record (three file operations per small file).
+ */
+export const RESUMABLE_MIN_BYTES = 1024 * 1024;
+
+/** Whether a download of this size keeps a staging record (unknown sizes, -1, always do). */
+export function isResumable(size: number | null): boolean {
+  return size === null || size < 0 || size >= RESUMABLE_MIN_BYTES;
+}
+
+/** What of this version is already staged. */
+export interface StagedState {
+  /** The partial and its record belong to this version; `offset` bytes of it can be kept. */
+  matched: boolean;
+  /** The size: the listed one, or the one the record learned for an unknown size; -1 if neither. */
+  size: number;
+  /** Bytes already staged, a gapless prefix of the object. */
+  offset: number;
+  /** If-Range validator of those bytes. */
+  validator: string | null;
+}
+
+/**
+ * The resume check: keep a partial only when its record names the same (key, LastModified, Size) and
+ * it is no longer than that size; anything else staged under this name is removed.
+ */
+export async function resumeCheck(staging: StagingPaths, want: { key: string; lastModifiedMs: number; size: number | null }): Promise<StagedState> {
+  const none: StagedState = { matched: false, size: want.size ?? -1, offset: 0, validator: null };
+  if (!isResumable(want.size)) return none;
+  const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
+  const known = want.size !== null;
+  if (rec && st && rec.key === want.key && (known ? rec.size === want.size : rec.size >= 0) && rec.lastModifiedMs === want.lastModifiedMs && st.size <= rec.size) {
+    return { matched: true, size: rec.size, offset: st.size, validator: rec.validator };
+  }
+  if (rec || st) await removeStaging(staging);
+  return none;
+}
+
+/** Bytes staged for this version's partial (the free-space check counts only what is still missing). */
+export async function stagedBytes(staging: StagingPaths, size: number): Promise<number> {
+  return size >= RESUMABLE_MIN_BYTES ? await partialBytes(staging) : 0;
+}
+
+/** The partial's length on disk, 0 when there is none. */
+export async function partialBytes(staging: StagingPaths): Promise<number> {
+  return (await fsp.stat(staging.partial).catch(() => null))?.size ?? 0;
+}
+
+/** Write the staging record, creating the staging folder if needed. */
+export async function recordStaging(root: string, staging: StagingPaths, rec: StagingRecord): Promise<void> {
+  await fsp.mkdir(stagingDir(root), { recursive: true });
+  await writeRecord(staging.record, rec);
+}
+
+/** Open the partial, creating the staging folder if something removed it. */
+export async function openPartial(root: string, staging: StagingPaths, flags: string): Promise<FileHandle> {
+  try {
+    return await fsp.open(staging.partial, flags);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await fsp.mkdir(stagingDir(root), { recursive: true });
+    return await fsp.open(staging.partial, flags);
+  }
+}
+
+/** Make the written bytes durable and give the file the remote LastModified, before it is placed. */
+export async function sealPartial(fh: FileHandle, lastModifiedMs: number): Promise<void> {
+  await fh.sync();
+  await fh.utimes(lastModifiedMs / 1000, lastModifiedMs / 1000);
+}
+
+/** Seal a partial that is already complete (a crash after the last byte, before the rename). */
+export async function sealStagedFile(staging: StagingPaths, lastModifiedMs: number): Promise<void> {
+  const fh = await fsp.open(staging.partial, 'r+');
+  try {
+    await sealPartial(fh, lastModifiedMs);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Remove the partial, its record and a leftover temporary record. */
+export async function discardStaging(staging: StagingPaths): Promise<void> {
+  await removeStaging(staging);
+}
+
+export interface PlaceOptions {
+  layout: MirrorLayoutSettings | undefined;
+  /** The job's committed mirror path: a file there is this key's previous version. */
+  previousPath: string | null;
+}
+
+export interface Placed {
+  /** A file was already at the target (this write replaced it). */
+  replaced: boolean;
+  /** Where the replaced version was kept (mirror.keepPreviousVersions), if it was. */
+  kept: string | null;
+}
+
+/**
+ * Rename the sealed partial into place: parent folders are created (never through a symlink), the
+ * version being replaced is kept when the layout asks for it, and anything at the target that is not
+ * a regular file is a path conflict (nothing existing is changed). The target's folder and every
+ * folder created for it are fsynced after the rename.
+ */
+export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
+  stallPoint('before_rename');
+  const created = await ensureParentDirs(root, target.segments.slice(0, -1));
+  const existing = await fsp.lstat(target.absPath).catch(() => null);
+  let kept: string | null = null;
+  if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
+    // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
+    kept = await preserveVersion(root, o.layout!, target, existing.mtimeMs);
+  }
+  if (existing && !existing.isFile()) {
+    throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath, 'not_a_file');
+  }
+  await fsp.rename(staging.partial, target.absPath);
+  await syncCreatedDirs(created, path.dirname(target.absPath));
+  crashPoint('after_rename');
+  return { replaced: existing !== null, kept };
+}
+
+/** A folder marker key ("a/b/"): the folders exist and are durable. */
+export async function placeFolder(root: string, target: MirrorTarget): Promise<void> {
+  const created = await ensureParentDirs(root, target.segments);
+  await syncCreatedDirs(created, path.dirname(target.absPath));
+}
+
+/** After the commit: the partial was renamed away, so only its record is left to remove. */
+export async function cleanupCommitted(staging: StagingPaths, size: number): Promise<void> {
+  if (isResumable(size)) await fsp.rm(staging.record, { force: true });
+}
