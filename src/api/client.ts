@@ -22,6 +22,8 @@ export interface ListParams {
 export interface DownloadParams {
   /** Resume from this byte offset with `Range: bytes=N-`. */
   rangeStart?: number | undefined;
+  /** Last byte (inclusive) of a bounded range, `Range: bytes=N-M` (a part of a ranged download). */
+  rangeEnd?: number | undefined;
   /** Validator for If-Range (a strong ETag or a Last-Modified date), so a changed object yields a full 200 instead of a wrong 206. */
   ifRange?: string | null | undefined;
   signal?: AbortSignal | undefined;
@@ -289,8 +291,8 @@ export class ApiClient {
 
 function rangeHeaders(params: DownloadParams): Record<string, string> {
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
-  if (params.rangeStart && params.rangeStart > 0) {
-    headers.range = `bytes=${params.rangeStart}-`;
+  if ((params.rangeStart && params.rangeStart > 0) || params.rangeEnd !== undefined) {
+    headers.range = `bytes=${params.rangeStart ?? 0}-${params.rangeEnd ?? ''}`;
     if (params.ifRange) headers['if-range'] = params.ifRange;
   }
   return headers;

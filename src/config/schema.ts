@@ -284,6 +284,10 @@ export const configSchema = z.strictObject({
       maxAttempts: int(10, 1, 1000),
       /** Fast in-run retries of one download before it goes back to the queue. */
       quickRetries: int(3, 0, 20),
+      /** Files of at least this size are fetched as sync.rangedStreams parallel ranges. */
+      rangedThreshold: size('64MiB'),
+      /** Ranges fetched at once for one large file; 1 (the default) = always one stream. */
+      rangedStreams: int(1, 1, 16),
       retryBaseDelay: duration('10s'),
       retryMaxDelay: duration('6h'),
       gracePeriod: duration('30s'),

@@ -68,6 +68,8 @@ function workerSettingsOf(cfg: Config): Partial<WorkerContext['settings']> {
     backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay, maxRetryAfterMs: cfg.api.maxRetryAfter },
     freeSpaceReserve: cfg.mirror.freeSpaceReserve,
     minDownloadRate: cfg.api.minDownloadRate,
+    rangedThreshold: cfg.sync.rangedThreshold,
+    rangedStreams: cfg.sync.rangedStreams,
   };
 }
 
@@ -152,6 +154,8 @@ export class Engine {
           backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay, maxRetryAfterMs: cfg.api.maxRetryAfter },
           freeSpaceReserve: cfg.mirror.freeSpaceReserve,
           minDownloadRate: cfg.api.minDownloadRate,
+          rangedThreshold: cfg.sync.rangedThreshold,
+          rangedStreams: cfg.sync.rangedStreams,
           layout: this.#layout,
           sharedStaging: rt.store.backend === 'postgres',
         },

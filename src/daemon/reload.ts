@@ -37,6 +37,8 @@ const LIVE: Record<string, 'now' | 'next poll' | 'next download'> = {
   'sync.quickRetries': 'next download',
   'sync.retryBaseDelay': 'next download',
   'sync.retryMaxDelay': 'next download',
+  'sync.rangedThreshold': 'next download',
+  'sync.rangedStreams': 'next download',
   'sync.leaseDuration': 'now', // new claims, heartbeats of downloads in flight, the lease sweep
   'api.minDownloadRate': 'next download',
   'mirror.freeSpaceReserve': 'next download',

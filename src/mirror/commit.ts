@@ -4,14 +4,14 @@
 // with discardStaging on a failure that makes the partial worthless. A file is fsynced before it is
 // renamed into place, and its folder (plus any folder created for it) after, so a row that says
 // `done` always names a durable file.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint, stallPoint } from '../lib/crash-point.js';
 import { ensureParentDirs, PathConflict, syncCreatedDirs } from './fs-safe.js';
 import { preserveVersion, type MirrorLayoutSettings } from './layout.js';
 import type { MirrorTarget } from './paths.js';
-import { readRecord, removeStaging, stagingDir, writeRecord, type StagingPaths, type StagingRecord } from './staging.js';
+import { readRecord, removeStaging, stagingDir, writeRecord, type StagedPart, type StagingPaths, type StagingRecord } from './staging.js';
 
 /**
  * Below this size a download is not worth resuming: it restarts from byte 0 and skips the staging
@@ -45,7 +45,8 @@ export async function resumeCheck(staging: StagingPaths, want: { key: string; la
   if (!isResumable(want.size)) return none;
   const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
   const known = want.size !== null;
-  if (rec && st && rec.key === want.key && (known ? rec.size === want.size : rec.size >= 0) && rec.lastModifiedMs === want.lastModifiedMs && st.size <= rec.size) {
+  // A ranged partial (rec.parts) is preallocated, not a prefix: a single stream starts over.
+  if (rec && st && !rec.parts && rec.key === want.key && (known ? rec.size === want.size : rec.size >= 0) && rec.lastModifiedMs === want.lastModifiedMs && st.size <= rec.size) {
     return { matched: true, size: rec.size, offset: st.size, validator: rec.validator };
   }
   if (rec || st) await removeStaging(staging);
@@ -54,7 +55,72 @@ export async function resumeCheck(staging: StagingPaths, want: { key: string; la
 
 /** Bytes staged for this version's partial (the free-space check counts only what is still missing). */
 export async function stagedBytes(staging: StagingPaths, size: number): Promise<number> {
-  return size >= RESUMABLE_MIN_BYTES ? await partialBytes(staging) : 0;
+  if (size < RESUMABLE_MIN_BYTES) return 0;
+  const parts = (await readRecord(staging.record))?.parts;
+  if (parts) return parts.reduce((n, p) => n + p.done, 0);
+  return await partialBytes(staging);
+}
+
+/** What of a ranged download is already staged. */
+export interface RangedState {
+  /** Covering [0, size) in order; empty when nothing could be kept (a fresh start). */
+  parts: StagedPart[];
+  /** If-Range validator of the bytes done; null on a fresh start. */
+  validator: string | null;
+}
+
+function coversExactly(parts: readonly StagedPart[], size: number): boolean {
+  let at = 0;
+  for (const p of parts) {
+    if (p.start !== at || !(p.end > p.start) || !(p.done >= 0 && p.done <= p.end - p.start)) return false;
+    at = p.end;
+  }
+  return at === size;
+}
+
+/**
+ * The resume check of a ranged download. Its own record's parts are kept; a single-stream prefix
+ * becomes a first part that is done, and `split` divides the rest. Either needs a validator, or the
+ * bytes kept could belong to another version than the ranges fetched now; without one, or on any
+ * mismatch, everything staged under this name is removed.
+ */
+export async function resumeRanged(staging: StagingPaths, want: { key: string; lastModifiedMs: number; size: number }, split: (from: number) => StagedPart[]): Promise<RangedState> {
+  const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
+  if (rec && st && rec.validator && rec.key === want.key && rec.size === want.size && rec.lastModifiedMs === want.lastModifiedMs && st.size <= rec.size) {
+    if (rec.parts && coversExactly(rec.parts, want.size)) return { parts: rec.parts, validator: rec.validator };
+    if (!rec.parts && st.size === want.size) return { parts: [{ start: 0, end: want.size, done: want.size }], validator: rec.validator };
+    if (!rec.parts && st.size > 0) return { parts: [{ start: 0, end: st.size, done: st.size }, ...split(st.size)], validator: rec.validator };
+  }
+  if (rec || st) await removeStaging(staging);
+  return { parts: [], validator: null };
+}
+
+/**
+ * Start (or continue) a ranged partial: its record, with every part, is written durably first, and
+ * only then is the partial grown to its full size, so a full-length partial always has its parts on
+ * record. Returns the open partial.
+ */
+export async function beginRanged(root: string, staging: StagingPaths, rec: StagingRecord & { parts: StagedPart[] }): Promise<FileHandle> {
+  await fsp.mkdir(stagingDir(root), { recursive: true });
+  await writeRecord(staging.record, rec, true);
+  const fh = await fsp.open(staging.partial, C.O_RDWR | C.O_CREAT);
+  try {
+    await fh.truncate(rec.size);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+/**
+ * Record the parts' progress: the bytes are fsynced (fdatasync) before the record says they are
+ * there, so a record never claims bytes a power cut could take back. The record itself is not
+ * fsynced: an older one only means fetching some bytes again.
+ */
+export async function checkpointRanged(fh: FileHandle, staging: StagingPaths, rec: StagingRecord & { parts: StagedPart[] }): Promise<void> {
+  await fh.datasync();
+  await writeRecord(staging.record, rec);
 }
 
 /** The partial's length on disk, 0 when there is none. */

@@ -16,6 +16,19 @@ export interface StagingRecord {
   /** Validator of the bytes in the partial (ETag or Last-Modified of the response that wrote them). */
   validator: string | null;
   updatedAt: number;
+  /**
+   * A ranged download (sync.rangedThreshold): the partial is preallocated to its full size and these
+   * ranges cover it; `done` bytes from each start are written and fsynced. Absent for a single-stream
+   * partial, which is a gapless prefix.
+   */
+  parts?: StagedPart[];
+}
+
+/** One range of a ranged download: [start, end) of the object, `done` bytes from start durable. */
+export interface StagedPart {
+  start: number;
+  end: number;
+  done: number;
 }
 
 export function stagingDir(root: string): string {
@@ -48,11 +61,32 @@ export async function readRecord(file: string): Promise<StagingRecord | null> {
   }
 }
 
-/** Write the record atomically (tmp + rename); not fsynced: losing it only costs a restart from 0. */
-export async function writeRecord(file: string, rec: StagingRecord): Promise<void> {
+/**
+ * Write the record atomically (tmp + rename); not fsynced unless `durable`: losing it only costs a
+ * restart from 0. A ranged download's first record is durable, because the partial is preallocated
+ * after it, and a full-length partial with no record of its parts must never pass for a complete one.
+ */
+export async function writeRecord(file: string, rec: StagingRecord, durable = false): Promise<void> {
   const tmp = `${file}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(rec));
+  if (!durable) {
+    await fsp.writeFile(tmp, JSON.stringify(rec));
+    await fsp.rename(tmp, file);
+    return;
+  }
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    await fh.writeFile(JSON.stringify(rec));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await fsp.rename(tmp, file);
+  const dir = await fsp.open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 export async function removeStaging(p: StagingPaths): Promise<void> {

@@ -36,6 +36,10 @@ export interface WorkerSettings {
    * claimed with an O_EXCL file. A single instance holds the instance lock, so activeStaging suffices.
    */
   sharedStaging?: boolean;
+  /** Files of at least this many bytes are fetched as parallel ranges (sync.rangedThreshold). */
+  rangedThreshold?: number;
+  /** Ranges fetched at once for one such file; 1 = one stream (sync.rangedStreams). */
+  rangedStreams?: number;
 }
 
 export interface WorkerContext {
@@ -164,6 +168,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           signal: AbortSignal.any([signal, timeoutSignal(deadlineMs)]),
           onBytes: ctx.events.onBytes && ((n: number) => ctx.events.onBytes!(n, job)),
           clock: ctx.clock,
+          ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
         }),
       {
         retries: ctx.settings.quickRetries,

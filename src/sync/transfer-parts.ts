@@ -1,0 +1,69 @@
+// What both kinds of download share: the request's input and result, the checks of a response
+// (validators, ETags, mismatches) and a positional write that never leaves a hole.
+import type { FileHandle } from 'node:fs/promises';
+import type { Source } from '../api/source.js';
+import type { DownloadResponse } from '../api/client.js';
+import { MISMATCH_CODES, SyncError } from '../errors.js';
+import type { StagingPaths } from '../mirror/staging.js';
+import type { ClaimedJob } from '../store/types.js';
+
+export interface TransferInput {
+  /** The source (asset API or STAC) that locates and starts the download. */
+  api: Source;
+  root: string;
+  job: ClaimedJob;
+  staging: StagingPaths;
+  signal: AbortSignal;
+  /** Called with each chunk's size as it arrives (progress, metrics, bandwidth). */
+  onBytes?: ((n: number) => void | Promise<void>) | undefined;
+  clock?: () => number;
+  /** Files of at least `threshold` bytes are fetched as `streams` parallel ranges (sync.ranged*). */
+  ranged?: { threshold: number; streams: number } | undefined;
+}
+
+export interface TransferResult {
+  bytes: number;
+  sha256: string;
+  /** Bytes received over the network in this attempt. */
+  received: number;
+  resumedFrom: number;
+}
+
+/** Strip weak prefix and quotes so "abc", W/"abc" and abc compare equal. */
+export function normalizeEtag(e: string | null | undefined): string | null {
+  if (!e) return null;
+  return e.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+/**
+ * What a partial written by this response can be resumed under (If-Range): its strong ETag, else its
+ * Last-Modified date. A weak ETag never matches in If-Range (RFC 9110 §13.1.5), so it is no validator.
+ */
+export function resumeValidator(res: Pick<DownloadResponse, 'etag' | 'lastModified'>): string | null {
+  const etag = res.etag?.trim();
+  if (etag && !etag.startsWith('W/')) return etag;
+  const lm = res.lastModified?.trim();
+  return lm && !Number.isNaN(Date.parse(lm)) ? lm : null;
+}
+
+export function mismatch(job: ClaimedJob, why: string, errorClass: 'size_mismatch' | 'range_mismatch' | 'checksum_mismatch'): SyncError {
+  return new SyncError(`GET ${job.key}: ${why}`, { code: MISMATCH_CODES[errorClass] });
+}
+
+/**
+ * writev that never leaves a hole: on a nearly full disk write(2) may write only part and return a
+ * short count (the ENOSPC comes with the next call). Write the rest until it is all there or fails.
+ */
+export async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Promise<void> {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  const { bytesWritten } = await fh.writev(bufs, at);
+  if (bytesWritten >= total) return;
+  const rest = Buffer.concat(bufs).subarray(bytesWritten);
+  let done = 0;
+  while (done < rest.length) {
+    const { bytesWritten: n } = await fh.write(rest, done, rest.length - done, at + bytesWritten + done);
+    if (n === 0) throw Object.assign(new Error(`short write to the staging file at ${at + bytesWritten + done}`), { code: 'ENOSPC' });
+    done += n;
+  }
+}
+

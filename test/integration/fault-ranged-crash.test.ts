@@ -1,0 +1,87 @@
+// Crash points of ranged downloads (issue 13 §2): `sync` is SIGKILLed while a large file's ranges are
+// in flight, or right after one part is recorded; the restart must fetch only the missing ranges and
+// end with an exact mirror. No `done` row ever names a missing or short file.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { tempDirs, type TempDirs } from '../helpers/harness.js';
+import { configFlags, credentials, endStateProblems, killAll, makeAssets, readState, spawnCli, type StateSnapshot } from '../helpers/fault-daemon.js';
+
+const MiB = 1024 * 1024;
+// newest first: the large files are claimed first (concurrency 1)
+const SIZES = [10_000, 20_000, 3 * MiB + 12345, 3 * MiB - 1];
+
+let sim: Simulator;
+const cleanup: TempDirs[] = [];
+
+beforeAll(async () => {
+  sim = await startSimulator({ assets: makeAssets('rg', SIZES), adminPort: false });
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await sim.close();
+  await Promise.all(cleanup.map((d) => d.cleanup()));
+});
+
+async function runSync(args: string[], crashAt?: string) {
+  const p = spawnCli(['sync', ...args], { ...credentials(sim), ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
+  const r = await p.exited;
+  return { ...r, stderr: p.stderr() };
+}
+
+/** Bytes held for good: done jobs whole (their file must be there and complete), staged parts as recorded. */
+async function held(mirror: string, state: StateSnapshot): Promise<number> {
+  let n = 0;
+  for (const a of sim.catalogue) {
+    const j = state.jobs.get(a.key);
+    if (j?.state === 'done') {
+      const st = await fsp.stat(path.join(mirror, j.localPath!));
+      expect(st.size, `done row of ${a.key} names a short file`).toBe(a.size);
+      n += a.size;
+      continue;
+    }
+    const rec = await readRecord(stagingPaths(mirror, a.key, a.lastModifiedMs, a.size).record);
+    if (rec?.parts) n += rec.parts.reduce((m, p) => m + p.done, 0);
+  }
+  return n;
+}
+
+describe.each(['mid_ranges', 'after_part'])('ranged crash point %s', (point) => {
+  it('the restart fetches only the missing ranges and ends with an exact mirror', async () => {
+    const dirs = await tempDirs(`ranged-${point}`);
+    cleanup.push(dirs);
+    const args = await configFlags(dirs.root, {
+      sim,
+      mirror: dirs.mirror,
+      state: dirs.state,
+      config: { sync: { concurrency: 1, order: 'newest-first', rangedThreshold: '2MiB', rangedStreams: 4 }, log: { level: 'info' } },
+    });
+    const keys = [...sim.catalogue].map((a) => a.key);
+    sim.resetStats();
+    const first = await runSync(args, point);
+    expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
+    expect(first.stderr).toContain(`crash point ${point}: SIGKILL`);
+    expect(sim.stats.statusCounts['206']).toBeGreaterThanOrEqual(4);
+    const afterCrash = await readState(dirs.state, keys);
+    const running = [...afterCrash.jobs.values()].filter((j) => j.state === 'running');
+    expect(running).toHaveLength(1);
+    const job = running[0]!;
+    const rec = await readRecord(stagingPaths(dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize).record);
+    const done = rec!.parts!.reduce((m, p) => m + p.done, 0);
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(job.remoteSize);
+    if (point === 'mid_ranges') expect(done).toBeGreaterThanOrEqual(job.remoteSize / 2);
+    const have = await held(dirs.mirror, afterCrash);
+
+    sim.resetStats();
+    const second = await runSync(args);
+    expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
+    expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+    // resumed: what was recorded is not fetched again
+    expect(sim.stats.bytesServed).toBe(sim.catalogue.totalBytes - have);
+  });
+});
