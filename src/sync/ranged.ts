@@ -5,7 +5,6 @@
 // instead of splicing two versions. A 200 (the server ignores Range, or If-Range failed), a 416 or an
 // unexpected Content-Range falls back to one stream: the partial is discarded and the caller fetches
 // the whole object as before. The bytes are hashed at the end, from the page cache (bench/README.md).
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
@@ -150,7 +149,7 @@ export async function transferRanges(input: TransferInput, size: number): Promis
   } finally {
     await fh.close().catch(() => undefined);
   }
-  const digest = await hashFile(staging.partial, size, createHash('sha256'));
+  const digest = await hashFile(staging.partial, size);
   if (expected.sha256 && digest !== expected.sha256) {
     await discardStaging(staging);
     throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
