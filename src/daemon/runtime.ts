@@ -124,7 +124,8 @@ export function openApi(
     headersTimeoutMs: config.api.headersTimeout,
     bodyIdleTimeoutMs: config.api.bodyIdleTimeout,
     maxRedirects: config.api.maxRedirects,
-    connections: config.sync.concurrency + 2,
+    // every worker may hold sync.rangedStreams ranges of one large file at once
+    connections: config.sync.concurrency * config.sync.rangedStreams + 2,
   });
   // With an API key every request carries X-Api-Key and /token is never called.
   const tokens: Authenticator = apiKey

@@ -4,26 +4,38 @@
 // brings the validator; every other range is asked under If-Range, so a changed object answers 200
 // instead of splicing two versions. A 200 (the server ignores Range, or If-Range failed), a 416 or an
 // unexpected Content-Range falls back to one stream: the partial is discarded and the caller fetches
-// the whole object as before. The bytes are hashed at the end, from the page cache (bench/README.md).
+// the whole object as before. The streams take parts in order, so the hash thread (sync/hash.ts)
+// follows the growing contiguous prefix from the page cache.
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from '../mirror/commit.js';
 import type { StagedPart, StagingRecord } from '../mirror/staging.js';
-import { hashFile } from './hash.js';
+import { FileHasher } from './hash.js';
 import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 
 const WRITE_BATCH = 1 << 20;
 /** Progress is recorded (fdatasync, then the record) at most once per this many bytes written. */
 const CHECKPOINT_BYTES = 32 << 20;
+/**
+ * Checkpoints in flight in this process. An fdatasync holds one of libuv's 4 threads, which every
+ * write shares: while one runs, other files skip theirs (their next one records the progress).
+ */
+let checkpointsInFlight = 0;
 
 /** The server did not serve the range as asked: fetch the object in one stream instead. */
 class RangesRefused extends Error {}
 
-/** Split [from, size) into `streams` parts of nearly equal length. */
+/** Longest part: the streams take parts in order, so the hashed prefix grows as they land. */
+const MAX_PART = 16 << 20;
+
+/**
+ * Split [from, size) into parts of nearly equal length: `streams` of them, or more of at most
+ * MAX_PART bytes, so the contiguous prefix (which the hash thread follows) keeps growing.
+ */
 export function splitParts(from: number, size: number, streams: number): StagedPart[] {
-  const n = Math.max(1, Math.min(streams, size - from));
+  const n = Math.max(1, Math.min(size - from, Math.max(streams, Math.ceil((size - from) / MAX_PART))));
   const len = Math.ceil((size - from) / n);
   const parts: StagedPart[] = [];
   for (let start = from; start < size; start += len) parts.push({ start, end: Math.min(size, start + len), done: 0 });
@@ -85,15 +97,32 @@ export async function transferRanges(input: TransferInput, size: number): Promis
     if (first) drop(first.res);
     throw e;
   }
+  // The hash thread follows the contiguous prefix of done parts (sha256 only goes in order).
+  const hasher = new FileHasher(staging.partial);
+  let hashedTo = 0;
+  const followPrefix = (): void => {
+    let at = 0;
+    for (const p of parts) {
+      at = p.start + p.done;
+      if (p.done < p.end - p.start) break;
+    }
+    if (at > hashedTo) hasher.advance((hashedTo = at));
+  };
+  followPrefix();
   let received = 0;
   let failure: unknown = null;
   let checkpointing: Promise<void> | null = null;
   let total = resumedFrom;
   let durableParts = parts.filter((p) => p.done === p.end - p.start).length;
   // The parts are captured when a checkpoint is asked for; checkpoints are written in that order.
-  const checkpoint = async (rec = record()): Promise<void> => {
+  const checkpoint = async (rec = record(), force = false): Promise<void> => {
+    if (!force && checkpointing === null && checkpointsInFlight > 0) return;
     while (checkpointing) await checkpointing;
-    checkpointing = checkpointRanged(fh, staging, rec).finally(() => (checkpointing = null));
+    checkpointsInFlight++;
+    checkpointing = checkpointRanged(fh, staging, rec).finally(() => {
+      checkpointing = null;
+      checkpointsInFlight--;
+    });
     await checkpointing;
     const complete = rec.parts.filter((p) => p.done === p.end - p.start).length;
     if (complete > durableParts) crashPoint('after_part');
@@ -101,11 +130,12 @@ export async function transferRanges(input: TransferInput, size: number): Promis
   };
   let sinceCheckpoint = 0;
   const wrote = (n: number): void => {
+    followPrefix();
     sinceCheckpoint += n;
     total += n;
     if (isArmed('mid_ranges') && total >= size / 2 && total - n < size / 2) {
       // Record the parts as they are at half way (other ranges still in flight), then die.
-      void checkpoint().then(() => crashPoint('mid_ranges'));
+      void checkpoint(record(), true).then(() => crashPoint('mid_ranges'));
       return;
     }
     if (sinceCheckpoint >= CHECKPOINT_BYTES && !checkpointing) {
@@ -137,19 +167,25 @@ export async function transferRanges(input: TransferInput, size: number): Promis
     if (first) drop(first.res);
     if (failure !== null) {
       // Keep what arrived for the next attempt, unless the server refused ranges.
+      hasher.cancel();
       if (failure instanceof RangesRefused) {
         await fh.close();
         await discardStaging(staging);
         return 'single';
       }
-      await checkpoint().catch(() => undefined);
+      await checkpoint(record(), true).catch(() => undefined);
       throw input.signal.aborted && input.signal.reason instanceof SyncError ? input.signal.reason : classifyError(failure, `GET ${job.key}`);
     }
+    // Every part done, on record: a crash before the rename finds the partial complete.
+    await checkpoint(record(), true);
     await sealPartial(fh, job.remoteModifiedMs);
+  } catch (e) {
+    hasher.cancel();
+    throw e;
   } finally {
     await fh.close().catch(() => undefined);
   }
-  const digest = await hashFile(staging.partial, size);
+  const digest = await hasher.finish(size);
   if (expected.sha256 && digest !== expected.sha256) {
     await discardStaging(staging);
     throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
