@@ -5,6 +5,7 @@
 //                      [--only large,small,mixed,incremental,listing]
 //                      [--tools constellr-sync,curl,curl+sync,aria2c,python,python-seq,rclone]
 //                      [--cpu-prof DIR] [--out FILE] [--keep] [--timeout S]
+//                      [--large-size MiB] [--variant NAME=DIST[:CONFIG]]...
 //
 // Download scenarios run on the chosen plane: the simulator in its own child process
 // (bench/sim-server.mjs, default) or nginx serving a generated directory (bench/nginx-plane.mjs).
@@ -37,6 +38,8 @@ const { values: opt } = parseArgs({
     keep: { type: 'boolean' },
     timeout: { type: 'string' },
     plane: { type: 'string' },
+    'large-size': { type: 'string' },
+    variant: { type: 'string', multiple: true },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -84,7 +87,20 @@ if (PLANE === 'nginx' && !versions.nginx) {
   );
   process.exit(3);
 }
-const ALL_TOOLS = ['constellr-sync', 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
+// --variant NAME=DIST[:CONFIG]: another build of constellr-sync (DIST/cli/main.js, e.g. one built
+// from an older commit) and/or a config file, run as the tool `constellr-sync@NAME` in the same
+// rotation, so variants are compared within one run on the same noisy machine.
+const VARIANTS = new Map(
+  (opt.variant ?? []).map((v) => {
+    const m = /^([\w.+-]+)=([^:]+)(?::(.+))?$/.exec(v);
+    if (!m) {
+      console.error(`--variant wants NAME=DIST[:CONFIG], not ${JSON.stringify(v)}`);
+      process.exit(2);
+    }
+    return [`constellr-sync@${m[1]}`, { main: path.join(path.resolve(m[2]), 'cli/main.js'), config: m[3] ? path.resolve(m[3]) : null }];
+  }),
+);
+const ALL_TOOLS = ['constellr-sync', ...VARIANTS.keys(), 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
 // the sequential Python sample takes minutes on 10,000 files: on nginx only when asked for
 const DEFAULT_TOOLS = PLANE === 'nginx' ? ALL_TOOLS.filter((t) => t !== 'python-seq') : ALL_TOOLS.filter((t) => t !== 'rclone');
 const unknownTools = (opt.tools ?? '').split(',').filter((t) => t && !ALL_TOOLS.includes(t));
@@ -92,7 +108,7 @@ if (unknownTools.length) {
   console.error(`unknown tool(s) ${unknownTools.join(', ')}; known: ${ALL_TOOLS.join(', ')}`);
   process.exit(2);
 }
-const wanted = new Set((opt.tools ?? DEFAULT_TOOLS.join(',')).split(','));
+const wanted = new Set([...(opt.tools ?? DEFAULT_TOOLS.join(',')).split(','), ...VARIANTS.keys()]);
 const notes = [];
 const TOOLS = ALL_TOOLS.filter((t) => {
   if (!wanted.has(t)) return false;
@@ -105,6 +121,7 @@ const TOOLS = ALL_TOOLS.filter((t) => {
 });
 
 // ---- scenarios ---------------------------------------------------------------------------------
+const LARGE_SIZE = opt['large-size'] ? Number(opt['large-size']) * MIB : null;
 const NOW = Math.floor(Date.now() / 1000) * 1000;
 const DAY = 86_400_000;
 const SC = SMOKE
@@ -267,6 +284,14 @@ async function runTool(tool, sim, runDir, label) {
   const out = path.join(runDir, 'out');
   await fsp.mkdir(out, { recursive: true });
   const creds = { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password };
+  const variant = VARIANTS.get(tool);
+  if (variant) {
+    return measure(process.execPath, [
+      ...profArgs(label),
+      variant.main, 'sync', ...(variant.config ? ['--config', variant.config] : []), '--api-url', sim.url, '--mirror-dir', out,
+      '--state-dir', path.join(runDir, 'state'), '--concurrency', String(N), '--log-level', 'warn', '--json',
+    ], { env: creds });
+  }
   switch (tool) {
     case 'constellr-sync': {
       const state = path.join(runDir, 'state');
@@ -720,7 +745,7 @@ if (CPU_PROF) notes.push(`constellr-sync ran with \`node --cpu-prof\`: the profi
 for (const n of notes) console.error(`note: ${n}`);
 try {
   if (ONLY.has('large')) {
-    const c = SC.large;
+    const c = LARGE_SIZE ? { ...SC.large, size: LARGE_SIZE } : SC.large;
     await downloadScenario('large', `large files: ${c.count} × ${c.size / MIB} MiB`, { kind: 'uniform', prefix: 'large', count: c.count, size: c.size, perDir: 10 }, 'MB/s');
   }
   if (ONLY.has('small')) {

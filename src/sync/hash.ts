@@ -1,9 +1,8 @@
-// sha256 off the event loop (issue 13 §3). A download of HASH_OFFLOAD_MIN bytes or more is hashed by
-// one shared worker thread that reads the staged file back (from the page cache) as far as it has
-// been written: a single stream advances it after each write, a ranged download hands it the whole
-// file at the end. The event loop only moves bytes; on 2 cores the hashing runs on the other one.
-// Smaller files are hashed inline, where a message round trip would cost more than the hash.
-// Measured and chosen in bench/README.md ("Hashing").
+// sha256 off the event loop (issue 13 §3), where it must be: a ranged download's parts land out of
+// order, so one shared worker thread reads the staged file back (from the page cache) along the
+// growing contiguous prefix. A single stream hashes its chunks inline instead, which measured faster
+// on 2 cores than the thread's read-back (bench/README.md, "Hashing"). A complete partial found at
+// resume is hashed here too: in the thread when it is large, inline when small.
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { hashPrefix } from '../mirror/staging.js';
