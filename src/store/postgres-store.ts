@@ -222,6 +222,31 @@ export class PostgresStore extends SqlStore implements StateStore {
   }
 
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
+    const out = await this.#completeBatch(this.#q, rows);
+    if (out.some((r) => r.outcome === 'requeued')) await this.wake();
+    return out;
+  }
+
+  async commitPlacedBatch(rows: readonly CompleteBatchRow[], place: (held: readonly number[]) => Promise<ReadonlySet<number>>, _leaseMs: number): Promise<PlacedOutcome[]> {
+    // As commitPlaced, for many rows: the row locks taken with the lease checks are held across the
+    // renames and the commit, so no other replica can sweep, claim or commit these jobs in between.
+    const out = await this.#tx(async (q) => {
+      const h = await q<{ id: number }>(
+        `SELECT j.id FROM jobs j JOIN unnest(@ids::bigint[], @tokens::text[]) AS i(id, token) ON j.id = i.id AND j.lease_token = i.token
+         WHERE j.state = 'running' ORDER BY j.id FOR UPDATE OF j`,
+        { ids: rows.map((r) => r.id), tokens: rows.map((r) => r.token) },
+      );
+      const held = h.rows.map((r) => Number(r.id));
+      const placed = held.length > 0 ? await place(held) : new Set<number>();
+      const done = new Map((await this.#completeBatch(q, rows.filter((r) => placed.has(r.id)))).map((c) => [c.id, c.outcome]));
+      return rows.map((r): PlacedOutcome => (placed.has(r.id) ? { placed: true, outcome: done.get(r.id)! } : { placed: false, outcome: 'lost' }));
+    });
+    if (out.some((r) => r.outcome === 'requeued')) await this.wake();
+    return out;
+  }
+
+  /** The batched completion as one statement, on the pool or inside a transaction. */
+  async #completeBatch(q: Query, rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
     if (rows.length === 0) return [];
     // A job listed twice: only its first row can hold the lease (like completing it twice in a row).
     const first = new Map<number, CompleteBatchRow>();
@@ -229,7 +254,7 @@ export class PostgresStore extends SqlStore implements StateStore {
     const list = [...first.values()];
     // One statement (one transaction): every row fenced by its own lease, the events of the done
     // ones (files only) with them; `prior` is each row before the update (created vs updated).
-    const res = await this.#q<{ id: number; state: string }>(
+    const res = await q<{ id: number; state: string }>(
       `WITH i AS (SELECT * FROM unnest(@ids::bigint[], @tokens::text[], @paths::text[], @bytes::bigint[], @shas::text[], @shorts::integer[])
                     AS i(id, token, path, bytes, sha, short)),
        prior AS (SELECT j.id, j.key, j.remote_modified_ms, j.local_path FROM jobs j JOIN i ON j.id = i.id AND j.lease_token = i.token),
@@ -255,12 +280,10 @@ export class PostgresStore extends SqlStore implements StateStore {
       },
     );
     const state = new Map(res.rows.map((r) => [Number(r.id), r.state]));
-    const out = rows.map((r): BatchCompletion => {
+    return rows.map((r): BatchCompletion => {
       const s = first.get(r.id) === r ? state.get(r.id) : undefined;
       return { id: r.id, outcome: s === undefined ? 'lost' : s === 'done' ? 'done' : 'requeued' };
     });
-    if (out.some((r) => r.outcome === 'requeued')) await this.wake();
-    return out;
   }
 
   async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {

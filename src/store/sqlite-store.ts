@@ -157,6 +157,16 @@ export class SqliteStore extends SqlStore implements StateStore {
     return { placed: true, outcome: await this.complete(id, token, r) };
   }
 
+  async commitPlacedBatch(rows: readonly CompleteBatchRow[], place: (held: readonly number[]) => Promise<ReadonlySet<number>>, leaseMs: number): Promise<PlacedOutcome[]> {
+    // As commitPlaced, for many rows: one transaction checks and extends every lease, `place` renames
+    // the held ones, one transaction completes what was placed.
+    const hb = this.#st(this.q.jobs.heartbeat);
+    const held = this.db.transaction(() => rows.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs: delayMs(leaseMs), now: r.now }).changes === 1)).immediate();
+    const placed = held.length > 0 ? await place(held.map((r) => r.id)) : new Set<number>();
+    const done = new Map((await this.completeBatch(rows.filter((r) => placed.has(r.id)))).map((c) => [c.id, c.outcome]));
+    return rows.map((r): PlacedOutcome => (placed.has(r.id) ? { placed: true, outcome: done.get(r.id)! } : { placed: false, outcome: 'lost' }));
+  }
+
   async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
     const run = () => this.#completeSync(id, token, r);
     // One transaction: the done row and its notification rows commit together (or not at all).

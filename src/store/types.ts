@@ -248,6 +248,13 @@ export interface WorkerStore {
    */
   commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome>;
   /**
+   * commitPlaced for a batch (group commit): the leases of all rows are checked (PostgreSQL: their
+   * row locks are held until the commit), `place` gets the ids still held and returns the ids it
+   * placed, and those rows complete in one transaction. Outcomes in input order; a row not held is
+   * { placed: false, outcome: 'lost' }, a held row `place` did not place is { placed: false } too.
+   */
+  commitPlacedBatch(rows: readonly CompleteBatchRow[], place: (held: readonly number[]) => Promise<ReadonlySet<number>>, leaseMs: number): Promise<PlacedOutcome[]>;
+  /**
    * The file in place may be older than what another worker committed (a rename that landed after
    * its lease was lost): fetch the key again. A done/failed/queued row is queued at once with its
    * attempts reset; a running row gets a new revision, so its holder's commit turns into a requeue.

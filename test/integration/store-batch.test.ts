@@ -107,3 +107,46 @@ describe.each([
     expect(events.map((e) => `${e.event} ${e.key}`)).toEqual(['created x', 'updated x']);
   });
 });
+
+describe.each([
+  { name: 'sqlite', make: sqlite, skip: false },
+  { name: 'postgres', make: postgres, skip: !pgOk },
+])('commitPlacedBatch: $name', ({ make, skip }) => {
+  it.skipIf(skip)('places only the rows still held, completes only the rows placed, in one call', async () => {
+    const s = await make()(['hook']);
+    await s.upsertPage(['a', 'b', 'c'].map((k) => asset(k)), Date.now());
+    const held = Object.fromEntries((await s.claimJobs(3, opts('r1/w0'))).map((j) => [j.key, j]));
+    // c's lease is lost before the batch commits
+    expect(await s.release(held.c!.id, held.c!.leaseToken, Date.now())).toBe(true);
+    let offered: readonly number[] = [];
+    const out = await s.commitPlacedBatch(
+      ['a', 'b', 'c'].map((k) => ({ id: held[k]!.id, token: held[k]!.leaseToken, ...done(k) })),
+      async (ids) => {
+        offered = ids;
+        // nothing is done while the files are being placed
+        expect((await s.counts()).done).toBe(0);
+        return new Set([held.a!.id]); // b's rename failed
+      },
+      60_000,
+    );
+    expect([...offered].sort()).toEqual([held.a!.id, held.b!.id].sort());
+    expect(out).toEqual([
+      { placed: true, outcome: 'done' },
+      { placed: false, outcome: 'lost' },
+      { placed: false, outcome: 'lost' },
+    ]);
+    expect(await s.getJob('a')).toMatchObject({ state: 'done', sha256: 'sha-a' });
+    expect((await s.getJob('b'))?.state).toBe('running');
+    expect((await s.getJob('c'))?.state).toBe('queued');
+    expect((await s.claimOutbox('hook', 10, Date.now(), 60_000)).map((e) => e.key)).toEqual(['a']);
+  });
+
+  it.skipIf(skip)('a failed place commits nothing', async () => {
+    const s = await make()([]);
+    await s.upsertPage([asset('a')], Date.now());
+    const [a] = await s.claimJobs(1, opts('r1/w0'));
+    const boom = new Error('folder fsync failed');
+    await expect(s.commitPlacedBatch([{ id: a!.id, token: a!.leaseToken, ...done('a') }], async () => Promise.reject(boom), 60_000)).rejects.toBe(boom);
+    expect((await s.getJob('a'))?.state).toBe('running');
+  });
+});
