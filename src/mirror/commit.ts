@@ -187,6 +187,17 @@ export interface Placed {
  */
 export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
   stallPoint('before_rename');
+  const r = await renameIntoPlace(root, staging, target, o);
+  await syncCreatedDirs(r.created, path.dirname(target.absPath));
+  crashPoint('after_rename');
+  return { replaced: r.replaced, kept: r.kept };
+}
+
+/**
+ * placeFile without the folder fsyncs (group commit syncs each folder once per batch): returns the
+ * folders created for the file, which must be synced with the file's own folder before the commit.
+ */
+export async function renameIntoPlace(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed & { created: string[] }> {
   const created = await ensureParentDirs(root, target.segments.slice(0, -1));
   const existing = await fsp.lstat(target.absPath).catch(() => null);
   let kept: string | null = null;
@@ -198,9 +209,7 @@ export async function placeFile(root: string, staging: StagingPaths, target: Mir
     throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath, 'not_a_file');
   }
   await fsp.rename(staging.partial, target.absPath);
-  await syncCreatedDirs(created, path.dirname(target.absPath));
-  crashPoint('after_rename');
-  return { replaced: existing !== null, kept };
+  return { replaced: existing !== null, kept, created };
 }
 
 /** A folder marker key ("a/b/"): the folders exist and are durable. */
