@@ -9,6 +9,7 @@ import type { ClaimedJob, WorkerStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
 import { Wakeup, timerDelay } from '../lib/timers.js';
+import { CommitBatcher } from './commit-batch.js';
 
 export interface PoolOptions {
   concurrency: number;
@@ -50,6 +51,8 @@ export class WorkerPool {
   readonly stats: PoolStats = { done: 0, failed: 0, gone: 0, retried: 0, released: 0, bytes: 0, outcomes: {} };
   readonly inFlight = new Map<number, ClaimedJob>();
   readonly #settingsWatchers = new Set<() => void>();
+  /** Group commit of small files, shared by the workers. */
+  readonly commits: CommitBatcher;
 
   constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
     this.#ctx = ctx;
@@ -57,6 +60,7 @@ export class WorkerPool {
     this.#store = ctx.store;
     this.#gate = gate;
     this.#log = ctx.logger;
+    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active });
   }
 
   /** Staging names of downloads in flight (the sweeper leaves them alone). */
@@ -79,6 +83,7 @@ export class WorkerPool {
 
   start(): Promise<void> {
     const ctx: WorkerContext = {
+      commits: this.commits,
       ...this.#ctx,
       shutdownSignal: this.#shutdown.signal,
       waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),

@@ -19,6 +19,11 @@ export interface TransferInput {
   clock?: () => number;
   /** Files of at least `threshold` bytes are fetched as `streams` parallel ranges (sync.ranged*). */
   ranged?: { threshold: number; streams: number } | undefined;
+  /**
+   * Leave the fsync of a single-stream file to the caller (group commit fsyncs a batch at once);
+   * the mtime is still set. The file must not be placed before it is fsynced.
+   */
+  deferSync?: boolean | undefined;
 }
 
 export interface TransferResult {

@@ -185,7 +185,8 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
         errorClass: 'short_body',
       });
     }
-    await sealPartial(fh, job.remoteModifiedMs);
+    if (input.deferSync) await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
+    else await sealPartial(fh, job.remoteModifiedMs);
   } finally {
     await fh.close();
   }

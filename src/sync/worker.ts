@@ -11,13 +11,14 @@ import { DEFAULT_LAYOUT, foldPath, suffixedTarget, type MirrorLayoutSettings } f
 import { PathConflict } from '../mirror/fs-safe.js';
 import { freeBytes } from '../lib/disk.js';
 import { claimStaging, stagingPaths, type StagingClaim, type StagingPaths } from '../mirror/staging.js';
-import { cleanupCommitted, discardStaging, partialBytes, placeFile, placeFolder, RESUMABLE_MIN_BYTES, stagedBytes, type Placed } from '../mirror/commit.js';
+import { cleanupCommitted, discardStaging, isResumable, partialBytes, placeFile, placeFolder, RESUMABLE_MIN_BYTES, stagedBytes, type Placed } from '../mirror/commit.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { repeat, sleep, timeoutSignal } from '../lib/timers.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, WorkerStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import { transferToStaging } from './transfer.js';
+import type { CommitBatcher } from './commit-batch.js';
 
 export type { JobOutcome, WorkerEvents };
 
@@ -63,6 +64,8 @@ export interface WorkerContext {
   isApiDown?(): boolean;
   /** Subscribe to live settings changes (reload); returns the unsubscribe function. */
   onSettingsChange?(fn: () => void): () => void;
+  /** Group commit of small files (the pool's); without it every file commits on its own. */
+  commits?: CommitBatcher;
 }
 
 /** The free-space pre-check failed: nothing was written, so the partial is kept. */
@@ -157,6 +160,8 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       });
     }
 
+    // Small single-stream files are committed in batches: their fsync is the batch's.
+    const batcher = job.remoteSize >= 0 && !isResumable(job.remoteSize) ? ctx.commits : undefined;
     const deadlineMs = 5 * 60_000 + Math.ceil((job.remoteSize / ctx.settings.minDownloadRate) * 1000);
     const result = await pRetry(
       () =>
@@ -169,6 +174,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           onBytes: ctx.events.onBytes && ((n: number) => ctx.events.onBytes!(n, job)),
           clock: ctx.clock,
           ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
+          deferSync: batcher !== undefined,
         }),
       {
         retries: ctx.settings.quickRetries,
@@ -196,7 +202,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
         },
       },
     );
-    crashPoint('after_fsync');
+    if (!batcher) crashPoint('after_fsync');
 
     // Fencing: only the lease holder may put a file in place, and the check holds until the commit
     // (store.commitPlaced): a worker that stalls after the check cannot overwrite a newer version.
@@ -219,6 +225,12 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
       () => (placed as Placed | null)?.replaced ?? false,
       async () => {
         const now = ctx.clock();
+        if (batcher) {
+          const c = await batcher.commit({ id: job.id, token: job.leaseToken, staging, target, place: { layout: ctx.settings.layout, previousPath: job.localPath }, row: { ...r, now } });
+          placed = c.file;
+          if (c.file?.kept) log.info({ version: c.file.kept }, 'kept the previous version');
+          return { placed: c.placed, outcome: c.outcome };
+        }
         const c = await ctx.store.commitPlaced(job.id, job.leaseToken, place, { ...r, now, leaseMs: ctx.settings.leaseMs });
         if (c.placed) await cleanupCommitted(staging, job.remoteSize);
         return c;

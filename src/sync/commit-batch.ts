@@ -1,0 +1,112 @@
+// Group commit of small downloads (issue 13 §1). Workers hand a finished small file to the batcher
+// and wait; a batch closes when it is full, when every busy worker has joined it, or when its oldest
+// file has waited maxAgeMs. Then, in order: the leases are checked (PostgreSQL holds the rows' locks
+// until the commit), the files are fsynced concurrently, renamed, their folders fsynced once
+// (mirror/group-commit.ts), and the `done` rows and their outbox events commit in one transaction.
+// A worker learns its outcome only after that: nothing is reported done before it is durable.
+import type { Logger } from '../lib/logger.js';
+import { crashPoint } from '../lib/crash-point.js';
+import { placeGroup, type GroupFile } from '../mirror/group-commit.js';
+import type { Placed } from '../mirror/commit.js';
+import type { CompleteInput, PlacedOutcome, WorkerStore } from '../store/types.js';
+
+export interface CommitBatchOptions {
+  store: WorkerStore;
+  root: string;
+  logger: Logger;
+  /** The lease length to extend to at the check (sync.leaseDuration, read per batch). */
+  leaseMs: () => number;
+  /** Files per batch at most. */
+  maxBatch?: number;
+  /** How long the first file of a batch waits for others. */
+  maxAgeMs?: number;
+  /** Workers busy with a job right now: a batch that holds all of them closes at once. */
+  busy?: () => number;
+}
+
+/** A file ready to commit: its job's id and lease token, the file, and what its row records. */
+export interface CommitRequest extends GroupFile {
+  id: number;
+  token: string;
+  row: CompleteInput;
+}
+
+/** The outcome of one file, as commitPlaced reports it, plus what placing it found. */
+export interface CommitResult extends PlacedOutcome {
+  file: Placed | null;
+}
+
+interface Pending {
+  req: CommitRequest;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+}
+
+export const DEFAULT_MAX_BATCH = 64;
+export const DEFAULT_MAX_AGE_MS = 5;
+
+export class CommitBatcher {
+  readonly #o: CommitBatchOptions;
+  #open: Pending[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  /** Batches committed and files in them (bench and tests read these). */
+  readonly stats = { batches: 0, files: 0 };
+
+  constructor(o: CommitBatchOptions) {
+    this.#o = o;
+  }
+
+  /** Commit this file with the next batch; resolves once the batch is durable (or rejects with this file's error). */
+  commit(req: CommitRequest): Promise<CommitResult> {
+    return new Promise<CommitResult>((resolve, reject) => {
+      this.#open.push({ req, resolve, reject });
+      const full = this.#open.length >= (this.#o.maxBatch ?? DEFAULT_MAX_BATCH);
+      const everyone = this.#open.length >= (this.#o.busy?.() ?? Infinity);
+      if (full || everyone) this.#close();
+      else this.#timer ??= setTimeout(() => this.#close(), this.#o.maxAgeMs ?? DEFAULT_MAX_AGE_MS);
+    });
+  }
+
+  #close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const batch = this.#open;
+    this.#open = [];
+    if (batch.length > 0) void this.#run(batch);
+  }
+
+  async #run(batch: Pending[]): Promise<void> {
+    const placedBy = new Map<number, Placed>();
+    const failedBy = new Map<number, Error>();
+    try {
+      const rows = batch.map((p) => ({ ...p.req.row, id: p.req.id, token: p.req.token }));
+      const outcomes = await this.#o.store.commitPlacedBatch(
+        rows,
+        async (held) => {
+          const ids = new Set(held);
+          const files = batch.filter((p) => ids.has(p.req.id));
+          const results = await placeGroup(this.#o.root, files.map((p) => p.req));
+          for (const [i, r] of results.entries()) {
+            if (r instanceof Error) failedBy.set(files[i]!.req.id, r);
+            else placedBy.set(files[i]!.req.id, r);
+          }
+          return new Set(placedBy.keys());
+        },
+        this.#o.leaseMs(),
+      );
+      crashPoint('batch_committed');
+      this.stats.batches++;
+      this.stats.files += batch.length;
+      for (const [i, p] of batch.entries()) {
+        const failed = failedBy.get(p.req.id);
+        if (failed) p.reject(failed);
+        else p.resolve({ ...outcomes[i]!, file: placedBy.get(p.req.id) ?? null });
+      }
+    } catch (e) {
+      // The batch did not commit (a folder fsync or the transaction failed): every file reports the
+      // error, as a failed placeFile or commit would; a file already renamed is not claimed durable.
+      this.#o.logger.warn({ err: e, files: batch.length }, 'group commit failed');
+      for (const p of batch) p.reject(failedBy.get(p.req.id) ?? e);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+// The group-commit batcher (issue 13 §1) against a real SQLite state and a real mirror folder:
+// files handed in together commit as one batch, each caller learns its own outcome only after the
+// batch is durable, one file's failure fails only that file, and a lost lease places nothing.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/lib/logger.js';
+import { resolveKey } from '../../src/mirror/paths.js';
+import { stagingDir, stagingPaths } from '../../src/mirror/staging.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { ClaimedJob } from '../../src/store/types.js';
+import { CommitBatcher, type CommitRequest } from '../../src/sync/commit-batch.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+const LM = 1_700_000_000_000;
+
+async function setup(keys: string[]) {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cs-gc-'));
+  cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
+  const root = path.join(dir, 'mirror');
+  await fsp.mkdir(stagingDir(root), { recursive: true });
+  const store = SqliteStore.open(path.join(dir, 'state'), { maxAttempts: 3 });
+  cleanups.push(() => store.close());
+  await store.upsertPage(keys.map((key) => ({ key, lastModifiedMs: LM, size: key.length, etag: null })), Date.now());
+  const jobs = await store.claimJobs(keys.length, { owner: 't/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
+  const request = async (job: ClaimedJob): Promise<CommitRequest> => {
+    const staging = stagingPaths(root, job.key, LM, job.remoteSize);
+    await fsp.writeFile(staging.partial, job.key);
+    const target = resolveKey(root, job.key, job.remoteSize);
+    return { id: job.id, token: job.leaseToken, staging, target, place: { layout: undefined, previousPath: null }, row: { localPath: target.relPath, bytes: job.remoteSize, sha256: `sha-${job.key}`, now: Date.now() } };
+  };
+  return { root, store, jobs: Object.fromEntries(jobs.map((j) => [j.key, j])), request };
+}
+
+describe('CommitBatcher', () => {
+  it('commits files handed in together as one batch; nothing is done before the batch is', async () => {
+    const keys = ['x/one', 'x/two', 'y/z/three'];
+    const { root, store, jobs, request } = await setup(keys);
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => keys.length, maxAgeMs: 60_000 });
+    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+    const first = batcher.commit(reqs[0]!);
+    const second = batcher.commit(reqs[1]!);
+    // two of three busy workers have handed in: the batch stays open
+    expect((await store.counts()).done).toBe(0);
+    const third = batcher.commit(reqs[2]!);
+    const out = await Promise.all([first, second, third]);
+    expect(out.map((o) => [o.placed, o.outcome])).toEqual(keys.map(() => [true, 'done']));
+    expect(batcher.stats).toEqual({ batches: 1, files: 3 });
+    for (const k of keys) {
+      expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
+      expect(await store.getJob(k)).toMatchObject({ state: 'done', sha256: `sha-${k}` });
+    }
+  });
+
+  it('closes a batch on age when not every busy worker joins', async () => {
+    const { root, store, jobs, request } = await setup(['solo']);
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 8, maxAgeMs: 5 });
+    expect(await batcher.commit(await request(jobs.solo!))).toMatchObject({ placed: true, outcome: 'done' });
+  });
+
+  it('a file that cannot be placed fails alone; a lost lease places nothing', async () => {
+    const keys = ['a/ok', 'a/dir', 'a/lost'];
+    const { root, store, jobs, request } = await setup(keys);
+    await fsp.mkdir(path.join(root, 'a/dir'), { recursive: true }); // a folder where the file must go
+    expect(await store.release(jobs['a/lost']!.id, jobs['a/lost']!.leaseToken, Date.now())).toBe(true);
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => keys.length });
+    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+    const [ok, dir, lost] = await Promise.allSettled(reqs.map((r) => batcher.commit(r)));
+    expect(ok).toMatchObject({ status: 'fulfilled', value: { placed: true, outcome: 'done' } });
+    expect(dir).toMatchObject({ status: 'rejected', reason: { code: 'SYNC_MIRROR_PATH_CONFLICT', reason: 'not_a_file' } });
+    expect(lost).toMatchObject({ status: 'fulfilled', value: { placed: false, outcome: 'lost' } });
+    expect(await fsp.stat(reqs[2]!.staging.partial).then(() => true)).toBe(true); // not renamed
+    await expect(fsp.stat(path.join(root, 'a/lost'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await store.getJob('a/dir'))?.state).toBe('running');
+  });
+});
