@@ -53,6 +53,9 @@ export class WorkerPool {
   readonly #settingsWatchers = new Set<() => void>();
   /** Group commit of small files, shared by the workers. */
   readonly commits: CommitBatcher;
+  /** Workers waiting for a job, served together by one claim (batched claims). */
+  #waiters: { resolve: (j: ClaimedJob | null) => void; reject: (e: unknown) => void }[] = [];
+  #claiming = false;
 
   constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
     this.#ctx = ctx;
@@ -135,22 +138,21 @@ export class WorkerPool {
 
   async #loop(ctx: WorkerContext, index: number): Promise<void> {
     const idle = this.#o.idlePollMs ?? 2000;
-    const owner = `${this.#o.owner}/w${index}`;
     this.#live.add(index);
     try {
-      await this.#loopBody(ctx, index, idle, owner);
+      await this.#loopBody(ctx, index, idle);
     } finally {
       this.#live.delete(index);
     }
   }
 
-  async #loopBody(ctx: WorkerContext, index: number, idle: number, owner: string): Promise<void> {
+  async #loopBody(ctx: WorkerContext, index: number, idle: number): Promise<void> {
     while (!this.#stopClaiming.signal.aborted && index < this.#o.concurrency) {
       try {
         await this.#gate.wait(this.#stopClaiming.signal);
         if (this.#stopClaiming.signal.aborted || this.#o.shouldStopClaiming?.()) break;
         const now = ctx.clock();
-        const [job] = await this.#store.claim(1, { owner, leaseMs: ctx.settings.leaseMs, now, order: this.#o.order });
+        const job = await this.#claimOne(ctx);
         if (!job) {
           const next = await this.#store.nextRunAt();
           if (this.#o.mode === 'drain' && this.#pollDone() && this.#active === 0) {
@@ -177,6 +179,37 @@ export class WorkerPool {
         this.#log.error({ err: e, worker: index }, 'worker loop error; backing off');
         await this.#sleep(1000);
       }
+    }
+  }
+
+  /**
+   * A job for one worker loop, or null when none is due. Loops asking at the same time share one
+   * claim of as many jobs as there are loops waiting (never more: a claimed job starts at once), so
+   * claims cost one store round trip per batch; the order policy and every job's own lease token hold.
+   */
+  #claimOne(ctx: WorkerContext): Promise<ClaimedJob | null> {
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      if (!this.#claiming) void this.#claimRound(ctx);
+    });
+  }
+
+  async #claimRound(ctx: WorkerContext): Promise<void> {
+    this.#claiming = true;
+    try {
+      while (this.#waiters.length > 0) {
+        const waiting = this.#waiters.splice(0);
+        let jobs: ClaimedJob[];
+        try {
+          jobs = await this.#store.claim(waiting.length, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order });
+        } catch (e) {
+          for (const w of waiting) w.reject(e);
+          continue;
+        }
+        for (const [i, w] of waiting.entries()) w.resolve(jobs[i] ?? null);
+      }
+    } finally {
+      this.#claiming = false;
     }
   }
 
