@@ -29,26 +29,29 @@ async function syncPartial(staging: StagingPaths): Promise<void> {
 }
 
 /**
- * Make the files durable and place them: every file is fsynced (concurrently), the synced ones are
- * renamed into place, then every folder they landed in (and every parent of a folder created for
- * them) is fsynced once. Returns, in input order, what was placed or the error of that file; a
- * file that failed was not renamed, or its rename is not claimed durable. A failed folder fsync
- * fails every file of the batch (they may be in place, but none is durable).
+ * fsync the staged files all at once (before their leases are checked, as a single file is fsynced
+ * before commitPlaced, so no row lock is held while they sync). Returns, in input order, null or
+ * that file's error.
+ */
+export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | null)[]> {
+  const out = await Promise.all(files.map((f) => syncPartial(f.staging).then(() => null, (e: unknown) => toError(e))));
+  crashPoint('batch_synced');
+  return out;
+}
+
+/**
+ * Place files that syncGroup made durable: each is renamed into place, then every folder they landed
+ * in (and every parent of a folder created for them) is fsynced once. Returns, in input order, what
+ * was placed or that file's error (it was not renamed). A failed folder fsync throws: the files may
+ * be in place, but none of them is durable, so none may be committed.
  */
 export async function placeGroup(root: string, files: readonly GroupFile[]): Promise<(Placed | Error)[]> {
-  const synced = await Promise.all(files.map((f) => syncPartial(f.staging).then(() => null, (e: unknown) => toError(e))));
-  crashPoint('batch_synced');
   stallPoint('before_rename');
   const out: (Placed | Error)[] = [];
   const dirs = new Set<string>();
   // One at a time: two files of a batch may need the same new folder, and a conflict must see the
   // batch's earlier renames.
-  for (const [i, f] of files.entries()) {
-    const failed = synced[i];
-    if (failed) {
-      out.push(failed);
-      continue;
-    }
+  for (const f of files) {
     try {
       const r = await renameIntoPlace(root, f.staging, f.target, f.place);
       for (const d of r.created) dirs.add(path.dirname(d));

@@ -1,12 +1,12 @@
 // Group commit of small downloads (issue 13 §1). Workers hand a finished small file to the batcher
 // and wait; a batch closes when it is full, when every busy worker has joined it, or when its oldest
-// file has waited maxAgeMs. Then, in order: the leases are checked (PostgreSQL holds the rows' locks
-// until the commit), the files are fsynced concurrently, renamed, their folders fsynced once
+// file has waited maxAgeMs. Then, in order: the files are fsynced concurrently, the leases are checked
+// (PostgreSQL holds the rows' locks until the commit), the files renamed, their folders fsynced once
 // (mirror/group-commit.ts), and the `done` rows and their outbox events commit in one transaction.
 // A worker learns its outcome only after that: nothing is reported done before it is durable.
 import type { Logger } from '../lib/logger.js';
 import { crashPoint } from '../lib/crash-point.js';
-import { placeGroup, type GroupFile } from '../mirror/group-commit.js';
+import { placeGroup, syncGroup, type GroupFile } from '../mirror/group-commit.js';
 import type { Placed } from '../mirror/commit.js';
 import type { CompleteInput, PlacedOutcome, WorkerStore } from '../store/types.js';
 
@@ -79,14 +79,18 @@ export class CommitBatcher {
     const placedBy = new Map<number, Placed>();
     const failedBy = new Map<number, Error>();
     try {
-      const rows = batch.map((p) => ({ ...p.req.row, id: p.req.id, token: p.req.token }));
-      const outcomes = await this.#o.store.commitPlacedBatch(
+      const synced = await syncGroup(batch.map((p) => p.req));
+      for (const [i, e] of synced.entries()) if (e) failedBy.set(batch[i]!.req.id, e);
+      const ready = batch.filter((p) => !failedBy.has(p.req.id));
+      const rows = ready.map((p) => ({ ...p.req.row, id: p.req.id, token: p.req.token }));
+      const outcomes = new Map<number, PlacedOutcome>();
+      const results = rows.length === 0 ? [] : await this.#o.store.commitPlacedBatch(
         rows,
         async (held) => {
           const ids = new Set(held);
-          const files = batch.filter((p) => ids.has(p.req.id));
-          const results = await placeGroup(this.#o.root, files.map((p) => p.req));
-          for (const [i, r] of results.entries()) {
+          const files = ready.filter((p) => ids.has(p.req.id));
+          const placed = await placeGroup(this.#o.root, files.map((p) => p.req));
+          for (const [i, r] of placed.entries()) {
             if (r instanceof Error) failedBy.set(files[i]!.req.id, r);
             else placedBy.set(files[i]!.req.id, r);
           }
@@ -94,13 +98,14 @@ export class CommitBatcher {
         },
         this.#o.leaseMs(),
       );
+      for (const [i, r] of results.entries()) outcomes.set(rows[i]!.id, r);
       crashPoint('batch_committed');
       this.stats.batches++;
       this.stats.files += batch.length;
-      for (const [i, p] of batch.entries()) {
+      for (const p of batch) {
         const failed = failedBy.get(p.req.id);
         if (failed) p.reject(failed);
-        else p.resolve({ ...outcomes[i]!, file: placedBy.get(p.req.id) ?? null });
+        else p.resolve({ ...outcomes.get(p.req.id)!, file: placedBy.get(p.req.id) ?? null });
       }
     } catch (e) {
       // The batch did not commit (a folder fsync or the transaction failed): every file reports the
