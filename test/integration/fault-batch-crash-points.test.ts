@@ -61,8 +61,9 @@ describe('group commit: SIGKILL inside a batch commit, then a clean restart', ()
 
     const after = await readState(dirs.state, keys());
     const done = [...after.jobs.values()].filter((j) => j.state === 'done');
-    // the first batch committed before the crash
-    expect(done.length).toBeGreaterThan(0);
+    // Batches overlap, so the second batch may reach a point before the first one commits: only a kill
+    // after a commit guarantees done rows (the ones this very batch just committed).
+    if (point.startsWith('batch_committed')) expect(done.length).toBeGreaterThan(0);
     for (const j of done) {
       const file = path.join(dirs.mirror, j.localPath!);
       const st = await fsp.stat(file).catch(() => null);
