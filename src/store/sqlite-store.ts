@@ -93,11 +93,14 @@ export class SqliteStore extends SqlStore implements StateStore {
       VALUES (@key, @lm, @size, @etag, @loc, 'queued', @now, @now, @now)
       ${this.q.cursor.upsertConflict}`);
     const undelete = this.#st(this.q.cursor.undelete);
+    const anyDeleted = this.#st('SELECT 1 FROM jobs WHERE remote_deleted_at IS NOT NULL LIMIT 1').pluck();
     // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator moves.
     const relocate = this.#st('UPDATE jobs SET locator = @loc WHERE key = @key AND locator IS NOT @loc');
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     const tx = this.db.transaction(() => {
-      if (items.length > 0) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
+      // Most states hold no deleted key: one probe of the partial index jobs_remote_deleted spares
+      // the page its per-key lookups.
+      if (items.length > 0 && anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
       for (const it of items) {
         const row = upsert.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
         if (!row) {

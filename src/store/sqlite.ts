@@ -41,6 +41,11 @@ export function openSqlite(stateDir: string, opts: OpenOptions = {}): SqliteDb {
   // 32 MiB of page cache: listing ingest touches several index b-trees per row and the 2 MiB default
   // thrashes; more buys little and costs resident memory.
   db.pragma('cache_size = -32768');
+  // Checkpoint every 10,000 WAL frames (~40 MiB) rather than 1,000: a listing page of 1,000 new keys
+  // dirties ~1,000 leaf pages of the claim-order index (keys arrive in key order, not date order), so
+  // with the default every page's commit ran a checkpoint (two fsyncs and the pages written twice).
+  // Measured on 1M keys: 21k → 40k keys/s. Costs up to ~40 MiB of WAL on disk, no memory.
+  if (!opts.readonly) db.pragma('wal_autocheckpoint = 10000');
   db.pragma('foreign_keys = ON');
   migrate(db, loadMigrations(path.join(MIGRATIONS_DIR, 'sqlite')), opts.readonly ?? false);
   return db;
