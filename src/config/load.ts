@@ -2,8 +2,8 @@
 // Secrets (username, password) come only from the environment, *_FILE variables, or systemd's
 // $CREDENTIALS_DIRECTORY; they are wrapped in Secret so they can never be logged by accident.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import YAML from 'yaml';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { suggestKey, toFileValues } from './describe.js';
 import { compileFilter, type AssetFilter } from './filters.js';
@@ -180,7 +180,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
     let doc: unknown;
     try {
-      doc = YAML.parse(text) ?? {};
+      doc = loadYaml().parse(text) ?? {};
     } catch (e) {
       throw configError(`config file ${configFile} is not valid YAML: ${(e as Error).message}`, e);
     }
@@ -228,6 +228,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const credentials = loadCredentials(env);
   const filter = compileFilter({ ...cfg.filters, sinceMs: cfg.sync.since });
   return deepFreeze({ ...cfg, filter, credentials, sources, configFile });
+}
+
+/** The yaml package (~8 MiB resident), loaded only when a config file is read. */
+function loadYaml(): typeof import('yaml') {
+  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
 }
 
 /** Dotted paths of the leaves of a parsed YAML value (lists and scalars are leaves). */
