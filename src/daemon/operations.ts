@@ -12,7 +12,8 @@ import { handleStatusRoute } from '../ops/status-routes.js';
 import { rateAt } from '../config/timetable.js';
 import type { Logger } from '../lib/logger.js';
 import { packageVersion } from '../ops/version.js';
-import { SyncMetrics, combineEvents } from '../ops/metrics.js';
+import type { SyncMetrics } from '../ops/metrics.js';
+import { combineEvents } from '../ops/worker-events.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import type { Engine, EngineOptions, PollReport } from './engine.js';
@@ -45,7 +46,8 @@ export function sourceOf(config: Config): string {
 }
 
 export class Operations {
-  readonly metrics: SyncMetrics;
+  /** null: no metrics (one-shot commands serve no /metrics; prom-client is then never loaded). */
+  readonly metrics: SyncMetrics | null;
   /** In-flight progress, the last hour and recent completions, for the status page. */
   readonly live: LiveStatus;
   readonly #config: Config;
@@ -56,7 +58,7 @@ export class Operations {
   #lastOkAt: number | null = null;
   #intervalMs: { expr: string; ms: number } | null = null;
 
-  constructor(config: Config, logger: Logger, metrics: SyncMetrics = new SyncMetrics()) {
+  constructor(config: Config, logger: Logger, metrics: SyncMetrics | null) {
     this.#config = config;
     this.#log = logger;
     this.metrics = metrics;
@@ -72,17 +74,17 @@ export class Operations {
   }
 
   runtimeOptions(): Pick<RuntimeOptions, 'onTokenRenewed'> {
-    return { onTokenRenewed: () => this.metrics.tokenRenewals.inc() };
+    return { onTokenRenewed: () => this.metrics?.tokenRenewals.inc() };
   }
 
   /** Engine options: metric events, notifier wake-ups and poll reports, plus the caller's own events. */
   engineOptions(extra?: WorkerEvents, onPoll?: (r: PollReport) => void): Pick<EngineOptions, 'events' | 'onPoll'> {
     return {
-      events: combineEvents(this.metrics.workerEvents(), this.live.events(), { onDone: () => this.#notifier?.wake() }, extra),
+      events: combineEvents(this.metrics?.workerEvents(), this.live.events(), { onDone: () => this.#notifier?.wake() }, extra),
       onPoll: (r) => {
         try {
           if (r.ok) this.#lastOkAt = r.at;
-          this.metrics.observePoll(r);
+          this.metrics?.observePoll(r);
           onPoll?.(r);
         } catch (e) {
           this.#log.warn({ err: e }, 'poll observer failed');
@@ -94,15 +96,15 @@ export class Operations {
   /** Attach the open runtime and engine: metrics read the store, the notifier starts, the endpoint listens. */
   async attach(rt: Runtime, engine: Engine, o: AttachOptions): Promise<void> {
     this.#engine = engine;
-    this.metrics.attach({
+    this.metrics?.attach({
       store: rt.store,
       root: rt.root,
       clock: rt.clock,
       engine: () => ({ pausedReasons: engine.gate.state().reasons, authFailed: engine.authFailed, breakerOpen: engine.gate.apiDown }),
       source: () => rt.api.describe(),
     });
-    this.metrics.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });
-    const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
+    this.metrics?.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });
+    const notifier = createNotifier(this.#config, { store: rt.store, logger: rt.logger, root: rt.root, clock: rt.clock, metrics: this.metrics ?? undefined, baseEnv: o.baseEnv, idleMs: o.notifyIdleMs });
     // Pruning runs even with no sink configured: rows of sinks removed from the configuration go.
     await notifier.start();
     if (notifier.enabled) {
@@ -110,9 +112,12 @@ export class Operations {
     }
     if (o.http) {
       const listen = o.listen ?? this.#config.http.listen;
+      if (!this.metrics)
+        throw new SyncError('the HTTP endpoint serves /metrics: construct Operations with metrics', { code: 'SYNC_INTERNAL' });
+      const metrics = this.metrics;
       try {
         const routes = this.#config.http.statusPage ? this.#statusRoutes(rt, engine, listen) : undefined;
-        this.#http = await startOpsServer({ listen, metrics: this.metrics, readiness: () => this.readiness(), logger: this.#log, routes });
+        this.#http = await startOpsServer({ listen, metrics, readiness: () => this.readiness(), logger: this.#log, routes });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen or disable it with http.enabled: false`, {

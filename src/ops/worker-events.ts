@@ -19,3 +19,28 @@ export interface WorkerEvents {
 
 /** `paused`: given back without an attempt because of a shared condition (disk full, credentials, 429). */
 export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
+
+/** Combine several WorkerEvents into one (each hook is called in order; errors in one never stop the rest). */
+export function combineEvents(...all: (WorkerEvents | undefined)[]): WorkerEvents {
+  const list = all.filter((e): e is WorkerEvents => e !== undefined);
+  const each =
+    <K extends keyof WorkerEvents>(k: K) =>
+    (...args: unknown[]): void | Promise<void> => {
+      // A hook may return a promise (onBytes for a bandwidth limit): the combination waits for all.
+      const waits: Promise<unknown>[] = [];
+      for (const e of list) {
+        const fn = e[k] as ((...a: unknown[]) => unknown) | undefined;
+        try {
+          const r = fn?.(...args);
+          if (r && typeof (r as Promise<unknown>).then === 'function') waits.push(r as Promise<unknown>);
+        } catch {
+          // an observer must never break a worker
+        }
+      }
+      if (waits.length > 0) return Promise.all(waits).then(() => undefined);
+    };
+  const keys: (keyof WorkerEvents)[] = ['onDone', 'onOutcome', 'onBytes', 'onRetry', 'onRateLimited', 'onDiskFull', 'onAuthRejected'];
+  const out: WorkerEvents = {};
+  for (const k of keys) if (list.some((e) => e[k])) (out as Record<string, unknown>)[k] = each(k);
+  return out;
+}

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { SyncError } from '../../src/errors.js';
 import { Operations } from '../../src/daemon/operations.js';
+import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -57,7 +58,7 @@ async function setup(extra: Record<string, unknown> = {}, mode: 'drain' | 'conti
   const dirs = await tempDirs('ops-http');
   cleanups.push(() => dirs.cleanup());
   const config = configFor(dirs, extra);
-  const ops = new Operations(config, log);
+  const ops = new Operations(config, log, new SyncMetrics());
   const rt: Runtime = await openRuntime(config, log, ops.runtimeOptions());
   cleanups.push(() => rt.close());
   const engine = new Engine(rt, { mode, probeIntervalMs: 100, ...ops.engineOptions() });

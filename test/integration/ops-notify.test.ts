@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { Operations } from '../../src/daemon/operations.js';
+import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { recordDeletion, signBody } from '../../src/ops/notify.js';
@@ -113,7 +114,7 @@ function configFor(dirs: TempDirs, notify: Record<string, unknown>): Config {
 
 /** One `sync` as the CLI wires it: engine + operations, notifications drained before returning. */
 async function syncWithNotify(config: Config, drainMs = 15_000) {
-  const ops = new Operations(config, log);
+  const ops = new Operations(config, log, new SyncMetrics());
   const rt = await openRuntime(config, log, ops.runtimeOptions());
   try {
     const engine = new Engine(rt, { mode: 'drain', ...ops.engineOptions() });
@@ -182,7 +183,7 @@ describe('command hook', () => {
     const dirs2 = await tempDirs('ops-notify');
     cleanups.push(() => dirs2.cleanup());
     const hanging = configFor(dirs2, { 'notify.onAsset': { command: [process.execPath, hook.script, hook.out, 'hang'], concurrency: 1, timeout: '200ms' }, 'notify.maxAttempts': 1 });
-    const ops = new Operations(hanging, log);
+    const ops = new Operations(hanging, log, new SyncMetrics());
     const rt = await openRuntime(hanging, log, ops.runtimeOptions());
     cleanups.push(() => rt.close());
     const engine = new Engine(rt, { mode: 'drain', ...ops.engineOptions() });

@@ -9,6 +9,7 @@ import { buildStatusReport } from '../../src/ops/status-report.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { Operations, isLoopback } from '../../src/daemon/operations.js';
+import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
@@ -59,7 +60,7 @@ async function setup(o: { env?: Record<string, string>; listen?: string; default
     defaults: { 'sync.quickRetries': 0, ...(o.bandwidth ? { 'sync.bandwidth': o.bandwidth } : {}), ...o.defaults },
   });
   const log = o.logger ?? createLogger({ level: 'silent' });
-  const ops = new Operations(config, log);
+  const ops = new Operations(config, log, new SyncMetrics());
   const rt: Runtime = await openRuntime(config, log, ops.runtimeOptions());
   cleanups.push(() => rt.close());
   const engine = new Engine(rt, { mode: o.mode ?? 'drain', probeIntervalMs: 100, ...ops.engineOptions() });

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
+import { SyncMetrics } from '../../ops/metrics.js';
 import { describeConfig } from '../../config/load.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
 import { nextScheduledRun } from '../../ops/http.js';
@@ -45,7 +46,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // A signal during start-up is remembered and acted on once the engine runs, instead of killing
   // the process with the default action.
   const shutdown = watchShutdown();
-  const ops = new Operations(config, logger);
+  const ops = new Operations(config, logger, new SyncMetrics());
   let rt;
   try {
     rt = await openRuntime(config, logger, ops.runtimeOptions());
