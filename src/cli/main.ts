@@ -5,6 +5,9 @@ import { SyncError, unreachableMessage } from '../errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
+import { limitWasmTiering } from './v8-tuning.js';
+
+limitWasmTiering();
 
 // Group commit issues a batch's fsyncs at once, on libuv's thread pool (4 threads by default). Its
 // size is read at the first asynchronous fs call, which no import makes: set it here, before any.
