@@ -1,6 +1,6 @@
 // Wiring of the operations side around an engine: metrics fed by worker and poll events, the
 // notifier woken whenever a job is marked done, and the HTTP endpoint (/healthz, /readyz, /metrics).
-// Order of use: new Operations(config, logger) → openRuntime(config, logger, ops.runtimeOptions())
+// Order of use: new Operations(config, logger, metrics or null) → openRuntime(config, logger, ops.runtimeOptions())
 // → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
 import { SyncError } from '../errors.js';
 import type { Config } from '../config/load.js';
