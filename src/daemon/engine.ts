@@ -60,8 +60,10 @@ export interface RunningEngine {
   done: Promise<void>;
 }
 
+type ReloadableWorkerSettings = Pick<WorkerContext['settings'], 'leaseMs' | 'quickRetries' | 'backoff' | 'freeSpaceReserve' | 'minDownloadRate' | 'rangedThreshold' | 'rangedStreams'>;
+
 /** The worker settings a reload may change (the rest are fixed at start). */
-function workerSettingsOf(cfg: Config): Partial<WorkerContext['settings']> {
+function workerSettingsOf(cfg: Config): ReloadableWorkerSettings {
   return {
     leaseMs: cfg.sync.leaseDuration,
     quickRetries: cfg.sync.quickRetries,
@@ -149,13 +151,7 @@ export class Engine {
         freeSpace: createFreeSpaceProbe(rt.root, 1000, rt.clock),
         events: this.#events(o.events ?? {}),
         settings: {
-          leaseMs: cfg.sync.leaseDuration,
-          quickRetries: cfg.sync.quickRetries,
-          backoff: { baseMs: cfg.sync.retryBaseDelay, maxMs: cfg.sync.retryMaxDelay, maxRetryAfterMs: cfg.api.maxRetryAfter },
-          freeSpaceReserve: cfg.mirror.freeSpaceReserve,
-          minDownloadRate: cfg.api.minDownloadRate,
-          rangedThreshold: cfg.sync.rangedThreshold,
-          rangedStreams: cfg.sync.rangedStreams,
+          ...workerSettingsOf(cfg),
           layout: this.#layout,
           sharedStaging: rt.store.backend === 'postgres',
         },
