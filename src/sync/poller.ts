@@ -54,6 +54,9 @@ export interface PollDeps {
  */
 export const CLOCK_MARGIN_MS = 1000;
 
+/** Listed keys committed per transaction (several pages; the API serves at most 1,000 a page). */
+export const COMMIT_KEYS = 5000;
+
 /**
  * The most the mark may be after a poll: the server's time when the poll started, from the `Date`
  * header of the first listing response (our clock at the start of the poll only when it has none),
@@ -145,23 +148,45 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       unreachable: settings.unreachable,
       maxPages: settings.maxPages,
     });
-    for await (const page of pages) {
-      first ??= page;
-      const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
-      // The catalogue's item records go first: the item JSON waits for the jobs at these versions.
-      if (deps.recordItems && page.records) await deps.recordItems(acceptedRecords(page.records, wanted));
-      const r = await store.upsertPage(wanted, clock());
-      totals.pages++;
-      totals.listed += page.items.length;
+    // Pages are committed in groups of about COMMIT_KEYS keys: one transaction per 1,000-key page
+    // spent a third of a 1M-key ingest in commits (bench/README.md, "Listing ingest"). The mark moves
+    // only after the last page either way, and a failed listing still commits what it held.
+    let held: RemoteAsset[] = [];
+    let heldListed = 0;
+    const commitHeld = async () => {
+      if (heldListed === 0) return;
+      const batch = held;
+      const listed = heldListed;
+      held = [];
+      heldListed = 0;
+      const r = await store.upsertPage(batch, clock());
       totals.inserted += r.inserted;
       totals.changed += r.changed;
-      for (const it of page.items) {
-        const c = it.cursorMs ?? it.lastModifiedMs;
-        if (maxSeen === null || c > maxSeen) maxSeen = c;
-      }
-      deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
+      deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed });
       crashPoint('after_page_commit');
+    };
+    try {
+      for await (const page of pages) {
+        first ??= page;
+        const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
+        // The catalogue's item records go first: the item JSON waits for the jobs at these versions.
+        if (deps.recordItems && page.records) await deps.recordItems(acceptedRecords(page.records, wanted));
+        held = held.length === 0 ? wanted : held.concat(wanted);
+        heldListed += page.items.length;
+        totals.pages++;
+        totals.listed += page.items.length;
+        for (const it of page.items) {
+          const c = it.cursorMs ?? it.lastModifiedMs;
+          if (maxSeen === null || c > maxSeen) maxSeen = c;
+        }
+        if (held.length >= COMMIT_KEYS) await commitHeld();
+      }
+    } catch (err) {
+      // Keep what was listed before the failure, as a page-by-page commit would have.
+      await commitHeld().catch(() => undefined);
+      throw err;
     }
+    await commitHeld();
   } catch (err) {
     const e = classifyError(err, 'poll');
     if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
