@@ -74,12 +74,6 @@ export class StacCatalog {
   /** Keep listed items (before their jobs are upserted) and rebuild them later. */
   async record(records: readonly StacItemRecord[]): Promise<void> {
     if (records.length === 0) return;
-    // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
-    // the first sync (or after a crash there) finds a catalogue whose links all resolve.
-    if (!this.#rootChecked) {
-      if (!(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE)))) await this.#catalog();
-      this.#rootChecked = true;
-    }
     await this.#d.store.putItems(records, this.#d.clock());
     for (const r of records) this.#dirty.add(`${r.collection}\u0000${r.id}`);
   }
@@ -136,6 +130,14 @@ export class StacCatalog {
 
   async #drain(force: boolean): Promise<void> {
     this.#kicked = false;
+    // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
+    // the first sync (or after a crash there) finds a catalogue whose links all resolve. It is written
+    // here, inside the one-at-a-time drain, never beside it: a root written between an item's
+    // setWritten and its collection's rewrite would link a collection.json that is not there yet.
+    if (!this.#rootChecked) {
+      if (!force && !(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE)))) await this.#catalog();
+      this.#rootChecked = true;
+    }
     if (force) await this.#catalog();
     while (this.#dirty.size > 0) {
       const batch = [...this.#dirty].slice(0, 500);
