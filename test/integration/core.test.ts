@@ -161,7 +161,10 @@ describe('core sync', () => {
     const ttl = 2000;
     // An opaque token has no exp: the client keeps it until a 401, so each renewal must follow an
     // expiry, and all the workers hitting that expiry must share one renewal.
-    const assets: AssetInput[] = Array.from({ length: 16 }, (_, i) => ({ key: `opq/a${String(i).padStart(2, '0')}.bin`, size: 24 * 1024, lastModified: T0 + i * 1000 }));
+    // 24 bodies of 2 s each under 8 workers: three rounds, so the third starts after the first token's
+    // expiry however fast the commits between rounds are (with 16, a quick second round could start
+    // just before it and never see a 401).
+    const assets: AssetInput[] = Array.from({ length: 24 }, (_, i) => ({ key: `opq/a${String(i).padStart(2, '0')}.bin`, size: 24 * 1024, lastModified: T0 + i * 1000 }));
     const { sim, dirs } = await setup({ assets, tokenTtlMs: ttl, tokenFormat: 'opaque', faults: { bodyBytesPerSecond: 12 * 1024 } });
     const rec = recordRequests();
     cleanups.push(async () => rec.stop());
@@ -169,7 +172,7 @@ describe('core sync', () => {
     const r = await syncInProcess({ sim, dirs, concurrency: 8 });
     const elapsed = Date.now() - started;
     rec.stop();
-    expect(r.counts.done, withSeed('done')).toBe(16);
+    expect(r.counts.done, withSeed('done')).toBe(24);
     expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
     const tokenReqs = rec.requests.filter((q) => q.origin === sim.url && q.path === '/token').map((q) => q.at);
     expect(tokenReqs.length).toBe(sim.stats.tokensIssued);
