@@ -199,3 +199,10 @@ export async function endStateProblems(mirror: string, stateDir: string, catalog
 export function linesWith(p: Proc, text: string, reason?: string): LogLine[] {
   return p.logs().filter((l) => typeof l.msg === 'string' && l.msg.includes(text) && (reason === undefined || l.reason === reason));
 }
+
+/** One `constellr-sync sync` child with `env`, killed by itself at `crashAt` when given; its exit and output. */
+export async function runSyncChild(args: string[], env: Record<string, string>, crashAt?: string) {
+  const p = spawnCli(['sync', ...args], { ...env, ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
+  const r = await p.exited;
+  return { ...r, stderr: p.stderr(), stdout: p.stdout() };
+}

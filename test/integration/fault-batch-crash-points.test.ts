@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import type { AssetInput } from '../../src/simulator/catalogue.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli } from '../helpers/fault-daemon.js';
+import { configFlags, credentials, endStateProblems, killAll, readState, runSyncChild } from '../helpers/fault-daemon.js';
 
 const FOLDERS = ['a', 'a/b', 'c', 'd/e/f'];
 const base = Math.floor(Date.now() / 1000) * 1000 - 86_400_000;
@@ -35,11 +35,7 @@ afterAll(async () => {
   await Promise.all(cleanup.map((d) => d.cleanup()));
 });
 
-async function runSync(args: string[], crashAt?: string) {
-  const p = spawnCli(['sync', ...args], { ...credentials(sim), ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
-  const r = await p.exited;
-  return { ...r, stderr: p.stderr() };
-}
+const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
 
 const sha256 = async (file: string) => createHash('sha256').update(await fsp.readFile(file)).digest('hex');
 

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { PID_SPACE, stagingPaths } from '../../src/mirror/staging.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { bytesHeld, configFlags, credentials, endStateProblems, killAll, makeAssets, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
+import { bytesHeld, configFlags, credentials, endStateProblems, killAll, makeAssets, readState, stagingFiles, runSyncChild } from '../helpers/fault-daemon.js';
 import { COMMIT_KEYS } from '../../src/sync/poller.js';
 
 const MiB = 1024 * 1024;
@@ -31,11 +31,7 @@ afterAll(async () => {
   await Promise.all(cleanup.map((d) => d.cleanup()));
 });
 
-async function runSync(args: string[], crashAt?: string) {
-  const p = spawnCli(['sync', ...args], { ...credentials(sim), ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
-  const r = await p.exited;
-  return { ...r, stderr: p.stderr(), stdout: p.stdout() };
-}
+const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
 
 describe('crash points: SIGKILL at a named point, then a clean restart', () => {
   const keys = () => [...sim.catalogue].map((a) => a.key);

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { configFlags, credentials, endStateProblems, killAll, makeAssets, readState, spawnCli, type StateSnapshot } from '../helpers/fault-daemon.js';
+import { configFlags, credentials, endStateProblems, killAll, makeAssets, readState, type StateSnapshot, runSyncChild } from '../helpers/fault-daemon.js';
 
 const MiB = 1024 * 1024;
 // newest first: the large files are claimed first (concurrency 1)
@@ -27,11 +27,7 @@ afterAll(async () => {
   await Promise.all(cleanup.map((d) => d.cleanup()));
 });
 
-async function runSync(args: string[], crashAt?: string) {
-  const p = spawnCli(['sync', ...args], { ...credentials(sim), ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
-  const r = await p.exited;
-  return { ...r, stderr: p.stderr() };
-}
+const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
 
 /** Bytes held for good: done jobs whole (their file must be there and complete), staged parts as recorded. */
 async function held(mirror: string, state: StateSnapshot): Promise<number> {

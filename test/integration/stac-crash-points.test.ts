@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { stagingDir } from '../../src/mirror/staging.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
-import { configFlags, killAll, readState, spawnCli } from '../helpers/fault-daemon.js';
+import { configFlags, killAll, readState, runSyncChild } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems, startStacSim } from '../helpers/stac.js';
 
 const MiB = 1024 * 1024;
@@ -30,11 +30,7 @@ afterAll(async () => {
   await Promise.all(cleanup.map((d) => d.cleanup()));
 });
 
-async function runSync(args: string[], crashAt?: string) {
-  const p = spawnCli(['sync', ...args], { CONSTELLR_API_KEY: STAC_KEY, ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
-  const r = await p.exited;
-  return { ...r, stderr: p.stderr(), stdout: p.stdout() };
-}
+const runSync = (args: string[], crashAt?: string) => runSyncChild(args, { CONSTELLR_API_KEY: STAC_KEY }, crashAt);
 
 async function partialBytes(mirror: string): Promise<number> {
   let n = 0;
