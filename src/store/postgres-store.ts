@@ -19,7 +19,7 @@ import { loadMigrations } from './migrations.js';
 import { rowToClaimed, rowToOutboxItem, type ClaimedRow, type OutboxRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, toPostgres, PG_NOW, type Params, type PgStatement } from './sql/dialect.js';
-import { claimJobsSql, completeSet } from './sql/jobs.js';
+import { claimedInOrder, claimJobsSql, completeSet } from './sql/jobs.js';
 import type {
   BatchCompletion,
   ClaimOptions,
@@ -212,7 +212,7 @@ export class PostgresStore extends SqlStore implements StateStore {
     // SKIP LOCKED: rows another replica is claiming right now are passed over, not waited for. The
     // outer UPDATE re-checks nothing: the subquery's row locks are ours until the statement commits.
     const r = await this.#q<ClaimedRow>(claimJobsSql(this.d, opts.order, ''), { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) });
-    return r.rows.map(rowToClaimed);
+    return claimedInOrder(r.rows.map(rowToClaimed), opts.order);
   }
 
   async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {

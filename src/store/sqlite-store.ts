@@ -11,7 +11,7 @@ import { newLeaseToken } from './migrations.js';
 import { rowToClaimed, rowToOutboxItem, type ClaimedRow, type OutboxRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, toSqlite, type Params } from './sql/dialect.js';
-import { claimJobsSql } from './sql/jobs.js';
+import { claimedInOrder, claimJobsSql } from './sql/jobs.js';
 import type {
   BatchCompletion,
   ClaimOptions,
@@ -148,7 +148,7 @@ export class SqliteStore extends SqlStore implements StateStore {
     const stmt = this.#claimStmt(opts.order);
     const token = newLeaseToken();
     const rows = this.db.transaction(() => stmt.all({ owner: opts.owner, token, leaseMs: opts.leaseMs, now: opts.now, n })).immediate() as ClaimedRow[];
-    return rows.map(rowToClaimed);
+    return claimedInOrder(rows.map(rowToClaimed), opts.order);
   }
 
   async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {

@@ -196,6 +196,20 @@ describe('download order', () => {
     });
   }
 
+  it('a claim of several jobs returns them in the configured order (the pool hands them out first to last)', async () => {
+    for (const order of ORDERS) {
+      const d = await dirs();
+      const store = SqliteStore.open(d.state, { maxAttempts: 10 });
+      try {
+        await store.upsertPage(listed, 1_000_000);
+        const jobs = await store.claim(listed.length, { owner: 't', leaseMs: 60_000, now: 1_000_000, order });
+        expect(jobs.map((j) => j.key), order).toEqual(expected[order]);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
   it('the worker pool downloads in the configured order (concurrency 1)', async () => {
     const assets: AssetInput[] = rows.map(([key, s, size]) => ({ key: `o/${key}`, size, lastModified: Date.now() - 86_400_000 + s * 1000, seed: key }));
     const s = await sim(assets);

@@ -11,6 +11,21 @@ export const ORDER_SQL: Record<ClaimOrder, string> = {
   key: 'key',
 };
 
+/**
+ * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
+ * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes (SQLite's
+ * BINARY collation; PostgreSQL's C collation).
+ */
+export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: number }>(jobs: T[], order: ClaimOrder): T[] {
+  const cmp: Record<ClaimOrder, (a: T, b: T) => number> = {
+    'newest-first': (a, b) => b.remoteModifiedMs - a.remoteModifiedMs || a.id - b.id,
+    'oldest-first': (a, b) => a.remoteModifiedMs - b.remoteModifiedMs || a.id - b.id,
+    'smallest-first': (a, b) => a.remoteSize - b.remoteSize || a.id - b.id,
+    key: (a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)),
+  };
+  return jobs.length > 1 ? jobs.sort(cmp[order]) : jobs;
+}
+
 /** Clears the lease (every transition out of 'running'). */
 const UNLEASE = 'lease_owner = NULL, lease_token = NULL, lease_until = NULL';
 const FENCE = "id = @id AND lease_token = @token AND state = 'running'";
