@@ -5,13 +5,10 @@ import { SyncError, unreachableMessage } from '../errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
-import { limitWasmTiering } from './v8-tuning.js';
+import { limitHeapGrowth, limitWasmTiering } from './v8-tuning.js';
 
 limitWasmTiering();
-
-// Group commit issues a batch's fsyncs at once, on libuv's thread pool (4 threads by default). Its
-// size is read at the first asynchronous fs call, which no import makes: set it here, before any.
-process.env.UV_THREADPOOL_SIZE ??= '16';
+limitHeapGrowth();
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.
 
