@@ -1,9 +1,6 @@
 // Group commit of small downloads (issue 13 §1). Workers hand a finished small file to the batcher
-// and go on to their next download (the pool frees the worker's slot at the handoff; the job's lease,
-// heartbeat and staging claim stay held until its batch is done). One batch commits at a time: a file
-// handed in while none runs starts a batch at once, and files handed in while one runs form the next
-// batch, which starts when it ends (up to maxBatch files), so a batch is as large as the commit it
-// waited for was long, and a lone file waits for nobody. A batch, in order: the files are fsynced concurrently, the leases are checked
+// and wait; a batch closes when it is full, when every busy worker has joined it, or when its oldest
+// file has waited maxAgeMs. Then, in order: the files are fsynced concurrently, the leases are checked
 // (PostgreSQL holds the rows' locks until the commit), the files renamed, their folders fsynced once
 // (mirror/group-commit.ts), and the `done` rows and their outbox events commit in one transaction.
 // A worker learns its outcome only after that: nothing is reported done before it is durable.
@@ -21,6 +18,10 @@ export interface CommitBatchOptions {
   leaseMs: () => number;
   /** Files per batch at most. */
   maxBatch?: number;
+  /** How long the first file of a batch waits for others. */
+  maxAgeMs?: number;
+  /** Workers busy with a job right now: a batch that holds all of them closes at once. */
+  busy?: () => number;
 }
 
 /** A file ready to commit: its job's id and lease token, the file, and what its row records. */
@@ -41,12 +42,13 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export const DEFAULT_MAX_BATCH = 128;
+export const DEFAULT_MAX_BATCH = 64;
+export const DEFAULT_MAX_AGE_MS = 5;
 
 export class CommitBatcher {
   readonly #o: CommitBatchOptions;
   #open: Pending[] = [];
-  #running = 0;
+  #timer: NodeJS.Timeout | null = null;
   /** Batches committed and files in them (bench and tests read these). */
   readonly stats = { batches: 0, files: 0 };
 
@@ -54,28 +56,23 @@ export class CommitBatcher {
     this.#o = o;
   }
 
-  /** Files handed in and not yet committed (or failed): the pool's backpressure reads it. */
-  get pending(): number {
-    return this.#open.length + this.#running;
-  }
-
   /** Commit this file with the next batch; resolves once the batch is durable (or rejects with this file's error). */
   commit(req: CommitRequest): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
       this.#open.push({ req, resolve, reject });
-      this.#next();
+      const full = this.#open.length >= (this.#o.maxBatch ?? DEFAULT_MAX_BATCH);
+      const everyone = this.#open.length >= (this.#o.busy?.() ?? Infinity);
+      if (full || everyone) this.#close();
+      else this.#timer ??= setTimeout(() => this.#close(), this.#o.maxAgeMs ?? DEFAULT_MAX_AGE_MS);
     });
   }
 
-  /** Start the next batch unless one is committing. */
-  #next(): void {
-    if (this.#running > 0 || this.#open.length === 0) return;
-    const batch = this.#open.splice(0, this.#o.maxBatch ?? DEFAULT_MAX_BATCH);
-    this.#running = batch.length;
-    void this.#run(batch).finally(() => {
-      this.#running = 0;
-      this.#next();
-    });
+  #close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const batch = this.#open;
+    this.#open = [];
+    if (batch.length > 0) void this.#run(batch);
   }
 
   async #run(batch: Pending[]): Promise<void> {

@@ -10,15 +10,6 @@ import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
 import { Wakeup, timerDelay } from '../lib/timers.js';
 import { CommitBatcher } from './commit-batch.js';
-import { isResumable } from '../mirror/commit.js';
-
-/**
- * Files waiting for their group commit, per worker, before a worker that hands one in waits for room
- * (measured: 1 per worker was ~15% slower on 10,000 small files than 2). Each worker may hand in one
- * more before it waits, so fewer than 3 × concurrency files wait; with the downloads and the claim
- * window, a pool holds fewer than 5 × concurrency leases (what a SIGKILLed replica leaves to expire).
- */
-const COMMITTING_PER_WORKER = 2;
 
 export interface PoolOptions {
   concurrency: number;
@@ -52,8 +43,6 @@ export class WorkerPool {
   readonly #stopClaiming = new AbortController();
   readonly #wakeup = new Wakeup();
   #active = 0;
-  /** Jobs handed to the group commit whose worker slot went on to another job. */
-  readonly #committing = new Set<Promise<void>>();
   #pollDone: () => boolean = () => true;
   #loops: Promise<void>[] = [];
   /** Indices of running worker loops (concurrency can change live). */
@@ -67,10 +56,6 @@ export class WorkerPool {
   /** Workers waiting for a job, served together by one claim (batched claims). */
   #waiters: { resolve: (j: ClaimedJob | null) => void; reject: (e: unknown) => void }[] = [];
   #claiming = false;
-  /** Jobs claimed ahead for the next loops to ask, with the time of their claim. */
-  #ahead: { job: ClaimedJob; at: number }[] = [];
-  /** The last claim held small files only: the next one fills the window ahead. */
-  #smallRun = false;
 
   constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
     this.#ctx = ctx;
@@ -78,7 +63,7 @@ export class WorkerPool {
     this.#store = ctx.store;
     this.#gate = gate;
     this.#log = ctx.logger;
-    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs });
+    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active });
   }
 
   /** Staging names of downloads in flight (the sweeper leaves them alone). */
@@ -86,9 +71,8 @@ export class WorkerPool {
     return this.#ctx.activeStaging;
   }
 
-  /** Jobs in progress: downloading, or downloaded and waiting for their batch to commit. */
   get active(): number {
-    return this.#active + this.#committing.size;
+    return this.#active;
   }
 
   get stopping(): boolean {
@@ -114,8 +98,7 @@ export class WorkerPool {
     };
     this.#runCtx = ctx;
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(ctx, i));
-    // Every loop has ended (stop, drain, a transfer cap): what is still claimed ahead goes back.
-    return Promise.all(this.#loops).then(() => this.#releaseAllAhead());
+    return Promise.all(this.#loops).then(() => undefined);
   }
 
   /** Change the number of workers live (reload): extra loops start now; surplus ones end after their job. */
@@ -161,43 +144,6 @@ export class WorkerPool {
     } finally {
       this.#live.delete(index);
     }
-    // A loop ends only once the jobs it handed to the group commit have their outcome (stop() and the
-    // drain wait for the loops).
-    while (this.#committing.size > 0) await Promise.all([...this.#committing]);
-  }
-
-  /**
-   * Run one job. It returns when the job has its outcome, or earlier, when the job's file was handed
-   * to the group commit: the rest (the batch, the outcome) then goes on without the worker's slot.
-   */
-  async #run(ctx: WorkerContext, job: ClaimedJob): Promise<void> {
-    this.#active++;
-    this.inFlight.set(job.id, job);
-    let handedOff = false;
-    let release!: () => void;
-    const slotFree = new Promise<void>((r) => (release = r));
-    const done = processJob(ctx, job, {
-      handoff: () => {
-        handedOff = true;
-        this.#active--;
-        this.#committing.add(done);
-        release();
-      },
-    })
-      .then(
-        (outcome) => this.#count(outcome, job),
-        (e: unknown) => this.#log.error({ err: e, jobId: job.id }, 'job ended with an unexpected error'),
-      )
-      .finally(() => {
-        if (handedOff) this.#committing.delete(done);
-        else this.#active--;
-        this.inFlight.delete(job.id);
-        // Others in drain mode may be waiting to decide whether to finish.
-        this.wake();
-      });
-    await Promise.race([done, slotFree]);
-    // Backpressure: while this many files wait for their batch, the slot takes no new job.
-    while (this.#committing.size >= COMMITTING_PER_WORKER * this.#o.concurrency) await Promise.race([...this.#committing]);
   }
 
   async #loopBody(ctx: WorkerContext, index: number, idle: number): Promise<void> {
@@ -209,14 +155,25 @@ export class WorkerPool {
         const job = await this.#claimOne(ctx);
         if (!job) {
           const next = await this.#store.nextRunAt();
-          if (this.#o.mode === 'drain' && this.#pollDone() && this.active === 0) {
+          if (this.#o.mode === 'drain' && this.#pollDone() && this.#active === 0) {
             if (next === null || next - now > this.#o.drainHorizonMs) break;
           }
           const waitMs = next === null ? idle : Math.min(idle, Math.max(5, next - now));
           await this.#sleep(waitMs);
           continue;
         }
-        await this.#run(ctx, job);
+        this.#active++;
+        this.inFlight.set(job.id, job);
+        let outcome: JobOutcome;
+        try {
+          outcome = await processJob(ctx, job);
+        } finally {
+          this.#active--;
+          this.inFlight.delete(job.id);
+        }
+        this.#count(outcome, job);
+        // Others in drain mode may be waiting to decide whether to finish.
+        this.wake();
       } catch (e) {
         // The loop never dies: log, back off, go on.
         this.#log.error({ err: e, worker: index }, 'worker loop error; backing off');
@@ -227,18 +184,10 @@ export class WorkerPool {
 
   /**
    * A job for one worker loop, or null when none is due. Loops asking at the same time share one
-   * claim, and while the queue holds small files the claim also takes a window of jobs ahead (up to
-   * the concurrency), which the next loops to ask take without a store round trip: one claim
-   * transaction per window instead of per file. A job waits in the window only while it is young
-   * (a third of the lease, the heartbeat's interval); an older one is released (no attempt burned)
-   * and the loop asks again. The order policy and every job's own lease token hold.
+   * claim of as many jobs as there are loops waiting (never more: a claimed job starts at once), so
+   * claims cost one store round trip per batch; the order policy and every job's own lease token hold.
    */
   #claimOne(ctx: WorkerContext): Promise<ClaimedJob | null> {
-    while (this.#ahead.length > 0) {
-      const { job, at } = this.#ahead.shift()!;
-      if (ctx.clock() - at < ctx.settings.leaseMs / 3) return Promise.resolve(job);
-      void this.#releaseAhead(ctx, [job]);
-    }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       if (!this.#claiming) void this.#claimRound(ctx);
@@ -250,39 +199,17 @@ export class WorkerPool {
     try {
       while (this.#waiters.length > 0) {
         const waiting = this.#waiters.splice(0);
-        // The window is filled only while the jobs claimed are small (they finish in moments); a
-        // large file keeps its worker long, and jobs waiting behind it would only age.
-        const ahead = this.#smallRun && !this.#stopClaiming.signal.aborted ? this.#o.concurrency : 0;
         let jobs: ClaimedJob[];
-        const now = ctx.clock();
         try {
-          jobs = await this.#store.claim(waiting.length + ahead, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now, order: this.#o.order });
+          jobs = await this.#store.claim(waiting.length, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order });
         } catch (e) {
           for (const w of waiting) w.reject(e);
           continue;
         }
-        this.#smallRun = jobs.length > 0 && jobs.every((j) => j.remoteSize >= 0 && !isResumable(j.remoteSize));
         for (const [i, w] of waiting.entries()) w.resolve(jobs[i] ?? null);
-        for (const job of jobs.slice(waiting.length)) this.#ahead.push({ job, at: now });
       }
     } finally {
       this.#claiming = false;
-    }
-  }
-
-  /** Every loop has ended: what is still claimed ahead goes back (stop() and start() both ask). */
-  #releaseAllAhead(): Promise<void> {
-    const ctx = this.#runCtx;
-    const left = this.#ahead.splice(0).map((a) => a.job);
-    return ctx && left.length > 0 ? this.#releaseAhead(ctx, left) : Promise.resolve();
-  }
-
-  /** Give claimed jobs that no worker started back to the queue, without burning their attempt. */
-  async #releaseAhead(ctx: WorkerContext, jobs: readonly ClaimedJob[]): Promise<void> {
-    for (const job of jobs) {
-      await this.#store.release(job.id, job.leaseToken, ctx.clock()).catch((e: unknown) => {
-        this.#log.warn({ err: e, jobId: job.id }, 'could not release a job claimed ahead; its lease will expire');
-      });
     }
   }
 
@@ -325,6 +252,5 @@ export class WorkerPool {
       this.abortInFlight();
       await all;
     }
-    await this.#releaseAllAhead();
   }
 }

@@ -71,17 +71,8 @@ export interface WorkerContext {
 /** The free-space pre-check failed: nothing was written, so the partial is kept. */
 const NO_ROOM_CODE = 'SYNC_MIRROR_NO_ROOM';
 
-/** What the pool learns of a job before its outcome. */
-export interface JobHooks {
-  /**
-   * The file is downloaded and handed to the group commit: the worker's slot may take the next job
-   * while the job waits for its batch (it keeps its lease, heartbeat and staging claim until then).
-   */
-  handoff?(): void;
-}
-
 /** Process one claimed job to a committed outcome. Never throws. */
-export async function processJob(ctx: WorkerContext, job: ClaimedJob, hooks: JobHooks = {}): Promise<JobOutcome> {
+export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<JobOutcome> {
   const log = ctx.logger.child({ jobId: job.id, key: job.key });
   const started = ctx.clock();
   const lease = new AbortController();
@@ -235,9 +226,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob, hooks: Job
       async () => {
         const now = ctx.clock();
         if (batcher) {
-          const committed = batcher.commit({ id: job.id, token: job.leaseToken, staging, target, place: { layout: ctx.settings.layout, previousPath: job.localPath }, row: { ...r, now } });
-          hooks.handoff?.();
-          const c = await committed;
+          const c = await batcher.commit({ id: job.id, token: job.leaseToken, staging, target, place: { layout: ctx.settings.layout, previousPath: job.localPath }, row: { ...r, now } });
           placed = c.file;
           if (c.file?.kept) log.info({ version: c.file.kept }, 'kept the previous version');
           return { placed: c.placed, outcome: c.outcome };

@@ -1,7 +1,6 @@
-// The group-commit batcher (issue 13 §1) against a real SQLite state and a real mirror folder: one
-// batch commits at a time and the files handed in meanwhile form the next, each caller learns its own
-// outcome only after its batch is durable, one file's failure fails only that file, and a lost lease
-// places nothing.
+// The group-commit batcher (issue 13 §1) against a real SQLite state and a real mirror folder:
+// files handed in together commit as one batch, each caller learns its own outcome only after the
+// batch is durable, one file's failure fails only that file, and a lost lease places nothing.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,43 +38,29 @@ async function setup(keys: string[]) {
 }
 
 describe('CommitBatcher', () => {
-  it('one batch commits at a time: files handed in meanwhile form the next batch; nothing is reported before its batch is durable', async () => {
+  it('commits files handed in together as one batch; nothing is done before the batch is', async () => {
     const keys = ['x/one', 'x/two', 'y/z/three'];
     const { root, store, jobs, request } = await setup(keys);
-    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000 });
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => keys.length, maxAgeMs: 60_000 });
     const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
-    // What each caller sees the moment it learns its outcome: its row, and the rows of the others.
-    const seen = (k: string) => async (o: { placed: boolean; outcome: string }) => ({
-      ...o,
-      states: Object.fromEntries(await Promise.all(keys.map(async (x) => [x, (await store.getJob(x))?.state]))),
-      file: await fsp.readFile(path.join(root, k), 'utf8'),
-    });
-    const first = batcher.commit(reqs[0]!).then(seen(keys[0]!)); // starts a batch at once
-    const second = batcher.commit(reqs[1]!).then(seen(keys[1]!)); // waits for it, with the third
-    const third = batcher.commit(reqs[2]!).then(seen(keys[2]!));
-    expect(batcher.pending).toBe(3);
+    const first = batcher.commit(reqs[0]!);
+    const second = batcher.commit(reqs[1]!);
+    // two of three busy workers have handed in: the batch stays open
     expect((await store.counts()).done).toBe(0);
-    const [a, b, c] = await Promise.all([first, second, third]);
-    expect(a).toMatchObject({ placed: true, outcome: 'done', file: 'x/one', states: { 'x/one': 'done' } });
-    // the second and third committed together, so each saw the other done too
-    for (const o of [b, c]) expect(o).toMatchObject({ placed: true, outcome: 'done', states: { 'x/one': 'done', 'x/two': 'done', 'y/z/three': 'done' } });
-    expect(batcher.stats).toEqual({ batches: 2, files: 3 });
-    expect(batcher.pending).toBe(0);
+    const third = batcher.commit(reqs[2]!);
+    const out = await Promise.all([first, second, third]);
+    expect(out.map((o) => [o.placed, o.outcome])).toEqual(keys.map(() => [true, 'done']));
+    expect(batcher.stats).toEqual({ batches: 1, files: 3 });
     for (const k of keys) {
       expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
       expect(await store.getJob(k)).toMatchObject({ state: 'done', sha256: `sha-${k}` });
     }
   });
 
-  it('a batch holds at most maxBatch files; the rest follow in the next', async () => {
-    const keys = ['m/1', 'm/2', 'm/3', 'm/4', 'm/5'];
-    const { root, store, jobs, request } = await setup(keys);
-    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, maxBatch: 2 });
-    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
-    const out = await Promise.all(reqs.map((r) => batcher.commit(r)));
-    expect(out.map((o) => o.outcome)).toEqual(keys.map(() => 'done'));
-    // [m/1] at once, then [m/2, m/3], then [m/4, m/5]
-    expect(batcher.stats).toEqual({ batches: 3, files: 5 });
+  it('closes a batch on age when not every busy worker joins', async () => {
+    const { root, store, jobs, request } = await setup(['solo']);
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 8, maxAgeMs: 5 });
+    expect(await batcher.commit(await request(jobs.solo!))).toMatchObject({ placed: true, outcome: 'done' });
   });
 
   it('a file that cannot be placed fails alone; a lost lease places nothing', async () => {
@@ -83,7 +68,7 @@ describe('CommitBatcher', () => {
     const { root, store, jobs, request } = await setup(keys);
     await fsp.mkdir(path.join(root, 'a/dir'), { recursive: true }); // a folder where the file must go
     expect(await store.release(jobs['a/lost']!.id, jobs['a/lost']!.leaseToken, Date.now())).toBe(true);
-    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000 });
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => keys.length });
     const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
     const [ok, dir, lost] = await Promise.allSettled(reqs.map((r) => batcher.commit(r)));
     expect(ok).toMatchObject({ status: 'fulfilled', value: { placed: true, outcome: 'done' } });

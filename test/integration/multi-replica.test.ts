@@ -131,9 +131,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
       .flatMap((r) => r.log.filter((l) => l.includes('lease expired')))
       .reduce((n, l) => n + ((JSON.parse(l) as { jobs?: number }).jobs ?? 0), 0);
     expect(expired, 'the victim held leases that expired and were requeued').toBeGreaterThan(0);
-    // A replica holds at most `concurrency` downloads, `concurrency` jobs claimed ahead, and fewer
-    // than 3 × concurrency files waiting for their group commit (README, "Claims in windows").
-    expect(expired).toBeLessThan(5 * CONCURRENCY);
+    expect(expired).toBeLessThanOrEqual(CONCURRENCY);
     // Tighter: each duplicated key was claimed more than once (an expired lease or a killed holder),
     // never downloaded twice under one claim; the diagnosis names its row and every log line about it.
     const rows = dupes.length
