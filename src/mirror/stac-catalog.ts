@@ -63,6 +63,8 @@ type Ready = { ok: true; jobs: Job[] } | { ok: false; gone: boolean };
 export class StacCatalog {
   readonly #d: CatalogDeps;
   readonly #dirty = new Set<string>();
+  /** Collections to rewrite even if none of their items changed (markAll). */
+  readonly #staleCollections = new Set<string>();
   #running: Promise<void> | null = null;
 
   constructor(deps: CatalogDeps) {
@@ -84,8 +86,13 @@ export class StacCatalog {
     if (it) this.#dirty.add(`${it.collection}\u0000${it.id}`);
   }
 
-  /** Every item is looked at again (start-up after a crash, verify --repair). */
+  /**
+   * Every item is looked at again (start-up after a crash, verify --repair), and every collection and
+   * the root are rewritten: a writer killed between an item's row and its collection's rewrite left
+   * rows that say written, which the items' own check then finds unchanged.
+   */
   async markAll(): Promise<number> {
+    for (const c of await this.#d.store.collections()) this.#staleCollections.add(c);
     let after: { collection: string; id: string } | null = null;
     let n = 0;
     for (;;) {
@@ -139,10 +146,11 @@ export class StacCatalog {
       this.#rootChecked = true;
     }
     if (force) await this.#catalog();
-    while (this.#dirty.size > 0) {
+    while (this.#dirty.size > 0 || this.#staleCollections.size > 0) {
       const batch = [...this.#dirty].slice(0, 500);
       for (const k of batch) this.#dirty.delete(k);
-      const touched = new Set<string>();
+      const touched = new Set<string>(this.#staleCollections);
+      this.#staleCollections.clear();
       const removeAfter: string[] = [];
       let failed = false;
       for (const [n, k] of batch.entries()) {

@@ -3,7 +3,7 @@
 // file:checksum, stac-pydantic validates every JSON file offline, no link is absolute or `self`. After
 // a clean sync, after changes, after deletions (reconcile, delete policy), and after SIGKILL in the
 // middle of the catalogue's writes followed by recovery. Outside CI a missing venv skips (printed).
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
@@ -143,6 +143,24 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     expect(res.stdout).toMatch(/opened with pystac:\n\s+pystac [\d.]+: catalogue type SELF_CONTAINED\n(\s+\w+: \d+ items, \d+ assets\n)+/);
     const counted = [...res.stdout.matchAll(/^\s+\w+: (\d+) items, (\d+) assets$/gm)].reduce((a, m) => [a[0]! + Number(m[1]), a[1]! + Number(m[2])], [0, 0]);
     expect(counted).toEqual([7, 21]);
+  });
+
+  it('a collection.json a killed writer did not get to is written at the next start, although its items are unchanged', async () => {
+    // The state a SIGKILL between an item's row (written) and its collection's rewrite leaves: rows
+    // that say written, and a collection file that does not list them (here: none at all). The items'
+    // own check finds them unchanged, so only rewriting every collection at start-up repairs it.
+    sim = await startStacSim(seed, 9);
+    dirs = await tempDirs('stac-catalog-stale-collection');
+    const base = ['--source', 'stac', '--api-url', sim.url, '--mirror-dir', dirs.mirror, '--state-dir', dirs.state];
+    const env = { CONSTELLR_API_KEY: STAC_KEY };
+    expect((await runCli(['sync', ...base], { env })).code).toBe(0);
+    const collections = (await fsp.readdir(dirs.mirror, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
+    const victim = collections.map((e) => path.join(dirs!.mirror, e.name, 'collection.json')).find((f) => existsSync(f));
+    expect(victim, 'a collection.json to remove').toBeDefined();
+    await fsp.rm(victim!);
+    expect((await runCli(['sync', ...base], { env })).code).toBe(0);
+    expect(existsSync(victim!)).toBe(true);
+    await expectExact(sim, await runCatalogCheck(dirs.mirror));
   });
 
   it.each(['catalog_item_written:5', 'catalog_withdrawn'])('SIGKILL at %s leaves every link resolving; recovery completes the catalogue', async (point) => {
