@@ -6,9 +6,10 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stagingDir, stagingPaths } from '../../src/mirror/staging.js';
-import type { AssetInput, Catalogue, Simulator } from '../../src/simulator/index.js';
+import { startSimulator, type AssetInput, type Catalogue, type Simulator } from '../../src/simulator/index.js';
 import type { Cursor, Job, JobState } from '../../src/store/types.js';
-import { CLI_MAIN, REPO_ROOT, mirrorFiles, openStore, verifyMirror } from './harness.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { CLI_MAIN, REPO_ROOT, mirrorFiles, openStore, verifyMirror, type TempDirs } from './harness.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
@@ -205,4 +206,36 @@ export async function runSyncChild(args: string[], env: Record<string, string>, 
   const p = spawnCli(['sync', ...args], { ...env, ...(crashAt ? { CONSTELLR_SYNC_CRASH_AT: crashAt } : {}) });
   const r = await p.exited;
   return { ...r, stderr: p.stderr(), stdout: p.stdout() };
+}
+
+/**
+ * The scaffold of a crash-test file: its simulator (started before the file's tests, closed after),
+ * child daemons killed after each test, temp dirs removed at the end, and `runSync` against that
+ * simulator (optionally armed to SIGKILL itself at a named crash point).
+ */
+export function crashTestBed(assets: () => AssetInput[]): {
+  readonly sim: Simulator;
+  readonly cleanup: TempDirs[];
+  runSync(args: string[], crashAt?: string): ReturnType<typeof runSyncChild>;
+} {
+  let sim: Simulator | undefined;
+  const cleanup: TempDirs[] = [];
+  beforeAll(async () => {
+    sim = await startSimulator({ assets: assets(), adminPort: false });
+  });
+  afterEach(async () => {
+    await killAll();
+  });
+  afterAll(async () => {
+    await sim?.close();
+    await Promise.all(cleanup.map((d) => d.cleanup()));
+  });
+  return {
+    get sim() {
+      if (!sim) throw new Error('the simulator starts in beforeAll');
+      return sim;
+    },
+    cleanup,
+    runSync: (args, crashAt) => runSyncChild(args, credentials(sim!), crashAt),
+  };
 }

@@ -6,11 +6,10 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { describe, expect, it } from 'vitest';
 import type { AssetInput } from '../../src/simulator/catalogue.js';
-import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { configFlags, credentials, endStateProblems, killAll, readState, runSyncChild } from '../helpers/fault-daemon.js';
+import { tempDirs } from '../helpers/harness.js';
+import { configFlags, crashTestBed, endStateProblems, readState } from '../helpers/fault-daemon.js';
 
 const FOLDERS = ['a', 'a/b', 'c', 'd/e/f'];
 const base = Math.floor(Date.now() / 1000) * 1000 - 86_400_000;
@@ -21,32 +20,19 @@ const ASSETS: AssetInput[] = Array.from({ length: 60 }, (_, i) => ({
   seed: `gc-${i}`,
 }));
 
-let sim: Simulator;
-const cleanup: TempDirs[] = [];
-
-beforeAll(async () => {
-  sim = await startSimulator({ assets: ASSETS, adminPort: false });
-});
-afterEach(async () => {
-  await killAll();
-});
-afterAll(async () => {
-  await sim.close();
-  await Promise.all(cleanup.map((d) => d.cleanup()));
-});
-
-const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
+const bed = crashTestBed(() => ASSETS);
+const { cleanup, runSync } = bed;
 
 const sha256 = async (file: string) => createHash('sha256').update(await fsp.readFile(file)).digest('hex');
 
 describe('group commit: SIGKILL inside a batch commit, then a clean restart', () => {
-  const keys = () => [...sim.catalogue].map((a) => a.key);
+  const keys = () => [...bed.sim.catalogue].map((a) => a.key);
 
   it.each(['batch_synced:2', 'batch_renamed:2', 'batch_dirs_synced:2', 'batch_committed:2'])('%s: no done row without its whole file; the restart converges', async (point) => {
     const dirs = await tempDirs(`gc-${point.replace(':', '-')}`);
     cleanup.push(dirs);
     const args = await configFlags(dirs.root, {
-      sim,
+      sim: bed.sim,
       mirror: dirs.mirror,
       state: dirs.state,
       config: { sync: { concurrency: 8, order: 'key' }, log: { level: 'info' } },
@@ -69,6 +55,6 @@ describe('group commit: SIGKILL inside a batch commit, then a clean restart', ()
 
     const second = await runSync(args);
     expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-    expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
   });
 });

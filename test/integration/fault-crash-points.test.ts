@@ -5,11 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { describe, expect, it } from 'vitest';
 import { PID_SPACE, stagingPaths } from '../../src/mirror/staging.js';
-import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { bytesHeld, configFlags, credentials, endStateProblems, killAll, makeAssets, readState, stagingFiles, runSyncChild } from '../helpers/fault-daemon.js';
+import { tempDirs } from '../helpers/harness.js';
+import { bytesHeld, configFlags, crashTestBed, endStateProblems, makeAssets, readState, stagingFiles } from '../helpers/fault-daemon.js';
 import { COMMIT_KEYS } from '../../src/sync/poller.js';
 
 const MiB = 1024 * 1024;
@@ -17,58 +16,45 @@ const MiB = 1024 * 1024;
 const SIZES = [10_000, 0, 20_000, 3 * MiB, 3 * MiB + 12345, 3 * MiB - 1];
 const PAGE = 2;
 
-let sim: Simulator;
-const cleanup: TempDirs[] = [];
-
-beforeAll(async () => {
-  sim = await startSimulator({ assets: makeAssets('cp', SIZES), adminPort: false });
-});
-afterEach(async () => {
-  await killAll();
-});
-afterAll(async () => {
-  await sim.close();
-  await Promise.all(cleanup.map((d) => d.cleanup()));
-});
-
-const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
+const bed = crashTestBed(() => makeAssets('cp', SIZES));
+const { cleanup, runSync } = bed;
 
 describe('crash points: SIGKILL at a named point, then a clean restart', () => {
-  const keys = () => [...sim.catalogue].map((a) => a.key);
+  const keys = () => [...bed.sim.catalogue].map((a) => a.key);
 
   /** First run dies at `point`; `restart()` runs again without it and checks the end state. */
   async function crash(point: string, pageSize = 1000) {
     const dirs = await tempDirs(`crash-${point.replace(':', '-')}`);
     cleanup.push(dirs);
     const args = await configFlags(dirs.root, {
-      sim,
+      sim: bed.sim,
       mirror: dirs.mirror,
       state: dirs.state,
       config: { sync: { concurrency: 1, order: 'newest-first' }, api: { pageSize }, log: { level: 'info' } },
     });
-    sim.resetStats();
+    bed.sim.resetStats();
     const first = await runSync(args, point);
     expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
     expect(first.stderr).toContain(`crash point ${point.split(':')[0]}: SIGKILL`);
     const afterCrash = await readState(dirs.state, keys());
-    const held = await bytesHeld(dirs.mirror, afterCrash, sim.catalogue);
-    const firstRun = { byKey: new Map(sim.stats.completedDownloadsByKey) };
+    const held = await bytesHeld(dirs.mirror, afterCrash, bed.sim.catalogue);
+    const firstRun = { byKey: new Map(bed.sim.stats.completedDownloadsByKey) };
     const running = [...afterCrash.jobs.values()].filter((j) => j.state === 'running');
     // `completedDownloadsByKey` counts bodies the server flushed into the socket, which a killed
     // client may not have read; `changedKey` may see one more (a stale claim's aborted 200).
     const restart = async (changedKey?: string) => {
-      sim.resetStats();
+      bed.sim.resetStats();
       const second = await runSync(args);
       expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-      expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+      expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
       // at most one duplicate download of any key over both runs
       for (const k of keys()) {
-        const n = (firstRun.byKey.get(k) ?? 0) + (sim.stats.completedDownloadsByKey.get(k) ?? 0);
+        const n = (firstRun.byKey.get(k) ?? 0) + (bed.sim.stats.completedDownloadsByKey.get(k) ?? 0);
         expect(n, `complete downloads of ${k}`).toBeLessThanOrEqual(k === changedKey ? 3 : 2);
       }
       return { final: await readState(dirs.state, keys()) };
     };
-    return { dirs, afterCrash, held, total: sim.catalogue.totalBytes, firstRun, running, restart };
+    return { dirs, afterCrash, held, total: bed.sim.catalogue.totalBytes, firstRun, running, restart };
   }
 
   it('after_page_commit: the pages are committed, the HWM has not moved, the restart lists again', async () => {
@@ -78,8 +64,8 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     // checks the grouping itself
     expect(c.afterCrash.jobs.size).toBe(Math.min(SIZES.length, COMMIT_KEYS));
     const { final } = await c.restart();
-    expect(sim.stats.bytesServed).toBe(c.total - c.held);
-    expect(sim.stats.listRequests).toBe(Math.ceil(SIZES.length / PAGE));
+    expect(bed.sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(bed.sim.stats.listRequests).toBe(Math.ceil(SIZES.length / PAGE));
     for (const j of final.jobs.values()) expect(j.attempts, j.key).toBeLessThanOrEqual(2);
   });
 
@@ -92,7 +78,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     expect(await stagingFiles(c.dirs.mirror)).toEqual([]);
     const { final } = await c.restart();
     expect(c.held).toBe(0);
-    expect(sim.stats.bytesServed).toBe(c.total);
+    expect(bed.sim.stats.bytesServed).toBe(c.total);
     // attempts are counted at claim: the crashed claim and the successful one
     expect(final.jobs.get(job.key)!.attempts).toBe(2);
   });
@@ -111,9 +97,9 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     expect(c.held).toBeLessThan(job.remoteSize);
     await c.restart();
     // the restart fetched exactly what was missing: resumed, not restarted from byte 0
-    expect(sim.stats.bytesServed).toBe(c.total - c.held);
-    expect(sim.stats.statusCounts['206']).toBe(1);
-    expect(sim.stats.downloadsByKey.get(job.key)).toBe(1);
+    expect(bed.sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(bed.sim.stats.statusCounts['206']).toBe(1);
+    expect(bed.sim.stats.downloadsByKey.get(job.key)).toBe(1);
   });
 
   it('after_fsync: the complete partial is renamed at restart without fetching it again', async () => {
@@ -124,8 +110,8 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     const p = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
     expect(await stagingFiles(c.dirs.mirror)).toEqual(expect.arrayContaining([p.name + '.json', p.name + '.partial']));
     const { final } = await c.restart();
-    expect(sim.stats.downloadsByKey.get(job.key) ?? 0).toBe(0);
-    expect(sim.stats.bytesServed).toBe(c.total - c.held);
+    expect(bed.sim.stats.downloadsByKey.get(job.key) ?? 0).toBe(0);
+    expect(bed.sim.stats.bytesServed).toBe(c.total - c.held);
     expect(final.jobs.get(job.key)!.attempts).toBe(2);
   });
 
@@ -136,10 +122,10 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     expect(c.firstRun.byKey.get(job.key)).toBe(1);
     expect(c.held).toBe(0); // the renamed file is not committed, so it does not count as held
     await c.restart();
-    expect(sim.stats.completedDownloadsByKey.get(job.key)).toBe(1);
-    expect(sim.stats.bytesServed).toBe(c.total);
+    expect(bed.sim.stats.completedDownloadsByKey.get(job.key)).toBe(1);
+    expect(bed.sim.stats.bytesServed).toBe(c.total);
     // no other key was fetched twice
-    for (const k of sim.stats.completedDownloadsByKey.keys()) if (k !== job.key) expect(c.firstRun.byKey.get(k) ?? 0, k).toBe(0);
+    for (const k of bed.sim.stats.completedDownloadsByKey.keys()) if (k !== job.key) expect(c.firstRun.byKey.get(k) ?? 0, k).toBe(0);
   });
 
   it('mid_body, then the asset changes: the stale partial is swept and the new version fetched whole', async () => {
@@ -147,27 +133,27 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     const job = c.running[0]!;
     const old = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
     expect(await stagingFiles(c.dirs.mirror)).toContain(old.name + '.partial');
-    const before = sim.catalogue.get(job.key)!;
+    const before = bed.sim.catalogue.get(job.key)!;
     try {
       // a new version (new LastModified, new content) is uploaded while the daemon is down
-      sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs + 60_000, seed: `${before.seed}-v2` });
+      bed.sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs + 60_000, seed: `${before.seed}-v2` });
       const { final } = await c.restart(job.key);
       expect(final.jobs.get(job.key)).toMatchObject({ state: 'done', remoteModifiedMs: before.lastModifiedMs + 60_000, attempts: 1 });
       // the new version whole: never a 206 on top of the old version's bytes
-      expect(sim.stats.statusCounts['206'] ?? 0).toBe(0);
-      expect(sim.stats.completedDownloadsByKey.get(job.key)).toBeGreaterThanOrEqual(1);
+      expect(bed.sim.stats.statusCounts['206'] ?? 0).toBe(0);
+      expect(bed.sim.stats.completedDownloadsByKey.get(job.key)).toBeGreaterThanOrEqual(1);
     } finally {
-      sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs, seed: before.seed });
+      bed.sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs, seed: before.seed });
     }
   });
 
   it('a kill between the commit and the staging claim release leaves nothing behind after the next start', async () => {
     const dirs = await tempDirs('crash-claim');
     cleanup.push(dirs);
-    const args = await configFlags(dirs.root, { sim, mirror: dirs.mirror, state: dirs.state });
+    const args = await configFlags(dirs.root, { sim: bed.sim, mirror: dirs.mirror, state: dirs.state });
     expect((await runSync(args)).code).toBe(0);
     // what that kill leaves: the claim marker of a dead process for a job that is done
-    const a = [...sim.catalogue].find((x) => x.size > 0)!;
+    const a = [...bed.sim.catalogue].find((x) => x.size > 0)!;
     const p = stagingPaths(dirs.mirror, a.key, a.lastModifiedMs, a.size);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     await fsp.writeFile(p.partial.replace(/\.partial$/, '.claim'), JSON.stringify({ instance: 'a-dead-process', space: PID_SPACE, host: hostname(), pid: dead, token: 'x', at: new Date().toISOString() }));

@@ -3,36 +3,22 @@
 // end with an exact mirror. No `done` row ever names a missing or short file.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { tempDirs, type TempDirs } from '../helpers/harness.js';
-import { configFlags, credentials, endStateProblems, killAll, makeAssets, readState, type StateSnapshot, runSyncChild } from '../helpers/fault-daemon.js';
+import { tempDirs } from '../helpers/harness.js';
+import { configFlags, crashTestBed, endStateProblems, makeAssets, readState, type StateSnapshot } from '../helpers/fault-daemon.js';
 
 const MiB = 1024 * 1024;
 // newest first: the large files are claimed first (concurrency 1)
 const SIZES = [10_000, 20_000, 3 * MiB + 12345, 3 * MiB - 1];
 
-let sim: Simulator;
-const cleanup: TempDirs[] = [];
-
-beforeAll(async () => {
-  sim = await startSimulator({ assets: makeAssets('rg', SIZES), adminPort: false });
-});
-afterEach(async () => {
-  await killAll();
-});
-afterAll(async () => {
-  await sim.close();
-  await Promise.all(cleanup.map((d) => d.cleanup()));
-});
-
-const runSync = (args: string[], crashAt?: string) => runSyncChild(args, credentials(sim), crashAt);
+const bed = crashTestBed(() => makeAssets('rg', SIZES));
+const { cleanup, runSync } = bed;
 
 /** Bytes held for good: done jobs whole (their file must be there and complete), staged parts as recorded. */
 async function held(mirror: string, state: StateSnapshot): Promise<number> {
   let n = 0;
-  for (const a of sim.catalogue) {
+  for (const a of bed.sim.catalogue) {
     const j = state.jobs.get(a.key);
     if (j?.state === 'done') {
       const st = await fsp.stat(path.join(mirror, j.localPath!));
@@ -51,17 +37,17 @@ describe.each(['mid_ranges', 'after_part'])('ranged crash point %s', (point) => 
     const dirs = await tempDirs(`ranged-${point}`);
     cleanup.push(dirs);
     const args = await configFlags(dirs.root, {
-      sim,
+      sim: bed.sim,
       mirror: dirs.mirror,
       state: dirs.state,
       config: { sync: { concurrency: 1, order: 'newest-first', rangedThreshold: '2MiB', rangedStreams: 4 }, log: { level: 'info' } },
     });
-    const keys = [...sim.catalogue].map((a) => a.key);
-    sim.resetStats();
+    const keys = [...bed.sim.catalogue].map((a) => a.key);
+    bed.sim.resetStats();
     const first = await runSync(args, point);
     expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
     expect(first.stderr).toContain(`crash point ${point}: SIGKILL`);
-    expect(sim.stats.statusCounts['206']).toBeGreaterThanOrEqual(4);
+    expect(bed.sim.stats.statusCounts['206']).toBeGreaterThanOrEqual(4);
     const afterCrash = await readState(dirs.state, keys);
     const running = [...afterCrash.jobs.values()].filter((j) => j.state === 'running');
     expect(running).toHaveLength(1);
@@ -73,11 +59,11 @@ describe.each(['mid_ranges', 'after_part'])('ranged crash point %s', (point) => 
     if (point === 'mid_ranges') expect(done).toBeGreaterThanOrEqual(job.remoteSize / 2);
     const have = await held(dirs.mirror, afterCrash);
 
-    sim.resetStats();
+    bed.sim.resetStats();
     const second = await runSync(args);
     expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-    expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
     // resumed: what was recorded is not fetched again
-    expect(sim.stats.bytesServed).toBe(sim.catalogue.totalBytes - have);
+    expect(bed.sim.stats.bytesServed).toBe(bed.sim.catalogue.totalBytes - have);
   });
 });

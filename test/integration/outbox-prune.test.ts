@@ -1,48 +1,15 @@
 // The outbox is bounded (issue 11, "also fix"): failed deliveries are kept for notify.failedRetention,
 // then pruned; the rows of a sink that is no longer configured are dropped with a log line.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { Notifier } from '../../src/ops/notify.js';
-import { PostgresStore } from '../../src/store/postgres-store.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
-import type { OutboxSink, StateStore } from '../../src/store/types.js';
-import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { storeBackends } from '../helpers/stores.js';
 
-const pgOk = await requirePostgres();
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-type Open = (sinks: OutboxSink[]) => Promise<StateStore>;
-const sqlite = (): Open => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-prune-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  return async (sinks) => {
-    const s = SqliteStore.open(dir, { maxAttempts: 3, outboxSinks: sinks });
-    cleanups.push(() => s.close());
-    return s;
-  };
-};
-const postgres = (): Open => {
-  const schema = uniqueSchema('prune');
-  cleanups.push(() => dropSchema(schema));
-  return async (sinks) => {
-    const s = (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3, poolSize: 2, outboxSinks: sinks }))!;
-    cleanups.push(() => s.close());
-    return s;
-  };
-};
+const BACKENDS = await storeBackends('prune');
 
 const event = (key: string) => ({ event: 'created' as const, key, path: key, size: 1, lastModifiedMs: 0, sha256: null });
 
-describe.each([
-  { name: 'sqlite', make: sqlite, skip: false },
-  { name: 'postgres', make: postgres, skip: !pgOk },
-])('outbox pruning: $name', ({ make, skip }) => {
+describe.each(BACKENDS)('outbox pruning: $name', ({ make, skip }) => {
   it.skipIf(skip)('failed rows go after the retention; pending rows stay; rows of an unconfigured sink are dropped and logged', async () => {
     const open = make();
     const s = await open(['hook', 'webhook']);

@@ -2,51 +2,19 @@
 // leases up to n jobs in one transaction, each under its own token; completeBatch marks many jobs
 // done with their outbox events in one transaction, each fenced by its own lease, and reports per
 // row what happened (done, requeued because a newer version was listed, lost).
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RemoteAsset } from '../../src/api/wire.js';
-import { PostgresStore } from '../../src/store/postgres-store.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
-import type { ClaimOptions, OutboxSink, StateStore } from '../../src/store/types.js';
-import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import type { ClaimOptions } from '../../src/store/types.js';
+import { storeBackends } from '../helpers/stores.js';
 
-const pgOk = await requirePostgres();
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-type Open = (sinks: OutboxSink[]) => Promise<StateStore>;
-const sqlite = (): Open => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-batch-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  return async (sinks) => {
-    const s = SqliteStore.open(dir, { maxAttempts: 3, outboxSinks: sinks });
-    cleanups.push(() => s.close());
-    return s;
-  };
-};
-const postgres = (): Open => {
-  const schema = uniqueSchema('batch');
-  cleanups.push(() => dropSchema(schema));
-  return async (sinks) => {
-    const s = (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3, poolSize: 2, outboxSinks: sinks }))!;
-    cleanups.push(() => s.close());
-    return s;
-  };
-};
+const BACKENDS = await storeBackends('batch');
 
 const LM = 1_700_000_000_000;
 const asset = (key: string, lm = LM): RemoteAsset => ({ key, lastModifiedMs: lm, size: 100, etag: null }) as RemoteAsset;
 const opts = (owner: string): ClaimOptions => ({ owner, leaseMs: 60_000, now: Date.now(), order: 'key' });
 const done = (key: string) => ({ localPath: key, bytes: 100, sha256: `sha-${key}`, now: Date.now() });
 
-describe.each([
-  { name: 'sqlite', make: sqlite, skip: false },
-  { name: 'postgres', make: postgres, skip: !pgOk },
-])('batched claims and completions: $name', ({ make, skip }) => {
+describe.each(BACKENDS)('batched claims and completions: $name', ({ make, skip }) => {
   it.skipIf(skip)('claimJobs leases up to n due jobs at once, each under its own token; no job is leased twice', async () => {
     const s = await make()([]);
     await s.upsertPage(['a', 'b', 'c', 'd', 'e'].map((k) => asset(k)), Date.now());
@@ -108,10 +76,7 @@ describe.each([
   });
 });
 
-describe.each([
-  { name: 'sqlite', make: sqlite, skip: false },
-  { name: 'postgres', make: postgres, skip: !pgOk },
-])('commitPlacedBatch: $name', ({ make, skip }) => {
+describe.each(BACKENDS)('commitPlacedBatch: $name', ({ make, skip }) => {
   it.skipIf(skip)('places only the rows still held, completes only the rows placed, in one call', async () => {
     const s = await make()(['hook']);
     await s.upsertPage(['a', 'b', 'c'].map((k) => asset(k)), Date.now());
