@@ -180,7 +180,10 @@ export class StacCatalog {
     let ok = true;
     for (const a of row.assets) {
       const j = await this.#d.jobs.getJob(a.key);
-      if (j && j.remoteDeletedAt === null && j.state !== 'gone') gone = false;
+      // No job yet is not gone: a listing stores an item's record before its jobs (the poller
+      // commits the jobs of many pages together), and a writer that ran in between deleted the
+      // record, so the item never came back.
+      if (!j || (j.remoteDeletedAt === null && j.state !== 'gone')) gone = false;
       if (!j || j.state !== 'done' || !j.localPath || j.localPath.endsWith('/') || j.remoteDeletedAt !== null || j.remoteModifiedMs !== a.version || j.bytesWritten === null || !j.sha256) {
         ok = false;
         continue;
