@@ -21,7 +21,7 @@ export function limitWasmTiering(): void {
  * ~95 MiB before each full collection, and the young generation to 2 × 16 MiB, for a peak RSS of
  * ~200 MiB in 10,000 small downloads. The young generation stays at its initial size (growth factor
  * 1) and the old space may grow by half of what survived the last full collection before the next
- * one: 113 MiB peak, at the same speed (bench/README.md "Memory").
+ * one: 113 MiB peak, at the same speed (bench/README.md, "Results (2026-12-02, second session…)").
  */
 export function limitHeapGrowth(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');

@@ -13,8 +13,9 @@ export const ORDER_SQL: Record<ClaimOrder, string> = {
 
 /**
  * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
- * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes (SQLite's
- * BINARY collation; PostgreSQL's C collation).
+ * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes, as SQLite's
+ * BINARY collation does; a PostgreSQL database with another collation may order the few keys of
+ * one claim differently from its ORDER BY (which still chose them).
  */
 export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: number }>(jobs: T[], order: ClaimOrder): T[] {
   const cmp: Record<ClaimOrder, (a: T, b: T) => number> = {
