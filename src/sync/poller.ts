@@ -39,7 +39,7 @@ export interface PollDeps {
   clock: () => number;
   settings: PollSettings;
   signal?: AbortSignal;
-  /** Called after each committed page (wakes idle workers). */
+  /** Called after each commit of listed keys, a group of pages of about COMMIT_KEYS (wakes idle workers). */
   onPage?(result: { inserted: number; changed: number; listed: number }): void;
   /** Keep only the assets this mirror wants (filters); the rest are not queued. */
   accept?(asset: RemoteAsset): boolean;
