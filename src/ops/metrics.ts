@@ -9,6 +9,7 @@ import { freeBytes } from '../lib/disk.js';
 import type { StatusStore } from '../store/types.js';
 import { JOB_STATES, OUTBOX_SINKS } from '../store/types.js';
 import type { JobOutcome, WorkerEvents } from './worker-events.js';
+import { completeness, lastPollFailed } from './completeness.js';
 
 export const METRIC_PREFIX = 'constellr_sync_';
 
@@ -87,6 +88,17 @@ export class SyncMetrics {
         for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
         // A mark on top of the five states: these keys are also counted in their state (done, mostly).
         this.set({ state: 'deleted_remote' }, deleted);
+      },
+    });
+    new Gauge({
+      name: `${p}complete`,
+      help: 'Whether the mirror is complete (1): a complete poll, the last poll did not fail, nothing queued, running or failed; gone assets (404/410) do not count against it (see assets{state="gone"}); the same definition as status and the status page',
+      registers,
+      async collect() {
+        const store = self.#src.store;
+        if (!store) return;
+        const [counts, cursor] = await Promise.all([store.counts(), store.getCursor()]);
+        this.set(completeness(counts, { pollFinishedAt: cursor.pollFinishedAt, pollFailed: lastPollFailed(cursor) }).complete ? 1 : 0);
       },
     });
     const live = (name: string, help: string, pick: (s: { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean }) => number) =>

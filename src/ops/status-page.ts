@@ -111,8 +111,9 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
     `<section id="overall" aria-labelledby="h-overall"><h2 id="h-overall">Overall</h2><div id="overall-body">${s['overall-body']}</div>` +
     `<div id="actions-section" role="group" aria-labelledby="h-actions"><h3 id="h-actions">Actions</h3>${actions}</div></section>` +
     `<section id="now" aria-labelledby="h-now"><h2 id="h-now">Now</h2><div id="now-body">${s['now-body']}</div></section>` +
-    `<section id="history" class="wide" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
+    // Problems before the history: what went wrong is the first thing below the overall state.
     `<section id="problems" class="wide" aria-labelledby="h-problems"><h2 id="h-problems">Problems</h2>${filter}<div id="problems-body">${s['problems-body']}</div></section>` +
+    `<section id="history" class="wide" aria-labelledby="h-history"><h2 id="h-history">Last hour</h2><div id="history-body">${s['history-body']}</div></section>` +
     `</main><footer>status API v${esc(d.apiVersion)} · <a href="api/status">/api/status</a> · <a href="metrics">/metrics</a></footer>`;
   return shell('constellr-sync status', body, true);
 }

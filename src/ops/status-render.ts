@@ -45,15 +45,12 @@ export function bar(value: number, max: number, label: string, cls: string): str
 
 export function renderOverall(d: ApiStatus): string {
   const o = d.overall;
-  const busy = d.jobs.queued + d.jobs.running > 0;
-  const state = o.complete ? 'complete' : busy || !o.lastSuccessfulPoll ? 'syncing' : 'problems';
-  const label = o.complete
-    ? 'Mirror complete'
-    : !o.lastSuccessfulPoll
-      ? 'Incomplete: waiting for the first complete poll'
-      : busy
-        ? `Incomplete: syncing${d.jobs.failed > 0 ? ` (${d.jobs.failed} failed so far)` : ''}`
-        : 'Incomplete: some assets failed';
+  // The one meaning of complete and the one count, as `status` prints them (completeness.ts).
+  const c = d.completeness;
+  const state = c.state === 'complete' ? 'complete' : c.state === 'syncing' || c.state === 'no_poll' ? 'syncing' : 'problems';
+  // What went wrong, named at the top with a link to the Problems section.
+  const wrong = [d.lastPoll.failed ? 'the last poll failed' : '', c.failed > 0 ? `${c.failed} failed` : '', c.gone > 0 ? `${c.gone} gone` : ''].filter(Boolean);
+  const problemLine = wrong.length > 0 ? `<p class="problem-line" id="problem-line">Problems: ${esc(wrong.join(', '))} (<a href="#problems">see Problems</a>)</p>` : '';
   const facts: [string, string][] = [
     ['Ready', o.ready ? '<span class="ok">ready</span>' : `<span class="bad">not ready</span>: ${esc(o.readyReason)}`],
     ['Last successful poll', fmtTime(o.lastSuccessfulPoll, d.generatedAt)],
@@ -64,10 +61,11 @@ export function renderOverall(d: ApiStatus): string {
     ['Replica', `<code>${esc(d.replica.owner)}</code>${d.replica.poller ? ' (polls)' : ''}`],
   ];
   return (
-    `<p class="state state-${state}" id="overall-state" data-state="${state}">${esc(label)}</p>` +
-    `<p><strong id="assets-done">${esc(o.assets.done)}</strong> of <strong id="assets-total">${esc(o.assets.total)}</strong> assets, ` +
+    `<p class="state state-${state}" id="overall-state" data-state="${state}">Mirror ${esc(c.summary)}</p>` +
+    problemLine +
+    `<p id="assets-count"><strong id="assets-done">${esc(c.done)}</strong> of <strong id="assets-total">${esc(c.total)}</strong> assets mirrored, ` +
     `<strong>${esc(fmtBytes(o.bytes.done))}</strong> of <strong>${esc(fmtBytes(o.bytes.total))}</strong></p>` +
-    bar(o.assets.done, o.assets.total, 'assets done', 'big') +
+    bar(c.done, c.total, 'assets mirrored', 'big') +
     `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`
   );
 }

@@ -7,6 +7,7 @@ import type { StatusStore } from '../store/types.js';
 import { describeStore } from '../store/open.js';
 import { nextScheduledRun, scheduleIntervalMs } from './http.js';
 import { readLockHolder } from './lock.js';
+import { completeness, lastPollFailed } from './completeness.js';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -45,6 +46,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       initialized: false as const,
       backend: null,
       complete: false,
+      completeness: completeness({ queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, { pollFinishedAt: null, pollFailed: false }),
       stale: true,
       check: 2 as 0 | 1 | 2,
       assets: { listed: 0, done: 0, queued: 0, running: 0, failed: 0, gone: 0, deletedRemote: 0, bytesListed: 0, bytesDone: 0 },
@@ -76,16 +78,18 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
   const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
   const listed = jobs.queued + jobs.running + jobs.done + jobs.failed + jobs.gone;
   const bytesListed = Object.values(totals.bytes).reduce((a, b) => a + b, 0);
-  // A poll error newer than the last success means the last poll failed.
-  const pollFailed = cursor.pollErrorAt !== null && (cursor.pollFinishedAt === null || cursor.pollErrorAt >= cursor.pollFinishedAt);
+  const pollFailed = lastPollFailed(cursor);
   const stale = cursor.pollFinishedAt === null || o.now - cursor.pollFinishedAt > staleAfterMs;
-  const complete = cursor.pollFinishedAt !== null && !pollFailed && jobs.queued + jobs.running + jobs.failed === 0;
+  // The one definition of complete, and the one count, that every surface shows (completeness.ts).
+  const mirror = completeness(jobs, { pollFinishedAt: cursor.pollFinishedAt, pollFailed });
   const somethingFailed = jobs.failed > 0 || pollFailed;
   return {
     ...base,
     initialized: true as const,
     backend: store.backend,
-    complete,
+    complete: mirror.complete,
+    /** complete, state, summary ("complete except 2 gone"), done of total, to do, failed, gone. */
+    completeness: mirror,
     stale,
     /** `status --check`: 0 fresh and nothing failed, 1 something failed, 2 the last successful poll is too old. */
     check: (stale ? 2 : somethingFailed ? 1 : 0) as 0 | 1 | 2,

@@ -39,7 +39,7 @@ describe('status', () => {
     const st = await runCli(['status', ...flags], { env: credentials(sim) });
     expect(st.code, st.stderr).toBe(0);
     const lines = st.stdout.split('\n');
-    expect(lines[0]).toMatch(/^mirror: +COMPLETE: 3\/3 assets, 5\.9 KiB of 5\.9 KiB listed; 0 to do, 0 failed, 0 gone$/);
+    expect(lines[0]).toMatch(/^mirror: +complete: 3 of 3 assets mirrored, 5\.9 KiB of 5\.9 KiB listed; 0 to do, 0 failed, 0 gone$/);
     expect(lines[1]).toMatch(/^last file arrived: +(just now|\d+ s ago) \(/);
     expect(lines[2]).toMatch(/^last successful poll: +(just now|\d+ s ago) \(/);
     expect(lines[3]).toMatch(/^next poll: +when sync or run is started \(no daemon running\)$/);
@@ -54,10 +54,10 @@ describe('status', () => {
 
     const ok = await runCli(['status', '--check', ...flags], { env: credentials(sim) });
     expect(ok.code, ok.stdout).toBe(0);
-    expect(ok.stdout).toMatch(/^OK: last successful poll/);
+    expect(ok.stdout).toMatch(/^OK: mirror complete: 3 of 3 assets mirrored; last successful poll/);
     const stale = await runCli(['status', '--check', '--stale-after', '1ms', ...flags], { env: credentials(sim) });
     expect(stale.code, stale.stdout).toBe(2);
-    expect(stale.stdout).toMatch(/^STALE: last successful poll/);
+    expect(stale.stdout).toMatch(/^STALE: last successful poll .*; mirror complete: 3 of 3 assets mirrored$/m);
   });
 
   it('--check exits 1 when an asset failed; 2 when there is no state yet', async () => {
@@ -68,9 +68,9 @@ describe('status', () => {
     expect((await runCli(['sync', ...flags], { env: credentials(sim) })).code).toBe(1);
     const failed = await runCli(['status', '--check', ...flags], { env: credentials(sim) });
     expect(failed.code, failed.stdout).toBe(1);
-    expect(failed.stdout).toMatch(/^FAILED: 1 assets failed/);
+    expect(failed.stdout).toMatch(/^FAILED: mirror incomplete: 1 failed: 3 of 4 assets mirrored; last successful poll/);
     const st = await runCli(['status', ...flags], { env: credentials(sim) });
-    expect(st.stdout.split('\n')[0]).toMatch(/INCOMPLETE \(some assets failed\): 3\/4 assets/);
+    expect(st.stdout.split('\n')[0]).toMatch(/^mirror: +incomplete: 1 failed: 3 of 4 assets mirrored/);
     void d;
   });
 

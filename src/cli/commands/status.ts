@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration, parseDuration } from '../../config/duration.js';
 import { openState } from '../../daemon/runtime.js';
 import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
+import { countLine } from '../../ops/completeness.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
@@ -68,9 +69,11 @@ export async function statusCommand(argv: string[]): Promise<number> {
 function checkLine(r: StatusReport): string {
   const now = Date.parse(r.now!);
   const poll = r.lastSuccessfulPollAt ? `last successful poll ${relativeTime(Date.parse(r.lastSuccessfulPollAt), now)}` : 'no successful poll yet';
-  if (r.check === 2) return `STALE: ${poll} (threshold ${Math.round(r.staleAfterMs / 1000)} s)`;
-  if (r.check === 1) return `FAILED: ${r.assets.failed} assets failed${r.lastPoll?.failed ? `; the last poll failed: ${r.lastPoll.error}` : ''}; ${poll}`;
-  return `OK: ${poll}; ${r.assets.done}/${r.assets.listed} assets mirrored`;
+  // The same words and count as `status`, --json's completeness and the status page.
+  const mirror = `mirror ${r.completeness.summary}: ${countLine(r.completeness)}`;
+  if (r.check === 2) return `STALE: ${poll} (threshold ${Math.round(r.staleAfterMs / 1000)} s); ${mirror}`;
+  if (r.check === 1) return `FAILED: ${mirror}${r.lastPoll?.failed ? `; the last poll failed: ${r.lastPoll.error}` : ''}; ${poll}`;
+  return `OK: ${mirror}; ${poll}`;
 }
 
 /** The text report: answers first, details after. */
@@ -85,10 +88,8 @@ export function statusLines(r: StatusReport, authRetryMs: number): string[] {
     return lines;
   }
   const a = r.assets;
-  const state = r.complete ? 'COMPLETE' : a.failed > 0 ? 'INCOMPLETE (some assets failed)' : r.lastSuccessfulPollAt === null ? 'NOT YET (no complete poll)' : 'IN PROGRESS';
-  lines.push(
-    `mirror:               ${state}: ${a.done}/${a.listed - a.gone} assets, ${formatBytes(a.bytesDone)} of ${formatBytes(a.bytesListed)} listed; ${a.queued + a.running} to do, ${a.failed} failed, ${a.gone} gone`,
-  );
+  const c = r.completeness;
+  lines.push(`mirror:               ${c.summary}: ${countLine(c)}, ${formatBytes(a.bytesDone)} of ${formatBytes(a.bytesListed)} listed; ${c.toDo} to do, ${c.failed} failed, ${c.gone} gone`);
   lines.push(`last file arrived:    ${ago(r.lastFileAt)}`);
   lines.push(`last successful poll: ${ago(r.lastSuccessfulPollAt)}${r.stale ? '  (STALE)' : ''}`);
   lines.push(`next poll:            ${r.nextPollAt ? `${relativeTime(Date.parse(r.nextPollAt), now)} (${r.nextPollAt})` : 'when sync or run is started (no daemon running)'}`);
