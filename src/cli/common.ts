@@ -5,6 +5,7 @@ import { FLAG_MAP } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { armCrashPoint, armStallPoint } from '../lib/crash-point.js';
+import { redactUrl } from '../lib/url-safety.js';
 export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -15,7 +16,7 @@ export const CONFIG_FLAG_SPECS = {
   ...Object.fromEntries(Object.keys(FLAG_MAP).map((f) => [f, { type: 'string' }])),
 } as const;
 
-/** The API URL of the configuration this process loaded, for error messages (`cannot reach …`). */
+/** The API URL of the configuration this process loaded, for error messages (`cannot reach …`), password masked. */
 export let loadedApiUrl: string | null = null;
 
 export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}): Config {
@@ -25,7 +26,7 @@ export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}):
     if (typeof v === 'string') pass[f] = v;
   }
   const config = loadConfig({ configFile: typeof flags.config === 'string' ? flags.config : undefined, flags: pass, env: process.env, ...extra });
-  loadedApiUrl = config.api.url;
+  loadedApiUrl = redactUrl(config.api.url);
   return config;
 }
 

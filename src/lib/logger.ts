@@ -1,6 +1,7 @@
 // pino JSON lines on stdout. Secrets never reach a line: redaction covers header and field names in
 // both letter cases (pino paths are case-sensitive), and message strings are scrubbed of bearer
 // tokens and JWTs because redaction never looks inside messages.
+import { scrubParams } from './url-safety.js';
 import { pino, stdSerializers, destination, stdTimeFunctions, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -24,9 +25,6 @@ export const REDACT_PATHS = [
 const TOKEN_PATTERNS: [RegExp, string][] = [
   [/Bearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer ***'],
   [/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '***'],
-  [/(password|access_token)=([^&\s]+)/gi, '$1=***'],
-  // Pre-signed storage URLs: the signature (and any session token) grants access until it expires.
-  [/(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|sig|api_key|apikey)=([^&\s"']+)/gi, '$1=***'],
   [/(X-Api-Key["']?\s*[:=]\s*["']?)([^\s"',}]+)/gi, '$1***'],
   // user:password@ in any URL (database URLs in driver errors)
   [/\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s/]+@/gi, '$1***@'],
@@ -36,6 +34,9 @@ const TOKEN_PATTERNS: [RegExp, string][] = [
 export function scrubSecrets(text: string, extra: readonly string[] = []): string {
   let out = text;
   for (const [re, rep] of TOKEN_PATTERNS) out = out.replace(re, rep);
+  // password=, access_token=, the signature and credential of a pre-signed URL, API keys in a
+  // query: the parameter list the catalogue and the state use (lib/url-safety.ts).
+  out = scrubParams(out);
   for (const s of extra) if (s.length >= 4) out = out.split(s).join('***');
   return out;
 }

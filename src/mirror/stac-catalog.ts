@@ -11,7 +11,7 @@
 // stopped changing, so the last writer never leaves a stale link set behind.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { escapeSegment, hrefExpiry } from '../api/stac/items.js';
+import { escapeSegment } from '../api/stac/items.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
@@ -19,6 +19,7 @@ import type { Job, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
 import { shortenSegment } from './paths.js';
 import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
+import { keptCollectionAssets, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
 
 export const CATALOG_FILE = 'catalog.json';
 export const COLLECTION_FILE = 'collection.json';
@@ -302,7 +303,10 @@ export class StacCatalog {
 
 /** The item JSON and where it goes: beside its first asset, named after the item. */
 export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string; jsonPath: string } {
-  const raw = JSON.parse(row.raw) as Record<string, unknown> & { assets: Record<string, Record<string, unknown>>; links?: { rel: string; href: string }[]; stac_extensions?: string[] };
+  const listed = JSON.parse(row.raw) as Record<string, unknown> & { assets: Record<string, Record<string, unknown>>; links?: Link[]; stac_extensions?: string[] };
+  const kept = keptLinks(listed.links, STRUCTURAL);
+  // Every URL the item keeps is public (a state written before they were stripped on the way in).
+  const raw = publicUrlsIn(listed);
   const byKey = new Map(jobs.map((j) => [j.key, j]));
   const refs = [...row.assets].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
   const first = byKey.get(refs[0]!.key)!;
@@ -317,12 +321,11 @@ export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string
     assets[ref.asset] = { ...(raw.assets[ref.asset] ?? {}), href: rel(jsonPath, j.localPath!), 'file:size': j.bytesWritten, 'file:checksum': `1220${j.sha256}` };
   }
   const collFile = `${collectionDir(row.collection)}/${COLLECTION_FILE}`;
-  const kept = (raw.links ?? []).filter((l) => !STRUCTURAL.has(l.rel) && /^https?:\/\//i.test(l.href) && hrefExpiry(new URL(l.href)) === null);
   const links = [
     { rel: 'root', href: rel(jsonPath, CATALOG_FILE), type: 'application/json' },
     { rel: 'parent', href: rel(jsonPath, collFile), type: 'application/json' },
     { rel: 'collection', href: rel(jsonPath, collFile), type: 'application/json' },
-    { rel: 'canonical', href: row.apiUrl, type: 'application/geo+json' },
+    { rel: 'canonical', href: publicUrl(row.apiUrl), type: 'application/geo+json' },
     ...kept,
   ];
   const ext = [...new Set([...(raw.stac_extensions ?? []).filter((e) => !/stac-extensions\.github\.io\/file\//.test(e)), FILE_EXTENSION])];
@@ -360,18 +363,10 @@ function extentOf(doc: Record<string, unknown>, items: readonly StoredItem[]): u
 }
 
 export function buildCollection(doc: Record<string, unknown>, file: string, items: readonly StoredItem[]): string {
-  const links = ((doc.links ?? []) as { rel: string; href: string }[]).filter((l) => !STRUCTURAL.has(l.rel) && /^https?:\/\//i.test(l.href));
-  const assets = Object.fromEntries(
-    Object.entries((doc.assets ?? {}) as Record<string, { href?: string }>).filter(([, a]) => {
-      try {
-        return typeof a.href === 'string' && hrefExpiry(new URL(a.href)) === null;
-      } catch {
-        return false;
-      }
-    }),
-  );
+  const links = keptLinks(doc.links, STRUCTURAL);
+  const assets = keptCollectionAssets((doc.assets ?? {}) as Record<string, { href?: unknown }>);
   const out: Record<string, unknown> = {
-    ...doc,
+    ...publicUrlsIn(doc),
     type: 'Collection',
     stac_version: doc.stac_version ?? '1.0.0',
     description: doc.description ?? `Collection ${String(doc.id)}`,

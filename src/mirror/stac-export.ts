@@ -4,6 +4,7 @@
 // item file and are left out; `canonical` (the API's copy) stays.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { publicUrlsIn } from '../lib/url-safety.js';
 import type { CatalogStore } from '../store/catalog-store.js';
 
 const DROP = new Set(['self', 'root', 'parent', 'collection']);
@@ -25,7 +26,8 @@ export async function* stacNdjsonLines(store: CatalogStore, root: string, stats:
       const dir = path.posix.dirname(row.jsonPath);
       for (const a of Object.values(item.assets ?? {})) if (typeof a.href === 'string') a.href = path.posix.normalize(path.posix.join(dir, a.href));
       item.links = (item.links ?? []).filter((l) => !DROP.has(l.rel));
-      yield JSON.stringify(item);
+      // What the catalogue holds is public already; a file written by an older version may not be.
+      yield JSON.stringify(publicUrlsIn(item));
     }
     const last = page.at(-1);
     if (!last || page.length < 500) return;

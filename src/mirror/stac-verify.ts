@@ -6,6 +6,7 @@
 // Repair rewrites the catalogue from the state (see stac-catalog.ts).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { redactUrl } from '../lib/url-safety.js';
 import { CATALOG_FILE } from './stac-catalog.js';
 import { lstatOrNull } from './fs-safe.js';
 import { sha256File } from './verify.js';
@@ -49,7 +50,7 @@ export async function verifyCatalogue(root: string, o: { deep?: boolean; onIssue
   /** A relative href from `from` to a file inside the mirror, or null (reported). */
   const resolve = (from: string, href: unknown, what: string): string | null => {
     if (typeof href !== 'string' || href === '') return (issue(from, `${what} has no href`), null);
-    if (/^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('/')) return (issue(from, `${what} is not relative: ${href}`), null);
+    if (/^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('/')) return (issue(from, `${what} is not relative: ${redactUrl(href)}`), null);
     const target = path.posix.normalize(path.posix.join(path.posix.dirname(from), href));
     if (target.startsWith('../') || target === '..') return (issue(from, `${what} leaves the mirror: ${href}`), null);
     return target;

@@ -8,6 +8,7 @@ import { buildStatusReport } from './status-report.js';
 import type { Config } from '../config/load.js';
 import type { ClaimedJob, Job, JobState, StatusStore } from '../store/types.js';
 import { describeRate, type Rate } from '../config/timetable.js';
+import { publicUrl } from '../lib/url-safety.js';
 import type { Readiness } from './http.js';
 import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live-status.js';
 
@@ -120,17 +121,9 @@ function problemOf(j: Job): Problem {
   };
 }
 
-/** The API URL without user info or query (it may carry secrets). */
+/** The API URL as the catalogue would keep it: no user info, no key, token or signature parameter. */
 export function describeSource(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    return u.toString();
-  } catch {
-    return '(invalid URL)';
-  }
+  return publicUrl(url);
 }
 
 const nextRunCache = new Map<string, number | null>();

@@ -1,6 +1,7 @@
 // What the mirror's STAC catalogue keeps of a listed item (the raw JSON, validated, and which job holds
 // each selected asset) and the validation of collection documents.
 import { z } from 'zod';
+import { publicUrl } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './items.js';
 import { StacWireError, type StacItem } from './wire.js';
@@ -11,7 +12,8 @@ export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBa
   if (!first) return null;
   const c = parseLocator(first.locator ?? null, first.key).c;
   const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).a, key: a.key, version: a.lastModifiedMs }));
-  const apiUrl = new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href;
+  // The item's address in the API, as the catalogue's `canonical` link: never api.url's user:password@.
+  const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href);
   return { collection: c, id: item.id, raw: JSON.stringify(item), assets: refs, apiUrl };
 }
 

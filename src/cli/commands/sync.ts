@@ -8,6 +8,7 @@ import { combineEvents } from '../../ops/worker-events.js';
 import { ProgressDisplay } from '../progress.js';
 import type { Job, JobState } from '../../store/types.js';
 import { isUnreachable, unreachableMessage } from '../../errors.js';
+import { redactUrl } from '../../lib/url-safety.js';
 import type { GateState } from '../../sync/gate.js';
 import type { WorkerEvents } from '../../sync/worker.js';
 import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';
@@ -131,7 +132,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
     if (values.json)
       out(JSON.stringify({ ...summaryJson(summary, counts, failures, code, tally, started), cap: capHit, receivedBytes: caps.maxBytes === null ? undefined : received }));
     else if (!quiet) {
-      printSummary(summary, counts, failures, tally, config.api.url, shutdown.first !== null);
+      printSummary(summary, counts, failures, tally, redactUrl(config.api.url), shutdown.first !== null);
       if (capHit) err(`stopped at --${capHit}; ${counts.queued} assets remain queued for the next sync`);
     }
     // Said even with --quiet and --json (on stderr): the operator pressed Ctrl-C and wants to know.
