@@ -3,6 +3,7 @@
 // same values, and suggest the nearest known key for a misspelt one. Driven only by the kinds the
 // schema helpers declare (schema.ts fieldKinds): a new key needs no edit here.
 import type { z } from 'zod';
+import { redactUrl } from '../lib/url-safety.js';
 import { configSchema, fieldKinds, type FieldKind } from './schema.js';
 
 type Node = z.core.$ZodType;
@@ -88,9 +89,12 @@ export function sizeSetting(bytes: number): string | number {
   return best;
 }
 
-/** Mask a URL's password and query (they may carry credentials). */
+/**
+ * Mask a URL's password and every credential-bearing query parameter (`?password=`, `?token=`,
+ * signatures): the same redaction as status and the status page (lib/url-safety.ts).
+ */
 export function maskUrl(u: string): string {
-  return u.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@').replace(/\?.*$/, '?***');
+  return redactUrl(u);
 }
 
 function leafValue(kind: FieldKind | undefined, v: unknown, mask: boolean): unknown {

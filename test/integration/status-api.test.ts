@@ -14,7 +14,7 @@ import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
-import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
+import { runCli, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 
 const seed = testSeed();
 const T0 = Date.UTC(2026, 9, 1);
@@ -273,6 +273,35 @@ describe('with a token', () => {
 
 describe('PostgreSQL', () => {
   const pgOk = requirePostgres();
+  it('a password in the database URL\'s query string is masked in /api/status, the page, status --json and config check', async (ctx) => {
+    if (!(await pgOk)) return ctx.skip();
+    const schema = uniqueSchema('status');
+    cleanups.push(() => dropSchema(schema));
+    // node-pg takes ?password= (the test server trusts any password, so this one opens the state).
+    const PW = 'query-string-pw-4d1f9';
+    const u = new URL(TEST_DATABASE_URL);
+    u.searchParams.set('password', PW);
+    u.searchParams.set('application_name', 'redaction-test');
+    const env = { CONSTELLR_SYNC_DATABASE_URL: u.href, CONSTELLR_SYNC_DATABASE_SCHEMA: schema };
+    const { url, dirs } = await setup({ env });
+    const api = await getJson(`${url}/api/status`);
+    expect(api.status).toBe(200);
+    expect(api.body.store).toMatch(/password=\*\*\*/);
+    expect(api.body.store).toContain('application_name=redaction-test');
+    expect(JSON.stringify(api.body)).not.toContain(PW);
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).not.toContain(PW);
+    const cliEnv = { ...env, CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, CONSTELLR_SYNC_STATE_DIR: dirs.state, CONSTELLR_SYNC_MIRROR_DIR: dirs.mirror };
+    const status = await runCli(['status', '--json'], { env: cliEnv });
+    expect(status.stdout).toMatch(/password=\*\*\*/);
+    expect(status.stdout + status.stderr).not.toContain(PW);
+    const check = await runCli(['config', 'check'], { env: cliEnv });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/password=\*\*\*/);
+    expect(check.stdout + check.stderr).not.toContain(PW);
+  });
+
   it('each replica shows the whole deployment\'s queue and only its own in-flight downloads', async (ctx) => {
     if (!(await pgOk)) return ctx.skip();
     const schema = uniqueSchema('status');
