@@ -51,6 +51,7 @@ export const ERROR_CLASSES = {
   auth: { apiDown: false },
   auth_rejected: { apiDown: false },
   bad_listing: { apiDown: false },
+  changed_upstream: { apiDown: false },
   unsafe_key: { apiDown: false },
   path_conflict: { apiDown: false },
   case_conflict: { apiDown: false },
@@ -116,6 +117,8 @@ export const ERRORS = {
   SYNC_STAC_ITEM_GONE: { kind: 'gone', errorClass: 'not_found', exit: FAILURES },
   SYNC_STAC_ASSET_GONE: { kind: 'gone', errorClass: 'not_found', exit: FAILURES },
   SYNC_STAC_URL_REFUSED: { kind: 'retryable', errorClass: 'http_4xx', exit: FAILURES },
+  // The item was fetched again for a fresh URL and is now another version: the next listing brings it.
+  SYNC_STAC_ITEM_CHANGED: { kind: 'retryable', errorClass: 'changed_upstream', exit: FAILURES },
   // Downloads.
   SYNC_TRANSFER_SHORT_BODY: { kind: 'retryable', errorClass: 'short_body', exit: FAILURES },
   SYNC_TRANSFER_SIZE_MISMATCH: { kind: 'retryable', errorClass: 'size_mismatch', exit: FAILURES },

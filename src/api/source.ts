@@ -11,6 +11,8 @@ import type { ListPage } from './wire.js';
  */
 export interface SourceJob {
   key: string;
+  /** The listed version's time (STAC: updated, else datetime); with size and etag it names the version. */
+  remoteModifiedMs: number;
   remoteSize: number;
   remoteEtag: string | null;
   /** The source's locator as listed (STAC: href, expiry, checksum); null for the asset API. */

@@ -60,7 +60,6 @@ export interface ReconcileRecord {
 /** A job held by one worker under a lease; `leaseToken` fences every later write. */
 export interface ClaimedJob extends SourceJob {
   id: number;
-  remoteModifiedMs: number;
   revision: number;
   attempts: number;
   leaseToken: string;

@@ -239,6 +239,42 @@ describe('downloads', () => {
     expect(storage.seen).toHaveLength(1);
   });
 
+  it('a URL cached by a refresh of an older version never wins over the job of a newer version (issue 22 item 9)', async () => {
+    // v1's listed URL is refused, a refresh caches v1's fresh URL; then the item changes upstream and
+    // the poll lists v2 with its own URL, while v1's cached URL is still valid.
+    storage.on('GET /b/L.tiff', (_req, url) => {
+      const sig = url.searchParams.get('sig');
+      return sig === 'v1-fresh' ? { body: 'old bytes' } : sig === 'v2' ? { body: 'new bytes' } : { status: 403 };
+    });
+    const v1 = { 'file:size': 9, 'file:checksum': `1220${'a'.repeat(64)}` };
+    const v2 = { 'file:size': 9, 'file:checksum': `1220${'b'.repeat(64)}` };
+    api.on('GET /stac/collections/lstprecision/items/it', () => ({ json: item('it', { lst: { href: `${storage.url}b/L.tiff?sig=v1-fresh`, ...v1 } }, { updated: '2026-07-09T00:00:00Z' }) }));
+    api.on('POST /stac/search', () => ({ json: featureCollection([item('it', { lst: { href: `${storage.url}b/L.tiff?sig=v1-old`, ...v1 } }, { updated: '2026-07-09T00:00:00Z' })]) }));
+    const { src } = source();
+    const [a1] = await listAll(src);
+    expect(await text(await src.download(jobFor(a1!), {}))).toBe('old bytes');
+    api.on('POST /stac/search', () => ({ json: featureCollection([item('it', { lst: { href: `${storage.url}b/L.tiff?sig=v2`, ...v2 } }, { updated: '2026-07-10T00:00:00Z' })]) }));
+    const [a2] = await listAll(src);
+    expect(a2!.lastModifiedMs).toBeGreaterThan(a1!.lastModifiedMs);
+    const job2 = jobFor(a2!, 2);
+    expect((await src.locate(job2)).url.searchParams.get('sig')).toBe('v2');
+    expect(await text(await src.download(job2, {}))).toBe('new bytes');
+    // The same version still shares the refreshed URL (one refresh serves every asset of the item).
+    expect((await src.locate(jobFor(a1!, 3))).url.searchParams.get('sig')).toBe('v1-fresh');
+  });
+
+  it('a refresh that finds another version of the item fails retryably instead of fetching other bytes', async () => {
+    storage.on('GET /b/C.tiff', (_req, url) => (url.searchParams.get('sig') === 'v2' ? { body: 'new bytes' } : { status: 403 }));
+    api.on('GET /stac/collections/lstprecision/items/it', () => ({ json: item('it', { lst: { href: `${storage.url}b/C.tiff?sig=v2`, 'file:size': 9 } }, { updated: '2026-07-10T00:00:00Z' }) }));
+    const job = await oneJob(`${storage.url}b/C.tiff?sig=v1`, { 'file:size': 9 });
+    const { src } = source();
+    const err = await src.download(job, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as SyncError).code).toBe('SYNC_STAC_ITEM_CHANGED');
+    expect((err as SyncError).kind).toBe('retryable');
+    expect(storage.seen.map((r) => new URL(r.url, 'http://x').searchParams.get('sig'))).toEqual(['v1']);
+  });
+
   it('an item that vanished between search and re-fetch ends as gone', async () => {
     storage.on('GET /b/V.tiff', () => ({ status: 403 }));
     api.on('GET /stac/collections/lstprecision/items/it', () => ({ status: 404, json: { code: 'NotFound' } }));

@@ -130,6 +130,26 @@ export function assetUrl(item: StacItem, assetKey: string, href: string, base?: 
   return url;
 }
 
+/** One asset's version as a job records it: (updated or datetime, file:size, file:checksum). */
+export interface AssetVersion {
+  ms: number;
+  size: number;
+  etag: string | null;
+}
+
+/** The version of `asset` of `item`; null when the item's times are unreadable. */
+export function assetVersion(item: StacItem, asset: StacAsset): AssetVersion | null {
+  const t = item.properties.updated ?? item.properties.datetime ?? item.properties.start_datetime ?? null;
+  const ms = t === null ? Number.NaN : Date.parse(t);
+  if (Number.isNaN(ms)) return null;
+  return { ms, size: asset['file:size'] ?? SIZE_UNKNOWN, etag: asset['file:checksum']?.toLowerCase() ?? null };
+}
+
+/** Whether a job was listed for exactly this version. */
+export function isJobVersion(job: { remoteModifiedMs: number; remoteSize: number; remoteEtag: string | null }, v: AssetVersion | null): boolean {
+  return v !== null && v.ms === job.remoteModifiedMs && v.size === job.remoteSize && v.etag === job.remoteEtag;
+}
+
 export interface ItemOptions {
   /** Asset keys or roles to take; empty = all. */
   assets: readonly string[];

@@ -8,7 +8,7 @@ import type { ListPage, RemoteAsset, StacItemRecord } from '../wire.js';
 import type { Expectation, Location, Source, SourceInfo, SourceJob } from '../source.js';
 import type { Logger } from '../../lib/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type StacItem, type StacLink } from './wire.js';
-import { assetUrl, hrefExpiry, itemToAssets, parseLocator } from './items.js';
+import { assetUrl, assetVersion, hrefExpiry, isJobVersion, itemToAssets, parseLocator } from './items.js';
 import { itemRecord, parseCollectionDoc } from './record.js';
 
 export interface StacSettings {
@@ -67,6 +67,8 @@ function and(a: Record<string, unknown> | null, b: Record<string, unknown>): Rec
 interface ItemHrefs {
   item: StacItem;
   fetchedAt: number;
+  /** The URL it was fetched from, for relative hrefs. */
+  base: string;
 }
 
 export class StacSource implements Source {
@@ -301,7 +303,7 @@ export class StacSource implements Source {
       } catch (e) {
         throw e instanceof StacWireError ? badListing(e.message) : e;
       }
-      const got: ItemHrefs = { item, fetchedAt: this.#api.clock() };
+      const got: ItemHrefs = { item, fetchedAt: this.#api.clock(), base: this.#url(path).href };
       this.#items.set(k, got);
       if (this.#items.size > 10_000) this.#items.delete(this.#items.keys().next().value!);
       return got;
@@ -313,32 +315,35 @@ export class StacSource implements Source {
   async locate(job: SourceJob, opts: { refresh?: boolean; signal?: AbortSignal | undefined; stale?: string } = {}): Promise<Location> {
     const loc = parseLocator(job.locator, job.key);
     const now = this.#api.clock();
-    const usable = (expiresAt: number | null) => expiresAt === null || expiresAt - EXPIRY_MARGIN_MS > now;
-    const k = `${loc.c}\u0000${loc.i}`;
-    // A sibling asset may already have refreshed this item.
-    const cached = this.#items.get(k);
-    const candidates: { href: string; x: number | null }[] = [];
-    if (cached) {
-      const a = cached.item.assets[loc.a];
-      if (a) {
-        const u = assetUrl(cached.item, loc.a, a.href);
-        candidates.push({ href: u.href, x: hrefExpiry(u) });
+    const usable = (c: { href: string; x: number | null }) => c.href !== opts.stale && (c.x === null || c.x - EXPIRY_MARGIN_MS > now);
+    // A sibling asset may already have refreshed this item, but its URL serves the version it was
+    // fetched at: it stands in for the job's own href only when that is the version the job wants.
+    const cached = this.#items.get(`${loc.c}\u0000${loc.i}`);
+    const ca = cached?.item.assets[loc.a];
+    let shared: { href: string; x: number | null } | null = null;
+    if (cached && ca && isJobVersion(job, assetVersion(cached.item, ca))) {
+      try {
+        const u = assetUrl(cached.item, loc.a, ca.href, cached.base);
+        shared = { href: u.href, x: hrefExpiry(u) };
+      } catch {
+        /* not a usable URL: fetch the item again below */
       }
     }
-    candidates.push({ href: loc.h, x: loc.x });
-    if (!opts.refresh) {
-      const ok = candidates.find((c) => c.href !== opts.stale && usable(c.x));
-      if (ok) return { url: new URL(ok.href), credentials: false, expiresAt: ok.x };
-    } else if (cached && candidates[0] && candidates[0].href !== opts.stale && usable(candidates[0].x)) {
-      return { url: new URL(candidates[0].href), credentials: false, expiresAt: candidates[0].x };
-    }
+    const own = { href: loc.h, x: loc.x };
+    const ok = opts.refresh ? (shared && usable(shared) ? shared : null) : [shared, own].find((c) => c !== null && usable(c));
+    if (ok) return { url: new URL(ok.href), credentials: false, expiresAt: ok.x };
     const fresh = await this.#refetch(loc.c, loc.i, opts.signal);
     const a = fresh.item.assets[loc.a];
     if (!a)
       throw new SyncError(`GET item ${JSON.stringify(loc.i)}: asset ${JSON.stringify(loc.a)} is no longer part of the item`, { code: 'SYNC_STAC_ASSET_GONE', status: 404 });
+    // Another version's URL would give other bytes than the job expects (a checksum failure at best).
+    if (!isJobVersion(job, assetVersion(fresh.item, a)))
+      throw new SyncError(`GET item ${JSON.stringify(loc.i)}: asset ${JSON.stringify(loc.a)} changed upstream since it was listed; the next listing brings the new version`, {
+        code: 'SYNC_STAC_ITEM_CHANGED',
+      });
     let url: URL;
     try {
-      url = assetUrl(fresh.item, loc.a, a.href);
+      url = assetUrl(fresh.item, loc.a, a.href, fresh.base);
     } catch (e) {
       throw e instanceof StacWireError ? badListing(e.message) : e;
     }
