@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { publicUrl } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './items.js';
-import { StacWireError, type StacItem } from './wire.js';
+import { StacWireError, documentLinksSchema, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
 
 /** The item and its jobs as one record; null when no asset of the item is selected. */
 export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBase: string): StacItemRecord | null {
@@ -29,11 +29,14 @@ const collectionSchema = z.looseObject({
       temporal: z.looseObject({ interval: z.array(z.tuple([z.string().nullable(), z.string().nullable()])).min(1) }),
     })
     .optional(),
-  links: z.array(z.looseObject({ rel: z.string(), href: z.string() })).optional(),
+  links: documentLinksSchema.optional(),
 });
 
-/** Validate a collection document (GET /stac/collections/{id}); its id must be the one asked for. */
-export function parseCollectionDoc(body: unknown, id: string, context: string): Record<string, unknown> {
+/**
+ * Validate a collection document (GET /stac/collections/{id}); its id must be the one asked for. A
+ * malformed link is dropped (reported through `onDrop`).
+ */
+export function parseCollectionDoc(body: unknown, id: string, context: string, onDrop?: OnDroppedLink): Record<string, unknown> {
   const r = collectionSchema.safeParse(body);
   if (!r.success) {
     const why = r.error.issues
@@ -43,5 +46,6 @@ export function parseCollectionDoc(body: unknown, id: string, context: string): 
     throw new StacWireError(`${context}: malformed collection: ${why}`);
   }
   if (r.data.id !== id) throw new StacWireError(`${context}: the collection document names ${JSON.stringify(r.data.id)}, not ${JSON.stringify(id)}`);
-  return r.data as Record<string, unknown>;
+  const doc = r.data as Record<string, unknown>;
+  return r.data.links === undefined ? doc : { ...doc, links: keepValidLinks(r.data.links, `collection ${JSON.stringify(id)}`, onDrop) };
 }

@@ -7,7 +7,7 @@ import { SyncError, isSyncError } from '../../errors.js';
 import type { ListPage, RemoteAsset, StacItemRecord } from '../wire.js';
 import type { Expectation, Location, Source, SourceInfo, SourceJob } from '../source.js';
 import type { Logger } from '../../lib/logger.js';
-import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type StacItem, type StacLink } from './wire.js';
+import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type DroppedLink, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, assetVersion, hrefExpiry, isJobVersion, itemToAssets, parseLocator } from './items.js';
 import { itemRecord, parseCollectionDoc } from './record.js';
 
@@ -84,6 +84,16 @@ export class StacSource implements Source {
   #cursorCapMs: number | null = null;
   readonly #items = new Map<string, ItemHrefs>();
   readonly #inflight = new Map<string, Promise<ItemHrefs>>();
+  /** Links already reported as dropped: one warning each, not one per poll that lists the item again. */
+  readonly #dropped = new Set<string>();
+  readonly #onDrop = (d: DroppedLink): void => {
+    const k = `${d.owner}\u0000${d.index}\u0000${d.rel ?? ''}\u0000${d.why}`;
+    if (this.#dropped.has(k)) return;
+    if (this.#dropped.size >= 10_000) this.#dropped.clear();
+    this.#dropped.add(k);
+    // The href is not logged: a link may carry a signature.
+    this.#log?.warn({ owner: d.owner, link: d.index, rel: d.rel, why: d.why }, `dropped a malformed link of ${d.owner}`);
+  };
 
   constructor(api: ApiClient, settings: StacSettings, logger?: Logger) {
     this.#api = api;
@@ -118,6 +128,7 @@ export class StacSource implements Source {
       }
       ids.push(...page.ids);
       const next = page.links.find((l) => l.rel === 'next');
+      if (next && page.ids.length > 0 && !URL.canParse(next.href, url.href)) throw badListing('GET /stac/collections: the next link has an invalid href');
       url = next && page.ids.length > 0 ? new URL(next.href, url) : null;
     }
     return [...new Set(ids)];
@@ -263,7 +274,7 @@ export class StacSource implements Source {
     let records: StacItemRecord[];
     let next: SearchRequest | null;
     try {
-      const page = parseFeatureCollection(body, context);
+      const page = parseFeatureCollection(body, context, this.#onDrop);
       const one = this.#collections && this.#collections.length === 1 ? this.#collections[0]! : null;
       items = [];
       records = [];
@@ -299,7 +310,7 @@ export class StacSource implements Source {
       }
       let item: StacItem;
       try {
-        item = parseItem(body, context);
+        item = parseItem(body, context, this.#onDrop);
       } catch (e) {
         throw e instanceof StacWireError ? badListing(e.message) : e;
       }
@@ -386,7 +397,7 @@ export class StacSource implements Source {
     const path = `stac/collections/${encodeURIComponent(id)}`;
     const { body } = await this.#json(this.#url(path), { method: 'GET', signal }, `GET /${path}`);
     try {
-      return parseCollectionDoc(body, id, `GET /${path}`);
+      return parseCollectionDoc(body, id, `GET /${path}`, this.#onDrop);
     } catch (e) {
       throw e instanceof StacWireError ? badListing(e.message) : e;
     }

@@ -17,6 +17,44 @@ export const linkSchema = z.looseObject({
 });
 export type StacLink = z.infer<typeof linkSchema>;
 
+/**
+ * Whether an href is a URL reference at all: `new URL` accepts it, a relative one against some base.
+ * `^https?://` is not enough (`http://[x` passes it and throws in `new URL`).
+ */
+export function isUrlReference(href: string): boolean {
+  return URL.canParse(href, 'http://base.invalid/');
+}
+
+/** A link of an item or collection that was dropped at the boundary, and why (never its href: it may be signed). */
+export interface DroppedLink {
+  /** "item \"x\"" or "collection \"x\"" */
+  owner: string;
+  index: number;
+  rel: string | null;
+  why: string;
+}
+
+/** Called once per link dropped while a document is parsed. */
+export type OnDroppedLink = (d: DroppedLink) => void;
+
+/**
+ * A document's own links (not paging links): each is validated on its own and a malformed one is
+ * dropped (reported through `onDrop`), so one bad link never makes the whole item or collection unreadable.
+ */
+export const documentLinksSchema = z.array(z.unknown());
+
+export function keepValidLinks(links: readonly unknown[] | undefined, owner: string, onDrop: OnDroppedLink | undefined): StacLink[] {
+  const out: StacLink[] = [];
+  (links ?? []).forEach((l, index) => {
+    const r = linkSchema.safeParse(l);
+    const rel = typeof l === 'object' && l !== null && typeof (l as { rel?: unknown }).rel === 'string' ? (l as { rel: string }).rel : null;
+    if (!r.success) onDrop?.({ owner, index, rel, why: issues(r.error) });
+    else if (!isUrlReference(r.data.href)) onDrop?.({ owner, index, rel, why: 'href is not a URL' });
+    else out.push(r.data);
+  });
+  return out;
+}
+
 export const assetSchema = z.looseObject({
   href: z.string().min(1, 'empty href'),
   type: z.string().optional(),
@@ -38,9 +76,9 @@ export const itemSchema = z.looseObject({
     updated: timestamp.optional(),
   }),
   assets: z.record(z.string(), assetSchema),
-  links: z.array(linkSchema).optional(),
+  links: documentLinksSchema.optional(),
 });
-export type StacItem = z.infer<typeof itemSchema>;
+export type StacItem = z.infer<typeof itemSchema> & { links?: StacLink[] };
 
 const featureCollectionSchema = z.looseObject({
   type: z.literal('FeatureCollection'),
@@ -84,15 +122,24 @@ export interface FeaturePage {
   token: string | null;
 }
 
-/** Validate a search page; every feature is validated on its own so the error names it. */
-export function parseFeatureCollection(body: unknown, context: string): FeaturePage {
+/** An item as validated, its malformed links dropped. */
+function validItem(data: z.infer<typeof itemSchema>, onDrop: OnDroppedLink | undefined): StacItem {
+  if (data.links === undefined) return data as StacItem;
+  return { ...data, links: keepValidLinks(data.links, `item ${JSON.stringify(data.id)}`, onDrop) };
+}
+
+/**
+ * Validate a search page; every feature is validated on its own so the error names it. A malformed
+ * link of an item is dropped and reported through `onDrop`; a malformed page link fails the page.
+ */
+export function parseFeatureCollection(body: unknown, context: string, onDrop?: OnDroppedLink): FeaturePage {
   const r = featureCollectionSchema.safeParse(body);
   if (!r.success) throw new StacWireError(`${context}: malformed FeatureCollection: ${issues(r.error)}`);
   const items: StacItem[] = [];
   r.data.features.forEach((f, i) => {
     const it = itemSchema.safeParse(f);
     if (!it.success) throw new StacWireError(`${context}: malformed ${describeFeature(f, i)}: ${issues(it.error)}`);
-    items.push(it.data);
+    items.push(validItem(it.data, onDrop));
   });
   if (r.data.numberReturned !== undefined && r.data.numberReturned !== items.length)
     throw new StacWireError(`${context}: numberReturned is ${r.data.numberReturned} but the page holds ${items.length} features`);
@@ -100,10 +147,10 @@ export function parseFeatureCollection(body: unknown, context: string): FeatureP
 }
 
 /** Validate one item (GET /stac/collections/{c}/items/{id}). */
-export function parseItem(body: unknown, context: string): StacItem {
+export function parseItem(body: unknown, context: string, onDrop?: OnDroppedLink): StacItem {
   const it = itemSchema.safeParse(body);
   if (!it.success) throw new StacWireError(`${context}: malformed ${describeFeature(body, 0).replace(' (features[0])', '').replace('features[0]', 'item')}: ${issues(it.error)}`);
-  return it.data;
+  return validItem(it.data, onDrop);
 }
 
 export function parseCollections(body: unknown, context: string): { ids: string[]; links: StacLink[] } {
