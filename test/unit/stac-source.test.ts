@@ -179,10 +179,46 @@ describe('listing', () => {
     const r = await src.beginPoll();
     expect(src.describe().strategy).toBe('updated');
     expect(r.lookbackMs).toBeUndefined();
-    api.on('GET /stac/conformance', () => ({ json: { conformsTo: ['https://api.stacspec.org/v1.0.0/item-search'] } }));
+    api.on('POST /stac/search', () => ({ status: 400, json: { code: 'BadRequest', description: 'unknown property updated' } }));
     const { src: fresh } = source();
     expect((await fresh.beginPoll()).lookbackMs).toBe(30 * 86_400_000);
-    expect(fresh.describe().reason).toMatch(/does not advertise CQL2-JSON filtering/);
+    expect(fresh.describe().reason).toMatch(/refused a CQL2-JSON filter and sortby on updated \(HTTP 400\)/);
+  });
+
+  it('the updated strategy follows what the server does, not which conformance URLs it advertises (issue 22 item 11)', async () => {
+    const bodies: Record<string, unknown>[] = [];
+    api.on('POST /stac/search', (req) => {
+      bodies.push(JSON.parse(req.body) as Record<string, unknown>);
+      return { json: featureCollection([item('p', { a: 'https://s/x/f.tiff' }, { updated: '2026-07-09T00:00:00Z' })]) };
+    });
+    for (const conformsTo of [
+      ['https://api.stacspec.org/v1.0.0/core', 'https://api.stacspec.org/v1.0.0/item-search', 'https://api.stacspec.org/v1.0.0/ogcapi-features#sort'],
+      ['https://api.stacspec.org/v1.0.0/core', 'https://api.stacspec.org/v1.0.0/item-search'],
+    ]) {
+      api.on('GET /stac/conformance', () => ({ json: { conformsTo } }));
+      const { src } = source();
+      expect((await src.beginPoll()).lookbackMs, conformsTo.join(' ')).toBeUndefined();
+      expect(src.describe()).toMatchObject({ strategy: 'updated', reason: expect.stringMatching(/accepts a CQL2-JSON filter and sortby on it/) });
+      bodies.length = 0;
+      await src.listPage({ after: Date.parse('2026-07-01T00:00:00Z'), limit: 50 });
+      expect(bodies[0]!.sortby).toEqual([{ field: 'updated', direction: 'asc' }]);
+      expect(bodies[0]!.filter).toEqual({ op: '>=', args: [{ property: 'updated' }, { timestamp: '2026-07-01T00:00:00Z' }] });
+    }
+    // A server that refuses (422, 501) goes on the datetime window and is not sent a sortby it did not advertise.
+    for (const status of [422, 501]) {
+      api.on('POST /stac/search', (req) => {
+        const body = JSON.parse(req.body) as Record<string, unknown>;
+        bodies.push(body);
+        return body.filter ? { status, json: { detail: 'no' } } : { json: featureCollection([item('p', { a: 'https://s/x/f.tiff' })]) };
+      });
+      const { src } = source();
+      expect((await src.beginPoll()).lookbackMs).toBe(30 * 86_400_000);
+      expect(src.describe().reason).toContain(`HTTP ${status}`);
+      bodies.length = 0;
+      await src.listPage({ after: Date.parse('2026-07-01T00:00:00Z'), limit: 50 });
+      expect(bodies[0]!.sortby).toBeUndefined();
+      expect(bodies[0]!.datetime).toBe('2026-07-01T00:00:00Z/..');
+    }
   });
 
   it('an incremental poll filters on updated with sortby, or windows datetime', async () => {

@@ -146,16 +146,14 @@ export class StacSource implements Source {
   }
 
   /**
-   * How polls list incrementally. A high-water mark on properties.updated needs the server to accept
-   * a CQL2 filter and a sort on it (conformance) and the items to carry it (a one-item probe);
-   * otherwise a window on datetime with stac.lookback, and the scheduled reconcile catches the rest.
+   * How polls list incrementally. A high-water mark on properties.updated needs the server to filter
+   * and sort on it and the items to carry it. What the server does is the judge, not which conformance
+   * URLs it advertises (some sort correctly and advertise only ogcapi-features#sort, or nothing): a
+   * one-item probe with a CQL2 filter and a sortby on updated; a 400/422/501 or items without updated
+   * fall back to a window on datetime with stac.lookback, and the scheduled reconcile catches the rest.
    */
   async #chooseStrategy(signal?: AbortSignal): Promise<{ strategy: Strategy; reason: string }> {
-    const classes = await this.#conformanceClasses(signal);
-    const filter = classes.some((c) => /item-search#filter|\/filter$/.test(c)) && classes.some((c) => /cql2-json/.test(c));
-    const sort = classes.some((c) => /item-search#sort/.test(c));
-    if (!filter || !sort)
-      return { strategy: 'datetime', reason: `the server does not advertise ${!filter ? 'CQL2-JSON filtering' : 'sorting'} in /stac/conformance` };
+    await this.#conformanceClasses(signal);
     const body = this.#baseBody(1);
     body.filter = and(this.#s.filter, { op: '>=', args: [{ property: 'updated' }, { timestamp: '1970-01-01T00:00:00Z' }] });
     body['filter-lang'] = 'cql2-json';
@@ -166,7 +164,7 @@ export class StacSource implements Source {
       page = parseFeatureCollection(res, 'POST /stac/search (probe)');
     } catch (e) {
       if (isSyncError(e) && (e.status === 400 || e.status === 422 || e.status === 501))
-        return { strategy: 'datetime', reason: `the server refused a filter and sort on updated (HTTP ${e.status})` };
+        return { strategy: 'datetime', reason: `the server refused a CQL2-JSON filter and sortby on updated (HTTP ${e.status})` };
       if (e instanceof StacWireError) throw badListing(e.message);
       throw e;
     }
@@ -185,7 +183,7 @@ export class StacSource implements Source {
         : { strategy: 'datetime', reason: 'no item matched the scope yet, so nothing shows whether items carry updated' };
     }
     if (!first.properties.updated) return { strategy: 'datetime', reason: 'the items do not carry properties.updated' };
-    return { strategy: 'updated', reason: 'the items carry properties.updated and the server accepts a CQL2 filter and sortby on it' };
+    return { strategy: 'updated', reason: 'the items carry properties.updated and the server accepts a CQL2-JSON filter and sortby on it (probe)' };
   }
 
   async #prepare(signal?: AbortSignal): Promise<void> {
@@ -227,7 +225,9 @@ export class StacSource implements Source {
         body.datetime = windowDatetime(this.#s.datetime, after);
       }
     }
-    const sortable = (this.#conformance ?? []).some((c) => /item-search#sort/.test(c));
+    // The updated strategy was chosen because the server accepted sortby on /search; for datetime, its
+    // conformance says (item-search#sort: other sort classes are about other endpoints).
+    const sortable = field === 'updated' || (this.#conformance ?? []).some((c) => /item-search#sort/.test(c));
     if (sortable) body.sortby = [{ field, direction: 'asc' }];
     return { method: 'POST', href: this.#url('stac/search').href, body };
   }
