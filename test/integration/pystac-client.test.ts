@@ -78,6 +78,32 @@ describe.skipIf(skipPystac())('pystac-client against the STAC simulator', () => 
     expect(`1220${createHash('sha256').update(buf).digest('hex')}`).toBe(first.checksums.metadata);
   });
 
+  it("Constellr's documented request: filter {op: eq, order:id}, sortby datetime desc, limit 10 (issue 22 item 15)", async () => {
+    const { sim, store } = await start();
+    // The search body of Constellr's docs/code_examples/download_assets_from_stac.py.
+    // (An order is one collection's: take a collection with two orders, so the filter has to choose.)
+    const orders = new Map<string, Set<string>>();
+    for (const x of store.all()) orders.set(x.collection, (orders.get(x.collection) ?? new Set()).add(x.orderId));
+    const [collection, ids] = [...orders].find(([, o]) => o.size >= 2)!;
+    const orderId = [...ids][0]!;
+    const r = await runPystacCheck(`${sim.url}/stac`, KEY, {
+      collections: [collection],
+      filter: { op: 'eq', args: [{ property: 'order:id' }, orderId] },
+      filter_lang: 'cql2-json',
+      sortby: [{ field: 'datetime', direction: 'desc' }],
+      limit: 10,
+      method: 'POST',
+    });
+    const expected = store
+      .all()
+      .filter((x) => x.collection === collection && x.orderId === orderId)
+      .sort((a, b) => b.datetimeMs - a.datetimeMs || a.collection.localeCompare(b.collection) || (a.id < b.id ? -1 : 1));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(store.all().filter((x) => x.collection === collection).length);
+    expectCatalogue(sim, r, expected);
+    expect(r.matched).toBe(expected.length);
+  });
+
   it('GET search with a CQL2-Text filter and -datetime order pages through next hrefs', async () => {
     const { sim, store } = await start();
     const r = await runPystacCheck(`${sim.url}/stac`, KEY, {

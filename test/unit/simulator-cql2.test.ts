@@ -45,6 +45,28 @@ describe('CQL2-JSON evaluator', () => {
     expect(run(op('=', p('gsd'), '10'))).toBe(false);
   });
 
+  it("accepts Constellr's documented eq and every operator name of its documentation, in any case (issue 22 item 15)", () => {
+    // The filter of Constellr's documentation and official download script, verbatim.
+    expect(run({ op: 'eq', args: [{ property: 'order:id' }, 'ord-1'] })).toBe(true);
+    expect(run({ op: 'eq', args: [{ property: 'order:id' }, 'ord-2'] })).toBe(false);
+    // the older draft names beside the CQL2 1.0 symbols, each the same as its symbol
+    const pairs: [string, string][] = [['eq', '='], ['neq', '<>'], ['lt', '<'], ['lte', '<='], ['gt', '>'], ['gte', '>=']];
+    for (const [alias, symbol] of pairs) {
+      for (const v of [5, 10, 30]) expect(run(op(alias, p('gsd'), v)), `${alias} ${v}`).toBe(run(op(symbol, p('gsd'), v)));
+      expect(run(op(alias.toUpperCase(), p('gsd'), 10)), alias.toUpperCase()).toBe(run(op(symbol, p('gsd'), 10)));
+    }
+    // the CQL2 names the documentation lists
+    const eq = op('eq', p('order:id'), 'ord-1');
+    expect(run(op('and', eq, op('=', p('gsd'), 10)))).toBe(true);
+    expect(run(op('or', op('eq', p('gsd'), 1), eq))).toBe(true);
+    expect(run(op('not', eq))).toBe(false);
+    expect(run(op('in', p('order:id'), ['ord-0', 'ord-1']))).toBe(true);
+    expect(run(op('between', p('gsd'), 5, 10))).toBe(true);
+    expect(run(op('like', p('id'), 'LSTZOOM%'))).toBe(true);
+    expect(run(op('isNull', p('created')))).toBe(true);
+    expect(() => compileCql2(op('equals', p('gsd'), 10))).toThrow(/unsupported operator "equals"/);
+  });
+
   it('uses three-valued logic: null is unknown, and not(unknown) is still unknown', () => {
     const missing = op('=', p('created'), 'x');
     expect(run(missing)).toBe(false);

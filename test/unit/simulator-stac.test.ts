@@ -279,6 +279,28 @@ describe('STAC search', () => {
     expect(first.body.numberMatched).toBe(expected.length);
   });
 
+  it("answers Constellr's download script verbatim: filter op eq on order:id without filter-lang, paged by re-POSTing the next body (issue 22 item 15)", async () => {
+    const { sim, store } = await start({ items: 60 });
+    const order = store.all().find((r) => r.collection === 'lstprecision')!.orderId;
+    let body: Json | null = {
+      limit: 10,
+      collections: ['lstprecision'],
+      filter: { op: 'eq', args: [{ property: 'order:id' }, order] },
+      sortby: [{ field: 'datetime', direction: 'desc' }],
+    };
+    const ids: string[] = [];
+    for (let pages = 0; body; pages++) {
+      expect(pages).toBeLessThan(50);
+      const r = await post(sim, '/stac/search', body, { 'X-Api-Key': KEY });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      ids.push(...(r.body.features as Json[]).map((f) => `${f.collection}/${f.id}`));
+      // the script: body = next_link["body"] if next_link else None
+      body = ((r.body.links as Json[]).find((l) => l.rel === 'next')?.body as Json | undefined) ?? null;
+    }
+    expect(ids).toEqual(ref(store, (r) => r.collection === 'lstprecision' && r.orderId === order, byDatetimeDesc));
+    expect(ids.length).toBeGreaterThan(0);
+  });
+
   it('paging is stable when items are deleted and added between pages', async () => {
     const { sim, store } = await start();
     const first = await post(sim, '/stac/search', { limit: 5 });

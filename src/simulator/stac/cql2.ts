@@ -1,4 +1,5 @@
-// A CQL2-JSON evaluator for the simulator's item search: and/or/not, comparisons, isNull, in,
+// A CQL2-JSON evaluator for the simulator's item search: and/or/not, comparisons (also by their draft
+// names eq, neq, lt, lte, gt, gte, as Constellr's documentation filters), isNull, in,
 // between, like, the temporal functions (t_after, t_before, t_intersects, …) and s_intersects /
 // s_disjoint with a bbox or a GeoJSON Point/Polygon/MultiPolygon. The expression is validated and
 // compiled once; evaluation uses CQL2's three-valued logic (a comparison with null is unknown, and
@@ -27,6 +28,11 @@ const MAX_NODES = 10_000;
 const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DAY = 86_400_000;
+/**
+ * Operator names of the CQL2 drafts that servers still accept beside the CQL2 1.0 symbols; Constellr's
+ * documentation and download script filter with `{"op": "eq", …}`.
+ */
+const ALIASES: Record<string, string> = { eq: '=', neq: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' };
 
 export function isInterval(v: unknown): v is Interval {
   return typeof v === 'object' && v !== null && 't0' in v && 't1' in v;
@@ -72,7 +78,7 @@ class Compiler {
     const { op, args } = node as { op?: unknown; args?: unknown };
     if (typeof op !== 'string') throw new Cql2Error('expression without an "op"');
     if (!Array.isArray(args)) throw new Cql2Error(`"${op}" needs an "args" array`);
-    const name = op.toLowerCase();
+    const name = ALIASES[op.toLowerCase()] ?? op.toLowerCase();
     const arity = (n: number): void => {
       if (args.length !== n) throw new Cql2Error(`"${op}" takes ${n} argument${n === 1 ? '' : 's'}`);
     };
