@@ -123,7 +123,11 @@ function problemOf(j: Job): Problem {
 
 /** The API URL as the catalogue would keep it: no user info, no key, token or signature parameter. */
 export function describeSource(url: string): string {
-  return publicUrl(url);
+  try {
+    return new URL(publicUrl(url)).href;
+  } catch {
+    return '(invalid URL)';
+  }
 }
 
 const nextRunCache = new Map<string, number | null>();
