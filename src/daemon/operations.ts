@@ -132,7 +132,7 @@ export class Operations {
 
   /** The status page (/, /api/status, actions) on the ops listener. */
   #statusRoutes(rt: Runtime, engine: Engine, listen: string) {
-    const auth = new HttpAuth(this.#config.credentials.httpToken, rt.clock);
+    const auth = new HttpAuth(this.#config.credentials.httpToken, { clock: rt.clock, listenHost: parseListen(listen).host });
     if (!auth.enabled && !isLoopback(listen))
       this.#log.warn({ listen }, 'the status page is served on a non-loopback address without http.token: anyone who can reach it sees asset keys and errors; set CONSTELLR_SYNC_HTTP_TOKEN');
     let bw: { key: string; minute: number; value: ReturnType<typeof bandwidthWindow> } | null = null;

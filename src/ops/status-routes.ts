@@ -3,8 +3,9 @@
 //   GET  /api/status               the JSON (see status-api.ts); 401 without the token when one is set
 //   POST /api/actions/retry-failed queue every failed asset again (like `constellr-sync retry`)
 //   POST /api/actions/poll-now     poll now, outside the schedule
-//   POST /login, POST /logout      the browser session (an HMAC of the token in an HttpOnly cookie)
-// Actions answer 403 when no token is set. /healthz, /readyz and /metrics are not handled here.
+//   POST /login, POST /logout      the browser session (a random value per login in an HttpOnly cookie)
+// Actions answer 403 when no token is set; without a token every route answers 403 to a Host header
+// that does not name this listener (DNS rebinding). /healthz, /readyz and /metrics are not handled here.
 import type http from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { HttpAuth } from './http-auth.js';
@@ -71,11 +72,19 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
     if (!res.headersSent) json(res, 500, { error: 'internal error; see the daemon log' });
   };
 
+  const ours = path === '/' || path === '/index.html' || path === '/api/status' || path.startsWith('/api/actions/') || path === '/login' || path === '/logout';
+  if (ours && !d.auth.hostAllowed(req)) {
+    send(res, 403, 'text/plain; charset=utf-8', 'unknown Host: open the page at the address it listens on (http.listen), or set http.token to serve it under another name\n');
+    return true;
+  }
+  const throttled = () => send(res, 429, 'text/html; charset=utf-8', renderLogin('Too many wrong tokens; wait a minute.'), { ...HTML_HEADERS, 'retry-after': String(d.auth.retryAfterSeconds()) });
+
   if (path === '/' || path === '/index.html') {
     if (!isGet) return methodNotAllowed(res, 'GET, HEAD');
     const a = d.auth.check(req);
     if (!a.ok) {
-      send(res, 401, 'text/html; charset=utf-8', renderLogin(null), HTML_HEADERS);
+      if (a.throttled) throttled();
+      else send(res, 401, 'text/html; charset=utf-8', renderLogin(null), HTML_HEADERS);
       return true;
     }
     const filter = parseProblemFilter(url.searchParams);
@@ -84,8 +93,10 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
   }
   if (path === '/api/status') {
     if (!isGet) return methodNotAllowed(res, 'GET, HEAD');
-    if (!d.auth.check(req).ok) {
-      json(res, 401, { error: 'a valid token is required (Authorization: Bearer <token>)' });
+    const a = d.auth.check(req);
+    if (!a.ok) {
+      if (a.throttled) send(res, 429, 'application/json', `${JSON.stringify({ error: 'too many wrong tokens from this address; wait a minute' })}\n`, { 'retry-after': String(d.auth.retryAfterSeconds()) });
+      else json(res, 401, { error: 'a valid token is required (Authorization: Bearer <token>)' });
       return true;
     }
     d.build(parseProblemFilter(url.searchParams)).then((data) => json(res, 200, data), fail);
@@ -95,7 +106,7 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
     const ok = d.auth.checkAction(req);
     if (!ok.ok) {
-      json(res, ok.status, { error: ok.message, message: ok.message });
+      send(res, ok.status, 'application/json', `${JSON.stringify({ error: ok.message, message: ok.message })}\n`, ok.status === 429 ? { 'retry-after': String(d.auth.retryAfterSeconds()) } : {});
       return true;
     }
     const action = path.slice('/api/actions/'.length);
@@ -119,9 +130,9 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
   if (path === '/login') {
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
     readForm(req).then((form) => {
-      const r = d.auth.login(form?.get('token') ?? '', req.headers['x-forwarded-proto'] === 'https');
+      const r = d.auth.login(req, form?.get('token') ?? '');
       if (r === 'disabled') return send(res, 303, 'text/plain; charset=utf-8', 'no token is set\n', { location: './' });
-      if (r === 'throttled') return send(res, 429, 'text/html; charset=utf-8', renderLogin('Too many wrong tokens; wait a minute.'), { ...HTML_HEADERS, 'retry-after': '60' });
+      if (r === 'throttled') return throttled();
       if (r === 'wrong') {
         d.logger.warn({ remote: req.socket.remoteAddress }, 'status page: wrong token at the login form');
         return send(res, 401, 'text/html; charset=utf-8', renderLogin('Wrong token.'), HTML_HEADERS);
@@ -132,7 +143,7 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
   }
   if (path === '/logout') {
     if (method !== 'POST') return methodNotAllowed(res, 'POST');
-    send(res, 303, 'text/plain; charset=utf-8', 'logged out\n', { location: './', 'set-cookie': d.auth.logout() });
+    send(res, 303, 'text/plain; charset=utf-8', 'logged out\n', { location: './', 'set-cookie': d.auth.logout(req) });
     return true;
   }
   return false;

@@ -4,6 +4,7 @@
 // warning for a non-loopback listener without a token, and PostgreSQL: each replica shows the whole
 // deployment's queue and only its own in-flight downloads.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import { buildStatusReport } from '../../src/ops/status-report.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
@@ -72,6 +73,21 @@ async function setup(o: { env?: Record<string, string>; listen?: string; default
 async function post(url: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
   const r = await fetch(url, { method: 'POST', headers });
   return { status: r.status, body: await r.json() };
+}
+
+/** A request from a chosen local address (fetch cannot choose one), with the Host header it is given. */
+function rawRequest(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const body = o.body ?? '';
+    const headers = { ...(o.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) } : {}), ...o.headers };
+    const r = http.request(url, { method: o.method ?? 'GET', headers, localAddress: o.localAddress }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
 }
 
 async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
@@ -197,6 +213,22 @@ describe('without a token', () => {
   });
 });
 
+describe('without a token: the Host header', () => {
+  it('must name the listener: a DNS-rebinding page (its own domain as Host) reads neither /api/status nor the page (issue 22 §8)', async () => {
+    const { url } = await setup();
+    const port = new URL(url).port;
+    for (const host of [`attacker.example:${port}`, `localhost.attacker.example:${port}`, `127.0.0.1:${Number(port) + 1}`]) {
+      const api = await rawRequest(`${url}/api/status`, { headers: { host } });
+      expect({ host, status: api.status }).toEqual({ host, status: 403 });
+      expect(api.body).not.toContain('"jobs"');
+      expect((await rawRequest(`${url}/`, { headers: { host } })).status).toBe(403);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) expect((await rawRequest(`${url}/api/status`, { headers: { host } })).status).toBe(200);
+    // health and metrics are not the page: they stay open to any name (probes, Prometheus)
+    expect((await rawRequest(`${url}/healthz`, { headers: { host: `attacker.example:${port}` } })).status).toBe(200);
+  });
+});
+
 describe('with a token', () => {
   const TOKEN = 'status-page-test-token-0123456789';
 
@@ -219,7 +251,7 @@ describe('with a token', () => {
     const login = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
     expect(login.status).toBe(303);
     const cookie = login.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/^constellr_sync_session=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(cookie).toMatch(/^constellr_sync_session=[0-9a-f]{64}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
     expect(cookie).not.toContain(TOKEN);
     const session = cookie.split(';')[0]!;
     const page = await fetch(`${url}/`, { headers: { cookie: session } });
@@ -248,23 +280,35 @@ describe('with a token', () => {
     expect(['started', 'running']).toContain(poll.body.poll);
     await waitUntil(async () => ((await rt.store.getCursor()).pollFinishedAt ?? 0) > (cursor.pollFinishedAt ?? 0), 15_000, 50, 'a new poll');
     expect((await post(`${url}/api/actions/nope`, { authorization: `Bearer ${TOKEN}` })).status).toBe(404);
-    // log out clears the cookie
+    // log out clears the cookie and ends the session: a client that kept the cookie is out too
     const out = await fetch(`${url}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: session } });
     expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+    expect((await fetch(`${url}/api/status`, { headers: { cookie: session } })).status).toBe(401);
+    expect((await fetch(`${url}/`, { headers: { cookie: session } })).status).toBe(401);
   });
 
-  it('the login form answers 401 for a wrong token and 429 after ten wrong ones in a minute', async () => {
+  it('the login form answers 401 for a wrong token and 429 after ten wrong ones in a minute, from that address only', async () => {
     const { url } = await setup({ env: { CONSTELLR_SYNC_HTTP_TOKEN: TOKEN } });
+    // The stranger connects from 127.0.0.2, the operator from 127.0.0.1 (both loopback on Linux).
+    const stranger = '127.0.0.2';
     for (let i = 0; i < 10; i++) {
-      const r = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: `wrong-${i}` }), redirect: 'manual' });
+      const r = await rawRequest(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: `wrong-${i}` }).toString(), localAddress: stranger });
       expect(r.status).toBe(401);
-      expect(r.headers.get('set-cookie')).toBeNull();
+      expect(r.headers['set-cookie']).toBeUndefined();
     }
-    const throttled = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
+    const throttled = await rawRequest(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }).toString(), localAddress: stranger });
     expect(throttled.status).toBe(429);
-    expect(throttled.headers.get('set-cookie')).toBeNull();
-    // bearer requests are not throttled by the form
-    expect((await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect(throttled.headers['set-cookie']).toBeUndefined();
+    expect((await rawRequest(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: stranger })).status).toBe(429);
+    // the operator, elsewhere, is not locked out: the form and the bearer token work
+    const login = await rawRequest(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }).toString(), localAddress: '127.0.0.1' });
+    expect(login.status).toBe(303);
+    expect((await rawRequest(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: '127.0.0.1' })).status).toBe(200);
+    // wrong bearer tokens are throttled too
+    const prober = '127.0.0.3';
+    for (let i = 0; i < 10; i++) expect((await rawRequest(`${url}/api/status`, { headers: { authorization: `Bearer guess-${i}` }, localAddress: prober })).status).toBe(401);
+    expect((await rawRequest(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: prober })).status).toBe(429);
+    expect((await rawRequest(`${url}/api/actions/poll-now`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, localAddress: prober })).status).toBe(429);
     // an oversized form is refused without reading it whole
     const big = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ token: 'x'.repeat(10_000) }), redirect: 'manual' }).catch(() => null);
     if (big) expect(big.status).not.toBe(303);

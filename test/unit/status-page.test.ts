@@ -8,7 +8,7 @@ import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig, loadCredentials } from '../../src/config/load.js';
 import { Secret } from '../../src/lib/secret.js';
-import { HttpAuth, constantTimeEqual } from '../../src/ops/http-auth.js';
+import { HttpAuth, SESSION_TTL_MS, constantTimeEqual } from '../../src/ops/http-auth.js';
 import { LiveStatus } from '../../src/ops/live-status.js';
 import { StatusCache, bandwidthWindow, describeSource, parseProblemFilter, type StoredStatus } from '../../src/ops/status-api.js';
 import { esc, fmtSeconds, renderProblems } from '../../src/ops/status-render.js';
@@ -75,7 +75,7 @@ describe('LiveStatus', () => {
   });
 });
 
-const req = (headers: Record<string, string>) => ({ headers }) as unknown as http.IncomingMessage;
+const req = (headers: Record<string, string>, remoteAddress = '203.0.113.7', localPort?: number) => ({ headers, socket: { remoteAddress, localPort } }) as unknown as http.IncomingMessage;
 
 describe('HttpAuth', () => {
   it('is open without a token, and then refuses every action', () => {
@@ -83,7 +83,7 @@ describe('HttpAuth', () => {
     expect(a.enabled).toBe(false);
     expect(a.check(req({}))).toEqual({ ok: true, via: 'open' });
     expect(a.checkAction(req({ authorization: 'Bearer x' }))).toMatchObject({ ok: false, status: 403 });
-    expect(a.login('x', false)).toBe('disabled');
+    expect(a.login(req({}), 'x')).toBe('disabled');
   });
 
   it('accepts the bearer token or the session cookie; actions by cookie need the header', () => {
@@ -93,15 +93,32 @@ describe('HttpAuth', () => {
     expect(a.check(req({ authorization: 'Bearer s3cret-toke' })).ok).toBe(false);
     expect(a.check(req({ authorization: 'Basic s3cret-token' })).ok).toBe(false);
     expect(a.check(req({ cookie: 'constellr_sync_session=s3cret-token' })).ok).toBe(false);
-    const cookie = a.login('s3cret-token', true) as string;
+    const cookie = a.login(req({ 'x-forwarded-proto': 'https' }), 's3cret-token') as string;
     expect(cookie).toMatch(/; Secure$/);
     const value = cookie.split(';')[0]!;
     expect(a.check(req({ cookie: `other=1; ${value}` }))).toEqual({ ok: true, via: 'cookie' });
     expect(a.checkAction(req({ cookie: value }))).toMatchObject({ ok: false, status: 403 });
     expect(a.checkAction(req({ cookie: value, 'x-constellr-sync-action': '1' }))).toEqual({ ok: true });
     expect(a.checkAction(req({}))).toMatchObject({ ok: false, status: 401 });
-    // another token makes another session value
-    expect(new HttpAuth(new Secret('other')).login('other', false)).not.toContain(value.split('=')[1]);
+    // another process with the same token does not accept this session
+    expect(new HttpAuth(new Secret('s3cret-token')).check(req({ cookie: value })).ok).toBe(false);
+  });
+
+  it('a session is random per login, expires, and is revoked at logout (issue 22 §8)', () => {
+    let now = 0;
+    const a = new HttpAuth(new Secret('tok'), () => now);
+    const one = (a.login(req({}), 'tok') as string).split(';')[0]!;
+    const two = (a.login(req({}), 'tok') as string).split(';')[0]!;
+    expect(one).toMatch(/^constellr_sync_session=[0-9a-f]{64}$/);
+    expect(two).not.toBe(one);
+    expect(a.login(req({}), 'tok')).toMatch(new RegExp(`; Max-Age=${SESSION_TTL_MS / 1000};`));
+    expect(a.check(req({ cookie: one })).ok).toBe(true);
+    // logout ends that session only, even for a client that kept the cookie
+    expect(a.logout(req({ cookie: one }))).toMatch(/Max-Age=0/);
+    expect(a.check(req({ cookie: one })).ok).toBe(false);
+    expect(a.check(req({ cookie: two })).ok).toBe(true);
+    now += SESSION_TTL_MS;
+    expect(a.check(req({ cookie: two })).ok).toBe(false);
   });
 
   it('compares in constant time over digests (any lengths)', () => {
@@ -110,13 +127,50 @@ describe('HttpAuth', () => {
     expect(constantTimeEqual('', '')).toBe(true);
   });
 
-  it('throttles the login form after ten failures in a minute, then recovers', () => {
+  it('throttles wrong tokens per client address, at the form and as a bearer, then recovers (issue 22 §8)', () => {
     let now = 0;
     const a = new HttpAuth(new Secret('tok'), () => now);
-    for (let i = 0; i < 10; i++) expect(a.login('bad', false)).toBe('wrong');
-    expect(a.login('tok', false)).toBe('throttled');
+    const stranger = '198.51.100.9';
+    for (let i = 0; i < 10; i++) expect(a.login(req({}, stranger), 'bad')).toBe('wrong');
+    expect(a.login(req({}, stranger), 'tok')).toBe('throttled');
+    expect(a.check(req({ authorization: 'Bearer tok' }, stranger))).toEqual({ ok: false, throttled: true });
+    expect(a.checkAction(req({ authorization: 'Bearer tok' }, stranger))).toMatchObject({ ok: false, status: 429 });
+    // everyone else is not locked out
+    expect(a.login(req({}, '203.0.113.7'), 'tok')).toMatch(/^constellr_sync_session=/);
+    expect(a.check(req({ authorization: 'Bearer tok' }, '203.0.113.7'))).toEqual({ ok: true, via: 'bearer' });
+    // wrong bearer tokens count as well
+    const prober = '2001:db8:1:2:3:4:5:6';
+    for (let i = 0; i < 10; i++) expect(a.check(req({ authorization: `Bearer guess-${i}` }, prober))).toEqual({ ok: false });
+    expect(a.check(req({ authorization: 'Bearer tok' }, prober))).toEqual({ ok: false, throttled: true });
+    // the same /64 is the same client; another /64 is not
+    expect(a.login(req({}, '2001:db8:1:2::99'), 'tok')).toBe('throttled');
+    expect(a.login(req({}, '2001:db8:1:3::99'), 'tok')).toMatch(/^constellr_sync_session=/);
+    // behind a proxy on this host, the address it appended last is the client
+    for (let i = 0; i < 10; i++) a.login(req({ 'x-forwarded-for': '192.0.2.1, 192.0.2.50' }, '127.0.0.1'), 'bad');
+    expect(a.login(req({ 'x-forwarded-for': '192.0.2.50' }, '127.0.0.1'), 'tok')).toBe('throttled');
+    expect(a.login(req({ 'x-forwarded-for': '192.0.2.51' }, '127.0.0.1'), 'tok')).toMatch(/^constellr_sync_session=/);
+    // a stranger's X-Forwarded-For is not believed
+    expect(a.login(req({ 'x-forwarded-for': '203.0.113.8' }, stranger), 'tok')).toBe('throttled');
     now += 60_000;
-    expect(a.login('tok', false)).toMatch(/^constellr_sync_session=/);
+    expect(a.login(req({}, stranger), 'tok')).toMatch(/^constellr_sync_session=/);
+    expect(a.check(req({ authorization: 'Bearer tok' }, prober)).ok).toBe(true);
+  });
+
+  it('without a token answers only a Host that names the listener (DNS rebinding, issue 22 §8)', () => {
+    const a = new HttpAuth(undefined, { listenHost: '0.0.0.0' });
+    const at = (host: string) => a.hostAllowed(req({ host }, '127.0.0.1', 9464));
+    expect(at('127.0.0.1:9464')).toBe(true);
+    expect(at('localhost:9464')).toBe(true);
+    expect(at('[::1]:9464')).toBe(true);
+    expect(at('192.168.1.20:9464')).toBe(true);
+    expect(at('attacker.example:9464')).toBe(false);
+    expect(at('localhost.attacker.example:9464')).toBe(false);
+    expect(at('127.0.0.1:80')).toBe(false);
+    expect(at('')).toBe(false);
+    expect(new HttpAuth(undefined, { listenHost: 'mirror.lan' }).hostAllowed(req({ host: 'mirror.lan:9464' }, '10.0.0.2', 9464))).toBe(true);
+    expect(a.hostAllowed(req({}, '127.0.0.1', 9464))).toBe(false);
+    // with a token the token guards, under any name
+    expect(new HttpAuth(new Secret('tok')).hostAllowed(req({ host: 'mirror.example.com' }, '10.0.0.2', 443))).toBe(true);
   });
 });
 
