@@ -4,6 +4,7 @@
 // schema helpers declare (schema.ts fieldKinds): a new key needs no edit here.
 import type { z } from 'zod';
 import { redactUrl } from '../lib/url-safety.js';
+import { parseDuration, parseSize } from './duration.js';
 import { configSchema, fieldKinds, type FieldKind } from './schema.js';
 
 type Node = z.core.$ZodType;
@@ -32,6 +33,24 @@ export function shapeOf(n: Node): Record<string, Node> | null {
     if (fieldKinds.get(cur as z.ZodType)) return null;
   }
   return null;
+}
+
+/** The default a schema declares, as written in the schema (`'30d'`), or undefined. */
+export function defaultInput(n: Node): unknown {
+  for (let cur: Node | null = n; cur; cur = inner(cur)) {
+    const def = cur._zod.def as unknown as { type: string; defaultValue?: unknown };
+    if (def.type === 'default') return def.defaultValue;
+  }
+  return undefined;
+}
+
+/** The schema node of a dotted key (null when there is none). */
+export function nodeAt(dotted: string, n: Node = configSchema): Node | null {
+  let cur: Node | null = n;
+  for (const p of dotted.split('.')) {
+    cur = cur ? (shapeOf(cur)?.[p] ?? null) : null;
+  }
+  return cur;
 }
 
 /** Every leaf key of the schema as a dotted path, with its kind. */
@@ -97,13 +116,30 @@ export function maskUrl(u: string): string {
   return redactUrl(u);
 }
 
-function leafValue(kind: FieldKind | undefined, v: unknown, mask: boolean): unknown {
+/** Durations and sizes as written (file, environment, flag or the schema's default), by dotted key. */
+export type WrittenValues = Readonly<Record<string, string | number>>;
+
+/**
+ * The text a duration or size was written as (`30d`, `720h`, `1GB`), when it still reads as the value
+ * in force (a reload may have replaced the value, not the text); else undefined.
+ */
+function asWritten(kind: FieldKind | undefined, v: number, written: string | number | undefined): string | number | undefined {
+  if (written === undefined) return undefined;
+  try {
+    const back = kind === 'duration' ? parseDuration(written) : parseSize(written);
+    return back === v ? (typeof written === 'string' ? written.trim() : written) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function leafValue(kind: FieldKind | undefined, v: unknown, mask: boolean, written?: string | number): unknown {
   if (v === null || v === undefined) return v ?? null;
   switch (kind) {
     case 'duration':
-      return typeof v === 'number' ? durationSetting(v) : v;
+      return typeof v === 'number' ? (asWritten(kind, v, written) ?? durationSetting(v)) : v;
     case 'size':
-      return typeof v === 'number' ? sizeSetting(v) : v;
+      return typeof v === 'number' ? (asWritten(kind, v, written) ?? sizeSetting(v)) : v;
     case 'countOrPercent': {
       const o = v as { percent?: number; count?: number };
       return o.percent !== undefined ? `${o.percent}%` : o.count;
@@ -123,15 +159,32 @@ function leafValue(kind: FieldKind | undefined, v: unknown, mask: boolean): unkn
 
 /**
  * A parsed configuration (or a section of it) as the values a file would hold. `mask` hides
- * secrets and URL passwords (the result then no longer round-trips for those keys).
+ * secrets and URL passwords (the result then no longer round-trips for those keys); `written` keeps
+ * durations and sizes in the units they were written in (`30d` stays `30d`, not `4w2d`).
  */
-export function toFileValues(value: unknown, opts: { mask: boolean }, n: Node = configSchema): unknown {
+export function toFileValues(value: unknown, opts: { mask: boolean; written?: WrittenValues }, n: Node = configSchema, key = ''): unknown {
   const shape = shapeOf(n);
-  if (!shape) return leafValue(kindOf(n), value, opts.mask);
+  if (!shape) return leafValue(kindOf(n), value, opts.mask, opts.written?.[key]);
   const obj = (value ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [k, child] of Object.entries(shape)) {
-    if (k in obj) out[k] = toFileValues(obj[k], opts, child);
+    if (k in obj) out[k] = toFileValues(obj[k], opts, child, key ? `${key}.${k}` : k);
+  }
+  return out;
+}
+
+/**
+ * Durations and sizes as written: the raw input where one was given (file, environment, flag,
+ * demo defaults), else the schema's own default (`'7d'`).
+ */
+export function writtenValues(raw: Record<string, unknown>): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const leaf of schemaLeaves()) {
+    if (leaf.kind !== 'duration' && leaf.kind !== 'size') continue;
+    let v: unknown = raw;
+    for (const p of leaf.path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[p] : undefined;
+    if (v === undefined) v = defaultInput(nodeAt(leaf.path)!);
+    if (typeof v === 'string' || typeof v === 'number') out[leaf.path] = v;
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { configSchema, type ParsedConfig } from './schema.js';
-import { suggestKey, toFileValues } from './describe.js';
+import { suggestKey, toFileValues, writtenValues, type WrittenValues } from './describe.js';
 import { compileFilter, type AssetFilter } from './filters.js';
 import { SyncError } from '../errors.js';
 import { Secret } from '../lib/secret.js';
@@ -31,6 +31,8 @@ export type Config = Readonly<ParsedConfig> & {
   readonly credentials: Credentials;
   /** Where the configuration came from, for `config check` and error messages. */
   readonly sources: Readonly<Record<string, string>>;
+  /** Durations and sizes as written (`30d`), so they print back in their own units. */
+  readonly written: WrittenValues;
   readonly configFile: string | undefined;
 };
 
@@ -227,7 +229,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   cfg.state.dir = path.resolve(cwd, cfg.state.dir);
   const credentials = loadCredentials(env);
   const filter = compileFilter({ ...cfg.filters, sinceMs: cfg.sync.since });
-  return deepFreeze({ ...cfg, filter, credentials, sources, configFile });
+  return deepFreeze({ ...cfg, filter, credentials, sources, written: writtenValues(raw), configFile });
 }
 
 /** The yaml package (~8 MiB resident), loaded only when a config file is read. */
@@ -262,12 +264,13 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
- * The effective configuration with secrets masked, in the file's own units (`10s`, `256MiB`, `10%`):
- * `config check` prints it as YAML that loads back to the same values (masked secrets aside).
+ * The effective configuration with secrets masked, in the file's own units (`10s`, `256MiB`, `10%`;
+ * durations and sizes as written): `config check` prints it as YAML that loads back to the same
+ * values (masked secrets aside).
  */
 export function describeConfig(cfg: Config): Record<string, unknown> {
-  const { credentials, sources: _s, configFile: _f, filter: _x, ...rest } = cfg;
-  const plain = toFileValues(rest, { mask: true }) as Record<string, unknown>;
+  const { credentials, sources: _s, written, configFile: _f, filter: _x, ...rest } = cfg;
+  const plain = toFileValues(rest, { mask: true, written }) as Record<string, unknown>;
   return {
     ...plain,
     credentials: {
@@ -280,8 +283,39 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
   };
 }
 
-/** The effective configuration as a configuration file would hold it (unmasked; no credentials). */
+/**
+ * The effective configuration as a configuration file would hold it (unmasked; no credentials), in
+ * one canonical form whatever the units were written in: two of these are equal exactly when the
+ * configurations are.
+ */
 export function configAsFile(cfg: Config): Record<string, unknown> {
-  const { credentials: _c, sources: _s, configFile: _f, filter: _x, ...rest } = cfg;
+  const { credentials: _c, sources: _s, written: _w, configFile: _f, filter: _x, ...rest } = cfg;
   return toFileValues(rest, { mask: false }) as Record<string, unknown>;
+}
+
+function flatten(o: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (typeof o === 'object' && o !== null && !Array.isArray(o) && Object.keys(o).length > 0) {
+    for (const [k, v] of Object.entries(o)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out[prefix] = JSON.stringify(o ?? null);
+  }
+  return out;
+}
+
+/**
+ * The keys given somewhere (file, environment, flag) whose value differs from the built-in default,
+ * with where each came from, sorted. A key written at its default value is not listed, so the
+ * output of `config check`, fed back in as a file, lists the same keys.
+ */
+export function notAtDefault(cfg: Config, cwd: string): Record<string, string> {
+  const now = flatten(configAsFile(cfg));
+  const defaults = flatten(configAsFile(loadConfig({ env: {}, cwd })));
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(cfg.sources).sort((a, b) => a.localeCompare(b))) {
+    // a key given as a whole map compares every leaf under it, on either side
+    const under = (k: string) => k === key || k.startsWith(`${key}.`);
+    const leaves = new Set([...Object.keys(now).filter(under), ...Object.keys(defaults).filter(under)]);
+    if (leaves.size === 0 || [...leaves].some((k) => now[k] !== defaults[k])) out[key] = cfg.sources[key]!;
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
 // is the old one with only the applied keys replaced, so nothing that reads engine.config later can
 // pick up half of a change that was not applied (a new mirror.dir, say); engine.reload() hands it to
 // each part of the engine.
-import { describeConfig, type Config } from '../config/load.js';
+import { configAsFile, describeConfig, type Config } from '../config/load.js';
 import type { Engine } from './engine.js';
 import { isValidSchedule } from './scheduler.js';
 
@@ -61,12 +61,14 @@ function flatten(o: unknown, prefix = '', out: Record<string, string> = {}): Rec
 
 /** Which leaf keys differ between two configurations (secrets compared by value, shown masked). */
 export function diffConfig(a: Config, b: Config): ConfigChange[] {
+  // Compared in one canonical form (30d and 720h are the same value), shown as written and masked.
+  const ca = flatten(configAsFile(a));
+  const cb = flatten(configAsFile(b));
   const fa = flatten(describeConfig(a));
   const fb = flatten(describeConfig(b));
   const changes: ConfigChange[] = [];
-  for (const key of new Set([...Object.keys(fa), ...Object.keys(fb)])) {
-    if (key.startsWith('credentials.')) continue;
-    if (fa[key] !== fb[key]) changes.push({ key, from: JSON.parse(fa[key] ?? 'null'), to: JSON.parse(fb[key] ?? 'null') });
+  for (const key of new Set([...Object.keys(ca), ...Object.keys(cb)])) {
+    if (ca[key] !== cb[key]) changes.push({ key, from: JSON.parse(fa[key] ?? 'null'), to: JSON.parse(fb[key] ?? 'null') });
   }
   if (a.credentials.username !== b.credentials.username) changes.push({ key: 'credentials.username', from: '***', to: '***' });
   if (a.credentials.password?.reveal() !== b.credentials.password?.reveal()) changes.push({ key: 'credentials.password', from: '***', to: '***' });

@@ -4,7 +4,7 @@ import { accessSync, constants as C } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { describeConfig, type Config } from '../../config/load.js';
+import { describeConfig, notAtDefault, type Config } from '../../config/load.js';
 import { scheduleIntervalMs } from '../../ops/http.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, err, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
@@ -71,17 +71,18 @@ export async function configCommand(argv: string[]): Promise<number> {
   const { errors, warnings } = configProblems(config, process.env);
   const effective = describeConfig(config);
   const sources = Object.fromEntries(Object.entries(config.sources).sort(([a], [b]) => a.localeCompare(b)));
+  const changed = notAtDefault(config, process.cwd());
   if (values.json) {
-    out(JSON.stringify({ valid: errors.length === 0, configFile: config.configFile ?? null, config: effective, sources, errors, warnings }, null, 2));
+    out(JSON.stringify({ valid: errors.length === 0, configFile: config.configFile ?? null, config: effective, sources, notAtDefault: changed, errors, warnings }, null, 2));
   } else {
     // Valid YAML in the file's own units: saved as a file, it loads to the same configuration.
     const { credentials, ...fileValues } = effective as { credentials: Record<string, string | null> } & Record<string, unknown>;
     out(`# effective configuration${config.configFile ? ` (file: ${config.configFile})` : ' (no file)'}; secrets masked`);
     out(YAML.stringify(fileValues).trimEnd());
     out(`# credentials (environment only): ${Object.entries(credentials).map(([k, v]) => `${k} ${v === null ? 'unset' : k === 'username' ? 'set' : '***'}`).join(', ')}`);
-    if (Object.keys(sources).length > 0) {
+    if (Object.keys(changed).length > 0) {
       out('\n# values not at their default, and where they came from:');
-      for (const [k, v] of Object.entries(sources)) out(`#   ${k}: ${v}`);
+      for (const [k, v] of Object.entries(changed)) out(`#   ${k}: ${v}`);
     }
   }
   for (const w of warnings) err(`warning: ${w}`);
