@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The constellr-sync command line. The only place that reads argv, prints for humans and chooses
 // exit codes.
-import { SyncError, unreachableMessage } from '../errors.js';
+import { SyncError, isBrokenPipe, operatorOsError, unreachableMessage } from '../errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
@@ -66,7 +66,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     return await (await load())(rest);
-  } catch (e) {
+  } catch (caught) {
+    // The reader of our output went away (`export | head -3`): nothing to say, and nowhere to say it.
+    if (isBrokenPipe(caught)) return EXIT.BROKEN_PIPE;
+    // An expected OS error (a busy port, a read-only or missing directory) is one line, exit 2.
+    const e = operatorOsError(caught) ?? caught;
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`constellr-sync ${cmd}: ${(e as Error).message}`);
       return EXIT.USAGE;
@@ -80,6 +84,14 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.FAILURES;
   }
 }
+
+// A closed stdout or stderr (`status | head -1`) ends the command quietly, as SIGPIPE ends other
+// tools: an 'error' event with no listener would print a stack trace instead.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (isBrokenPipe(e)) process.exit(EXIT.BROKEN_PIPE);
+    throw e;
+  });
 
 // A promise that rejects with nobody listening is a bug, never a silent one: log it with context and
 // exit non-zero (Node's own default would print a bare stack, or with other flags carry on).

@@ -120,7 +120,7 @@ export class Operations {
         this.#http = await startOpsServer({ listen, metrics, readiness: () => this.readiness(), logger: this.#log, routes });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-        throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen or disable it with http.enabled: false`, {
+        throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen (--http-listen) or disable it with http.enabled: false (--http-enabled false)`, {
           code: 'SYNC_HTTP_LISTEN',
           kind: 'fatal',
           errorClass: 'config',

@@ -10,6 +10,7 @@ import { catalogStoreFor } from '../../store/catalog-store.js';
 import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
+import { SyncError, operatorOsError } from '../../errors.js';
 
 export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv|stac-ndjson] [--output FILE] [config flags]
 
@@ -71,6 +72,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
     if (tmp) {
       stream.destroy();
       await fsp.rm(tmp, { force: true });
+      // A missing or read-only --output directory: one line naming the file asked for (exit 2).
+      const os = operatorOsError(e);
+      if (os) throw new SyncError(`--output ${values.output!}: ${os.message.replace(/^cannot \S+ \S+: /, '')}`, { code: 'SYNC_FS_UNUSABLE', cause: e });
     }
     throw e;
   } finally {

@@ -1,6 +1,7 @@
 // `constellr-sync simulate`: run the built-in API simulator until interrupted.
 import { parseArgs } from 'node:util';
 import { sampleCatalogue, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
+import { SyncError } from '../../errors.js';
 import { out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { watchShutdown } from '../signals.js';
@@ -35,6 +36,18 @@ function num(v: string | undefined, name: string, def: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number`);
   return n;
+}
+
+/** A port that is taken: one line naming it and the flag that changes it (exit 2). */
+function portInUse(e: unknown, ports: { port: number; adminPort: number }): SyncError | null {
+  const x = e as { code?: unknown; syscall?: unknown; port?: unknown; address?: unknown };
+  if (x?.syscall !== 'listen' || (x.code !== 'EADDRINUSE' && x.code !== 'EACCES')) return null;
+  const flag = x.port === ports.port ? '--port' : x.port === ports.adminPort ? '--admin-port' : null;
+  const why = x.code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges';
+  return new SyncError(
+    `port ${String(x.port)} on ${String(x.address)} ${why} (${x.code}): ${flag ? `choose another with ${flag} N (0 picks a free one)` : 'choose other ports with --port and --admin-port'}`,
+    { code: 'SYNC_HTTP_LISTEN', cause: e },
+  );
 }
 
 export async function simulateCommand(argv: string[]): Promise<number> {
@@ -72,7 +85,12 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const apiKeys: ApiKeyInput[] = [];
   if (values['api-key-file'] !== undefined) {
     const { readFileSync } = await import('node:fs');
-    const key = readFileSync(values['api-key-file'], 'utf8').trim();
+    let key: string;
+    try {
+      key = readFileSync(values['api-key-file'], 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`--api-key-file: cannot read ${values['api-key-file']}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
     if (key.length < 8) throw new UsageError('--api-key-file must hold a key of at least 8 characters');
     apiKeys.push({ key });
   }
@@ -86,9 +104,11 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     resetRate: num(values['reset-rate'], 'reset-rate', 0),
     truncateRate: num(values['truncate-rate'], 'truncate-rate', 0),
   };
+  const port = num(values.port, 'port', 8080);
+  const adminPort = num(values['admin-port'], 'admin-port', 8081);
   const sim = await startSimulator({
-    port: num(values.port, 'port', 8080),
-    adminPort: num(values['admin-port'], 'admin-port', 8081),
+    port,
+    adminPort,
     username: values.username ?? 'demo',
     password: values.password ?? 'demo-password',
     tokenTtlMs: num(values['token-ttl'], 'token-ttl', 86_400) * 1000,
@@ -98,6 +118,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     stac,
     faults,
     seed,
+  }).catch((e: unknown) => {
+    throw portInUse(e, { port, adminPort }) ?? e;
   });
   out(`Constellr API simulator: ${sim.url}`);
   if (sim.adminUrl) out(`admin:                   ${sim.adminUrl}  (GET /stats, PUT /assets, DELETE /assets/<key>, PUT /faults)`);
