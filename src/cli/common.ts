@@ -6,6 +6,7 @@ import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { armCrashPoint, armStallPoint } from '../lib/crash-point.js';
 import { redactUrl } from '../lib/url-safety.js';
+import { slowBandwidthWarning } from '../config/timetable.js';
 export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -52,6 +53,12 @@ export function loggerFor(
     secrets: () => [...(pw ? [pw.reveal()] : []), ...(httpToken ? [httpToken.reveal()] : []), ...(key ? [key.reveal()] : []), ...extra()],
     destination: (opts.destination as DestinationStream | undefined) ?? (opts.stderr ? destination({ dest: 2, sync: true }) : undefined),
   }).child({ source: config.source });
+}
+
+/** Settings that are valid but work against each other: said once at start (sync, run). */
+export function warnAboutConfig(config: Config, logger: Logger): void {
+  const slow = slowBandwidthWarning(config.sync.bandwidth, config.sync.concurrency, config.api.minDownloadRate);
+  if (slow) logger.warn({ bandwidth: config.sync.bandwidth.source, concurrency: config.sync.concurrency, minDownloadRate: config.api.minDownloadRate }, slow);
 }
 
 export function armCrashPointsFromEnv(): void {

@@ -143,6 +143,41 @@ export function loadCredentials(env: NodeJS.ProcessEnv): Credentials {
   };
 }
 
+/** A value as an operator wrote it, for `got …` in a message. */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (v !== null && typeof v === 'object') return 'a mapping';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+const TYPE_WORDS: Record<string, string> = { string: 'text', number: 'a number', int: 'an integer', boolean: 'true or false', array: 'a list', object: 'a mapping', record: 'a mapping', date: 'a date' };
+
+/**
+ * zod's own messages ("Invalid input", "Too small: expected number to be >=1") in plain words that
+ * say what was expected and what was given. Messages the schema sets itself are kept.
+ */
+function plainIssue(iss: { code?: string; input?: unknown; expected?: string; origin?: string; minimum?: unknown; maximum?: unknown; values?: readonly unknown[]; inclusive?: boolean }): string | undefined {
+  const got = iss.input === undefined ? '' : `, got ${shown(iss.input)}`;
+  switch (iss.code) {
+    case 'invalid_type':
+      return `must be ${TYPE_WORDS[iss.expected ?? ''] ?? iss.expected}${got}`;
+    case 'invalid_value':
+      return `must be one of ${(iss.values ?? []).map((v) => JSON.stringify(v)).join(', ')}${got}`;
+    case 'too_small':
+      if (iss.origin === 'string' && Number(iss.minimum) === 1) return 'must not be empty';
+      if (iss.origin === 'array') return `must have at least ${String(iss.minimum)} entr${Number(iss.minimum) === 1 ? 'y' : 'ies'}`;
+      return `must be at least ${String(iss.minimum)}${got}`;
+    case 'too_big':
+      if (iss.origin === 'array') return `must have at most ${String(iss.maximum)} entries`;
+      return `must be at most ${String(iss.maximum)}${got}`;
+    case 'invalid_union':
+      return `is not a valid value${got}`;
+    default:
+      return undefined;
+  }
+}
+
 function formatIssues(issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: string[] }[], sources: Record<string, string>): string {
   return issues
     .map((i) => {
@@ -218,7 +253,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
 
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchema.safeParse(raw, { error: plainIssue as never, reportInput: true });
   if (!parsed.success) {
     const lines = formatIssues(parsed.error.issues as never, sources).split('\n');
     // One mistake, one line; several, one line each.
@@ -281,6 +316,25 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       apiKey: credentials.apiKey ? '***' : null,
     },
   };
+}
+
+/**
+ * Which credentials are set and which one authenticates, in words that survive log redaction:
+ * `apiKey set (in use), username unset, password unset, webhookSecret unset, httpToken unset`.
+ * For the start-up log and `config check` (a masked `***` would not say whether a value is there).
+ */
+export function describeCredentials(c: Credentials): string {
+  // An API key wins: with it /token is never called (api/auth.ts).
+  const inUse = c.apiKey ? 'apiKey' : c.username && c.password ? 'password' : null;
+  const states: [string, boolean][] = [
+    ['apiKey', c.apiKey !== undefined],
+    ['username', c.username !== undefined && c.username !== ''],
+    ['password', c.password !== undefined],
+    ['webhookSecret', c.webhookSecret !== undefined],
+    ['httpToken', c.httpToken !== undefined],
+  ];
+  const words = states.map(([k, set]) => `${k} ${set ? 'set' : 'unset'}${inUse === k || (inUse === 'password' && k === 'username') ? ' (in use)' : ''}`);
+  return `${words.join(', ')}${inUse === null ? '; no API credentials (set CONSTELLR_API_KEY, or CONSTELLR_USERNAME and CONSTELLR_PASSWORD)' : ''}`;
 }
 
 /**

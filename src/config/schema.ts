@@ -4,6 +4,7 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './duration.js';
+import { cronProblem } from './cron-fields.js';
 import { globToRegExp } from './filters.js';
 import { isValidTimeZone, parseTimetable } from './timetable.js';
 
@@ -25,21 +26,26 @@ export const secret = <T extends z.ZodType>(schema: T): T => tag(schema, 'secret
 /** An http(s) URL; printed with any userinfo password and query masked. */
 export const httpUrl = () => tag(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }), 'url');
 
-/** A node-cron expression, checked when the configuration is loaded (every command), optionally "off". */
+/**
+ * A node-cron expression, checked when the configuration is loaded (every command), optionally "off".
+ * The message names the field, its value and its range (cron-fields.ts).
+ */
 const cronExpression = (def: string, allowOff = false) =>
   z
     .string()
-    .min(1)
     .default(def)
-    .refine((v) => (allowOff && v === 'off') || cron.validate(v), {
-      message: `not a valid cron expression (5 or 6 fields, e.g. "*/5 * * * *"${allowOff ? ', or "off"' : ''})`,
+    .superRefine((v, ctx) => {
+      if (allowOff && v === 'off') return;
+      const problem = cronProblem(v);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a valid cron expression: ${problem}${allowOff ? ' (or "off")' : ''}` });
+      else if (!cron.validate(v)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a valid cron expression (e.g. "*/5 * * * *"${allowOff ? ', or "off"' : ''})` });
     });
 
 /** A string (or number) in the file's units, parsed to a number by `parse`; its error names the value. */
 const parsed = (def: string | number, parse: (v: string | number) => number, kind: FieldKind) =>
   tag(
     z
-      .union([z.string(), z.number()])
+      .union([z.string(), z.number()], { error: kind === 'duration' ? 'must be a duration (e.g. 500ms, 30s, 5m, 1h, 1d)' : 'must be a size (e.g. 512KiB, 10MiB, 2GB)' })
       .default(def)
       .transform((v, ctx) => {
         try {
@@ -56,15 +62,27 @@ export const duration = (def: string) => parsed(def, parseDuration, 'duration');
 
 export const size = (def: string | number) => parsed(def, parseSize, 'size');
 
+/** An integer in [min, max], from YAML or text (an environment variable, a flag). */
 const int = (def: number, min: number, max: number) =>
   z
-    .union([z.number(), z.string().regex(/^-?\d+$/, 'must be an integer').transform(Number)])
+    .union([z.number(), z.string()], { error: `must be an integer from ${min} to ${max}` })
     .default(def)
-    .pipe(z.number().int('must be an integer').min(min).max(max));
+    .transform((v, ctx) => {
+      const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** true or false, from YAML or text ("true"/"false" in an environment variable or a flag). */
+const bool = (def: boolean) =>
+  z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')], { error: 'must be true or false' }).default(def);
 
 const isoDate = tag(
   z
-    .union([z.string(), z.date()])
+    .union([z.string(), z.date()], { error: 'must be an ISO 8601 date (e.g. 2024-01-01T00:00:00Z)' })
     .nullable()
     .default(null)
     .transform((v, ctx) => {
@@ -97,7 +115,7 @@ export type SourceKind = (typeof SOURCES)[number];
 
 /** A CQL2-JSON expression: an object with an `op` (validated further by the server). */
 const cql2Json = z
-  .union([z.record(z.string(), z.unknown()), z.string()])
+  .union([z.record(z.string(), z.unknown()), z.string()], { error: 'must be a CQL2-JSON object (or its JSON text)' })
   .nullable()
   .default(null)
   .transform((v, ctx) => {
@@ -186,7 +204,7 @@ export const configSchema = z.strictObject({
       /** Most keys one reconcile may mark deleted: a count (50) or a percentage of tracked keys (10%). */
       maxDelete: tag(
         z
-          .union([z.string(), z.number()])
+          .union([z.string(), z.number()], { error: 'must be a count (e.g. 50) or a percentage (e.g. 10%)' })
           .default('10%')
           .transform((v, ctx) => {
             const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(String(v));
@@ -208,7 +226,7 @@ export const configSchema = z.strictObject({
       minSize: size(0),
       maxSize: tag(
         z
-          .union([z.string(), z.number()])
+          .union([z.string(), z.number()], { error: 'must be a size (e.g. 512KiB, 10MiB, 2GB)' })
           .nullable()
           .default(null)
           .transform((v, ctx) => {
@@ -257,7 +275,7 @@ export const configSchema = z.strictObject({
       concurrency: int(4, 1, 256),
       /** node-cron expression for polls in `run`. */
       schedule: cronExpression('*/5 * * * *'),
-      timezone: z.string().min(1).default('UTC').refine(isValidTimeZone, { message: 'not an IANA timezone this runtime knows (e.g. UTC, Europe/Berlin)' }),
+      timezone: z.string().default('UTC').refine(isValidTimeZone, { message: 'not an IANA timezone this runtime knows (e.g. UTC, Europe/Berlin)' }),
       /** Each poll lists from HWM − lookback (late-visible objects, strict filters, ties). */
       // At least 1 s: with a strict server filter, a shorter lookback loses late objects of the HWM's own second.
       lookback: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
@@ -269,7 +287,7 @@ export const configSchema = z.strictObject({
       /** Global download rate cap, or a weekly timetable in sync.timezone (see src/config/timetable.ts); parsed (its text in `.source`). */
       bandwidth: tag(
         z
-          .union([z.string(), z.number()])
+          .union([z.string(), z.number()], { error: 'must be a rate (e.g. 10MiB/s, unlimited) or a timetable' })
           .default('unlimited')
           .transform((v, ctx) => {
             try {
@@ -314,7 +332,7 @@ export const configSchema = z.strictObject({
   /** The operations endpoint: /healthz, /readyz, /metrics (run only). */
   http: z
     .strictObject({
-      enabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+      enabled: bool(true),
       /** host:port; use 0.0.0.0:9464 in a container so the port can be published. */
       listen: z
         .string()
@@ -323,7 +341,7 @@ export const configSchema = z.strictObject({
       /** /readyz fails when the last successful poll is older than this many schedule intervals. */
       readyPollIntervals: int(3, 1, 1000),
       /** The status page (/ and /api/status) on the same listener; its token comes from CONSTELLR_SYNC_HTTP_TOKEN. */
-      statusPage: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+      statusPage: bool(true),
     })
     .prefault({}),
   /** Notifications on each completed download and each deletion, through a database outbox. */

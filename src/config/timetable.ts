@@ -28,6 +28,9 @@ export interface Timetable {
   fallback: Rate;
 }
 
+/** The smallest rate accepted (bytes per second). */
+export const MIN_RATE = 1024;
+
 const ALL_DAYS = new Set([0, 1, 2, 3, 4, 5, 6]);
 
 function parseRate(text: string): Rate {
@@ -35,7 +38,10 @@ function parseRate(text: string): Rate {
   if (t === 'unlimited' || t === 'off' || t === 'none') return null;
   const n = parseSize(t.replace(/\/s$/, '').replace(/ps$/, ''));
   // 0 means unlimited, like rclone's --bwlimit 0
-  return n === 0 ? null : n;
+  if (n === 0 && /^0+(\.0+)?[a-z]*(\/s|ps)?$/.test(t)) return null;
+  // Below 1 KiB/s no download of any size finishes in time (0.5B/s would round to 0 = unlimited).
+  if (n < MIN_RATE) throw new Error(`rate "${text.trim()}" is below the smallest limit, 1KiB/s (0 or unlimited: no limit)`);
+  return n;
 }
 
 function dayIndex(name: string, whole: string): number {
@@ -88,8 +94,9 @@ export function parseTimetable(input: string | number): Timetable {
     let rate: Rate;
     try {
       rate = parseRate(rateWord);
-    } catch {
-      throw new Error(`bandwidth timetable "${source}": invalid rate "${rateWord}" (use e.g. 10MiB/s, 512KiB/s, unlimited)`);
+    } catch (e) {
+      if (!(e as Error).message.includes('smallest limit')) throw new Error(`bandwidth timetable "${source}": invalid rate "${rateWord}" (use e.g. 10MiB/s, 512KiB/s, unlimited)`);
+      throw new Error(`${(e as Error).message}${source === rateWord ? '' : ` in the timetable "${source}"`}`);
     }
     if (words.length === 0 || (words.length === 1 && words[0]!.toLowerCase() === 'otherwise')) {
       if (fallback !== undefined) throw new Error(`bandwidth timetable "${source}": more than one "otherwise" rate`);
@@ -170,4 +177,21 @@ export function describeRate(rate: Rate): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}/s`;
+}
+
+/**
+ * A limit so low that downloads miss their deadline (5 min + size / api.minDownloadRate) when
+ * `concurrency` downloads share it: the words of a warning (config check, sync and run at start), or
+ * null. Not an error: small files finish within the 5 minutes at any rate.
+ */
+export function slowBandwidthWarning(t: Timetable, concurrency: number, minDownloadRate: number): string | null {
+  const rates = [...t.rules.map((r) => r.rate), t.fallback].filter((r): r is number => r !== null);
+  if (rates.length === 0) return null;
+  const lowest = Math.min(...rates);
+  if (lowest / concurrency >= minDownloadRate) return null;
+  const kib = (n: number) => `${Math.round((n / 1024) * 10) / 10}KiB/s`;
+  return (
+    `sync.bandwidth ${kib(lowest)} shared by sync.concurrency ${concurrency} downloads is ${kib(lowest / concurrency)} each, below api.minDownloadRate ${kib(minDownloadRate)}: ` +
+    'large downloads will miss their deadline (5 min + size / api.minDownloadRate); raise the limit, lower sync.concurrency or lower api.minDownloadRate'
+  );
 }

@@ -4,8 +4,9 @@ import { accessSync, constants as C } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { describeConfig, notAtDefault, type Config } from '../../config/load.js';
+import { describeConfig, describeCredentials, notAtDefault, type Config } from '../../config/load.js';
 import { scheduleIntervalMs } from '../../ops/http.js';
+import { slowBandwidthWarning } from '../../config/timetable.js';
 import { CONFIG_FLAG_SPECS, configFromFlags, err, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
@@ -44,8 +45,12 @@ export function configProblems(config: Config, env: NodeJS.ProcessEnv): { errors
   } catch (e) {
     errors.push(`sync.schedule: ${(e as Error).message}`);
   }
-  if (!config.credentials.username || !config.credentials.password)
-    warnings.push('credentials: CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE, or $CREDENTIALS_DIRECTORY) are not both set; run and sync will refuse to start');
+  if (!config.credentials.apiKey && (!config.credentials.username || !config.credentials.password))
+    warnings.push(
+      'credentials: neither CONSTELLR_API_KEY (or CONSTELLR_API_KEY_FILE) nor both CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE, or $CREDENTIALS_DIRECTORY) are set; run and sync will refuse to start',
+    );
+  const slow = slowBandwidthWarning(config.sync.bandwidth, config.sync.concurrency, config.api.minDownloadRate);
+  if (slow) warnings.push(slow);
   if (config.credentials.webhookSecret && !config.notify.webhook.url) warnings.push('a webhook secret is set but notify.webhook.url is not: nothing is signed');
   if (config.notify.webhook.url && !config.credentials.webhookSecret)
     warnings.push('notify.webhook.url is set without CONSTELLR_SYNC_WEBHOOK_SECRET: requests are not signed');
@@ -76,10 +81,10 @@ export async function configCommand(argv: string[]): Promise<number> {
     out(JSON.stringify({ valid: errors.length === 0, configFile: config.configFile ?? null, config: effective, sources, notAtDefault: changed, errors, warnings }, null, 2));
   } else {
     // Valid YAML in the file's own units: saved as a file, it loads to the same configuration.
-    const { credentials, ...fileValues } = effective as { credentials: Record<string, string | null> } & Record<string, unknown>;
+    const { credentials: _credentials, ...fileValues } = effective as { credentials: Record<string, string | null> } & Record<string, unknown>;
     out(`# effective configuration${config.configFile ? ` (file: ${config.configFile})` : ' (no file)'}; secrets masked`);
     out(YAML.stringify(fileValues).trimEnd());
-    out(`# credentials (environment only): ${Object.entries(credentials).map(([k, v]) => `${k} ${v === null ? 'unset' : k === 'username' ? 'set' : '***'}`).join(', ')}`);
+    out(`# credentials (environment only): ${describeCredentials(config.credentials)}`);
     if (Object.keys(changed).length > 0) {
       out('\n# values not at their default, and where they came from:');
       for (const [k, v] of Object.entries(changed)) out(`#   ${k}: ${v}`);

@@ -6,8 +6,8 @@ import { Engine } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
 import { SyncMetrics } from '../../ops/metrics.js';
-import { describeConfig } from '../../config/load.js';
-import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
+import { describeConfig, describeCredentials } from '../../config/load.js';
+import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
 import { nextScheduledRun } from '../../ops/http.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
@@ -41,6 +41,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const config = configFromFlags(values);
   if ((values.json || values.full) && !values['dry-run']) throw new UsageError('--json and --full only apply to --dry-run');
   const logger = loggerFor(config, { stderr: values.json === true });
+  warnAboutConfig(config, logger);
   // One cycle, planned only: nothing is downloaded, no state changes, no lock.
   if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
   // A signal during start-up is remembered and acted on once the engine runs, instead of killing
@@ -56,7 +57,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const next = nextScheduledRun(config.sync.schedule, config.sync.timezone);
   logger.info(
-    { version: packageVersion(), node: process.version, pid: process.pid, nextPoll: next === null ? null : new Date(next).toISOString(), config: describeConfig(config) },
+    { version: packageVersion(), node: process.version, pid: process.pid, nextPoll: next === null ? null : new Date(next).toISOString(), config: { ...describeConfig(config), credentials: describeCredentials(config.credentials) } },
     'constellr-sync starting',
   );
   const engine = new Engine(rt, { mode: 'continuous', ...ops.engineOptions() });

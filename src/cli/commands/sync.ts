@@ -11,7 +11,7 @@ import { isUnreachable, unreachableMessage } from '../../errors.js';
 import { redactUrl } from '../../lib/url-safety.js';
 import type { GateState } from '../../sync/gate.js';
 import type { WorkerEvents } from '../../sync/worker.js';
-import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, configFromFlags, loggerFor, out, err } from '../common.js';
+import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { DRY_RUN_HELP, dryRunCommand } from './dry-run.js';
 import { watchShutdown } from '../signals.js';
@@ -79,6 +79,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
     destination: progress?.logStream(process.stderr),
     defaultLevel: progress ? 'warn' : quiet ? 'error' : undefined,
   });
+  warnAboutConfig(config, logger);
   if (values['dry-run']) return dryRunCommand(config, logger, { json: values.json === true, full: values.full === true });
   if (values.full) throw new UsageError('--full only applies to --dry-run');
   const caps = transferCaps(values['max-transfer'], values['max-duration']);
