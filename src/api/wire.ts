@@ -31,7 +31,13 @@ export interface RemoteAsset {
   /** Bytes; -1 when the listing does not say (a STAC asset without file:size: learned from Content-Length). */
   size: number;
   etag: string | null;
-  /** Where the bytes are, for sources that say more than the key (STAC: JSON, see stac/locator.ts). */
+  /**
+   * Where the bytes are, for sources that say more than the key (STAC: JSON, see stac/items.ts). A
+   * JSON object whose `h` is the URL to fetch, which may be signed, and `x` its expiry: once the job
+   * is settled (done, failed, gone) the store blanks both (`"h": ""`, `"x": 0`), so a signed URL stays
+   * in the state only while a download needs it. A settled job queued again finds its URL anew (STAC:
+   * an expired href, so the item is fetched again).
+   */
   locator?: string | null | undefined;
   /** The value the high-water mark follows when it is not lastModifiedMs (STAC: updated or datetime). */
   cursorMs?: number | undefined;

@@ -6,6 +6,8 @@ import { repeat, type Repeater } from '../lib/timers.js';
 import { probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { StacCatalog } from '../mirror/stac-catalog.js';
 import { clearCatalogTmp } from '../mirror/stac-files.js';
+import { scrubStoredItems } from '../mirror/stac-hrefs.js';
+import { catalogStoreFor } from '../store/catalog-store.js';
 import { sweepStaging } from '../sync/sweeper.js';
 import type { Runtime } from './runtime.js';
 
@@ -46,6 +48,9 @@ export class Maintenance {
     if (catalog) {
       // A writer that died left temporary files and maybe items not yet (re)written: look at all.
       await clearCatalogTmp(rt.root);
+      // Items an older version stored whole keep only what the state keeps now (no signed href).
+      const scrubbed = await scrubStoredItems(catalogStoreFor(rt.store));
+      if (scrubbed > 0) this.#log.info({ rows: scrubbed }, 'removed signed URLs and unselected assets that an older version kept in the state');
       await catalog.markAll();
       catalog.kick();
     }

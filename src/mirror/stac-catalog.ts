@@ -19,7 +19,7 @@ import type { Job, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
 import { shortenSegment } from './paths.js';
 import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
-import { keptCollectionAssets, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
+import { keptCollectionAssets, keptCollectionJson, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
 
 export const CATALOG_FILE = 'catalog.json';
 export const COLLECTION_FILE = 'collection.json';
@@ -263,7 +263,7 @@ export class StacCatalog {
     if (this.#d.fetchCollection) {
       try {
         const doc = await this.#d.fetchCollection(c);
-        await this.#d.store.putCollection(c, JSON.stringify(doc), this.#d.clock());
+        await this.#d.store.putCollection(c, keptCollectionJson(doc), this.#d.clock());
         return doc;
       } catch (e) {
         this.#d.logger.warn({ collection: c, err: (e as Error).message }, 'could not fetch the collection document; writing a minimal one for now');

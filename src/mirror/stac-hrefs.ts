@@ -1,9 +1,12 @@
 // Which of the API's URLs the catalogue keeps, and how. A link or collection asset whose URL expires
 // (a pre-signed one) is left out: it stops working anyway. Every other URL in a kept document (links,
 // asset fields such as `alternate.*.href`, providers, the `canonical` link) goes through publicUrl():
-// no user info, no signature, expiry, token, key or credential parameter (lib/url-safety.ts).
+// no user info, no signature, expiry, token, key or credential parameter (lib/url-safety.ts). The
+// state keeps the same: items with their selected assets only, collection documents like the catalogue.
 import { hrefExpiry } from '../api/stac/items.js';
+import { keptItemJson } from '../api/stac/record.js';
 import { publicUrl, publicUrlsIn } from '../lib/url-safety.js';
+import type { CatalogStore } from '../store/catalog-store.js';
 
 export { publicUrl, publicUrlsIn };
 
@@ -32,4 +35,43 @@ export function keptLinks(links: unknown, structural: ReadonlySet<string>): Link
 /** A collection's own assets (thumbnails, documents) that stay: not expiring, public. */
 export function keptCollectionAssets(assets: Record<string, { href?: unknown }>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(assets).filter(([, a]) => a !== null && typeof a === 'object' && lasting(a.href)).map(([k, a]) => [k, publicUrlsIn(a)]));
+}
+
+/** What the state keeps of a collection document: expiring links and assets left out, the rest public. */
+export function keptCollectionJson(doc: Record<string, unknown>): string {
+  const out: Record<string, unknown> = { ...doc };
+  if (doc.links !== undefined) out.links = keptLinks(doc.links, new Set());
+  if (doc.assets !== undefined) out.assets = keptCollectionAssets((doc.assets ?? {}) as Record<string, { href?: unknown }>);
+  return JSON.stringify(publicUrlsIn(out));
+}
+
+/**
+ * Start-up: rows an older version stored whole (the signed hrefs of every asset, links with tokens, a
+ * canonical URL with user info) are rewritten to what the state keeps now. Returns how many changed.
+ */
+export async function scrubStoredItems(store: CatalogStore): Promise<number> {
+  let n = 0;
+  let after: { collection: string; id: string } | null = null;
+  for (;;) {
+    const page = await store.listItems(after, 500);
+    for (const row of page) {
+      const raw = keptItemJson(JSON.parse(row.raw) as { assets?: unknown }, row.assets.map((a) => a.asset));
+      const apiUrl = publicUrl(row.apiUrl);
+      if (raw === row.raw && apiUrl === row.apiUrl) continue;
+      await store.rewriteItem(row.collection, row.id, row.raw, raw, apiUrl);
+      n++;
+    }
+    const last = page.at(-1);
+    if (!last || page.length < 500) break;
+    after = { collection: last.collection, id: last.id };
+  }
+  for (const c of await store.collections()) {
+    const stored = await store.getCollection(c);
+    if (stored === null) continue;
+    const kept = keptCollectionJson(JSON.parse(stored) as Record<string, unknown>);
+    if (kept === stored) continue;
+    await store.putCollection(c, kept, Date.now());
+    n++;
+  }
+  return n;
 }

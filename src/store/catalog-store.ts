@@ -26,6 +26,8 @@ export interface CatalogStore {
   /** Record what is on disk for an item (null, null: nothing). */
   setWritten(collection: string, id: string, written: string | null, jsonPath: string | null): Promise<void>;
   deleteItem(collection: string, id: string): Promise<void>;
+  /** Replace an item's raw JSON and API URL, if its raw JSON is still `was` (a newer listing wins). */
+  rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void>;
   /** Collections with at least one item row. */
   collections(): Promise<string[]>;
   getCollection(id: string): Promise<string | null>;
@@ -81,6 +83,9 @@ class SqliteCatalogStore implements CatalogStore {
   async deleteItem(collection: string, id: string): Promise<void> {
     this.#db.prepare('DELETE FROM stac_items WHERE collection = ? AND item_id = ?').run(collection, id);
   }
+  async rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void> {
+    this.#db.prepare('UPDATE stac_items SET raw = ?, api_url = ? WHERE collection = ? AND item_id = ? AND raw = ?').run(raw, apiUrl, collection, id, was);
+  }
   async collections(): Promise<string[]> {
     return (this.#db.prepare('SELECT DISTINCT collection FROM stac_items ORDER BY collection').all() as { collection: string }[]).map((r) => r.collection);
   }
@@ -127,6 +132,9 @@ class PostgresCatalogStore implements CatalogStore {
   }
   async deleteItem(collection: string, id: string): Promise<void> {
     await this.#pool.query('DELETE FROM stac_items WHERE collection = $1 AND item_id = $2', [collection, id]);
+  }
+  async rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void> {
+    await this.#pool.query('UPDATE stac_items SET raw = $1, api_url = $2 WHERE collection = $3 AND item_id = $4 AND raw = $5', [raw, apiUrl, collection, id, was]);
   }
   async collections(): Promise<string[]> {
     return (await this.#pool.query<{ collection: string }>('SELECT DISTINCT collection FROM stac_items ORDER BY collection')).rows.map((r) => r.collection);

@@ -185,12 +185,13 @@ export class PostgresStore extends SqlStore implements StateStore {
          ${this.q.cursor.upsertConflict}`,
         { keys: list.map((i) => i.key), lms: list.map((i) => i.lastModifiedMs), sizes: list.map((i) => i.size), etags: list.map((i) => i.etag), locs: list.map((i) => i.locator ?? null) },
       );
-      // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator moves.
+      // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator
+      // moves, and only while a download may need it (a settled job keeps none; api/wire.ts).
       const located = list.filter((i) => i.locator);
       if (located.length > 0)
         await q(
           `UPDATE jobs j SET locator = u.loc FROM unnest(@keys::text[], @locs::text[]) AS u(k, loc)
-           WHERE j.key = u.k AND j.locator IS DISTINCT FROM u.loc`,
+           WHERE j.key = u.k AND j.locator IS DISTINCT FROM u.loc AND j.state IN ('queued', 'running')`,
           { keys: located.map((i) => i.key), locs: located.map((i) => i.locator) },
         );
       return ins;

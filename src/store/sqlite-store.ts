@@ -94,8 +94,9 @@ export class SqliteStore extends SqlStore implements StateStore {
       ${this.q.cursor.upsertConflict}`);
     const undelete = this.#st(this.q.cursor.undelete);
     const anyDeleted = this.#st('SELECT 1 FROM jobs WHERE remote_deleted_at IS NOT NULL LIMIT 1').pluck();
-    // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator moves.
-    const relocate = this.#st('UPDATE jobs SET locator = @loc WHERE key = @key AND locator IS NOT @loc');
+    // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator
+    // moves, and only while a download may need it (a settled job keeps none; api/wire.ts).
+    const relocate = this.#st("UPDATE jobs SET locator = @loc WHERE key = @key AND locator IS NOT @loc AND state IN ('queued', 'running')");
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     const tx = this.db.transaction(() => {
       // Most states hold no deleted key: one probe of the partial index jobs_remote_deleted spares

@@ -1,8 +1,8 @@
 // A real STAC client and constellr-sync agree (issue 14 §5): pystac-client (in the venv made by
 // .ci/run) searches the simulator with one order's filter, sortby and a small limit, paging to the
 // end; constellr-sync mirrors the same scope through the STAC source. The mirror must hold exactly one
-// file per (item id, asset) pystac-client saw, named after its href, and the hrefs stored with the
-// jobs must point at the same storage objects as the hrefs pystac-client got.
+// file per (item id, asset) pystac-client saw, named after its href, with the bytes of the storage
+// object pystac-client's href serves; the job keeps the item and asset, and no signed href once done.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,9 +20,6 @@ afterEach(async () => {
   await sim?.close();
   await dirs?.cleanup();
 });
-
-/** The storage object of an href (path without the signature query). */
-const objectOf = (href: string) => new URL(href).pathname;
 
 describe.skipIf(skipPystac())('pystac-client and constellr-sync see the same items and hrefs', () => {
   it('the venv exists (required when CI=true)', () => {
@@ -48,25 +45,37 @@ describe.skipIf(skipPystac())('pystac-client and constellr-sync see the same ite
 
     // one mirrored file per (item, asset) pystac-client saw, named after the href's basename
     const expected = new Map<string, string>();
+    const hrefs = new Map<string, string>();
     for (const it of py.items)
-      for (const [k, href] of Object.entries(it.assets)) expected.set(`${it.collection}/${it.id}/${decodeURIComponent(path.posix.basename(new URL(href).pathname))}`, `${it.id}#${k}#${objectOf(href)}`);
+      for (const [k, href] of Object.entries(it.assets)) {
+        const key = `${it.collection}/${it.id}/${decodeURIComponent(path.posix.basename(new URL(href).pathname))}`;
+        expected.set(key, `${it.id}#${k}`);
+        hrefs.set(key, href);
+      }
     const files = await mirrorFiles(dirs.mirror);
     expect([...files.keys()].filter((f) => !isCatalogueFile(f)).sort()).toEqual([...expected.keys()].sort());
     // ... and the mirror's STAC catalogue holds one item JSON per item pystac-client saw
     const itemFiles = [...files.keys()].filter((f) => isCatalogueFile(f) && f !== 'catalog.json' && !f.endsWith('/collection.json'));
     expect(itemFiles.sort()).toEqual(py.items.map((it) => `${it.collection}/${it.id}/${it.id}.json`).sort());
 
-    // the href stored with each job names the same storage object pystac-client was given
+    // each job names the item and asset pystac-client saw, and keeps no signed href once done (issue 22 §6)
     const s = openStore(dirs.state);
     try {
       for (const [key, want] of expected) {
         const job = await s.getJob(key);
         expect(job?.state, key).toBe('done');
         const raw = JSON.parse((s.db.prepare('SELECT locator FROM jobs WHERE key = ?').get(key) as { locator: string }).locator) as StacLocator;
-        expect(`${raw.i}#${raw.a}#${objectOf(raw.h)}`).toBe(want);
+        expect(`${raw.i}#${raw.a}`).toBe(want);
+        expect(raw.h, key).toBe('');
       }
     } finally {
       await s.close();
+    }
+    // ... and the mirrored bytes are the storage object pystac-client's href serves
+    for (const [key, href] of hrefs) {
+      const res = await fetch(href);
+      expect(res.status, key).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(await fsp.readFile(path.join(dirs.mirror, key))), key).toBe(true);
     }
     for (const f of files.keys()) expect((await fsp.stat(path.join(dirs.mirror, f))).size).toBeGreaterThan(0);
   });

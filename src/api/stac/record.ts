@@ -1,7 +1,7 @@
 // What the mirror's STAC catalogue keeps of a listed item (the raw JSON, validated, and which job holds
 // each selected asset) and the validation of collection documents.
 import { z } from 'zod';
-import { publicUrl } from '../../lib/url-safety.js';
+import { publicUrl, publicUrlsIn } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './items.js';
 import { StacWireError, documentLinksSchema, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
@@ -14,7 +14,18 @@ export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBa
   const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).a, key: a.key, version: a.lastModifiedMs }));
   // The item's address in the API, as the catalogue's `canonical` link: never api.url's user:password@.
   const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href);
-  return { collection: c, id: item.id, raw: JSON.stringify(item), assets: refs, apiUrl };
+  return { collection: c, id: item.id, raw: keptItemJson(item, refs.map((r) => r.asset)), assets: refs, apiUrl };
+}
+
+/**
+ * What the state keeps of a listed item (stac_items.raw): the selected assets only, and every URL
+ * public (lib/url-safety.ts). So no pre-signed href is stored there, ever: the jobs' locators hold
+ * the selected ones while they are needed, and the catalogue points at the local files.
+ */
+export function keptItemJson(item: { assets?: unknown }, selected: readonly string[]): string {
+  const all = (item.assets ?? {}) as Record<string, unknown>;
+  const assets = Object.fromEntries(selected.filter((k) => Object.hasOwn(all, k)).map((k) => [k, all[k]]));
+  return JSON.stringify(publicUrlsIn({ ...item, assets }));
 }
 
 const bbox = z.array(z.number()).refine((b) => b.length === 4 || b.length === 6, 'a bbox has 4 or 6 numbers');

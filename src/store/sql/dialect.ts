@@ -28,6 +28,8 @@ export interface Dialect {
   indexedBy(index: string): string;
   /** An instant as an offset from the database's now when the clock is the database's (see toHost). */
   hostTime(expr: string): string;
+  /** The `locator` column as a settled job keeps it: its URL and expiry blanked (api/wire.ts). */
+  readonly settledLocator: string;
 }
 
 export const sqliteDialect: Dialect = {
@@ -41,6 +43,8 @@ export const sqliteDialect: Dialect = {
   lockSkip: () => '',
   indexedBy: (index) => `INDEXED BY ${index}`,
   hostTime: (expr) => expr,
+  // json_replace: only members that are there (a locator without `h` stays as it is).
+  settledLocator: `CASE WHEN json_valid(locator) AND json_type(locator) = 'object' THEN json_replace(locator, '$.h', '', '$.x', 0) ELSE locator END`,
 };
 
 /** The database's clock in epoch ms. clock_timestamp(), not now(): now() is frozen per transaction. */
@@ -57,6 +61,8 @@ export const postgresDialect: Dialect = {
   lockSkip: (table) => `FOR UPDATE OF ${table} SKIP LOCKED`,
   indexedBy: () => '',
   hostTime: (expr) => `${expr} - ${PG_NOW}`,
+  // create_missing false: only members that are there. Locators are JSON.stringify output.
+  settledLocator: `CASE WHEN locator LIKE '{%' THEN jsonb_set(jsonb_set(locator::jsonb, '{h}', '""', false), '{x}', '0', false)::text ELSE locator END`,
 };
 
 export type Params = Record<string, unknown>;

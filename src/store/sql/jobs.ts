@@ -53,6 +53,7 @@ export function completeSet(d: Dialect, v: { path: string; bytes: string; sha: s
   return `
     state = CASE WHEN revision = claimed_revision THEN 'done' ELSE 'queued' END,
     attempts = CASE WHEN revision = claimed_revision THEN attempts ELSE 0 END,
+    locator = CASE WHEN revision = claimed_revision THEN ${d.settledLocator} ELSE locator END,
     run_at = ${d.now}, finished_at = ${d.now}, updated_at = ${d.now},
     local_path = ${v.path}, local_modified_ms = remote_modified_ms, bytes_written = ${v.bytes}, sha256 = ${v.sha},
     mirror_path = ${v.path}, shortened = coalesce(${v.short}, shortened),
@@ -75,6 +76,7 @@ export function jobsSql(d: Dialect) {
                      WHEN @consume = 1 AND attempts >= @max THEN 'failed' ELSE 'queued' END,
         run_at = CASE WHEN revision <> claimed_revision THEN ${now} ELSE ${now} + @delayMs::bigint END,
         finished_at = CASE WHEN @consume = 1 AND attempts >= @max AND revision = claimed_revision THEN ${now} ELSE finished_at END,
+        locator = CASE WHEN @consume = 1 AND attempts >= @max AND revision = claimed_revision THEN ${d.settledLocator} ELSE locator END,
         error_class = @cls, error_status = @status, error_message = @msg, updated_at = ${now},
         ${UNLEASE}
       WHERE ${FENCE}
@@ -84,6 +86,7 @@ export function jobsSql(d: Dialect) {
       UPDATE jobs SET
         state = CASE WHEN revision <> claimed_revision THEN 'queued' ELSE @state::text END,
         attempts = CASE WHEN revision <> claimed_revision THEN 0 ELSE attempts END,
+        locator = CASE WHEN revision <> claimed_revision THEN locator ELSE ${d.settledLocator} END,
         run_at = ${now}, finished_at = ${now}, updated_at = ${now},
         error_class = @cls, error_status = @status, error_message = @msg,
         ${UNLEASE}
@@ -93,6 +96,7 @@ export function jobsSql(d: Dialect) {
       UPDATE jobs SET
         state = CASE WHEN revision <> claimed_revision THEN 'queued' ELSE 'done' END,
         attempts = CASE WHEN revision <> claimed_revision THEN 0 ELSE attempts END,
+        locator = CASE WHEN revision <> claimed_revision THEN locator ELSE ${d.settledLocator} END,
         run_at = ${now}, finished_at = ${now}, updated_at = ${now},
         local_path = NULL, mirror_path = NULL, path_fold = NULL, bytes_written = NULL, sha256 = NULL,
         error_class = @cls, error_status = NULL, error_message = @msg,
@@ -111,6 +115,7 @@ export function jobsSql(d: Dialect) {
       UPDATE jobs SET
         state = CASE WHEN attempts >= @max THEN 'failed' ELSE 'queued' END,
         finished_at = CASE WHEN attempts >= @max THEN ${now} ELSE finished_at END,
+        locator = CASE WHEN attempts >= @max THEN ${d.settledLocator} ELSE locator END,
         error_class = CASE WHEN attempts >= @max THEN 'interrupted' ELSE error_class END,
         error_message = CASE WHEN attempts >= @max
           THEN 'the download was interrupted ' || attempts || ' times (the process died or its lease expired each time)'
