@@ -6,6 +6,7 @@ import { tokenResponse } from './wire.js';
 import type { Secret } from '../lib/secret.js';
 import type { Logger } from '../lib/logger.js';
 import type { Authenticator } from './api-key.js';
+import { redactUrl } from '../lib/url-safety.js';
 
 export type TokenEncoding = 'json' | 'form';
 
@@ -190,7 +191,7 @@ export class TokenManager implements Authenticator {
       if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 410) {
         // No token endpoint here: a wrong api.url. Never succeeds by retrying; handled like rejected
         // credentials (no retry storm, no attempt burned, exit 3), with the fix in the message.
-        return new SyncError(`POST ${new URL('token', withSlash(baseUrl)).href}: HTTP ${res.statusCode}: no token endpoint there; is api.url right? (check api.url / CONSTELLR_API_URL)`, {
+        return new SyncError(`POST ${redactUrl(new URL('token', withSlash(baseUrl)).href)}: HTTP ${res.statusCode}: no token endpoint there; is api.url right? (check api.url / CONSTELLR_API_URL)`, {
           code: TOKEN_ENDPOINT_MISSING,
           status: res.statusCode,
         });

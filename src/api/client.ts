@@ -7,7 +7,7 @@ import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError
 import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
 import { withSlash } from './auth.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from '../errors.js';
-import type { Logger } from '../lib/logger.js';
+import { scrubSecrets, type Logger } from '../lib/logger.js';
 import type { Authenticator } from './api-key.js';
 import { send } from './request.js';
 
@@ -208,7 +208,9 @@ export class ApiClient {
     let detail: string | undefined;
     try {
       const text = await res.body.text();
-      detail = text.slice(0, 200).replace(/\s+/g, ' ').trim() || undefined;
+      // The excerpt becomes part of an error that the state keeps (jobs.error_message) and the status
+      // page shows: scrubbed like a log line (a storage error may echo the signed request).
+      detail = scrubSecrets(text.slice(0, 200).replace(/\s+/g, ' ').trim()) || undefined;
     } catch {
       /* the body is only for the message */
     }

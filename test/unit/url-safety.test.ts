@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { TokenManager } from '../../src/api/auth.js';
+import { ApiClient } from '../../src/api/client.js';
+import { createDispatcher } from '../../src/api/dispatcher.js';
 import { itemToAssets } from '../../src/api/stac/items.js';
 import { itemRecord } from '../../src/api/stac/record.js';
 import type { StacItem } from '../../src/api/stac/wire.js';
@@ -14,6 +17,8 @@ import { buildCollection, buildItem } from '../../src/mirror/stac-catalog.js';
 import { stacNdjsonLines } from '../../src/mirror/stac-export.js';
 import type { CatalogStore, StoredItem } from '../../src/store/catalog-store.js';
 import type { Job } from '../../src/store/types.js';
+import { Secret } from '../../src/lib/secret.js';
+import { startScripted } from '../helpers/stac-server.js';
 
 const SIGNED = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=deadbeefcafe';
 /** Every secret in this file, so that a test can say "none of them anywhere". */
@@ -156,5 +161,37 @@ describe('the catalogue keeps no credential-bearing URL', () => {
 
   it('publicUrlsIn leaves non-URL strings and numbers alone', () => {
     expect(publicUrlsIn({ a: 'token=x', b: 3, c: [null, 'https://h/?token=tok-s3cr3t'] })).toEqual({ a: 'token=x', b: 3, c: [null, 'https://h/'] });
+  });
+});
+
+describe('siblings: errors that reach the state, the page and the terminal', () => {
+  it('an HTTP error body that echoes a signed request is scrubbed before it becomes the job\'s error message', async () => {
+    const storage = await startScripted();
+    const dispatcher = createDispatcher({ connectTimeoutMs: 5000, headersTimeoutMs: 5000, bodyIdleTimeoutMs: 5000, maxRedirects: 0, connections: 2 });
+    try {
+      storage.on('GET /b/a.tif', () => ({ status: 403, body: `<Error><Code>AccessDenied</Code><Resource>/b/a.tif?${SIGNED}&token=tok-s3cr3t</Resource></Error>` }));
+      const client = new ApiClient({ baseUrl: storage.url, dispatcher, tokens: { get: async () => "unused", renew: async () => "unused" } as never });
+      const e = (await client.downloadUrl(new URL(`${storage.url}b/a.tif`), 'GET k').catch((x: unknown) => x)) as Error;
+      expect(e.message).toMatch(/HTTP 403/);
+      expect(e.message).toContain('AccessDenied');
+      expectNoSecret(e.message);
+    } finally {
+      await dispatcher.close();
+      await storage.close();
+    }
+  });
+
+  it('"no token endpoint" names api.url without its password', async () => {
+    const api = await startScripted();
+    const dispatcher = createDispatcher({ connectTimeoutMs: 5000, headersTimeoutMs: 5000, bodyIdleTimeoutMs: 5000, maxRedirects: 0, connections: 2 });
+    try {
+      const tokens = new TokenManager({ baseUrl: api.url.replace('http://', 'http://me:hunter22@'), username: 'me', password: new Secret('hunter22'), dispatcher, encoding: 'json' });
+      const e = (await tokens.get().catch((x: unknown) => x)) as Error;
+      expect(e.message).toMatch(/no token endpoint there/);
+      expectNoSecret(e.message);
+    } finally {
+      await dispatcher.close();
+      await api.close();
+    }
   });
 });
