@@ -190,7 +190,7 @@ export class ProgressDisplay {
       lines.push(cut(`paused: ${s.paused.reason}${s.paused.untilMs === null ? ', waiting until it clears' : `, retrying in ${formatDuration(s.paused.untilMs)}`}`));
     // Long keys are shortened in the middle: the file name at the end is what tells them apart.
     for (const c of s.current.slice(0, MAX_FILES_SHOWN)) {
-      const size = ` (${formatBytes(c.size)})`;
+      const size = c.size >= 0 ? ` (${formatBytes(c.size)})` : ' (size unknown)';
       lines.push(`  ↓ ${shortenMiddle(c.key, Math.max(8, width - 4 - size.length))}${size}`);
     }
     if (s.current.length > MAX_FILES_SHOWN) lines.push(`  … and ${s.current.length - MAX_FILES_SHOWN} more`);

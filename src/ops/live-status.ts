@@ -14,8 +14,8 @@ const IDLE_ENTRY_MS = 10 * 60_000;
 
 export interface DownloadProgress {
   key: string;
-  /** Listed size (bytes). */
-  size: number;
+  /** Listed size (bytes); null when the listing did not say. */
+  size: number | null;
   /** Bytes received by this attempt. */
   bytes: number;
   /** Bytes per second over the last few seconds. */
@@ -164,13 +164,15 @@ export class LiveStatus {
         const dt = now - first.at;
         speed = dt > 0 ? ((e.bytes - first.bytes) * 1000) / dt : 0;
       }
-      const left = Math.max(0, job.remoteSize - bytes);
+      // An asset listed without a size (-1) has no ETA: nothing says how much is left.
+      const size = job.remoteSize >= 0 ? job.remoteSize : null;
+      const left = size === null ? null : Math.max(0, size - bytes);
       out.push({
         key: job.key,
-        size: job.remoteSize,
+        size,
         bytes,
         bytesPerSecond: Math.round(speed),
-        etaSeconds: speed > 0 ? Math.ceil(left / speed) : left === 0 ? 0 : null,
+        etaSeconds: left === null ? null : speed > 0 ? Math.ceil(left / speed) : left === 0 ? 0 : null,
         startedAt: new Date(e.startedAt).toISOString(),
       });
     }

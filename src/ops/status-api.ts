@@ -48,7 +48,8 @@ export interface ApiStatus extends StatusReport {
   overall: {
     complete: boolean;
     assets: { done: number; total: number };
-    bytes: { done: number; total: number };
+    /** Known bytes; `unknown` assets were listed without a size and are not in `total`. */
+    bytes: { done: number; total: number; unknown: number };
     ready: boolean;
     readyReason: string;
     lastSuccessfulPoll: string | null;
@@ -191,7 +192,7 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
     overall: {
       complete: report.complete,
       assets: { done: jobs.done, total },
-      bytes: { done: bytes.done, total: totalBytes },
+      bytes: { done: bytes.done, total: totalBytes, unknown: report.assets.sizeUnknown },
       ready: r.ready,
       readyReason: r.reason,
       lastSuccessfulPoll: lastOk,

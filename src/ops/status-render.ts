@@ -64,7 +64,8 @@ export function renderOverall(d: ApiStatus): string {
     `<p class="state state-${state}" id="overall-state" data-state="${state}">Mirror ${esc(c.summary)}</p>` +
     problemLine +
     `<p id="assets-count"><strong id="assets-done">${esc(c.done)}</strong> of <strong id="assets-total">${esc(c.total)}</strong> assets mirrored, ` +
-    `<strong>${esc(fmtBytes(o.bytes.done))}</strong> of <strong>${esc(fmtBytes(o.bytes.total))}</strong></p>` +
+    `<strong>${esc(fmtBytes(o.bytes.done))}</strong> of <strong>${esc(fmtBytes(o.bytes.total))}</strong>` +
+    `${o.bytes.unknown > 0 ? ` <span class="muted" id="size-unknown">(size unknown for ${esc(o.bytes.unknown)} asset${o.bytes.unknown === 1 ? '' : 's'})</span>` : ''}</p>` +
     bar(c.done, c.total, 'assets mirrored', 'big') +
     `<dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`
   );
@@ -87,8 +88,8 @@ export function renderNow(d: ApiStatus): string {
       : `<ul id="inflight" class="inflight">${d.inFlight
           .map(
             (f) =>
-              `<li><div class="key" title="${esc(f.key)}">${esc(f.key)}</div>${bar(f.bytes, f.size, `download progress of ${f.key}`, 'dl')}` +
-              `<div class="meta">${esc(fmtBytes(f.bytes))} / ${esc(fmtBytes(f.size))} · ${f.etaSeconds === null ? 'measuring speed…' : `${esc(fmtBytes(f.bytesPerSecond))}/s · ETA ${esc(fmtSeconds(f.etaSeconds))}`}</div></li>`,
+              `<li><div class="key" title="${esc(f.key)}">${esc(f.key)}</div>${bar(f.bytes, f.size ?? 0, `download progress of ${f.key}`, 'dl')}` +
+              `<div class="meta">${esc(fmtBytes(f.bytes))} / ${f.size === null ? 'size unknown' : esc(fmtBytes(f.size))} · ${f.etaSeconds === null ? (f.size === null ? `${esc(fmtBytes(f.bytesPerSecond))}/s` : 'measuring speed…') : `${esc(fmtBytes(f.bytesPerSecond))}/s · ETA ${esc(fmtSeconds(f.etaSeconds))}`}</div></li>`,
           )
           .join('')}</ul>`;
   return `${counts}<h3>Pauses</h3>${pauses}<h3>In flight (this replica)</h3>${inflight}`;

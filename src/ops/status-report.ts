@@ -49,7 +49,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       completeness: completeness({ queued: 0, running: 0, done: 0, failed: 0, gone: 0 }, { pollFinishedAt: null, pollFailed: false }),
       stale: true,
       check: 2 as 0 | 1 | 2,
-      assets: { listed: 0, done: 0, queued: 0, running: 0, failed: 0, gone: 0, deletedRemote: 0, bytesListed: 0, bytesDone: 0 },
+      assets: { listed: 0, done: 0, queued: 0, running: 0, failed: 0, gone: 0, deletedRemote: 0, bytesListed: 0, bytesDone: 0, sizeUnknown: 0 },
       jobs: { queued: 0, running: 0, done: 0, failed: 0, gone: 0 },
       remoteDeleted: 0,
       newestRemoteChange: null,
@@ -77,7 +77,9 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
   ]);
   const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
   const listed = jobs.queued + jobs.running + jobs.done + jobs.failed + jobs.gone;
+  // Known sizes only: an asset listed without a size counts in sizeUnknown, never as a negative size.
   const bytesListed = Object.values(totals.bytes).reduce((a, b) => a + b, 0);
+  const sizeUnknown = Object.values(totals.unknown).reduce((a, b) => a + b, 0);
   const pollFailed = lastPollFailed(cursor);
   const stale = cursor.pollFinishedAt === null || o.now - cursor.pollFinishedAt > staleAfterMs;
   // The one definition of complete, and the one count, that every surface shows (completeness.ts).
@@ -93,7 +95,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
     stale,
     /** `status --check`: 0 fresh and nothing failed, 1 something failed, 2 the last successful poll is too old. */
     check: (stale ? 2 : somethingFailed ? 1 : 0) as 0 | 1 | 2,
-    assets: { listed, done: jobs.done, queued: jobs.queued, running: jobs.running, failed: jobs.failed, gone: jobs.gone, deletedRemote: remoteDeleted, bytesListed, bytesDone: totals.bytes.done },
+    assets: { listed, done: jobs.done, queued: jobs.queued, running: jobs.running, failed: jobs.failed, gone: jobs.gone, deletedRemote: remoteDeleted, bytesListed, bytesDone: totals.bytes.done, sizeUnknown },
     jobs,
     remoteDeleted,
     /** The newest LastModified a complete poll saw (the high-water mark). */

@@ -213,14 +213,16 @@ export abstract class SqlStore {
     return { jobs: num(r.n), bytes: num(r.b) };
   }
 
-  async mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }> {
+  async mirrorTotals(): Promise<{ bytes: Record<JobState, number>; unknown: Record<JobState, number>; lastDoneAt: number | null }> {
     const bytes = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    const unknown = { ...bytes };
     let lastDoneAt: number | null = null;
-    for (const r of await this.x.all<{ state: JobState; b: number; f: number | null }>(this.q.status.mirrorTotals)) {
+    for (const r of await this.x.all<{ state: JobState; b: number; u: number; f: number | null }>(this.q.status.mirrorTotals)) {
       bytes[r.state] = num(r.b);
+      unknown[r.state] = num(r.u);
       if (r.state === 'done') lastDoneAt = r.f === null ? null : num(r.f);
     }
-    return { bytes, lastDoneAt };
+    return { bytes, unknown, lastDoneAt };
   }
 
   async listJobs(afterId: number, limit: number): Promise<Job[]> {

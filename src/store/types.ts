@@ -329,13 +329,19 @@ export interface StatusStore extends Pick<PollStore, 'getCursor'>, Pick<WorkerSt
    * a failed attempt (attempts > 0, with an error). `runAt` is in the caller's time base (next retry).
    */
   problemJobs(limit: number): Promise<Job[]>;
-  /** Listed bytes (sum of remote sizes) by job state, the byte side of counts(). */
+  /**
+   * Known bytes by job state, the byte side of counts(): what done jobs wrote, the listed size of the
+   * others; a size the listing omitted is not summed (mirrorTotals counts those).
+   */
   bytesByState(): Promise<Record<JobState, number>>;
   getJob(key: string): Promise<Job | null>;
   /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
   backlog(): Promise<{ jobs: number; bytes: number }>;
-  /** Listed bytes per job state and when the newest file arrived (status: complete?, last file). */
-  mirrorTotals(): Promise<{ bytes: Record<JobState, number>; lastDoneAt: number | null }>;
+  /**
+   * Known bytes per job state (as bytesByState), how many jobs per state have no known size (listed
+   * without one and not downloaded yet), and when the newest file arrived (status: last file).
+   */
+  mirrorTotals(): Promise<{ bytes: Record<JobState, number>; unknown: Record<JobState, number>; lastDoneAt: number | null }>;
   /** Number of keys marked deleted_remote (a sibling of the state counts in status). */
   remoteDeletedCount(): Promise<number>;
 }

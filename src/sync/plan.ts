@@ -21,7 +21,9 @@ export interface PlanItem {
 
 export interface PlanTotals {
   count: number;
+  /** Known bytes: assets listed without a size are counted in `sizeUnknown`, not summed. */
   bytes: number;
+  sizeUnknown: number;
 }
 
 export interface SyncPlan {
@@ -39,8 +41,10 @@ export interface SyncPlan {
   unchanged: number;
   /** Queued jobs whose retry backoff runs beyond this cycle: sync would leave them queued. */
   waiting: number;
-  /** fetch + replace bytes. */
+  /** fetch + replace bytes (known sizes). */
   totalBytes: number;
+  /** fetch + replace assets listed without a size. */
+  totalSizeUnknown: number;
   items: PlanItem[];
 }
 
@@ -157,7 +161,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
   const items = [...decided.values()].filter((i): i is PlanItem => i !== null);
   const sum = (action: PlanAction): PlanTotals => {
     const xs = items.filter((i) => i.action === action);
-    return { count: xs.length, bytes: xs.reduce((s, i) => s + i.size, 0) };
+    return { count: xs.length, bytes: xs.reduce((s, i) => s + Math.max(0, i.size), 0), sizeUnknown: xs.filter((i) => i.size < 0).length };
   };
   const fetch = sum('fetch');
   const replace = sum('replace');
@@ -173,6 +177,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
     unchanged,
     waiting,
     totalBytes: fetch.bytes + replace.bytes,
+    totalSizeUnknown: fetch.sizeUnknown + replace.sizeUnknown,
     items,
   };
 }

@@ -85,9 +85,18 @@ export class WorkerPool {
   }
 
   start(): Promise<void> {
+    const events = this.#ctx.events;
     const ctx: WorkerContext = {
       commits: this.commits,
       ...this.#ctx,
+      // Bytes downloaded are what was written, not the listed size (which may be unknown: -1).
+      events: {
+        ...events,
+        onDone: (job, r) => {
+          this.stats.bytes += r.bytes;
+          events.onDone?.(job, r);
+        },
+      },
       shutdownSignal: this.#shutdown.signal,
       waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),
       isApiDown: () => this.#gate.apiDown,
@@ -217,7 +226,6 @@ export class WorkerPool {
     this.stats.outcomes[outcome] = (this.stats.outcomes[outcome] ?? 0) + 1;
     if (outcome === 'done') {
       this.stats.done++;
-      this.stats.bytes += Math.max(0, job.remoteSize);
     } else if (outcome === 'failed') this.stats.failed++;
     else if (outcome === 'gone') this.stats.gone++;
     else if (outcome === 'retry') this.stats.retried++;

@@ -93,7 +93,7 @@ describe(`dry run (seed ${SEED})`, () => {
     expect(r1.code, r1.stderr).toBe(0);
     const p1 = JSON.parse(r1.stdout) as { fetch: { count: number; bytes: number }; replace: { count: number }; refuse: { count: number }; delete: { count: number } | null; full: boolean; items: { action: string; key: string }[] };
     expect(p1.full).toBe(true);
-    expect(p1.fetch).toEqual({ count: good.length, bytes: good.reduce((n, a) => n + a.size, 0) });
+    expect(p1.fetch).toEqual({ count: good.length, bytes: good.reduce((n, a) => n + a.size, 0), sizeUnknown: 0 });
     expect(p1.replace.count).toBe(0);
     expect(p1.refuse.count).toBe(2);
     expect(p1.items.filter((i) => i.action === 'refuse').map((i) => i.key).sort()).toEqual(hostile.map((h) => h.key).sort());
@@ -122,8 +122,8 @@ describe(`dry run (seed ${SEED})`, () => {
     expect(r3.code, r3.stderr).toBe(0);
     const p3 = JSON.parse(r3.stdout) as typeof p1;
     expect(p3.full).toBe(false);
-    expect(p3.fetch).toEqual({ count: 2, bytes: 3000 });
-    expect(p3.replace).toEqual({ count: 1, bytes: good[3]!.size });
+    expect(p3.fetch).toEqual({ count: 2, bytes: 3000, sizeUnknown: 0 });
+    expect(p3.replace).toEqual({ count: 1, bytes: good[3]!.size, sizeUnknown: 0 });
     expect(p3.delete).toBeNull(); // an incremental listing cannot see deletions
 
     const r4 = await runCli(['sync', '--dry-run', '--full', '--json', ...flags], { env: env(s) });

@@ -5,7 +5,7 @@ import { formatBytes } from '../../config/duration.js';
 import type { Config } from '../../config/load.js';
 import { openApi, openState } from '../../daemon/runtime.js';
 import type { Logger } from '../../lib/logger.js';
-import { planSync, type SyncPlan } from '../../sync/plan.js';
+import { planSync, type PlanTotals, type SyncPlan } from '../../sync/plan.js';
 import { classifyError, isUnreachable } from '../../errors.js';
 import { err, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -48,7 +48,8 @@ export async function dryRunCommand(config: Config, logger: Logger, o: { json: b
 }
 
 function printPlan(p: SyncPlan): void {
-  const line = (label: string, t: { count: number; bytes: number }) => out(`  ${label.padEnd(9)} ${String(t.count).padStart(7)}  ${formatBytes(t.bytes)}`);
+  const unknown = (n: number) => (n > 0 ? ` (size unknown for ${n} asset${n === 1 ? '' : 's'})` : '');
+  const line = (label: string, t: PlanTotals) => out(`  ${label.padEnd(9)} ${String(t.count).padStart(7)}  ${formatBytes(t.bytes)}${unknown(t.sizeUnknown)}`);
   out(`dry run: listed ${p.listed} assets in ${p.pages} page(s) ${p.full ? '(complete listing)' : `modified after ${p.listStart}`}; nothing was downloaded or changed`);
   line('fetch', p.fetch);
   line('replace', p.replace);
@@ -56,7 +57,7 @@ function printPlan(p: SyncPlan): void {
   out(`  ${'delete'.padEnd(9)} ${p.delete === null ? '      ?  (incremental listing; use --full to check deletions)' : String(p.delete.count).padStart(7)}`);
   out(`  unchanged ${String(p.unchanged).padStart(7)}`);
   if (p.waiting > 0) out(`  waiting   ${String(p.waiting).padStart(7)}  (queued with a retry backoff beyond this cycle)`);
-  out(`  total to download: ${formatBytes(p.totalBytes)}`);
+  out(`  total to download: ${formatBytes(p.totalBytes)}${unknown(p.totalSizeUnknown)}`);
   const refused = p.items.filter((i) => i.action === 'refuse');
   if (refused.length > 0) {
     out('refused keys:');

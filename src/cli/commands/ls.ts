@@ -56,6 +56,7 @@ export async function lsCommand(argv: string[]): Promise<number> {
   const { api, dispatcher } = openApi(config, logger);
   let count = 0;
   let bytes = 0;
+  let sizeUnknown = 0;
   try {
     for await (const page of listPages({ api, after: null, pageSize: config.api.pageSize, retries: config.sync.quickRetries + 2, logger, what: 'ls', unreachable: oneShotUnreachable(config.api.connectTimeout), maxPages: config.sync.maxListingPages })) {
       for (const a of page.items) {
@@ -63,7 +64,8 @@ export async function lsCommand(argv: string[]): Promise<number> {
         count++;
         // A STAC asset without file:size has no listed size (-1): shown as "?" / null.
         const size = a.size >= 0 ? a.size : null;
-        bytes += size ?? 0;
+        if (size === null) sizeUnknown++;
+        else bytes += size;
         const lm = new Date(a.lastModifiedMs).toISOString();
         if (values.json) out(JSON.stringify({ key: a.key, size, lastModified: lm, etag: a.etag }));
         else out(`${String(size ?? '?').padStart(12)}  ${lm}  ${a.key}`);
@@ -72,6 +74,6 @@ export async function lsCommand(argv: string[]): Promise<number> {
   } finally {
     await dispatcher.close().catch(() => undefined);
   }
-  err(`${count} assets, ${formatBytes(bytes)}`);
+  err(`${count} assets, ${formatBytes(bytes)}${sizeUnknown > 0 ? ` (size unknown for ${sizeUnknown})` : ''}`);
   return EXIT.OK;
 }

@@ -89,7 +89,7 @@ export function statusLines(r: StatusReport, authRetryMs: number): string[] {
   }
   const a = r.assets;
   const c = r.completeness;
-  lines.push(`mirror:               ${c.summary}: ${countLine(c)}, ${formatBytes(a.bytesDone)} of ${formatBytes(a.bytesListed)} listed; ${c.toDo} to do, ${c.failed} failed, ${c.gone} gone`);
+  lines.push(`mirror:               ${c.summary}: ${countLine(c)}, ${formatBytes(a.bytesDone)} of ${formatBytes(a.bytesListed)} listed${a.sizeUnknown > 0 ? ` (size unknown for ${a.sizeUnknown} asset${a.sizeUnknown === 1 ? '' : 's'})` : ''}; ${c.toDo} to do, ${c.failed} failed, ${c.gone} gone`);
   lines.push(`last file arrived:    ${ago(r.lastFileAt)}`);
   lines.push(`last successful poll: ${ago(r.lastSuccessfulPollAt)}${r.stale ? '  (STALE)' : ''}`);
   lines.push(`next poll:            ${r.nextPollAt ? `${relativeTime(Date.parse(r.nextPollAt), now)} (${r.nextPollAt})` : 'when sync or run is started (no daemon running)'}`);

@@ -3,10 +3,17 @@
 // SQLite (the host clock) and as an offset from the database's now on PostgreSQL (see hostTime).
 import type { Dialect } from './dialect.js';
 
+/** What a job's size is known to be: the bytes a done job wrote, else the listed size when listed. */
+const SIZE_KNOWN = "(state = 'done' AND bytes_written IS NOT NULL) OR remote_size >= 0";
+const KNOWN_BYTES = `coalesce(sum(CASE WHEN state = 'done' AND bytes_written IS NOT NULL THEN bytes_written WHEN remote_size >= 0 THEN remote_size ELSE 0 END), 0)`;
+const UNKNOWN_SIZE = `coalesce(sum(CASE WHEN ${SIZE_KNOWN} THEN 0 ELSE 1 END), 0)`;
+
 export function statusSql(d: Dialect) {
   return {
     counts: 'SELECT state, count(*) AS n FROM jobs GROUP BY state',
-    bytesByState: 'SELECT state, coalesce(sum(remote_size), 0) AS b FROM jobs GROUP BY state',
+    // Sizes the listing omitted (remote_size -1) are unknown, never summed; a done job counts the
+    // bytes it wrote. KNOWN_BYTES and UNKNOWN_SIZE say this once for both queries.
+    bytesByState: `SELECT state, ${KNOWN_BYTES} AS b FROM jobs GROUP BY state`,
     failures: `SELECT * FROM jobs ${d.indexedBy('jobs_failed')} WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT @limit`,
     // three index-friendly parts (a single OR would scan and sort the whole table on every refresh
     // of the status page); retrying jobs wait for a later run_at than fresh ones, so the newest
@@ -20,7 +27,7 @@ export function statusSql(d: Dialect) {
     nextRunAt: `SELECT ${d.hostTime('min(run_at)')} AS t FROM jobs WHERE state = 'queued'`,
     jobBriefs: `SELECT key, state, remote_size, ${d.hostTime('run_at')} AS t, local_path FROM jobs WHERE ${d.inList('state', 'states', 'text')} ORDER BY state, id`,
     backlog: `SELECT count(*) AS n, coalesce(sum(${d.greatest('remote_size', '0')}), 0) AS b FROM jobs WHERE state IN ('queued', 'running')`,
-    mirrorTotals: 'SELECT state, coalesce(sum(remote_size), 0) AS b, max(finished_at) AS f FROM jobs GROUP BY state',
+    mirrorTotals: `SELECT state, ${KNOWN_BYTES} AS b, ${UNKNOWN_SIZE} AS u, max(finished_at) AS f FROM jobs GROUP BY state`,
     listJobs: 'SELECT * FROM jobs WHERE id > @after ORDER BY id LIMIT @limit',
   };
 }
