@@ -34,6 +34,23 @@ const CODE_WORDS: Record<string, string> = {
   SYNC_API_UND_ERR_BODY_TIMEOUT: 'transfer stalled',
 };
 
+/** Why downloads are paused, in the words of the live display and of its log lines (gate reasons). */
+export const PAUSE_WORDS: Record<string, string> = {
+  api_down: 'API unavailable',
+  rate_limited: 'rate limited by the API (429)',
+  disk_full: 'mirror disk full',
+  auth_failed: 'credentials rejected',
+  paused: 'paused',
+};
+
+/**
+ * Log lines the live display shows itself, counting down, so they are not printed above it: a
+ * pause line printed there would stay behind, frozen at its first "retrying in 1.0s".
+ */
+export function shownByDisplay(line: string): boolean {
+  return /"msg":"pausing all downloads"/.test(line);
+}
+
 /** Shorten in the middle, keeping the end (the file name) and the start (the prefix). */
 export function shortenMiddle(s: string, width: number): string {
   if (s.length <= width) return s;
@@ -74,7 +91,7 @@ export function formatLogLine(line: string, o: { width: number; maxAttempts: num
     const tail = `${reason}; retrying now`;
     text = `retry ${shortenMiddle(key, room(tail))}: ${tail}`;
   } else if (msg === 'pausing all downloads') {
-    text = `paused: ${rec.reason === 'api_down' ? 'API unavailable' : String(rec.reason ?? '')}${typeof rec.pauseMs === 'number' ? `, retrying in ${formatDuration(rec.pauseMs)}` : ''}`;
+    text = `paused: ${PAUSE_WORDS[String(rec.reason)] ?? String(rec.reason ?? '')}${typeof rec.pauseMs === 'number' ? `, retrying in ${formatDuration(rec.pauseMs)}` : ''}`;
   } else if (msg === 'mirrored' && key) {
     const r = typeof rec.resumedFrom === 'number' ? ` (resumed at ${formatBytes(rec.resumedFrom)})` : '';
     text = `done ${shortenMiddle(key, room(r))}${r}`;

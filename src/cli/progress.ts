@@ -6,7 +6,7 @@
 import { formatBytes, formatDuration } from '../config/duration.js';
 import type { ClaimedJob } from '../store/types.js';
 import type { WorkerEvents } from '../sync/worker.js';
-import { formatLogLine, shortenMiddle } from './log-text.js';
+import { formatLogLine, shortenMiddle, shownByDisplay } from './log-text.js';
 
 const ESC = '\x1b[';
 const MAX_FILES_SHOWN = 4;
@@ -123,8 +123,10 @@ export class ProgressDisplay {
         this.#clear();
         const text = this.#o.textLogs === false ? null : this.#o.textLogs;
         // On the terminal a log line is one line of text, cut to the width: never JSON wrapped over rows.
-        if (text) for (const l of s.split('\n').filter(Boolean)) stream.write(`${formatLogLine(l, { width: this.#width(), maxAttempts: text.maxAttempts })}\n`);
-        else stream.write(s);
+        if (text) {
+          for (const l of s.split('\n').filter(Boolean))
+            if (!shownByDisplay(l)) stream.write(`${formatLogLine(l, { width: this.#width(), maxAttempts: text.maxAttempts })}\n`);
+        } else stream.write(s);
         this.#render();
         return true;
       },
@@ -187,7 +189,7 @@ export class ProgressDisplay {
     ].join('  ');
     const lines = [cut(head)];
     if (s.paused)
-      lines.push(cut(`paused: ${s.paused.reason}${s.paused.untilMs === null ? ', waiting until it clears' : `, retrying in ${formatDuration(s.paused.untilMs)}`}`));
+      lines.push(cut(`paused: ${s.paused.reason}${s.paused.untilMs === null ? ', waiting until it clears' : `, retrying in ${formatDuration(s.paused.untilMs)}`}${s.paused.reason.includes('429') && (s.paused.untilMs ?? 0) > 10_000 ? ' (Retry-After, at most api.maxRetryAfter)' : ''}`));
     // Long keys are shortened in the middle: the file name at the end is what tells them apart.
     for (const c of s.current.slice(0, MAX_FILES_SHOWN)) {
       const size = c.size >= 0 ? ` (${formatBytes(c.size)})` : ' (size unknown)';
@@ -209,10 +211,15 @@ export class ProgressDisplay {
     this.#lines = lines.length;
   }
 
-  /** Move to the first line of the display and erase to the end of the screen. */
+  /**
+   * Erase the display line by line, bottom up, leaving the cursor at the start of its first line.
+   * Not "erase to the end of the screen" (ESC [J): at the top-left corner tmux takes that for a
+   * clear screen and pushes the screen into the scrollback (scroll-on-clear), one stale copy of
+   * the display per redraw.
+   */
   #clear(): void {
     if (this.#lines === 0) return;
-    this.#o.out.write(`${this.#lines > 1 ? `${ESC}${this.#lines - 1}A` : ''}\r${ESC}J`);
+    this.#o.out.write(`\r${`${ESC}2K${ESC}1A`.repeat(this.#lines - 1)}${ESC}2K`);
     this.#lines = 0;
   }
 }

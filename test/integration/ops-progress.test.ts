@@ -79,7 +79,8 @@ describe.skipIf(!hasScript && !hasPython)('in a terminal', () => {
     const { code, output } = await runInPty(syncArgs(d));
     // 1 = the withdrawn asset is "gone", which is not a failure; every other file is mirrored.
     expect(code, output).toBe(0);
-    const frames = output.split(`\r${ESC}[J`).slice(1);
+    // Each redraw first erases the previous frame line by line (\r, then ESC[2K ESC[1A per line).
+    const frames = output.split(/\r(?:\x1b\[2K\x1b\[1A)*\x1b\[2K/).slice(1);
     expect(frames.length, output).toBeGreaterThanOrEqual(3);
     expect(output).toMatch(/\d+\/\d+ files {2}[\d.]+ (B|KiB|MiB)\/[\d.]+ (B|KiB|MiB) \(\d+%\) {2}[\d.]+ (B|KiB|MiB)\/s {2}ETA \S+/);
     expect(output).toMatch(/↓ products\/lst\/2026\/scene-\d\.tif \(192\.0 KiB\)/);

@@ -6,6 +6,7 @@ import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
 import { combineEvents } from '../../ops/worker-events.js';
 import { ProgressDisplay } from '../progress.js';
+import { PAUSE_WORDS } from '../log-text.js';
 import type { Job, JobState } from '../../store/types.js';
 import { isUnreachable, unreachableMessage } from '../../errors.js';
 import { redactUrl } from '../../lib/url-safety.js';
@@ -205,14 +206,7 @@ export class RunTally {
 /** The gate's state as the progress line shows it: why downloads are paused, and until when. */
 export function pauseOf(g: GateState, now: number): { reason: string; untilMs: number | null } | null {
   if (g.open) return null;
-  const words: Record<string, string> = {
-    api_down: 'API unavailable',
-    rate_limited: 'rate limited by the API',
-    disk_full: 'mirror disk full',
-    auth_failed: 'credentials rejected',
-    paused: 'paused',
-  };
-  return { reason: g.reasons.map((r) => words[r] ?? r).join(', '), untilMs: g.until === null ? null : Math.max(0, g.until - now) };
+  return { reason: g.reasons.map((r) => PAUSE_WORDS[r] ?? r).join(', '), untilMs: g.until === null ? null : Math.max(0, g.until - now) };
 }
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
