@@ -46,31 +46,25 @@ export function keptCollectionJson(doc: Record<string, unknown>): string {
 }
 
 /**
- * Start-up: rows an older version stored whole (the signed hrefs of every asset, links with tokens, a
- * canonical URL with user info) are rewritten to what the state keeps now. Returns how many changed.
+ * Start-up: rows an older version stored whole (every asset's signed href, links with tokens, a
+ * canonical URL with user info; marked by migration) are rewritten to what the state keeps now, a
+ * page per transaction; collection documents likewise. Returns how many rows changed. Once done,
+ * the items cost one indexed probe per start.
  */
-export async function scrubStoredItems(store: CatalogStore): Promise<number> {
+export async function scrubStoredItems(store: CatalogStore, now: number = Date.now()): Promise<number> {
   let n = 0;
-  let after: { collection: string; id: string } | null = null;
   for (;;) {
-    const page = await store.listItems(after, 500);
-    for (const row of page) {
-      const raw = keptItemJson(JSON.parse(row.raw) as { assets?: unknown }, row.assets.map((a) => a.asset));
-      const apiUrl = publicUrl(row.apiUrl);
-      if (raw === row.raw && apiUrl === row.apiUrl) continue;
-      await store.rewriteItem(row.collection, row.id, row.raw, raw, apiUrl);
-      n++;
-    }
-    const last = page.at(-1);
-    if (!last || page.length < 500) break;
-    after = { collection: last.collection, id: last.id };
+    const page = await store.unscrubbedItems(500);
+    if (page.length === 0) break;
+    await store.scrubItems(page.map((row) => ({ collection: row.collection, id: row.id, was: row.raw, raw: keptItemJson(JSON.parse(row.raw) as { assets?: unknown }, row.assets.map((a) => a.asset)), apiUrl: publicUrl(row.apiUrl) })));
+    n += page.length;
   }
   for (const c of await store.collections()) {
     const stored = await store.getCollection(c);
     if (stored === null) continue;
     const kept = keptCollectionJson(JSON.parse(stored) as Record<string, unknown>);
     if (kept === stored) continue;
-    await store.putCollection(c, kept, Date.now());
+    await store.putCollection(c, kept, now);
     n++;
   }
   return n;

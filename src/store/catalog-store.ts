@@ -26,12 +26,23 @@ export interface CatalogStore {
   /** Record what is on disk for an item (null, null: nothing). */
   setWritten(collection: string, id: string, written: string | null, jsonPath: string | null): Promise<void>;
   deleteItem(collection: string, id: string): Promise<void>;
-  /** Replace an item's raw JSON and API URL, if its raw JSON is still `was` (a newer listing wins). */
-  rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void>;
+  /** Items an older version stored whole (migration: unscrubbed), in (collection, id) order. */
+  unscrubbedItems(limit: number): Promise<StoredItem[]>;
+  /** Store what the state keeps of these items now (unless a newer listing replaced `was`) and unmark them. */
+  scrubItems(rows: readonly ItemRewrite[]): Promise<void>;
   /** Collections with at least one item row. */
   collections(): Promise<string[]>;
   getCollection(id: string): Promise<string | null>;
   putCollection(id: string, raw: string, now: number): Promise<void>;
+}
+
+export interface ItemRewrite {
+  collection: string;
+  id: string;
+  /** The raw JSON the rewrite was computed from. */
+  was: string;
+  raw: string;
+  apiUrl: string;
 }
 
 interface ItemRow {
@@ -58,7 +69,7 @@ class SqliteCatalogStore implements CatalogStore {
   async putItems(items: readonly StacItemRecord[], now: number): Promise<void> {
     const st = this.#db.prepare(`
       INSERT INTO stac_items (collection, item_id, raw, assets, api_url, seen_at) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (collection, item_id) DO UPDATE SET raw = excluded.raw, assets = excluded.assets, api_url = excluded.api_url, seen_at = excluded.seen_at`);
+      ON CONFLICT (collection, item_id) DO UPDATE SET raw = excluded.raw, assets = excluded.assets, api_url = excluded.api_url, seen_at = excluded.seen_at, unscrubbed = 0`);
     this.#db.transaction(() => {
       for (const it of items) st.run(it.collection, it.id, it.raw, JSON.stringify(it.assets), it.apiUrl, now);
     }).immediate();
@@ -83,8 +94,17 @@ class SqliteCatalogStore implements CatalogStore {
   async deleteItem(collection: string, id: string): Promise<void> {
     this.#db.prepare('DELETE FROM stac_items WHERE collection = ? AND item_id = ?').run(collection, id);
   }
-  async rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void> {
-    this.#db.prepare('UPDATE stac_items SET raw = ?, api_url = ? WHERE collection = ? AND item_id = ? AND raw = ?').run(raw, apiUrl, collection, id, was);
+  async unscrubbedItems(limit: number): Promise<StoredItem[]> {
+    return (this.#db.prepare(`SELECT ${COLS} FROM stac_items WHERE unscrubbed = 1 ORDER BY collection, item_id LIMIT ?`).all(limit) as ItemRow[]).map(toItem);
+  }
+  async scrubItems(rows: readonly ItemRewrite[]): Promise<void> {
+    // A listing that replaced the row meanwhile (raw is no longer `was`) wrote what is kept now: it stays.
+    const st = this.#db.prepare(`
+      UPDATE stac_items SET raw = CASE WHEN raw = @was THEN @raw ELSE raw END, api_url = CASE WHEN raw = @was THEN @api ELSE api_url END, unscrubbed = 0
+      WHERE collection = @c AND item_id = @i`);
+    this.#db.transaction(() => {
+      for (const r of rows) st.run({ c: r.collection, i: r.id, was: r.was, raw: r.raw, api: r.apiUrl });
+    }).immediate();
   }
   async collections(): Promise<string[]> {
     return (this.#db.prepare('SELECT DISTINCT collection FROM stac_items ORDER BY collection').all() as { collection: string }[]).map((r) => r.collection);
@@ -109,7 +129,7 @@ class PostgresCatalogStore implements CatalogStore {
     await this.#pool.query(
       `INSERT INTO stac_items (collection, item_id, raw, assets, api_url, seen_at)
        SELECT c, i, r, a, u, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(c, i, r, a, u)
-       ON CONFLICT (collection, item_id) DO UPDATE SET raw = excluded.raw, assets = excluded.assets, api_url = excluded.api_url, seen_at = excluded.seen_at`,
+       ON CONFLICT (collection, item_id) DO UPDATE SET raw = excluded.raw, assets = excluded.assets, api_url = excluded.api_url, seen_at = excluded.seen_at, unscrubbed = 0`,
       [items.map((i) => i.collection), items.map((i) => i.id), items.map((i) => i.raw), items.map((i) => JSON.stringify(i.assets)), items.map((i) => i.apiUrl), now],
     );
   }
@@ -133,8 +153,17 @@ class PostgresCatalogStore implements CatalogStore {
   async deleteItem(collection: string, id: string): Promise<void> {
     await this.#pool.query('DELETE FROM stac_items WHERE collection = $1 AND item_id = $2', [collection, id]);
   }
-  async rewriteItem(collection: string, id: string, was: string, raw: string, apiUrl: string): Promise<void> {
-    await this.#pool.query('UPDATE stac_items SET raw = $1, api_url = $2 WHERE collection = $3 AND item_id = $4 AND raw = $5', [raw, apiUrl, collection, id, was]);
+  async unscrubbedItems(limit: number): Promise<StoredItem[]> {
+    return (await this.#pool.query<ItemRow>(`SELECT ${COLS} FROM stac_items WHERE unscrubbed = 1 ORDER BY collection, item_id LIMIT $1`, [limit])).rows.map(toItem);
+  }
+  async scrubItems(rows: readonly ItemRewrite[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.#pool.query(
+      `UPDATE stac_items s SET raw = CASE WHEN s.raw = u.was THEN u.raw ELSE s.raw END, api_url = CASE WHEN s.raw = u.was THEN u.api ELSE s.api_url END, unscrubbed = 0
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(c, i, was, raw, api)
+       WHERE s.collection = u.c AND s.item_id = u.i`,
+      [rows.map((r) => r.collection), rows.map((r) => r.id), rows.map((r) => r.was), rows.map((r) => r.raw), rows.map((r) => r.apiUrl)],
+    );
   }
   async collections(): Promise<string[]> {
     return (await this.#pool.query<{ collection: string }>('SELECT DISTINCT collection FROM stac_items ORDER BY collection')).rows.map((r) => r.collection);

@@ -154,37 +154,34 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
     for (const k of keys.slice(2)) expect((await loc(k)).h, `${name} ${k}`).toContain('X-Amz-Date=20260102');
   });
 
-  it.skipIf(skip)('a state written by an older version: the migration blanks the locators of settled jobs', async () => {
+  it.skipIf(skip)('a state written by an older version: settled locators are blanked, whole items and collection documents cleaned at start-up', async () => {
     const open = make();
     const store: StateStore = await open([]);
     await store.upsertPage([{ key: 'c1/i1/old.tif', lastModifiedMs: 1000, size: 3, etag: null, locator: locator('old') }], Date.now());
     const [j] = await store.claim(1, { owner: 't', leaseMs: 60_000, now: Date.now(), order: 'key' });
     await store.complete(j!.id, j!.leaseToken, { localPath: j!.key, bytes: 3, sha256: '00'.repeat(32), now: Date.now() });
-    // as an older version left it: done, with its signed href; and the schema before the migration
-    const s = store as StateStore & { db?: Database.Database; pool?: { query(q: string, p?: unknown[]): Promise<unknown> } };
-    if (s.db) {
-      s.db.prepare('UPDATE jobs SET locator = ?').run(locator('old'));
-      s.db.pragma(`user_version = ${(s.db.pragma('user_version', { simple: true }) as number) - 1}`);
-    } else {
-      await s.pool!.query('UPDATE jobs SET locator = $1', [locator('old')]);
-      await s.pool!.query('DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)');
-    }
-    expect(await locatorOf(store, 'c1/i1/old.tif')).toMatch(SIGNED);
-    await store.close();
-    const reopened = await open([]);
-    expect(JSON.parse(await locatorOf(reopened, 'c1/i1/old.tif'))).toMatchObject({ h: '', x: 0, a: 'old', c: 'c1', i: 'i1' });
-  });
-
-  it.skipIf(skip)('items an older version stored whole (every asset\'s signed href, a canonical URL with user info) are cleaned at start-up', async () => {
-    const store: StateStore = await make()([]);
-    const cat = catalogStoreFor(store);
     const item = {
       type: 'Feature', id: 'i1', collection: 'c1', properties: { datetime: '2026-01-01T00:00:00Z' },
       links: [{ rel: 'via', href: 'https://portal.example/o/1?token=t0k3n' }],
       assets: { lst: { href: signed('lst') }, mask: { href: signed('mask') }, metadata: { href: signed('metadata') } },
     };
-    await cat.putItems([{ collection: 'c1', id: 'i1', raw: JSON.stringify(item), assets: [{ asset: 'lst', key: 'c1/i1/lst.tif', version: 1 }], apiUrl: 'https://me:pw@api.example/stac/collections/c1/items/i1' }], Date.now());
-    await cat.putCollection('c1', JSON.stringify({ id: 'c1', assets: { thumb: { href: signed('thumb') }, doc: { href: 'https://d.example/x.pdf?sig=s1g' } } }), Date.now());
+    // As an older version left it: a done job with its signed href, the item whole, the collection
+    // document as the API sent it, and the schema before this version's two migrations.
+    const s = store as StateStore & { db?: Database.Database; pool?: { query(q: string, p?: unknown[]): Promise<unknown> } };
+    const run = async (q: string, p: unknown[] = []) => (s.db ? s.db.prepare(q.replace(/\$\d/g, '?')).run(...p) : s.pool!.query(q, p));
+    await run('UPDATE jobs SET locator = $1', [locator('old')]);
+    await run('INSERT INTO stac_items (collection, item_id, raw, assets, api_url, seen_at) VALUES ($1, $2, $3, $4, $5, 0)', ['c1', 'i1', JSON.stringify(item), JSON.stringify([{ asset: 'lst', key: 'c1/i1/lst.tif', version: 1 }]), 'https://me:pw@api.example/stac/collections/c1/items/i1']);
+    await run('INSERT INTO stac_collections (id, raw, fetched_at) VALUES ($1, $2, 0)', ['c1', JSON.stringify({ id: 'c1', assets: { thumb: { href: signed('thumb') }, doc: { href: 'https://d.example/x.pdf?sig=s1g' } } })]);
+    await run('DROP INDEX stac_items_unscrubbed');
+    await run('ALTER TABLE stac_items DROP COLUMN unscrubbed');
+    if (s.db) s.db.pragma(`user_version = ${(s.db.pragma('user_version', { simple: true }) as number) - 2}`);
+    else await run('DELETE FROM schema_migrations WHERE version > (SELECT max(version) - 2 FROM schema_migrations)');
+    expect(await locatorOf(store, 'c1/i1/old.tif')).toMatch(SIGNED);
+    await store.close();
+
+    const reopened = await open([]);
+    expect(JSON.parse(await locatorOf(reopened, 'c1/i1/old.tif'))).toMatchObject({ h: '', x: 0, a: 'old', c: 'c1', i: 'i1' });
+    const cat = catalogStoreFor(reopened);
     expect(await scrubStoredItems(cat)).toBe(2);
     const row = (await cat.getItem('c1', 'i1'))!;
     expect(row.raw).not.toMatch(SIGNED);
@@ -195,5 +192,8 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
     expect(coll).not.toMatch(SIGNED);
     expect(coll).not.toContain('s1g');
     expect(await scrubStoredItems(cat)).toBe(0);
+    // rows this version writes are never marked
+    await cat.putItems([{ collection: 'c1', id: 'i2', raw: JSON.stringify({ ...item, id: 'i2' }), assets: [], apiUrl: '' }], Date.now());
+    expect(await cat.unscrubbedItems(10)).toEqual([]);
   });
 });
