@@ -162,6 +162,8 @@ export const configSchema = z.strictObject({
       lookback: duration('30d').refine((ms) => ms >= 1000, 'must be at least 1s'),
       /** Keep the mirror a self-contained STAC catalogue (catalog.json, collection.json, item JSON). */
       catalog: z.boolean().default(true),
+      /** With catalog: keep <mirror>/items.parquet, the catalogue's items as stac-geoparquet. */
+      geoparquet: z.boolean().default(true),
     })
     .prefault({}),
   api: z

@@ -279,6 +279,7 @@ export class Engine {
     this.gate.close();
     // `sync` ends with the catalogue written for everything that is done.
     await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
+    await this.catalog?.flushIndex().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the GeoParquet index'));
     // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
     await this.#maintenance.sweep();
     return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.auth.failed, outage: outage.gaveUp() };
@@ -311,6 +312,7 @@ export class Engine {
         this.gate.close();
         // What the drained workers finished reaches the catalogue before the process ends.
         await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
+        await this.catalog?.flushIndex().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the GeoParquet index'));
       })();
       return stopping;
     };

@@ -36,6 +36,15 @@ export interface CatalogDeps {
   clock: () => number;
   /** The collection document from the API; without it a minimal collection is written. */
   fetchCollection?: ((id: string) => Promise<Record<string, unknown>>) | undefined;
+  /** The GeoParquet index (stac-index.ts), told of every change; null when catalog.geoparquet is off. */
+  index?: CatalogIndex | null | undefined;
+}
+
+/** What the catalogue tells its index: a change (rewrite soon), files about to go (rewrite now). */
+export interface CatalogIndex {
+  changed(): void;
+  beforeRemove(): Promise<void>;
+  flush(): Promise<void>;
 }
 
 /** `<collection>/<item>/…` job keys back to (collection, item id); see escapeSegment. */
@@ -168,7 +177,10 @@ export class StacCatalog {
         }
       }
       for (const c of touched) await this.#collection(c);
-      if (touched.size > 0) await this.#catalog();
+      if (touched.size > 0) {
+        await this.#catalog();
+        this.#d.index?.changed();
+      }
       for (const p of removeAfter) await removeCatalogFile(this.#d.root, p);
       if (failed) return;
     }
@@ -227,13 +239,13 @@ export class StacCatalog {
    * Take items out of the catalogue before their files go (reconcile): the collection stops linking
    * them, then their JSON is removed. They come back when their remaining assets are complete.
    */
-  async withdraw(items: readonly { collection: string; id: string }[]): Promise<void> {
+  async withdraw(items: readonly { collection: string; id: string }[]): Promise<number> {
     const rows: StoredItem[] = [];
     for (const it of items) {
       const row = await this.#d.store.getItem(it.collection, it.id);
       if (row?.jsonPath) rows.push(row);
     }
-    if (rows.length === 0) return;
+    if (rows.length === 0) return 0;
     const byCollection = new Map<string, Set<string>>();
     for (const r of rows) byCollection.set(r.collection, (byCollection.get(r.collection) ?? new Set()).add(r.id));
     for (const [c, ids] of byCollection) await this.#collection(c, ids);
@@ -245,6 +257,8 @@ export class StacCatalog {
       this.#dirty.add(`${r.collection}\u0000${r.id}`);
     }
     for (const c of byCollection.keys()) if ((await this.#d.store.writtenItems(c)).length === 0) await removeCatalogFile(this.#d.root, `${collectionDir(c)}/${COLLECTION_FILE}`);
+    this.#d.index?.changed();
+    return rows.length;
   }
 
   /** Reconcile's hook: the items of these jobs leave the catalogue before the files are removed. */
@@ -254,7 +268,13 @@ export class StacCatalog {
       const it = itemOfKey(j.key);
       if (it) seen.set(`${it.collection}\u0000${it.id}`, it);
     }
-    await this.withdraw([...seen.values()]);
+    // The index stops listing them before their files go, like the catalogue.
+    if ((await this.withdraw([...seen.values()])) > 0) await this.#d.index?.beforeRemove();
+  }
+
+  /** Write the index now if the catalogue changed since its last rewrite (shutdown, one-shot commands). */
+  async flushIndex(): Promise<void> {
+    await this.#d.index?.flush();
   }
 
   async #collectionDoc(c: string): Promise<Record<string, unknown>> {

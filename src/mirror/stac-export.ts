@@ -1,24 +1,27 @@
-// `export --format stac-ndjson`: one STAC item per line, as the catalogue holds it, with asset hrefs
-// relative to the mirror root (the file is meant to sit there; stac-geoparquet and similar tools read
-// newline-delimited items). Structural links (root, parent, collection) only make sense beside the
-// item file and are left out; `canonical` (the API's copy) stays.
+// The mirror's catalogue as a stream of STAC items, for `export --format stac-ndjson` (one item per line)
+// and the GeoParquet index (stac-index.ts, `export --format stac-geoparquet`): each item as the
+// catalogue holds it, read from its item JSON, with asset hrefs relative to the mirror root (the
+// files are meant to sit there). Structural links (root, parent, collection) only make sense beside the
+// item file and are left out; `canonical` (the API's copy) stays. No URL keeps credentials or a
+// signature (lib/url-safety.ts).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { publicUrlsIn } from '../lib/url-safety.js';
 import type { CatalogStore } from '../store/catalog-store.js';
 
 const DROP = new Set(['self', 'root', 'parent', 'collection']);
+export type ExportedItem = Record<string, unknown> & { id: string; collection: string; assets?: Record<string, { href?: string }>; links?: { rel: string; href: string }[] };
 
 /** Items whose JSON is in the catalogue, in (collection, id) order; `missing` counts unreadable ones. */
-export async function* stacNdjsonLines(store: CatalogStore, root: string, stats: { missing: number } = { missing: 0 }): AsyncGenerator<string> {
+export async function* stacItems(store: CatalogStore, root: string, stats: { missing: number } = { missing: 0 }): AsyncGenerator<ExportedItem> {
   let after: { collection: string; id: string } | null = null;
   for (;;) {
     const page = await store.listItems(after, 500);
     for (const row of page) {
       if (!row.jsonPath) continue;
-      let item: { assets?: Record<string, { href?: string }>; links?: { rel: string }[] };
+      let item: ExportedItem;
       try {
-        item = JSON.parse(await fsp.readFile(path.join(root, ...row.jsonPath.split('/')), 'utf8')) as typeof item;
+        item = JSON.parse(await fsp.readFile(path.join(root, ...row.jsonPath.split('/')), 'utf8')) as ExportedItem;
       } catch {
         stats.missing++;
         continue;
@@ -27,10 +30,15 @@ export async function* stacNdjsonLines(store: CatalogStore, root: string, stats:
       for (const a of Object.values(item.assets ?? {})) if (typeof a.href === 'string') a.href = path.posix.normalize(path.posix.join(dir, a.href));
       item.links = (item.links ?? []).filter((l) => !DROP.has(l.rel));
       // What the catalogue holds is public already; a file written by an older version may not be.
-      yield JSON.stringify(publicUrlsIn(item));
+      yield publicUrlsIn(item);
     }
     const last = page.at(-1);
     if (!last || page.length < 500) return;
     after = { collection: last.collection, id: last.id };
   }
+}
+
+/** `export --format stac-ndjson`: the same items, one JSON document per line. */
+export async function* stacNdjsonLines(store: CatalogStore, root: string, stats: { missing: number } = { missing: 0 }): AsyncGenerator<string> {
+  for await (const item of stacItems(store, root, stats)) yield JSON.stringify(item);
 }

@@ -84,7 +84,7 @@ describe('source and stac settings', () => {
   it('default to the asset API; CONSTELLR_SYNC_SOURCE and --source choose STAC', () => {
     const d = loadConfig({ env: {}, cwd: dirs.root });
     expect(d.source).toBe('assets');
-    expect(d.stac).toEqual({ collections: null, filter: null, bbox: null, datetime: null, assets: [], pageSize: 100, lookback: 30 * 86_400_000, catalog: true });
+    expect(d.stac).toEqual({ collections: null, filter: null, bbox: null, datetime: null, assets: [], pageSize: 100, lookback: 30 * 86_400_000, catalog: true, geoparquet: true });
     expect(loadConfig({ env: { CONSTELLR_SYNC_SOURCE: 'stac' }, cwd: dirs.root }).source).toBe('stac');
     expect(loadConfig({ env: { CONSTELLR_SYNC_SOURCE: 'stac' }, flags: { source: 'assets' }, cwd: dirs.root }).source).toBe('assets');
     expect(() => loadConfig({ env: { CONSTELLR_SYNC_SOURCE: 'ftp' }, cwd: dirs.root })).toThrow(/source \(from CONSTELLR_SYNC_SOURCE\)/);

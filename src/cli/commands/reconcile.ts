@@ -63,6 +63,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     });
     // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
     await catalog?.flush();
+    await catalog?.flushIndex();
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;
     if (values.json) {
       out(JSON.stringify({ exitCode: code, maxDelete: formatMaxDelete(config.mirror.maxDelete), ...r }));

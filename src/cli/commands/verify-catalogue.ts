@@ -1,7 +1,9 @@
 // verify's STAC catalogue part: check the files; with --repair rewrite every item, collection and the
 // root from the state (items whose files are being fetched again leave until they are complete) and
 // check again.
+import { indexLock } from '../../daemon/catalog.js';
 import { StacCatalog } from '../../mirror/stac-catalog.js';
+import { StacIndex } from '../../mirror/stac-index.js';
 import { verifyCatalogue } from '../../mirror/stac-verify.js';
 import { createLogger } from '../../lib/logger.js';
 import { catalogStoreFor } from '../../store/catalog-store.js';
@@ -19,13 +21,17 @@ export interface CatalogueVerdict {
   issues: { file: string; detail: string }[];
 }
 
-export async function verifyStacCatalogue(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean }): Promise<CatalogueVerdict> {
+export async function verifyStacCatalogue(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean; geoparquet?: boolean }): Promise<CatalogueVerdict> {
   let r = await verifyCatalogue(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalogue       ${JSON.stringify(i.file)}  ${i.detail}`) });
   const problems = r.issues.length;
   if (o.repair && problems > 0) {
-    const catalog = new StacCatalog({ store: catalogStoreFor(store), jobs: store, root, logger: createLogger({ level: 'silent' }), clock: Date.now });
+    const logger = createLogger({ level: 'silent' });
+    const index = o.geoparquet ? new StacIndex({ store: catalogStoreFor(store), root, logger, lock: indexLock(root) }) : null;
+    const catalog = new StacCatalog({ store: catalogStoreFor(store), jobs: store, root, logger, clock: Date.now, index });
     await catalog.markAll();
     await catalog.flush(true);
+    // The index follows the repaired catalogue.
+    await index?.rewrite();
     r = await verifyCatalogue(root, { deep: o.deep });
   }
   return { clean: problems === 0, collections: r.collections, items: r.items, assets: r.assets, problems, remaining: r.issues.length, issues: r.issues.slice(0, 100) };

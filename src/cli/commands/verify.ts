@@ -47,7 +47,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       onIssue: values.json ? undefined : (i) => err(`${i.problem.padEnd(15)} ${JSON.stringify(i.key)}  ${i.detail}`),
     });
     // The STAC catalogue (source: stac, stac.catalog): every link and asset href resolves, sizes match.
-    const cat = config.source === 'stac' && config.stac.catalog ? await verifyStacCatalogue(store, config.mirror.dir, { deep: values.deep === true, repair: values.repair === true, json: values.json === true }) : null;
+    const cat = config.source === 'stac' && config.stac.catalog ? await verifyStacCatalogue(store, config.mirror.dir, { deep: values.deep === true, repair: values.repair === true, json: values.json === true, geoparquet: config.stac.geoparquet }) : null;
     if (values.json)
       out(JSON.stringify({ clean: r.clean && (cat?.clean ?? true), checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues, ...(cat ? { catalogue: cat } : {}) }));
     else

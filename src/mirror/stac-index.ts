@@ -1,0 +1,173 @@
+// The mirror's index as stac-geoparquet: `<mirror>/items.parquet`, one row per item of the STAC
+// catalogue, for GeoPandas, DuckDB, pyarrow, QGIS (README "Query the mirror"). One file for every
+// collection: a mirror holds one or a few collections of the same products (same properties, same
+// assets), and a query spans them ("every LST item over this field"); the collections' documents are
+// in the file metadata.
+//
+// Fed from the same state as the catalogue writer: the items whose JSON is in the catalogue, read from
+// that JSON (stac-export.ts), so its rows are the catalogue's items and its asset hrefs the same
+// files, relative to the mirror root. Kept current like the catalogue: the catalogue says when it
+// changed, and the index is rewritten at most once per delay. Written atomically: a temporary file
+// under the reserved folder, fsync, rename, fsync of the folder; a crash leaves the previous complete
+// file or the new one. Never ahead of the files it points to: an item is in the catalogue only once
+// its files are in place, and before reconcile removes files the index is rewritten without their
+// items (beforeRemove), or removed when that fails. With replicas, one writer at a time (the lock).
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { crashPoint } from '../lib/crash-point.js';
+import type { Logger } from '../lib/logger.js';
+import type { CatalogStore } from '../store/catalog-store.js';
+import { fsyncDir } from './fs-safe.js';
+import { writeStacGeoParquet, type WriteResult } from './geoparquet.js';
+import { COLLECTION_FILE, collectionDir } from './stac-catalog.js';
+import { stacItems } from './stac-export.js';
+import { CATALOG_TMP_DIR } from './stac-files.js';
+
+export const INDEX_FILE = 'items.parquet';
+/** How long after a catalogue change the index is rewritten (changes meanwhile join that rewrite). */
+export const INDEX_DELAY_MS = 1000;
+const STRUCTURAL = new Set(['self', 'root', 'parent', 'child', 'item', 'items', 'collection']);
+
+export interface IndexDeps {
+  store: CatalogStore;
+  root: string;
+  logger: Logger;
+  /** Held while writing: one writer at a time across replicas. Resolves once held. */
+  lock: () => Promise<{ release(): void }>;
+  delayMs?: number;
+}
+
+/** The collection documents of the catalogue, without their links (relative to collection.json). */
+async function collectionDocs(store: CatalogStore, root: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const c of await store.collections()) {
+    try {
+      const doc = JSON.parse(await fsp.readFile(path.join(root, collectionDir(c), COLLECTION_FILE), 'utf8')) as Record<string, unknown> & { links?: { rel: string }[] };
+      out[c] = { ...doc, links: (doc.links ?? []).filter((l) => !STRUCTURAL.has(l.rel)) };
+    } catch {
+      // no written item in it (yet): not in the catalogue, not in the index
+    }
+  }
+  return out;
+}
+
+/**
+ * Write the index of the catalogue at `root` to `dest` atomically: `tmp` (same filesystem), fsync,
+ * rename, fsync of dest's folder. Also `export --format stac-geoparquet`.
+ */
+export async function writeIndexFile(store: CatalogStore, root: string, dest: string, tmp: string, stats: { missing: number } = { missing: 0 }): Promise<WriteResult> {
+  const fh = await fsp.open(tmp, 'wx', 0o644);
+  let r: WriteResult;
+  try {
+    const collections = await collectionDocs(store, root);
+    r = await writeStacGeoParquet(fh, () => stacItems(store, root, stats), collections);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  crashPoint('index_synced');
+  try {
+    await fsp.rename(tmp, dest);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  crashPoint('index_renamed');
+  await fsyncDir(path.dirname(dest));
+  return r;
+}
+
+export class StacIndex {
+  readonly #d: IndexDeps;
+  #dirty = false;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  /** Rewrites done (tests, logs). */
+  writes = 0;
+
+  constructor(deps: IndexDeps) {
+    this.#d = deps;
+  }
+
+  get file(): string {
+    return path.join(this.#d.root, INDEX_FILE);
+  }
+
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  /** The catalogue changed: rewrite within the delay. Never throws. */
+  changed(): void {
+    this.#dirty = true;
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the GeoParquet index; tried again after the next change'));
+    }, this.#d.delayMs ?? INDEX_DELAY_MS);
+    this.#timer.unref();
+  }
+
+  /** Rewrite now if the catalogue changed since the last rewrite; one at a time. */
+  flush(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#dirty) await this.#write();
+    });
+  }
+
+  /** Rewrite now, changed or not (start-up, verify --repair). */
+  rewrite(): Promise<void> {
+    return this.#serial(() => this.#write());
+  }
+
+  /**
+   * Before reconcile removes files: the index stops listing items the catalogue withdrew. If it cannot
+   * be rewritten, it is removed (a missing index points at nothing); if that fails too, this throws
+   * and the files stay.
+   */
+  async beforeRemove(): Promise<void> {
+    this.#dirty = true;
+    try {
+      await this.flush();
+    } catch (e) {
+      this.#d.logger.error({ err: (e as Error).message }, 'could not rewrite the GeoParquet index before removing files; removing the index until the next rewrite');
+      await this.#serial(async () => {
+        await fsp.rm(this.file, { force: true });
+        await fsyncDir(this.#d.root);
+      });
+    }
+  }
+
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const prev = this.#running ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(fn);
+    this.#running = next.finally(() => {
+      if (this.#running === next) this.#running = null;
+    });
+    return next;
+  }
+
+  async #write(): Promise<void> {
+    const held = await this.#d.lock();
+    try {
+      // Changes from here on are after what this rewrite reads: they make it dirty again.
+      this.#dirty = false;
+      const tmpDir = path.join(this.#d.root, CATALOG_TMP_DIR);
+      await fsp.mkdir(tmpDir, { recursive: true });
+      const stats = { missing: 0 };
+      const started = Date.now();
+      const r = await writeIndexFile(this.#d.store, this.#d.root, this.file, path.join(tmpDir, `${randomBytes(8).toString('hex')}.parquet`), stats);
+      this.writes++;
+      this.#d.logger.debug({ items: r.rows, bytes: r.bytes, ms: Date.now() - started, unreadable: stats.missing }, 'GeoParquet index written');
+    } catch (e) {
+      this.#dirty = true;
+      throw e;
+    } finally {
+      held.release();
+    }
+  }
+}
