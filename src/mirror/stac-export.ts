@@ -10,6 +10,8 @@ import { publicUrlsIn } from '../lib/url-safety.js';
 import type { CatalogStore } from '../store/catalog-store.js';
 
 const DROP = new Set(['self', 'root', 'parent', 'collection']);
+/** Item JSON files read ahead of the one being yielded. */
+const READ_AHEAD = 16;
 export type ExportedItem = Record<string, unknown> & { id: string; collection: string; assets?: Record<string, { href?: string }>; links?: { rel: string; href: string }[] };
 
 /** Items whose JSON is in the catalogue, in (collection, id) order; `missing` counts unreadable ones. */
@@ -17,16 +19,23 @@ export async function* stacItems(store: CatalogStore, root: string, stats: { mis
   let after: { collection: string; id: string } | null = null;
   for (;;) {
     const page = await store.listItems(after, 500);
-    for (const row of page) {
-      if (!row.jsonPath) continue;
+    const rows = page.filter((r) => r.jsonPath !== null);
+    // Read READ_AHEAD files at a time, in order: one at a time waits on the filesystem for each.
+    const texts: Promise<string | null>[] = [];
+    const read = (i: number) => fsp.readFile(path.join(root, ...rows[i]!.jsonPath!.split('/')), 'utf8').catch(() => null);
+    for (let i = 0; i < Math.min(READ_AHEAD, rows.length); i++) texts.push(read(i));
+    for (const [n, row] of rows.entries()) {
+      if (n + READ_AHEAD < rows.length) texts.push(read(n + READ_AHEAD));
+      const text = await texts[n]!;
       let item: ExportedItem;
       try {
-        item = JSON.parse(await fsp.readFile(path.join(root, ...row.jsonPath.split('/')), 'utf8')) as ExportedItem;
+        if (text === null) throw new Error('unreadable');
+        item = JSON.parse(text) as ExportedItem;
       } catch {
         stats.missing++;
         continue;
       }
-      const dir = path.posix.dirname(row.jsonPath);
+      const dir = path.posix.dirname(row.jsonPath!);
       for (const a of Object.values(item.assets ?? {})) if (typeof a.href === 'string') a.href = path.posix.normalize(path.posix.join(dir, a.href));
       item.links = (item.links ?? []).filter((l) => !DROP.has(l.rel));
       // What the catalogue holds is public already; a file written by an older version may not be.

@@ -6,7 +6,8 @@
 // must stay ≤ 1.3 × the catalogue (resume works). Reproduce a run with TEST_SEED=<seed>.
 // The same test runs against the STAC source (issue 14): 200 items × 3 assets through POST
 // /stac/search with an API key, pre-signed URLs that expire before the big downloads end (refresh,
-// then Range resume), every fault on; the mirror must equal the STAC catalogue byte for byte.
+// then Range resume), every fault on; the mirror must equal the STAC catalogue byte for byte, and its
+// GeoParquet index must list exactly the catalogue's items.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import { Catalogue, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
@@ -14,6 +15,7 @@ import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems } from '../helpers/stac.js';
 import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { indexProblems } from '../helpers/stac-index.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -99,7 +101,8 @@ async function stacScenario(rng: Rng, faults: SimulatorOptions['faults']): Promi
     count: want.size,
     totalBytes: [...want.values()].reduce((a, f) => a + f.size, 0),
     // ... and the mirror is a STAC catalogue equal to the simulator's items (pystac, stac-pydantic).
-    problems: async (mirror, state) => [...(await stacEndStateProblems(mirror, state, store)), ...(await catalogueProblems(mirror, store))],
+    // ... and its GeoParquet index (items.parquet) lists exactly the catalogue's items, with the same files.
+    problems: async (mirror, state) => [...(await stacEndStateProblems(mirror, state, store)), ...(await catalogueProblems(mirror, store)), ...(await indexProblems(mirror))],
     checkFaults: (why) => {
       // expired or refused URLs were refreshed by fetching items again, one request per item at a time
       expect([...s.stats.stac.itemRequestsById.values()].reduce((a, b) => a + b, 0), why('item re-fetches')).toBeGreaterThan(0);

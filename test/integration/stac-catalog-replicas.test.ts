@@ -1,6 +1,7 @@
 // The STAC catalogue with PostgreSQL and two `run` replicas sharing one mirror: both complete assets,
 // whichever completes an item's last asset writes its JSON, both rewrite collection.json. The end state
-// must still be exact (pystac, stac-pydantic, our verifier) and equal to the simulator's items.
+// must still be exact (pystac, stac-pydantic, our verifier) and equal to the simulator's items, and the
+// GeoParquet index (one writer at a time) must list exactly the catalogue's items.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness
 import { configFlags, killAll, spawnCli, type Proc } from '../helpers/fault-daemon.js';
 import { TEST_DATABASE_URL, dropSchema, requirePostgres, sql, uniqueSchema } from '../helpers/postgres.js';
 import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { indexProblems } from '../helpers/stac-index.js';
 import { STAC_KEY, startStacSim } from '../helpers/stac.js';
 
 const seed = testSeed();
@@ -65,6 +67,8 @@ describe('STAC catalogue on PostgreSQL with replicas', () => {
     for (const p of procs) p.kill('SIGTERM');
     for (const p of procs) expect((await p.exited).code, p.stderr().slice(-2000)).toBe(0);
     expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    // one index writer at a time; the last rewrite read the state after every change
+    expect(await indexProblems(dirs.mirror)).toEqual([]);
     const rows = await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".stac_items WHERE json_path IS NOT NULL`);
     expect(Number(rows[0]!.n)).toBe(want);
 
@@ -75,6 +79,7 @@ describe('STAC catalogue on PostgreSQL with replicas', () => {
     const rec = spawnCli(['reconcile', ...args, '--delete-policy', 'delete', '--max-delete', '100%'], env);
     expect((await rec.exited).code, rec.stderr()).toBe(0);
     expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    expect(await indexProblems(dirs.mirror)).toEqual([]);
     expect(await fsp.readdir(path.join(dirs.mirror, victim.collection, victim.id)).catch(() => [])).toEqual([]);
   }, 180_000);
 });

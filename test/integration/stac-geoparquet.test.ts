@@ -8,7 +8,8 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
-import { configFlags } from '../helpers/fault-daemon.js';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { configFlags, killAll, runSyncChild } from '../helpers/fault-daemon.js';
 import { runCli, syncInProcess, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
 import { runPythonJson, skipPystac } from '../helpers/pystac.js';
 import { STAC_KEY, startStacSim } from '../helpers/stac.js';
@@ -24,6 +25,7 @@ const PROBE = path.join(ROOT, 'test/helpers/import-probe.mjs');
 let sim: Simulator | undefined;
 let dirs: TempDirs | undefined;
 afterEach(async () => {
+  await killAll();
   await sim?.close();
   await dirs?.cleanup();
   sim = undefined;
@@ -127,5 +129,47 @@ describe('stac.geoparquet', () => {
     expect(on.code, on.stderr).toBe(0);
     expect(existsSync(path.join(dirs.mirror, 'items.parquet'))).toBe(true);
     expect(on.stderr).toContain('import-probe: hyparquet-writer');
+  });
+});
+
+/** The ids in an index file, read with hyparquet; null when there is none. A torn file throws. */
+async function indexIds(file: string): Promise<string[] | null> {
+  if (!existsSync(file)) return null;
+  const buf = await asyncBufferFromFile(file);
+  await parquetMetadataAsync(buf);
+  return ((await parquetReadObjects({ file: buf, columns: ['id'] })) as { id: string }[]).map((r) => r.id);
+}
+
+describe('the index across SIGKILLs', () => {
+  it.each(['index_synced', 'index_renamed'])('SIGKILL at %s leaves the previous complete index or the new one; the next run completes it', { timeout: 120_000 }, async (point) => {
+    sim = await startStacSim(seed, 4);
+    dirs = await tempDirs(`stac-geoparquet-${point}`);
+    const flags = await configFlags(dirs.root, { sim, mirror: dirs.mirror, state: dirs.state, config: { source: 'stac', sync: { reconcileSchedule: 'off' } } });
+    const env = { CONSTELLR_API_KEY: STAC_KEY };
+    const file = path.join(dirs.mirror, 'items.parquet');
+    const ok = await runSyncChild(flags, env);
+    expect(ok.code, ok.stderr).toBe(0);
+    const before = (await indexIds(file))!.sort();
+    expect(before).toEqual(sim.stac!.all().map((r) => r.id).sort());
+
+    // New items; the run dies in the middle of the index's rewrite.
+    sim.stac!.put({ collection: 'lstprecision', center: [11.1, 48.1], datetime: '2026-07-10T10:31:00Z', updated: Date.now() - 60_000 });
+    sim.stac!.put({ collection: 'lstprecision', center: [11.2, 48.2], datetime: '2026-07-11T10:31:00Z', updated: Date.now() - 60_000 });
+    const dead = await runSyncChild(flags, env, point);
+    expect(dead.signal, dead.stderr).toBe('SIGKILL');
+    expect(dead.stderr).toContain(`crash point ${point}`);
+    const after = (await indexIds(file))!.sort();
+    const now = sim.stac!.all().map((r) => r.id).sort();
+    // Killed before the rename: the previous complete file. After it: the new complete file, which
+    // holds the catalogue as that rewrite read it (the run's first rewrite may come before or after
+    // the new items reached the catalogue).
+    if (point === 'index_synced') expect(after).toEqual(before);
+    else expect(after.filter((id) => !before.includes(id)).every((id) => now.includes(id)) && before.every((id) => after.includes(id))).toBe(true);
+
+    const again = await runSyncChild(flags, env);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await indexIds(file))!.sort()).toEqual(now);
+    // the dead writer's temporary file was cleared at start-up
+    expect((await fsp.readdir(path.join(dirs.mirror, '.constellr-sync', 'catalog-tmp')).catch(() => [])).filter((f) => f.endsWith('.parquet'))).toEqual([]);
   });
 });
