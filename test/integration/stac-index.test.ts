@@ -134,9 +134,9 @@ describe('StacIndex', () => {
       expect(assets[k]!.href).toBe(`lst/a-1/${k}.bin`);
       expect(Number(assets[k]!['file:size'])).toBe(5);
     }
-    // links: no structural ones; none keeps credentials or a signature (lib/url-safety.ts)
+    // links: no structural ones, no expiring one (the catalogue drops it); none keeps credentials or a signature (lib/url-safety.ts)
     const links = a1.links as { rel: string; href: string }[];
-    expect(links.map((l) => l.rel)).toEqual(['canonical', 'license', 'alternate', 'via']);
+    expect(links.map((l) => l.rel)).toEqual(['canonical', 'license', 'alternate']);
     for (const l of links) expect(l.href).not.toMatch(/secret|Signature|X-Amz/);
     expect(a1.stac_extensions).toEqual(['https://stac-extensions.github.io/file/v2.1.0/schema.json']);
   });
