@@ -137,8 +137,8 @@ export class HttpAuth {
 
   /**
    * Without a token, does the Host header name this listener? An IP address or localhost, the listen
-   * host or this machine's name, at the port the connection came in on. With a token: always (the
-   * token guards). A DNS-rebinding page sends its own domain as Host.
+   * host or this machine's name, at any port (a container's port may be mapped to another). With a
+   * token: always (the token guards). A DNS-rebinding page sends its own domain as Host.
    */
   hostAllowed(req: http.IncomingMessage): boolean {
     if (this.#token !== null) return true;
@@ -147,9 +147,6 @@ export class HttpAuth {
     const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(host.trim());
     if (!m) return false;
     const name = (m[1] ?? m[2]!).toLowerCase().replace(/\.$/, '');
-    const port = m[3] === undefined ? 80 : Number(m[3]);
-    const local = req.socket?.localPort;
-    if (local !== undefined && port !== local) return false;
     return isIP(name) !== 0 || this.#hosts.has(name);
   }
 

@@ -165,7 +165,8 @@ describe('HttpAuth', () => {
     expect(at('192.168.1.20:9464')).toBe(true);
     expect(at('attacker.example:9464')).toBe(false);
     expect(at('localhost.attacker.example:9464')).toBe(false);
-    expect(at('127.0.0.1:80')).toBe(false);
+    expect(at('localhost:8080')).toBe(true); // a published container port
+    expect(at('localhost')).toBe(true);
     expect(at('')).toBe(false);
     expect(new HttpAuth(undefined, { listenHost: 'mirror.lan' }).hostAllowed(req({ host: 'mirror.lan:9464' }, '10.0.0.2', 9464))).toBe(true);
     expect(a.hostAllowed(req({}, '127.0.0.1', 9464))).toBe(false);
