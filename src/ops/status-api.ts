@@ -57,6 +57,12 @@ export interface ApiStatus extends StatusReport {
     source: string;
   };
   replica: { owner: string; poller: boolean };
+  /**
+   * Downloads running now: this replica's (inFlight, read at the same moment) plus, with PostgreSQL,
+   * the other replicas' from the database. `jobs.running` is the database's count at its last read,
+   * which may be a refresh old; the page shows this one, so its count agrees with its progress bars.
+   */
+  runningNow: number;
   inFlight: DownloadProgress[];
   pauses: Pause[];
   history: { bucketSeconds: number; points: HistoryPoint[] };
@@ -158,19 +164,27 @@ export interface StoredStatus {
   report: StatusReport;
   bytes: Record<JobState, number>;
   problems: Problem[];
+  /** This replica's downloads in flight when the counts were read (part of report.jobs.running). */
+  localRunning: number;
 }
 
-export async function loadStoredStatus(store: StatusStore, config: Config): Promise<StoredStatus> {
+export async function loadStoredStatus(store: StatusStore, config: Config, localRunning: () => number = () => 0): Promise<StoredStatus> {
+  const local = localRunning();
   const report = (await buildStatusReport(config, store, { now: Date.now() })) as StatusReport;
   const bytes = await store.bytesByState();
   const problems = (await store.problemJobs(500)).map(problemOf);
-  return { report, bytes, problems };
+  return { report, bytes, problems, localRunning: local };
 }
 
 /** Build the /api/status document: the stored part (from the cache when given) plus the live one. */
 export async function buildApiStatus(src: StatusSources, filter: ProblemFilter = parseProblemFilter(new URLSearchParams()), cache?: StatusCache): Promise<ApiStatus> {
   const config = src.config();
-  const { report, bytes, problems: all } = cache ? await cache.get(() => loadStoredStatus(src.store, config)) : await loadStoredStatus(src.store, config);
+  const load = () => loadStoredStatus(src.store, config, () => [...src.inFlight()].length);
+  const { report, bytes, problems: all, localRunning } = cache ? await cache.get(load) : await load();
+  // One reading of this replica's downloads serves the bars and the running count.
+  const inFlight = src.live.inFlight(src.inFlight());
+  // SQLite has one process per state directory: every running job is this one's.
+  const otherReplicas = report.backend === 'sqlite' ? 0 : Math.max(0, report.jobs.running - localRunning);
   const now = src.clock();
   const jobs = report.jobs as Record<JobState, number>;
   const total = Object.values(jobs).reduce((a, b) => a + b, 0);
@@ -201,7 +215,8 @@ export async function buildApiStatus(src: StatusSources, filter: ProblemFilter =
       source: `${config.source} at ${describeSource(config.api.url)}`,
     },
     replica: { owner: src.owner, poller: src.isPoller() },
-    inFlight: src.live.inFlight(src.inFlight()),
+    runningNow: otherReplicas + inFlight.length,
+    inFlight,
     pauses,
     history: { bucketSeconds: src.live.bucketSeconds, points: src.live.history() },
     recentCompletions: src.live.recent(),

@@ -5,7 +5,7 @@
 import type { ApiStatus, ProblemFilter } from './status-api.js';
 import { PROBLEM_STATES } from './status-api.js';
 import { ACTION_HEADER } from './http-auth.js';
-import { RENDER_FUNCTIONS, esc, renderSections } from './status-render.js';
+import { RENDER_FUNCTIONS, esc, fmtClock, renderSections } from './status-render.js';
 
 /** How often the page asks for fresh data. */
 export const REFRESH_MS = 2000;
@@ -25,9 +25,10 @@ section.wide{grid-column:1/-1}h2{font-size:1.05rem;margin:0 0 .6rem}h3{font-size
 .bar.big{height:1rem}.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem .8rem;margin:.8rem 0 0}.facts dt{color:var(--muted)}.facts dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .counts{display:flex;flex-wrap:wrap;gap:.4rem;list-style:none;padding:0;margin:0}.count{border:1px solid var(--line);border-radius:6px;padding:.25rem .6rem}.count .n{font-weight:700;font-size:1.1rem}
 .c-failed .n{color:var(--bad)}.c-done .n{color:var(--ok)}.c-running .n{color:var(--accent)}
-.inflight,.pauses{list-style:none;padding:0;margin:0}.inflight li{margin:.5rem 0}.key{font-family:ui-monospace,monospace;font-size:.85rem;overflow-wrap:anywhere}.meta{color:var(--muted);font-size:.82rem}
+.inflight,.pauses{list-style:none;padding:0;margin:0}.inflight li{margin:.5rem 0}.key{font-family:ui-monospace,monospace;font-size:.85rem;overflow-wrap:break-word}.meta{color:var(--muted);font-size:.82rem}
 .pauses li{border-left:3px solid var(--warn);padding-left:.5rem;margin:.3rem 0}
 svg#chart{width:100%;height:10rem;background:var(--bg);border:1px solid var(--line);border-radius:6px}
+.chart{display:grid;grid-template-columns:auto minmax(0,1fr) auto;column-gap:.35rem}.chart>.axis{grid-column:2}.yaxis{position:relative;height:10rem;min-width:3.4rem;font-size:.72rem;color:var(--muted)}.y-right{min-width:3.2rem}.legend .li{display:inline-block}td.num{white-space:nowrap}a{color:var(--accent)}.yaxis span{position:absolute;transform:translateY(-50%);white-space:nowrap;line-height:1}.y-left span{right:0}.y-right span{left:0}
 .grid{stroke:var(--line);stroke-width:1}.tp{stroke:var(--accent);stroke-width:2;vector-effect:non-scaling-stroke}.fpm{stroke:var(--ok);stroke-width:1.5;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}.pt{fill:var(--accent)}
 .legend{font-size:.82rem;color:var(--muted)}.axis{display:flex;justify-content:space-between;font-size:.75rem;color:var(--muted);margin:.1rem 0}
 .cols{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr))}.cols>div{min-width:0}.sw{display:inline-block;width:1.2rem;height:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}.sw.tp{background:var(--accent)}.sw.fpm{background:var(--ok)}
@@ -58,7 +59,7 @@ function refresh(){if(busy)return;busy=true;
 fetch('api/status'+query(),{credentials:'same-origin',headers:{accept:'application/json'}}).then(function(r){
 if(r.status===401){location.reload();throw new Error('login required')}if(!r.ok)throw new Error('HTTP '+r.status);return r.json()}).then(function(d){
 var s=renderSections(d);for(var id in s){var el=document.getElementById(id);if(el)el.innerHTML=s[id]}
-updateClasses(d);live.textContent='live · updated '+new Date(d.generatedAt).toLocaleTimeString();live.dataset.updated=d.generatedAt;document.body.dataset.refreshes=String(Number(document.body.dataset.refreshes||0)+1)
+updateClasses(d);live.textContent='live · updated '+fmtClock(d.generatedAt);live.dataset.updated=d.generatedAt;document.body.dataset.refreshes=String(Number(document.body.dataset.refreshes||0)+1)
 }).catch(function(e){live.textContent='connection problem ('+e.message+'); retrying'}).then(function(){busy=false})}
 function updateClasses(d){var sel=document.querySelector('#filter select[name=class]');if(!sel)return;var cur=sel.value;var have={};
 for(var i=0;i<sel.options.length;i++)have[sel.options[i].value]=1;(d.problems.classes||[]).forEach(function(c){if(!have[c]){var o=document.createElement('option');o.value=c;o.textContent=c;sel.appendChild(o)}});sel.value=cur}
@@ -107,7 +108,7 @@ export function renderPage(d: ApiStatus, o: PageOptions): string {
     : `<p class="muted" id="read-only">Read-only: set <code>CONSTELLR_SYNC_HTTP_TOKEN</code> to enable "retry failed" and "poll now".</p>`;
   const body =
     `<a class="skip" href="#problems">Skip to problems</a>` +
-    `<header><h1>constellr-sync</h1><span id="live" role="status" aria-live="off">server-rendered at ${esc(d.generatedAt)}; reload for fresh numbers</span></header><main>` +
+    `<header><h1>constellr-sync</h1><span id="live" role="status" aria-live="off">server-rendered at ${esc(fmtClock(d.generatedAt))}; reload for fresh numbers</span></header><main>` +
     `<section id="overall" aria-labelledby="h-overall"><h2 id="h-overall">Overall</h2><div id="overall-body">${s['overall-body']}</div>` +
     `<div id="actions-section" role="group" aria-labelledby="h-actions"><h3 id="h-actions">Actions</h3>${actions}</div></section>` +
     `<section id="now" aria-labelledby="h-now"><h2 id="h-now">Now</h2><div id="now-body">${s['now-body']}</div></section>` +

@@ -139,9 +139,10 @@ describe('without a token', () => {
     expect(r.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await r.text();
     expect(html).not.toContain('<script>alert(1)');
-    expect(html).toContain('x/../&lt;script&gt;alert(1)&lt;/script&gt;.bin');
+    // (keys may wrap after "/" and "_": <wbr> marks where)
+    expect(html.replaceAll('<wbr>', '')).toContain('x/../&lt;script&gt;alert(1)&lt;/script&gt;.bin');
     expect(html).not.toContain('<b>bold</b>');
-    expect(html).toContain('odd/&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;.bin');
+    expect(html.replaceAll('<wbr>', '')).toContain('odd/&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;.bin');
     // exactly one script element: the page's own
     expect(html.match(/<script>/g)).toHaveLength(1);
     expect(html).toMatch(/id="assets-done">6</);

@@ -3,8 +3,11 @@
 // path blocked by a foreign file). The page's progress bars advance, its counts match
 // `status --json`, the failed assets show their reason (the hostile key as text, never as markup),
 // "retry failed" needs the token and re-queues, the chart has points, and without JavaScript the
-// server-rendered page still shows the state and the counts. Screenshots go to test-artifacts/
-// (git-ignored). Build first: `npx tsc -p .`.
+// server-rendered page still shows the state and the counts; at 390 px and 1280 px a person reads
+// the headline and counts of `status`, the problems near the top, UTC times, keys broken at "/" and
+// "_", a chart with a scale, and nothing wider than the screen (issue 25 items 5 and 10).
+// Screenshots go to test-artifacts/ (git-ignored; docs/status-page.png is a copy of
+// status-page-readme.png). Build first: `npx tsc -p .`.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -120,10 +123,26 @@ describe.runIf(run)('the status page in chromium', () => {
       100,
       'a large download in flight with some bytes',
     );
+    const runningNow = await page.evaluate(() => ({
+      chip: Number(document.querySelector('#now-body .count[data-state=running] .n')?.textContent),
+      bars: document.querySelectorAll('#inflight [role=progressbar]').length,
+    }));
+    expect(runningNow.bars).toBeGreaterThanOrEqual(1);
+    expect(runningNow.chip, 'the running count beside the progress bars').toBe(runningNow.bars);
     // the README's picture (docs/status-page.png is a copy of one of these): the top of the page
     await page.setViewportSize({ width: 1200, height: 860 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'status-page-readme.png') });
     await page.setViewportSize({ width: 1280, height: 1000 });
+    // and so it stays, refresh after refresh (one DOM, one reading)
+    for (let i = 0; i < 3; i++) {
+      const before = Number(await page.evaluate(() => document.body.dataset.refreshes ?? 0));
+      await waitUntil(async () => Number(await page.evaluate(() => document.body.dataset.refreshes ?? 0)) > before, 10_000, 50, 'a live refresh');
+      const { chip, bars } = await page.evaluate(() => ({
+        chip: Number(document.querySelector('#now-body .count[data-state=running] .n')?.textContent),
+        bars: document.querySelectorAll('#inflight [role=progressbar]').length,
+      }));
+      expect(chip, `refresh ${i}: the running count beside ${bars} progress bars`).toBe(bars);
+    }
     await waitUntil(
       async () => {
         const now = await page
@@ -259,5 +278,93 @@ describe.runIf(run)('the status page in chromium', () => {
     expect(await p3.$$eval('#problems-table tbody tr', (trs) => trs.map((t) => t.getAttribute('data-state')))).toEqual(['failed']);
     await p3.screenshot({ path: path.join(ARTIFACTS, 'status-page-no-js.png'), fullPage: true });
     await nojs.close();
+  });
+
+  it('at 390 px and 1280 px: the headline and counts of status, problems near the top, a UTC clock, keys broken at "/" and "_", a y-axis scale, no past "next retry", nothing wider than the screen', async () => {
+    const api = await apiStatus();
+    const peak = Math.max(0, ...api.history.points.map((p: { bytesPerSecond: number }) => p.bytesPerSecond));
+    for (const viewport of [
+      { width: 390, height: 844 },
+      { width: 1280, height: 900 },
+    ]) {
+      const at = `at ${viewport.width} px`;
+      const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+      const page = await ctx.newPage();
+      await login(page);
+      await waitUntil(async () => Number(await page.evaluate(() => document.body.dataset.refreshes ?? 0)) >= 1, 10_000, 50, 'a live refresh');
+      // The daemon polls on its schedule (*/5), and a poll may queue an asset again for a moment:
+      // compare once nothing is to do and `status` read the same before and after the page.
+      const cli = await waitUntil(
+        async () => {
+          const before = await statusJson();
+          const headline = await page.locator('#overall-state').textContent();
+          const after = await statusJson();
+          const still = JSON.stringify(before.jobs) === JSON.stringify(after.jobs) && before.jobs.queued + before.jobs.running === 0;
+          return still && headline === `Mirror ${after.completeness.summary}` ? after : null;
+        },
+        30_000,
+        250,
+        `${at}: the page's headline to say what status says, nothing to do`,
+      );
+      // the headline and the count say what `status` says (1 failed and 1 gone at this point)
+      expect(await page.locator('#overall-state').textContent(), at).toBe(`Mirror ${cli.completeness.summary}`);
+      expect(cli.completeness.summary).toBe('incomplete: 1 failed, 1 gone');
+      expect(await page.locator('#assets-done').textContent(), at).toBe(String(cli.completeness.done));
+      expect(await page.locator('#assets-total').textContent(), at).toBe(String(cli.completeness.total));
+      const counts = await page.$$eval('#now-body .count', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-state'), Number(e.querySelector('.n')?.textContent)])));
+      for (const st of ['queued', 'running', 'done', 'failed', 'gone']) expect(counts[st], `${at}: count ${st}`).toBe(cli.jobs[st]);
+      // what went wrong is named on the first screen, and the Problems section comes before the history
+      const line = page.locator('#problem-line');
+      expect(await line.textContent(), at).toBe('Problems: 1 failed, 1 gone (see Problems)');
+      expect((await line.boundingBox())!.y + (await line.boundingBox())!.height, `${at}: the problem line on the first screen`).toBeLessThanOrEqual(viewport.height);
+      expect((await page.locator('#problems').boundingBox())!.y, at).toBeLessThan((await page.locator('#history').boundingBox())!.y);
+      // the header's time: UTC, 24-hour, like every other time on the page
+      expect(await page.locator('#live').textContent(), at).toMatch(/^live · updated \d{2}:\d{2}:\d{2} UTC$/);
+      // "Next retry" of the gone (and failed) rows: no time, certainly none in the past
+      const next = await page.$$eval('#problems-table tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-state'), tr.querySelector('td[data-label="Next retry"]')?.textContent ?? null]));
+      expect(Object.fromEntries(next), at).toEqual({ gone: 'none: the API no longer serves it', failed: 'none until "Retry failed"' });
+      // the chart's y-axis: a round top at or above the peak, its middle, and 0; files per minute on the right
+      const left = await page.$$eval('#chart-y-left span', (els) => els.map((e) => e.textContent));
+      expect(left, at).toHaveLength(3);
+      expect(left[0], at).toMatch(/^\d+ (B|KiB|MiB|GiB)\/s$/);
+      expect(left[2], at).toBe('0');
+      expect(Number(await page.locator('#chart').getAttribute('data-max-bytes-per-second')), at).toBeGreaterThanOrEqual(peak);
+      expect((await page.$$eval('#chart-y-right span', (els) => els.map((e) => e.textContent)))[0], at).toMatch(/^\d+(\.\d)?\/min$/);
+      // keys wrap only after "/", "_", "-" or at a space: never in the middle of a name
+      const midWord = await page.$$eval('td.key, div.key', (els) =>
+        els.flatMap((el) => {
+          const chars: { c: string; top: number }[] = [];
+          const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+          for (let n = walker.nextNode() as Text | null; n; n = walker.nextNode() as Text | null) {
+            for (let i = 0; i < n.data.length; i++) {
+              const r = document.createRange();
+              r.setStart(n, i);
+              r.setEnd(n, i + 1);
+              const rect = r.getClientRects()[0];
+              chars.push({ c: n.data[i]!, top: rect ? rect.top : (chars[chars.length - 1]?.top ?? 0) });
+            }
+          }
+          const bad: string[] = [];
+          for (let i = 1; i < chars.length; i++) {
+            if (chars[i]!.top > chars[i - 1]!.top + 2 && !/[/_\s-]/.test(chars[i - 1]!.c) && !/\s/.test(chars[i]!.c)) bad.push(`${el.textContent} (before "${chars.slice(i).map((x) => x.c).join('')}")`);
+          }
+          return bad;
+        }),
+      );
+      expect(midWord, `${at}: keys broken mid-word`).toEqual([]);
+      // nothing sticks out sideways
+      const overflow = await page.evaluate(() => {
+        const w = document.documentElement.clientWidth;
+        const over = [...document.querySelectorAll('body *')].filter((e) => {
+          const r = e.getBoundingClientRect();
+          return r.width > 0 && r.right > w + 0.5;
+        });
+        return { scroll: document.documentElement.scrollWidth, w, over: over.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`) };
+      });
+      expect(overflow.over, `${at}: elements wider than the screen`).toEqual([]);
+      expect(overflow.scroll, at).toBeLessThanOrEqual(viewport.width);
+      await page.screenshot({ path: path.join(ARTIFACTS, `status-page-${viewport.width}.png`), fullPage: true });
+      await ctx.close();
+    }
   });
 });

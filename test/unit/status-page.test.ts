@@ -10,9 +10,10 @@ import { describeConfig, loadConfig, loadCredentials } from '../../src/config/lo
 import { Secret } from '../../src/lib/secret.js';
 import { HttpAuth, SESSION_TTL_MS, constantTimeEqual } from '../../src/ops/http-auth.js';
 import { LiveStatus } from '../../src/ops/live-status.js';
-import { StatusCache, bandwidthWindow, describeSource, parseProblemFilter, type StoredStatus } from '../../src/ops/status-api.js';
-import { esc, fmtSeconds, renderProblems } from '../../src/ops/status-render.js';
-import type { ClaimedJob } from '../../src/store/types.js';
+import { StatusCache, bandwidthWindow, buildApiStatus, describeSource, parseProblemFilter, type ApiStatus, type StatusSources, type StoredStatus } from '../../src/ops/status-api.js';
+import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderProblems } from '../../src/ops/status-render.js';
+import type { Readiness } from '../../src/ops/http.js';
+import type { ClaimedJob, JobState, StatusStore } from '../../src/store/types.js';
 
 const job = (key: string, size: number, token = key): ClaimedJob => ({ id: 1, key, remoteModifiedMs: 0, remoteSize: size, remoteEtag: null, revision: 1, attempts: 1, leaseToken: token, leaseUntil: 0, localPath: null });
 
@@ -253,5 +254,107 @@ describe('http.token', () => {
     expect(shown).not.toContain('very-secret-value');
     expect((describeConfig(cfg).credentials as Record<string, unknown>).httpToken).toBe('***');
     expect(cfg.http.statusPage).toBe(true);
+  });
+});
+
+/** A StatusStore answering fixed counts (only what the status report and the page read). */
+function fixedStore(jobs: Record<JobState, number>): StatusStore {
+  const t = Date.UTC(2026, 11, 1, 12);
+  const zero = Object.fromEntries(Object.keys(jobs).map((k) => [k, 0]));
+  return {
+    backend: 'sqlite',
+    getCursor: async () => ({ hwmMs: t, sourceInfo: null, pollStartedAt: t, pollFinishedAt: t, pollError: null, pollErrorClass: null, pollErrorAt: null, clockSkewMs: null, clockSkewAt: null }),
+    counts: async () => ({ ...jobs }),
+    remoteDeletedCount: async () => 0,
+    lastReconcile: async () => null,
+    recentFailures: async () => [],
+    mirrorTotals: async () => ({ bytes: { ...zero }, unknown: { ...zero }, lastDoneAt: t }),
+    bytesByState: async () => ({ ...zero }),
+    problemJobs: async () => [],
+  } as unknown as StatusStore;
+}
+
+describe('the page as a person reads it (issue 25 item 10)', () => {
+  it('the "running" count is the downloads in flight, the same reading as the progress bars', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-page-'));
+    const config = loadConfig({ env: {}, flags: { 'state-dir': path.join(dir, 's'), 'mirror-dir': path.join(dir, 'm') } });
+    // the database was read when 3 were running; a fourth download has started since
+    const running = [job('a/1.tif', 10, 't1'), job('a/2.tif', 10, 't2'), job('a/3.tif', 10, 't3'), job('a/4.tif', 10, 't4')];
+    const src: StatusSources = {
+      store: fixedStore({ queued: 5, running: 3, done: 2, failed: 0, gone: 0 }),
+      config: () => config,
+      live: new LiveStatus(),
+      inFlight: () => running,
+      gatePauses: () => [],
+      bandwidth: () => null,
+      readiness: () => ({ ready: true, reason: 'ok' }) as Readiness,
+      owner: 'test:1',
+      isPoller: () => true,
+      actionsEnabled: false,
+      clock: () => Date.UTC(2026, 11, 1, 12, 0, 5),
+    };
+    const d = await buildApiStatus(src);
+    expect(d.jobs.running).toBe(3);
+    expect(d.runningNow).toBe(4);
+    const html = renderNow(d);
+    const chip = /data-state="running"><span class="n">(\d+)</.exec(html)?.[1];
+    const bars = html.match(/role="progressbar"/g)?.length;
+    expect(bars).toBe(4);
+    expect(Number(chip)).toBe(bars);
+  });
+
+  it('keys break only after "/" and "_" (a long run without them every 16 characters), escaped', () => {
+    expect(keyHtml('products/ndvi/2026/S2A_tile_metadata.json')).toBe('products/<wbr>ndvi/<wbr>2026/<wbr>S2A_<wbr>tile_<wbr>metadata.json');
+    expect(keyHtml('a/<b>&"x"_y')).toBe('a/<wbr>&lt;b&gt;&amp;&quot;x&quot;_<wbr>y');
+    const long = `d/${'x'.repeat(40)}.tif`;
+    const parts = keyHtml(long).split('<wbr>');
+    expect(parts.join('')).toBe(long);
+    expect(Math.max(...parts.map((p) => p.length))).toBeLessThanOrEqual(24);
+    // no break inside an entity: each piece is escaped on its own
+    for (const p of keyHtml(`${'<'.repeat(30)}`).split('<wbr>')) expect(p).toMatch(/^(&lt;)+$/);
+  });
+
+  const problems = (items: ApiStatus['problems']['items']) =>
+    ({ generatedAt: '2026-12-01T12:10:00.000Z', lastPoll: { error: null }, problems: { total: items.length, classes: [], filter: parseProblemFilter(new URLSearchParams()), items } }) as unknown as ApiStatus;
+  const cell = (html: string, state: string, label: string) => new RegExp(`<tr data-state="${state}">.*?<td[^>]*data-label="${label}">(.*?)</td>`).exec(html)?.[1] ?? null;
+
+  it('"Next retry" never shows a past time: none for gone and failed rows, "due now" for an overdue retry', () => {
+    const at = '2026-12-01T12:05:00.000Z';
+    const html = renderProblems(
+      problems([
+        { key: 'g.tif', state: 'gone', class: 'not_found', status: 404, message: 'HTTP 404', attempts: 1, nextRetry: null, at },
+        { key: 'f.tif', state: 'failed', class: 'unsafe_key', status: null, message: 'no', attempts: 1, nextRetry: null, at },
+        { key: 'r.tif', state: 'retrying', class: 'network', status: null, message: 'reset', attempts: 2, nextRetry: '2026-12-01T12:09:00.000Z', at },
+      ]),
+    );
+    expect(cell(html, 'gone', 'Next retry')).toBe('<span class="muted">none: the API no longer serves it</span>');
+    expect(cell(html, 'failed', 'Next retry')).toContain('none until');
+    expect(cell(html, 'retrying', 'Next retry')).toBe('due now');
+    // when it happened has its own column
+    expect(cell(html, 'gone', 'When')).toContain('5 min 0 s ago');
+    const later = renderProblems(problems([{ key: 'r.tif', state: 'retrying', class: 'network', status: null, message: 'reset', attempts: 2, nextRetry: '2026-12-01T12:10:30.000Z', at }]));
+    expect(cell(later, 'retrying', 'Next retry')).toContain('(in 30 s)');
+  });
+
+  it('the chart has a y-axis scale on each side: round tops, the middle, 0, at the grid lines', () => {
+    const pts = [0, 200_000, 395_878].map((b, i) => ({ t: `2026-12-01T12:0${i}:00.000Z`, bytes: b * 10, files: i, bytesPerSecond: b, filesPerMinute: [0, 30, 66][i]! }));
+    const html = renderChart({ history: { bucketSeconds: 10, points: pts } } as unknown as ApiStatus);
+    const labels = (side: string) => [...(new RegExp(`id="chart-y-${side}"[^>]*>(.*?)</div>`).exec(html)?.[1] ?? '').matchAll(/<span style="top:([\d.]+)%">([^<]*)<\/span>/g)].map((m) => [Number(m[1]), m[2]]);
+    // 386.6 KiB/s peak: a 500 KiB/s top; 66 files/min: 100/min
+    expect(labels('left')).toEqual([
+      [2.5, '500 KiB/s'],
+      [50, '250 KiB/s'],
+      [97.5, '0'],
+    ]);
+    expect(labels('right')).toEqual([
+      [2.5, '100/min'],
+      [50, '50'],
+      [97.5, '0'],
+    ]);
+    // the grid lines sit where the labels are (y out of 160)
+    expect([...html.matchAll(/<line class="grid"[^>]*y1="([\d.]+)"/g)].map((m) => (Number(m[1]) / 160) * 100)).toEqual([2.5, 50, 97.5]);
+    // the highest point is drawn at its value on that scale: 395878 of 512000 B/s
+    const last = /<polyline class="tp" fill="none" points="([^"]+)"/.exec(html)![1]!.split(' ').pop()!;
+    expect(Number(last.split(',')[1])).toBeCloseTo(160 - 4 - (395_878 / 512_000) * 152, 1);
   });
 });
