@@ -42,6 +42,10 @@ export interface DownloadResponse {
   /** The Last-Modified header as sent (an HTTP date): the If-Range validator when there is no strong ETag. */
   lastModified: string | null;
   contentRange: ContentRange | null;
+  /** The Content-Disposition header as sent (untrusted: api/file-name.ts reads a name from it). */
+  contentDisposition: string | null;
+  /** The URL that answered, after redirects. */
+  url: string;
   body: Readable & { dump(opts?: { limit: number }): Promise<void> };
 }
 
@@ -158,15 +162,16 @@ export class ApiClient {
    */
   async downloadUrl(url: URL, context: string, params: DownloadParams = {}): Promise<DownloadResponse> {
     let res: Dispatcher.ResponseData;
+    let at: URL;
     try {
-      ({ res } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, null));
+      ({ res, url: at } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, null));
     } catch (e) {
       throw classifyError(e, context);
     }
-    return this.#downloadResponse(res, context);
+    return this.#downloadResponse(res, at, context);
   }
 
-  async #downloadResponse(res: Dispatcher.ResponseData, context: string): Promise<DownloadResponse> {
+  async #downloadResponse(res: Dispatcher.ResponseData, at: URL, context: string): Promise<DownloadResponse> {
     if (res.statusCode !== 200 && res.statusCode !== 206) {
       if (res.statusCode === 416) {
         await res.body.dump().catch(() => undefined);
@@ -184,6 +189,8 @@ export class ApiClient {
       etag: header(res.headers, 'etag') ?? null,
       lastModified: header(res.headers, 'last-modified') ?? null,
       contentRange: parseContentRange(header(res.headers, 'content-range')),
+      contentDisposition: header(res.headers, 'content-disposition') ?? null,
+      url: at.href,
       body: res.body as DownloadResponse['body'],
     };
   }
@@ -281,12 +288,13 @@ export class ApiClient {
     const url = new URL(`assets/${encodeKeyPath(key)}`, this.#base);
     return this.#authed(async (token) => {
       let res: Dispatcher.ResponseData;
+      let at: URL;
       try {
-        ({ res } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, token));
+        ({ res, url: at } = await this.#send(url, { method: 'GET', headers: rangeHeaders(params), signal: params.signal, stream: true }, token));
       } catch (e) {
         throw classifyError(e, `GET ${key}`);
       }
-      return this.#downloadResponse(res, `GET ${key}`);
+      return this.#downloadResponse(res, at, `GET ${key}`);
     });
   }
 }

@@ -60,5 +60,13 @@ export interface Source {
   download(job: SourceJob, params: DownloadParams): Promise<DownloadResponse>;
   /** What the bytes must match. */
   expect(job: SourceJob): Expectation;
+  /**
+   * The file name the server gives the job's bytes (Content-Disposition, else the answering URL's last
+   * path segment), already safe as one file name; null when the source names files by their keys.
+   * Asked once, before the first download of a job whose key could not name the file.
+   */
+  fileName?(job: SourceJob, signal?: AbortSignal): Promise<string | null>;
+  /** Whether the server, not the key, names this job's file (then fileName is asked). */
+  namedByServer?(job: SourceJob): boolean;
   describe(): SourceInfo;
 }

@@ -58,13 +58,15 @@ async function serveStacObject(ctx: SimContext, req: Req, res: Res, check: Retur
     injected(ctx, 'notFound');
     return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   }
-  const obj = ctx.stac?.objects.get(check.key);
-  if (!obj) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
-  const name = check.key.slice(check.key.lastIndexOf('/') + 1);
+  // An opaque href (knob opaqueHrefs) names an object version by id; the file's name is the object's.
+  const key = ctx.stac?.objectKey(check.key);
+  const obj = key === undefined ? undefined : ctx.stac?.objects.get(key);
+  if (!obj || key === undefined) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+  const name = key.slice(key.lastIndexOf('/') + 1);
   const type = name.endsWith('.tiff') || name.endsWith('.tif') ? 'image/tiff' : name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
   await serveContent(ctx, req, res, obj, true, {
     'Content-Type': type,
-    'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+    ...(ctx.stac?.knobs.contentDisposition === false ? {} : { 'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}` }),
   });
 }

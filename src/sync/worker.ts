@@ -18,6 +18,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, WorkerStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import { transferToStaging } from './transfer.js';
+import { serverNamedTarget } from './server-name.js';
 import type { CommitBatcher } from './commit-batch.js';
 
 export type { JobOutcome, WorkerEvents };
@@ -109,8 +110,17 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     crashPoint('after_claim');
     let target = resolveKey(ctx.root, job.key, job.remoteSize);
     if (!target.isFolderMarker) {
-      // The first key to reserve a path (as the filesystem compares names) keeps it.
-      const placed = await reserveTarget(ctx, job, target, log);
+      const named = await serverNamedTarget(ctx.api, ctx.root, job, signal);
+      // The first key to reserve a path (as the filesystem compares names) keeps it. A name the server
+      // gives that another key holds already falls back to this key's own name.
+      let placed: MirrorTarget | 'skipped' | 'lost';
+      try {
+        placed = await reserveTarget(ctx, job, named ?? target, log);
+      } catch (e) {
+        if (!named || !(e instanceof PathConflict)) throw e;
+        log.warn({ name: named.relPath }, "another key holds the file name the server gives; using the key's own name");
+        placed = await reserveTarget(ctx, job, target, log);
+      }
       if (placed === 'skipped' || placed === 'lost') return placed;
       target = placed;
     }

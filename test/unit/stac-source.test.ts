@@ -13,6 +13,7 @@ import { parseFeatureCollection, type StacItem } from '../../src/api/stac/wire.j
 import { Secret } from '../../src/lib/secret.js';
 import { resolveKey } from '../../src/mirror/paths.js';
 import { listPages } from '../../src/sync/listing.js';
+import { serverNamedTarget } from '../../src/sync/server-name.js';
 import type { ClaimedJob } from '../../src/store/types.js';
 import type { RemoteAsset } from '../../src/api/wire.js';
 import { CONFORMANCE, featureCollection, item, startScripted, type ScriptedServer } from '../helpers/stac-server.js';
@@ -309,6 +310,45 @@ describe('downloads', () => {
     expect((err as SyncError).code).toBe('SYNC_STAC_ITEM_CHANGED');
     expect((err as SyncError).kind).toBe('retryable');
     expect(storage.seen.map((r) => new URL(r.url, 'http://x').searchParams.get('sig'))).toEqual(['v1']);
+  });
+
+  it('an opaque href is keyed by its asset key; its file is named from an untrusted Content-Disposition, only inside its item folder (issue 22 item 16)', async () => {
+    let disposition = '';
+    storage.on('GET /b/o/0123abcd', () => ({ body: 'bytes', headers: disposition ? { 'content-disposition': disposition } : {} }));
+    const job = await oneJob(`${storage.url}b/o/0123abcd?sig=1`);
+    expect(job.key).toBe('lstprecision/it/lst.tiff');
+    const { src } = source();
+    expect(src.namedByServer(job)).toBe(true);
+    const root = '/tmp/mirror-root';
+    const where = async (h: string): Promise<string | null> => {
+      disposition = h;
+      return (await serverNamedTarget(src, root, job, new AbortController().signal))?.relPath ?? null;
+    };
+    expect(await where('attachment; filename="LSTPRECISION_SBA02_U155VHMQ_20260708T235815Z_LST.tiff"')).toBe('lstprecision/it/LSTPRECISION_SBA02_U155VHMQ_20260708T235815Z_LST.tiff');
+    expect(await where('attachment; filename="../../../etc/passwd"')).toBe('lstprecision/it/passwd');
+    // (a backslash in a quoted-string escapes the next character: `"..\..\x"` reads `....x`, one plain name)
+    expect(await where('attachment; filename="..\\..\\boot.ini"')).toBe('lstprecision/it/....boot.ini');
+    expect(await where('attachment; filename="..\\\\..\\\\boot.ini"')).toBe('lstprecision/it/boot.ini');
+    expect(await where(`attachment; filename*=UTF-8''..%2F..%2F.ssh%2Fauthorized_keys`)).toBe('lstprecision/it/authorized_keys');
+    expect(await where('attachment; filename=".constellr-sync"')).toBe('lstprecision/it/.constellr-sync');
+    // nothing usable in the header: the answering URL's last segment, as Constellr documents
+    for (const h of ['attachment; filename=".."', `attachment; filename*=UTF-8''a%00b.tif`, 'attachment', '']) expect(await where(h), h).toBe('lstprecision/it/0123abcd');
+    // the probe asked for one byte, without any credential
+    const probes = storage.seen.filter((r) => r.url.startsWith('/b/o/0123abcd'));
+    expect(probes.length).toBe(10);
+    for (const r of probes) {
+      expect(r.headers.range).toBe('bytes=0-0');
+      expect(r.headers['x-api-key']).toBeUndefined();
+    }
+    // a later version keeps the path the first one got, without asking
+    const kept = await serverNamedTarget(src, root, { ...job, localPath: 'lstprecision/it/LST.tiff' }, new AbortController().signal);
+    expect(kept?.relPath).toBe('lstprecision/it/LST.tiff');
+    expect(storage.seen.filter((r) => r.url.startsWith('/b/o/0123abcd'))).toHaveLength(10);
+    // an href that names a file is not asked about
+    const named = await oneJob(`${storage.url}b/LST_NAMED.tiff?sig=1`);
+    expect(named.key).toBe('lstprecision/it/LST_NAMED.tiff');
+    expect(src.namedByServer(named)).toBe(false);
+    expect(await serverNamedTarget(src, root, named, new AbortController().signal)).toBeNull();
   });
 
   it('an item that vanished between search and re-fetch ends as gone', async () => {

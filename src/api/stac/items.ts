@@ -1,11 +1,14 @@
 // From a STAC item to jobs: each selected asset is one job keyed `<collection>/<item id>/<file name>`.
-// The file name is the basename of the href's path, decoded, or else the asset key plus an extension
-// from the media type. Ids and names are untrusted: they are kept as they are (the mirror's path rules
+// The file name is the basename of the href's path, decoded, when it reads as a file name (it has an
+// extension); else (an opaque object id, or no path) the asset key plus an extension from the media
+// type, which stays the same across versions, and the worker asks the server for the file's name
+// (Content-Disposition) at its first download (locator `n`). Ids and names are untrusted: they are kept as they are (the mirror's path rules
 // refuse `..`, NUL and the like per job), except that `/`, `\` and `%` are percent-escaped inside a
 // segment so that one id or name is always exactly one path segment and distinct ids stay distinct.
 // The version is (updated or datetime, file:size, file:checksum).
 import { StacWireError, type StacAsset, type StacItem } from './wire.js';
 import { SIZE_UNKNOWN, type RemoteAsset } from '../wire.js';
+import { looksLikeFileName } from '../file-name.js';
 
 /** What the STAC source stores with a job (jobs.locator, JSON). */
 export interface StacLocator {
@@ -21,6 +24,11 @@ export interface StacLocator {
   x: number | null;
   /** hex SHA-256 from a sha2-256 file:checksum, to verify the bytes against */
   s: string | null;
+  /**
+   * true when the href's path names no file (an opaque object id, or no path): the key ends in the
+   * asset key, and the file is named by the server at the first download (Content-Disposition).
+   */
+  n?: boolean;
 }
 
 export function parseLocator(text: string | null, key: string): StacLocator {
@@ -176,12 +184,13 @@ export function itemToAssets(item: StacItem, o: ItemOptions): RemoteAsset[] {
   let cursorMs = o.cursorField === 'updated' ? (updatedMs ?? datetimeMs) : datetimeMs;
   if (o.cursorCapMs !== null) cursorMs = Math.min(cursorMs, o.cursorCapMs);
 
-  const chosen: { key: string; asset: StacAsset; url: URL; name: string }[] = [];
+  const chosen: { key: string; asset: StacAsset; url: URL; name: string; ask: boolean }[] = [];
   for (const [key, asset] of Object.entries(item.assets)) {
     if (!assetSelected(key, asset, o.assets)) continue;
     const url = assetUrl(item, key, asset.href, o.baseUrl);
-    const name = hrefBasename(url) ?? `${key}${extensionFor(asset.type)}`;
-    chosen.push({ key, asset, url, name });
+    const base = hrefBasename(url);
+    const named = base !== null && looksLikeFileName(base);
+    chosen.push({ key, asset, url, name: named ? base : `${key}${extensionFor(asset.type)}`, ask: !named });
   }
   // Two assets of one item with the same file name: both are prefixed with their (unique) asset key.
   const count = new Map<string, number>();
@@ -201,6 +210,7 @@ export function itemToAssets(item: StacItem, o: ItemOptions): RemoteAsset[] {
       h: c.url.href,
       x: hrefExpiry(c.url),
       s: sha256FromMultihash(c.asset['file:checksum']),
+      ...(c.ask ? { n: true } : {}),
     };
     return {
       key: `${escapeSegment(collection)}/${escapeSegment(item.id)}/${escapeSegment(c.name)}`,

@@ -10,6 +10,7 @@ import type { Logger } from '../../lib/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type DroppedLink, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, assetVersion, hrefExpiry, isJobVersion, itemToAssets, parseLocator } from './items.js';
 import { itemRecord, parseCollectionDoc } from './record.js';
+import { fileNameFromDisposition, fileNameFromUrl } from '../file-name.js';
 
 export interface StacSettings {
   collections: readonly string[] | null;
@@ -380,6 +381,34 @@ export class StacSource implements Source {
         loc = await this.locate(job, { refresh: true, stale: loc.url.href, signal: params.signal });
       }
     }
+  }
+
+  /**
+   * For a job whose href names no file (locator `n`): one GET of its first byte, to read the name
+   * the server gives it, as Constellr's download script does (Content-Disposition, else the last path
+   * segment of the URL that answered). The body is not read.
+   */
+  namedByServer(job: SourceJob): boolean {
+    try {
+      return parseLocator(job.locator, job.key).n === true;
+    } catch {
+      return false; // download() reports the missing locator
+    }
+  }
+
+  async fileName(job: SourceJob, signal?: AbortSignal): Promise<string | null> {
+    if (!this.namedByServer(job)) return null;
+    let res: DownloadResponse;
+    try {
+      res = await this.download(job, { rangeStart: 0, rangeEnd: 0, signal });
+    } catch (e) {
+      // An empty file has no first byte: ask for all of it (nothing).
+      if (!isSyncError(e) || e.status !== 416) throw e;
+      res = await this.download(job, { signal });
+    }
+    // One byte (or, from a server that ignores Range, the first 64 KiB before the connection is cut).
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    return fileNameFromDisposition(res.contentDisposition) ?? fileNameFromUrl(res.url);
   }
 
   expect(job: SourceJob): Expectation {

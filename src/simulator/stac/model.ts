@@ -49,10 +49,17 @@ export interface StacKnobs {
   defaultLimit: number;
   /** Larger limits are capped silently to this. */
   maxLimit: number;
+  /**
+   * Which assets get an opaque href: `<storage>/<bucket>/o/<object id>`, an id that changes with every
+   * version and names no file (the file's name comes from Content-Disposition only).
+   */
+  opaqueHrefs: Presence;
+  /** Downloads send Content-Disposition with the file's name (false: they send none). */
+  contentDisposition: boolean;
 }
 
 export function defaultStacKnobs(): StacKnobs {
-  return { urlTtlSeconds: 900, updated: 'all', fileSize: 'all', fileChecksum: 'all', filter: true, sort: true, nextLinkLoops: false, defaultLimit: 10, maxLimit: 1000 };
+  return { urlTtlSeconds: 900, updated: 'all', fileSize: 'all', fileChecksum: 'all', filter: true, sort: true, nextLinkLoops: false, defaultLimit: 10, maxLimit: 1000, opaqueHrefs: 'none', contentDisposition: true };
 }
 
 export interface StacAssetRecord {
@@ -157,6 +164,8 @@ function picked(p: Presence, name: string): boolean {
 export class StacStore {
   readonly objects = new Catalogue();
   readonly knobs: StacKnobs = defaultStacKnobs();
+  /** Opaque href ids (knob opaqueHrefs) → object keys. */
+  private readonly opaque = new Map<string, string>();
   private readonly items = new Map<string, StacItemRecord>();
   private readonly checksums = new Map<string, string>();
 
@@ -205,6 +214,8 @@ export class StacStore {
         case 'filter': next.filter = bool(v, name); break;
         case 'sort': next.sort = bool(v, name); break;
         case 'nextLinkLoops': next.nextLinkLoops = bool(v, name); break;
+        case 'opaqueHrefs': next.opaqueHrefs = presence(v, name); break;
+        case 'contentDisposition': next.contentDisposition = bool(v, name); break;
         default: throw new TypeError(`unknown STAC knob ${name}`);
       }
     }
@@ -318,6 +329,23 @@ export class StacStore {
 
   assetShowsChecksum(rec: StacItemRecord, a: StacAssetRecord): boolean {
     return !a.omitChecksum && picked(this.knobs.fileChecksum, `${rec.collection}/${rec.id}/${a.key}#`);
+  }
+
+  /**
+   * The storage key an href names: the object's own key, or with the opaqueHrefs knob `o/<id>`, an id
+   * of this version of the object (remembered, so storage can serve it).
+   */
+  hrefKey(rec: StacItemRecord, a: StacAssetRecord, obj: Asset): string {
+    if (!picked(this.knobs.opaqueHrefs, `${rec.collection}/${rec.id}/${a.key}~`)) return a.storageKey;
+    const id = createHash('sha256').update(`${a.storageKey}\n${obj.etag}`).digest('hex').slice(0, 32);
+    if (this.opaque.size > 100_000) this.opaque.clear();
+    this.opaque.set(id, a.storageKey);
+    return `o/${id}`;
+  }
+
+  /** The object key behind an href key (`o/<id>` or the key itself); undefined for an unknown id. */
+  objectKey(hrefKey: string): string | undefined {
+    return hrefKey.startsWith('o/') ? this.opaque.get(hrefKey.slice(2)) : hrefKey;
   }
 }
 

@@ -45,7 +45,7 @@ export async function renderItem(
   for (const a of rec.assets) {
     const obj = store.object(a);
     const asset: Record<string, unknown> = {
-      href: a.href ?? (obj ? presigner.url(urls.storage, a.storageKey, nowMs, store.knobs.urlTtlSeconds) : ''),
+      href: a.href ?? (obj ? presigner.url(urls.storage, store.hrefKey(rec, a, obj), nowMs, store.knobs.urlTtlSeconds) : ''),
       type: a.mediaType,
       title: a.title,
       roles: [...a.roles],
