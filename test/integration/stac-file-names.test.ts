@@ -75,6 +75,34 @@ describe('file names from the server when hrefs are opaque', () => {
     expect(await verifyStacMirror(dirs.mirror, sim.stac!), `seed ${SEED}`).toEqual([]);
   });
 
+  it('two assets the server gives the same name: the first keeps it, the other its key\'s name; a hostile name stays in its folder', async () => {
+    sim = await startStacSim(SEED, 1, { maxSize: 4 * 1024 });
+    sim.stac!.setKnobs({ opaqueHrefs: 'all' });
+    const twin = sim.stac!.put({
+      collection: 'lstzoom',
+      id: 'TWIN_NAMES',
+      assets: [
+        { key: 'lst', fileName: 'SAME.tiff', mediaType: 'image/tiff', size: 700 },
+        { key: 'mask', fileName: 'SAME.tiff', mediaType: 'image/tiff', size: 500 },
+        { key: 'metadata', fileName: '..', mediaType: 'application/json', size: 300 },
+      ],
+    });
+    dirs = await tempDirs('stac-names-twins');
+    const r = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig, concurrency: 1 });
+    expect(r.counts).toMatchObject({ failed: 0 });
+    const files = [...(await mirrorFiles(dirs.mirror)).entries()].filter(([f]) => f.startsWith('lstzoom/TWIN_NAMES/') && !isCatalogueFile(f));
+    const names = files.map(([f]) => path.posix.basename(f)).sort();
+    // one of lst/mask got SAME.tiff, the other its key's name; metadata's ".." is refused: the href's id
+    const seg = (await servedHrefs(sim)).get('lstzoom/TWIN_NAMES/metadata')!;
+    expect(names.filter((n) => n !== seg).sort()).toEqual(['SAME.tiff', expect.stringMatching(/^(lst|mask)\.tiff$/)].sort());
+    expect(names).toContain(seg);
+    const sizes = Object.fromEntries(files.map(([f, size]) => [path.posix.basename(f), size]));
+    const other = names.find((n) => /^(lst|mask)\.tiff$/.test(n))!;
+    expect(sizes[other]).toBe(other === 'lst.tiff' ? 700 : 500);
+    expect(sizes['SAME.tiff']).toBe(other === 'lst.tiff' ? 500 : 700);
+    expect(twin.assets).toHaveLength(3);
+  });
+
   it("without Content-Disposition the name is the URL's last path segment, as Constellr documents (and its script writes)", async () => {
     sim = await startStacSim(SEED, 2, { maxSize: 4 * 1024 });
     sim.stac!.setKnobs({ opaqueHrefs: 'all', contentDisposition: false });
