@@ -151,6 +151,8 @@ export const ERRORS = {
   SYNC_STORE_OLD: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_STORE_TOO_NEW: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_STORE_MIGRATE: { kind: 'fatal', errorClass: 'config', exit: USAGE },
+  /** The state was made for another catalogue (source, API host or account). */
+  SYNC_STATE_MISMATCH: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_LOCKED: { kind: 'fatal', errorClass: 'config', exit: LOCKED },
 } as const satisfies Record<string, ErrorRow>;
 

@@ -18,6 +18,7 @@ import { INSTANCE_ID } from '../mirror/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
 import type { Logger } from '../lib/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';
+import { checkStateIdentity } from '../store/identity.js';
 import type { OutboxSink, StateStore } from '../store/types.js';
 
 export interface Runtime {
@@ -192,6 +193,8 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       outboxSinks: outboxSinksOf(config),
       onError: (message, err) => logger.warn({ err }, message),
     }))!;
+    // A state made for another catalogue (source, API host, account) is refused, not mixed in.
+    await checkStateIdentity(config, store, config.state.url ? `the state database ${describeStore(config)}` : `the state directory ${config.state.dir}`);
     const conn = openApi(config, logger, clock, opts.onTokenRenewed);
     dispatcher = conn.dispatcher;
     const { tokens, api, client } = conn;

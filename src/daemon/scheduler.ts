@@ -10,6 +10,7 @@ import { repeat, type Repeater } from '../lib/timers.js';
 import { pollOnce, type PollDeps, type PollResult, type PollSettings } from '../sync/poller.js';
 import { oneShotUnreachable } from '../sync/listing.js';
 import type { Runtime } from './runtime.js';
+import { stateIdentity } from '../store/identity.js';
 
 /** What onPoll hears about one poll. */
 export interface PollReport {
@@ -66,7 +67,7 @@ export function isValidSchedule(expression: string): boolean {
 }
 
 export interface SchedulerDeps {
-  rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'owner'>;
+  rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'owner' | 'config'>;
   settings: SchedulerSettings;
   /** The first poll lists everything from sync.since, ignoring the HWM (`sync --rescan`). */
   rescan: boolean;
@@ -131,8 +132,8 @@ export class PollScheduler {
       recordItems: this.#d.recordItems,
     })
       .then(async (r) => {
-        // Which source listed and how (status shows the strategy and why).
-        await rt.store.setSourceInfo(JSON.stringify(rt.api.describe())).catch((e: unknown) => this.#log.warn({ err: e }, 'could not record the source info'));
+        // Which source listed and how (status shows the strategy and why), and the state's catalogue (store/identity.ts).
+        await rt.store.setSourceInfo(JSON.stringify({ ...rt.api.describe(), ...stateIdentity(rt.config) })).catch((e: unknown) => this.#log.warn({ err: e }, 'could not record the source info'));
         this.#last = { ok: true, at: rt.clock(), result: r };
         this.#d.onPoll?.({ ok: true, at: this.#last.at, durationMs: r.durationMs });
         this.#d.onSucceeded();

@@ -2,6 +2,7 @@
 // last poll succeed, when is the next poll, is a daemon running on this state directory. One builder
 // for `status`, `status --json`, `status --check` and any HTTP status page; it reads the store and the
 // lock's pid file and prints nothing.
+import { recordedIdentity } from '../store/identity.js';
 import type { Config } from '../config/load.js';
 import type { StatusStore } from '../store/types.js';
 import { describeStore } from '../store/open.js';
@@ -35,7 +36,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
     store: describeStore(config),
     stateDir: config.state.dir,
     mirrorDir: config.mirror.dir,
-    // The configured source (assets | stac).
+    // The configured source (assets | stac); once a state has recorded its own, that one.
     source: config.source,
     daemon,
     staleAfterMs,
@@ -85,8 +86,12 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
   // The one definition of complete, and the one count, that every surface shows (completeness.ts).
   const mirror = completeness(jobs, { pollFinishedAt: cursor.pollFinishedAt, pollFailed });
   const somethingFailed = jobs.failed > 0 || pollFailed;
+  // The state knows its source (store/identity.ts): a STAC state is reported as one whatever the
+  // configuration says (sync and run refuse the mismatch).
+  const stateSource = recordedIdentity(cursor.sourceInfo)?.source;
   return {
     ...base,
+    ...(stateSource ? { source: stateSource } : {}),
     initialized: true as const,
     backend: store.backend,
     complete: mirror.complete,

@@ -30,6 +30,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (values.help) {
     out('Usage: constellr-sync demo [--source assets|stac] [--mirror-dir DIR] [--state-dir DIR] [--assets N] [--verbose]');
     out('  --source stac   an API-key account mirrored through the STAC API (--assets N = items, 3 assets each)');
+    out('  directories: ./constellr-mirror and ./constellr-state (--source stac: ./constellr-stac-mirror and ./constellr-stac-state)');
     return EXIT.OK;
   }
   const source = values.source ?? 'assets';
@@ -37,8 +38,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(`demo: --source must be assets or stac, got ${JSON.stringify(source)}`);
     return EXIT.USAGE;
   }
-  const mirrorDir = path.resolve(values['mirror-dir'] ?? 'constellr-mirror');
-  const stateDir = path.resolve(values['state-dir'] ?? 'constellr-state');
+  // Each demo has its own directories: one state and one mirror hold one catalogue, and a state made
+  // for one source is refused for the other (store/identity.ts).
+  const mirrorDir = path.resolve(values['mirror-dir'] ?? (source === 'stac' ? 'constellr-stac-mirror' : 'constellr-mirror'));
+  const stateDir = path.resolve(values['state-dir'] ?? (source === 'stac' ? 'constellr-stac-state' : 'constellr-state'));
   const count = Number(values.assets ?? (source === 'stac' ? 20 : 60));
   out('constellr-sync demo: mirroring a simulated Constellr account (no account needed)\n');
   // The first Ctrl-C stops the running sync as `sync` stops (downloads in flight finish); a second exits.
