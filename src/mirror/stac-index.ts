@@ -27,6 +27,9 @@ import { CATALOG_TMP_DIR } from './stac-files.js';
 export const INDEX_FILE = 'items.parquet';
 /** How long after a catalogue change the index is rewritten (changes meanwhile join that rewrite). */
 export const INDEX_DELAY_MS = 1000;
+/** After a failed rewrite (disk full, a replica's start-up clearing the temporary folder): tried again after this, doubling up to 5 min. */
+export const INDEX_RETRY_MS = 10_000;
+const INDEX_RETRY_MAX_MS = 300_000;
 const STRUCTURAL = new Set(['self', 'root', 'parent', 'child', 'item', 'items', 'collection']);
 
 export interface IndexDeps {
@@ -36,6 +39,7 @@ export interface IndexDeps {
   /** Held while writing: one writer at a time across replicas. Resolves once held. */
   lock: () => Promise<{ release(): void }>;
   delayMs?: number;
+  retryMs?: number;
 }
 
 /** The collection documents of the catalogue, without their links (relative to collection.json). */
@@ -86,6 +90,7 @@ export class StacIndex {
   #dirty = false;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
+  #failures = 0;
   /** Rewrites done (tests, logs). */
   writes = 0;
 
@@ -104,11 +109,26 @@ export class StacIndex {
   /** The catalogue changed: rewrite within the delay. Never throws. */
   changed(): void {
     this.#dirty = true;
+    this.#arm(this.#d.delayMs ?? INDEX_DELAY_MS);
+  }
+
+  /** Flush after `ms`; a failure arms a retry (the index stays dirty), backing off. */
+  #arm(ms: number): void {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the GeoParquet index; tried again after the next change'));
-    }, this.#d.delayMs ?? INDEX_DELAY_MS);
+      void this.flush().then(
+        () => {
+          this.#failures = 0;
+        },
+        (e: unknown) => {
+          this.#failures++;
+          const retryMs = Math.min(INDEX_RETRY_MAX_MS, (this.#d.retryMs ?? INDEX_RETRY_MS) * 2 ** (this.#failures - 1));
+          this.#d.logger.error({ err: (e as Error).message, retryMs }, 'could not write the GeoParquet index; trying again');
+          this.#arm(retryMs);
+        },
+      );
+    }, ms);
     this.#timer.unref();
   }
 
@@ -142,12 +162,18 @@ export class StacIndex {
     }
   }
 
+  /** Run after whatever runs now; the caller gets fn's outcome, the queue never holds a rejection. */
   #serial(fn: () => Promise<void>): Promise<void> {
-    const prev = this.#running ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(fn);
-    this.#running = next.finally(() => {
-      if (this.#running === next) this.#running = null;
-    });
+    const next = (this.#running ?? Promise.resolve()).then(fn);
+    const settled: Promise<void> = next.then(
+      () => {
+        if (this.#running === settled) this.#running = null;
+      },
+      () => {
+        if (this.#running === settled) this.#running = null;
+      },
+    );
+    this.#running = settled;
     return next;
   }
 

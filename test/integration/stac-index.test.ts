@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '../helpers/harness.js';
 import type { StacItemRecord } from '../../src/api/wire.js';
 import { indexLock } from '../../src/daemon/catalog.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -22,7 +23,7 @@ afterEach(async () => {
 
 const LM = 1_700_000_000_000;
 
-async function setup() {
+async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: number; retryMs?: number } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-index-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const root = path.join(dir, 'mirror');
@@ -32,7 +33,7 @@ async function setup() {
   const catStore = catalogStoreFor(store);
   const logger = createLogger({ level: 'silent' });
   // A long delay: the tests flush when they want the index written.
-  const index = new StacIndex({ store: catStore, root, logger, lock: indexLock(root), delayMs: 3_600_000 });
+  const index = new StacIndex({ store: catStore, root, logger, lock: o.lock ?? indexLock(root), delayMs: o.delayMs ?? 3_600_000, retryMs: o.retryMs });
   const catalog = new StacCatalog({ store: catStore, jobs: store, root, logger, clock: Date.now, index });
 
   /** List an item, download its assets, let the catalogue write it. */
@@ -184,5 +185,23 @@ describe('StacIndex', () => {
     other.release();
     await p;
     expect((await t.read()).rows.map((r) => r.id)).toEqual(['a-1']);
+  });
+
+  it('a rewrite that failed is tried again without another change (backing off)', async () => {
+    let fails = 2;
+    const t = await setup({
+      delayMs: 10,
+      retryMs: 20,
+      lock: async () => {
+        if (fails-- > 0) throw new Error('EIO: the lock folder went away');
+        return { release() {} };
+      },
+    });
+    await t.addItem('lst', 'a-1', 13.0, 52.0, '2026-07-03T10:00:00Z');
+    // addItem's flush told the index of the change; no other change follows
+    await waitUntil(async () => t.index.writes === 1, 10_000, 20, 'the index written after two failed tries');
+    expect(fails).toBe(-1);
+    expect((await t.read()).rows.map((r) => r.id)).toEqual(['a-1']);
+    expect(t.index.dirty).toBe(false);
   });
 });
