@@ -138,6 +138,8 @@ export class Engine {
       caseConflict: cfg.mirror.caseConflict,
       keepPreviousVersions: cfg.mirror.keepPreviousVersions,
       versionsDir: cfg.mirror.versionsDir,
+      // The catalogue's names are reserved whether or not stac.catalog is on, so turning it on is safe.
+      names: cfg.source === 'stac' ? 'stac' : 'plain',
     };
     this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
     this.pool = new WorkerPool(

@@ -47,7 +47,8 @@ export class Maintenance {
     await sweepStaging(rt.root, rt.store, this.#log);
     if (catalog) {
       // A writer that died left temporary files and maybe items not yet (re)written: look at all.
-      await clearCatalogTmp(rt.root);
+      // Only old temporary files go: a replica sharing the mirror may be between its write and rename.
+      await clearCatalogTmp(rt.root, rt.clock()).catch((e: unknown) => this.#log.warn({ err: e }, 'could not clear old catalogue temporary files'));
       // Items an older version stored whole keep only what the state keeps now (no signed href).
       const scrubbed = await scrubStoredItems(catalogStoreFor(rt.store));
       if (scrubbed > 0) this.#log.info({ rows: scrubbed }, 'removed signed URLs and unselected assets that an older version kept in the state');

@@ -100,7 +100,7 @@ export class Operations {
       store: rt.store,
       root: rt.root,
       clock: rt.clock,
-      engine: () => ({ pausedReasons: engine.gate.state().reasons, authFailed: engine.authFailed, breakerOpen: engine.gate.apiDown }),
+      engine: () => ({ pausedReasons: engine.gate.state().reasons, authFailed: engine.authFailed, breakerOpen: engine.gate.apiDown, catalogFailing: (engine.catalog?.failure ?? null) !== null }),
       source: () => rt.api.describe(),
     });
     this.metrics?.setBuildInfo({ version: packageVersion(), backend: rt.store.backend, source: sourceOf(this.#config) });

@@ -8,7 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ensureParentDirs, lstatOrNull } from './fs-safe.js';
-import { foldName, RESERVED_DIR, shortenSegment, type FsNameRules, type MirrorTarget } from './paths.js';
+import { foldName, RESERVED_DIR, resolveKey, shortenSegment, type FsNameRules, type MirrorTarget } from './paths.js';
+import { mapStacSegments, type NameRules } from './stac-names.js';
 
 export const VERSIONS_DIR = path.join(RESERVED_DIR, 'versions');
 export const TRASH_DIR = path.join(RESERVED_DIR, 'trash');
@@ -23,6 +24,8 @@ export interface MirrorLayoutSettings {
   keepPreviousVersions: number;
   /** Absolute versions directory, or null for <mirror>/.constellr-sync/versions. */
   versionsDir: string | null;
+  /** `stac`: the STAC catalogue's names are reserved and mapped away from (source: stac). */
+  names?: NameRules;
 }
 
 export const DEFAULT_LAYOUT: MirrorLayoutSettings = {
@@ -59,18 +62,35 @@ export function foldPath(rel: string, fs: FsNameRules): string {
   return foldName(rel, fs);
 }
 
+/** A key's place in the mirror under this layout's name rules (resolveKey; unsafe keys throw). */
+export function mirrorTarget(root: string, key: string, size: number, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
+  return resolveKey(root, key, size, s.names === 'stac' ? mapStacSegments : undefined);
+}
+
+/** Is `localPath` where this layout puts the key (itself, or its case-twin suffixed name)? */
+export function placedByRule(root: string, key: string, size: number, localPath: string, s: Pick<MirrorLayoutSettings, 'names'>): boolean {
+  try {
+    const t = mirrorTarget(root, key, size, s);
+    return localPath === t.relPath || localPath === `${t.relPath}/` || localPath === suffixedTarget(root, key, t, s).relPath;
+  } catch {
+    return true; // an unsafe key has no place; nothing to move
+  }
+}
+
 /**
  * The `suffix` policy: the later twin goes to "<stem>~<hash of its key><ext>" next to the first, a
- * deterministic name (the same key always lands on the same path).
+ * deterministic name (the same key always lands on the same path). The layout's name rules apply to
+ * the suffixed name too.
  */
-export function suffixedTarget(root: string, key: string, t: MirrorTarget): MirrorTarget {
+export function suffixedTarget(root: string, key: string, t: MirrorTarget, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
   const last = t.segments[t.segments.length - 1]!;
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 8);
   const dot = last.lastIndexOf('.');
   const ext = dot > 0 && Buffer.byteLength(last.slice(dot)) <= 32 ? last.slice(dot) : '';
   const stem = ext ? last.slice(0, dot) : last;
   const name = shortenSegment(`${stem}~${hash}${ext}`);
-  const segments = [...t.segments.slice(0, -1), name];
+  let segments = [...t.segments.slice(0, -1), name];
+  if (s.names === 'stac' && segments.length === key.split('/').length) segments = mapStacSegments(key.split('/'), segments);
   return { ...t, segments, relPath: segments.join('/'), absPath: path.join(root, ...segments) };
 }
 
@@ -150,4 +170,30 @@ export async function moveToTrash(root: string, relPath: string, now: number): P
   if (await lstatOrNull(dest)) dest = `${dest}~${now}`;
   await fsp.rename(src, dest);
   return dest;
+}
+
+/**
+ * After a file's removal: its folder, and each parent up to (not including) the mirror root, goes
+ * when it is empty; the first folder that is not empty (or is not a plain folder) stops the walk.
+ * Never a symlink, never outside the mirror; a folder someone fills meanwhile stays (ENOTEMPTY).
+ */
+export async function removeEmptyFolders(root: string, relPath: string): Promise<number> {
+  const segments = relPath.split('/').filter((s) => s !== '');
+  let removed = 0;
+  for (let n = segments.length - 1; n > 0; n--) {
+    const rel = segments.slice(0, n).join('/');
+    if (rel.split('/')[0] === RESERVED_DIR) break;
+    const abs = await safeExistingPath(root, `${rel}/x`);
+    if (!abs) break;
+    const dir = path.dirname(abs);
+    const st = await lstatOrNull(dir);
+    if (!st?.isDirectory()) break;
+    try {
+      await fsp.rmdir(dir);
+      removed++;
+    } catch {
+      break;
+    }
+  }
+  return removed;
 }

@@ -88,11 +88,15 @@ export function shortenSegment(seg: string, maxBytes = NAME_MAX): string {
   return `${prefix}~${hash}${ext}`;
 }
 
+/** Renames on-disk segments (after shortening) by a layout rule: see mirror/stac-names.ts. */
+export type SegmentRule = (keySegments: readonly string[], onDisk: readonly string[]) => string[];
+
 /**
  * Map a key to its place in the mirror, or throw SyncError(unsafe_key). Refused: absolute keys,
- * empty, '.' or '..' segments, control characters (NUL included), and keys inside the reserved folder.
+ * empty, '.' or '..' segments, control characters (NUL included), and keys inside the reserved folder
+ * (unless `rule` maps the reserved folder's name away, as the STAC layout does).
  */
-export function resolveKey(root: string, key: string, size: number): MirrorTarget {
+export function resolveKey(root: string, key: string, size: number, rule?: SegmentRule): MirrorTarget {
   if (key.length === 0) throw unsafe(key, 'empty key');
   if (key.startsWith('/')) throw unsafe(key, 'absolute path');
   if (CONTROL.test(key)) throw unsafe(key, 'contains a control character');
@@ -103,13 +107,14 @@ export function resolveKey(root: string, key: string, size: number): MirrorTarge
     if (seg === '') throw unsafe(key, 'empty path segment');
     if (seg === '.' || seg === '..') throw unsafe(key, `"${seg}" segment`);
   }
-  if (isReservedSegment(segments[0]!)) throw unsafe(key, `inside the reserved folder ${RESERVED_DIR}`);
+  if (!rule && isReservedSegment(segments[0]!)) throw unsafe(key, `inside the reserved folder ${RESERVED_DIR}`);
   let shortened = false;
-  const onDisk = segments.map((s) => {
+  let onDisk = segments.map((s) => {
     const t = shortenSegment(s);
     if (t !== s) shortened = true;
     return t;
   });
+  if (rule) onDisk = rule(segments, onDisk);
   let relPath = onDisk.join('/');
   const rootBytes = Buffer.byteLength(root) + 1;
   if (rootBytes + Buffer.byteLength(relPath) >= PATH_MAX) {
@@ -119,9 +124,11 @@ export function resolveKey(root: string, key: string, size: number): MirrorTarge
     const short = shortenSegment(last, 96);
     onDisk.splice(0, onDisk.length, shortenSegment(onDisk[0]!, 64), `~long-${hash}`, short);
     if (onDisk.length > 1 && segments.length === 1) onDisk.splice(0, 1);
+    if (rule) onDisk = rule(segments, onDisk);
     relPath = onDisk.join('/');
     shortened = true;
   }
+  if (isReservedSegment(onDisk[0]!)) throw unsafe(key, `inside the reserved folder ${RESERVED_DIR}`);
   const absPath = path.join(root, ...onDisk);
   // Belt and braces: nothing above can escape the root, and this proves it.
   const rel = path.relative(root, absPath);

@@ -1,5 +1,6 @@
 // The mirror as a self-contained STAC catalogue (stac.catalog): catalog.json at the root, one
-// <collection>/collection.json per collection, one item JSON beside each item's asset files. Links are
+// <collection>/collection.json per collection, one item JSON beside each item's asset files (names and
+// the rule that keeps them apart from asset files: stac-names.ts). Links are
 // relative, there is no `self`, each item keeps a `canonical` link to the API, asset hrefs point at the
 // local files and carry file:size and file:checksum of the bytes written.
 //
@@ -8,21 +9,23 @@
 // assets before the item JSON, the item JSON before the collection links it, the collection before the
 // catalogue links it; for removals the other way round. Replicas may write the same files: each write
 // is a rename of complete content, and a collection is rewritten until the state it was built from
-// stopped changing, so the last writer never leaves a stale link set behind.
-import { createHash } from 'node:crypto';
+// stopped changing (the root too), so the last writer never leaves a stale link set behind. A write
+// error never escapes: logged once with its path, recorded for `status`, retried at the next kick.
 import path from 'node:path';
-import { escapeSegment } from '../api/stac/items.js';
 import { crashPoint } from '../lib/crash-point.js';
 import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
-import type { Job, StatusStore } from '../store/types.js';
+import type { Job, OperatorStore, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
-import { shortenSegment } from './paths.js';
-import { removeCatalogFile, writeCatalogFile } from './stac-files.js';
+import { placedByRule } from './layout.js';
+import { CatalogFileError, digest, holds, newTmpDir, removeCatalogFile, writeCatalogFile } from './stac-files.js';
+import { extentOf, itemExtent, withExtents } from './stac-extent.js';
 import { keptCollectionAssets, keptCollectionJson, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
+import { CATALOG_FILE, COLLECTION_FILE, collectionDir, collectionFile, itemJsonFile, itemOfKey } from './stac-names.js';
 
-export const CATALOG_FILE = 'catalog.json';
-export const COLLECTION_FILE = 'collection.json';
+export { CATALOG_FILE, COLLECTION_FILE, collectionDir, itemJsonFile, itemOfKey };
+/** The STAC version of every document the catalogue writes. */
+export const STAC_VERSION = '1.1.0';
 export const FILE_EXTENSION = 'https://stac-extensions.github.io/file/v2.1.0/schema.json';
 /** How long a kick waits to gather more completions before writing. */
 const KICK_DELAY_MS = 200;
@@ -30,7 +33,8 @@ const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'it
 
 export interface CatalogDeps {
   store: CatalogStore;
-  jobs: Pick<StatusStore, 'getJob'>;
+  /** requeue: a done asset an earlier version placed where the layout rule now reserves is fetched again. */
+  jobs: Pick<StatusStore, 'getJob'> & Partial<Pick<OperatorStore, 'requeue'>>;
   root: string;
   logger: Logger;
   clock: () => number;
@@ -47,25 +51,17 @@ export interface CatalogIndex {
   flush(): Promise<void>;
 }
 
-/** `<collection>/<item>/…` job keys back to (collection, item id); see escapeSegment. */
-export function itemOfKey(key: string): { collection: string; id: string } | null {
-  const parts = key.split('/');
-  if (parts.length < 3) return null;
-  const un = (s: string) => s.replace(/%(25|2F|5C)/g, (m) => ({ '%25': '%', '%2F': '/', '%5C': '\\' })[m]!);
-  return { collection: un(parts[0]!), id: un(parts[1]!) };
-}
-
-export function collectionDir(collection: string): string {
-  return shortenSegment(escapeSegment(collection));
-}
-
 function rel(fromFile: string, to: string): string {
   const r = path.posix.relative(path.posix.dirname(fromFile), to);
   return r.startsWith('.') ? r : `./${r}`;
 }
 
-function digest(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+/** The catalogue writer's current failure (null: the last flush wrote everything it had). */
+export interface CatalogFailure {
+  path: string | null;
+  errorClass: string;
+  message: string;
+  since: number;
 }
 
 type Ready = { ok: true; jobs: Job[] } | { ok: false; gone: boolean };
@@ -76,9 +72,18 @@ export class StacCatalog {
   /** Collections to rewrite even if none of their items changed (markAll). */
   readonly #staleCollections = new Set<string>();
   #running: Promise<void> | null = null;
+  /** This writer's own temporary folder (replicas never share one). */
+  readonly #tmp = newTmpDir();
+  #failure: CatalogFailure | null = null;
+  /** Whether the state may still hold an error (of this or a previous process) to clear. */
+  #statusDirty = true;
 
   constructor(deps: CatalogDeps) {
     this.#d = deps;
+  }
+  /** The current failure, if the last flush did not get everything written. */
+  get failure(): CatalogFailure | null {
+    return this.#failure;
   }
 
   #rootChecked = false;
@@ -99,7 +104,8 @@ export class StacCatalog {
   /**
    * Every item is looked at again (start-up after a crash, verify --repair), and every collection and
    * the root are rewritten: a writer killed between an item's row and its collection's rewrite left
-   * rows that say written, which the items' own check then finds unchanged.
+   * rows that say written, which the items' own check then finds unchanged. An item written by an
+   * earlier version's layout has its misplaced assets queued again now, before the workers start.
    */
   async markAll(): Promise<number> {
     for (const c of await this.#d.store.collections()) this.#staleCollections.add(c);
@@ -108,6 +114,7 @@ export class StacCatalog {
     for (;;) {
       const page = await this.#d.store.listItems(after, 1000);
       for (const r of page) this.#dirty.add(`${r.collection}\u0000${r.id}`);
+      for (const r of page) if (r.jsonPath && r.jsonPath !== itemJsonFile(r.collection, r.id)) await this.#ready(r);
       n += page.length;
       const last = page.at(-1);
       if (!last || page.length < 1000) return n;
@@ -116,7 +123,6 @@ export class StacCatalog {
   }
 
   #kicked = false;
-
   /** Items to look at (tests, metrics). */
   get pending(): number {
     return this.#dirty.size;
@@ -129,23 +135,56 @@ export class StacCatalog {
   kick(): void {
     if (this.#kicked || this.#dirty.size === 0) return;
     this.#kicked = true;
-    const t = setTimeout(() => {
-      void this.flush().catch((e: unknown) => this.#d.logger.error({ err: (e as Error).message }, 'could not write the STAC catalogue; tried again later'));
-    }, KICK_DELAY_MS);
+    const t = setTimeout(() => void this.flush(), KICK_DELAY_MS);
     t.unref();
   }
 
-  /** Write what is dirty; one run at a time, later calls wait for it and run again. */
-  flush(force = false): Promise<void> {
+  /**
+   * Write what is dirty; one run at a time, later calls wait for it and run again. Never rejects: a
+   * failure is logged (once per path and class), recorded, and resolves as the failure (null: all written).
+   */
+  flush(force = false): Promise<CatalogFailure | null> {
     const prev = this.#running ?? Promise.resolve();
-    const next = prev.then(() => this.#drain(force));
-    this.#running = next.finally(() => {
-      if (this.#running === next) this.#running = null;
+    const next = prev.then(() => this.#guarded(force));
+    const settled = next.then(() => undefined);
+    this.#running = settled;
+    void settled.then(() => {
+      if (this.#running === settled) this.#running = null;
     });
     return next;
   }
 
-  async #drain(force: boolean): Promise<void> {
+  async #guarded(force: boolean): Promise<CatalogFailure | null> {
+    try {
+      const failed = await this.#drain(force);
+      if (failed) throw failed;
+      if (this.#failure) this.#d.logger.info({ path: this.#failure.path }, 'the STAC catalogue is written again');
+      this.#failure = null;
+      if (this.#statusDirty) await this.#d.store.setStatus(null, this.#d.clock());
+      this.#statusDirty = false;
+      return null;
+    } catch (e) {
+      return this.#fail(e);
+    }
+  }
+
+  async #fail(e: unknown): Promise<CatalogFailure> {
+    const relPath = e instanceof CatalogFileError ? e.relPath : null;
+    const errorClass = e instanceof CatalogFileError ? e.errorClass : 'internal';
+    const message = (e as Error)?.message ?? String(e);
+    const prev = this.#failure;
+    const same = prev !== null && prev.path === relPath && prev.errorClass === errorClass;
+    this.#failure = { path: relPath, errorClass, message, since: same ? prev.since : this.#d.clock() };
+    if (!same) {
+      this.#d.logger.error({ path: relPath, errorClass, err: message }, 'could not write the STAC catalogue; downloads go on, the catalogue is tried again later');
+      this.#statusDirty = true;
+      await this.#d.store.setStatus({ error: message, path: relPath, code: errorClass }, this.#d.clock()).catch((se: unknown) => this.#d.logger.warn({ err: (se as Error).message }, 'could not record the catalogue error in the state'));
+    }
+    return this.#failure;
+  }
+
+  /** Returns the item error that stopped a batch (its items stay dirty), after the collections were written. */
+  async #drain(force: boolean): Promise<unknown> {
     this.#kicked = false;
     // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
     // the first sync (or after a crash there) finds a catalogue whose links all resolve. It is written
@@ -161,8 +200,8 @@ export class StacCatalog {
       for (const k of batch) this.#dirty.delete(k);
       const touched = new Set<string>(this.#staleCollections);
       this.#staleCollections.clear();
-      const removeAfter: string[] = [];
-      let failed = false;
+      const removeAfter: { path: string; digest: string }[] = [];
+      let failed: unknown = null;
       for (const [n, k] of batch.entries()) {
         const [c, id] = k.split('\u0000') as [string, string];
         try {
@@ -170,20 +209,27 @@ export class StacCatalog {
         } catch (e) {
           // This item and the rest of the batch stay dirty (maintenance kicks again); what was
           // written so far still gets its collection links.
-          this.#d.logger.error({ collection: c, item: id, err: (e as Error).message }, 'could not write the STAC item JSON; tried again later');
           for (const rest of batch.slice(n)) this.#dirty.add(rest);
-          failed = true;
+          failed = e;
           break;
         }
       }
-      for (const c of touched) await this.#collection(c);
-      if (touched.size > 0) {
-        await this.#catalog();
-        this.#d.index?.changed();
+      try {
+        for (const c of touched) await this.#collection(c);
+        if (touched.size > 0) {
+          await this.#catalog();
+          this.#d.index?.changed();
+        }
+      } catch (e) {
+        // Collections and the root are rewritten at the next flush whatever changes meanwhile.
+        for (const c of touched) this.#staleCollections.add(c);
+        throw e;
       }
-      for (const p of removeAfter) await removeCatalogFile(this.#d.root, p);
-      if (failed) return;
+      // An item's previous JSON goes only if it still holds what was written there (never an asset).
+      for (const p of removeAfter) await removeCatalogFile(this.#d.root, p.path, p.digest);
+      if (failed) return failed;
     }
+    return null;
   }
 
   /** Can the item be written: every selected asset done at its listed version, its file in place. */
@@ -191,8 +237,12 @@ export class StacCatalog {
     const jobs: Job[] = [];
     let gone = true;
     let ok = true;
+    const misplaced: number[] = [];
     for (const a of row.assets) {
       const j = await this.#d.jobs.getJob(a.key);
+      // Placed by an earlier version where the rule now reserves a name, or clobbered by its item JSON.
+      if (j?.state === 'done' && j.localPath && (!placedByRule(this.#d.root, j.key, j.remoteSize, j.localPath, { names: 'stac' }) || (j.localPath === row.jsonPath && (await holds(this.#d.root, j.localPath, row.written)))))
+        misplaced.push(j.id);
       // No job yet is not gone: a listing stores an item's record before its jobs (the poller
       // commits the jobs of many pages together), and a writer that ran in between deleted the
       // record, so the item never came back.
@@ -205,11 +255,15 @@ export class StacCatalog {
       if (!st || !st.isFile() || st.size !== j.bytesWritten) ok = false;
       jobs.push(j);
     }
+    if (misplaced.length > 0 && this.#d.jobs.requeue) {
+      await this.#d.jobs.requeue(misplaced, { errorClass: 'layout', message: 'placed by an earlier version where the STAC layout now reserves a name; fetched again to its new path' }, this.#d.clock());
+      return { ok: false, gone: false };
+    }
     return ok ? { ok: true, jobs } : { ok: false, gone };
   }
 
   /** Rebuild one item; true when its collection's links or extent may have changed. */
-  async #item(c: string, id: string, force: boolean, removeAfter: string[]): Promise<boolean> {
+  async #item(c: string, id: string, force: boolean, removeAfter: { path: string; digest: string }[]): Promise<boolean> {
     const row = await this.#d.store.getItem(c, id);
     if (!row) return false;
     const r = await this.#ready(row);
@@ -227,11 +281,12 @@ export class StacCatalog {
     }
     const { text, jsonPath } = buildItem(row, r.jobs);
     const sum = digest(text);
-    if (!force && sum === row.written && jsonPath === row.jsonPath) return false;
-    await writeCatalogFile(this.#d.root, jsonPath, text);
+    const extent = JSON.stringify(itemExtent(row.raw));
+    if (!force && sum === row.written && jsonPath === row.jsonPath && extent === row.writtenExtent) return false;
+    await writeCatalogFile(this.#d.root, jsonPath, text, this.#tmp);
     crashPoint('catalog_item_written');
-    await this.#d.store.setWritten(c, id, sum, jsonPath);
-    if (row.jsonPath && row.jsonPath !== jsonPath) removeAfter.push(row.jsonPath);
+    await this.#d.store.setWritten(c, id, sum, jsonPath, extent);
+    if (row.jsonPath && row.jsonPath !== jsonPath && row.written) removeAfter.push({ path: row.jsonPath, digest: row.written });
     return true;
   }
 
@@ -252,11 +307,11 @@ export class StacCatalog {
     await this.#catalog(byCollection);
     crashPoint('catalog_withdrawn');
     for (const r of rows) {
-      await removeCatalogFile(this.#d.root, r.jsonPath!);
+      if (r.written) await removeCatalogFile(this.#d.root, r.jsonPath!, r.written);
       await this.#d.store.setWritten(r.collection, r.id, null, null);
       this.#dirty.add(`${r.collection}\u0000${r.id}`);
     }
-    for (const c of byCollection.keys()) if ((await this.#d.store.writtenItems(c)).length === 0) await removeCatalogFile(this.#d.root, `${collectionDir(c)}/${COLLECTION_FILE}`);
+    for (const c of byCollection.keys()) if ((await this.#d.store.writtenItems(c)).length === 0) await removeCatalogFile(this.#d.root, collectionFile(c));
     this.#d.index?.changed();
     return rows.length;
   }
@@ -295,7 +350,7 @@ export class StacCatalog {
   /** Rewrite one collection.json from the state until the state it was built from stopped changing. */
   async #collection(c: string, without: ReadonlySet<string> = new Set()): Promise<void> {
     const doc = await this.#collectionDoc(c);
-    const file = `${collectionDir(c)}/${COLLECTION_FILE}`;
+    const file = collectionFile(c);
     let basis = '';
     for (let round = 0; round < 5; round++) {
       const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.has(i.id));
@@ -307,21 +362,30 @@ export class StacCatalog {
         await removeCatalogFile(this.#d.root, file);
         return;
       }
-      await writeCatalogFile(this.#d.root, file, buildCollection(doc, file, items));
+      await writeCatalogFile(this.#d.root, file, buildCollection(doc, file, await withExtents(this.#d.root, items)), this.#tmp);
+      crashPoint('catalog_collection_written');
     }
   }
 
+  /** Rewrite catalog.json from the state until the collections it was built from stopped changing. */
   async #catalog(without: ReadonlyMap<string, ReadonlySet<string>> = new Map()): Promise<void> {
-    const children: string[] = [];
-    for (const c of await this.#d.store.collections()) {
-      const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.get(c)?.has(i.id));
-      if (items.length > 0) children.push(c);
+    let basis = '';
+    for (let round = 0; round < 5; round++) {
+      const children: string[] = [];
+      for (const c of await this.#d.store.collections()) {
+        const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.get(c)?.has(i.id));
+        if (items.length > 0) children.push(c);
+      }
+      const now = children.join('\u0000');
+      if (round > 0 && now === basis) return;
+      basis = now;
+      await writeCatalogFile(this.#d.root, CATALOG_FILE, buildCatalog(children), this.#tmp);
+      crashPoint('catalog_root_written');
     }
-    await writeCatalogFile(this.#d.root, CATALOG_FILE, buildCatalog(children));
   }
 }
 
-/** The item JSON and where it goes: beside its first asset, named after the item. */
+/** The item JSON and where it goes: its own folder in its collection's, named after the item. */
 export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string; jsonPath: string } {
   const listed = JSON.parse(row.raw) as Record<string, unknown> & { assets: Record<string, Record<string, unknown>>; links?: Link[]; stac_extensions?: string[] };
   const kept = keptLinks(listed.links, STRUCTURAL);
@@ -329,18 +393,15 @@ export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string
   const raw = publicUrlsIn(listed);
   const byKey = new Map(jobs.map((j) => [j.key, j]));
   const refs = [...row.assets].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
-  const first = byKey.get(refs[0]!.key)!;
-  const dir = path.posix.dirname(first.localPath!);
-  const taken = new Set(jobs.map((j) => j.localPath));
-  let jsonPath = `${dir}/${shortenSegment(`${escapeSegment(row.id)}.json`)}`;
-  if (taken.has(jsonPath)) jsonPath = `${dir}/${shortenSegment(`${escapeSegment(row.id)}.item.json`)}`;
+  // Its own path by the layout rule: no asset can be there (stac-names.ts), whatever the server names.
+  const jsonPath = itemJsonFile(row.collection, row.id);
   const assets: Record<string, Record<string, unknown>> = {};
   for (const ref of refs) {
     const j = byKey.get(ref.key)!;
     // The pre-signed href expires: only the local path is kept.
     assets[ref.asset] = { ...(raw.assets[ref.asset] ?? {}), href: rel(jsonPath, j.localPath!), 'file:size': j.bytesWritten, 'file:checksum': `1220${j.sha256}` };
   }
-  const collFile = `${collectionDir(row.collection)}/${COLLECTION_FILE}`;
+  const collFile = collectionFile(row.collection);
   const links = [
     { rel: 'root', href: rel(jsonPath, CATALOG_FILE), type: 'application/json' },
     { rel: 'parent', href: rel(jsonPath, collFile), type: 'application/json' },
@@ -349,46 +410,17 @@ export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string
     ...kept,
   ];
   const ext = [...new Set([...(raw.stac_extensions ?? []).filter((e) => !/stac-extensions\.github\.io\/file\//.test(e)), FILE_EXTENSION])];
-  const item = { ...raw, stac_version: raw.stac_version ?? '1.0.0', stac_extensions: ext, collection: row.collection, links, assets };
+  const item = { ...raw, stac_version: STAC_VERSION, stac_extensions: ext, collection: row.collection, links, assets };
   return { text: `${JSON.stringify(item, null, 2)}\n`, jsonPath };
 }
 
-type Interval = [string | null, string | null];
-
-/** The extent of the items in the mirror (the API's when no item says). */
-function extentOf(doc: Record<string, unknown>, items: readonly StoredItem[]): unknown {
-  let bbox: number[] | null = null;
-  let start: string | null = null;
-  let end: string | null = null;
-  for (const it of items) {
-    const raw = JSON.parse(it.raw) as { bbox?: number[]; properties?: Record<string, unknown> };
-    if (Array.isArray(raw.bbox) && raw.bbox.length >= 4) {
-      const b = raw.bbox.length === 6 ? [raw.bbox[0]!, raw.bbox[1]!, raw.bbox[3]!, raw.bbox[4]!] : raw.bbox.slice(0, 4);
-      bbox = bbox ? [Math.min(bbox[0]!, b[0]!), Math.min(bbox[1]!, b[1]!), Math.max(bbox[2]!, b[2]!), Math.max(bbox[3]!, b[3]!)] : b;
-    }
-    const p = raw.properties ?? {};
-    for (const t of [p.datetime, p.start_datetime, p.end_datetime]) {
-      if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) continue;
-      const iso = new Date(Date.parse(t)).toISOString();
-      if (start === null || iso < start) start = iso;
-      if (end === null || iso > end) end = iso;
-    }
-  }
-  const api = (doc.extent ?? { spatial: { bbox: [[-180, -90, 180, 90]] }, temporal: { interval: [[null, null]] } }) as { spatial: { bbox: number[][] }; temporal: { interval: Interval[] } };
-  return {
-    ...api,
-    spatial: { ...api.spatial, bbox: bbox ? [bbox] : api.spatial.bbox },
-    temporal: { ...api.temporal, interval: start ? [[start, end] as Interval] : api.temporal.interval },
-  };
-}
-
-export function buildCollection(doc: Record<string, unknown>, file: string, items: readonly StoredItem[]): string {
+export function buildCollection(doc: Record<string, unknown>, file: string, items: readonly (StoredItem & { writtenExtent: string })[]): string {
   const links = keptLinks(doc.links, STRUCTURAL);
   const assets = keptCollectionAssets((doc.assets ?? {}) as Record<string, { href?: unknown }>);
   const out: Record<string, unknown> = {
     ...publicUrlsIn(doc),
     type: 'Collection',
-    stac_version: doc.stac_version ?? '1.0.0',
+    stac_version: STAC_VERSION,
     description: doc.description ?? `Collection ${String(doc.id)}`,
     license: doc.license ?? 'other',
     extent: extentOf(doc, items),
@@ -406,12 +438,12 @@ export function buildCollection(doc: Record<string, unknown>, file: string, item
 export function buildCatalog(collections: readonly string[]): string {
   const cat = {
     type: 'Catalog',
-    stac_version: '1.0.0',
+    stac_version: STAC_VERSION,
     id: 'constellr-sync-mirror',
     description: 'A local mirror kept by constellr-sync: a self-contained STAC catalogue with assets.',
     links: [
       { rel: 'root', href: `./${CATALOG_FILE}`, type: 'application/json' },
-      ...collections.map((c) => ({ rel: 'child', href: `./${collectionDir(c)}/${COLLECTION_FILE}`, type: 'application/json' })),
+      ...collections.map((c) => ({ rel: 'child', href: `./${collectionFile(c)}`, type: 'application/json' })),
     ],
   };
   return `${JSON.stringify(cat, null, 2)}\n`;

@@ -20,9 +20,18 @@ export interface MetricsSources {
   root?: string;
   clock?: () => number;
   /** The live state of the engine: claiming paused (and why), credentials rejected, breaker open. */
-  engine?: () => { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean };
+  engine?: () => EngineLive;
   /** The configured source and its incremental strategy (constellr_sync_source_info). */
   source?: () => { source: string; strategy: string };
+}
+
+/** The live state of the engine the gauges read. */
+export interface EngineLive {
+  pausedReasons: readonly string[];
+  authFailed: boolean;
+  breakerOpen: boolean;
+  /** This process's STAC catalogue writer cannot write the catalogue now. */
+  catalogFailing?: boolean;
 }
 
 /** What constellr_sync_build_info carries. */
@@ -101,7 +110,7 @@ export class SyncMetrics {
         this.set(completeness(counts, { pollFinishedAt: cursor.pollFinishedAt, pollFailed: lastPollFailed(cursor) }).complete ? 1 : 0);
       },
     });
-    const live = (name: string, help: string, pick: (s: { pausedReasons: readonly string[]; authFailed: boolean; breakerOpen: boolean }) => number) =>
+    const live = (name: string, help: string, pick: (s: EngineLive) => number) =>
       new Gauge({
         name: `${p}${name}`,
         help,
@@ -113,6 +122,7 @@ export class SyncMetrics {
       });
     live('paused', 'Whether claiming new downloads is paused now (1) for any reason: API down, rate limit, disk full, credentials', (s) => (s.pausedReasons.length > 0 ? 1 : 0));
     live('auth_failed', 'Whether the API rejects the credentials now (1): paused, retried every sync.authRetryInterval', (s) => (s.authFailed ? 1 : 0));
+    live('catalog_failing', 'Whether the STAC catalogue cannot be written now (1): downloads go on, the write is retried (status shows the error and path)', (s) => (s.catalogFailing ? 1 : 0));
     live('breaker_open', 'Whether the circuit breaker is open or half-open now (1): downloads kept failing, the API looks down', (s) => (s.breakerOpen ? 1 : 0));
     this.buildInfo = new Gauge({
       name: `${p}build_info`,

@@ -4,7 +4,8 @@
 // lock's pid file and prints nothing.
 import { recordedIdentity } from '../store/identity.js';
 import type { Config } from '../config/load.js';
-import type { StatusStore } from '../store/types.js';
+import { catalogStoreFor } from '../store/catalog-store.js';
+import type { StateStore, StatusStore } from '../store/types.js';
 import { describeStore } from '../store/open.js';
 import { nextScheduledRun, scheduleIntervalMs } from './http.js';
 import { readLockHolder } from './lock.js';
@@ -65,6 +66,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       strategy: null,
       strategyReason: null,
       lastPolledSource: null,
+      catalogue: null,
       failures: [],
     };
   }
@@ -77,6 +79,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
     store.mirrorTotals(),
   ]);
   const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
+  const catalogue = config.source === 'stac' && config.stac.catalog ? await catalogueStatus(store) : null;
   const listed = jobs.queued + jobs.running + jobs.done + jobs.failed + jobs.gone;
   // Known sizes only: an asset listed without a size counts in sizeUnknown, never as a negative size.
   const bytesListed = Object.values(totals.bytes).reduce((a, b) => a + b, 0);
@@ -85,7 +88,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
   const stale = cursor.pollFinishedAt === null || o.now - cursor.pollFinishedAt > staleAfterMs;
   // The one definition of complete, and the one count, that every surface shows (completeness.ts).
   const mirror = completeness(jobs, { pollFinishedAt: cursor.pollFinishedAt, pollFailed });
-  const somethingFailed = jobs.failed > 0 || pollFailed;
+  const somethingFailed = jobs.failed > 0 || pollFailed || catalogue?.failing === true;
   // The state knows its source (store/identity.ts): a STAC state is reported as one whatever the
   // configuration says (sync and run refuse the mismatch).
   const stateSource = recordedIdentity(cursor.sourceInfo)?.source;
@@ -136,8 +139,19 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       guarded: lastReconcile.guarded,
       error: lastReconcile.error,
     },
+    /** The STAC catalogue writer's current error (source: stac with stac.catalog; null otherwise). */
+    catalogue,
     failures: failures.map((f) => ({ key: f.key, class: f.errorClass, status: f.errorStatus, message: f.errorMessage, attempts: f.attempts, at: iso(f.finishedAt) })),
   };
+}
+
+/** The catalogue writer's error as recorded in the state: failing, on which path, since when. */
+export async function catalogueStatus(store: StatusStore): Promise<{ failing: boolean; error: string | null; errorClass: string | null; path: string | null; since: string | null } | null> {
+  const s = await Promise.resolve()
+    .then(() => catalogStoreFor(store as StateStore).getStatus())
+    .catch(() => null);
+  if (!s) return null;
+  return { failing: s.error !== null, error: s.error, errorClass: s.code, path: s.path, since: iso(s.failingSince) };
 }
 
 function parseSourceInfo(text: string | null): { source: string; strategy: string; reason: string } | null {

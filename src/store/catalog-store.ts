@@ -1,4 +1,4 @@
-// The STAC catalogue's part of the state (migrations 0008 SQLite / 0005 PostgreSQL): each item as the
+// The STAC catalogue's part of the state (migrations 0008, 0011 SQLite / 0005, 0008 PostgreSQL): each item as the
 // API returned it with the jobs of its selected assets, and the collection documents. Both backends;
 // SQL for these two tables lives here only. No network I/O inside a transaction.
 import type pg from 'pg';
@@ -13,6 +13,17 @@ export interface StoredItem extends StacItemRecord {
   written: string | null;
   /** Where the item JSON is (relative to the mirror root); null when none is written. */
   jsonPath: string | null;
+  /** The extent of the version written (JSON of WrittenExtent); null when none is written. */
+  writtenExtent: string | null;
+}
+
+/** The catalogue writer's current error (null fields: none). */
+export interface CatalogStatus {
+  error: string | null;
+  path: string | null;
+  code: string | null;
+  failingSince: number | null;
+  updatedAt: number | null;
 }
 
 export interface CatalogStore {
@@ -23,8 +34,8 @@ export interface CatalogStore {
   listItems(after: { collection: string; id: string } | null, limit: number): Promise<StoredItem[]>;
   /** Items of one collection whose JSON is written. */
   writtenItems(collection: string): Promise<StoredItem[]>;
-  /** Record what is on disk for an item (null, null: nothing). */
-  setWritten(collection: string, id: string, written: string | null, jsonPath: string | null): Promise<void>;
+  /** Record what is on disk for an item (null, null: nothing) and the extent of the version written. */
+  setWritten(collection: string, id: string, written: string | null, jsonPath: string | null, extent?: string | null): Promise<void>;
   deleteItem(collection: string, id: string): Promise<void>;
   /** Items an older version stored whole (migration: unscrubbed), in (collection, id) order. */
   unscrubbedItems(limit: number): Promise<StoredItem[]>;
@@ -34,6 +45,25 @@ export interface CatalogStore {
   collections(): Promise<string[]>;
   getCollection(id: string): Promise<string | null>;
   putCollection(id: string, raw: string, now: number): Promise<void>;
+  /** The writer's error (error null: the last write succeeded). failing_since is kept while it fails. */
+  setStatus(e: { error: string; path: string | null; code: string | null } | null, now: number): Promise<void>;
+  getStatus(): Promise<CatalogStatus>;
+}
+
+const SET_STATUS = `UPDATE catalog_status SET error = $1, error_path = $2, error_code = $3,
+  failing_since = CASE WHEN $1::text IS NULL THEN NULL ELSE coalesce(failing_since, $4::bigint) END, updated_at = $4::bigint WHERE id = 1`;
+
+interface StatusRow {
+  error: string | null;
+  error_path: string | null;
+  error_code: string | null;
+  failing_since: number | string | null;
+  updated_at: number | string | null;
+}
+
+function toStatus(r: StatusRow | undefined): CatalogStatus {
+  const n = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
+  return { error: r?.error ?? null, path: r?.error_path ?? null, code: r?.error_code ?? null, failingSince: n(r?.failing_since), updatedAt: n(r?.updated_at) };
 }
 
 export interface ItemRewrite {
@@ -53,13 +83,14 @@ interface ItemRow {
   api_url: string;
   written: string | null;
   json_path: string | null;
+  written_extent: string | null;
 }
 
 function toItem(r: ItemRow): StoredItem {
-  return { collection: r.collection, id: r.item_id, raw: r.raw, assets: JSON.parse(r.assets) as ItemAssetRef[], apiUrl: r.api_url, written: r.written, jsonPath: r.json_path };
+  return { collection: r.collection, id: r.item_id, raw: r.raw, assets: JSON.parse(r.assets) as ItemAssetRef[], apiUrl: r.api_url, written: r.written, jsonPath: r.json_path, writtenExtent: r.written_extent };
 }
 
-const COLS = 'collection, item_id, raw, assets, api_url, written, json_path';
+const COLS = 'collection, item_id, raw, assets, api_url, written, json_path, written_extent';
 
 class SqliteCatalogStore implements CatalogStore {
   readonly #db: SqliteDb;
@@ -88,8 +119,8 @@ class SqliteCatalogStore implements CatalogStore {
     const rows = this.#db.prepare(`SELECT ${COLS} FROM stac_items WHERE collection = ? AND json_path IS NOT NULL ORDER BY item_id`).all(collection);
     return (rows as ItemRow[]).map(toItem);
   }
-  async setWritten(collection: string, id: string, written: string | null, jsonPath: string | null): Promise<void> {
-    this.#db.prepare('UPDATE stac_items SET written = ?, json_path = ? WHERE collection = ? AND item_id = ?').run(written, jsonPath, collection, id);
+  async setWritten(collection: string, id: string, written: string | null, jsonPath: string | null, extent: string | null = null): Promise<void> {
+    this.#db.prepare('UPDATE stac_items SET written = ?, json_path = ?, written_extent = ? WHERE collection = ? AND item_id = ?').run(written, jsonPath, extent, collection, id);
   }
   async deleteItem(collection: string, id: string): Promise<void> {
     this.#db.prepare('DELETE FROM stac_items WHERE collection = ? AND item_id = ?').run(collection, id);
@@ -115,6 +146,13 @@ class SqliteCatalogStore implements CatalogStore {
   }
   async putCollection(id: string, raw: string, now: number): Promise<void> {
     this.#db.prepare('INSERT INTO stac_collections (id, raw, fetched_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, fetched_at = excluded.fetched_at').run(id, raw, now);
+  }
+  async setStatus(e: { error: string; path: string | null; code: string | null } | null, now: number): Promise<void> {
+    const sql = SET_STATUS.replace(/\$(\d)(::\w+)?/g, (_m, n: string) => `@p${n}`);
+    this.#db.prepare(sql).run({ p1: e?.error ?? null, p2: e?.path ?? null, p3: e?.code ?? null, p4: now });
+  }
+  async getStatus(): Promise<CatalogStatus> {
+    return toStatus(this.#db.prepare('SELECT error, error_path, error_code, failing_since, updated_at FROM catalog_status WHERE id = 1').get() as StatusRow | undefined);
   }
 }
 
@@ -147,8 +185,8 @@ class PostgresCatalogStore implements CatalogStore {
     const r = await this.#pool.query<ItemRow>(`SELECT ${COLS} FROM stac_items WHERE collection = $1 AND json_path IS NOT NULL ORDER BY item_id`, [collection]);
     return r.rows.map(toItem);
   }
-  async setWritten(collection: string, id: string, written: string | null, jsonPath: string | null): Promise<void> {
-    await this.#pool.query('UPDATE stac_items SET written = $1, json_path = $2 WHERE collection = $3 AND item_id = $4', [written, jsonPath, collection, id]);
+  async setWritten(collection: string, id: string, written: string | null, jsonPath: string | null, extent: string | null = null): Promise<void> {
+    await this.#pool.query('UPDATE stac_items SET written = $1, json_path = $2, written_extent = $3 WHERE collection = $4 AND item_id = $5', [written, jsonPath, extent, collection, id]);
   }
   async deleteItem(collection: string, id: string): Promise<void> {
     await this.#pool.query('DELETE FROM stac_items WHERE collection = $1 AND item_id = $2', [collection, id]);
@@ -173,6 +211,12 @@ class PostgresCatalogStore implements CatalogStore {
   }
   async putCollection(id: string, raw: string, now: number): Promise<void> {
     await this.#pool.query('INSERT INTO stac_collections (id, raw, fetched_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET raw = excluded.raw, fetched_at = excluded.fetched_at', [id, raw, now]);
+  }
+  async setStatus(e: { error: string; path: string | null; code: string | null } | null, now: number): Promise<void> {
+    await this.#pool.query(SET_STATUS, [e?.error ?? null, e?.path ?? null, e?.code ?? null, now]);
+  }
+  async getStatus(): Promise<CatalogStatus> {
+    return toStatus((await this.#pool.query<StatusRow>('SELECT error, error_path, error_code, failing_since, updated_at FROM catalog_status WHERE id = 1')).rows[0]);
   }
 }
 

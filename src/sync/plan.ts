@@ -4,7 +4,8 @@
 import type { Source } from '../api/source.js';
 import { SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
-import { resolveKey } from '../mirror/paths.js';
+import { mirrorTarget } from '../mirror/layout.js';
+import type { NameRules } from '../mirror/stac-names.js';
 import type { Logger } from '../lib/logger.js';
 import type { Cursor, Job, JobBrief, StateStore, UpsertResult } from '../store/types.js';
 import { pollOnce, type PollSettings, type PollStore } from './poller.js';
@@ -54,6 +55,8 @@ export interface PlanDeps {
   /** The state to compare against; null when there is none yet (everything is new). */
   store: Pick<StateStore, 'getCursor' | 'getJob' | 'jobBriefs'> | null;
   root: string;
+  /** The mirror's name rules (`stac` with source: stac). */
+  names?: NameRules;
   logger: Logger;
   clock: () => number;
   settings: PollSettings;
@@ -85,7 +88,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
 
   const refusal = (key: string, size: number): string | null => {
     try {
-      resolveKey(root, key, size);
+      mirrorTarget(root, key, size, { names: deps.names ?? 'plain' });
       return null;
     } catch (e) {
       if (e instanceof SyncError) return e.message;

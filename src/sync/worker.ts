@@ -6,8 +6,8 @@ import type { Source } from '../api/source.js';
 import { SyncError, classifyError, isApiDown } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from '../ops/worker-events.js';
 import { formatBytes } from '../config/duration.js';
-import { resolveKey, type MirrorTarget } from '../mirror/paths.js';
-import { DEFAULT_LAYOUT, foldPath, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
+import { type MirrorTarget } from '../mirror/paths.js';
+import { DEFAULT_LAYOUT, foldPath, mirrorTarget, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { PathConflict } from '../mirror/fs-safe.js';
 import { freeBytes } from '../lib/disk.js';
 import { claimStaging, stagingPaths, type StagingClaim, type StagingPaths } from '../mirror/staging.js';
@@ -108,7 +108,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
   let holdsStaging = false;
   try {
     crashPoint('after_claim');
-    let target = resolveKey(ctx.root, job.key, job.remoteSize);
+    let target = mirrorTarget(ctx.root, job.key, job.remoteSize, ctx.settings.layout ?? DEFAULT_LAYOUT);
     if (!target.isFolderMarker) {
       const named = await serverNamedTarget(ctx.api, ctx.root, job, signal);
       // The first key to reserve a path (as the filesystem compares names) keeps it. A name the server
@@ -288,7 +288,7 @@ async function reserveTarget(ctx: WorkerContext, job: ClaimedJob, target: Mirror
       ctx.events.onOutcome?.(job, 'skipped');
       return 'skipped';
     }
-    const next = suffixedTarget(ctx.root, job.key, t);
+    const next = suffixedTarget(ctx.root, job.key, t, layout);
     log.warn({ other: other.key, path: next.relPath }, 'case twin of a key already mirrored; writing under a suffixed name (mirror.caseConflict: suffix)');
     t = next;
   }

@@ -28,9 +28,9 @@ export async function expectedStacFiles(store: StacStore): Promise<Map<string, {
   return out;
 }
 
-/** A file of the mirror's STAC catalogue (stac.catalog): catalog.json, collection.json, item JSON, and its index items.parquet (stac.geoparquet). */
+/** A file of the mirror's STAC catalogue (stac.catalog): catalog.json, collection.json, item JSON (layout: mirror/stac-names.ts), and its index items.parquet (stac.geoparquet). */
 export function isCatalogueFile(key: string): boolean {
-  return key === 'catalog.json' || key === 'items.parquet' || /^[^/]+\/collection\.json$/.test(key) || /^[^/]+\/([^/]+)\/\1(\.item)?\.json$/.test(key);
+  return key === 'catalog.json' || key === 'items.parquet' || /^[^/]+\/collection\.json$/.test(key) || /^[^/]+\/(?:%%)?([^/]+)\/\1\.json$/.test(key);
 }
 
 /** Differences between the mirror and the store's items (empty = byte-exact, nothing extra). */

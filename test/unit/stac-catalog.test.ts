@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { escapeSegment } from '../../src/api/stac/items.js';
 import { buildCatalog, buildCollection, buildItem, itemOfKey, FILE_EXTENSION } from '../../src/mirror/stac-catalog.js';
+import { itemExtent } from '../../src/mirror/stac-extent.js';
 import type { StoredItem } from '../../src/store/catalog-store.js';
 import type { Job } from '../../src/store/types.js';
 
@@ -30,7 +31,7 @@ describe('STAC catalogue documents', () => {
   it('item: local relative hrefs, file:size and file:checksum, canonical, no self, only selected assets', () => {
     const dir = `c1/${escapeSegment('A/B')}`;
     const row: StoredItem = {
-      collection: 'c1', id: 'A/B', raw: JSON.stringify(raw), apiUrl: 'https://api/stac/collections/c1/items/A%2FB', written: null, jsonPath: null,
+      collection: 'c1', id: 'A/B', raw: JSON.stringify(raw), apiUrl: 'https://api/stac/collections/c1/items/A%2FB', written: null, jsonPath: null, writtenExtent: null,
       assets: [{ asset: 'lst', key: `${dir}/a.tif`, version: 1000 }, { asset: 'meta', key: `${dir}/m.json`, version: 1000 }],
     };
     const { text, jsonPath } = buildItem(row, [job(`${dir}/a.tif`, `${dir}/a.tif`, 10, 'ab'.repeat(32)), job(`${dir}/m.json`, `${dir}/m.json`, 5, 'cd'.repeat(32))]);
@@ -50,14 +51,25 @@ describe('STAC catalogue documents', () => {
     expect(item.stac_extensions).toEqual([FILE_EXTENSION]);
   });
 
-  it('item JSON never takes an asset file name', () => {
-    const row: StoredItem = { collection: 'c', id: 'x', raw: JSON.stringify({ ...raw, id: 'x' }), apiUrl: 'https://api/i', written: null, jsonPath: null, assets: [{ asset: 'meta', key: 'c/x/x.json', version: 1000 }] };
-    expect(buildItem(row, [job('c/x/x.json', 'c/x/x.json', 1, '00'.repeat(32))]).jsonPath).toBe('c/x/x.item.json');
+  it('item JSON has its own path by the layout rule; an asset named <id>.json is mapped away from it', () => {
+    const row: StoredItem = { collection: 'c', id: 'x', raw: JSON.stringify({ ...raw, id: 'x' }), apiUrl: 'https://api/i', written: null, jsonPath: null, writtenExtent: null, assets: [{ asset: 'meta', key: 'c/x/x.json', version: 1000 }] };
+    const r = buildItem(row, [job('c/x/x.json', 'c/x/%%x.json', 1, '00'.repeat(32))]);
+    expect(r.jsonPath).toBe('c/x/x.json');
+    expect((JSON.parse(r.text) as { assets: Record<string, { href: string }> }).assets.meta!.href).toBe('./%%x.json');
+  });
+
+  it('every document says stac_version 1.1.0, whatever the API said', () => {
+    const row: StoredItem = { collection: 'c', id: 'x', raw: JSON.stringify({ ...raw, id: 'x', stac_version: '1.0.0' }), apiUrl: 'https://api/i', written: null, jsonPath: null, writtenExtent: null, assets: [{ asset: 'lst', key: 'c/x/a.tif', version: 1000 }] };
+    expect(JSON.parse(buildItem(row, [job('c/x/a.tif', 'c/x/a.tif', 1, '00'.repeat(32))]).text).stac_version).toBe('1.1.0');
+    expect(JSON.parse(buildCollection({ id: 'c', stac_version: '1.0.0' }, 'c/collection.json', [])).stac_version).toBe('1.1.0');
+    expect(JSON.parse(buildCatalog(['c'])).stac_version).toBe('1.1.0');
   });
 
   it('collection: relative links to its items, extent of the mirrored items, expiring asset hrefs dropped', () => {
     const item = (id: string, bbox: number[], datetime: string): StoredItem => ({
-      collection: 'c1', id, raw: JSON.stringify({ ...raw, id, bbox, properties: { datetime } }), apiUrl: '', assets: [], written: 'x', jsonPath: `c1/${id}/${id}.json`,
+      collection: 'c1', id, raw: JSON.stringify({ ...raw, id, bbox: [99, 99, 99, 99], properties: { datetime: '2030-01-01T00:00:00Z' } }), apiUrl: '', assets: [], written: 'x', jsonPath: `c1/${id}/${id}.json`,
+      // The extent comes from the version written (the listing in `raw` may be newer, not downloaded yet).
+      writtenExtent: JSON.stringify(itemExtent(JSON.stringify({ bbox, properties: { datetime } }))),
     });
     const doc = {
       id: 'c1', type: 'Collection', description: 'd', license: 'l', extent: { spatial: { bbox: [[-180, -90, 180, 90]] }, temporal: { interval: [[null, null]] } },

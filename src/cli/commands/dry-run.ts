@@ -25,6 +25,7 @@ export async function dryRunCommand(config: Config, logger: Logger, o: { json: b
         api: conn.api,
         store,
         root: config.mirror.dir,
+        names: config.source === 'stac' ? 'stac' : 'plain',
         logger,
         clock: Date.now,
         full: o.full,
