@@ -39,6 +39,7 @@ export function reconcilerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'):
       maxDelete: cfg.mirror.maxDelete,
       unreachable: failFast(cfg, mode),
       maxPages: cfg.sync.maxListingPages,
+      pruneFolders: cfg.source === 'stac',
     },
   };
 }

@@ -7,7 +7,7 @@ import { classifyError } from '../errors.js';
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
 import { acceptedRecords } from './records.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
-import { moveToTrash, safeExistingPath } from '../mirror/layout.js';
+import { moveToTrash, removeEmptyFolders, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
 import type { Logger } from '../lib/logger.js';
 import type { Job, ReconcileStore } from '../store/types.js';
@@ -25,6 +25,8 @@ export interface ReconcileSettings {
   unreachable?: { attempts: number; afterMs: number } | undefined;
   /** sync.maxListingPages: more pages than this stop the reconcile (a listing that never ends). */
   maxPages?: number;
+  /** STAC: a folder a removal leaves empty goes too (an item's folder, then its collection's). */
+  pruneFolders?: boolean;
 }
 
 export interface ReconcileDeps {
@@ -121,8 +123,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
     throw e;
   }
 
-  // The listing is complete and error-free: only now may anything be marked or removed.
-  const candidates = await store.reconcileCandidates(id);
+  // The listing is complete and error-free: only now may anything be marked or removed. Keys an
+  // earlier `keep` reconcile marked, whose files are still there, are removed by trash or delete.
+  const candidates = (await store.reconcileCandidates(id)).filter((j) => j.remoteDeletedAt === null || settings.deletePolicy !== 'keep');
   const limit = deleteLimit(settings.maxDelete, tracked);
   const result: ReconcileResult = {
     id,
@@ -199,6 +202,7 @@ async function applyDeletion(deps: ReconcileDeps, job: Job): Promise<{ removed: 
       deps.logger.info({ key: job.key, path: rel }, 'deleted: no longer listed remotely');
     }
   }
+  if (removed && deps.settings.pruneFolders) await removeEmptyFolders(deps.root, rel);
   if (removed) {
     await deps.store
       .recordEvent({ event: 'deleted', key: job.key, path: rel, size: job.bytesWritten, lastModifiedMs: job.remoteModifiedMs, sha256: job.sha256 }, now)

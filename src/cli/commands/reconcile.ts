@@ -59,6 +59,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         maxDelete: config.mirror.maxDelete,
         unreachable: oneShotUnreachable(config.api.connectTimeout),
         maxPages: config.sync.maxListingPages,
+        pruneFolders: config.source === 'stac',
       },
     });
     // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
