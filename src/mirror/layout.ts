@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ensureParentDirs, lstatOrNull } from './fs-safe.js';
-import { foldName, RESERVED_DIR, resolveKey, shortenSegment, type FsNameRules, type MirrorTarget } from './paths.js';
+import { foldName, RESERVED_DIR, resolveKey, shortenSegment, type FsNameRules, type MirrorTarget, type SegmentRule } from './paths.js';
 import { mapStacSegments, type NameRules } from './stac-names.js';
 
 export const VERSIONS_DIR = path.join(RESERVED_DIR, 'versions');
@@ -62,19 +62,14 @@ export function foldPath(rel: string, fs: FsNameRules): string {
   return foldName(rel, fs);
 }
 
-/** A key's place in the mirror under this layout's name rules (resolveKey; unsafe keys throw). */
-export function mirrorTarget(root: string, key: string, size: number, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
-  return resolveKey(root, key, size, s.names === 'stac' ? mapStacSegments : undefined);
+/** The segment rule of this layout's names (resolveKey's `rule`): the STAC catalogue's, or none. */
+export function segmentRule(s: Pick<MirrorLayoutSettings, 'names'>): SegmentRule | undefined {
+  return s.names === 'stac' ? mapStacSegments : undefined;
 }
 
-/** Is `localPath` where this layout puts the key (itself, or its case-twin suffixed name)? */
-export function placedByRule(root: string, key: string, size: number, localPath: string, s: Pick<MirrorLayoutSettings, 'names'>): boolean {
-  try {
-    const t = mirrorTarget(root, key, size, s);
-    return localPath === t.relPath || localPath === `${t.relPath}/` || localPath === suffixedTarget(root, key, t, s).relPath;
-  } catch {
-    return true; // an unsafe key has no place; nothing to move
-  }
+/** A key's place in the mirror under this layout's name rules (resolveKey; unsafe keys throw). */
+export function mirrorTarget(root: string, key: string, size: number, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
+  return resolveKey(root, key, size, segmentRule(s));
 }
 
 /**

@@ -17,11 +17,10 @@ import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
 import type { Job, OperatorStore, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
-import { placedByRule } from './layout.js';
 import { CatalogFileError, digest, holds, newTmpDir, removeCatalogFile, writeCatalogFile } from './stac-files.js';
 import { extentOf, itemExtent, withExtents } from './stac-extent.js';
 import { keptCollectionAssets, keptCollectionJson, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
-import { CATALOG_FILE, COLLECTION_FILE, collectionDir, collectionFile, itemJsonFile, itemOfKey } from './stac-names.js';
+import { CATALOG_FILE, COLLECTION_FILE, collectionDir, collectionFile, itemJsonFile, itemOfKey, takesCatalogName } from './stac-names.js';
 
 export { CATALOG_FILE, COLLECTION_FILE, collectionDir, itemJsonFile, itemOfKey };
 /** The STAC version of every document the catalogue writes. */
@@ -241,7 +240,7 @@ export class StacCatalog {
     for (const a of row.assets) {
       const j = await this.#d.jobs.getJob(a.key);
       // Placed by an earlier version where the rule now reserves a name, or clobbered by its item JSON.
-      if (j?.state === 'done' && j.localPath && (!placedByRule(this.#d.root, j.key, j.remoteSize, j.localPath, { names: 'stac' }) || (j.localPath === row.jsonPath && (await holds(this.#d.root, j.localPath, row.written)))))
+      if (j?.state === 'done' && j.localPath && (takesCatalogName(j.key, j.localPath) || (j.localPath === row.jsonPath && (await holds(this.#d.root, j.localPath, row.written)))))
         misplaced.push(j.id);
       // No job yet is not gone: a listing stores an item's record before its jobs (the poller
       // commits the jobs of many pages together), and a writer that ran in between deleted the

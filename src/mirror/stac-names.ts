@@ -86,6 +86,16 @@ export function itemOfKey(key: string): { collection: string; id: string } | nul
   return { collection: un(parts[0]!), id: un(parts[1]!) };
 }
 
+/**
+ * Does an asset's path on disk take a catalogue name at its depth (placed by an earlier version,
+ * before this rule)? `key` is the asset's key (its item segment names the item JSON).
+ */
+export function takesCatalogName(key: string, localPath: string): boolean {
+  const k = key.split('/');
+  const p = localPath.split('/');
+  return p.some((s, i) => isCatalogName(i, s, i === 2 ? k[1] : undefined));
+}
+
 /** The collection's folder in the mirror, from its id. */
 export function collectionDir(collection: string): string {
   return collectionFolder(escapeSegment(collection));

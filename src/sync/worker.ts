@@ -7,7 +7,7 @@ import { SyncError, classifyError, isApiDown } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from '../ops/worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { type MirrorTarget } from '../mirror/paths.js';
-import { DEFAULT_LAYOUT, foldPath, mirrorTarget, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
+import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { PathConflict } from '../mirror/fs-safe.js';
 import { freeBytes } from '../lib/disk.js';
 import { claimStaging, stagingPaths, type StagingClaim, type StagingPaths } from '../mirror/staging.js';
@@ -110,7 +110,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     crashPoint('after_claim');
     let target = mirrorTarget(ctx.root, job.key, job.remoteSize, ctx.settings.layout ?? DEFAULT_LAYOUT);
     if (!target.isFolderMarker) {
-      const named = await serverNamedTarget(ctx.api, ctx.root, job, signal);
+      const named = await serverNamedTarget(ctx.api, ctx.root, job, signal, segmentRule(ctx.settings.layout ?? DEFAULT_LAYOUT));
       // The first key to reserve a path (as the filesystem compares names) keeps it. A name the server
       // gives that another key holds already falls back to this key's own name.
       let placed: MirrorTarget | 'skipped' | 'lost';

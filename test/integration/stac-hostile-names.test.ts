@@ -7,6 +7,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { extensionFor } from '../../src/api/stac/items.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { killAll, spawnCli } from '../helpers/fault-daemon.js';
 import { openStore, runCli, sha256File, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
@@ -57,8 +58,10 @@ async function acceptance(): Promise<string[]> {
   const rows = exp.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; path: string | null; state: string; sha256: string | null });
   const want = await expectedStacFiles(sim!.stac!);
   const byKey = new Map(rows.map((r) => [r.key, r]));
+  // With opaque hrefs the key is <collection>/<item id>/<asset key> (the server names the file).
+  const keyOf = new Map(sim!.stac!.all().flatMap((rec) => rec.assets.map((a) => [`${rec.collection}/${rec.id}/${a.fileName}`, `${rec.collection}/${rec.id}/${a.key}${extensionFor(a.mediaType)}`] as const)));
   for (const [key, w] of want) {
-    const r = byKey.get(key);
+    const r = byKey.get(key) ?? byKey.get(keyOf.get(key)!);
     if (!r || r.state !== 'done' || !r.path) {
       problems.push(`manifest: ${key} is ${r ? `${r.state} at ${r.path}` : 'missing'}`);
       continue;
@@ -90,6 +93,17 @@ describe('hostile item and asset names (issue 22 acceptance)', () => {
     const again = await runCli(cli(['sync']), { env, timeoutMs: 120_000 });
     expect(again.code, again.stderr).toBe(0);
     expect(await acceptance()).toEqual([]);
+  });
+
+  it('opaque hrefs: the names the server gives (Content-Disposition) follow the same rule', async () => {
+    sim = await startStacSim(seed, 2);
+    sim.stac!.setKnobs({ opaqueHrefs: 'all' });
+    addHostileItems(sim);
+    dirs = await tempDirs('stac-hostile-opaque');
+    const r = await runCli(cli(['sync']), { env, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await acceptance()).toEqual([]);
+    expect(await fsp.readdir(path.join(dirs.mirror, C, 'scene-a'))).toEqual(expect.arrayContaining(['scene-a.json', '%%scene-a.json', '%%SCENE-A.JSON', 'scene-a.item.json']));
   });
 
   it.skipIf(skipPystac()).each(['catalog_item_written:4', 'catalog_collection_written:2', 'catalog_root_written:2'])(
