@@ -86,7 +86,10 @@ describe.skipIf(skipPystac())('the GeoParquet index with stac-geoparquet, GeoPan
     expect(Object.keys(c1.readme!)).toEqual(['GeoPandas', 'DuckDB', 'pyarrow']);
     for (const [tool, ids] of Object.entries(c1.readme!)) expect(ids, tool).toEqual(want);
 
-    // The same for any state, on demand.
+    // The same for any state, on demand (to a file: Parquet is not written to a pipe).
+    const noOut = await runCli(['export', '--format', 'stac-geoparquet', '--source', 'stac', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state]);
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toContain('--format stac-geoparquet needs --output FILE');
     const out = path.join(dirs.root, 'export.parquet');
     const e = await runCli(['export', '--format', 'stac-geoparquet', '--output', out, '--source', 'stac', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state]);
     expect(e.code, e.stderr).toBe(0);

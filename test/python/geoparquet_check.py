@@ -175,6 +175,11 @@ def main():
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
     if n != len(rows):
         problems.append(f"DuckDB counts {n} rows, pyarrow {len(rows)}")
+    if rows:
+        # DuckDB takes the geo metadata for a geometry column in its CRS (no spatial extension needed)
+        t = duckdb.sql(f"SELECT typeof(geometry) FROM read_parquet('{path}') LIMIT 1").fetchall()[0][0]
+        if t != "GEOMETRY('OGC:CRS84')":
+            problems.append(f"DuckDB reads geometry as {t}")
     result = {"rows": len(rows), "catalogue": len(cat), "problems": problems}
     if len(sys.argv) > 3:
         result["readme"] = readme_queries(os.path.abspath(sys.argv[3]), mirror)
