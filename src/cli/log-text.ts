@@ -18,6 +18,7 @@ const CLASS_WORDS: Record<string, string> = {
   auth_rejected: 'credentials rejected',
   disk_full: 'disk full',
   io: 'local I/O error',
+  bad_listing: 'not a listing',
   unsafe_key: 'unsafe key',
   path_conflict: 'path conflict',
   case_conflict: 'case conflict',

@@ -40,7 +40,8 @@ export class AuthState {
     // One cycle (`sync`) ends instead of waiting; it exits 3.
     if (mode === 'drain') this.#o.stopClaiming();
     rt.tokens.clear();
-    this.#o.gate.closeUntilCleared('auth_failed');
+    // Said once above, in words that fit the mode: a one-shot sync stops, it does not pause.
+    this.#o.gate.closeUntilCleared('auth_failed', {}, { logged: true });
   }
 
   /**

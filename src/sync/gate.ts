@@ -79,10 +79,13 @@ export class Gate {
     this.#timedUntil.set(reason, until);
   }
 
-  /** Close until a probe says the condition cleared (disk space, credentials). */
-  closeUntilCleared(reason: GateReason, detail: Record<string, unknown> = {}): void {
+  /**
+   * Close until a probe says the condition cleared (disk space, credentials). `logged`: the caller
+   * already said so in its own words (a rejected credential: "…; stopping" or "…; pausing").
+   */
+  closeUntilCleared(reason: GateReason, detail: Record<string, unknown> = {}, opts: { logged?: boolean } = {}): void {
     if (!this.#conditions.has(reason)) {
-      this.#o.logger.warn({ reason, ...detail }, 'pausing downloads until this clears');
+      if (!opts.logged) this.#o.logger.warn({ reason, ...detail }, 'pausing downloads until this clears');
       this.#lastProbe.set(reason, performance.now());
     }
     this.#conditions.add(reason);

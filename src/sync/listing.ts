@@ -67,9 +67,16 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
   const fetchPage = (token: string | null): Promise<ListPage> => {
     if (o.signal?.aborted) return Promise.reject(new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
     const started = performance.now();
-    // Unreachable and out of budget: no further try (a one-shot command reports it at once).
+    // Unreachable, or answering pages that are not a listing, and out of budget: no further try (a
+    // one-shot command reports it at once). A malformed page gets the same few tries, over a few
+    // connect timeouts: retrying it a little is right (a proxy's error page), a minute is not.
     const givesUp = (e: SyncError, attemptNumber: number) =>
-      o.unreachable !== undefined && connectFailureReason(e) !== null && (attemptNumber >= o.unreachable.attempts || performance.now() - started >= o.unreachable.afterMs);
+      o.unreachable !== undefined &&
+      (connectFailureReason(e) !== null
+        ? attemptNumber >= o.unreachable.attempts || performance.now() - started >= o.unreachable.afterMs
+        : e.errorClass === 'bad_listing' && (attemptNumber >= o.unreachable.attempts || performance.now() - started >= o.unreachable.afterMs * o.unreachable.attempts));
+    const tries = (attemptNumber: number, retriesLeft: number) =>
+      `try ${attemptNumber} of ${o.unreachable !== undefined ? Math.min(o.unreachable.attempts, attemptNumber + retriesLeft) : attemptNumber + retriesLeft} failed`;
     return pRetry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
       retries: o.retries,
       minTimeout: o.retryMinMs ?? 1000,
@@ -86,6 +93,8 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
         const reason = connectFailureReason(e);
         // Name what failed: often it is POST /token, not the listing, that cannot connect.
         if (reason !== null) o.logger?.warn({ errorClass: e.errorClass, retriesLeft, err: e.message }, `${o.what}: cannot reach the API (${reason}); retrying`);
+        else if (e.errorClass === 'bad_listing')
+          o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: the API answered a page that is not a listing (${tries(attemptNumber, retriesLeft)}); retrying`);
         else o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: listing page failed; retrying`);
         if (e.retryAfterMs !== undefined) {
           o.onRateLimited?.(e.retryAfterMs);

@@ -125,12 +125,15 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   if (sim.adminUrl) out(`admin:                   ${sim.adminUrl}  (GET /stats, PUT /assets, DELETE /assets/<key>, PUT /faults)`);
   if (sim.storageUrl) out(`storage:                 ${sim.storageUrl}${stac ? ' (pre-signed STAC asset URLs)' : ' (redirects)'}`);
   if (stac) {
-    out(`STAC API:                ${sim.url}/stac  (${stac.size} items in lstprecision, lstzoom, lstfusion)`);
+    // What a STAC sync mirrors: the items' assets (the asset API below is a separate, legacy catalogue).
+    const stacAssets = stac.all().flatMap((i) => i.assets);
+    const stacBytes = stacAssets.reduce((n, a) => n + (stac.object(a)?.size ?? 0), 0);
+    out(`STAC API:                ${sim.url}/stac  (${stac.size} items, ${stacAssets.length} assets, ${stacBytes} bytes, in lstprecision, lstzoom, lstfusion)`);
     out(`STAC admin:              PUT/GET ${sim.adminUrl ?? '(admin disabled)'}/stac/items, /stac/knobs; POST /api-keys/revoke`);
   }
   if (apiKeys.length) out('API key:                 accepted from --api-key-file (X-Api-Key)');
   out(`credentials:             CONSTELLR_USERNAME=${sim.username} CONSTELLR_PASSWORD=<the --password value, default demo-password>`);
-  out(`assets:                  ${sim.catalogue.size} (${sim.catalogue.totalBytes} bytes)`);
+  out(`${(stac ? 'asset API (legacy):' : 'assets:').padEnd(25)}${sim.catalogue.size} assets (${sim.catalogue.totalBytes} bytes) at GET /assets`);
   out('Press Ctrl-C to stop.');
   // The first signal closes the simulator; a second exits at once.
   const shutdown = watchShutdown();
