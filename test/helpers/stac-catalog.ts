@@ -63,3 +63,22 @@ export async function catalogueProblems(mirror: string, store: StacStore): Promi
   for (const k of got.keys()) problems.push(`catalogue has ${k}, the simulator does not`);
   return problems;
 }
+
+const VALIDATOR_SCRIPT = path.resolve(import.meta.dirname, '../python/stac_validator_check.py');
+
+export interface ValidatorCheck {
+  valid: boolean;
+  files: { path: string; type: string; version: string; valid: boolean; error: string | null; schema: string[] | null }[];
+  /** Connections and DNS look-ups the validator attempted (the check refuses every one). */
+  network: string[];
+  schemaMap: Record<string, string>;
+}
+
+/**
+ * stac-validator (test/python/stac_validator_check.py) over <mirror>/catalog.json, recursively, with
+ * the network switched off and the schemas taken from packages in the venv. `schemaMap: false` leaves
+ * the map out, so the validator tries to fetch (which the check must catch).
+ */
+export function runStacValidator(mirror: string, o: { schemaMap?: boolean } = {}, timeoutMs = 120_000): Promise<ValidatorCheck> {
+  return runPythonJson<ValidatorCheck>(VALIDATOR_SCRIPT, [path.join(mirror, 'catalog.json'), ...(o.schemaMap === false ? ['--no-schema-map'] : [])], {}, timeoutMs);
+}
