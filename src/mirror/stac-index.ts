@@ -20,14 +20,14 @@ import type { Logger } from '../lib/logger.js';
 import type { CatalogStore } from '../store/catalog-store.js';
 import { fsyncDir } from './fs-safe.js';
 import { writeStacGeoParquet, type WriteResult } from './geoparquet.js';
-import { COLLECTION_FILE, collectionDir } from './stac-catalog.js';
 import { stacItems } from './stac-export.js';
-import { CATALOG_TMP_DIR } from './stac-files.js';
+import { newTmpDir } from './stac-files.js';
+import { collectionFile, INDEX_FILE } from './stac-names.js';
 
-export const INDEX_FILE = 'items.parquet';
+export { INDEX_FILE };
 /** How long after a catalogue change the index is rewritten (changes meanwhile join that rewrite). */
 export const INDEX_DELAY_MS = 1000;
-/** After a failed rewrite (disk full, a replica's start-up clearing the temporary folder): tried again after this, doubling up to 5 min. */
+/** After a failed rewrite (disk full, a file system error): tried again after this, doubling up to 5 min. */
 export const INDEX_RETRY_MS = 10_000;
 const INDEX_RETRY_MAX_MS = 300_000;
 const STRUCTURAL = new Set(['self', 'root', 'parent', 'child', 'item', 'items', 'collection']);
@@ -47,7 +47,7 @@ async function collectionDocs(store: CatalogStore, root: string): Promise<Record
   const out: Record<string, unknown> = {};
   for (const c of await store.collections()) {
     try {
-      const doc = JSON.parse(await fsp.readFile(path.join(root, collectionDir(c), COLLECTION_FILE), 'utf8')) as Record<string, unknown> & { links?: { rel: string }[] };
+      const doc = JSON.parse(await fsp.readFile(path.join(root, ...collectionFile(c).split('/')), 'utf8')) as Record<string, unknown> & { links?: { rel: string }[] };
       out[c] = { ...doc, links: (doc.links ?? []).filter((l) => !STRUCTURAL.has(l.rel)) };
     } catch {
       // no written item in it (yet): not in the catalogue, not in the index
@@ -93,6 +93,8 @@ export class StacIndex {
   #failures = 0;
   /** How long the last rewrite took. */
   #lastMs = 0;
+  /** This writer's own temporary folder (a replica's start-up leaves it alone; stac-files.ts). */
+  readonly #tmpRel = newTmpDir();
   /** Rewrites done (tests, logs). */
   writes = 0;
 
@@ -188,7 +190,7 @@ export class StacIndex {
     try {
       // Changes from here on are after what this rewrite reads: they make it dirty again.
       this.#dirty = false;
-      const tmpDir = path.join(this.#d.root, CATALOG_TMP_DIR);
+      const tmpDir = path.join(this.#d.root, this.#tmpRel);
       await fsp.mkdir(tmpDir, { recursive: true });
       const stats = { missing: 0 };
       const started = Date.now();

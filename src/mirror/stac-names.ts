@@ -14,6 +14,8 @@ import { FOLD_ALL, foldName, isReservedSegment, shortenSegment } from './paths.j
 
 export const CATALOG_FILE = 'catalog.json';
 export const COLLECTION_FILE = 'collection.json';
+/** The GeoParquet index of the catalogue (stac-index.ts), beside catalog.json. */
+export const INDEX_FILE = 'items.parquet';
 /** Put in front of a segment that would take a reserved name. */
 export const MAPPED_PREFIX = '%%';
 
@@ -27,7 +29,7 @@ export function looseFold(seg: string): string {
 
 /** Names the catalogue uses at the root, beside the collection folders: catalog.json, and the
  * GeoParquet index (stac-index.ts INDEX_FILE; test/unit/stac-names.test.ts checks they agree). */
-const ROOT_NAMES = new Set([looseFold(CATALOG_FILE), looseFold('items.parquet')]);
+const ROOT_NAMES = new Set([looseFold(CATALOG_FILE), looseFold(INDEX_FILE)]);
 /** Names the catalogue uses inside a collection folder, beside the item folders. */
 const COLLECTION_NAMES = new Set([looseFold(COLLECTION_FILE)]);
 

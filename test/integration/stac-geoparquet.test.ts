@@ -158,6 +158,7 @@ describe('the index across SIGKILLs', () => {
     // New items; the run dies in the middle of the index's rewrite.
     sim.stac!.put({ collection: 'lstprecision', center: [11.1, 48.1], datetime: '2026-07-10T10:31:00Z', updated: Date.now() - 60_000 });
     sim.stac!.put({ collection: 'lstprecision', center: [11.2, 48.2], datetime: '2026-07-11T10:31:00Z', updated: Date.now() - 60_000 });
+    const tmpFiles = async () => ((await fsp.readdir(path.join(dirs!.mirror, '.constellr-sync', 'catalog-tmp'), { recursive: true }).catch(() => [])) as string[]).filter((f) => f.endsWith('.parquet')).sort();
     const dead = await runSyncChild(flags, env, point);
     expect(dead.signal, dead.stderr).toBe('SIGKILL');
     expect(dead.stderr).toContain(`crash point ${point}`);
@@ -169,10 +170,13 @@ describe('the index across SIGKILLs', () => {
     if (point === 'index_synced') expect(after).toEqual(before);
     else expect(after.filter((id) => !before.includes(id)).every((id) => now.includes(id)) && before.every((id) => after.includes(id))).toBe(true);
 
+    const left = await tmpFiles();
+    expect(left.length).toBe(point === 'index_synced' ? 1 : 0);
+
     const again = await runSyncChild(flags, env);
     expect(again.code, again.stderr).toBe(0);
     expect((await indexIds(file))!.sort()).toEqual(now);
-    // the dead writer's temporary file was cleared at start-up
-    expect((await fsp.readdir(path.join(dirs.mirror, '.constellr-sync', 'catalog-tmp')).catch(() => [])).filter((f) => f.endsWith('.parquet'))).toEqual([]);
+    // a live writer leaves no temporary file; a dead one's goes at a start once it is old (stac-files.ts)
+    expect(await tmpFiles()).toEqual(left);
   });
 });

@@ -12,6 +12,7 @@ import type { StacItemRecord } from '../../src/api/wire.js';
 import { indexLock } from '../../src/daemon/catalog.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { StacCatalog } from '../../src/mirror/stac-catalog.js';
+import { collectionDir } from '../../src/mirror/stac-names.js';
 import { INDEX_FILE, StacIndex } from '../../src/mirror/stac-index.js';
 import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -64,9 +65,11 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
     );
     for (const k of keys) {
       const [job] = await store.claimJobs(1, { owner: 't/w', leaseMs: 60_000, now: Date.now(), order: 'key' });
-      await fsp.mkdir(path.join(root, path.dirname(job!.key)), { recursive: true });
-      await fsp.writeFile(path.join(root, job!.key), 'bytes');
-      expect(await store.complete(job!.id, job!.leaseToken, { localPath: job!.key, bytes: 5, sha256: 'ab'.repeat(32), now: Date.now() })).toBe('done');
+      // where the worker puts it: the collection's folder by the reserved-names rule (stac-names.ts)
+      const localPath = [collectionDir(collection), ...job!.key.split('/').slice(1)].join('/');
+      await fsp.mkdir(path.join(root, path.dirname(localPath)), { recursive: true });
+      await fsp.writeFile(path.join(root, localPath), 'bytes');
+      expect(await store.complete(job!.id, job!.leaseToken, { localPath, bytes: 5, sha256: 'ab'.repeat(32), now: Date.now() })).toBe('done');
       catalog.noteKey(k.key);
     }
     await catalog.flush();
@@ -203,5 +206,18 @@ describe('StacIndex', () => {
     expect(fails).toBe(-1);
     expect((await t.read()).rows.map((r) => r.id)).toEqual(['a-1']);
     expect(t.index.dirty).toBe(false);
+  });
+
+  it('a collection named items.parquet gets a folder of its own; the index is the file at the root and lists its items', async () => {
+    const t = await setup();
+    await t.addItem('items.parquet', 'x-1', 13.0, 52.0, '2026-07-03T10:00:00Z');
+    await t.catalog.flushIndex();
+    expect((await fsp.stat(path.join(t.root, INDEX_FILE))).isFile()).toBe(true);
+    const { rows, kv } = await t.read();
+    expect(rows.map((r) => [r.collection, r.id])).toEqual([['items.parquet', 'x-1']]);
+    const href = (rows[0]!.assets as Record<string, { href: string }>).lst!.href;
+    expect(href.split('/')[0]).not.toBe(INDEX_FILE);
+    expect((await fsp.stat(path.join(t.root, ...href.split('/')))).isFile()).toBe(true);
+    expect(Object.keys((JSON.parse(kv['stac-geoparquet']!) as { collections: object }).collections)).toEqual(['items.parquet']);
   });
 });
