@@ -2,6 +2,9 @@
 // path segment of the URL that answered. Both are untrusted network input: a name is one plain file
 // name or nothing (the caller then keeps its own), never a path.
 
+import type { DownloadParams, DownloadResponse } from './client.js';
+import { isSyncError } from '../errors.js';
+
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -83,4 +86,28 @@ export function safeFileName(text: string): string | null {
 /** Whether a path segment reads as a file name (it has an extension) rather than an opaque object id. */
 export function looksLikeFileName(segment: string): boolean {
   return /[^.]\.[A-Za-z0-9]{1,10}$/.test(segment);
+}
+
+/**
+ * The name the server gives a download, read from a request for its first byte (the body is not
+ * read): Content-Disposition, else the answering URL's last path segment. An empty file (416 to a
+ * range) is asked for whole.
+ */
+export async function probeFileName(download: (p: DownloadParams) => Promise<DownloadResponse>, signal?: AbortSignal): Promise<string | null> {
+  let res: DownloadResponse;
+  try {
+    res = await download({ rangeStart: 0, rangeEnd: 0, signal });
+  } catch (e) {
+    if (!isSyncError(e) || e.status !== 416) throw e;
+    res = await download({ signal });
+  }
+  // One byte (or, from a server that ignores Range, the first 64 KiB before the connection is cut).
+  await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+  return fileNameFromDisposition(res.contentDisposition) ?? fileNameFromUrl(res.url);
+}
+
+/** The Content-Disposition name when it differs from the name in the URL's path; else null. */
+export function otherName(url: URL, disposition: string | null): string | null {
+  const given = fileNameFromDisposition(disposition);
+  return given !== null && given !== fileNameFromUrl(url.href) ? given : null;
 }

@@ -2,6 +2,7 @@
 // file names; an href with no path; non-http hrefs), malformed pages, paging by next links (POST body
 // with merge, headers) and by token, a next link that loops, an item that vanishes between search and
 // re-fetch, pre-signed URL refresh, and where the API key goes (never to storage, never across origins).
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { ApiKeyAuth, API_KEY_REJECTED_MESSAGE } from '../../src/api/api-key.js';
@@ -11,6 +12,7 @@ import { StacSource, windowDatetime, type StacSettings } from '../../src/api/sta
 import { escapeSegment, hrefBasename, hrefExpiry, itemToAssets, sha256FromMultihash, type StacLocator } from '../../src/api/stac/items.js';
 import { parseFeatureCollection, type StacItem } from '../../src/api/stac/wire.js';
 import { Secret } from '../../src/lib/secret.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { resolveKey } from '../../src/mirror/paths.js';
 import { listPages } from '../../src/sync/listing.js';
 import { serverNamedTarget } from '../../src/sync/server-name.js';
@@ -349,6 +351,30 @@ describe('downloads', () => {
     expect(named.key).toBe('lstprecision/it/LST_NAMED.tiff');
     expect(src.namedByServer(named)).toBe(false);
     expect(await serverNamedTarget(src, root, named, new AbortController().signal)).toBeNull();
+  });
+
+  it('a Content-Disposition that names a file otherwise than its href is reported once, and the href still names it', async () => {
+    storage.on('GET /b/lst.tif', () => ({ body: 'bytes', headers: { 'content-disposition': 'attachment; filename="LSTPRECISION_X_LST.tiff"' } }));
+    storage.on('GET /b/same.tif', () => ({ body: 'bytes', headers: { 'content-disposition': 'attachment; filename="same.tif"' } }));
+    const job = await oneJob(`${storage.url}b/lst.tif?sig=1`);
+    expect(job.key).toBe('lstprecision/it/lst.tif');
+    const lines: Record<string, unknown>[] = [];
+    const dest = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const tokens = new ApiKeyAuth({ key: new Secret(KEY), baseUrl: api.url, probePath: 'stac', dispatcher });
+    const client = new ApiClient({ baseUrl: api.url, dispatcher, tokens, maxRedirects: 5 });
+    const src = new StacSource(client, { collections: null, filter: null, bbox: null, datetime: null, assets: [], pageSize: 100, lookbackMs: 1 }, createLogger({ level: 'info', destination: dest }));
+    const same = await oneJob(`${storage.url}b/same.tif?sig=1`);
+    await (await src.download(same, {})).body.dump();
+    expect(lines.filter((l) => l.level === 'warn')).toHaveLength(0);
+    for (let i = 0; i < 2; i++) await (await src.download(job, {})).body.dump();
+    const warned = lines.filter((l) => l.level === 'warn');
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ key: 'lstprecision/it/lst.tif', contentDisposition: 'LSTPRECISION_X_LST.tiff' });
   });
 
   it('an item that vanished between search and re-fetch ends as gone', async () => {

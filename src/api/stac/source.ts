@@ -10,7 +10,7 @@ import type { Logger } from '../../lib/logger.js';
 import { StacWireError, parseCollections, parseConformance, parseFeatureCollection, parseItem, type DroppedLink, type StacItem, type StacLink } from './wire.js';
 import { assetUrl, assetVersion, hrefExpiry, isJobVersion, itemToAssets, parseLocator } from './items.js';
 import { itemRecord, parseCollectionDoc } from './record.js';
-import { fileNameFromDisposition, fileNameFromUrl } from '../file-name.js';
+import { otherName, probeFileName } from '../file-name.js';
 
 export interface StacSettings {
   collections: readonly string[] | null;
@@ -87,6 +87,8 @@ export class StacSource implements Source {
   readonly #inflight = new Map<string, Promise<ItemHrefs>>();
   /** Links already reported as dropped: one warning each, not one per poll that lists the item again. */
   readonly #dropped = new Set<string>();
+  /** Whether a Content-Disposition that differs from an href's name was reported (once per process). */
+  #namesDiffer = false;
   readonly #onDrop = (d: DroppedLink): void => {
     const k = `${d.owner}\u0000${d.index}\u0000${d.rel ?? ''}\u0000${d.why}`;
     if (this.#dropped.has(k)) return;
@@ -369,7 +371,9 @@ export class StacSource implements Source {
     for (let refreshes = 0; ; refreshes++) {
       try {
         // Never any credentials to storage: downloadUrl sends none, on any hop.
-        return await this.#api.downloadUrl(loc.url, context, params);
+        const res = await this.#api.downloadUrl(loc.url, context, params);
+        this.#checkName(job, loc.url, res.contentDisposition);
+        return res;
       } catch (e) {
         if (!isSyncError(e) || e.status === undefined || !REFUSED.has(e.status)) throw e;
         if (refreshes >= 1)
@@ -381,6 +385,17 @@ export class StacSource implements Source {
         loc = await this.locate(job, { refresh: true, stale: loc.url.href, signal: params.signal });
       }
     }
+  }
+
+  /**
+   * Constellr's script names a file by Content-Disposition: when storage names a file otherwise than
+   * its href's path (which names it here), say so once, so a difference from the script is not silent.
+   */
+  #checkName(job: SourceJob, url: URL, disposition: string | null): void {
+    const given = this.#namesDiffer || disposition === null || this.namedByServer(job) ? null : otherName(url, disposition);
+    if (given === null) return;
+    this.#namesDiffer = true;
+    this.#log?.warn({ key: job.key, contentDisposition: given }, "storage names this file otherwise than its href (Content-Disposition); files are named by their hrefs, so names can differ from the official download script's");
   }
 
   /**
@@ -397,18 +412,7 @@ export class StacSource implements Source {
   }
 
   async fileName(job: SourceJob, signal?: AbortSignal): Promise<string | null> {
-    if (!this.namedByServer(job)) return null;
-    let res: DownloadResponse;
-    try {
-      res = await this.download(job, { rangeStart: 0, rangeEnd: 0, signal });
-    } catch (e) {
-      // An empty file has no first byte: ask for all of it (nothing).
-      if (!isSyncError(e) || e.status !== 416) throw e;
-      res = await this.download(job, { signal });
-    }
-    // One byte (or, from a server that ignores Range, the first 64 KiB before the connection is cut).
-    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-    return fileNameFromDisposition(res.contentDisposition) ?? fileNameFromUrl(res.url);
+    return this.namedByServer(job) ? probeFileName((p) => this.download(job, p), signal) : null;
   }
 
   expect(job: SourceJob): Expectation {
