@@ -122,17 +122,14 @@ export class StacCatalog {
   }
 
   #kicked = false;
-  /** Items to look at (tests, metrics). */
-  get pending(): number {
-    return this.#dirty.size;
-  }
 
   /**
    * Flush soon, in the background; calls within KICK_DELAY_MS are merged, so a burst of completions
    * rewrites each collection once, not once per asset. Never throws.
    */
   kick(): void {
-    if (this.#kicked || this.#dirty.size === 0) return;
+    // A failed write leaves its collections stale (or only the failure): tried again too.
+    if (this.#kicked || (this.#dirty.size === 0 && this.#staleCollections.size === 0 && !this.#failure)) return;
     this.#kicked = true;
     const t = setTimeout(() => void this.flush(), KICK_DELAY_MS);
     t.unref();
@@ -174,7 +171,8 @@ export class StacCatalog {
     const prev = this.#failure;
     const same = prev !== null && prev.path === relPath && prev.errorClass === errorClass;
     this.#failure = { path: relPath, errorClass, message, since: same ? prev.since : this.#d.clock() };
-    if (!same) {
+    if (same) this.#d.logger.debug({ path: relPath, errorClass }, 'the STAC catalogue still cannot be written');
+    else {
       this.#d.logger.error({ path: relPath, errorClass, err: message }, 'could not write the STAC catalogue; downloads go on, the catalogue is tried again later');
       this.#statusDirty = true;
       await this.#d.store.setStatus({ error: message, path: relPath, code: errorClass }, this.#d.clock()).catch((se: unknown) => this.#d.logger.warn({ err: (se as Error).message }, 'could not record the catalogue error in the state'));
