@@ -39,7 +39,7 @@ export interface CatalogDeps {
   clock: () => number;
   /** The collection document from the API; without it a minimal collection is written. */
   fetchCollection?: ((id: string) => Promise<Record<string, unknown>>) | undefined;
-  /** The GeoParquet index (stac-index.ts), told of every change; null when catalog.geoparquet is off. */
+  /** The GeoParquet index (stac-index.ts), told of every change; null when stac.geoparquet is off. */
   index?: CatalogIndex | null | undefined;
 }
 
