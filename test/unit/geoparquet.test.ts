@@ -77,6 +77,13 @@ describe('stac-geoparquet columns', () => {
     expect(rows[1]!.datetime).toEqual(new Date('2026-01-02T00:00:00.000Z'));
   });
 
+  it('no items (every item withdrawn): a file with the spec columns and no rows', async () => {
+    const { schema, rows, groups } = await writeRead(() => from([]));
+    expect(rows).toEqual([]);
+    expect(groups).toBe(0);
+    expect(schema.children.map((c) => c.element.name)).toEqual(['type', 'stac_version', 'stac_extensions', 'id', 'geometry', 'bbox', 'links', 'assets', 'collection', 'datetime']);
+  });
+
   it('an item that changed between the passes starts the file over, which then holds the change', async () => {
     let calls = 0;
     const { rows, schema } = await writeRead(() => {
