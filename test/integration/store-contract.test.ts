@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RemoteAsset } from '../../src/api/wire.js';
+import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { ClaimOptions, StateStore } from '../../src/store/types.js';
@@ -338,6 +339,20 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     await again.close();
     stores = [];
     await expect(backend.markNewerAndReopen()).rejects.toMatchObject({ code: 'SYNC_STORE_TOO_NEW' });
+  });
+
+  it.skipIf(skip)('catalogue status: an error with its path, kept since the first failure, cleared by a success; the written extent round-trips', async () => {
+    backend = make();
+    const c = catalogStoreFor(await open());
+    expect(await c.getStatus()).toEqual({ error: null, path: null, code: null, failingSince: null, updatedAt: null });
+    await c.setStatus({ error: 'ENOSPC', path: 'c/collection.json', code: 'disk_full' }, 1000);
+    await c.setStatus({ error: 'EIO', path: 'c/i/i.json', code: 'io' }, 2000);
+    expect(await c.getStatus()).toEqual({ error: 'EIO', path: 'c/i/i.json', code: 'io', failingSince: 1000, updatedAt: 2000 });
+    await c.setStatus(null, 3000);
+    expect(await c.getStatus()).toEqual({ error: null, path: null, code: null, failingSince: null, updatedAt: 3000 });
+    await c.putItems([{ collection: 'c', id: 'i', raw: '{}', assets: [], apiUrl: 'https://api/i' }], 1000);
+    await c.setWritten('c', 'i', 'ab', 'c/i/i.json', '{"bbox":[1,2,3,4],"start":null,"end":null}');
+    expect(await c.getItem('c', 'i')).toMatchObject({ written: 'ab', jsonPath: 'c/i/i.json', writtenExtent: '{"bbox":[1,2,3,4],"start":null,"end":null}' });
   });
 });
 
