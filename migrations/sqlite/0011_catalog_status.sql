@@ -1,4 +1,4 @@
--- constellr-sync state, version 10: the STAC catalogue's health (issue 22). Immutable once released.
+-- constellr-sync state, version 11: the STAC catalogue's health (issue 22). Immutable once released.
 -- The extent of the item version whose JSON is on disk ({"bbox": [...], "start": ..., "end": ...}): a
 -- collection's extent follows the files, not a newer listing whose assets are not downloaded yet.
 ALTER TABLE stac_items ADD COLUMN written_extent TEXT;

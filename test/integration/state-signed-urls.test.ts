@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { scrubStoredItems } from '../../src/mirror/stac-hrefs.js';
 import { catalogStoreFor } from '../../src/store/catalog-store.js';
+import { loadMigrations, MIGRATIONS_DIR } from '../../src/store/migrations.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import type { StateStore } from '../../src/store/types.js';
 import { sha256File, syncInProcess, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
@@ -166,16 +167,21 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
       assets: { lst: { href: signed('lst') }, mask: { href: signed('mask') }, metadata: { href: signed('metadata') } },
     };
     // As an older version left it: a done job with its signed href, the item whole, the collection
-    // document as the API sent it, and the schema before this version's two migrations.
+    // document as the API sent it, and the schema before the migrations that clean them
+    // (settled_locators, stac_items_unscrubbed). Migrations after those are undone too, so that this
+    // test does not depend on how many came later.
     const s = store as StateStore & { db?: Database.Database; pool?: { query(q: string, p?: unknown[]): Promise<unknown> } };
     const run = async (q: string, p: unknown[] = []) => (s.db ? s.db.prepare(q.replace(/\$\d/g, '?')).run(...p) : s.pool!.query(q, p));
     await run('UPDATE jobs SET locator = $1', [locator('old')]);
     await run('INSERT INTO stac_items (collection, item_id, raw, assets, api_url, seen_at) VALUES ($1, $2, $3, $4, $5, 0)', ['c1', 'i1', JSON.stringify(item), JSON.stringify([{ asset: 'lst', key: 'c1/i1/lst.tif', version: 1 }]), 'https://me:pw@api.example/stac/collections/c1/items/i1']);
     await run('INSERT INTO stac_collections (id, raw, fetched_at) VALUES ($1, $2, 0)', ['c1', JSON.stringify({ id: 'c1', assets: { thumb: { href: signed('thumb') }, doc: { href: 'https://d.example/x.pdf?sig=s1g' } } })]);
+    await run('DROP TABLE catalog_status');
+    await run('ALTER TABLE stac_items DROP COLUMN written_extent');
     await run('DROP INDEX stac_items_unscrubbed');
     await run('ALTER TABLE stac_items DROP COLUMN unscrubbed');
-    if (s.db) s.db.pragma(`user_version = ${(s.db.pragma('user_version', { simple: true }) as number) - 2}`);
-    else await run('DELETE FROM schema_migrations WHERE version > (SELECT max(version) - 2 FROM schema_migrations)');
+    const before = loadMigrations(path.join(MIGRATIONS_DIR, s.db ? 'sqlite' : 'postgres')).find((m) => m.name.includes('settled_locators'))!.version - 1;
+    if (s.db) s.db.pragma(`user_version = ${before}`);
+    else await run('DELETE FROM schema_migrations WHERE version > $1', [before]);
     expect(await locatorOf(store, 'c1/i1/old.tif')).toMatch(SIGNED);
     await store.close();
 
