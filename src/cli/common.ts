@@ -1,7 +1,6 @@
 // What every command needs: flags → config (flag > env > file > default), the logger, and a way to
 // print for humans. Only cli/ touches process.
-import { loadConfig, type Config, type LoadOptions } from '../config/load.js';
-import { FLAG_MAP } from '../config/load.js';
+import { FLAG_MAP, loadConfig, type Config, type LoadOptions } from '../config/load.js';
 import { destination, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { armCrashPoint, armStallPoint } from '../lib/crash-point.js';
@@ -11,11 +10,6 @@ export { packageVersion } from '../ops/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
-/** parseArgs option specs for the config flags every daemon command accepts. */
-export const CONFIG_FLAG_SPECS = {
-  config: { type: 'string', short: 'c' },
-  ...Object.fromEntries(Object.keys(FLAG_MAP).map((f) => [f, { type: 'string' }])),
-} as const;
 
 /** The API URL of the configuration this process loaded, for error messages (`cannot reach …`), password masked. */
 export let loadedApiUrl: string | null = null;

@@ -5,6 +5,7 @@ import { SyncError, isBrokenPipe, operatorOsError, unreachableMessage } from '..
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
+import { COMMAND_OPTIONS } from './options.js';
 import { limitHeapGrowth, limitWasmTiering } from './v8-tuning.js';
 
 limitWasmTiering();
@@ -15,21 +16,13 @@ const HELP = `constellr-sync: keep a local directory an exact, verified mirror o
 Usage: constellr-sync <command> [options]
 
 Commands:
-  run        the daemon: poll on a schedule, download continuously
-  sync       one cycle: poll, download everything due, exit (exit code tells the result)
-  status     is the mirror complete, last file, last poll, next poll, daemon running (--json, --check)
-  migrate    apply pending state migrations (SQLite or PostgreSQL) and print the schema version
-  simulate   serve the built-in API simulator
-  demo       mirror a simulated account into ./constellr-mirror, end to end
-  reconcile  full listing now: queue what polls missed, apply the delete policy (within maxDelete)
-  verify     check every mirrored file (size, mtime; --deep sha256); --repair queues bad ones again
-  export     write the manifest of every key (--format jsonl|csv)
-  ls         list the remote assets, with filters (--json)
-  config     "config check": validate the configuration, print the effective one (secrets masked)
-  retry      queue failed downloads again with attempts reset (--failed | --key K | --class C)
+${Object.entries(COMMAND_OPTIONS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
 
 Run "constellr-sync <command> --help" for a command's options.
-Credentials: CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE).`;
+Credentials (environment or files only): CONSTELLR_API_KEY (or CONSTELLR_API_KEY_FILE), a workspace
+API key; or, for legacy accounts, CONSTELLR_USERNAME and CONSTELLR_PASSWORD (or CONSTELLR_PASSWORD_FILE).`;
 
 type Command = (argv: string[]) => Promise<number>;
 

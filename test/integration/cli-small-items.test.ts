@@ -88,3 +88,26 @@ describe('a listing page that is not a listing', () => {
     expect(r.stderr).toMatch(/poll failed: /);
   }, 90_000);
 });
+
+describe('simulate: throttling and latency from flags', () => {
+  it('--bytes-per-second, --latency, --not-found and --retry-after set the faults GET /faults shows', async () => {
+    const p = spawnCli(['simulate', '--port', '0', '--admin-port', '0', '--bytes-per-second', '262144', '--latency', '25', '--not-found', 'a/b.tif', '--not-found', 'c.tif', '--rate-429', '0.1', '--retry-after', '7']);
+    const admin = await new Promise<string>((resolve, reject) => {
+      const t = setInterval(() => {
+        const m = /^admin: +(http:\/\/\S+)/m.exec(p.stdout());
+        if (m && p.stdout().includes('Press Ctrl-C')) {
+          clearInterval(t);
+          resolve(m[1]!);
+        }
+      }, 20);
+      void p.exited.then(() => {
+        clearInterval(t);
+        reject(new Error(`simulate exited: ${p.stderr()}`));
+      });
+    });
+    const faults = (await (await fetch(`${admin}/faults`)).json()) as Record<string, unknown>;
+    expect(faults).toMatchObject({ bodyBytesPerSecond: 262144, latencyMs: 25, notFoundKeys: ['a/b.tif', 'c.tif'], rate429: 0.1, retryAfterSeconds: 7 });
+    p.kill('SIGTERM');
+    await p.exited;
+  });
+});

@@ -7,7 +7,8 @@ import YAML from 'yaml';
 import { describeConfig, describeCredentials, notAtDefault, type Config } from '../../config/load.js';
 import { scheduleIntervalMs } from '../../ops/http.js';
 import { slowBandwidthWarning } from '../../config/timetable.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, err, out } from '../common.js';
+import { configFromFlags, err, out } from '../common.js';
+import { CONFIG_CHECK_OPTIONS, optionsHelp } from '../options.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
 export const CONFIG_HELP = `Usage: constellr-sync config check [options]
@@ -17,10 +18,7 @@ the effective configuration with secrets masked, as YAML in the file's own units
 saved as a file, it loads to the same configuration. Exit 0 when valid, 2 when not (every error
 names its key; an unknown key names the nearest known one).
 
-Options:
-  -c, --config FILE     YAML configuration (or CONSTELLR_SYNC_CONFIG)
-      --json            print the effective configuration as JSON
-  and every configuration flag of sync/run (--mirror-dir, --state-dir, --http-listen, …).`;
+${optionsHelp('config')}`;
 
 /** Problems the schema cannot see: the hook's program, the schedule, credentials. */
 export function configProblems(config: Config, env: NodeJS.ProcessEnv): { errors: string[]; warnings: string[] } {
@@ -66,7 +64,7 @@ export async function configCommand(argv: string[]): Promise<number> {
     return sub ? EXIT.OK : EXIT.USAGE;
   }
   if (sub !== 'check') throw new UsageError(`unknown subcommand "config ${sub}" (try: config check)`);
-  const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: rest, options: CONFIG_CHECK_OPTIONS, strict: true });
   if (values.help) {
     out(CONFIG_HELP);
     return EXIT.OK;

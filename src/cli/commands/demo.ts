@@ -2,6 +2,7 @@
 // catalogue, mirrors it into ./constellr-mirror (state in ./constellr-state), then changes the
 // catalogue (new, replaced and withdrawn-looking assets) and syncs again to show the incremental path.
 import { promises as fsp } from 'node:fs';
+import { DEMO_OPTIONS, optionsHelp } from '../options.js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration } from '../../config/duration.js';
@@ -17,20 +18,13 @@ import { EXIT } from '../exit-codes.js';
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      'mirror-dir': { type: 'string' },
-      'state-dir': { type: 'string' },
-      assets: { type: 'string' },
-      source: { type: 'string' },
-      verbose: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: DEMO_OPTIONS,
     strict: true,
   });
   if (values.help) {
-    out('Usage: constellr-sync demo [--source assets|stac] [--mirror-dir DIR] [--state-dir DIR] [--assets N] [--verbose]');
-    out('  --source stac   an API-key account mirrored through the STAC API (--assets N = items, 3 assets each)');
-    out('  directories: ./constellr-mirror and ./constellr-state (--source stac: ./constellr-stac-mirror and ./constellr-stac-state)');
+    out('Usage: constellr-sync demo [options]\n');
+    out('Mirror a simulated account end to end, change it, sync again incrementally, verify every file.\n');
+    out(optionsHelp('demo'));
     return EXIT.OK;
   }
   const source = values.source ?? 'assets';

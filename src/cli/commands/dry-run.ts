@@ -10,9 +10,6 @@ import { classifyError, isUnreachable } from '../../errors.js';
 import { err, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
-export const DRY_RUN_HELP = `      --dry-run         list and plan one cycle: print what would be fetched, replaced, refused or
-                        deleted (counts, bytes) without downloading or changing any state
-      --full            with --dry-run: list everything (not from the high-water mark), so deletions show`;
 
 /** Plan one cycle and print it. Exit 0 when planned, 3 when the API is unreachable. */
 export async function dryRunCommand(config: Config, logger: Logger, o: { json: boolean; full: boolean }): Promise<number> {

@@ -1,6 +1,7 @@
 // `constellr-sync export [--format jsonl|csv|stac-ndjson|stac-geoparquet] [--output FILE]`: the manifest
 // for downstream pipelines, or the STAC catalogue's items (newline-delimited JSON, or stac-geoparquet).
 import { createWriteStream, promises as fsp } from 'node:fs';
+import { EXPORT_OPTIONS, optionsHelp } from '../options.js';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -10,7 +11,7 @@ import { describeStore } from '../../store/open.js';
 import { catalogStoreFor } from '../../store/catalog-store.js';
 import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { writeIndexFile } from '../../mirror/stac-index.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
+import { configFromFlags, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { SyncError, operatorOsError } from '../../errors.js';
 
@@ -23,7 +24,9 @@ whether its path was shortened. JSON lines by default; CSV (RFC 4180, with a hea
 holds it, asset hrefs relative to the mirror root (input for stac-geoparquet tools).
 --format stac-geoparquet --output FILE (source: stac with stac.catalog): the same items as one
 stac-geoparquet file, like <mirror>/items.parquet (stac.geoparquet), written now from the state.
-Without --output it goes to stdout; with it, the file is replaced atomically when complete.`;
+Without --output it goes to stdout; with it, the file is replaced atomically when complete.
+
+${optionsHelp('export')}`;
 
 async function write(stream: Writable, s: string): Promise<void> {
   if (!stream.write(s)) await once(stream, 'drain');
@@ -32,7 +35,7 @@ async function write(stream: Writable, s: string): Promise<void> {
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...CONFIG_FLAG_SPECS, format: { type: 'string' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: EXPORT_OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -1,37 +1,27 @@
 // `constellr-sync ls [--json]`: list the remote assets (a full listing), with the configured filters
 // or the ones given here. Reads the API only: no state, no mirror, no lock.
 import { parseArgs } from 'node:util';
+import { LS_OPTIONS, optionsHelp } from '../options.js';
 import { parseSize, formatBytes } from '../../config/duration.js';
 import { openApi } from '../../daemon/runtime.js';
 import { compileFilter } from '../../config/filters.js';
 import { listPages, oneShotUnreachable } from '../../sync/listing.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err } from '../common.js';
+import { configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
 export const LS_HELP = `Usage: constellr-sync ls [options]
 
 List the remote assets: size, LastModified and key, one per line (or JSON lines with --json).
-Filters are those of the configuration (filters.*, sync.since) unless given here:
-  --include GLOB     keep keys matching (repeatable), e.g. 'orders/1234/**' or '**/*.tif'
-  --exclude GLOB     drop keys matching (repeatable)
-  --min-size SIZE    --max-size SIZE    --since ISO
-  --all              ignore every filter
-  --json             JSON lines: {"key","size","lastModified","etag"}
-A summary (count, bytes) goes to stderr.`;
+Filters are those of the configuration (filters.*, sync.since) unless given here (--include,
+--exclude, --min-size, --max-size, --since; --all ignores every filter). A summary (count, bytes)
+goes to stderr.
+
+${optionsHelp('ls')}`;
 
 export async function lsCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      ...CONFIG_FLAG_SPECS,
-      json: { type: 'boolean' },
-      include: { type: 'string', multiple: true },
-      exclude: { type: 'string', multiple: true },
-      'min-size': { type: 'string' },
-      'max-size': { type: 'string' },
-      all: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: LS_OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -2,6 +2,7 @@
 // migrates at start (under a lock); operators run this before a rolling upgrade of several replicas.
 // Refuses a state written by a newer constellr-sync.
 import { parseArgs } from 'node:util';
+import { MIGRATE_OPTIONS, optionsHelp } from '../options.js';
 import pg from 'pg';
 import { SyncError } from '../../errors.js';
 import Database from 'better-sqlite3';
@@ -10,17 +11,19 @@ import { loadMigrations, MIGRATIONS_DIR, openSqlite, STATE_FILE } from '../../st
 import { describeStore, storeTarget } from '../../store/open.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR, redactDatabaseUrl } from '../../store/postgres-store.js';
 import path from 'node:path';
-import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
+import { configFromFlags, out } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
 export const MIGRATE_HELP = `Usage: constellr-sync migrate [--json] [config flags]
 
 Apply pending state migrations (PostgreSQL: state.url / CONSTELLR_SYNC_DATABASE_URL in state.schema;
 otherwise SQLite in state.dir) and print the schema version. Safe to run while replicas run: it takes
-the same advisory lock the daemon takes at start.`;
+the same advisory lock the daemon takes at start.
+
+${optionsHelp('migrate')}`;
 
 export async function migrateCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: MIGRATE_OPTIONS, strict: true });
   if (values.help) {
     out(MIGRATE_HELP);
     return EXIT.OK;

@@ -1,11 +1,12 @@
 // `constellr-sync reconcile`: one full reconciliation listing now. Queues what the incremental polls
 // missed, and applies mirror.deletePolicy to keys no longer listed, within mirror.maxDelete.
 import { parseArgs } from 'node:util';
+import { RECONCILE_OPTIONS, optionsHelp } from '../options.js';
 import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
 import { openCatalog } from '../../daemon/catalog.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
+import { configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { watchShutdown } from '../signals.js';
 
@@ -16,18 +17,16 @@ apply the delete policy to keys that are no longer listed. Deletions happen only
 listing succeeded, and never more than maxDelete in one run (above it nothing is changed).
 Newly queued downloads are fetched by the next sync (or the running daemon).
 
-Options:
-  -c, --config FILE          YAML configuration (or CONSTELLR_SYNC_CONFIG)
-      --delete-policy P      keep (mark deleted_remote) | trash | delete   (mirror.deletePolicy)
-      --max-delete N|P%      most keys one run may mark, e.g. 50 or 10%    (mirror.maxDelete)
-      --json                 print the result as JSON on stdout (logs go to stderr)
-  and the configuration flags of sync.
+--delete-policy P: keep (mark deleted_remote) | trash | delete; --max-delete N|P%: most keys one run
+may mark, e.g. 50 or 10%.
+
+${optionsHelp('reconcile')}
 
 Exit codes: 0 reconciled; 1 the maxDelete guard stopped it, or some files could not be removed;
 2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance.`;
 
 export async function reconcileCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAG_SPECS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: RECONCILE_OPTIONS, strict: true });
   if (values.help) {
     out(RECONCILE_HELP);
     return EXIT.OK;

@@ -3,31 +3,23 @@
 // Safe while `run` is active: it only writes rows, and the daemon's workers claim from the database
 // (an idle pool looks again within its idle poll, 2 s).
 import { parseArgs } from 'node:util';
+import { RETRY_OPTIONS, optionsHelp } from '../options.js';
 import { openState } from '../../daemon/runtime.js';
 import { describeStore } from '../../store/open.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
+import { configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
 export const RETRY_HELP = `Usage: constellr-sync retry (--failed | --key KEY ... | --class CLASS) [--json] [config flags]
 
-Queue failed downloads again, with their attempts reset, and say how many.
-  --failed        every failed job
-  --key KEY       this key (repeatable); keys that are not failed are reported and left alone
-  --class CLASS   failed jobs whose last error has this class (e.g. disk_full, path_conflict, http_4xx)
---key and --class together select failed jobs matching both. A running daemon picks them up without
-a restart.`;
+Queue failed downloads again, with their attempts reset, and say how many. --key and --class
+together select failed jobs matching both. A running daemon picks them up without a restart.
+
+${optionsHelp('retry')}`;
 
 export async function retryCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      ...CONFIG_FLAG_SPECS,
-      key: { type: 'string', multiple: true },
-      class: { type: 'string' },
-      failed: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: RETRY_OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -7,11 +7,12 @@ import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
 import { SyncMetrics } from '../../ops/metrics.js';
 import { describeConfig, describeCredentials } from '../../config/load.js';
-import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
+import { armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
 import { nextScheduledRun } from '../../ops/http.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
-import { dryRunCommand, DRY_RUN_HELP } from './dry-run.js';
+import { dryRunCommand } from './dry-run.js';
+import { RUN_OPTIONS, optionsHelp } from '../options.js';
 import { timerDelay } from '../../lib/timers.js';
 import { onReloadSignal, watchShutdown } from '../signals.js';
 
@@ -20,9 +21,7 @@ export const RUN_HELP = `Usage: constellr-sync run [options]
 Run the mirror daemon: poll at start and then on the schedule, download continuously.
 Stops gracefully on SIGTERM/SIGINT (a second signal forces the stop).
 
-Options: the same configuration flags as sync (see constellr-sync sync --help), and
-${DRY_RUN_HELP}
-      --json            with --dry-run: print the plan as JSON
+${optionsHelp('run')}
 
 SIGHUP reloads the configuration file: bandwidth, schedule, concurrency, order, filters, log level and
 retry settings apply live; the log names each change, and settings that need a restart.`;
@@ -30,7 +29,7 @@ retry settings apply live; the log names each change, and settings that need a r
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...CONFIG_FLAG_SPECS, 'dry-run': { type: 'boolean' }, full: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: RUN_OPTIONS,
     strict: true,
   });
   if (values.help) {

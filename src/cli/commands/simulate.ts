@@ -1,5 +1,6 @@
 // `constellr-sync simulate`: run the built-in API simulator until interrupted.
 import { parseArgs } from 'node:util';
+import { SIMULATE_OPTIONS, optionsHelp } from '../options.js';
 import { sampleCatalogue, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
 import { SyncError } from '../../errors.js';
 import { out } from '../common.js';
@@ -10,26 +11,12 @@ export const SIMULATE_HELP = `Usage: constellr-sync simulate [options]
 
 Serve the built-in Constellr API simulator on 127.0.0.1 until interrupted.
 
-Options:
-  --source assets|stac which API to model (default assets). stac serves the STAC API under /stac
-                       over a sample LST catalogue, with pre-signed asset URLs on a storage origin
-  --items N            STAC sample items, 3 assets each (default 60; --source stac)
-  --url-ttl SECONDS    lifetime of pre-signed STAC asset URLs (default 900; --source stac)
-  --api-key-file PATH  accept the workspace API key in PATH (X-Api-Key); the key never appears on
-                       the command line or in the output
-  --port N             API port (default 8080; 0 picks a free one)
-  --admin-port N       admin port (default 8081; add/replace/delete assets, faults, stats)
-  --assets N           size of the generated sample catalogue (default 120)
-  --max-size SIZE      largest generated asset in bytes (default 4194304; 1048576 with --source stac)
-  --seed N             catalogue and fault seed (default 42)
-  --redirect           serve downloads through a redirect to a separate "storage" origin
-  --username U         accepted username (default demo)
-  --password P         accepted password (default demo-password)
-  --token-ttl SECONDS  token lifetime (default 86400)
-  --error-rate F       fraction of requests answered 5xx (default 0)
-  --rate-429 F         fraction answered 429 (default 0)
-  --reset-rate F       fraction of downloads reset mid-body (default 0)
-  --truncate-rate F    fraction of downloads cut short, close-delimited (default 0)`;
+${optionsHelp('simulate')}
+
+Every fault knob can also be changed while it runs: PUT /faults on the admin port with a JSON object
+of errorRate, rate429, retryAfterSeconds, resetRate, truncateRate, bodyBytesPerSecond, latencyMs,
+notFoundKeys, listFaultRate, malformedListing ("once" | "always"), e.g.
+  curl -X PUT localhost:8081/faults -d '{"bodyBytesPerSecond":262144,"latencyMs":200}'`;
 
 function num(v: string | undefined, name: string, def: number): number {
   if (v === undefined) return def;
@@ -53,26 +40,7 @@ function portInUse(e: unknown, ports: { port: number; adminPort: number }): Sync
 export async function simulateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      port: { type: 'string' },
-      'admin-port': { type: 'string' },
-      assets: { type: 'string' },
-      'max-size': { type: 'string' },
-      seed: { type: 'string' },
-      source: { type: 'string' },
-      items: { type: 'string' },
-      'url-ttl': { type: 'string' },
-      'api-key-file': { type: 'string' },
-      redirect: { type: 'boolean' },
-      username: { type: 'string' },
-      password: { type: 'string' },
-      'token-ttl': { type: 'string' },
-      'error-rate': { type: 'string' },
-      'rate-429': { type: 'string' },
-      'reset-rate': { type: 'string' },
-      'truncate-rate': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: SIMULATE_OPTIONS,
     strict: true,
   });
   if (values.help) {
@@ -100,9 +68,12 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const faults: Partial<FaultConfig> = {
     errorRate: num(values['error-rate'], 'error-rate', 0),
     rate429: num(values['rate-429'], 'rate-429', 0),
-    retryAfterSeconds: 1,
+    retryAfterSeconds: num(values['retry-after'], 'retry-after', 1),
     resetRate: num(values['reset-rate'], 'reset-rate', 0),
     truncateRate: num(values['truncate-rate'], 'truncate-rate', 0),
+    bodyBytesPerSecond: num(values['bytes-per-second'], 'bytes-per-second', 0),
+    latencyMs: num(values.latency, 'latency', 0),
+    notFoundKeys: values['not-found'] ?? [],
   };
   const port = num(values.port, 'port', 8080);
   const adminPort = num(values['admin-port'], 'admin-port', 8081);

@@ -2,24 +2,22 @@
 // mirror complete, when did the last file arrive, when was the last good poll, when is the next one,
 // is a daemon running); then the details. `--check` is for cron jobs and monitoring (exit 0/1/2).
 import { parseArgs } from 'node:util';
+import { STATUS_OPTIONS, optionsHelp } from '../options.js';
 import { formatBytes, formatDuration, parseDuration } from '../../config/duration.js';
 import { openState } from '../../daemon/runtime.js';
 import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
 import { countLine } from '../../ops/completeness.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, out } from '../common.js';
+import { configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 
 export const STATUS_HELP = `Usage: constellr-sync status [--json] [--check [--stale-after DUR]] [--failures N] [config flags]
 
 The first lines say whether the mirror is complete, when the last file arrived, when the last
 successful poll happened and the next one is due, and whether a daemon runs on this state directory.
-Times in --json are ISO 8601.
+Times in --json are ISO 8601. The state's own source (assets or stac) is reported, whatever
+--source says.
 
-  --check             exit 0 when the last successful poll is fresh and nothing failed, 1 when
-                      something failed (an asset, or the last poll), 2 when the last successful poll
-                      is older than --stale-after (or there was none); prints one line
-  --stale-after DUR   staleness threshold for --check (default: http.readyPollIntervals schedule
-                      intervals, as /readyz)`;
+${optionsHelp('status')}`;
 
 /** "the API server's clock is 2h00m behind this host's"; the Date header has whole seconds. */
 export function describeSkew(ms: number): string {
@@ -30,14 +28,7 @@ export function describeSkew(ms: number): string {
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      ...CONFIG_FLAG_SPECS,
-      json: { type: 'boolean' },
-      check: { type: 'boolean' },
-      'stale-after': { type: 'string' },
-      failures: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: STATUS_OPTIONS,
     strict: true,
   });
   if (values.help) {

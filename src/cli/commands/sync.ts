@@ -12,31 +12,20 @@ import { isUnreachable, unreachableMessage } from '../../errors.js';
 import { redactUrl } from '../../lib/url-safety.js';
 import type { GateState } from '../../sync/gate.js';
 import type { WorkerEvents } from '../../sync/worker.js';
-import { CONFIG_FLAG_SPECS, armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, err } from '../common.js';
+import { armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { DRY_RUN_HELP, dryRunCommand } from './dry-run.js';
+import { dryRunCommand } from './dry-run.js';
+import { SYNC_OPTIONS, optionsHelp } from '../options.js';
 import { watchShutdown } from '../signals.js';
 
 export const SYNC_HELP = `Usage: constellr-sync sync [options]
 
 Poll the API once, download everything that is due, and exit.
 
-Options:
-  -c, --config FILE     YAML configuration (or CONSTELLR_SYNC_CONFIG)
-      --mirror-dir DIR  --state-dir DIR  --concurrency N  --lookback DUR  --since ISO
-      --order ORDER     --page-size N  --api-url URL  --log-level LEVEL
-      --json            print a machine-readable summary on stdout (logs go to stderr)
-  -q, --quiet           no progress display and no summary (logs at error level unless --log-level)
-                        In a terminal, sync shows a live display (files, bytes and percent, rate, ETA,
-                        a paused state and why, current files), warnings above it as one line of text.
-      --log-format F    text (default) or json: how log lines above the live display look; outside a
-                        terminal (and with --json) logs are always JSON lines
-      --bwlimit RATE    bandwidth cap or timetable, e.g. 10MiB/s or "Mon-Fri 08:00-18:00 2MiB/s; otherwise unlimited"
-      --max-transfer BYTES   stop claiming new downloads once this much was received (e.g. 50GiB)
-      --max-duration DUR     stop claiming new downloads after this long (e.g. 2h); in-flight ones finish
-      --rescan          list everything (from sync.since), not just what changed since the last poll:
-                        picks up keys newly included by changed filters at once
-${DRY_RUN_HELP}
+In a terminal, sync shows a live display (files, bytes and percent, rate, ETA, a paused state and
+why, current files), warnings above it as one line of text.
+
+${optionsHelp('sync')}
 
 Exit codes: 0 every listed asset is mirrored; 1 some assets failed (listed);
 2 usage/configuration error; 3 API unreachable, down past sync.outageDeadline, or credentials rejected;
@@ -44,22 +33,7 @@ Exit codes: 0 every listed asset is mirrored; 1 some assets failed (listed);
 stays queued); 130 interrupted (Ctrl-C; 143 for SIGTERM): run sync again to resume.`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...CONFIG_FLAG_SPECS,
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
-      'dry-run': { type: 'boolean' },
-      full: { type: 'boolean' },
-      rescan: { type: 'boolean' },
-      'max-transfer': { type: 'string' },
-      'max-duration': { type: 'string' },
-      'log-format': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: SYNC_OPTIONS, strict: true });
   if (values.help) {
     out(SYNC_HELP);
     return EXIT.OK;

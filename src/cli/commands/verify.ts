@@ -1,11 +1,12 @@
 // `constellr-sync verify [--repair] [--deep]`: check every done file against the state; the exit code
 // says whether the mirror was clean.
 import { parseArgs } from 'node:util';
+import { VERIFY_OPTIONS, optionsHelp } from '../options.js';
 import { verifyMirror } from '../../mirror/verify.js';
 import { verifyStacCatalogue } from './verify-catalogue.js';
 import { openState } from '../../daemon/runtime.js';
 import { describeStore } from '../../store/open.js';
-import { CONFIG_FLAG_SPECS, configFromFlags, out, err } from '../common.js';
+import { configFromFlags, out, err } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 
 export const VERIFY_HELP = `Usage: constellr-sync verify [--repair] [--deep] [--json] [config flags]
@@ -13,11 +14,9 @@ export const VERIFY_HELP = `Usage: constellr-sync verify [--repair] [--deep] [--
 Check every mirrored (done) file: it exists, is a regular file reached without a symlink, and has the
 recorded size and mtime (= LastModified). Folder markers must be directories. With source: stac and
 stac.catalog, also the STAC catalogue: every link and asset href resolves, sizes match file:size.
-  --deep     also re-hash every file and compare with the sha256 recorded while downloading (and
-             with each catalogue asset's file:checksum)
-  --repair   queue again whatever is missing or different (attempts reset); the next sync or the
-             running daemon downloads it. The STAC catalogue is rewritten from the state.
-  --json     one JSON summary on stdout
+With --repair the next sync or the running daemon downloads what was queued again.
+
+${optionsHelp('verify')}
 
 Exit codes: 0 the mirror is clean; 1 problems were found (with --repair: they were queued);
 2 usage/configuration error.`;
@@ -25,7 +24,7 @@ Exit codes: 0 the mirror is clean; 1 problems were found (with --repair: they we
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...CONFIG_FLAG_SPECS, repair: { type: 'boolean' }, deep: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: VERIFY_OPTIONS,
     strict: true,
   });
   if (values.help) {
