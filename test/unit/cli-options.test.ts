@@ -14,8 +14,8 @@ import { REPO_ROOT } from '../helpers/harness.js';
 const README = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
 const COMMANDS_DIR = path.join(REPO_ROOT, 'src', 'cli', 'commands');
 
-/** Flags of other programs the README shows (docker, systemctl, npm, the bench scripts…). */
-const FOREIGN = new Set(['--rm', '--restart', '--name', '--entrypoint', '--build-arg', '--user', '--init', '--now', '--plane', '--smoke', '--queue', '--only']);
+/** Flags of other programs the README shows (docker, systemctl, npm, stac-validator, the bench scripts…). */
+const FOREIGN = new Set(['--rm', '--restart', '--name', '--entrypoint', '--build-arg', '--user', '--init', '--now', '--plane', '--smoke', '--queue', '--only', '--schema-map']);
 
 const accepts = (command: string, flag: string): boolean => {
   const o = COMMAND_OPTIONS[command]!.options[flag];
