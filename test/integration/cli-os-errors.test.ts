@@ -199,4 +199,28 @@ describe.skipIf(!canUnshare && process.env.CI !== 'true')('a read-only filesyste
       expect(r.stderr + r.stdout, cmd).not.toMatch(STACK);
     }
   });
+  it('an existing state on a mount that became read-only: migrate, verify --repair, retry, status, run say which directory, exit 2', async () => {
+    const d = await dirsFor();
+    const mnt = path.join(d.root, 'mnt');
+    await fsp.mkdir(mnt);
+    const env = { CONSTELLR_SYNC_MIRROR_DIR: path.join(mnt, 'mirror'), CONSTELLR_API_KEY: 'k-0123456789', CONSTELLR_API_URL: 'http://127.0.0.1:9' };
+    expect((await runCli(['migrate', '--state-dir', d.state], { env })).code).toBe(0);
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const node = `${q(process.execPath)} ${q(CLI_MAIN)}`;
+    const st = path.join(mnt, 'state');
+    for (const cmd of ['migrate', 'verify --repair', 'retry --failed', 'status', 'run']) {
+      const r = await new Promise<CliResult>((resolve) => {
+        const script = `mount -t tmpfs -o size=4m none ${q(mnt)} && cp -r ${q(d.state)} ${q(st)} && mkdir ${q(path.join(mnt, 'mirror'))} && mount -o remount,ro ${q(mnt)} && exec ${node} ${cmd} --state-dir ${q(st)}`;
+        const child = spawn('unshare', ['-rm', 'sh', '-c', script], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
+        child.stderr.setEncoding('utf8').on('data', (x: string) => (stderr += x));
+        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      });
+      expect({ cmd, code: r.code }, r.stderr).toEqual({ cmd, code: 2 });
+      expect(r.stderr, cmd).toMatch(new RegExp(`cannot use the state directory ${st}: `));
+      expect(r.stderr + r.stdout, cmd).not.toMatch(STACK);
+    }
+  });
 });

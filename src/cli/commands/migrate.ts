@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { MIGRATE_OPTIONS, optionsHelp } from '../options.js';
 import pg from 'pg';
-import { SyncError } from '../../errors.js';
+import { SyncError, operatorFsError } from '../../errors.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { loadMigrations, MIGRATIONS_DIR, openSqlite, STATE_FILE } from '../../store/sqlite.js';
@@ -49,20 +49,25 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     const migrations = loadMigrations(path.join(MIGRATIONS_DIR, 'sqlite'));
     const file = path.join(t.dir, STATE_FILE);
     let from = 0;
-    if (existsSync(file)) {
-      const ro = new Database(file, { readonly: true });
-      try {
-        from = ro.pragma('user_version', { simple: true }) as number;
-      } finally {
-        ro.close();
-      }
-    }
-    const db = openSqlite(t.dir); // migrates (each step in BEGIN IMMEDIATE), refuses a newer file
     try {
-      const to = db.pragma('user_version', { simple: true }) as number;
-      result = { from, to, applied: migrations.filter((m) => m.version > from && m.version <= to).map((m) => m.name) };
-    } finally {
-      db.close();
+      if (existsSync(file)) {
+        const ro = new Database(file, { readonly: true });
+        try {
+          from = ro.pragma('user_version', { simple: true }) as number;
+        } finally {
+          ro.close();
+        }
+      }
+      const db = openSqlite(t.dir); // migrates (each step in BEGIN IMMEDIATE), refuses a newer file
+      try {
+        const to = db.pragma('user_version', { simple: true }) as number;
+        result = { from, to, applied: migrations.filter((m) => m.version > from && m.version <= to).map((m) => m.name) };
+      } finally {
+        db.close();
+      }
+    } catch (e) {
+      // A read-only or unusable state directory: one line, exit 2 (as sync and run say it).
+      throw operatorFsError('the state directory', t.dir, e) ?? e;
     }
 
   }
