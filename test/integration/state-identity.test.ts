@@ -44,6 +44,9 @@ describe('the demos', () => {
         expect(r.code, `${source}: ${r.stdout}\n${r.stderr}`).toBe(0);
         expect(r.stdout).toMatch(/(\d+) of \1 assets verified\./);
         expect(r.stdout).not.toMatch(/NOT/);
+        // Its "try next" status line names both of its directories.
+        const [stateDir, mirrorDir] = source === 'stac' ? ['constellr-stac-state', 'constellr-stac-mirror'] : ['constellr-state', 'constellr-mirror'];
+        expect(r.stdout).toContain(`node dist/cli/main.js status --state-dir ${stateDir} --mirror-dir ${mirrorDir}`);
       }
       const names = (await fsp.readdir(d.root)).sort();
       expect(names).toEqual(['constellr-mirror', 'constellr-stac-mirror', 'constellr-stac-state', 'constellr-state']);
