@@ -41,6 +41,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json config.example.yaml ./
 COPY migrations ./migrations
+COPY python ./python
 # The unprivileged "node" user (uid 1000) of the base image owns /data and nothing else.
 RUN mkdir -p /data/mirror /data/state && chown -R node:node /data
 USER node

@@ -1,20 +1,14 @@
 // The end of `demo --source stac`: open the mirror's catalogue with a real STAC reader, pystac, and
-// print its collections and item counts. pystac comes from the project's venv (.venv-ci, made by
-// .ci/run) or a python3 that can import it; when there is none, the demo says so plainly.
+// print its collections and item counts (python/demo_pystac.py). pystac comes from the project's
+// venv (.venv-ci, made by .ci/run) or a python3 that can import it; when there is none, the demo
+// says so plainly.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SCRIPT = `
-import sys, pystac
-cat = pystac.Catalog.from_file(sys.argv[1])
-print("pystac " + pystac.__version__ + ": catalogue type " + str(pystac.CatalogType.determine_type(cat.to_dict(include_self_link=False)).value))
-for c in cat.get_children():
-    items = list(c.get_items())
-    n = sum(len(i.assets) for i in items)
-    print(f"  {c.id}: {len(items)} items, {n} assets")
-`;
+/** The script pystac runs (python/ at the package root: shipped by package.json "files" and the image). */
+export const PYSTAC_SCRIPT = fileURLToPath(new URL('../../../python/demo_pystac.py', import.meta.url));
 
 function candidates(): string[] {
   const pkg = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,7 +21,7 @@ export function openWithPystac(catalogFile: string): { ok: boolean; lines: strin
     if (py !== 'python3' && !existsSync(py)) continue;
     const probe = spawnSync(py, ['-c', 'import pystac'], { encoding: 'utf8', timeout: 30_000 });
     if (probe.status !== 0) continue;
-    const r = spawnSync(py, ['-c', SCRIPT, catalogFile], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(py, [PYSTAC_SCRIPT, catalogFile], { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) return { ok: false, lines: [`pystac (${py}) could not open the catalogue: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`] };
     return { ok: true, lines: r.stdout.trimEnd().split('\n') };
   }
