@@ -1,11 +1,12 @@
-// The status page: one self-contained HTML document (inline CSS and script, SVG drawn by the page;
-// no CDN, no fonts, no build step). The server renders every section, so without JavaScript the page
-// shows the state, the counts and the problems; with it, the page polls /api/status every few
-// seconds and re-renders the sections with the same functions (status-render.ts).
+// The status page: one HTML document with inline CSS and one ES module of its own (status-client.ts,
+// compiled with the rest; SVG drawn by the page; no CDN, no fonts, no bundler). The server renders
+// every section, so without JavaScript the page shows the state, the counts and the problems; with
+// it, the page polls /api/status every few seconds and re-renders the sections with the same
+// functions (status-render.ts, which the module imports).
 import type { ApiStatus, ProblemFilter } from './status-api.js';
 import { PROBLEM_STATES } from './status-api.js';
 import { ACTION_HEADER } from './http-auth.js';
-import { RENDER_FUNCTIONS, esc, fmtClock, renderSections } from './status-render.js';
+import { esc, fmtClock, renderSections } from './status-render.js';
 
 /** How often the page asks for fresh data. */
 export const REFRESH_MS = 2000;
@@ -43,42 +44,14 @@ table,tbody,tr,td{display:block}thead{display:none}tr{border-top:1px solid var(-
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.4rem}
 footer{padding:0 1rem 1rem;color:var(--muted);font-size:.8rem;text-align:center}`;
 
-/** The browser side: the render functions' own source, plus polling, filters and actions. */
-function clientScript(): string {
-  const fns = RENDER_FUNCTIONS.map((f) => f.toString()).join('\n');
-  return `(function(){'use strict';
-var __name=function(f){return f};
-${fns}
-var REFRESH=${REFRESH_MS},ACTION_HEADER=${JSON.stringify(ACTION_HEADER)};
-var live=document.getElementById('live');
-function query(){var f=document.getElementById('filter');if(!f)return'';var p=new URLSearchParams();
-var st=f.elements.problems.value,cl=f.elements.class.value,q=f.elements.q.value.trim();
-if(st)p.set('problems',st);if(cl)p.set('class',cl);if(q)p.set('q',q);var s=p.toString();return s?'?'+s:''}
-var busy=false,timer=null;
-function refresh(){if(busy)return;busy=true;
-fetch('api/status'+query(),{credentials:'same-origin',headers:{accept:'application/json'}}).then(function(r){
-if(r.status===401){location.reload();throw new Error('login required')}if(!r.ok)throw new Error('HTTP '+r.status);return r.json()}).then(function(d){
-var s=renderSections(d);for(var id in s){var el=document.getElementById(id);if(el)el.innerHTML=s[id]}
-updateClasses(d);live.textContent='live · updated '+fmtClock(d.generatedAt);live.dataset.updated=d.generatedAt;document.body.dataset.refreshes=String(Number(document.body.dataset.refreshes||0)+1)
-}).catch(function(e){live.textContent='connection problem ('+e.message+'); retrying'}).then(function(){busy=false})}
-function updateClasses(d){var sel=document.querySelector('#filter select[name=class]');if(!sel)return;var cur=sel.value;var have={};
-for(var i=0;i<sel.options.length;i++)have[sel.options[i].value]=1;(d.problems.classes||[]).forEach(function(c){if(!have[c]){var o=document.createElement('option');o.value=c;o.textContent=c;sel.appendChild(o)}});sel.value=cur}
-var f=document.getElementById('filter');if(f){f.addEventListener('submit',function(e){e.preventDefault();history.replaceState(null,'',location.pathname+query());refresh()});
-f.addEventListener('change',function(){history.replaceState(null,'',location.pathname+query());refresh()});
-f.elements.q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(function(){history.replaceState(null,'',location.pathname+query());refresh()},300)})}
-document.querySelectorAll('button[data-action]').forEach(function(b){b.addEventListener('click',function(){var out=document.getElementById('action-result');b.disabled=true;out.textContent='working…';
-var h={accept:'application/json'};h[ACTION_HEADER]='1';
-fetch('api/actions/'+b.dataset.action,{method:'POST',credentials:'same-origin',headers:h}).then(function(r){return r.json().then(function(j){return{ok:r.ok,j:j}})}).then(function(x){
-out.textContent=x.j.message||(x.ok?'done':'failed');out.className=x.ok?'ok':'bad';refresh()}).catch(function(e){out.textContent='failed: '+e.message;out.className='bad'}).then(function(){b.disabled=false})})});
-var ab=document.getElementById('action-buttons');if(ab)ab.hidden=false;var nj=document.getElementById('nojs-note');if(nj)nj.hidden=true;document.body.classList.add('js');setInterval(refresh,REFRESH);refresh()})();`;
-}
-
-let cachedScript: string | null = null;
+/** The browser module's URL, relative to the page (status-routes.ts serves it and what it imports). */
+export const CLIENT_SCRIPT = 'assets/status-client.js';
 
 function shell(title: string, body: string, script: boolean): string {
-  cachedScript ??= clientScript();
+  // The browser module reads the refresh interval and the action header from the body's data.
+  const bodyAttrs = script ? ` data-refresh-ms="${REFRESH_MS}" data-action-header="${esc(ACTION_HEADER)}"` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><style>${CSS}</style></head><body>${body}${script ? `<script>${cachedScript}</script>` : ''}</body></html>`;
+<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><style>${CSS}</style>${script ? `<script type="module" src="${CLIENT_SCRIPT}"></script>` : ''}</head><body${bodyAttrs}>${body}</body></html>`;
 }
 
 export interface PageOptions {

@@ -1,8 +1,8 @@
 // The status page's section renderers: /api/status data → HTML strings. The same functions run on
 // the server (the first paint, and the whole page without JavaScript) and in the browser (live
-// updates): status-page.ts embeds their source text. So they are self-contained: no imports, no
-// module-level values, only each other (RENDER_FUNCTIONS lists them). Every value from the data is
-// passed through esc(): keys and messages come from the network and are hostile until proven not.
+// updates: status-client.ts imports this module, served as is from dist/). So it imports nothing
+// but types: no Node APIs. Every value from the data is passed through esc(): keys and messages
+// come from the network and are hostile until proven not.
 import type { ApiStatus } from './status-api.js';
 
 export function esc(v: unknown): string {
@@ -208,5 +208,3 @@ export function renderSections(d: ApiStatus): Record<string, string> {
   return { 'overall-body': renderOverall(d), 'now-body': renderNow(d), 'history-body': renderHistory(d), 'problems-body': renderProblems(d) };
 }
 
-/** Everything renderSections needs, for embedding in the page. */
-export const RENDER_FUNCTIONS = [esc, keyHtml, fmtClock, fmtBytes, fmtSeconds, fmtTime, bar, renderOverall, renderNow, niceCeil, renderChart, renderHistory, nextRetry, renderProblems, renderSections];

@@ -1,15 +1,18 @@
 // The status page's HTTP routes on the operations listener:
 //   GET  /                         the page (login form when a token is set and not given)
+//   GET  /assets/<module>.js       the page's browser module and what it imports (status-assets.ts)
 //   GET  /api/status               the JSON (see status-api.ts); 401 without the token when one is set
 //   POST /api/actions/retry-failed queue every failed asset again (like `constellr-sync retry`)
 //   POST /api/actions/poll-now     poll now, outside the schedule
 //   POST /login, POST /logout      the browser session (a random value per login in an HttpOnly cookie)
-// Actions answer 403 when no token is set; without a token every route answers 403 to a Host header
+// The assets need what the page needs (the token or the session cookie, which a module request
+// carries). Actions answer 403 when no token is set; without a token every route answers 403 to a Host header
 // that does not name this listener (DNS rebinding). /healthz, /readyz and /metrics are not handled here.
 import type http from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { HttpAuth } from './http-auth.js';
 import { parseProblemFilter, type ApiStatus, type ProblemFilter } from './status-api.js';
+import { browserAsset } from './status-assets.js';
 import { renderLogin, renderPage } from './status-page.js';
 
 export interface StatusRouteDeps {
@@ -34,9 +37,9 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
   res.end(body);
 }
 
-/** The page allows only its own inline style and script; nothing loads from anywhere else. */
+/** The page allows only its own inline style and its own scripts; nothing loads from anywhere else. */
 const HTML_HEADERS: http.OutgoingHttpHeaders = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
 };
@@ -72,7 +75,7 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
     if (!res.headersSent) json(res, 500, { error: 'internal error; see the daemon log' });
   };
 
-  const ours = path === '/' || path === '/index.html' || path === '/api/status' || path.startsWith('/api/actions/') || path === '/login' || path === '/logout';
+  const ours = path === '/' || path === '/index.html' || path === '/api/status' || path.startsWith('/assets/') || path.startsWith('/api/actions/') || path === '/login' || path === '/logout';
   if (ours && !d.auth.hostAllowed(req)) {
     send(res, 403, 'text/plain; charset=utf-8', 'unknown Host: open the page at the address it listens on (http.listen), or set http.token to serve it under another name\n');
     return true;
@@ -89,6 +92,21 @@ export function handleStatusRoute(d: StatusRouteDeps, req: http.IncomingMessage,
     }
     const filter = parseProblemFilter(url.searchParams);
     d.build(filter).then((data) => send(res, 200, 'text/html; charset=utf-8', renderPage(data, { actions: d.auth.enabled, loggedIn: a.via === 'cookie', filter }), HTML_HEADERS), fail);
+    return true;
+  }
+  if (path.startsWith('/assets/')) {
+    if (!isGet) return methodNotAllowed(res, 'GET, HEAD');
+    const a = d.auth.check(req);
+    if (!a.ok) {
+      send(res, a.throttled ? 429 : 401, 'text/plain; charset=utf-8', 'log in first: the page\'s scripts need what the page needs\n', a.throttled ? { 'retry-after': String(d.auth.retryAfterSeconds()) } : {});
+      return true;
+    }
+    const asset = browserAsset(path.slice('/assets/'.length));
+    if (!asset) send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+    else if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, { etag: asset.etag, 'cache-control': asset.cacheControl });
+      res.end();
+    } else send(res, 200, asset.type, asset.body, { etag: asset.etag, 'cache-control': asset.cacheControl });
     return true;
   }
   if (path === '/api/status') {

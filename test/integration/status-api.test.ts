@@ -143,8 +143,10 @@ describe('without a token', () => {
     expect(html.replaceAll('<wbr>', '')).toContain('x/../&lt;script&gt;alert(1)&lt;/script&gt;.bin');
     expect(html).not.toContain('<b>bold</b>');
     expect(html.replaceAll('<wbr>', '')).toContain('odd/&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;.bin');
-    // exactly one script element: the page's own
-    expect(html.match(/<script>/g)).toHaveLength(1);
+    // exactly one script element: the page's own module, from the page's origin (no inline code)
+    expect(html.match(/<script\b[^>]*>[^<]*<\/script>/g)).toEqual(['<script type="module" src="assets/status-client.js"></script>']);
+    expect(r.headers.get('content-security-policy')).toContain("script-src 'self';");
+    expect(r.headers.get('content-security-policy')).not.toMatch(/script-src[^;]*unsafe/);
     expect(html).toMatch(/id="assets-done">6</);
     expect(html).toContain('id="read-only"');
     expect(html).not.toContain('data-action="retry-failed"');
@@ -158,6 +160,29 @@ describe('without a token', () => {
     expect((await fetch(`${url}/api/actions/retry-failed`)).status).toBe(405);
     expect((await fetch(`${url}/api/status`, { method: 'POST' })).status).toBe(405);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
+  });
+
+  it('serves the browser module and the renderers it imports as JavaScript, revalidated by ETag (issue 26 §5)', async () => {
+    const { url } = await setup();
+    const client = await fetch(`${url}/assets/status-client.js`);
+    expect(client.status).toBe(200);
+    expect(client.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(client.headers.get('cache-control')).toBe('no-cache');
+    expect(client.headers.get('x-content-type-options')).toBe('nosniff');
+    const code = await client.text();
+    expect(code).toContain("from './status-render.js'");
+    expect(code).not.toMatch(/sourceMappingURL|__name/);
+    const render = await fetch(`${url}/assets/status-render.js`);
+    expect(render.status).toBe(200);
+    expect(await render.text()).toMatch(/export function renderSections\(/);
+    const etag = client.headers.get('etag')!;
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    const again = await fetch(`${url}/assets/status-client.js`, { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    // only the page's modules: nothing else of dist/ or the disk
+    for (const other of ['status-routes.js', 'status-client.js.map', '../ops/status-routes.js', '%2e%2e/%2e%2e/package.json', 'x']) expect((await fetch(`${url}/assets/${other}`)).status, other).toBe(404);
+    expect((await fetch(`${url}/assets/status-client.js`, { method: 'POST' })).status).toBe(405);
   });
 
   it('shows pauses with their reason and end time: a 429 pause, a disk-full wait, the bandwidth timetable', async () => {
@@ -260,6 +285,11 @@ describe('with a token', () => {
     const html = await page.text();
     expect(html).toContain('data-action="retry-failed"');
     expect(html).not.toContain(TOKEN);
+    // the page's module needs what the page needs, and the session cookie a module request carries gets it
+    for (const asset of ['status-client.js', 'status-render.js']) {
+      expect((await fetch(`${url}/assets/${asset}`)).status, asset).toBe(401);
+      expect((await fetch(`${url}/assets/${asset}`, { headers: { cookie: session } })).status, asset).toBe(200);
+    }
     // actions: the bearer token works; the cookie alone does not (CSRF), the cookie plus the page's header does
     const before = (await rt.store.getJob(HOSTILE))!;
     expect(before.state).toBe('failed');

@@ -112,7 +112,12 @@ describe.runIf(run)('the status page in chromium', () => {
   it('shows downloads in flight whose progress bars advance, mid-sync (screenshot)', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     const page = await ctx.newPage();
+    // the page's module runs under its strict policy (script-src 'self'): no violation, no error
+    const refused: string[] = [];
+    page.on('pageerror', (e) => refused.push(e.message));
+    page.on('console', (m) => /Content Security Policy|Refused to/.test(m.text()) && refused.push(m.text()));
     await login(page);
+    expect(await page.evaluate(() => document.body.classList.contains('js'))).toBe(true);
     // one large download's bar, read twice: its aria-valuenow grows between refreshes
     const first = await waitUntil(
       async () => {
@@ -158,6 +163,7 @@ describe.runIf(run)('the status page in chromium', () => {
     const meta = await page.locator('#inflight .meta').first().textContent().catch(() => '');
     if (meta) expect(meta).toMatch(/\/s · ETA|measuring speed/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'status-page-mid-sync.png'), fullPage: true });
+    expect(refused).toEqual([]);
     await ctx.close();
   });
 
