@@ -179,11 +179,25 @@ function flagText(name: string, o: OptionDoc): string {
   return `${o.short ? `-${o.short}, ` : '    '}--${name}${o.arg ? ` ${o.arg}` : ''}`;
 }
 
-/** Help lines for options, aligned: `  -c, --config FILE     YAML configuration…`. */
-function optionLines(options: Options, width = 28): string[] {
+/** Words of `text` in lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
+/** Help lines for options, aligned and wrapped at 100 columns: `  -c, --config FILE     YAML configuration…`. */
+function optionLines(options: Options, indent = 28, total = 100): string[] {
   return Object.entries(options).map(([name, o]) => {
     const head = `  ${flagText(name, o)}`;
-    return head.length >= width ? `${head}\n${' '.repeat(width)}${o.help}` : `${head.padEnd(width)}${o.help}`;
+    const body = wrap(o.help, total - indent).join(`\n${' '.repeat(indent)}`);
+    return head.length >= indent ? `${head}\n${' '.repeat(indent)}${body}` : `${head.padEnd(indent)}${body}`;
   });
 }
 
