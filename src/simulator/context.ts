@@ -41,6 +41,8 @@ export interface SimulatorStats {
   completedDownloadsByKey: Map<string, number>;
   /** Body bytes flushed to sockets, including partial bodies. */
   bytesServed: number;
+  /** bytesServed by object key. */
+  bytesServedByKey: Map<string, number>;
   statusCounts: Record<string, number>;
   unauthorized: number;
   /** Requests that presented an X-Api-Key / a bearer token (any outcome). */
@@ -95,6 +97,7 @@ export function newStats(): SimulatorStats {
     downloadsByKey: new Map(),
     completedDownloadsByKey: new Map(),
     bytesServed: 0,
+    bytesServedByKey: new Map(),
     statusCounts: {},
     unauthorized: 0,
     authByApiKey: 0,
@@ -115,6 +118,7 @@ export function statsToJson(s: SimulatorStats): Record<string, unknown> {
     tokenRequestsByEncoding: { ...s.tokenRequestsByEncoding },
     downloadsByKey: Object.fromEntries(s.downloadsByKey),
     completedDownloadsByKey: Object.fromEntries(s.completedDownloadsByKey),
+    bytesServedByKey: Object.fromEntries(s.bytesServedByKey),
     statusCounts: { ...s.statusCounts },
     faultsInjected: { ...s.faultsInjected },
     stac: stacStatsToJson(s.stac),
@@ -125,8 +129,8 @@ export function bump(rec: Record<string, number>, k: string): void {
   rec[k] = (rec[k] ?? 0) + 1;
 }
 
-export function bumpMap(m: Map<string, number>, k: string): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
+export function bumpMap(m: Map<string, number>, k: string, by = 1): void {
+  m.set(k, (m.get(k) ?? 0) + by);
 }
 
 /** A sleep that close() ends at once; resolves at once after close. */

@@ -121,7 +121,10 @@ export async function serveContent(ctx: SimContext, req: Req, res: Res, asset: A
     let ok = true;
     lastFlush = new Promise<void>((resolve) => {
       ok = res.write(buf, (err) => {
-        if (!err) stats.bytesServed += n;
+        if (!err) {
+          stats.bytesServed += n;
+          bumpMap(stats.bytesServedByKey, asset.key, n);
+        }
         resolve();
       });
     });

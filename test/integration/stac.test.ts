@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RESUMABLE_MIN_BYTES } from '../../src/mirror/commit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { runCli, syncInProcess, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
@@ -102,10 +103,19 @@ describe('STAC source with an API key', () => {
     const refetches = [...sim.stats.stac.itemRequestsById.values()].reduce((a, b) => a + b, 0);
     expect(refetches).toBeGreaterThan(0);
     expect(sim.stats.stac.maxItemRequestsInFlight).toBe(1);
-    // resumed with Range: the bytes served stay well below what restarting every cut download would cost
-    const total = [...(await expectedStacFiles(sim.stac!)).values()].reduce((a, f) => a + f.size, 0);
-    console.log(`expiry test: ${refetches} item re-fetches, ${sim.stats.bytesServed} bytes served for ${total}`);
-    expect(sim.stats.bytesServed).toBeLessThan(1.5 * total);
+    // Resumed with Range: every byte of a resumable file (RESUMABLE_MIN_BYTES and up) was served once,
+    // so each cut download continued exactly where it was cut. Smaller files restart from byte 0 by
+    // design, so how many bytes they cost depends on how many of their downloads the fault RNG cut,
+    // and the RNG draws in request order, which the runtime's timing decides: a bound on the total
+    // (the old 1.5 × total) held or failed with the seed and the Node version, not with a resume.
+    const served = sim.stats.bytesServedByKey;
+    const files = sim.stac!.all().flatMap((rec) => rec.assets.map((a) => sim!.stac!.object(a)!));
+    const resumable = files.filter((f) => f.size >= RESUMABLE_MIN_BYTES);
+    const cut = resumable.filter((f) => (sim!.stats.downloadsByKey.get(f.key) ?? 0) > 1);
+    console.log(`expiry test: ${refetches} item re-fetches, ${resumable.length} resumable files, ${cut.length} requested more than once, ${sim.stats.bytesServed} bytes served`);
+    expect(resumable.length).toBeGreaterThan(0);
+    expect(resumable.map((f) => ({ key: f.key, served: served.get(f.key) ?? 0 }))).toEqual(resumable.map((f) => ({ key: f.key, served: f.size })));
+    for (const f of files) expect(served.get(f.key) ?? 0, f.key).toBeGreaterThanOrEqual(f.size);
   });
 
   it('an item deleted between search and re-fetch ends as gone', async () => {
