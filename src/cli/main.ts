@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // The constellr-sync command line. The only place that reads argv, prints for humans and chooses
 // exit codes.
+// First: on an unsupported Node it prints one line and exits before the modules below are evaluated.
+import './node-check.js';
 import { SyncError, isBrokenPipe, operatorOsError, unreachableMessage } from '../errors.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
 import { COMMAND_OPTIONS } from './options.js';
-import { limitHeapGrowth, limitWasmTiering } from './v8-tuning.js';
+import { limitHeapGrowth } from './v8-tuning.js';
 
-limitWasmTiering();
 limitHeapGrowth();
 
 const HELP = `constellr-sync: keep a local directory an exact, verified mirror of a Constellr account.

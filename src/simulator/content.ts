@@ -8,7 +8,7 @@
 // always detectable. The base block is a counter-mode keystream (AES-256-CTR keyed
 // by sha256 of the seed): same idea as sha256 in counter mode, but ~100x cheaper,
 // which matters when 10,000 small assets each need their own block.
-import { createCipheriv, createHash, hash, type Cipher } from 'node:crypto';
+import { createCipheriv, createHash, hash, type Cipheriv } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 export const CONTENT_CHUNK_SIZE = 64 * 1024;
@@ -23,7 +23,7 @@ interface BaseEntry {
   buf: Buffer;
   // bytes generated so far: filled lazily so a 300-byte asset does not pay for 64 KiB
   filled: number;
-  cipher: Cipher | undefined;
+  cipher: Cipheriv | undefined;
 }
 
 const baseCache = new Map<string, BaseEntry>();

