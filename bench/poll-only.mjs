@@ -4,10 +4,9 @@
 import { configFromFlags, loggerFor } from '../dist/cli/common.js';
 import { openRuntime } from '../dist/daemon/runtime.js';
 import { pollOnce } from '../dist/sync/poller.js';
-import { limitHeapGrowth, limitWasmTiering } from '../dist/cli/v8-tuning.js';
+import { limitHeapGrowth } from '../dist/cli/v8-tuning.js';
 
-limitWasmTiering(); // as dist/cli/main.js does
-limitHeapGrowth();
+limitHeapGrowth(); // as dist/cli/main.js does
 
 const flags = {};
 const argv = process.argv.slice(2);

@@ -5,7 +5,7 @@
 //                      [--only large,small,mixed,incremental,listing]
 //                      [--tools constellr-sync,curl,curl+sync,aria2c,python,python-seq,rclone]
 //                      [--cpu-prof DIR] [--out FILE] [--keep] [--timeout S]
-//                      [--large-size MiB] [--variant NAME=DIST[:CONFIG]]...
+//                      [--large-size MiB] [--variant NAME=DIST[:CONFIG]]... [--node NAME=PATH]...
 //
 // Download scenarios run on the chosen plane: the simulator in its own child process
 // (bench/sim-server.mjs, default) or nginx serving a generated directory (bench/nginx-plane.mjs).
@@ -40,6 +40,7 @@ const { values: opt } = parseArgs({
     plane: { type: 'string' },
     'large-size': { type: 'string' },
     variant: { type: 'string', multiple: true },
+    node: { type: 'string', multiple: true },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -90,6 +91,10 @@ if (PLANE === 'nginx' && !versions.nginx) {
 // --variant NAME=DIST[:CONFIG]: another build of constellr-sync (DIST/cli/main.js, e.g. one built
 // from an older commit) and/or a config file, run as the tool `constellr-sync@NAME` in the same
 // rotation, so variants are compared within one run on the same noisy machine.
+// --node NAME=PATH: the Node.js binary that runs the variant NAME; without a --variant NAME, this
+// tree's build on that Node. constellr-sync itself runs on the Node that runs the bench (`npm run
+// bench`: node_modules/.bin/node, the primary line). This tree refuses Node 20 (src/cli/node-check.ts):
+// to compare with it, give a build of an older commit, with its own node_modules, as the variant.
 const VARIANTS = new Map(
   (opt.variant ?? []).map((v) => {
     const m = /^([\w.+-]+)=([^:]+)(?::(.+))?$/.exec(v);
@@ -97,9 +102,21 @@ const VARIANTS = new Map(
       console.error(`--variant wants NAME=DIST[:CONFIG], not ${JSON.stringify(v)}`);
       process.exit(2);
     }
-    return [`constellr-sync@${m[1]}`, { main: path.join(path.resolve(m[2]), 'cli/main.js'), config: m[3] ? path.resolve(m[3]) : null }];
+    return [`constellr-sync@${m[1]}`, { main: path.join(path.resolve(m[2]), 'cli/main.js'), config: m[3] ? path.resolve(m[3]) : null, node: process.execPath }];
   }),
 );
+for (const v of opt.node ?? []) {
+  const m = /^([\w.+-]+)=(.+)$/.exec(v);
+  const version = m ? has(path.resolve(m[2])) : null;
+  if (!m || !version) {
+    console.error(`--node wants NAME=PATH of a node binary that runs, not ${JSON.stringify(v)}`);
+    process.exit(2);
+  }
+  const name = `constellr-sync@${m[1]}`;
+  const variant = VARIANTS.get(name) ?? { main: path.join(ROOT, 'dist/cli/main.js'), config: null };
+  VARIANTS.set(name, { ...variant, node: path.resolve(m[2]) });
+  versions[`node of ${name}`] = version;
+}
 const ALL_TOOLS = ['constellr-sync', ...VARIANTS.keys(), 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
 // the sequential Python sample takes minutes on 10,000 files: on nginx only when asked for
 const DEFAULT_TOOLS = PLANE === 'nginx' ? ALL_TOOLS.filter((t) => t !== 'python-seq') : ALL_TOOLS.filter((t) => t !== 'rclone');
@@ -286,7 +303,7 @@ async function runTool(tool, sim, runDir, label) {
   const creds = { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password };
   const variant = VARIANTS.get(tool);
   if (variant) {
-    return measure(process.execPath, [
+    return measure(variant.node, [
       ...profArgs(label),
       variant.main, 'sync', ...(variant.config ? ['--config', variant.config] : []), '--api-url', sim.url, '--mirror-dir', out,
       '--state-dir', path.join(runDir, 'state'), '--concurrency', String(N), '--log-level', 'warn', '--json',
@@ -549,7 +566,7 @@ function machineFacts() {
     `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- OS: ${os.type()} ${os.release()} (${os.arch()})`,
     `- disk (working directory ${os.tmpdir()}): ${disk}${rotational}`,
-    `- Node ${versions.node}; ${versions.curl ?? 'curl: not installed'}; ${versions.aria2c ?? 'aria2c: not installed'}; ${versions.python ?? 'python3: not installed'}, requests ${versions.requests ?? '-'}; ${versions.rclone ?? 'rclone: not installed'}; ${versions.nginx ?? 'nginx: not installed'}`,
+    `- Node ${versions.node}${[...VARIANTS.keys()].filter((n) => versions[`node of ${n}`]).map((n) => ` (${n}: Node ${versions[`node of ${n}`]})`).join('')}; ${versions.curl ?? 'curl: not installed'}; ${versions.aria2c ?? 'aria2c: not installed'}; ${versions.python ?? 'python3: not installed'}, requests ${versions.requests ?? '-'}; ${versions.rclone ?? 'rclone: not installed'}; ${versions.nginx ?? 'nginx: not installed'}`,
   ].join('\n');
 }
 

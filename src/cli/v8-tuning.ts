@@ -2,18 +2,9 @@
 // before the heap has grown. Each one is a flag V8 reads while running (at a compilation or a garbage
 // collection), so setting it here works; flags read only when the heap is created
 // (--max-semi-space-size) would not, and are not used.
+// `--liftoff-only` (WebAssembly kept at V8's baseline compiler) saved ~35 MiB per process on Node 20
+// and nothing on 22, 24 or 26 (bench/README.md, "V8 flags on the supported lines"): removed.
 import v8 from 'node:v8';
-
-/**
- * Keep WebAssembly at V8's baseline compiler (Liftoff). undici parses HTTP with llhttp compiled to
- * WebAssembly, and V8 tiers its hot functions up to TurboFan in the background: that compilation
- * took ~35 MiB of resident memory for a moment in every process that made a request (peak RSS of a
- * `sync` with nothing to do: 127 → 92 MiB; see bench/README.md "Memory"). Nothing else here is
- * WebAssembly, and the parser is not what bounds a transfer.
- */
-export function limitWasmTiering(): void {
-  v8.setFlagsFromString('--liftoff-only');
-}
 
 /**
  * Keep the heap close to what is alive. A download's objects live across a few awaits, so many
@@ -22,6 +13,8 @@ export function limitWasmTiering(): void {
  * ~200 MiB in 10,000 small downloads. The young generation stays at its initial size (growth factor
  * 1) and the old space may grow by half of what survived the last full collection before the next
  * one: 113 MiB peak, at the same speed (bench/README.md, "Results (2026-12-02, second session…)").
+ * Still so on Node 24 (4 × 16 MiB: 135–145 against 169–181 MiB; 300 small files: 122–123 against
+ * 136–138 MiB; bench/README.md, "V8 flags on the supported lines").
  */
 export function limitHeapGrowth(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
