@@ -41,8 +41,8 @@ export interface SimulatorStats {
   completedDownloadsByKey: Map<string, number>;
   /** Body bytes flushed to sockets, including partial bodies. */
   bytesServed: number;
-  /** bytesServed by object key. */
-  bytesServedByKey: Map<string, number>;
+  /** Per object key, each GET body in order: its first byte and the end (exclusive) of what was flushed. */
+  bodiesByKey: Map<string, { start: number; end: number }[]>;
   statusCounts: Record<string, number>;
   unauthorized: number;
   /** Requests that presented an X-Api-Key / a bearer token (any outcome). */
@@ -97,7 +97,7 @@ export function newStats(): SimulatorStats {
     downloadsByKey: new Map(),
     completedDownloadsByKey: new Map(),
     bytesServed: 0,
-    bytesServedByKey: new Map(),
+    bodiesByKey: new Map(),
     statusCounts: {},
     unauthorized: 0,
     authByApiKey: 0,
@@ -118,7 +118,7 @@ export function statsToJson(s: SimulatorStats): Record<string, unknown> {
     tokenRequestsByEncoding: { ...s.tokenRequestsByEncoding },
     downloadsByKey: Object.fromEntries(s.downloadsByKey),
     completedDownloadsByKey: Object.fromEntries(s.completedDownloadsByKey),
-    bytesServedByKey: Object.fromEntries(s.bytesServedByKey),
+    bodiesByKey: Object.fromEntries(s.bodiesByKey),
     statusCounts: { ...s.statusCounts },
     faultsInjected: { ...s.faultsInjected },
     stac: stacStatsToJson(s.stac),
@@ -129,8 +129,8 @@ export function bump(rec: Record<string, number>, k: string): void {
   rec[k] = (rec[k] ?? 0) + 1;
 }
 
-export function bumpMap(m: Map<string, number>, k: string, by = 1): void {
-  m.set(k, (m.get(k) ?? 0) + by);
+export function bumpMap(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
 }
 
 /** A sleep that close() ends at once; resolves at once after close. */

@@ -109,6 +109,10 @@ export async function serveContent(ctx: SimContext, req: Req, res: Res, asset: A
     res.end();
     return;
   }
+  const body = { start, end: start };
+  const bodies = stats.bodiesByKey.get(asset.key);
+  if (bodies) bodies.push(body);
+  else stats.bodiesByKey.set(asset.key, [body]);
   let pos = start;
   let lastFlush: Promise<void> = Promise.resolve();
   while (pos < cutoff) {
@@ -123,7 +127,7 @@ export async function serveContent(ctx: SimContext, req: Req, res: Res, asset: A
       ok = res.write(buf, (err) => {
         if (!err) {
           stats.bytesServed += n;
-          bumpMap(stats.bytesServedByKey, asset.key, n);
+          body.end += n;
         }
         resolve();
       });
