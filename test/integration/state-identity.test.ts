@@ -46,7 +46,7 @@ describe('the demos', () => {
         expect(r.stdout).not.toMatch(/NOT/);
         // Its "try next" status line names both of its directories.
         const [stateDir, mirrorDir] = source === 'stac' ? ['constellr-stac-state', 'constellr-stac-mirror'] : ['constellr-state', 'constellr-mirror'];
-        expect(r.stdout).toContain(`node dist/cli/main.js status --state-dir ${stateDir} --mirror-dir ${mirrorDir}`);
+        expect(r.stdout).toContain(`npx constellr-sync status --state-dir ${stateDir} --mirror-dir ${mirrorDir}`);
       }
       const names = (await fsp.readdir(d.root)).sort();
       expect(names).toEqual(['constellr-mirror', 'constellr-stac-mirror', 'constellr-stac-state', 'constellr-state']);

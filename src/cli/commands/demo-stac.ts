@@ -107,8 +107,8 @@ export async function demoStac(o: { mirrorDir: string; stateDir: string; items: 
     for (const l of seen.lines) out(`   ${l}`);
     if (!seen.ok) bad++;
     out('\nTry next:');
-    out(`  node dist/cli/main.js status --state-dir ${path.relative(process.cwd(), o.stateDir) || '.'} --mirror-dir ${path.relative(process.cwd(), o.mirrorDir) || '.'}`);
-    out('  node dist/cli/main.js simulate --source stac   # a STAC simulator to point `run --source stac` at');
+    out(`  npx constellr-sync status --state-dir ${path.relative(process.cwd(), o.stateDir) || '.'} --mirror-dir ${path.relative(process.cwd(), o.mirrorDir) || '.'}`);
+    out('  npx constellr-sync simulate --source stac   # a STAC simulator to point `run --source stac` at');
     out('  README.md: "Constellr API keys and STAC", "Using the mirror with STAC tools"');
     return bad === 0 ? EXIT.OK : EXIT.FAILURES;
   } finally {

@@ -108,8 +108,8 @@ async function demoAssets(o: { mirrorDir: string; stateDir: string; count: numbe
     }
     out(`   ${ok} of ${sim.catalogue.size} assets verified${bad ? `, ${bad} NOT` : ''}.`);
     out('\nTry next:');
-    out(`  node dist/cli/main.js status --state-dir ${path.relative(process.cwd(), stateDir) || '.'} --mirror-dir ${path.relative(process.cwd(), mirrorDir) || '.'}`);
-    out('  node dist/cli/main.js simulate        # a simulator to point `run` at');
+    out(`  npx constellr-sync status --state-dir ${path.relative(process.cwd(), stateDir) || '.'} --mirror-dir ${path.relative(process.cwd(), mirrorDir) || '.'}`);
+    out('  npx constellr-sync simulate        # a simulator to point `run` at');
     out('  README.md: running against a real account, Docker and systemd');
     return bad === 0 ? EXIT.OK : EXIT.FAILURES;
   } finally {
