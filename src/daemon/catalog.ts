@@ -20,15 +20,17 @@ export function indexEnabled(rt: Pick<Runtime, 'config'>): boolean {
 
 /**
  * The index's writer lock, shared by the replicas of a mirror: `<mirror>/.constellr-sync/index.lock`
- * (an exclusive SQLite lock the OS releases when its holder dies). Waits while another replica writes.
+ * (an exclusive SQLite lock the OS releases when its holder dies). Waits while another replica writes;
+ * `onWait` is told of each time it found the lock held.
  */
-export function indexLock(root: string): () => Promise<{ release(): void }> {
+export function indexLock(root: string, onWait?: () => void): () => Promise<{ release(): void }> {
   return async () => {
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
       try {
         return acquireLock(path.join(root, RESERVED_DIR), 'index', 'the GeoParquet index of');
       } catch (e) {
         if (!(e instanceof LockedError)) throw e;
+        onWait?.();
         await sleep(wait);
       }
     }

@@ -34,7 +34,8 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
   const catStore = catalogStoreFor(store);
   const logger = createLogger({ level: 'silent' });
   // A long delay: the tests flush when they want the index written.
-  const index = new StacIndex({ store: catStore, root, logger, lock: o.lock ?? indexLock(root), delayMs: o.delayMs ?? 3_600_000, retryMs: o.retryMs });
+  let lockWaits = 0;
+  const index = new StacIndex({ store: catStore, root, logger, lock: o.lock ?? indexLock(root, () => lockWaits++), delayMs: o.delayMs ?? 3_600_000, retryMs: o.retryMs });
   const catalog = new StacCatalog({ store: catStore, jobs: store, root, logger, clock: Date.now, index });
 
   /** List an item, download its assets, let the catalogue write it. */
@@ -82,7 +83,7 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
     return { meta, rows, kv: Object.fromEntries((meta.key_value_metadata ?? []).map((k) => [k.key, k.value])) };
   }
 
-  return { root, store, catStore, index, catalog, addItem, read };
+  return { root, store, catStore, index, catalog, addItem, read, lockWaits: () => lockWaits };
 }
 
 describe('StacIndex', () => {
@@ -181,8 +182,8 @@ describe('StacIndex', () => {
     const other = await indexLock(t.root)();
     let done = false;
     const p = t.index.flush().then(() => (done = true));
-    // Give the writer every chance to go ahead of the lock.
-    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 50));
+    // The writer has found the lock held three times (not a fixed sleep), and has not gone ahead.
+    await waitUntil(() => t.lockWaits() >= 3, 10_000, 20, 'the writer waiting on the held lock');
     expect(done).toBe(false);
     await expect(fsp.access(path.join(t.root, INDEX_FILE))).rejects.toThrow();
     other.release();
