@@ -3,7 +3,7 @@
 //
 //   node bench/run.mjs [--plane sim|nginx] [--smoke] [--reps N] [--concurrency N]
 //                      [--only large,small,mixed,incremental,listing]
-//                      [--tools constellr-sync,curl,curl+sync,aria2c,python,python-seq,rclone]
+//                      [--tools constellr-sync,node-floor,curl,curl+sync,aria2c,python,python-seq,rclone]
 //                      [--cpu-prof DIR] [--out FILE] [--keep] [--timeout S]
 //                      [--large-size MiB] [--variant NAME=DIST[:CONFIG]]... [--node NAME=PATH]...
 //
@@ -117,7 +117,7 @@ for (const v of opt.node ?? []) {
   VARIANTS.set(name, { ...variant, node: path.resolve(m[2]) });
   versions[`node of ${name}`] = version;
 }
-const ALL_TOOLS = ['constellr-sync', ...VARIANTS.keys(), 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
+const ALL_TOOLS = ['constellr-sync', ...VARIANTS.keys(), 'node-floor', 'curl', 'curl+sync', 'aria2c', 'python', 'python-seq', 'rclone'];
 // the sequential Python sample takes minutes on 10,000 files: on nginx only when asked for
 const DEFAULT_TOOLS = PLANE === 'nginx' ? ALL_TOOLS.filter((t) => t !== 'python-seq') : ALL_TOOLS.filter((t) => t !== 'rclone');
 const unknownTools = (opt.tools ?? '').split(',').filter((t) => t && !ALL_TOOLS.includes(t));
@@ -318,6 +318,12 @@ async function runTool(tool, sim, runDir, label) {
         '--concurrency', String(N), '--log-level', 'warn', '--json',
       ], { env: creds });
     }
+    case 'node-floor': {
+      // the bare durable Node client (bench/node-floor.mjs): the floor constellr-sync is measured against
+      const listFile = path.join(runDir, 'node-floor.list');
+      await fsp.writeFile(listFile, `${sim.url}/assets/\n${sim.assets.map(([key]) => key).join('\n')}\n`);
+      return measure(process.execPath, [path.join(HERE, 'node-floor.mjs'), listFile, out, String(N)], { env: { BENCH_TOKEN: sim.token } });
+    }
     case 'rclone': {
       // nginx's autoindex is the listing; rclone HEADs each file for its size and time (its default)
       const conf = path.join(runDir, 'rclone.conf');
@@ -427,7 +433,7 @@ async function downloadScenario(name, label, spec, unit) {
         else rec.failures.push(`exit ${m.code}, ${got.files}/${expected.files} files, ${got.bytes}/${expected.bytes} bytes: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`);
         const rate = unit === 'MB/s' ? expected.bytes / 1e6 / m.wall : expected.files / m.wall;
         console.error(
-          `  ${tool.padEnd(15)} run ${r + 1}: ${m.wall.toFixed(2)} s, ${fmt(rate)} ${unit}, ${fmt(m.rssMiB)} MiB peak RSS, ${m.cpu.toFixed(2)} s CPU${ok ? '' : `  FAILED (${rec.failures.at(-1)})`}`,
+          `  ${tool.padEnd(15)} run ${r + 1}: ${m.wall.toFixed(2)} s, ${fmt(rate)} ${unit}, ${fmt(m.rssMiB)} MiB peak RSS, ${m.cpu.toFixed(2)} s CPU (${((m.cpu * 1000) / expected.files).toFixed(3)} ms per file)${ok ? '' : `  FAILED (${rec.failures.at(-1)})`}`,
         );
         if (!opt.keep && deferRm) toRemove.push(runDir);
         else if (!opt.keep) await fsp.rm(runDir, { recursive: true, force: true });
@@ -580,22 +586,26 @@ function downloadTable(entry) {
     '',
     `${entry.expected.files.toLocaleString('en')} files, ${(entry.expected.bytes / MIB).toFixed(1)} MiB; concurrency ${N} for every tool; load average before ${entry.loadBefore}, after ${entry.loadAfter}.`,
     '',
-    `| tool | wall s | ${entry.unit} | peak RSS MiB | CPU s | constellr-sync vs tool (throughput) | runs |`,
-    '|---|---|---|---|---|---|---|',
+    `| tool | wall s | ${entry.unit} | peak RSS MiB | CPU s | CPU ms per file | time ÷ node-floor | CPU ÷ node-floor | constellr-sync vs tool (throughput) | runs |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const ours = entry.tools['constellr-sync'];
-  const ourRate = ours?.runs.length ? median(ours.runs.map((m) => rateOf(entry, m))) : NaN;
+  const medOf = (tool, f) => (entry.tools[tool]?.runs.length ? median(entry.tools[tool].runs.map(f)) : NaN);
+  const ourRate = medOf('constellr-sync', (m) => rateOf(entry, m));
+  // node-floor (the bare durable Node client) is the floor: every tool's median time and CPU over its
+  const floor = { wall: medOf('node-floor', (m) => m.wall), cpu: medOf('node-floor', (m) => m.cpu) };
+  const x = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '');
   for (const tool of TOOLS) {
     const t = entry.tools[tool];
     if (!t) continue;
     if (!t.runs.length) {
-      lines.push(`| ${tool} | failed | | | | | 0/${t.failures.length} |`);
+      lines.push(`| ${tool} | failed | | | | | | | | 0/${t.failures.length} |`);
       continue;
     }
     const rate = summary(t.runs.map((m) => rateOf(entry, m)));
-    const ratio = tool === 'constellr-sync' ? '—' : Number.isFinite(ourRate) ? `${(ourRate / rate.med).toFixed(2)}×` : '';
+    const ratio = tool === 'constellr-sync' ? '—' : x(ourRate, rate.med);
+    const cpuPerFile = summary(t.runs.map((m) => (m.cpu * 1000) / entry.expected.files));
     lines.push(
-      `| ${tool} | ${fmtS(summary(t.runs.map((m) => m.wall)))} | ${fmtS(rate)} | ${fmtS(summary(t.runs.map((m) => m.rssMiB)), 1)} | ${fmtS(summary(t.runs.map((m) => m.cpu)))} | ${ratio} | ${t.runs.length}/${t.runs.length + t.failures.length} |`,
+      `| ${tool} | ${fmtS(summary(t.runs.map((m) => m.wall)))} | ${fmtS(rate)} | ${fmtS(summary(t.runs.map((m) => m.rssMiB)), 1)} | ${fmtS(summary(t.runs.map((m) => m.cpu)))} | ${fmtS(cpuPerFile, 3)} | ${x(medOf(tool, (m) => m.wall), floor.wall)} | ${x(medOf(tool, (m) => m.cpu), floor.cpu)} | ${ratio} | ${t.runs.length}/${t.runs.length + t.failures.length} |`,
     );
   }
   for (const tool of TOOLS) for (const f of entry.tools[tool]?.failures ?? []) lines.push('', `- ${tool} failed: ${f}`);
@@ -716,12 +726,35 @@ function targets13() {
   return ['## Targets (issue 13, nginx plane)', '', '| target | reached | |', '|---|---|---|', ...rows].join('\n');
 }
 
+/** Issue 23's ratios: constellr-sync against node-floor (the bare durable Node client), in this run. */
+function targets23() {
+  const rows = [];
+  const mark = (x, ok) => (Number.isFinite(x) ? (ok ? 'met' : 'not met') : '—');
+  const med = (e, tool, f) => (e?.tools?.[tool]?.runs.length ? median(e.tools[tool].runs.map(f)) : NaN);
+  const small = results.find((x) => x.scenario === 'small');
+  if (small?.tools['node-floor']) {
+    const t = med(small, 'constellr-sync', (m) => m.wall) / med(small, 'node-floor', (m) => m.wall);
+    const c = med(small, 'constellr-sync', (m) => m.cpu) / med(small, 'node-floor', (m) => m.cpu);
+    const r = med(small, 'constellr-sync', (m) => m.wall) / med(small, 'rclone', (m) => m.wall);
+    rows.push(`| small: ≤ 1.0× the time of node-floor | ${fmt(t)}× | ${mark(t, t <= 1)} |`);
+    rows.push(`| small: ≤ 1.0× the CPU of node-floor | ${fmt(c)}× | ${mark(c, c <= 1)} |`);
+    if (Number.isFinite(r)) rows.push(`| small (stretch): ≤ 1.0× the time of rclone | ${fmt(r)}× | ${mark(r, r <= 1)} |`);
+  }
+  const large = results.find((x) => x.scenario === 'large');
+  if (large?.tools['node-floor']) {
+    const t = med(large, 'constellr-sync', (m) => m.wall) / med(large, 'node-floor', (m) => m.wall);
+    rows.push(`| large: time vs node-floor (no target) | ${fmt(t)}× | — |`);
+  }
+  if (!rows.length) return '';
+  return ['## Targets (issue 23, against node-floor)', '', '| target | reached | |', '|---|---|---|', ...rows].join('\n');
+}
+
 // ---- SVG chart -----------------------------------------------------------------------------------
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 function svgChart() {
-  const COLORS = { 'constellr-sync': '#1f77b4', curl: '#7f7f7f', 'curl+sync': '#17becf', aria2c: '#bcbd22', python: '#ff7f0e', 'python-seq': '#d62728', rclone: '#9467bd' };
+  const COLORS = { 'constellr-sync': '#1f77b4', 'node-floor': '#2ca02c', curl: '#7f7f7f', 'curl+sync': '#17becf', aria2c: '#bcbd22', python: '#ff7f0e', 'python-seq': '#d62728', rclone: '#9467bd' };
   const panels = [];
   for (const e of results.filter((x) => x.tools)) {
     const tools = TOOLS.filter((t) => e.tools[t]?.runs.length);
@@ -815,6 +848,7 @@ const md = [
   ...Object.entries({
     'constellr-sync': `- constellr-sync: \`node dist/cli/main.js sync --concurrency ${N}\`, fresh state; writes to staging and makes every file and its folder entry durable before it commits \`done\`.`,
     curl: `- curl: \`curl --parallel --parallel-max ${N} --create-dirs --fail -K <config>\` with one url/output pair per asset and the bearer header; no fsync. The URL list comes from the orchestrator (listing not timed).`,
+    'node-floor': `- node-floor: bench/node-floor.mjs, the bare durable Node client of issue 23 (on this Node): an undici \`Pool\` with ${N} connections, ${N} loops that each GET the next URL, write the body to \`<path>.part\` through a \`FileHandle\`, fsync it and rename it into place, then one fsync per folder at the end; no state, no retries, no hashing. The URL list comes from the orchestrator (listing not timed). Every tool's time and CPU are also shown as a ratio to it.`,
     'curl+sync': "- curl+sync: the same curl command followed by `sync -f <output dir>` (syncfs of that filesystem), so its files are on disk when the clock stops, as constellr-sync's are. syncfs also flushes whatever else is dirty on the filesystem, which can only slow it down.",
     aria2c: `- aria2c: \`aria2c -j ${N} -i <list> --file-allocation=none\` with the bearer header; no fsync. Listing not timed.`,
     python: `- python: bench/baseline.py, the documented sample (requests.get per asset, ThreadPoolExecutor(max_workers=${N}), response.content in memory); lists itself with pagination.`,
@@ -831,6 +865,8 @@ const md = [
   targets(),
   '',
   targets13(),
+  '',
+  targets23(),
   '',
   `![throughput and peak RSS per tool](${path.basename(svgFile)})`,
   '',
