@@ -167,7 +167,7 @@ export class PostgresStore extends SqlStore implements StateStore {
     }
   }
 
-  async upsertPage(items: readonly RemoteAsset[], _now: number): Promise<UpsertResult> {
+  async upsertPage(items: readonly RemoteAsset[]): Promise<UpsertResult> {
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     if (items.length === 0) return result;
     // One statement per page (one transaction). ON CONFLICT cannot touch a row twice in one
@@ -203,10 +203,6 @@ export class PostgresStore extends SqlStore implements StateStore {
     result.unchanged += list.length - r.rows.length;
     if (r.rows.length > 0) await this.wake();
     return result;
-  }
-
-  async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
-    return this.claimJobs(n, opts);
   }
 
   async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
@@ -345,11 +341,11 @@ export class PostgresStore extends SqlStore implements StateStore {
    * Start-up recovery. Unlike SQLite (one process owns the file), a running row here may belong to a
    * live replica, so only expired leases are requeued; a dead replica's jobs follow once theirs expire.
    */
-  async requeueOrphans(_now: number): Promise<number> {
+  async requeueOrphans(): Promise<number> {
     return this.#requeueExpired();
   }
 
-  async sweepExpiredLeases(_now: number): Promise<number> {
+  async sweepExpiredLeases(): Promise<number> {
     return this.#requeueExpired();
   }
 
@@ -359,7 +355,7 @@ export class PostgresStore extends SqlStore implements StateStore {
   }
 
   /** Only expired leases: a delivery in flight may belong to a live replica. */
-  async releaseOutboxLeases(_now: number): Promise<number> {
+  async releaseOutboxLeases(): Promise<number> {
     return this.x.run(this.q.outbox.releaseExpired);
   }
 

@@ -267,7 +267,7 @@ export abstract class SqlStore {
     return num((await this.#one<{ id: number }>(this.q.reconcile.start, { now, policy }))!.id);
   }
 
-  async markListed(keys: readonly string[], reconcileId: number, _now: number): Promise<void> {
+  async markListed(keys: readonly string[], reconcileId: number): Promise<void> {
     await this.x.run(this.q.reconcile.markListed, { keys: this.d.listParam(keys), rid: reconcileId });
   }
 

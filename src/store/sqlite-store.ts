@@ -141,10 +141,6 @@ export class SqliteStore extends SqlStore implements StateStore {
     for (const o of [...this.#claimStmts.keys()]) if (o !== order) this.#claimStmts.delete(o);
   }
 
-  async claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
-    return this.claimJobs(n, opts);
-  }
-
   async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
     const stmt = this.#claimStmt(opts.order);
     const token = newLeaseToken();

@@ -226,8 +226,6 @@ export interface CoordinationStore {
 export interface WorkerStore {
   /** Lease up to n due jobs in one transaction, each under its own token (batched claims). */
   claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
-  /** The same as claimJobs (the name the worker pool uses). */
-  claim(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
   /** Extend the lease to leaseMs from now (the backend's clock). */
   heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
@@ -308,7 +306,7 @@ export interface OutboxStore {
 export interface ReconcileStore extends Pick<PollStore, 'upsertPage'>, Pick<OutboxStore, 'recordEvent'> {
   startReconcile(now: number, policy: string): Promise<number>;
   /** Record that a full listing returned these keys; clears deleted_remote for keys that came back. */
-  markListed(keys: readonly string[], reconcileId: number, now: number): Promise<void>;
+  markListed(keys: readonly string[], reconcileId: number): Promise<void>;
   /** Known keys the full listing `reconcileId` did not return (not yet deleted_remote, not running). */
   reconcileCandidates(reconcileId: number): Promise<Job[]>;
   /** Keys tracked (not deleted_remote): the base of maxDelete percentages. */

@@ -109,7 +109,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
     startPoll: async () => undefined,
     finishPoll: async () => undefined,
     failPoll: async () => undefined,
-    upsertPage: async (items, _now): Promise<UpsertResult> => {
+    upsertPage: async (items): Promise<UpsertResult> => {
       const r: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
       for (const a of items) {
         const job = store ? await store.getJob(a.key) : null;

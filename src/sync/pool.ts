@@ -210,7 +210,7 @@ export class WorkerPool {
         const waiting = this.#waiters.splice(0);
         let jobs: ClaimedJob[];
         try {
-          jobs = await this.#store.claim(waiting.length, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order });
+          jobs = await this.#store.claimJobs(waiting.length, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order });
         } catch (e) {
           for (const w of waiting) w.reject(e);
           continue;

@@ -108,7 +108,6 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       await store.markListed(
         page.items.map((a) => a.key),
         id,
-        clock(),
       );
       totals.listed += page.items.length;
       totals.queued += r.inserted + r.changed;

@@ -174,7 +174,7 @@ describe('download order', () => {
       try {
         const now = 1_000_000;
         await store.upsertPage(listed, now);
-        const claimOne = async (at: number) => (await store.claim(1, { owner: 't', leaseMs: 60_000, now: at, order }))[0];
+        const claimOne = async (at: number) => (await store.claimJobs(1, { owner: 't', leaseMs: 60_000, now: at, order }))[0];
         // The first in order fails with a retryable error: backoff 60 s.
         const first = (await claimOne(now))!;
         expect(first.key).toBe(expected[order][0]);
@@ -202,7 +202,7 @@ describe('download order', () => {
       const store = SqliteStore.open(d.state, { maxAttempts: 10 });
       try {
         await store.upsertPage(listed, 1_000_000);
-        const jobs = await store.claim(listed.length, { owner: 't', leaseMs: 60_000, now: 1_000_000, order });
+        const jobs = await store.claimJobs(listed.length, { owner: 't', leaseMs: 60_000, now: 1_000_000, order });
         expect(jobs.map((j) => j.key), order).toEqual(expected[order]);
       } finally {
         await store.close();

@@ -134,7 +134,7 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
     const keys = ['c1/i1/done.tif', 'c1/i1/failed.tif', 'c1/i1/gone.tif', 'c1/i1/running.tif', 'c1/i1/queued.tif'];
     const page = keys.map((key) => ({ key, lastModifiedMs: 1000, size: 3, etag: null, locator: locator(key.split('/')[2]!.split('.')[0]!) }));
     await store.upsertPage(page, Date.now());
-    const claimed = await store.claim(4, { owner: 't', leaseMs: 60_000, now: Date.now(), order: 'key' });
+    const claimed = await store.claimJobs(4, { owner: 't', leaseMs: 60_000, now: Date.now(), order: 'key' });
     const by = new Map(claimed.map((c) => [c.key, c]));
     expect(by.size).toBe(4);
     const err = { errorClass: 'x', message: 'x', status: 404 };
@@ -159,7 +159,7 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
     const open = make();
     const store: StateStore = await open([]);
     await store.upsertPage([{ key: 'c1/i1/old.tif', lastModifiedMs: 1000, size: 3, etag: null, locator: locator('old') }], Date.now());
-    const [j] = await store.claim(1, { owner: 't', leaseMs: 60_000, now: Date.now(), order: 'key' });
+    const [j] = await store.claimJobs(1, { owner: 't', leaseMs: 60_000, now: Date.now(), order: 'key' });
     await store.complete(j!.id, j!.leaseToken, { localPath: j!.key, bytes: 3, sha256: '00'.repeat(32), now: Date.now() });
     const item = {
       type: 'Feature', id: 'i1', collection: 'c1', properties: { datetime: '2026-01-01T00:00:00Z' },

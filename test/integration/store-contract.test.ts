@@ -81,7 +81,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     const b = asset('b', 1_700_000_000_000, 100, 'e1');
     expect(await s.upsertPage([asset('a'), b], Date.now())).toEqual({ inserted: 2, changed: 0, unchanged: 0 });
     expect(await s.upsertPage([asset('a'), b], Date.now())).toEqual({ inserted: 0, changed: 0, unchanged: 2 });
-    const [j] = await s.claim(1, opts());
+    const [j] = await s.claimJobs(1, opts());
     expect(j!.key).toBe('a');
     expect(await s.complete(j!.id, j!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now() })).toBe('done');
     expect(await s.upsertPage([asset('a', 1_700_000_001_000)], Date.now())).toEqual({ inserted: 0, changed: 1, unchanged: 0 });
@@ -95,14 +95,14 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a')], Date.now());
-    const [j] = await s.claim(5, opts());
+    const [j] = await s.claimJobs(5, opts());
     expect(j).toMatchObject({ key: 'a', attempts: 1 });
     expect(j!.leaseToken).toMatch(/\S{8,}/);
-    expect(await s.claim(5, opts())).toEqual([]);
+    expect(await s.claimJobs(5, opts())).toEqual([]);
     expect((await s.getJob('a'))!.state).toBe('running');
     // retried later: not claimable before run_at
     expect(await s.retryLater(j!.id, j!.leaseToken, { retryAfterMs: 60_000, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'x' } })).toBe('queued');
-    expect(await s.claim(5, opts())).toEqual([]);
+    expect(await s.claimJobs(5, opts())).toEqual([]);
     const next = await s.nextRunAt();
     expect(next).not.toBeNull();
     expect(next! - Date.now()).toBeGreaterThan(50_000);
@@ -112,7 +112,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage(Array.from({ length: 40 }, (_, i) => asset(`k${String(i).padStart(2, '0')}`)), Date.now());
-    const got = (await Promise.all(Array.from({ length: 20 }, (_, i) => s.claim(2, opts({ owner: `w${i}` }))))).flat();
+    const got = (await Promise.all(Array.from({ length: 20 }, (_, i) => s.claimJobs(2, opts({ owner: `w${i}` }))))).flat();
     expect(got).toHaveLength(40);
     expect(new Set(got.map((j) => j.id)).size).toBe(40);
   });
@@ -121,9 +121,9 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a')], Date.now());
-    const [old] = await s.claim(1, opts({ leaseMs: 1 }));
+    const [old] = await s.claimJobs(1, opts({ leaseMs: 1 }));
     await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBe(1), { timeout: 5000, interval: 10 });
-    const [fresh] = await s.claim(1, opts({ owner: 'other', now: Date.now() + 50 }));
+    const [fresh] = await s.claimJobs(1, opts({ owner: 'other', now: Date.now() + 50 }));
     expect(fresh).toMatchObject({ key: 'a', attempts: 2 });
     const now = Date.now();
     expect(await s.heartbeat(old!.id, old!.leaseToken, 60_000, now)).toBe(false);
@@ -139,7 +139,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a')], Date.now());
-    const [j] = await s.claim(1, opts());
+    const [j] = await s.claimJobs(1, opts());
     expect(await s.upsertPage([asset('a', 1_700_000_009_000)], Date.now())).toMatchObject({ changed: 1 });
     expect((await s.getJob('a'))!.state).toBe('running');
     expect(await s.complete(j!.id, j!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now() })).toBe('requeued');
@@ -150,14 +150,14 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a'), asset('b')], Date.now());
-    const [a] = await s.claim(1, opts());
+    const [a] = await s.claimJobs(1, opts());
     const placed: string[] = [];
     const done = { localPath: 'a', bytes: 100, sha256: 'x', now: Date.now(), leaseMs: 60_000 };
     expect(await s.commitPlaced(a!.id, a!.leaseToken, async () => void placed.push('a'), done)).toEqual({ placed: true, outcome: 'done' });
     expect(placed).toEqual(['a']);
     expect(await s.getJob('a')).toMatchObject({ state: 'done', sha256: 'x' });
     // A lost lease: nothing is placed.
-    const [b] = await s.claim(1, opts({ leaseMs: 1 }));
+    const [b] = await s.claimJobs(1, opts({ leaseMs: 1 }));
     // PostgreSQL expires the lease on the database's clock: wait until a sweep takes it back
     await vi.waitFor(async () => expect((await s.getJob('b'))?.state === 'queued' || (await s.sweepExpiredLeases(Date.now() + 10)) === 1).toBe(true), { timeout: 5000, interval: 5 });
     expect(await s.commitPlaced(b!.id, b!.leaseToken, async () => void placed.push('b'), { ...done, localPath: 'b' })).toEqual({ placed: false, outcome: 'lost' });
@@ -167,7 +167,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.requeueStale(a!.id, Date.now())).toBe(true);
     expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0, errorClass: 'stale_file', revision: revision + 1 });
     // ... and a running holder's commit turns into a requeue (its rename may predate the stale one).
-    const [again] = await s.claim(1, opts());
+    const [again] = await s.claimJobs(1, opts());
     expect(again!.key).toBe('a');
     await s.requeueStale(again!.id, Date.now());
     expect((await s.getJob('a'))!.state).toBe('running');
@@ -179,12 +179,12 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a')], Date.now());
-    const [j] = await s.claim(1, opts());
+    const [j] = await s.claimJobs(1, opts());
     expect(await s.release(j!.id, j!.leaseToken, Date.now())).toBe(true);
     expect(await s.getJob('a')).toMatchObject({ state: 'queued', attempts: 0 });
     const outcomes: string[] = [];
     for (let i = 0; i < MAX; i++) {
-      const [c] = await s.claim(1, opts());
+      const [c] = await s.claimJobs(1, opts());
       expect(c!.attempts).toBe(i + 1);
       outcomes.push(await s.retryLater(c!.id, c!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 500, message: 'boom' } }));
     }
@@ -193,7 +193,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect((await s.recentFailures(10)).map((f) => f.key)).toEqual(['a']);
     // a retry that does not consume an attempt gives it back
     await s.upsertPage([asset('b')], Date.now());
-    const [b] = await s.claim(1, opts());
+    const [b] = await s.claimJobs(1, opts());
     await s.retryLater(b!.id, b!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: false, error: { errorClass: 'disk_full', message: 'x' } });
     expect(await s.getJob('b')).toMatchObject({ state: 'queued', attempts: 0 });
   });
@@ -202,8 +202,8 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('live'), asset('dead')], Date.now());
-    await s.claim(1, opts({ order: 'key', leaseMs: 1 })); // "dead": expires at once
-    await s.claim(1, opts({ order: 'key', leaseMs: 600_000 })); // "live"
+    await s.claimJobs(1, opts({ order: 'key', leaseMs: 1 })); // "dead": expires at once
+    await s.claimJobs(1, opts({ order: 'key', leaseMs: 600_000 })); // "live"
     // wait until the short lease is in the past on the store's clock
     await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBe(1), { timeout: 5000, interval: 10 });
     expect((await s.getJob('dead'))!.state).toBe('queued');
@@ -220,7 +220,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     }
     // interrupted at the cap: failed as interrupted
     for (let i = 0; i < MAX; i++) {
-      const [c] = await s.claim(1, opts({ order: 'key', leaseMs: 1, now: Date.now() + 50 }));
+      const [c] = await s.claimJobs(1, opts({ order: 'key', leaseMs: 1, now: Date.now() + 50 }));
       if (!c) break;
       if (c.key !== 'dead') continue;
       await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBeGreaterThanOrEqual(1), { timeout: 5000, interval: 10 });
@@ -232,7 +232,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('a'), asset('b'), asset('c'), asset('d')], Date.now());
-    const js = await s.claim(3, opts());
+    const js = await s.claimJobs(3, opts());
     await s.complete(js[0]!.id, js[0]!.leaseToken, { localPath: 'a', bytes: 1, sha256: 'x', now: Date.now() });
     await s.fail(js[1]!.id, js[1]!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'no' }, Date.now());
     await s.markGone(js[2]!.id, js[2]!.leaseToken, { errorClass: 'not_found', status: 404, message: 'gone' }, Date.now());
@@ -247,7 +247,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     const s = await open();
     const now = Date.now();
     await s.upsertPage([asset('ok', undefined, 1000), asset('bad', undefined, 200), asset('gone', undefined, 30), asset('flaky', undefined, 4), asset('wait', undefined, 5)], now);
-    const js = await s.claim(5, opts({ order: 'key' }));
+    const js = await s.claimJobs(5, opts({ order: 'key' }));
     const by = Object.fromEntries(js.map((j) => [j.key, j]));
     await s.complete(by.ok!.id, by.ok!.leaseToken, { localPath: 'ok', bytes: 1000, sha256: 'x', now });
     await s.fail(by.bad!.id, by.bad!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'forbidden' }, now);
@@ -271,7 +271,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     await s.upsertPage([asset('u1', undefined, -1), asset('u2', undefined, -1), asset('u3', undefined, -1), asset('k', undefined, 50)], now);
     expect(await s.bytesByState()).toEqual({ queued: 50, running: 0, done: 0, failed: 0, gone: 0 });
     expect((await s.mirrorTotals()).unknown).toEqual({ queued: 3, running: 0, done: 0, failed: 0, gone: 0 });
-    const js = await s.claim(4, opts({ order: 'key' }));
+    const js = await s.claimJobs(4, opts({ order: 'key' }));
     const by = Object.fromEntries(js.map((j) => [j.key, j]));
     await s.complete(by.u1!.id, by.u1!.leaseToken, { localPath: 'u1', bytes: 700, sha256: 'x', now });
     await s.fail(by.u2!.id, by.u2!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'forbidden' }, now);

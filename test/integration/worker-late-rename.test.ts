@@ -37,7 +37,7 @@ describe('a late rename', () => {
     cleanups.push(() => real.close());
     const a = sim.catalogue.get(KEY)!;
     await real.upsertPage([{ key: KEY, lastModifiedMs: a.lastModifiedMs, size: a.size, etag: a.etag }], Date.now());
-    const [job] = await real.claim(1, { owner: 'a/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
+    const [job] = await real.claimJobs(1, { owner: 'a/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
 
     // Right after A's rename, another worker takes the job over (A's lease expired) and commits it.
     let stolen = false;
@@ -49,7 +49,7 @@ describe('a late rename', () => {
           await place();
           const later = Date.now() + 120_000;
           await real.sweepExpiredLeases(later);
-          const [b] = await real.claim(1, { owner: 'b/w0', leaseMs: 60_000, now: later, order: 'key' });
+          const [b] = await real.claimJobs(1, { owner: 'b/w0', leaseMs: 60_000, now: later, order: 'key' });
           expect(await real.complete(b!.id, b!.leaseToken, { localPath: KEY, bytes: 4096, sha256: 'newer', now: later })).toBe('done');
           stolen = true;
         },

@@ -27,7 +27,7 @@ const asset = (key: string, lm = T, size = 100, etag: string | null = '"e1"'): R
 const claimOpts = (now: number, owner = 'w1') => ({ owner, leaseMs: 60_000, now, order: 'key' as const });
 
 async function claimOne(now = T + 1000, owner = 'w1') {
-  const [j] = await store.claim(1, claimOpts(now, owner));
+  const [j] = await store.claimJobs(1, claimOpts(now, owner));
   if (!j) throw new Error('nothing to claim');
   return j;
 }
@@ -47,7 +47,7 @@ describe('upsertPage', () => {
     expect(await store.complete(j.id, j.leaseToken, { localPath: 'a', bytes: 100, sha256: 'x', now: T + 2000 })).toBe('done');
     await store.upsertPage([asset('a')], T + 3000);
     expect((await store.getJob('a'))?.state).toBe('done');
-    expect(await store.claim(1, claimOpts(T + 4000))).toEqual([]);
+    expect(await store.claimJobs(1, claimOpts(T + 4000))).toEqual([]);
   });
 
   it('a changed version is queued again with attempts reset and the error cleared', async () => {
@@ -82,16 +82,16 @@ describe('claim and fencing', () => {
     expect(j.leaseUntil).toBe(T + 10 + 60_000);
     expect((await store.getJob('a'))?.state).toBe('running');
     expect((await store.getJob('a'))?.attempts).toBe(1);
-    expect(await store.claim(1, claimOpts(T + 20, 'w2'))).toEqual([]); // one holder at a time
+    expect(await store.claimJobs(1, claimOpts(T + 20, 'w2'))).toEqual([]); // one holder at a time
   });
 
   it('never claims a job before its run_at', async () => {
     await store.upsertPage([asset('a')], T);
     const j = await claimOne(T + 10);
     await store.retryLater(j.id, j.leaseToken, { retryAfterMs: 49_980, now: T + 20, consumeAttempt: true, error: { errorClass: 'network', message: 'reset' } });
-    expect(await store.claim(1, claimOpts(T + 49_999))).toEqual([]);
+    expect(await store.claimJobs(1, claimOpts(T + 49_999))).toEqual([]);
     expect(await store.nextRunAt()).toBe(T + 50_000);
-    expect((await store.claim(1, claimOpts(T + 50_000)))[0]?.attempts).toBe(2);
+    expect((await store.claimJobs(1, claimOpts(T + 50_000)))[0]?.attempts).toBe(2);
   });
 
   it('a stale lease token updates nothing', async () => {
@@ -169,12 +169,12 @@ describe('recovery', () => {
     await store.upsertPage([asset('b')], T);
     // b has already crashed the process MAX − 1 times
     for (let i = 0; i < MAX - 1; i++) {
-      expect(await store.claim(3, claimOpts(T + 10 + i * 2))).toHaveLength(1);
+      expect(await store.claimJobs(3, claimOpts(T + 10 + i * 2))).toHaveLength(1);
       expect(await store.requeueOrphans(T + 11 + i * 2)).toBe(1);
     }
     await store.upsertPage([asset('a'), asset('c')], T);
     expect((await store.getJob('b'))?.attempts).toBe(MAX - 1);
-    const claimed = await store.claim(3, claimOpts(T + 30));
+    const claimed = await store.claimJobs(3, claimOpts(T + 30));
     expect(claimed).toHaveLength(3);
     const done = claimed.find((j) => j.key === 'c')!;
     await store.complete(done.id, done.leaseToken, { localPath: 'c', bytes: 100, sha256: 's', now: T + 40 });
@@ -194,8 +194,8 @@ describe('recovery', () => {
 
   it('sweepExpiredLeases only touches expired leases', async () => {
     await store.upsertPage([asset('a'), asset('b')], T);
-    const [a] = await store.claim(1, { owner: 'w', leaseMs: 1000, now: T, order: 'key' });
-    const [b] = await store.claim(1, { owner: 'w', leaseMs: 10_000, now: T, order: 'key' });
+    const [a] = await store.claimJobs(1, { owner: 'w', leaseMs: 1000, now: T, order: 'key' });
+    const [b] = await store.claimJobs(1, { owner: 'w', leaseMs: 10_000, now: T, order: 'key' });
     expect(await store.sweepExpiredLeases(T + 5000)).toBe(1);
     expect((await store.getJob(a!.key))?.state).toBe('queued');
     expect((await store.getJob(b!.key))?.state).toBe('running');
