@@ -1,8 +1,9 @@
 // The layers of src/ as a rule (issue 12 §7): `npm run lint:deps`, run by .ci/run before the tests.
 // Floors, high → low; a module imports only from its own floor or lower ones:
-//   cli → daemon → sync → ops / mirror → store → api / config → lib, errors.ts
-// On a shared floor one direction is allowed, so two folders never import each other:
-// ops may import mirror (not back), api may import config (not back).
+//   cli → daemon → ops → sync → mirror → store → api / config → lib, errors.ts
+// ops (health, metrics, the status page, notifications) listens to sync's worker events, so it sits
+// above sync. On a shared floor one direction is allowed, so two folders never import each other:
+// api may import config (not back).
 // The simulator stands apart: it imports nothing of src/ but lib/, and only cli/ (and tests) import it.
 // Type-only imports count (tsPreCompilationDeps): a type import upward is still a dependency upward.
 // There is no exceptions list: fix the import, not this file.
@@ -10,8 +11,8 @@
 /** Folders above each floor: a module of `folder` must not import from any of them. */
 const ABOVE = {
   daemon: ['cli'],
-  sync: ['cli', 'daemon'],
-  ops: ['cli', 'daemon', 'sync'],
+  ops: ['cli', 'daemon'],
+  sync: ['cli', 'daemon', 'ops'],
   mirror: ['cli', 'daemon', 'sync', 'ops'],
   store: ['cli', 'daemon', 'sync', 'ops', 'mirror'],
   api: ['cli', 'daemon', 'sync', 'ops', 'mirror', 'store'],

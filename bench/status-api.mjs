@@ -1,8 +1,8 @@
 // How long one /api/status build takes on a state of N jobs (half done, 1 % of those failed), SQLite.
 // npm run build && node bench/status-api.mjs 100000
 import { SqliteStore } from '../dist/store/sqlite-store.js';
-import { buildApiStatus } from '../dist/ops/status-api.js';
-import { LiveStatus } from '../dist/ops/live-status.js';
+import { buildApiStatus } from '../dist/ops/status/api.js';
+import { LiveStatus } from '../dist/ops/status/live.js';
 import { loadConfig } from '../dist/config/load.js';
 import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
 const N = Number(process.argv[2] ?? 100000);

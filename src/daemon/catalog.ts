@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StacCatalog } from '../mirror/stac-catalog.js';
 import { StacIndex } from '../mirror/stac-index.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
-import { acquireLock, LockedError } from '../ops/lock.js';
+import { acquireLock, LockedError } from '../lib/lock.js';
 import { catalogStoreFor } from '../store/catalog-store.js';
 import type { Runtime } from './runtime.js';
 

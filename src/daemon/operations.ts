@@ -4,16 +4,16 @@
 // → new Engine(rt, {...ops.engineOptions(), …}) → ops.attach(rt, engine) → … → ops.stop().
 import { SyncError } from '../errors.js';
 import type { Config } from '../config/load.js';
-import { parseListen, startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http.js';
+import { parseListen, startOpsServer, readiness, nextScheduledRun, scheduleIntervalMs, type OpsServer, type Readiness } from '../ops/http-server.js';
 import { HttpAuth } from '../ops/http-auth.js';
-import { LiveStatus } from '../ops/live-status.js';
-import { StatusCache, bandwidthWindow, buildApiStatus } from '../ops/status-api.js';
-import { handleStatusRoute } from '../ops/status-routes.js';
+import { LiveStatus } from '../ops/status/live.js';
+import { StatusCache, bandwidthWindow, buildApiStatus } from '../ops/status/api.js';
+import { handleStatusRoute } from '../ops/status/routes.js';
 import { rateAt } from '../config/timetable.js';
 import type { Logger } from '../lib/logger.js';
 import { packageVersion } from '../ops/version.js';
 import type { SyncMetrics } from '../ops/metrics.js';
-import { combineEvents } from '../ops/worker-events.js';
+import { combineEvents } from '../sync/worker-events.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import type { Engine, EngineOptions, PollReport } from './engine.js';

@@ -15,7 +15,7 @@ import { SyncError, operatorFsError, type ErrorCode } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
 import { INSTANCE_ID } from '../mirror/staging.js';
-import { acquireLock, acquireMirrorLock, type HeldLock } from '../ops/lock.js';
+import { acquireLock, acquireMirrorLock, type HeldLock } from '../lib/lock.js';
 import type { Logger } from '../lib/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';
 import { checkStateIdentity } from '../store/identity.js';

@@ -8,8 +8,8 @@ import type { SyncError } from '../errors.js';
 import { freeBytes } from '../lib/disk.js';
 import type { StatusStore } from '../store/types.js';
 import { JOB_STATES, OUTBOX_SINKS } from '../store/types.js';
-import type { JobOutcome, WorkerEvents } from './worker-events.js';
-import { completeness, lastPollFailed } from './completeness.js';
+import type { JobOutcome, WorkerEvents } from '../sync/worker-events.js';
+import { completeness, lastPollFailed } from './status/completeness.js';
 
 export const METRIC_PREFIX = 'constellr_sync_';
 
@@ -292,5 +292,3 @@ export class SyncMetrics {
   }
 }
 
-// combineEvents lives in worker-events.ts (importing it from here would load prom-client).
-export { combineEvents } from './worker-events.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
 import { SyncError, classifyError, isApiDown } from '../errors.js';
-import type { JobOutcome, WorkerEvents } from '../ops/worker-events.js';
+import type { JobOutcome, WorkerEvents } from './worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { type MirrorTarget } from '../mirror/paths.js';
 import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';

@@ -165,7 +165,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
 
 describe('mirror lock between deployments', () => {
   it('admits replicas of one deployment, refuses a foreign daemon, and frees on release', async () => {
-    const { acquireMirrorLock, LockedError } = await import('../../src/ops/lock.js');
+    const { acquireMirrorLock, LockedError } = await import('../../src/lib/lock.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-mlock-'));
     try {
       const a1 = acquireMirrorLock(dir, 'aaaaaaaaaaaa', 'the mirror directory', { deployment: 'A' });

@@ -8,7 +8,7 @@ import { SyncError } from '../../src/errors.js';
 import { Operations } from '../../src/daemon/operations.js';
 import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
-import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http.js';
+import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http-server.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { spawnProc } from '../helpers/fault-daemon.js';

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { mirrorTarget } from '../../src/mirror/layout.js';
 import { StacCatalog } from '../../src/mirror/stac-catalog.js';
 import { CATALOG_TMP_DIR, clearCatalogTmp } from '../../src/mirror/stac-files.js';
-import { buildStatusReport } from '../../src/ops/status-report.js';
+import { buildStatusReport } from '../../src/ops/status/report.js';
 import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { waitUntil } from '../helpers/harness.js';

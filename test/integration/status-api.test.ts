@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { Writable } from 'node:stream';
-import { buildStatusReport } from '../../src/ops/status-report.js';
+import { buildStatusReport } from '../../src/ops/status/report.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { Operations, isLoopback } from '../../src/daemon/operations.js';
@@ -144,7 +144,7 @@ describe('without a token', () => {
     expect(html).not.toContain('<b>bold</b>');
     expect(html.replaceAll('<wbr>', '')).toContain('odd/&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;.bin');
     // exactly one script element: the page's own module, from the page's origin (no inline code)
-    expect(html.match(/<script\b[^>]*>[^<]*<\/script>/g)).toEqual(['<script type="module" src="assets/status-client.js"></script>']);
+    expect(html.match(/<script\b[^>]*>[^<]*<\/script>/g)).toEqual(['<script type="module" src="assets/page-client.js"></script>']);
     expect(r.headers.get('content-security-policy')).toContain("script-src 'self';");
     expect(r.headers.get('content-security-policy')).not.toMatch(/script-src[^;]*unsafe/);
     expect(html).toMatch(/id="assets-done">6</);
@@ -164,25 +164,25 @@ describe('without a token', () => {
 
   it('serves the browser module and the renderers it imports as JavaScript, revalidated by ETag (issue 26 §5)', async () => {
     const { url } = await setup();
-    const client = await fetch(`${url}/assets/status-client.js`);
+    const client = await fetch(`${url}/assets/page-client.js`);
     expect(client.status).toBe(200);
     expect(client.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(client.headers.get('cache-control')).toBe('no-cache');
     expect(client.headers.get('x-content-type-options')).toBe('nosniff');
     const code = await client.text();
-    expect(code).toContain("from './status-render.js'");
+    expect(code).toContain("from './page-render.js'");
     expect(code).not.toMatch(/sourceMappingURL|__name/);
-    const render = await fetch(`${url}/assets/status-render.js`);
+    const render = await fetch(`${url}/assets/page-render.js`);
     expect(render.status).toBe(200);
     expect(await render.text()).toMatch(/export function renderSections\(/);
     const etag = client.headers.get('etag')!;
     expect(etag).toMatch(/^"[\w-]{22}"$/);
-    const again = await fetch(`${url}/assets/status-client.js`, { headers: { 'if-none-match': etag } });
+    const again = await fetch(`${url}/assets/page-client.js`, { headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
     expect(await again.text()).toBe('');
     // only the page's modules: nothing else of dist/ or the disk
-    for (const other of ['status-routes.js', 'status-client.js.map', '../ops/status-routes.js', '%2e%2e/%2e%2e/package.json', 'x']) expect((await fetch(`${url}/assets/${other}`)).status, other).toBe(404);
-    expect((await fetch(`${url}/assets/status-client.js`, { method: 'POST' })).status).toBe(405);
+    for (const other of ['routes.js', 'page-client.js.map', '../status/routes.js', '%2e%2e/%2e%2e/package.json', 'x']) expect((await fetch(`${url}/assets/${other}`)).status, other).toBe(404);
+    expect((await fetch(`${url}/assets/page-client.js`, { method: 'POST' })).status).toBe(405);
   });
 
   it('shows pauses with their reason and end time: a 429 pause, a disk-full wait, the bandwidth timetable', async () => {
@@ -286,7 +286,7 @@ describe('with a token', () => {
     expect(html).toContain('data-action="retry-failed"');
     expect(html).not.toContain(TOKEN);
     // the page's module needs what the page needs, and the session cookie a module request carries gets it
-    for (const asset of ['status-client.js', 'status-render.js']) {
+    for (const asset of ['page-client.js', 'page-render.js']) {
       expect((await fetch(`${url}/assets/${asset}`)).status, asset).toBe(401);
       expect((await fetch(`${url}/assets/${asset}`, { headers: { cookie: session } })).status, asset).toBe(200);
     }

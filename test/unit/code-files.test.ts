@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PYSTAC_SCRIPT } from '../../src/cli/commands/demo-pystac.js';
 import { compiledSibling } from '../../src/lib/compiled.js';
-import { BROWSER_MODULES } from '../../src/ops/status-assets.js';
+import { BROWSER_MODULES } from '../../src/ops/status/page-assets.js';
 import { REPO_ROOT } from '../helpers/harness.js';
 
 function sources(dir: string): string[] {
@@ -23,8 +23,8 @@ describe('code in files', () => {
   it('the hash thread and the browser modules are compiled files beside their loaders (build first)', () => {
     const src = pathToFileURL(path.join(REPO_ROOT, 'src', 'sync', 'hash.ts')).href;
     expect(existsSync(fileURLToPath(compiledSibling('./hash-thread.js', src)))).toBe(true);
-    for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'dist', 'ops', m)), m).toBe(true);
-    for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'src', 'ops', m.replace(/\.js$/, '.ts'))), m).toBe(true);
+    for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'dist', 'ops', 'status', m)), m).toBe(true);
+    for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'src', 'ops', 'status', m.replace(/\.js$/, '.ts'))), m).toBe(true);
   });
 
   it('no source runs code kept in a string: no eval workers, no Function source, no inline scripts', () => {

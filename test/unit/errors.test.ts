@@ -17,7 +17,7 @@ import {
   operatorFsError,
   type ErrorCode,
 } from '../../src/errors.js';
-import { LockedError } from '../../src/ops/lock.js';
+import { LockedError } from '../../src/lib/lock.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];

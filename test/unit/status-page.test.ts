@@ -9,10 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig, loadCredentials } from '../../src/config/load.js';
 import { Secret } from '../../src/lib/secret.js';
 import { HttpAuth, SESSION_TTL_MS, constantTimeEqual } from '../../src/ops/http-auth.js';
-import { LiveStatus } from '../../src/ops/live-status.js';
-import { StatusCache, bandwidthWindow, buildApiStatus, describeSource, parseProblemFilter, type ApiStatus, type StatusSources, type StoredStatus } from '../../src/ops/status-api.js';
-import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderProblems } from '../../src/ops/status-render.js';
-import type { Readiness } from '../../src/ops/http.js';
+import { LiveStatus } from '../../src/ops/status/live.js';
+import { StatusCache, bandwidthWindow, buildApiStatus, describeSource, parseProblemFilter, type ApiStatus, type StatusSources, type StoredStatus } from '../../src/ops/status/api.js';
+import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderProblems } from '../../src/ops/status/page-render.js';
+import type { Readiness } from '../../src/ops/http-server.js';
 import type { ClaimedJob, JobState, StatusStore } from '../../src/store/types.js';
 
 const job = (key: string, size: number, token = key): ClaimedJob => ({ id: 1, key, remoteModifiedMs: 0, remoteSize: size, remoteEtag: null, revision: 1, attempts: 1, leaseToken: token, leaseUntil: 0, localPath: null });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { describeConfig, describeCredentials, notAtDefault, type Config } from '../../config/load.js';
-import { scheduleIntervalMs } from '../../ops/http.js';
+import { scheduleIntervalMs } from '../../ops/http-server.js';
 import { slowBandwidthWarning } from '../../config/timetable.js';
 import { configFromFlags, err, out } from '../common.js';
 import { CONFIG_CHECK_OPTIONS, optionsHelp } from '../options.js';

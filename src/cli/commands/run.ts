@@ -8,7 +8,7 @@ import { Operations } from '../../daemon/operations.js';
 import { SyncMetrics } from '../../ops/metrics.js';
 import { describeConfig, describeCredentials } from '../../config/load.js';
 import { armCrashPointsFromEnv, warnAboutConfig, configFromFlags, loggerFor, out, packageVersion } from '../common.js';
-import { nextScheduledRun } from '../../ops/http.js';
+import { nextScheduledRun } from '../../ops/http-server.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { applyReload } from '../../daemon/reload.js';
 import { dryRunCommand } from './dry-run.js';

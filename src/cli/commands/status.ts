@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util';
 import { STATUS_OPTIONS, optionsHelp } from '../options.js';
 import { formatBytes, formatDuration, parseDuration } from '../../config/duration.js';
 import { openState } from '../../daemon/runtime.js';
-import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status-report.js';
-import { countLine } from '../../ops/completeness.js';
+import { buildStatusReport, relativeTime, type StatusReport } from '../../ops/status/report.js';
+import { countLine } from '../../ops/status/completeness.js';
 import { configFromFlags, out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 

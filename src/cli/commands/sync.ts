@@ -4,7 +4,7 @@ import { formatBytes, formatDuration, parseDuration, parseSize } from '../../con
 import { Engine, type SyncSummary } from '../../daemon/engine.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { Operations } from '../../daemon/operations.js';
-import { combineEvents } from '../../ops/worker-events.js';
+import { combineEvents } from '../../sync/worker-events.js';
 import { ProgressDisplay } from '../progress.js';
 import { PAUSE_WORDS } from '../log-text.js';
 import type { Job, JobState } from '../../store/types.js';

@@ -1,7 +1,7 @@
 // The status page's HTTP routes on the operations listener:
 //   GET  /                         the page (login form when a token is set and not given)
-//   GET  /assets/<module>.js       the page's browser module and what it imports (status-assets.ts)
-//   GET  /api/status               the JSON (see status-api.ts); 401 without the token when one is set
+//   GET  /assets/<module>.js       the page's browser module and what it imports (page-assets.ts)
+//   GET  /api/status               the JSON (see api.ts); 401 without the token when one is set
 //   POST /api/actions/retry-failed queue every failed asset again (like `constellr-sync retry`)
 //   POST /api/actions/poll-now     poll now, outside the schedule
 //   POST /login, POST /logout      the browser session (a random value per login in an HttpOnly cookie)
@@ -9,11 +9,11 @@
 // carries). Actions answer 403 when no token is set; without a token every route answers 403 to a Host header
 // that does not name this listener (DNS rebinding). /healthz, /readyz and /metrics are not handled here.
 import type http from 'node:http';
-import type { Logger } from '../lib/logger.js';
-import type { HttpAuth } from './http-auth.js';
-import { parseProblemFilter, type ApiStatus, type ProblemFilter } from './status-api.js';
-import { browserAsset } from './status-assets.js';
-import { renderLogin, renderPage } from './status-page.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HttpAuth } from '../http-auth.js';
+import { parseProblemFilter, type ApiStatus, type ProblemFilter } from './api.js';
+import { browserAsset } from './page-assets.js';
+import { renderLogin, renderPage } from './page.js';
 
 export interface StatusRouteDeps {
   auth: HttpAuth;

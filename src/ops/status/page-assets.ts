@@ -1,13 +1,13 @@
-// The status page's browser code as static assets: status-client.js (the page's module) and
-// status-render.js (the renderers it imports), as tsc compiled them into dist/ops/ beside this
+// The status page's browser code as static assets: page-client.js (the page's module) and
+// page-render.js (the renderers it imports), as tsc compiled them into dist/ops/status/ beside this
 // module. Only these names are served, read once, with a content hash as ETag: a browser revalidates
 // on every load (no-cache) and gets 304 while the daemon's code is the same.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { compiledSibling } from '../lib/compiled.js';
+import { compiledSibling } from '../../lib/compiled.js';
 
 /** The modules the page loads, by their name under /assets/. */
-export const BROWSER_MODULES = ['status-client.js', 'status-render.js'] as const;
+export const BROWSER_MODULES = ['page-client.js', 'page-render.js'] as const;
 
 export interface BrowserAsset {
   type: string;

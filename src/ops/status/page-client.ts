@@ -1,11 +1,11 @@
 /// <reference lib="dom" />
-// The status page's script, run in the browser as an ES module (served by status-routes.ts from
-// the compiled dist/ops/ beside status-render.js, which it imports; no bundler). It polls
+// The status page's script, run in the browser as an ES module (served by routes.ts from
+// the compiled dist/ops/status/ beside page-render.js, which it imports; no bundler). It polls
 // /api/status every few seconds and re-renders the sections with the server's own renderers, keeps
 // the problem filter in the address bar, and runs the action buttons. What the server decides (the
 // refresh interval, the action header) it reads from the page's <body data-…>.
-import type { ApiStatus } from './status-api.js';
-import { fmtClock, renderSections } from './status-render.js';
+import type { ApiStatus } from './api.js';
+import { fmtClock, renderSections } from './page-render.js';
 
 const body = document.body;
 const REFRESH = Number(body.dataset.refreshMs);

@@ -2,8 +2,8 @@
 // (bytes, speed, ETA), throughput and files per minute over the last hour (a small ring buffer of
 // fixed-width buckets) and its recent completions. Fed by worker events; memory is bounded whatever
 // runs: one bucket array, one short list, one entry per in-flight download.
-import type { ClaimedJob } from '../store/types.js';
-import type { WorkerEvents } from './worker-events.js';
+import type { ClaimedJob } from '../../store/types.js';
+import type { WorkerEvents } from '../../sync/worker-events.js';
 
 /** Speed is measured over this trailing window. */
 const SPEED_WINDOW_MS = 5000;

@@ -2,13 +2,13 @@
 // last poll succeed, when is the next poll, is a daemon running on this state directory. One builder
 // for `status`, `status --json`, `status --check` and any HTTP status page; it reads the store and the
 // lock's pid file and prints nothing.
-import { recordedIdentity } from '../store/identity.js';
-import type { Config } from '../config/load.js';
-import { catalogStoreFor } from '../store/catalog-store.js';
-import type { StateStore, StatusStore } from '../store/types.js';
-import { describeStore } from '../store/open.js';
-import { nextScheduledRun, scheduleIntervalMs } from './http.js';
-import { readLockHolder } from './lock.js';
+import { recordedIdentity } from '../../store/identity.js';
+import type { Config } from '../../config/load.js';
+import { catalogStoreFor } from '../../store/catalog-store.js';
+import type { StateStore, StatusStore } from '../../store/types.js';
+import { describeStore } from '../../store/open.js';
+import { nextScheduledRun, scheduleIntervalMs } from '../http-server.js';
+import { readLockHolder } from '../../lib/lock.js';
 import { completeness, lastPollFailed } from './completeness.js';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());

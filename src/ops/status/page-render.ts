@@ -1,9 +1,9 @@
 // The status page's section renderers: /api/status data → HTML strings. The same functions run on
 // the server (the first paint, and the whole page without JavaScript) and in the browser (live
-// updates: status-client.ts imports this module, served as is from dist/). So it imports nothing
+// updates: page-client.ts imports this module, served as is from dist/). So it imports nothing
 // but types: no Node APIs. Every value from the data is passed through esc(): keys and messages
 // come from the network and are hostile until proven not.
-import type { ApiStatus } from './status-api.js';
+import type { ApiStatus } from './api.js';
 
 export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);

@@ -4,13 +4,13 @@
 // recent completions, and the problems list (filterable). The field set is versioned by apiVersion;
 // fields are only ever added within a version (README: "The status page").
 import cron from 'node-cron';
-import { buildStatusReport } from './status-report.js';
-import type { Config } from '../config/load.js';
-import type { ClaimedJob, Job, JobState, StatusStore } from '../store/types.js';
-import { describeRate, type Rate } from '../config/timetable.js';
-import { publicUrl } from '../lib/url-safety.js';
-import type { Readiness } from './http.js';
-import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live-status.js';
+import { buildStatusReport } from './report.js';
+import type { Config } from '../../config/load.js';
+import type { ClaimedJob, Job, JobState, StatusStore } from '../../store/types.js';
+import { describeRate, type Rate } from '../../config/timetable.js';
+import { publicUrl } from '../../lib/url-safety.js';
+import type { Readiness } from '../http-server.js';
+import type { Completion, DownloadProgress, HistoryPoint, LiveStatus } from './live.js';
 
 export const STATUS_API_VERSION = 1;
 

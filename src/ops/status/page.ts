@@ -1,12 +1,12 @@
-// The status page: one HTML document with inline CSS and one ES module of its own (status-client.ts,
+// The status page: one HTML document with inline CSS and one ES module of its own (page-client.ts,
 // compiled with the rest; SVG drawn by the page; no CDN, no fonts, no bundler). The server renders
 // every section, so without JavaScript the page shows the state, the counts and the problems; with
 // it, the page polls /api/status every few seconds and re-renders the sections with the same
-// functions (status-render.ts, which the module imports).
-import type { ApiStatus, ProblemFilter } from './status-api.js';
-import { PROBLEM_STATES } from './status-api.js';
-import { ACTION_HEADER } from './http-auth.js';
-import { esc, fmtClock, renderSections } from './status-render.js';
+// functions (page-render.ts, which the module imports).
+import type { ApiStatus, ProblemFilter } from './api.js';
+import { PROBLEM_STATES } from './api.js';
+import { ACTION_HEADER } from '../http-auth.js';
+import { esc, fmtClock, renderSections } from './page-render.js';
 
 /** How often the page asks for fresh data. */
 export const REFRESH_MS = 2000;
@@ -44,8 +44,8 @@ table,tbody,tr,td{display:block}thead{display:none}tr{border-top:1px solid var(-
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.4rem}
 footer{padding:0 1rem 1rem;color:var(--muted);font-size:.8rem;text-align:center}`;
 
-/** The browser module's URL, relative to the page (status-routes.ts serves it and what it imports). */
-export const CLIENT_SCRIPT = 'assets/status-client.js';
+/** The browser module's URL, relative to the page (routes.ts serves it and what it imports). */
+export const CLIENT_SCRIPT = 'assets/page-client.js';
 
 function shell(title: string, body: string, script: boolean): string {
   // The browser module reads the refresh interval and the action header from the body's data.

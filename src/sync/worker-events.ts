@@ -1,5 +1,6 @@
 // What a worker reports about each job: the pool, the metrics, the live status and the progress
-// display listen. Defined here, below sync/, so ops/ can listen without importing the worker.
+// display listen. Its own module, so ops/ (the floor above sync/) can listen without loading the
+// worker and what it imports.
 import type { SyncError } from '../errors.js';
 import type { ClaimedJob } from '../store/types.js';
 
