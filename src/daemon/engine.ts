@@ -1,6 +1,6 @@
 // The engine is the coordinator of one process's sync work, for both modes: `sync` (one cycle,
 // drain, exit) and `run` (poll on a schedule, workers drain continuously, stop on request). It wires
-// the claim gate, the worker pool, the poll scheduler, the reconciler and maintenance, starts and
+// the claim gate, the worker pool, the poll scheduler, the reconcile scheduler and maintenance, starts and
 // stops them, and is the one place a new configuration enters (reload).
 import { isUnreachable, type SyncError } from '../errors.js';
 import type { Config } from '../config/load.js';
@@ -13,16 +13,16 @@ import { Gate, breakerSettings } from '../sync/gate.js';
 import { watchOutage } from '../sync/outage.js';
 import type { PollResult } from '../sync/poller.js';
 import { WorkerPool, type PoolStats } from '../sync/pool.js';
-import type { MaxDelete, ReconcileResult } from '../sync/reconcile.js';
+import type { MaxDelete, ReconcileResult } from '../sync/reconcile-listing.js';
 import type { WorkerContext, WorkerEvents } from '../sync/worker.js';
 import { AuthState } from './auth-state.js';
 import { openCatalog } from './catalog.js';
 import { Maintenance } from './maintenance.js';
-import { Reconciler, reconcilerSettingsOf, type LastReconcile } from './reconciler.js';
+import { ReconcileScheduler, reconcileSchedulerSettingsOf, type LastReconcile } from './reconcile-scheduler.js';
 import type { Runtime } from './runtime.js';
-import { PollScheduler, schedulerSettingsOf, type LastPoll, type PollReport } from './scheduler.js';
+import { PollScheduler, pollSchedulerSettingsOf, type LastPoll, type PollReport } from './poll-scheduler.js';
 
-export type { PollReport } from './scheduler.js';
+export type { PollReport } from './poll-scheduler.js';
 
 export interface EngineOptions {
   mode: 'continuous' | 'drain';
@@ -88,7 +88,7 @@ export class Engine {
   readonly #log: Logger;
   readonly #mode: EngineOptions['mode'];
   readonly #scheduler: PollScheduler;
-  readonly #reconciler: Reconciler;
+  readonly #reconciler: ReconcileScheduler;
   readonly #maintenance: Maintenance;
   /** Mirror layout settings; `fs` is filled in by the start-up probe. */
   readonly #layout: MirrorLayoutSettings;
@@ -173,7 +173,7 @@ export class Engine {
     const onAuthRejected = (e: SyncError) => this.auth.rejected(e);
     this.#scheduler = new PollScheduler({
       rt,
-      settings: schedulerSettingsOf(cfg, o.mode),
+      settings: pollSchedulerSettingsOf(cfg, o.mode),
       rescan: o.rescan ?? false,
       onPage: () => this.pool.wake(),
       onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
@@ -182,7 +182,7 @@ export class Engine {
       onSucceeded: () => this.auth.recovered(true),
       onAuthRejected,
     });
-    this.#reconciler = new Reconciler({ rt, settings: reconcilerSettingsOf(cfg, o.mode), catalog, onPage: () => this.pool.wake(), onAuthRejected });
+    this.#reconciler = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: () => this.pool.wake(), onAuthRejected });
     this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames() });
   }
 
@@ -328,8 +328,8 @@ export class Engine {
    */
   async reload(next: Config): Promise<void> {
     const prev = this.#config;
-    await this.#scheduler.apply(schedulerSettingsOf(next, this.#mode));
-    this.#reconciler.apply(reconcilerSettingsOf(next, this.#mode));
+    await this.#scheduler.apply(pollSchedulerSettingsOf(next, this.#mode));
+    this.#reconciler.apply(reconcileSchedulerSettingsOf(next, this.#mode));
     if (next.sync.bandwidth !== prev.sync.bandwidth || next.sync.timezone !== prev.sync.timezone) {
       this.bandwidth.setTimetable(next.sync.bandwidth, next.sync.timezone);
     }

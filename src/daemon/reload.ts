@@ -5,7 +5,7 @@
 // each part of the engine.
 import { configAsFile, describeConfig, type Config } from '../config/load.js';
 import type { Engine } from './engine.js';
-import { isValidSchedule } from './scheduler.js';
+import { isValidSchedule } from './poll-scheduler.js';
 
 export interface ConfigChange {
   key: string;

@@ -14,7 +14,7 @@ import { verifyMirror as verifyLocal } from '../../src/mirror/verify.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { contentSha256, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { compileFilter } from '../../src/config/filters.js';
-import { reconcileOnce, type DeletePolicy, type ReconcileResult } from '../../src/sync/reconcile.js';
+import { reconcileOnce, type DeletePolicy, type ReconcileResult } from '../../src/sync/reconcile-listing.js';
 import { CLI_MAIN, waitUntil, jobOf, mirrorFiles, openStore, runCli, sha256File, syncInProcess, tempDirs, testSeed, verifyMirror, type TempDirs } from '../helpers/harness.js';
 
 const SEED = testSeed();

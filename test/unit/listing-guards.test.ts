@@ -6,7 +6,7 @@ import { SyncError } from '../../src/errors.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { pollOnce } from '../../src/sync/poller.js';
-import { reconcileOnce } from '../../src/sync/reconcile.js';
+import { reconcileOnce } from '../../src/sync/reconcile-listing.js';
 import { fakeApiWithStore, isoS, type ListingAnswer } from '../helpers/fake-api.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

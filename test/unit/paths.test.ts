@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { NAME_MAX, PATH_MAX, RESERVED_DIR, resolveKey, shortenSegment } from '../../src/mirror/paths.js';
 import { foldPath, suffixedTarget, versionStamp } from '../../src/mirror/layout.js';
 import { compileFilter, globToRegExp, matchesGlob } from '../../src/config/filters.js';
-import { deleteLimit } from '../../src/sync/reconcile.js';
+import { deleteLimit } from '../../src/sync/reconcile-listing.js';
 import { csvField } from '../../src/mirror/manifest.js';
 import { SyncError } from '../../src/errors.js';
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { RECONCILE_OPTIONS, optionsHelp } from '../options.js';
 import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
-import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile.js';
+import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile-listing.js';
 import { openCatalog } from '../../daemon/catalog.js';
 import { configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';

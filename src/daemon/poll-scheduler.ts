@@ -30,7 +30,7 @@ export interface LastPoll {
 }
 
 /** What the scheduler reads from the configuration; replaced as a whole on reload (apply). */
-export interface SchedulerSettings {
+export interface PollSchedulerSettings {
   schedule: string;
   timezone: string;
   pollerLeaseMs: number;
@@ -39,7 +39,7 @@ export interface SchedulerSettings {
   listing: Omit<PollSettings, 'full'>;
 }
 
-export function schedulerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'): SchedulerSettings {
+export function pollSchedulerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'): PollSchedulerSettings {
   return {
     schedule: cfg.sync.schedule,
     timezone: cfg.sync.timezone,
@@ -66,9 +66,9 @@ export function isValidSchedule(expression: string): boolean {
   return cron.validate(expression);
 }
 
-export interface SchedulerDeps {
+export interface PollSchedulerDeps {
   rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'owner' | 'config'>;
-  settings: SchedulerSettings;
+  settings: PollSchedulerSettings;
   /** The first poll lists everything from sync.since, ignoring the HWM (`sync --rescan`). */
   rescan: boolean;
   /** After each committed page (wakes idle workers). */
@@ -84,9 +84,9 @@ export interface SchedulerDeps {
 }
 
 export class PollScheduler {
-  readonly #d: SchedulerDeps;
+  readonly #d: PollSchedulerDeps;
   readonly #log: Logger;
-  #settings: SchedulerSettings;
+  #settings: PollSchedulerSettings;
   #rescan: boolean;
   #running: Promise<PollResult | null> | null = null;
   #last: LastPoll | null = null;
@@ -94,7 +94,7 @@ export class PollScheduler {
   /** Set while started (run): the cron task, the lease timer and the signal that aborts polls at shutdown. */
   #live: { task: ScheduledTask; lease: Repeater; signal: AbortSignal } | null = null;
 
-  constructor(d: SchedulerDeps) {
+  constructor(d: PollSchedulerDeps) {
     this.#d = d;
     this.#log = d.rt.logger;
     this.#settings = d.settings;
@@ -215,7 +215,7 @@ export class PollScheduler {
   }
 
   /** New settings (reload): a changed schedule or timezone replaces the cron task; the rest apply at the next poll. */
-  async apply(next: SchedulerSettings): Promise<void> {
+  async apply(next: PollSchedulerSettings): Promise<void> {
     const prev = this.#settings;
     this.#settings = next;
     if (this.#live && (next.schedule !== prev.schedule || next.timezone !== prev.timezone)) {

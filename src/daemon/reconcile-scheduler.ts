@@ -7,9 +7,9 @@ import type { AssetFilter } from '../config/filters.js';
 import type { Logger } from '../lib/logger.js';
 import { timerDelay } from '../lib/timers.js';
 import type { StacCatalog } from '../mirror/stac-catalog.js';
-import { reconcileOnce, type MaxDelete, type ReconcileResult, type ReconcileSettings } from '../sync/reconcile.js';
+import { reconcileOnce, type MaxDelete, type ReconcileResult, type ReconcileSettings } from '../sync/reconcile-listing.js';
 import type { Runtime } from './runtime.js';
-import { cronLogger, failFast } from './scheduler.js';
+import { cronLogger, failFast } from './poll-scheduler.js';
 
 export interface LastReconcile {
   ok: boolean;
@@ -19,7 +19,7 @@ export interface LastReconcile {
 }
 
 /** What a reconcile reads from the configuration; replaced as a whole on reload (apply). */
-export interface ReconcilerSettings {
+export interface ReconcileSchedulerSettings {
   /** A cron expression, or 'off'. */
   schedule: string;
   timezone: string;
@@ -27,7 +27,7 @@ export interface ReconcilerSettings {
   listing: ReconcileSettings;
 }
 
-export function reconcilerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'): ReconcilerSettings {
+export function reconcileSchedulerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'): ReconcileSchedulerSettings {
   return {
     schedule: cfg.sync.reconcileSchedule,
     timezone: cfg.sync.timezone,
@@ -44,24 +44,24 @@ export function reconcilerSettingsOf(cfg: Config, mode: 'continuous' | 'drain'):
   };
 }
 
-export interface ReconcilerDeps {
+export interface ReconcileSchedulerDeps {
   rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'root'>;
-  settings: ReconcilerSettings;
+  settings: ReconcileSchedulerSettings;
   catalog: StacCatalog | null;
   /** After each committed page (wakes idle workers). */
   onPage(): void;
   onAuthRejected(e: SyncError): void;
 }
 
-export class Reconciler {
-  readonly #d: ReconcilerDeps;
+export class ReconcileScheduler {
+  readonly #d: ReconcileSchedulerDeps;
   readonly #log: Logger;
-  #settings: ReconcilerSettings;
+  #settings: ReconcileSchedulerSettings;
   #running: Promise<ReconcileResult | null> | null = null;
   #task: ScheduledTask | null = null;
   #last: LastReconcile | null = null;
 
-  constructor(d: ReconcilerDeps) {
+  constructor(d: ReconcileSchedulerDeps) {
     this.#d = d;
     this.#log = d.rt.logger;
     this.#settings = d.settings;
@@ -141,7 +141,7 @@ export class Reconciler {
   }
 
   /** New settings (reload): the next reconcile uses them (its schedule is fixed until a restart). */
-  apply(next: ReconcilerSettings): void {
+  apply(next: ReconcileSchedulerSettings): void {
     this.#settings = { ...next, schedule: this.#settings.schedule, timezone: this.#settings.timezone };
   }
 }
