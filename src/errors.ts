@@ -70,6 +70,35 @@ export const ERROR_CLASSES = {
 
 export type ErrorClass = keyof typeof ERROR_CLASSES;
 
+/**
+ * What a failed try does next (the poll, a listing page, a download attempt; lib/retry.ts runs it):
+ * - `retry`: back off and try again in place;
+ * - `wait`: the server paces us: wait its Retry-After (capped by api.maxRetryAfter), then try again;
+ * - `pause`: stop, give the work back without burning an attempt, pause until the condition clears;
+ * - `fail`: no further try in place (the job queue's attempts decide whether a download comes back).
+ */
+export type RetryDecision = 'retry' | 'wait' | 'pause' | 'fail';
+
+/** The decision by kind: the retry policy as data. */
+export const RETRY_BY_KIND = {
+  retryable: 'retry',
+  auth: 'fail', // the client has already renewed the token and replayed; a 401 left over is not retried in place
+  auth_rejected: 'pause',
+  gone: 'fail',
+  permanent: 'fail',
+  disk_full: 'pause', // retrying cannot make room: claiming pauses until there is
+  aborted: 'fail',
+  fatal: 'fail',
+} as const satisfies Record<ErrorKind, RetryDecision>;
+
+/** Classes that decide otherwise than their kind. */
+export const RETRY_BY_CLASS: Partial<Record<ErrorClass, RetryDecision>> = {
+  rate_limited: 'wait',
+  // The asset changed since it was listed: the same claimed version would fail again, so it goes back
+  // to the queue for the poll's newer listing instead of being retried in place.
+  size_mismatch: 'fail',
+};
+
 interface ErrorRow {
   readonly kind: ErrorKind;
   readonly errorClass: ErrorClass;
@@ -190,9 +219,17 @@ export class SyncError<C extends ErrorCode = ErrorCode> extends Error {
     this.retryAfterMs = opts.retryAfterMs;
   }
 
+  /** Tried again in place (retry or wait); disk-full is a pause, not a retry. */
   get retryable(): boolean {
-    return this.kind === 'retryable' || this.kind === 'disk_full';
+    const d = retryDecision(this);
+    return d === 'retry' || d === 'wait';
   }
+}
+
+/** What a failed try does next, from the tables above: a Retry-After turns a retry into a wait. */
+export function retryDecision(e: SyncError): RetryDecision {
+  const d: RetryDecision = RETRY_BY_CLASS[e.errorClass] ?? RETRY_BY_KIND[e.kind];
+  return d === 'retry' && e.retryAfterMs !== undefined ? 'wait' : d;
 }
 
 export function isSyncError(e: unknown): e is SyncError {

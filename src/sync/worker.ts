@@ -1,7 +1,6 @@
 // One job, from claim to committed outcome. The file is fsynced and renamed into place before the
 // row says done; every write is fenced by the lease token; the outcome is classified once.
 import path from 'node:path';
-import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
 import { SyncError, classifyError, isApiDown } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from './worker-events.js';
@@ -13,7 +12,8 @@ import { freeBytes } from '../lib/disk.js';
 import { claimStaging, stagingPaths, type StagingClaim, type StagingPaths } from '../mirror/staging.js';
 import { cleanupCommitted, discardStaging, isResumable, partialBytes, placeFile, placeFolder, RESUMABLE_MIN_BYTES, stagedBytes, type Placed } from '../mirror/commit.js';
 import { crashPoint } from '../lib/crash-point.js';
-import { repeat, sleep, timeoutSignal } from '../lib/timers.js';
+import { repeat, timeoutSignal } from '../lib/timers.js';
+import { retry } from '../lib/retry.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, PlacedOutcome, WorkerStore } from '../store/types.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
@@ -173,9 +173,11 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
     // Small single-stream files are committed in batches: their fsync is the batch's.
     const batcher = job.remoteSize >= 0 && !isResumable(job.remoteSize) ? ctx.commits : undefined;
     const deadlineMs = 5 * 60_000 + Math.ceil((job.remoteSize / ctx.settings.minDownloadRate) * 1000);
-    const result = await pRetry(
-      () =>
-        transferToStaging({
+    // The error table decides what a failed attempt does (lib/retry.ts); a retry waits for the gate.
+    const result = await retry(
+      async (attempt) => {
+        if (attempt > 1) await ctx.waitForGate?.(signal);
+        return transferToStaging({
           api: ctx.api,
           root: ctx.root,
           job,
@@ -185,30 +187,18 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
           clock: ctx.clock,
           ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
           deferSync: batcher !== undefined,
-        }),
+        });
+      },
       {
         retries: ctx.settings.quickRetries,
-        minTimeout: ctx.settings.quickRetryMinMs ?? 500,
-        factor: 2,
-        maxTimeout: 10_000,
-        randomize: true,
+        baseMs: ctx.settings.quickRetryMinMs ?? 500,
+        maxMs: 10_000,
+        maxRetryAfterMs: ctx.settings.backoff.maxRetryAfterMs,
         signal,
-        // A size/ETag mismatch means the asset changed since it was listed: the same claimed version
-        // would fail again, so it goes back to the queue for the poll's newer listing instead.
-        shouldRetry: ({ error }) => {
-          const e = classifyError(error);
-          return !signal.aborted && e.kind === 'retryable' && e.errorClass !== 'size_mismatch';
-        },
-        onFailedAttempt: async ({ error, retriesLeft }) => {
-          const e = classifyError(error);
-          if (e.kind !== 'retryable' || e.errorClass === 'size_mismatch' || retriesLeft === 0 || signal.aborted) return;
+        onRetry: (e, turn) => {
           ctx.events.onRetry?.(job, e);
-          log.info({ errorClass: e.errorClass, code: e.code, status: e.status, retriesLeft, err: e.message }, 'download attempt failed; retrying');
-          if (e.retryAfterMs !== undefined) {
-            ctx.events.onRateLimited?.(e.retryAfterMs);
-            await sleep(e.retryAfterMs, signal);
-          }
-          await ctx.waitForGate?.(signal);
+          log.info({ errorClass: e.errorClass, code: e.code, status: e.status, retriesLeft: turn.retriesLeft, err: e.message }, 'download attempt failed; retrying');
+          if (turn.retryAfterMs !== undefined) ctx.events.onRateLimited?.(turn.retryAfterMs);
         },
       },
     );
