@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StacLocator } from '../../src/api/stac/items.js';
+import type { StoredLocator } from '../../src/api/stac/locator.js';
 import { sampleStacStore, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { mirrorFiles, openStore, syncInProcess, tempDirs, type TempDirs } from '../helpers/harness.js';
 import { pystacUnavailable, runPystacCheck, skipPystac } from '../helpers/pystac.js';
@@ -64,7 +64,7 @@ describe.skipIf(skipPystac())('pystac-client and constellr-sync see the same ite
       for (const [key, want] of expected) {
         const job = await s.getJob(key);
         expect(job?.state, key).toBe('done');
-        const raw = JSON.parse((s.db.prepare('SELECT locator FROM jobs WHERE key = ?').get(key) as { locator: string }).locator) as StacLocator;
+        const raw = JSON.parse((s.db.prepare('SELECT locator FROM jobs WHERE key = ?').get(key) as { locator: string }).locator) as StoredLocator;
         expect(`${raw.i}#${raw.a}`).toBe(want);
         expect(raw.h, key).toBe('');
       }

@@ -9,7 +9,8 @@ import { ApiKeyAuth, API_KEY_REJECTED_MESSAGE } from '../../src/api/api-key.js';
 import { createDispatcher } from '../../src/api/dispatcher.js';
 import { SyncError } from '../../src/errors.js';
 import { StacSource, windowDatetime, type StacSettings } from '../../src/api/stac/source.js';
-import { escapeSegment, hrefBasename, hrefExpiry, itemToAssets, sha256FromMultihash, type StacLocator } from '../../src/api/stac/items.js';
+import { escapeSegment, hrefBasename, hrefExpiry, itemToAssets, sha256FromMultihash } from '../../src/api/stac/items.js';
+import { parseLocator } from '../../src/api/stac/locator.js';
 import { parseFeatureCollection, type StacItem } from '../../src/api/stac/wire.js';
 import { Secret } from '../../src/lib/secret.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -110,7 +111,7 @@ describe('hostile items', () => {
     const sum = `1220${'ab'.repeat(32)}`;
     const [a] = itemToAssets(parsed(item('v', { lst: { href: 'https://s/x/L.tiff', 'file:size': 42, 'file:checksum': sum } }, { updated: '2026-07-09T01:00:00Z' })), opts);
     expect(a).toMatchObject({ lastModifiedMs: Date.parse('2026-07-09T01:00:00Z'), size: 42, etag: sum });
-    expect((JSON.parse(a!.locator!) as StacLocator).s).toBe('ab'.repeat(32));
+    expect(parseLocator(a!.locator!, a!.key).sha256).toBe('ab'.repeat(32));
     const [b] = itemToAssets(parsed(item('w', { lst: 'https://s/x/L.tiff' })), opts);
     expect(b).toMatchObject({ lastModifiedMs: Date.parse('2026-07-08T23:58:15Z'), size: -1, etag: null });
     expect(sha256FromMultihash(`d50110${'00'.repeat(16)}`)).toBeNull();

@@ -2,44 +2,15 @@
 // The file name is the basename of the href's path, decoded, when it reads as a file name (it has an
 // extension); else (an opaque object id, or no path) the asset key plus an extension from the media
 // type, which stays the same across versions, and the worker asks the server for the file's name
-// (Content-Disposition) at its first download (locator `n`). Ids and names are untrusted: they are kept as they are (the mirror's path rules
-// refuse `..`, NUL and the like per job), except that `/`, `\` and `%` are percent-escaped inside a
-// segment so that one id or name is always exactly one path segment and distinct ids stay distinct.
+// (Content-Disposition) at its first download (Locator.namedByServer). Ids and names are untrusted:
+// they are kept as they are (the mirror's path rules refuse `..`, NUL and the like per job), except
+// that `/`, `\` and `%` are percent-escaped inside a segment so that one id or name is always exactly
+// one path segment and distinct ids stay distinct.
 // The version is (updated or datetime, file:size, file:checksum).
 import { StacWireError, type StacAsset, type StacItem } from './wire.js';
 import { SIZE_UNKNOWN, type RemoteAsset } from '../wire.js';
 import { looksLikeFileName } from '../file-name.js';
-
-/** What the STAC source stores with a job (jobs.locator, JSON). */
-export interface StacLocator {
-  /** collection id */
-  c: string;
-  /** item id */
-  i: string;
-  /** asset key */
-  a: string;
-  /** the (pre-signed) href */
-  h: string;
-  /** its expiry, epoch ms, when the URL says one */
-  x: number | null;
-  /** hex SHA-256 from a sha2-256 file:checksum, to verify the bytes against */
-  s: string | null;
-  /**
-   * true when the href's path names no file (an opaque object id, or no path): the key ends in the
-   * asset key, and the file is named by the server at the first download (Content-Disposition).
-   */
-  n?: boolean;
-}
-
-export function parseLocator(text: string | null, key: string): StacLocator {
-  try {
-    const o = JSON.parse(text ?? 'null') as StacLocator | null;
-    if (o && typeof o.c === 'string' && typeof o.i === 'string' && typeof o.a === 'string' && typeof o.h === 'string') return o;
-  } catch {
-    /* reported below */
-  }
-  throw new StacWireError(`job ${JSON.stringify(key)} has no STAC locator (was it listed by another source? set source: stac only on a fresh state)`);
-}
+import { printLocator } from './locator.js';
 
 /** `%`, `/` and `\` escaped so that the text is one path segment and the mapping stays one-to-one. */
 export function escapeSegment(s: string): string {
@@ -203,21 +174,21 @@ export function itemToAssets(item: StacItem, o: ItemOptions): RemoteAsset[] {
   }
 
   return chosen.map((c) => {
-    const locator: StacLocator = {
-      c: collection,
-      i: item.id,
-      a: c.key,
-      h: c.url.href,
-      x: hrefExpiry(c.url),
-      s: sha256FromMultihash(c.asset['file:checksum']),
-      ...(c.ask ? { n: true } : {}),
-    };
+    const locator = printLocator({
+      collection,
+      item: item.id,
+      asset: c.key,
+      href: c.url.href,
+      expiresAt: hrefExpiry(c.url),
+      sha256: sha256FromMultihash(c.asset['file:checksum']),
+      namedByServer: c.ask,
+    });
     return {
       key: `${escapeSegment(collection)}/${escapeSegment(item.id)}/${escapeSegment(c.name)}`,
       lastModifiedMs: versionMs,
       size: c.asset['file:size'] ?? SIZE_UNKNOWN,
       etag: c.asset['file:checksum']?.toLowerCase() ?? null,
-      locator: JSON.stringify(locator),
+      locator,
       cursorMs,
     };
   });

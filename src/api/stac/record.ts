@@ -3,15 +3,15 @@
 import { z } from 'zod';
 import { publicUrl, publicUrlsIn } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
-import { parseLocator } from './items.js';
+import { parseLocator } from './locator.js';
 import { StacWireError, documentLinksSchema, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
 
 /** The item and its jobs as one record; null when no asset of the item is selected. */
 export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBase: string): StacItemRecord | null {
   const first = assets[0];
   if (!first) return null;
-  const c = parseLocator(first.locator ?? null, first.key).c;
-  const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).a, key: a.key, version: a.lastModifiedMs }));
+  const c = parseLocator(first.locator ?? null, first.key).collection;
+  const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).asset, key: a.key, version: a.lastModifiedMs }));
   // The item's address in the API, as the catalogue's `canonical` link: never api.url's user:password@.
   const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href);
   return { collection: c, id: item.id, raw: keptItemJson(item, refs.map((r) => r.asset)), assets: refs, apiUrl };
