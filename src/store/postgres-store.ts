@@ -12,22 +12,15 @@
 import pg from 'pg';
 import { SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
-import { newLeaseToken } from './migrations.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
 import { loadMigrations } from './migrations.js';
-import { rowToClaimed, rowToOutboxItem, type ClaimedRow, type OutboxRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
-import { pgValues, postgresDialect, toPostgres, PG_NOW, type Params, type PgStatement } from './sql/dialect.js';
-import { claimedInOrder, claimJobsSql, completeSet } from './sql/jobs.js';
+import { pgValues, postgresDialect, toPostgres, type Params, type PgStatement } from './sql/dialect.js';
 import type {
   BatchCompletion,
-  ClaimOptions,
   CompleteBatchRow,
-  ClaimedJob,
   CompleteInput,
-  CompleteOutcome,
-  OutboxItem,
   OutboxPruned,
   OutboxSink,
   PathReservation,
@@ -39,7 +32,6 @@ import type {
 export { assertSchemaName, migratePostgres, postgresSchemaVersion, POSTGRES_MIGRATIONS_DIR, type MigrateResult } from './postgres-migrate.js';
 
 const { Pool, Client } = pg;
-const NOW = PG_NOW;
 
 /** One channel for every deployment; the payload is the schema, so listeners filter their own. */
 export const NOTIFY_CHANNEL = 'constellr_sync_jobs';
@@ -84,6 +76,7 @@ export interface PostgresStoreOptions {
 
 export class PostgresStore extends SqlStore implements StateStore {
   readonly backend = 'postgres' as const;
+  protected readonly soleOwner = false;
   readonly pool: pg.Pool;
   readonly schema: string;
   readonly #o: PostgresStoreOptions;
@@ -103,10 +96,9 @@ export class PostgresStore extends SqlStore implements StateStore {
     this.#o = o;
     this.#clock = o.clock ?? Date.now;
     this.#q = queryOn(pool);
-    this.#x = {
-      all: async <R>(sql: string, params?: Params) => (await this.#q(sql, params)).rows as R[],
-      run: async (sql: string, params?: Params) => (await this.#q(sql, params)).rowCount ?? 0,
-    };
+    const all = async <R>(sql: string, params?: Params) => (await this.#q(sql, params)).rows as R[];
+    const run = async (sql: string, params?: Params) => (await this.#q(sql, params)).rowCount ?? 0;
+    this.#x = { all, run, writing: { all, run } };
   }
 
   /** Connect, migrate (unless readonly) and return the store. Returns null when readonly and never migrated. */
@@ -177,23 +169,17 @@ export class PostgresStore extends SqlStore implements StateStore {
     result.unchanged += items.length - byKey.size;
     const list = [...byKey.values()];
     const r = await this.#tx(async (q) => {
-      await q(this.q.cursor.undelete, { keys: list.map((i) => i.key) });
-      const ins = await q<{ revision: number }>(
-        `INSERT INTO jobs (key, remote_modified_ms, remote_size, remote_etag, locator, state, run_at, created_at, updated_at)
-         SELECT k, lm, sz, et, loc, 'queued', t.now, t.now, t.now
-           FROM unnest(@keys::text[], @lms::bigint[], @sizes::bigint[], @etags::text[], @locs::text[]) AS u(k, lm, sz, et, loc), (SELECT ${NOW} AS now) t
-         ${this.q.cursor.upsertConflict}`,
-        { keys: list.map((i) => i.key), lms: list.map((i) => i.lastModifiedMs), sizes: list.map((i) => i.size), etags: list.map((i) => i.etag), locs: list.map((i) => i.locator ?? null) },
-      );
-      // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator
-      // moves, and only while a download may need it (a settled job keeps none; api/wire.ts).
+      const l = this.q.listing;
+      await q(l.undelete, { keys: list.map((i) => i.key) });
+      const ins = await q<{ revision: number }>(l.insertMany, {
+        keys: list.map((i) => i.key),
+        lms: list.map((i) => i.lastModifiedMs),
+        sizes: list.map((i) => i.size),
+        etags: list.map((i) => i.etag),
+        locs: list.map((i) => i.locator ?? null),
+      });
       const located = list.filter((i) => i.locator);
-      if (located.length > 0)
-        await q(
-          `UPDATE jobs j SET locator = u.loc FROM unnest(@keys::text[], @locs::text[]) AS u(k, loc)
-           WHERE j.key = u.k AND j.locator IS DISTINCT FROM u.loc AND j.state IN ('queued', 'running')`,
-          { keys: located.map((i) => i.key), locs: located.map((i) => i.locator) },
-        );
+      if (located.length > 0) await q(l.relocateMany, { keys: located.map((i) => i.key), locs: located.map((i) => i.locator) });
       return ins;
     });
     for (const row of r.rows) {
@@ -203,19 +189,6 @@ export class PostgresStore extends SqlStore implements StateStore {
     result.unchanged += list.length - r.rows.length;
     if (r.rows.length > 0) await this.wake();
     return result;
-  }
-
-  async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
-    // SKIP LOCKED: rows another replica is claiming right now are passed over, not waited for. The
-    // outer UPDATE re-checks nothing: the subquery's row locks are ours until the statement commits.
-    const r = await this.#q<ClaimedRow>(claimJobsSql(this.d, opts.order, ''), { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) });
-    return claimedInOrder(r.rows.map(rowToClaimed), opts.order);
-  }
-
-  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
-    const outcome = await this.#complete(this.#q, id, token, r);
-    if (outcome === 'requeued') await this.wake();
-    return outcome;
   }
 
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
@@ -228,11 +201,7 @@ export class PostgresStore extends SqlStore implements StateStore {
     // As commitPlaced, for many rows: the row locks taken with the lease checks are held across the
     // renames and the commit, so no other replica can sweep, claim or commit these jobs in between.
     const out = await this.#tx(async (q) => {
-      const h = await q<{ id: number }>(
-        `SELECT j.id FROM jobs j JOIN unnest(@ids::bigint[], @tokens::text[]) AS i(id, token) ON j.id = i.id AND j.lease_token = i.token
-         WHERE j.state = 'running' ORDER BY j.id FOR UPDATE OF j`,
-        { ids: rows.map((r) => r.id), tokens: rows.map((r) => r.token) },
-      );
+      const h = await q<{ id: number }>(this.q.complete.lockLeased, { ids: rows.map((r) => r.id), tokens: rows.map((r) => r.token) });
       const held = h.rows.map((r) => Number(r.id));
       const placed = held.length > 0 ? await place(held) : new Set<number>();
       const done = new Map((await this.#completeBatch(q, rows.filter((r) => placed.has(r.id)))).map((c) => [c.id, c.outcome]));
@@ -249,33 +218,15 @@ export class PostgresStore extends SqlStore implements StateStore {
     const first = new Map<number, CompleteBatchRow>();
     for (const r of rows) if (!first.has(r.id)) first.set(r.id, r);
     const list = [...first.values()];
-    // One statement (one transaction): every row fenced by its own lease, the events of the done
-    // ones (files only) with them; `prior` is each row before the update (created vs updated).
-    const res = await q<{ id: number; state: string }>(
-      `WITH i AS (SELECT * FROM unnest(@ids::bigint[], @tokens::text[], @paths::text[], @bytes::bigint[], @shas::text[], @shorts::integer[])
-                    AS i(id, token, path, bytes, sha, short)),
-       prior AS (SELECT j.id, j.key, j.remote_modified_ms, j.local_path FROM jobs j JOIN i ON j.id = i.id AND j.lease_token = i.token),
-       upd AS (
-         UPDATE jobs SET ${completeSet(this.d, { path: 'i.path', bytes: 'i.bytes', sha: 'i.sha', short: 'i.short' })}
-         FROM i WHERE jobs.id = i.id AND jobs.lease_token = i.token AND jobs.state = 'running'
-         RETURNING jobs.id, jobs.state),
-       ev AS (
-         INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
-         SELECT s, CASE WHEN prior.local_path IS NULL THEN 'created' ELSE 'updated' END, prior.key, i.path, i.bytes,
-                prior.remote_modified_ms, NULLIF(i.sha, ''), ${NOW}, ${NOW}, ${NOW}
-         FROM upd JOIN prior ON prior.id = upd.id JOIN i ON i.id = upd.id, unnest(@sinks::text[]) AS s
-         WHERE upd.state = 'done' AND right(i.path, 1) <> '/')
-       SELECT id, state FROM upd`,
-      {
-        ids: list.map((r) => r.id),
-        tokens: list.map((r) => r.token),
-        paths: list.map((r) => r.localPath),
-        bytes: list.map((r) => r.bytes),
-        shas: list.map((r) => r.sha256),
-        shorts: list.map((r) => (r.shortened === undefined ? null : r.shortened ? 1 : 0)),
-        sinks: this.sinks,
-      },
-    );
+    const res = await q<{ id: number; state: string }>(this.q.complete.completeMany, {
+      ids: list.map((r) => r.id),
+      tokens: list.map((r) => r.token),
+      paths: list.map((r) => r.localPath),
+      bytes: list.map((r) => r.bytes),
+      shas: list.map((r) => r.sha256),
+      shorts: list.map((r) => (r.shortened === undefined ? null : r.shortened ? 1 : 0)),
+      sinks: this.sinks,
+    });
     const state = new Map(res.rows.map((r) => [Number(r.id), r.state]));
     return rows.map((r): BatchCompletion => {
       const s = first.get(r.id) === r ? state.get(r.id) : undefined;
@@ -288,75 +239,24 @@ export class PostgresStore extends SqlStore implements StateStore {
     // claim by another replica or its commit waits for it, so a stall between check and rename can
     // no longer let a newer version land first and then be overwritten by this one.
     const res = await this.#tx(async (q) => {
-      const held = await q(`SELECT id FROM jobs WHERE id = @id AND lease_token = @token AND state = 'running' FOR UPDATE`, { id, token });
+      const held = await q(this.q.complete.lockLeased, { ids: [id], tokens: [token] });
       if (held.rowCount !== 1) return { placed: false, outcome: 'lost' as const };
       await place();
-      return { placed: true, outcome: await this.#complete(q, id, token, r) };
+      return { placed: true, outcome: (await this.#completeBatch(q, [{ ...r, id, token }]))[0]!.outcome };
     });
     if (res.outcome === 'requeued') await this.wake();
     return res;
   }
 
-  /**
-   * One statement: the done row and its notification rows (one per sink) commit together. Every CTE
-   * sees the same snapshot, so `prior` is the row before the update (created vs updated).
-   */
-  async #complete(q: Query, id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
-    const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
-    const sinks = r.localPath.endsWith('/') ? [] : this.sinks;
-    const res = await q<{ state: string }>(
-      `WITH prior AS (${this.q.jobs.prior}),
-       upd AS (${this.q.jobs.complete}),
-       ev AS (
-         INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
-         SELECT s, CASE WHEN prior.local_path IS NULL THEN 'created' ELSE 'updated' END, prior.key, @path, @bytes,
-                prior.remote_modified_ms, NULLIF(@sha, ''), ${NOW}, ${NOW}, ${NOW}
-         FROM upd, prior, unnest(@sinks::text[]) AS s WHERE upd.state = 'done')
-       SELECT state FROM upd`,
-      { id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, short, sinks },
-    );
-    const row = res.rows[0];
-    if (!row) return 'lost';
-    return row.state === 'done' ? 'done' : 'requeued';
-  }
-
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {
     return this.#tx(async (q) => {
       // Serialize reservations of one folded path across replicas (released at commit).
-      await q('SELECT pg_advisory_xact_lock(hashtext(@lock))', { lock: `constellr-sync/path/${this.schema}/${r.pathFold}` });
-      const h = (await q<{ key: string; mirror_path: string }>(this.q.jobs.pathHolder, { fold: r.pathFold, id })).rows[0];
+      await q(this.q.paths.lock, { lock: `constellr-sync/path/${this.schema}/${r.pathFold}` });
+      const h = (await q<{ key: string; mirror_path: string }>(this.q.paths.pathHolder, { fold: r.pathFold, id })).rows[0];
       if (h) return { ok: true, owner: { key: h.key, mirrorPath: h.mirror_path } };
-      const u = await q(this.q.jobs.reservePath, { path: r.mirrorPath, fold: r.pathFold, id, token });
+      const u = await q(this.q.paths.reservePath, { path: r.mirrorPath, fold: r.pathFold, id, token });
       return { ok: u.rowCount === 1, owner: null };
     });
-  }
-
-  async #requeueExpired(): Promise<number> {
-    const n = await this.x.run(this.q.jobs.requeueRunning, { max: this.maxAttempts, expiredOnly: 1 });
-    if (n > 0) await this.wake();
-    return n;
-  }
-
-  /**
-   * Start-up recovery. Unlike SQLite (one process owns the file), a running row here may belong to a
-   * live replica, so only expired leases are requeued; a dead replica's jobs follow once theirs expire.
-   */
-  async requeueOrphans(): Promise<number> {
-    return this.#requeueExpired();
-  }
-
-  async sweepExpiredLeases(): Promise<number> {
-    return this.#requeueExpired();
-  }
-
-  async claimOutbox(sink: OutboxSink, n: number, _now: number, leaseMs: number): Promise<OutboxItem[]> {
-    const rows = await this.x.all<OutboxRow>(this.q.outbox.claim, { sink, n, leaseMs: delayMs(leaseMs) });
-    return rows.sort((a, b) => a.id - b.id).map(rowToOutboxItem);
-  }
-
-  /** Only expired leases: a delivery in flight may belong to a live replica. */
-  async releaseOutboxLeases(): Promise<number> {
-    return this.x.run(this.q.outbox.releaseExpired);
   }
 
   async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
@@ -372,21 +272,12 @@ export class PostgresStore extends SqlStore implements StateStore {
   // --- coordination between replicas ---
 
   async tryAcquirePollerLease(owner: string, ttlMs: number): Promise<boolean> {
-    const r = await this.#q(
-      `INSERT INTO leases AS l (name, owner, until_ms, acquired_at) VALUES ('poller', @owner, ${NOW} + @ttlMs::bigint, ${NOW})
-       ON CONFLICT (name) DO UPDATE SET
-         owner = excluded.owner,
-         until_ms = excluded.until_ms,
-         acquired_at = CASE WHEN l.owner = excluded.owner THEN l.acquired_at ELSE excluded.acquired_at END,
-         takeovers = l.takeovers + CASE WHEN l.owner = excluded.owner THEN 0 ELSE 1 END
-       WHERE l.owner = excluded.owner OR l.until_ms < excluded.acquired_at`,
-      { owner, ttlMs: Math.max(1, Math.round(ttlMs)) },
-    );
+    const r = await this.#q(this.q.pollerLease.acquire, { owner, ttlMs: Math.max(1, Math.round(ttlMs)) });
     return r.rowCount === 1;
   }
 
   async releasePollerLease(owner: string): Promise<void> {
-    await this.#q("UPDATE leases SET until_ms = 0 WHERE name = 'poller' AND owner = @owner", { owner });
+    await this.#q(this.q.pollerLease.release, { owner });
   }
 
   /** LISTEN on a dedicated connection; reconnects with backoff. Polling stays the fallback. */

@@ -1,25 +1,37 @@
-// The state machine over SQL, once for both backends: every method that is one statement of the
-// shared families (src/store/sql/*) lives here. A backend supplies how a statement runs (SqlExec),
-// its time base (toHost) and its wake-up of other replicas; it keeps its connections, transactions
-// and the few statements that really differ (claims' locking, multi-statement commits, leases).
-import { JOB_STATES, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome } from './types.js';
-import { rowToJob, rowToReconcile, type JobRow, type ReconcileRow } from './rows.js';
-import type { Dialect, Params } from './sql/dialect.js';
+// The state machine over SQL, once for both backends: every method that runs statements of
+// src/store/sql/* one at a time lives here. A backend supplies how a statement runs (SqlExec, in
+// sql/dialect.ts), its time base (toHost), whether it is the state's only process (soleOwner) and
+// its wake-up of other replicas; it keeps its connections, its transactions (the listing upsert,
+// completions, path reservations, commits around a rename), its locks and its notifications.
+import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
+import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
+import { newLeaseToken } from './migrations.js';
+import type { Dialect, Params, SqlExec } from './sql/dialect.js';
+import { claimedInOrder, claimJobsSql } from './sql/claim-jobs.js';
+import { completeJobsSql } from './sql/complete-jobs.js';
 import { cursorSql, type CursorRow } from './sql/cursor.js';
 import { jobsSql } from './sql/jobs.js';
+import { MIRROR_PATHS } from './sql/mirror-paths.js';
 import { outboxSql } from './sql/outbox.js';
+import { pollerLeaseSql } from './sql/poller-lease.js';
 import { reconcileSql } from './sql/reconcile.js';
 import { statusSql } from './sql/status.js';
+import { upsertListingSql } from './sql/upsert-listing.js';
 
-/** How a backend runs one shared statement (named parameters, see sql/dialect.ts). */
-export interface SqlExec {
-  all<R>(sql: string, params?: Params): Promise<R[]>;
-  /** Rows changed. */
-  run(sql: string, params?: Params): Promise<number>;
-}
+export type { SqlExec };
 
 export function queriesFor(d: Dialect) {
-  return { jobs: jobsSql(d), cursor: cursorSql(d), outbox: outboxSql(d), reconcile: reconcileSql(d), status: statusSql(d) };
+  return {
+    jobs: jobsSql(d),
+    complete: completeJobsSql(d),
+    paths: MIRROR_PATHS,
+    listing: upsertListingSql(d),
+    cursor: cursorSql(d),
+    outbox: outboxSql(d),
+    pollerLease: pollerLeaseSql(d),
+    reconcile: reconcileSql(d),
+    status: statusSql(d),
+  };
 }
 export type Queries = ReturnType<typeof queriesFor>;
 
@@ -44,6 +56,11 @@ export abstract class SqlStore {
   }
 
   protected abstract get x(): SqlExec;
+  /**
+   * One process owns the state (SQLite, under the instance lock): every lease in it is this
+   * process's own. False on PostgreSQL, where a lease may be a live replica's until it expires.
+   */
+  protected abstract readonly soleOwner: boolean;
   /** A `hostTime` result in the caller's time base. */
   protected abstract toHost(t: number): number;
   /** Tell other processes that work was queued (PostgreSQL NOTIFY); nothing for SQLite. */
@@ -86,7 +103,39 @@ export abstract class SqlStore {
     await this.x.run(this.q.cursor.failPoll, { msg: message, cls: errorClass, now });
   }
 
-  // --- leased job transitions ---
+  // --- claims and leased job transitions ---
+
+  async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now };
+    const rows = await this.x.writing.all<ClaimedRow>(this.claimSql(opts.order), params);
+    return claimedInOrder(rows.map(rowToClaimed), opts.order);
+  }
+
+  /** The claim statement of an order (SQLite first makes sure the order's index is there). */
+  protected claimSql(order: ClaimOptions['order']): string {
+    return claimJobsSql(this.d, order);
+  }
+
+  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
+    return (await this.completeBatch([{ ...r, id, token }]))[0]!.outcome;
+  }
+
+  abstract completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]>;
+
+  /** Start-up: running jobs of a dead process go back to the queue; only expired leases unless soleOwner. */
+  async requeueOrphans(now: number): Promise<number> {
+    return this.#requeueRunning(now, !this.soleOwner);
+  }
+
+  async sweepExpiredLeases(now: number): Promise<number> {
+    return this.#requeueRunning(now, true);
+  }
+
+  async #requeueRunning(now: number, expiredOnly: boolean): Promise<number> {
+    const n = await this.x.writing.run(this.q.jobs.requeueRunning, { max: this.maxAttempts, now, expiredOnly: expiredOnly ? 1 : 0 });
+    if (n > 0) await this.wake();
+    return n;
+  }
 
   async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {
     return (await this.x.run(this.q.jobs.heartbeat, { id, token, leaseMs: delayMs(leaseMs), now })) === 1;
@@ -140,7 +189,7 @@ export abstract class SqlStore {
   }
 
   async findPathOwner(r: { relPath: string; pathFold: string }, excludeKey: string): Promise<string | null> {
-    return (await this.#one<{ key: string }>(this.q.jobs.pathOwner, { p: r.relPath, f: r.pathFold, ex: excludeKey }))?.key ?? null;
+    return (await this.#one<{ key: string }>(this.q.paths.pathOwner, { p: r.relPath, f: r.pathFold, ex: excludeKey }))?.key ?? null;
   }
 
   // --- operator controls ---
@@ -239,6 +288,16 @@ export abstract class SqlStore {
     if (this.sinks.length === 0) return 0;
     await this.x.run(this.q.outbox.insert, this.outboxParams(e, now));
     return this.sinks.length;
+  }
+
+  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
+    const rows = await this.x.writing.all<OutboxRow>(this.q.outbox.claim, { sink, n, now, leaseMs: delayMs(leaseMs) });
+    return rows.sort((a, b) => a.id - b.id).map(rowToOutboxItem);
+  }
+
+  /** Start-up: leases of a dead process's deliveries; only expired ones unless soleOwner (a delivery in flight may be a live replica's). */
+  async releaseOutboxLeases(now: number): Promise<number> {
+    return this.x.run(this.soleOwner ? this.q.outbox.releaseAll : this.q.outbox.releaseExpired, { now });
   }
 
   async ackOutbox(id: number): Promise<void> {

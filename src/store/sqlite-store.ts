@@ -8,20 +8,16 @@ import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
-import { rowToClaimed, rowToOutboxItem, type ClaimedRow, type OutboxRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, toSqlite, type Params } from './sql/dialect.js';
-import { claimedInOrder, claimJobsSql } from './sql/jobs.js';
+import { CLAIM_INDEX } from './sql/claim-jobs.js';
 import type {
   BatchCompletion,
-  ClaimOptions,
   CompleteBatchRow,
-  ClaimedJob,
   CompleteInput,
   CompleteOutcome,
   PlacedOutcome,
   OutboxEventInput,
-  OutboxItem,
   OutboxPruned,
   OutboxSink,
   PathReservation,
@@ -30,17 +26,6 @@ import type {
 } from './types.js';
 
 export { newLeaseToken };
-
-/**
- * Claim indexes of the non-default orders, created on demand for the order in use (and the others
- * dropped): each one costs every newly listed row an extra b-tree insert.
- */
-const ORDER_INDEX: Record<ClaimOrder, { name: string; columns: string } | null> = {
-  'newest-first': null, // jobs_queued_newest, always there (0001)
-  'oldest-first': { name: 'jobs_queued_oldest', columns: 'remote_modified_ms ASC, id' },
-  'smallest-first': { name: 'jobs_queued_smallest', columns: 'remote_size ASC, id' },
-  key: { name: 'jobs_queued_key', columns: 'key' },
-};
 
 export interface SqliteStoreOptions extends OpenOptions {
   maxAttempts: number;
@@ -51,16 +36,23 @@ export interface SqliteStoreOptions extends OpenOptions {
 export class SqliteStore extends SqlStore implements StateStore {
   readonly backend = 'sqlite' as const;
   readonly db: SqliteDb;
+  protected readonly soleOwner = true;
   readonly #stmts = new Map<string, Statement>();
-  readonly #claimStmts = new Map<ClaimOrder, Statement>();
+  /** The order whose claim index is there (the others' are dropped). */
+  #indexedOrder: ClaimOrder | null = null;
   readonly #x: SqlExec;
 
   constructor(db: SqliteDb, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[] }) {
     super(sqliteDialect, opts);
     this.db = db;
+    const immediate = <T>(fn: () => T): T => this.db.transaction(fn).immediate();
     this.#x = {
       all: async <R>(sql: string, params: Params = {}) => this.#st(sql).all(params) as R[],
       run: async (sql: string, params: Params = {}) => this.#st(sql).run(params).changes,
+      writing: {
+        all: async <R>(sql: string, params: Params = {}) => immediate(() => this.#st(sql).all(params) as R[]),
+        run: async (sql: string, params: Params = {}) => immediate(() => this.#st(sql).run(params).changes),
+      },
     };
   }
 
@@ -88,19 +80,10 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   async upsertPage(items: readonly RemoteAsset[], now: number): Promise<UpsertResult> {
-    const upsert = this.#st(`
-      INSERT INTO jobs (key, remote_modified_ms, remote_size, remote_etag, locator, state, run_at, created_at, updated_at)
-      VALUES (@key, @lm, @size, @etag, @loc, 'queued', @now, @now, @now)
-      ${this.q.cursor.upsertConflict}`);
-    const undelete = this.#st(this.q.cursor.undelete);
-    const anyDeleted = this.#st('SELECT 1 FROM jobs WHERE remote_deleted_at IS NOT NULL LIMIT 1').pluck();
-    // A new pre-signed href (or expiry) of an unchanged version is no new version: only the locator
-    // moves, and only while a download may need it (a settled job keeps none; api/wire.ts).
-    const relocate = this.#st("UPDATE jobs SET locator = @loc WHERE key = @key AND locator IS NOT @loc AND state IN ('queued', 'running')");
+    const l = this.q.listing;
+    const [upsert, undelete, anyDeleted, relocate] = [this.#st(l.insertOne), this.#st(l.undelete), this.#st(l.anyDeleted), this.#st(l.relocateOne)];
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     const tx = this.db.transaction(() => {
-      // Most states hold no deleted key: one probe of the partial index jobs_remote_deleted spares
-      // the page its per-key lookups.
       if (items.length > 0 && anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
       for (const it of items) {
         const row = upsert.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
@@ -115,37 +98,26 @@ export class SqliteStore extends SqlStore implements StateStore {
     return result;
   }
 
-  #claimStmt(order: ClaimOrder): Statement {
-    let s = this.#claimStmts.get(order);
-    if (!s) {
+  protected override claimSql(order: ClaimOrder): string {
+    if (this.#indexedOrder !== order) {
       this.#ensureOrderIndex(order);
-      // INDEXED BY: without statistics the planner picks jobs_state or jobs_queued_run_at and sorts
-      // the whole queue for every claim (quadratic on a first sync); the order's index walks it.
-      s = this.db.prepare(toSqlite(claimJobsSql(this.d, order, ORDER_INDEX[order]?.name ?? 'jobs_queued_newest')));
-      this.#claimStmts.set(order, s);
+      // Statements prepared for other orders may have planned with a dropped index: prepare them again.
+      for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) if (o !== order) this.#stmts.delete(super.claimSql(o));
+      this.#indexedOrder = order;
     }
-    return s;
+    return super.claimSql(order);
   }
 
   #ensureOrderIndex(order: ClaimOrder): void {
     this.db
       .transaction(() => {
-        for (const [o, idx] of Object.entries(ORDER_INDEX)) {
-          if (!idx) continue;
+        for (const [o, idx] of Object.entries(CLAIM_INDEX)) {
+          if (!idx.onDemand) continue;
           if (o === order) this.db.exec(`CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'`);
           else this.db.exec(`DROP INDEX IF EXISTS ${idx.name}`);
         }
       })
       .immediate();
-    // Statements prepared for other orders may have planned with a dropped index: prepare them again.
-    for (const o of [...this.#claimStmts.keys()]) if (o !== order) this.#claimStmts.delete(o);
-  }
-
-  async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
-    const stmt = this.#claimStmt(opts.order);
-    const token = newLeaseToken();
-    const rows = this.db.transaction(() => stmt.all({ owner: opts.owner, token, leaseMs: opts.leaseMs, now: opts.now, n })).immediate() as ClaimedRow[];
-    return claimedInOrder(rows.map(rowToClaimed), opts.order);
   }
 
   async commitPlaced(id: number, token: string, place: () => Promise<void>, r: CompleteInput & { leaseMs: number }): Promise<PlacedOutcome> {
@@ -167,36 +139,19 @@ export class SqliteStore extends SqlStore implements StateStore {
     return rows.map((r): PlacedOutcome => (placed.has(r.id) ? { placed: true, outcome: done.get(r.id)! } : { placed: false, outcome: 'lost' }));
   }
 
-  async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
-    const run = () => this.#completeSync(id, token, r);
-    // One transaction: the done row and its notification rows commit together (or not at all).
-    return this.sinks.length > 0 ? this.db.transaction(run).immediate() : run();
-  }
-
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
     if (rows.length === 0) return [];
     return this.db.transaction(() => rows.map((r) => ({ id: r.id, outcome: this.#completeSync(r.id, r.token, r) }))).immediate();
   }
 
-  /** Synchronous, so that it joins the caller's transaction. */
+  /** One completion and its events (sql/complete-jobs.ts), inside the caller's write transaction. */
   #completeSync(id: number, token: string, r: CompleteInput): CompleteOutcome {
-    const short = r.shortened === undefined ? null : r.shortened ? 1 : 0;
-    // What the mirror held before decides created vs updated (read under the same write lock).
-    const prior =
-      this.sinks.length > 0
-        ? (this.#st(this.q.jobs.prior).get({ id, token }) as { key: string; remote_modified_ms: number; local_path: string | null } | undefined)
-        : undefined;
-    const row = this.#st(this.q.jobs.complete).get({ id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now, short }) as { state: string } | undefined;
+    const c = this.q.complete;
+    const p = { id, token, path: r.localPath, bytes: r.bytes, sha: r.sha256, now: r.now, short: r.shortened === undefined ? null : r.shortened ? 1 : 0 };
+    if (this.sinks.length > 0) this.#st(c.eventsIfDone).run({ ...p, sinks: this.d.listParam(this.sinks) });
+    const row = this.#st(c.complete).get(p) as { state: string } | undefined;
     if (!row) return 'lost';
-    if (row.state !== 'done') return 'requeued';
-    // Folder markers are not files; downstream pipelines are told about files only.
-    if (prior && !r.localPath.endsWith('/')) {
-      this.recordEventSync(
-        { event: prior.local_path ? 'updated' : 'created', key: prior.key, path: r.localPath, size: r.bytes, lastModifiedMs: prior.remote_modified_ms, sha256: r.sha256 || null },
-        r.now,
-      );
-    }
-    return 'done';
+    return row.state === 'done' ? 'done' : 'requeued';
   }
 
   /**
@@ -212,36 +167,12 @@ export class SqliteStore extends SqlStore implements StateStore {
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {
     return this.db
       .transaction((): PathReservation => {
-        const holder = this.#st(this.q.jobs.pathHolder).get({ fold: r.pathFold, id }) as { key: string; mirror_path: string } | undefined;
+        const holder = this.#st(this.q.paths.pathHolder).get({ fold: r.pathFold, id }) as { key: string; mirror_path: string } | undefined;
         if (holder) return { ok: true, owner: { key: holder.key, mirrorPath: holder.mirror_path } };
-        const ok = this.#st(this.q.jobs.reservePath).run({ path: r.mirrorPath, fold: r.pathFold, id, token }).changes === 1;
+        const ok = this.#st(this.q.paths.reservePath).run({ path: r.mirrorPath, fold: r.pathFold, id, token }).changes === 1;
         return { ok, owner: null };
       })
       .immediate();
-  }
-
-  #requeueRunning(now: number, expiredOnly: boolean): number {
-    const st = this.#st(this.q.jobs.requeueRunning);
-    return this.db.transaction(() => st.run({ max: this.maxAttempts, now, expiredOnly: expiredOnly ? 1 : 0 }).changes).immediate();
-  }
-
-  /** Start-up: every running row is a dead process's (this one owns the state). */
-  async requeueOrphans(now: number): Promise<number> {
-    return this.#requeueRunning(now, false);
-  }
-
-  async sweepExpiredLeases(now: number): Promise<number> {
-    return this.#requeueRunning(now, true);
-  }
-
-  async claimOutbox(sink: OutboxSink, n: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
-    const st = this.#st(this.q.outbox.claim);
-    const rows = this.db.transaction(() => st.all({ sink, n, now, leaseMs: delayMs(leaseMs) })).immediate() as OutboxRow[];
-    return rows.sort((a, b) => a.id - b.id).map(rowToOutboxItem);
-  }
-
-  async releaseOutboxLeases(now: number): Promise<number> {
-    return this.#st(this.q.outbox.releaseAll).run({ now }).changes;
   }
 
   async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {

@@ -1,6 +1,5 @@
-// The listing side, written once: the poll cursor (high-water mark, clock skew, errors) and the upsert
-// of listed assets into jobs. An unchanged (LastModified, Size, ETag) is a no-op; a changed one is
-// queued again with attempts reset (a running job keeps running; its commit turns into a requeue).
+// The poll cursor, written once: the high-water mark, the measured clock skew and the last poll's
+// error (the upsert of what a poll lists is in upsert-listing.ts).
 import type { Dialect } from './dialect.js';
 
 export function cursorSql(d: Dialect) {
@@ -17,32 +16,6 @@ export function cursorSql(d: Dialect) {
         poll_finished_at = ${now}, poll_error = NULL, poll_error_class = NULL, poll_error_at = NULL
       WHERE id = 1`,
     failPoll: `UPDATE cursor SET poll_error = @msg, poll_error_class = @cls, poll_error_at = ${now} WHERE id = 1`,
-    // A key marked deleted_remote that is listed again is tracked again (and fetched again if its file was removed).
-    undelete: `
-      UPDATE jobs SET remote_deleted_at = NULL, local_removed = NULL,
-        state = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN 'queued' ELSE state END,
-        attempts = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN 0 ELSE attempts END,
-        run_at = CASE WHEN local_removed IS NOT NULL AND state = 'done' THEN ${now} ELSE run_at END,
-        updated_at = ${now}
-      WHERE ${d.inList('key', 'keys', 'text')} AND remote_deleted_at IS NOT NULL`,
-    /** The conflict clause of the listing upsert (the rows come from each backend's VALUES or unnest). */
-    upsertConflict: `
-      ON CONFLICT (key) DO UPDATE SET
-        locator = excluded.locator,
-        remote_modified_ms = excluded.remote_modified_ms,
-        remote_size = excluded.remote_size,
-        remote_etag = excluded.remote_etag,
-        revision = jobs.revision + 1,
-        state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
-        attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
-        run_at = excluded.run_at,
-        error_class = NULL, error_status = NULL, error_message = NULL,
-        updated_at = excluded.updated_at
-      WHERE jobs.remote_modified_ms IS DISTINCT FROM excluded.remote_modified_ms
-         OR jobs.remote_size IS DISTINCT FROM excluded.remote_size
-         OR (excluded.remote_etag IS NOT NULL AND jobs.remote_etag IS NOT NULL AND excluded.remote_etag IS DISTINCT FROM jobs.remote_etag)
-         OR jobs.state = 'gone'
-      RETURNING revision`,
   };
 }
 

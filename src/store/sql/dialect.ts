@@ -67,6 +67,23 @@ export const postgresDialect: Dialect = {
 
 export type Params = Record<string, unknown>;
 
+/** How a backend runs one shared statement (named parameters). */
+export interface SqlRun {
+  all<R>(sql: string, params?: Params): Promise<R[]>;
+  /** Rows changed. */
+  run(sql: string, params?: Params): Promise<number>;
+}
+
+export interface SqlExec extends SqlRun {
+  /**
+   * The same, for a statement that reads and then writes (a claim, a sweep): SQLite runs it in its
+   * own BEGIN IMMEDIATE transaction (a deferred one can fail with SQLITE_BUSY_SNAPSHOT whatever the
+   * busy_timeout); on PostgreSQL every statement is its own transaction already, and its claims lock
+   * their candidate rows in the SQL (lockSkip).
+   */
+  readonly writing: SqlRun;
+}
+
 const PLACEHOLDER = /@([A-Za-z_]\w*)((?:::[A-Za-z_]+(?:\[\])?)?)/g;
 
 /** SQLite text: named placeholders stay, casts go. */

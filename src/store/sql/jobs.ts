@@ -1,73 +1,17 @@
-// The job state machine, written once: claim, lease, complete, retry, fail, release, sweep. Every
+// The job state machine, written once: lease, retry, fail, release, sweep, requeue (claims are in
+// claim-jobs.ts, completions in complete-jobs.ts, path reservations in mirror-paths.ts). Every
 // transition of a claimed job is fenced by its lease token (and state 'running'); a listing that saw
 // a newer version meanwhile (revision <> claimed_revision) turns the outcome into a requeue.
-import type { ClaimOrder } from '../../config/schema.js';
 import type { Dialect } from './dialect.js';
 
-export const ORDER_SQL: Record<ClaimOrder, string> = {
-  'newest-first': 'remote_modified_ms DESC, id',
-  'oldest-first': 'remote_modified_ms ASC, id',
-  'smallest-first': 'remote_size ASC, id',
-  key: 'key',
-};
-
-/**
- * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
- * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes, as SQLite's
- * BINARY collation does; a PostgreSQL database with another collation may order the few keys of
- * one claim differently from its ORDER BY (which still chose them).
- */
-export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: number }>(jobs: T[], order: ClaimOrder): T[] {
-  const cmp: Record<ClaimOrder, (a: T, b: T) => number> = {
-    'newest-first': (a, b) => b.remoteModifiedMs - a.remoteModifiedMs || a.id - b.id,
-    'oldest-first': (a, b) => a.remoteModifiedMs - b.remoteModifiedMs || a.id - b.id,
-    'smallest-first': (a, b) => a.remoteSize - b.remoteSize || a.id - b.id,
-    key: (a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)),
-  };
-  return jobs.length > 1 ? jobs.sort(cmp[order]) : jobs;
-}
-
 /** Clears the lease (every transition out of 'running'). */
-const UNLEASE = 'lease_owner = NULL, lease_token = NULL, lease_until = NULL';
-const FENCE = "id = @id AND lease_token = @token AND state = 'running'";
-
-export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path, locator';
-
-/**
- * Lease up to @n due queued jobs in `order`, in one statement; each job's token is @token plus its
- * id, so every job is fenced by its own lease. `index` is SQLite's planner hint for that order.
- */
-export function claimJobsSql(d: Dialect, order: ClaimOrder, index: string): string {
-  // One instant for the whole claim (t.now): every job of a batch gets the same lease.
-  return `
-    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
-      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = t.now, updated_at = t.now
-    FROM (SELECT ${d.now} AS now) t
-    WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
-                 ORDER BY ${ORDER_SQL[order]} LIMIT @n ${d.lockSkip('jobs')})
-    RETURNING ${CLAIMED_COLUMNS}`;
-}
-
-/** What a completion writes (done, or queued again when a newer version was listed meanwhile). */
-export function completeSet(d: Dialect, v: { path: string; bytes: string; sha: string; short: string }): string {
-  return `
-    state = CASE WHEN revision = claimed_revision THEN 'done' ELSE 'queued' END,
-    attempts = CASE WHEN revision = claimed_revision THEN attempts ELSE 0 END,
-    locator = CASE WHEN revision = claimed_revision THEN ${d.settledLocator} ELSE locator END,
-    run_at = ${d.now}, finished_at = ${d.now}, updated_at = ${d.now},
-    local_path = ${v.path}, local_modified_ms = remote_modified_ms, bytes_written = ${v.bytes}, sha256 = ${v.sha},
-    mirror_path = ${v.path}, shortened = coalesce(${v.short}, shortened),
-    ${UNLEASE},
-    error_class = NULL, error_status = NULL, error_message = NULL`;
-}
+export const UNLEASE = 'lease_owner = NULL, lease_token = NULL, lease_until = NULL';
+export const FENCE = "id = @id AND lease_token = @token AND state = 'running'";
 
 export function jobsSql(d: Dialect) {
   const now = d.now;
   return {
     heartbeat: `UPDATE jobs SET lease_until = ${now} + @leaseMs::bigint, updated_at = ${now} WHERE ${FENCE}`,
-    /** What the mirror held before a completion (created vs updated). */
-    prior: 'SELECT key, remote_modified_ms, local_path FROM jobs WHERE id = @id AND lease_token = @token',
-    complete: `UPDATE jobs SET ${completeSet(d, { path: '@path', bytes: '@bytes', sha: '@sha', short: '@short::integer' })} WHERE ${FENCE} RETURNING state`,
     retryLater: `
       UPDATE jobs SET
         attempts = CASE WHEN revision <> claimed_revision THEN 0
@@ -141,17 +85,5 @@ export function jobsSql(d: Dialect) {
       UPDATE jobs SET state = 'queued', attempts = 0, run_at = ${now}, updated_at = ${now},
         error_class = @cls, error_status = NULL, error_message = @msg
       WHERE ${d.inList('id', 'ids', 'bigint')} AND state <> 'running'`,
-    // Who already holds a folded path: a key that is done, running, or still has a file there.
-    pathHolder: `
-      SELECT key, mirror_path FROM jobs
-      WHERE path_fold = @fold AND id <> @id AND (state IN ('done', 'running') OR local_path IS NOT NULL)
-      ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
-    reservePath: `UPDATE jobs SET mirror_path = @path, path_fold = @fold WHERE ${FENCE}`,
-    pathOwner: `
-      SELECT key FROM jobs
-      WHERE key <> @ex AND mirror_path IS NOT NULL AND (state IN ('done', 'running') OR local_path IS NOT NULL)
-        AND (mirror_path = @p OR mirror_path = @p || '/' OR substr(mirror_path, 1, length(@p) + 1) = @p || '/'
-             OR path_fold = @f OR path_fold = @f || '/' OR substr(path_fold, 1, length(@f) + 1) = @f || '/')
-      ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
   };
 }

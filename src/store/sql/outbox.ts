@@ -4,13 +4,21 @@ import type { Dialect } from './dialect.js';
 
 export const OUTBOX_COLUMNS = 'id, sink, event, key, path, size, last_modified_ms, sha256, attempts, created_at';
 
+/**
+ * The one INSERT of events: one row per event of `events` (a row source with columns event, key,
+ * path, size, lm, sha) and sink of the list parameter @sinks.
+ */
+export function outboxInsert(d: Dialect, events: string): string {
+  return `
+    INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
+    SELECT s.value, e.event, e.key, e.path, e.size, e.lm, e.sha, ${d.now}, ${d.now}, ${d.now} FROM ${events} e, ${d.listRows('sinks', 'text', 's')}`;
+}
+
 export function outboxSql(d: Dialect) {
   const now = d.now;
   return {
-    /** One row per sink in the list parameter @sinks. */
-    insert: `
-      INSERT INTO outbox (sink, event, key, path, size, last_modified_ms, sha256, run_at, created_at, updated_at)
-      SELECT s.value, @event, @key, @path, @size::bigint, @lm::bigint, @sha, ${now}, ${now}, ${now} FROM ${d.listRows('sinks', 'text', 's')}`,
+    /** One event (recordEvent). */
+    insert: outboxInsert(d, '(SELECT @event::text AS event, @key::text AS key, @path::text AS path, @size::bigint AS size, @lm::bigint AS lm, @sha::text AS sha)'),
     claim: `
       UPDATE outbox SET attempts = attempts + 1, lease_until = ${now} + @leaseMs::bigint, updated_at = ${now}
       WHERE id IN (SELECT id FROM outbox WHERE sink = @sink AND state = 'pending' AND run_at <= ${now}

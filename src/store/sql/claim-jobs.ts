@@ -1,0 +1,59 @@
+// Claiming jobs, written once: lease up to n due queued jobs in the configured order, in one
+// statement. PostgreSQL locks the candidate rows and passes over those another replica is claiming
+// (lockSkip); SQLite walks the order's own index (indexedBy), created on demand (CLAIM_INDEX).
+import type { ClaimOrder } from '../../config/schema.js';
+import type { Dialect } from './dialect.js';
+
+export const ORDER_SQL: Record<ClaimOrder, string> = {
+  'newest-first': 'remote_modified_ms DESC, id',
+  'oldest-first': 'remote_modified_ms ASC, id',
+  'smallest-first': 'remote_size ASC, id',
+  key: 'key',
+};
+
+/**
+ * The index each order's claim walks. newest-first's is always there (migration 0001); the others
+ * are SQLite's to create on demand for the order in use (and to drop when another is used): each one
+ * costs every newly listed row an extra b-tree insert. PostgreSQL plans without them.
+ */
+export const CLAIM_INDEX: Record<ClaimOrder, { name: string; columns: string; onDemand: boolean }> = {
+  'newest-first': { name: 'jobs_queued_newest', columns: ORDER_SQL['newest-first'], onDemand: false },
+  'oldest-first': { name: 'jobs_queued_oldest', columns: ORDER_SQL['oldest-first'], onDemand: true },
+  'smallest-first': { name: 'jobs_queued_smallest', columns: ORDER_SQL['smallest-first'], onDemand: true },
+  key: { name: 'jobs_queued_key', columns: ORDER_SQL.key, onDemand: true },
+};
+
+/**
+ * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
+ * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes, as SQLite's
+ * BINARY collation does; a PostgreSQL database with another collation may order the few keys of
+ * one claim differently from its ORDER BY (which still chose them).
+ */
+export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: number }>(jobs: T[], order: ClaimOrder): T[] {
+  const cmp: Record<ClaimOrder, (a: T, b: T) => number> = {
+    'newest-first': (a, b) => b.remoteModifiedMs - a.remoteModifiedMs || a.id - b.id,
+    'oldest-first': (a, b) => a.remoteModifiedMs - b.remoteModifiedMs || a.id - b.id,
+    'smallest-first': (a, b) => a.remoteSize - b.remoteSize || a.id - b.id,
+    key: (a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)),
+  };
+  return jobs.length > 1 ? jobs.sort(cmp[order]) : jobs;
+}
+
+export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path, locator';
+
+/**
+ * Lease up to @n due queued jobs in `order`, in one statement; each job's token is @token plus its
+ * id, so every job is fenced by its own lease. INDEXED BY (SQLite): without statistics the planner
+ * picks jobs_state or jobs_queued_run_at and sorts the whole queue for every claim (quadratic on a
+ * first sync); the order's index walks it.
+ */
+export function claimJobsSql(d: Dialect, order: ClaimOrder): string {
+  // One instant for the whole claim (t.now): every job of a batch gets the same lease.
+  return `
+    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
+      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = t.now, updated_at = t.now
+    FROM (SELECT ${d.now} AS now) t
+    WHERE id IN (SELECT id FROM jobs ${d.indexedBy(CLAIM_INDEX[order].name)} WHERE state = 'queued' AND run_at <= ${d.now}
+                 ORDER BY ${ORDER_SQL[order]} LIMIT @n ${d.lockSkip('jobs')})
+    RETURNING ${CLAIMED_COLUMNS}`;
+}

@@ -1,0 +1,21 @@
+// Mirror paths, written once: a running job reserves its path (fenced by its lease) unless another
+// key already holds the same folded path; the owner of a path, its folder marker (the path + '/') or
+// anything below it. PostgreSQL serializes reservations of one folded path with an advisory lock.
+import { FENCE } from './jobs.js';
+
+export const MIRROR_PATHS = {
+  /** PostgreSQL: serializes the reservations of one folded path (@lock names it) until the commit. */
+  lock: 'SELECT pg_advisory_xact_lock(hashtext(@lock))',
+  // Who already holds a folded path: a key that is done, running, or still has a file there.
+  pathHolder: `
+    SELECT key, mirror_path FROM jobs
+    WHERE path_fold = @fold AND id <> @id AND (state IN ('done', 'running') OR local_path IS NOT NULL)
+    ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
+  reservePath: `UPDATE jobs SET mirror_path = @path, path_fold = @fold WHERE ${FENCE}`,
+  pathOwner: `
+    SELECT key FROM jobs
+    WHERE key <> @ex AND mirror_path IS NOT NULL AND (state IN ('done', 'running') OR local_path IS NOT NULL)
+      AND (mirror_path = @p OR mirror_path = @p || '/' OR substr(mirror_path, 1, length(@p) + 1) = @p || '/'
+           OR path_fold = @f OR path_fold = @f || '/' OR substr(path_fold, 1, length(@f) + 1) = @f || '/')
+    ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
+};
