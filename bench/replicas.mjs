@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { Catalogue, startSimulator } from '../dist/simulator/index.js';
+import { AssetInventory, startSimulator } from '../dist/simulator/index.js';
 
 const URL = process.env.CONSTELLR_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const COUNT = Number(process.argv[2] ?? 1500);
@@ -28,7 +28,7 @@ async function run(replicas) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-bench-'));
   const schema = `bench_${process.pid}_${replicas}`;
   const assets = Array.from({ length: COUNT }, (_, i) => ({ key: `b/${i}.bin`, size: 512, lastModified: 1_700_000_000_000 + i * 1000 }));
-  const sim = await startSimulator({ catalogue: new Catalogue(assets), adminPort: false, defaultPageSize: 1000, faults: { latencyMs: LATENCY } });
+  const sim = await startSimulator({ inventory: new AssetInventory(assets), adminPort: false, defaultPageSize: 1000, faults: { latencyMs: LATENCY } });
   const cfg = path.join(tmp, 'c.yaml');
   writeFileSync(cfg, 'sync:\n  concurrency: 4\nstate:\n  pollerLease: 5s\nhttp:\n  enabled: false\nlog:\n  level: warn\n');
   const kids = Array.from({ length: replicas }, (_, i) =>

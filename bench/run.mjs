@@ -383,8 +383,8 @@ const results = []; // { scenario, label, unit, tools: { name: {runs:[...]}} }
 /** The assets of a download scenario as {key, size, lastModified}, for the nginx plane's generator. */
 async function* scenarioAssets(spec) {
   if (spec.kind === 'sample') {
-    const { sampleCatalogue } = await import('../dist/simulator/index.js');
-    for (const a of sampleCatalogue(spec.seed ?? 7, { count: spec.count, maxSize: spec.maxSize, now: spec.now, awkwardKeys: false })) {
+    const { sampleInventory } = await import('../dist/simulator/index.js');
+    for (const a of sampleInventory(spec.seed ?? 7, { count: spec.count, maxSize: spec.maxSize, now: spec.now, awkwardKeys: false })) {
       yield { key: a.key, size: a.size, lastModified: a.lastModifiedMs };
     }
   } else yield* buildAssets(spec);

@@ -6,22 +6,22 @@
 // Prints one JSON line {url, username, password, count, bytes} on stdout when listening, and exits
 // when stdin closes or on SIGTERM. With asset-list-file, writes one JSON line [key, size] per asset.
 import { createWriteStream } from 'node:fs';
-import { Catalogue, sampleCatalogue, startSimulator } from '../dist/simulator/index.js';
+import { AssetInventory, sampleInventory, startSimulator } from '../dist/simulator/index.js';
 import { buildAssets } from './scenarios.mjs';
 
 const spec = JSON.parse(process.argv[2] ?? '{}');
 const listFile = process.argv[3];
 
-let catalogue;
+let inventory;
 if (spec.kind === 'sample') {
-  catalogue = sampleCatalogue(spec.seed ?? 7, { count: spec.count, maxSize: spec.maxSize, now: spec.now, awkwardKeys: false });
+  inventory = sampleInventory(spec.seed ?? 7, { count: spec.count, maxSize: spec.maxSize, now: spec.now, awkwardKeys: false });
 } else {
-  catalogue = new Catalogue();
-  catalogue.putMany(buildAssets(spec));
+  inventory = new AssetInventory();
+  inventory.putMany(buildAssets(spec));
 }
 
 const sim = await startSimulator({
-  catalogue,
+  inventory,
   adminPort: false,
   maxPageSize: 1000,
   username: 'bench',
@@ -32,7 +32,7 @@ const sim = await startSimulator({
 if (listFile) {
   const out = createWriteStream(listFile);
   let batch = [];
-  for (const a of catalogue) {
+  for (const a of inventory) {
     batch.push(JSON.stringify([a.key, a.size]));
     if (batch.length >= 10_000) {
       if (!out.write(`${batch.join('\n')}\n`)) await new Promise((r) => out.once('drain', r));
@@ -43,7 +43,7 @@ if (listFile) {
 }
 
 process.stdout.write(
-  `${JSON.stringify({ url: sim.url, username: sim.username, password: sim.password, count: catalogue.size, bytes: catalogue.totalBytes })}\n`,
+  `${JSON.stringify({ url: sim.url, username: sim.username, password: sim.password, count: inventory.size, bytes: inventory.totalBytes })}\n`,
 );
 
 let closing = false;

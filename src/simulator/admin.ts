@@ -1,10 +1,10 @@
 // The admin server: the test and operator control surface. /stats, /faults, /tokens/expire,
-// /health, /api-keys, /auth, the asset catalogue under /assets, and the STAC admin routes.
+// /health, /api-keys, /auth, the asset inventory under /assets, and the STAC admin routes.
 import type { ApiKeyInput } from './apikeys.js';
-import type { Asset, AssetInput } from './catalogue.js';
+import type { Asset, AssetInput } from './inventory.js';
 import { type SimContext, resetStats, statsToJson } from './context.js';
 import { type FaultConfig, setFaults } from './faults.js';
-import { HttpError, type Req, type Res, drained, isoSeconds, readBody, safeDecode, sendJson, splitUrl } from './http.js';
+import { HttpError, type Req, type Res, drained, isoSeconds, readBody, safeDecode, sendJson, splitUrl } from './route-helpers.js';
 import { routeStacAdmin } from './stac/router.js';
 
 async function jsonBody<T>(req: Req): Promise<T> {
@@ -57,22 +57,22 @@ export async function handleAdmin(ctx: SimContext, req: Req, res: Res): Promise<
 
 /** PUT /assets (one or an array), GET /assets (JSON lines), GET and DELETE /assets/{key}. */
 async function handleAdminAssets(ctx: SimContext, req: Req, res: Res, path: string, m: string): Promise<void> {
-  const catalogue = ctx.catalogue;
+  const inventory = ctx.inventory;
   if (path === '/assets' && m === 'PUT') {
     const body = await jsonBody<AssetInput | AssetInput[]>(req);
     const list = Array.isArray(body) ? body : [body];
     try {
-      const assets = list.map((a) => catalogue.put(a));
+      const assets = list.map((a) => inventory.put(a));
       return sendJson(res, 200, { count: assets.length, assets: assets.length <= 100 ? assets.map(adminAsset) : undefined });
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }
   }
   if (path === '/assets' && m === 'GET') {
-    // JSON lines, streamed with backpressure so a 1M catalogue does not build one giant string
+    // JSON lines, streamed with backpressure so a 1M inventory does not build one giant string
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
     let batch: string[] = [];
-    for (const a of catalogue) {
+    for (const a of inventory) {
       batch.push(JSON.stringify(adminAsset(a)));
       if (batch.length >= 1000) {
         const ok = res.write(`${batch.join('\n')}\n`);
@@ -88,10 +88,10 @@ async function handleAdminAssets(ctx: SimContext, req: Req, res: Res, path: stri
     const key = safeDecode(path.slice('/assets/'.length));
     if (!key) return sendJson(res, 404, { detail: 'Not found' });
     if (m === 'GET') {
-      const a = catalogue.get(key);
+      const a = inventory.get(key);
       return a ? sendJson(res, 200, adminAsset(a)) : sendJson(res, 404, { detail: 'Not found' });
     }
-    if (!catalogue.remove(key)) return sendJson(res, 404, { detail: 'Not found' });
+    if (!inventory.remove(key)) return sendJson(res, 404, { detail: 'Not found' });
     res.writeHead(204);
     res.end();
     return;

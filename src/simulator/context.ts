@@ -1,10 +1,10 @@
-// The one state model every route shares: the resolved settings, the catalogue, the live fault
+// The one state model every route shares: the resolved settings, the asset inventory, the live fault
 // knobs, the stats, the issued tokens and API keys, and the timers that close() cancels.
 import type { ApiKeyRegistry } from './apikeys.js';
-import type { Catalogue, FilterMode } from './catalogue.js';
+import type { AssetInventory, FilterMode } from './inventory.js';
 import type { FaultConfig } from './faults.js';
 import type { Rng } from './rng.js';
-import { type StacContext, type StacStats, newStacStats, stacStatsToJson } from './stac/http.js';
+import { type StacContext, type StacStats, newStacStats, stacStatsToJson } from './stac/route-context.js';
 import type { StacStore } from './stac/model.js';
 import type { Presigner } from './stac/presign.js';
 
@@ -60,7 +60,7 @@ export interface SimContext {
   readonly clock: () => number;
   /** Fault RNG: every fault decision draws from it, in request order. */
   readonly rng: Rng;
-  readonly catalogue: Catalogue;
+  readonly inventory: AssetInventory;
   /** Signs JWTs and pre-signed storage URLs. */
   readonly secret: Buffer;
   /** Live fault knobs, mutated in place (callers hold references). */

@@ -3,11 +3,11 @@
 // pre-signed URL on the storage server. serveContent is shared with the storage server.
 import { createHmac } from 'node:crypto';
 import type http from 'node:http';
-import type { Asset } from './catalogue.js';
+import type { Asset } from './inventory.js';
 import { fillContent } from './content.js';
 import { type SimContext, bumpMap, sleep } from './context.js';
 import { injected, rateFault } from './faults.js';
-import { type Req, type Res, drained, encodeKeyPath, httpDate, safeDecode, sendJson, sendXml } from './http.js';
+import { type Req, type Res, drained, encodeKeyPath, httpDate, safeDecode, sendJson, sendXml } from './route-helpers.js';
 import { authenticate } from './token.js';
 
 const WRITE_SIZE = 256 * 1024;
@@ -171,7 +171,7 @@ export async function handleApiDownload(ctx: SimContext, req: Req, res: Res, raw
     injected(ctx, 'notFound');
     return sendJson(res, 404, { detail: 'Not found' });
   }
-  const asset = ctx.catalogue.get(key);
+  const asset = ctx.inventory.get(key);
   if (!asset) return sendJson(res, 404, { detail: 'Not found' });
   await serveContent(ctx, req, res, asset, false);
 }

@@ -1,7 +1,7 @@
 // Fault injection: the knobs (changed live through setFaults or PUT /faults) and the 5xx/429
 // answers shared by the asset listing, downloads, storage and the STAC routes.
 import type http from 'node:http';
-import { type Res, httpDate, sendBody, sendJson, sendXml } from './http.js';
+import { type Res, httpDate, sendBody, sendJson, sendXml } from './route-helpers.js';
 import type { Rng } from './rng.js';
 
 export interface FaultConfig {

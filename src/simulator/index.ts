@@ -3,10 +3,10 @@ export { startSimulator, type Simulator, type SimulatorOptions } from './server.
 export type { SimulatorStats, TokenEncoding, TokenFormat } from './context.js';
 export { defaultFaults, type FaultConfig } from './faults.js';
 export { parseRange } from './downloads.js';
-export { encodeKeyPath } from './http.js';
+export { encodeKeyPath } from './route-helpers.js';
 export {
-  Catalogue,
-  sampleCatalogue,
+  AssetInventory,
+  sampleInventory,
   compareKeys,
   utf8SortKey,
   type Asset,
@@ -14,8 +14,8 @@ export {
   type FilterMode,
   type ListOptions,
   type ListResult,
-  type SampleCatalogueOptions,
-} from './catalogue.js';
+  type SampleInventoryOptions,
+} from './inventory.js';
 export { createContentStream, contentSha256, contentBytes, fillContent, CONTENT_CHUNK_SIZE } from './content.js';
 export { mulberry32, seedFromString, Rng } from './rng.js';
 export { ApiKeyRegistry, type ApiKeyInput, type Principal } from './apikeys.js';
@@ -33,4 +33,4 @@ export { sampleStacItems, sampleStacStore, type SampleStacOptions } from './stac
 export { compileCql2, Cql2Error } from './stac/cql2.js';
 export { parseCql2Text } from './stac/cql2-text.js';
 export { Presigner, STAC_BUCKET } from './stac/presign.js';
-export type { StacStats } from './stac/http.js';
+export type { StacStats } from './stac/route-context.js';

@@ -1,9 +1,9 @@
 // GET /assets: the S3-ListObjectsV2-shaped listing with FastAPI-style 422s for bad query values,
 // base64url continuation tokens, and the malformed pages the malformedListing fault sends.
-import type { Asset } from './catalogue.js';
+import type { Asset } from './inventory.js';
 import { type SimContext, sleep } from './context.js';
 import { injected, rateFault } from './faults.js';
-import { type Req, type Res, b64url, isoSeconds, sendJson } from './http.js';
+import { type Req, type Res, b64url, isoSeconds, sendJson } from './route-helpers.js';
 import { authenticate } from './token.js';
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
@@ -64,7 +64,7 @@ export async function handleList(ctx: SimContext, req: Req, res: Res, query: str
     sendJson(res, 422, { detail: errors });
     return;
   }
-  const page = ctx.catalogue.list({ after, before, startAfterKey, limit, filterMode: ctx.settings.filterMode });
+  const page = ctx.inventory.list({ after, before, startAfterKey, limit, filterMode: ctx.settings.filterMode });
   if (faults.malformedListing) {
     if (faults.malformedListing === 'once') faults.malformedListing = false;
     injected(ctx, 'malformedListing');

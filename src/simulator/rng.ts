@@ -1,4 +1,4 @@
-// Small seeded PRNG so sample catalogues and fault injection are reproducible.
+// Small seeded PRNG so sample inventories and fault injection are reproducible.
 
 /** mulberry32: returns a function yielding floats in [0, 1). */
 export function mulberry32(seed: number): () => number {

@@ -8,14 +8,14 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { handleAdmin } from './admin.js';
 import { ApiKeyRegistry, type ApiKeyInput, type Principal } from './apikeys.js';
-import { Catalogue, type AssetInput, type FilterMode } from './catalogue.js';
+import { AssetInventory, type AssetInput, type FilterMode } from './inventory.js';
 import { type SimContext, type SimulatorStats, type TokenEncoding, type TokenFormat, bump, newStats, resetStats, sleep, statsToJson } from './context.js';
 import { handleApiDownload } from './downloads.js';
 import { type FaultConfig, defaultFaults, injected, rateFault, setFaults } from './faults.js';
-import { HttpError, type Req, type Res, readBody, sendJson, splitUrl } from './http.js';
+import { HttpError, type Req, type Res, readBody, sendJson, splitUrl } from './route-helpers.js';
 import { handleList } from './listing.js';
 import { Rng } from './rng.js';
-import { type StacContext, malformedFeatureCollection } from './stac/http.js';
+import { type StacContext, malformedFeatureCollection } from './stac/route-context.js';
 import { StacStore } from './stac/model.js';
 import { Presigner } from './stac/presign.js';
 import { routeStac } from './stac/router.js';
@@ -43,7 +43,7 @@ export interface SimulatorOptions {
   presignTtlMs?: number;
   faults?: Partial<FaultConfig>;
   assets?: Iterable<AssetInput>;
-  catalogue?: Catalogue;
+  inventory?: AssetInventory;
   /** Seed for the fault RNG. */
   seed?: number;
   /** Clock for token and presigned-URL expiry. */
@@ -61,7 +61,7 @@ export interface Simulator {
   readonly url: string;
   readonly adminUrl?: string;
   readonly storageUrl?: string;
-  readonly catalogue: Catalogue;
+  readonly inventory: AssetInventory;
   readonly stats: SimulatorStats;
   readonly faults: Readonly<FaultConfig>;
   readonly username: string;
@@ -123,8 +123,8 @@ async function handleApi(ctx: SimContext, gate: ReturnType<typeof stacGate>, req
 
 function createContext(opts: SimulatorOptions): SimContext {
   const clock = opts.clock ?? Date.now;
-  const catalogue = opts.catalogue ?? new Catalogue();
-  if (opts.assets) catalogue.putMany(opts.assets);
+  const inventory = opts.inventory ?? new AssetInventory();
+  if (opts.assets) inventory.putMany(opts.assets);
   const secret = randomBytes(32);
   const apiKeys = new ApiKeyRegistry();
   for (const k of opts.apiKeys ?? []) apiKeys.put(k);
@@ -157,7 +157,7 @@ function createContext(opts: SimulatorOptions): SimContext {
     },
     clock,
     rng: new Rng(opts.seed ?? 1),
-    catalogue,
+    inventory,
     secret,
     faults: { ...defaultFaults() },
     notFound: new Set(),
@@ -266,7 +266,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     url: ctx.urls.api,
     adminUrl,
     storageUrl: ctx.urls.storage,
-    catalogue: ctx.catalogue,
+    inventory: ctx.inventory,
     stats,
     get faults() {
       return ctx.faults;

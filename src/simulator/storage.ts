@@ -4,7 +4,7 @@
 import { type SimContext, sleep } from './context.js';
 import { assetUrlSignature, countDownload, serveContent } from './downloads.js';
 import { injected, rateFault } from './faults.js';
-import { type Req, type Res, safeDecode, sendXml, splitUrl } from './http.js';
+import { type Req, type Res, safeDecode, sendXml, splitUrl } from './route-helpers.js';
 import { Presigner } from './stac/presign.js';
 
 export async function handleStorage(ctx: SimContext, req: Req, res: Res): Promise<void> {
@@ -44,7 +44,7 @@ export async function handleStorage(ctx: SimContext, req: Req, res: Res): Promis
     injected(ctx, 'notFound');
     return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   }
-  const asset = ctx.catalogue.get(key);
+  const asset = ctx.inventory.get(key);
   if (!asset) return sendXml(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   await serveContent(ctx, req, res, asset, true);
 }

@@ -4,7 +4,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { FULL_ACCESS, type Principal } from './apikeys.js';
 import { type SimContext, sleep } from './context.js';
 import { injected } from './faults.js';
-import { type Req, type Res, b64url, contentTypeOf, readBody, sendJson } from './http.js';
+import { type Req, type Res, b64url, contentTypeOf, readBody, sendJson } from './route-helpers.js';
 
 export function issueToken(ctx: SimContext): string {
   const { username, tokenFormat, tokenTtlMs } = ctx.settings;

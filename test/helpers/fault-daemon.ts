@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stagingDir, stagingPaths } from '../../src/mirror/staging.js';
-import { startSimulator, type AssetInput, type Catalogue, type Simulator } from '../../src/simulator/index.js';
+import { startSimulator, type AssetInput, type AssetInventory, type Simulator } from '../../src/simulator/index.js';
 import type { Cursor, Job, JobState } from '../../src/store/types.js';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { CLI_MAIN, REPO_ROOT, mirrorFiles, openStore, verifyMirror, type TempDirs } from './harness.js';
@@ -159,12 +159,12 @@ export async function readState(stateDir: string, keys: Iterable<string>): Promi
 }
 
 /**
- * Bytes of the catalogue the mirror already holds for good: done jobs count whole, resumable
+ * Bytes of the inventory the mirror already holds for good: done jobs count whole, resumable
  * partials (matching record) count their length. What a resuming restart must not fetch again.
  */
-export async function bytesHeld(mirror: string, state: StateSnapshot, catalogue: Catalogue): Promise<number> {
+export async function bytesHeld(mirror: string, state: StateSnapshot, inventory: AssetInventory): Promise<number> {
   let held = 0;
-  for (const a of catalogue) {
+  for (const a of inventory) {
     const j = state.jobs.get(a.key);
     if (j?.state === 'done' && j.remoteModifiedMs === a.lastModifiedMs) {
       held += a.size;
@@ -178,20 +178,20 @@ export async function bytesHeld(mirror: string, state: StateSnapshot, catalogue:
 }
 
 /**
- * The end state every fault test wants: the mirror holds exactly the catalogue (sha256, size, mtime),
+ * The end state every fault test wants: the mirror holds exactly the inventory (sha256, size, mtime),
  * no other file outside `.constellr-sync/`, staging is empty, every job is done, and the HWM is the
  * newest LastModified. Returns problems ([] = clean).
  */
-export async function endStateProblems(mirror: string, stateDir: string, catalogue: Catalogue): Promise<string[]> {
-  const problems = await verifyMirror(mirror, catalogue);
+export async function endStateProblems(mirror: string, stateDir: string, inventory: AssetInventory): Promise<string[]> {
+  const problems = await verifyMirror(mirror, inventory);
   const files = await mirrorFiles(mirror);
-  const keys = new Set([...catalogue].map((a) => a.key));
+  const keys = new Set([...inventory].map((a) => a.key));
   for (const f of files.keys()) if (!keys.has(f)) problems.push(`unexpected file outside staging: ${f}`);
   const staged = await stagingFiles(mirror);
   if (staged.length > 0) problems.push(`staging is not empty: ${staged.join(', ')}`);
   const st = await readState(stateDir, keys);
-  if (st.counts.done !== catalogue.size) problems.push(`job counts ${JSON.stringify(st.counts)}, expected ${catalogue.size} done`);
-  const newest = Math.max(...[...catalogue].map((a) => a.lastModifiedMs));
+  if (st.counts.done !== inventory.size) problems.push(`job counts ${JSON.stringify(st.counts)}, expected ${inventory.size} done`);
+  const newest = Math.max(...[...inventory].map((a) => a.lastModifiedMs));
   if (st.cursor.hwmMs !== newest) problems.push(`HWM ${st.cursor.hwmMs} != newest LastModified ${newest}`);
   return problems;
 }

@@ -1,9 +1,9 @@
 // Shared test harness: temp dirs, running the engine in-process or the built CLI as a child process,
-// recording HTTP requests, and comparing a mirror with the simulator's catalogue byte for byte.
+// recording HTTP requests, and comparing a mirror with the simulator's inventory byte for byte.
 //
 //   const dirs = await tempDirs('core');              // { root, mirror, state, cleanup() }
 //   const r = await syncInProcess({ sim, dirs });      // one `sync` cycle, in this process
-//   expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+//   expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
 //   const cli = await runCli(['sync', ...], { env }); // spawns `node dist/cli/main.js` (build first)
 //
 // Nothing here sleeps for synchronization: waitUntil() polls a condition with a bounded timeout.
@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Engine, type EngineOptions, type SyncSummary } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
-import { contentSha256, type Asset, type Catalogue, type Simulator } from '../../src/simulator/index.js';
+import { contentSha256, type Asset, type AssetInventory, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Cursor, Job, JobState } from '../../src/store/types.js';
 
@@ -120,13 +120,13 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /**
- * Compare the mirror with the catalogue: every asset (or those in `only`) must exist at
+ * Compare the mirror with the inventory: every asset (or those in `only`) must exist at
  * `<mirror>/<key>` with the listed size, sha256 equal to contentSha256(seed, size), and
  * mtime == LastModified. Returns human-readable problems; [] means the mirror is exact.
  */
-export async function verifyMirror(mirrorDir: string, catalogue: Iterable<Asset>, only?: (a: Asset) => boolean): Promise<string[]> {
+export async function verifyMirror(mirrorDir: string, inventory: Iterable<Asset>, only?: (a: Asset) => boolean): Promise<string[]> {
   const problems: string[] = [];
-  for (const a of catalogue) {
+  for (const a of inventory) {
     if (only && !only(a)) continue;
     const file = path.join(mirrorDir, ...a.key.split('/'));
     const st = await fsp.lstat(file).catch(() => null);
@@ -352,4 +352,4 @@ export function testSeed(): number {
   return env ? Number(env) : Math.floor(Math.random() * 2 ** 31);
 }
 
-export type { Catalogue };
+export type { AssetInventory };

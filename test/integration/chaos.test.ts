@@ -10,7 +10,7 @@
 // GeoParquet index must list exactly the catalogue's items.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
-import { Catalogue, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
+import { AssetInventory, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems } from '../helpers/stac.js';
@@ -36,7 +36,7 @@ afterAll(async () => {
   await dirs?.cleanup();
 });
 
-function catalogue(rng: Rng): Catalogue {
+function sampleAssets(rng: Rng): AssetInventory {
   const base = Math.floor(Date.now() / 1000) * 1000 - 7 * 86_400_000;
   const bigAt = new Set<number>();
   while (bigAt.size < BIG) bigAt.add(rng.int(0, ASSETS));
@@ -46,7 +46,7 @@ function catalogue(rng: Rng): Catalogue {
     // several assets share one LastModified second, as in real deliveries
     inputs.push({ key: `chaos/${String(i % 7)}/asset-${String(i).padStart(3, '0')}.bin`, size, lastModified: base + Math.floor(i / 3) * 1000, seed: `chaos-${seed}-${i}` });
   }
-  return new Catalogue(inputs);
+  return new AssetInventory(inputs);
 }
 
 const STAC_ITEMS = 200;
@@ -66,9 +66,9 @@ interface Scenario {
 }
 
 async function assetsScenario(rng: Rng, faults: SimulatorOptions['faults']): Promise<Scenario> {
-  const cat = catalogue(rng);
+  const cat = sampleAssets(rng);
   expect(cat.size).toBeGreaterThanOrEqual(200);
-  const s = await startSimulator({ catalogue: cat, seed, redirect: true, adminPort: false, faults: { ...faults, tokenTtlMs: 3000 } });
+  const s = await startSimulator({ inventory: cat, seed, redirect: true, adminPort: false, faults: { ...faults, tokenTtlMs: 3000 } });
   return {
     sim: s,
     env: credentials(s),

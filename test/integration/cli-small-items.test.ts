@@ -2,14 +2,14 @@
 // stops (and nothing about pausing), the STAC simulator's banner counts what a STAC sync mirrors, and
 // a listing page that is not a listing is retried a bounded number of times, saying so.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { killAll, spawnCli } from '../helpers/fault-daemon.js';
 import { runCli, tempDirs, type TempDirs } from '../helpers/harness.js';
 
 let sim: Simulator;
 const cleanups: (() => Promise<unknown>)[] = [];
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(11, { count: 6, maxSize: 32 * 1024 }), seed: 11 });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(11, { count: 6, maxSize: 32 * 1024 }), seed: 11 });
 });
 afterAll(async () => {
   await sim.close();
@@ -70,7 +70,7 @@ describe('simulate --source stac', () => {
 
 describe('a listing page that is not a listing', () => {
   it('a one-shot sync says so while it retries, gives up after 3 tries (exit 1), and the summary says why', async () => {
-    const bad = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(12, { count: 4, maxSize: 8 * 1024 }), faults: { malformedListing: 'always' }, seed: 12 });
+    const bad = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(12, { count: 4, maxSize: 8 * 1024 }), faults: { malformedListing: 'always' }, seed: 12 });
     cleanups.push(() => bad.close());
     const d = await dirs();
     const r = await runCli(['sync', '--api-url', bad.url, '--mirror-dir', d.mirror, '--state-dir', d.state], {

@@ -60,7 +60,7 @@ describe('constellr-sync CLI', () => {
     const { sim, dirs } = await setup({ assets: assets(6) });
     const r = await runCli(['sync'], { env: envFor(sim, dirs) });
     expect(r.code, r.stderr).toBe(0);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     const st = await runCli(['status', '--json'], { env: envFor(sim, dirs) });
     expect(st.code, st.stderr).toBe(0);
     const json = JSON.parse(st.stdout) as { jobs: Record<string, unknown>; highWaterMark: string | null };
@@ -167,6 +167,6 @@ describe('constellr-sync CLI', () => {
       for (const part of t.split('.')) if (part.length > 20) expect(output).not.toContain(part);
     }
     expect(output).not.toMatch(/Bearer [A-Za-z0-9]/);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
   });
 });

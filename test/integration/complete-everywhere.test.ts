@@ -10,7 +10,7 @@ import { Operations } from '../../src/daemon/operations.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { SyncMetrics } from '../../src/ops/metrics.js';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { runCli, tempDirs, testSeed } from '../helpers/harness.js';
 
 const seed = testSeed();
@@ -22,7 +22,7 @@ const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   const assets = [...Array.from({ length: 5 }, (_, i) => ({ key: `ok/f-${i}.bin`, size: 1000 + i, lastModified: T0 + i * 1000, seed: `s${i}` })), { key: GONE, size: 20, lastModified: T0 + 10_000 }];
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { notFoundKeys: [GONE] }, seed });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets), faults: { notFoundKeys: [GONE] }, seed });
 });
 afterAll(async () => {
   await sim.close();
@@ -89,8 +89,8 @@ describe('one meaning of complete, one count, everywhere', () => {
   });
 
   it('1 failed and 1 gone of 7: "incomplete: 1 failed, 1 gone", 5 of 7, everywhere; --check exits 1; the metric is 0', async () => {
-    sim.catalogue.put({ key: UNSAFE, size: 10, lastModified: T0 + 20_000 });
-    cleanups.push(async () => sim.catalogue.remove(UNSAFE));
+    sim.inventory.put({ key: UNSAFE, size: 10, lastModified: T0 + 20_000 });
+    cleanups.push(async () => sim.inventory.remove(UNSAFE));
     const s = await surfaces();
     expect(s.text.stdout.split('\n')[0]).toMatch(/^mirror: +incomplete: 1 failed, 1 gone: 5 of 7 assets mirrored, .*; 0 to do, 1 failed, 1 gone$/);
     expect(s.json).toMatchObject({ complete: false, completeness: { state: 'failed', summary: 'incomplete: 1 failed, 1 gone', done: 5, total: 7 } });

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../src/cli/commands/sync.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { stagingDir } from '../../src/mirror/staging.js';
-import { sampleCatalogue, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import {
   jobOf,
   mirrorFiles,
@@ -42,15 +42,15 @@ function withSeed(msg: string): string {
 
 describe('core sync', () => {
   it('full sync mirrors every asset: size, sha256 and mtime equal the catalogue', async () => {
-    const { sim, dirs } = await setup({ catalogue: sampleCatalogue(SEED, { count: 40, maxSize: 256 * 1024 }) });
+    const { sim, dirs } = await setup({ inventory: sampleInventory(SEED, { count: 40, maxSize: 256 * 1024 }) });
     const r = await syncInProcess({ sim, dirs, concurrency: 4 });
     expect(r.summary.pollError, withSeed('poll error')).toBeNull();
     expect(r.counts).toEqual({ queued: 0, running: 0, done: 40, failed: 0, gone: 0 });
-    expect(await verifyMirror(dirs.mirror, sim.catalogue), withSeed('mirror')).toEqual([]);
-    const newest = Math.max(...[...sim.catalogue].map((a) => a.lastModifiedMs));
+    expect(await verifyMirror(dirs.mirror, sim.inventory), withSeed('mirror')).toEqual([]);
+    const newest = Math.max(...[...sim.inventory].map((a) => a.lastModifiedMs));
     expect(r.cursor.hwmMs).toBe(newest);
     // every asset fetched exactly once, nothing else on disk
-    for (const a of sim.catalogue) expect(sim.stats.completedDownloadsByKey.get(a.key) ?? 0, a.key).toBe(1);
+    for (const a of sim.inventory) expect(sim.stats.completedDownloadsByKey.get(a.key) ?? 0, a.key).toBe(1);
     expect((await mirrorFiles(dirs.mirror)).size).toBe(40);
     // staging is empty afterwards
     expect(await fsp.readdir(stagingDir(dirs.mirror))).toEqual([]);
@@ -60,7 +60,7 @@ describe('core sync', () => {
     const assets: AssetInput[] = Array.from({ length: 20 }, (_, i) => ({ key: `inc/a${String(i).padStart(2, '0')}.bin`, size: 1000 + i * 97, lastModified: T0 + i * 1000 }));
     const { sim, dirs } = await setup({ assets });
     await syncInProcess({ sim, dirs });
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
 
     // nothing changed: nothing downloaded
     sim.resetStats();
@@ -70,16 +70,16 @@ describe('core sync', () => {
     expect(idle.summary.poll?.changed).toBe(0);
 
     sim.resetStats();
-    sim.catalogue.put({ key: 'inc/new-1.bin', size: 4321, lastModified: T0 + 60_000 });
-    sim.catalogue.put({ key: 'inc/new 2.bin', size: 77, lastModified: T0 + 61_000 });
-    sim.catalogue.put({ key: 'inc/a05.bin', size: 999, lastModified: T0 + 62_000 }); // replaced: new size, time and content
-    sim.catalogue.put({ key: 'inc/a07.bin', size: 1000 + 7 * 97, lastModified: T0 + 7000 }); // replaced in place: same size and second, new ETag
+    sim.inventory.put({ key: 'inc/new-1.bin', size: 4321, lastModified: T0 + 60_000 });
+    sim.inventory.put({ key: 'inc/new 2.bin', size: 77, lastModified: T0 + 61_000 });
+    sim.inventory.put({ key: 'inc/a05.bin', size: 999, lastModified: T0 + 62_000 }); // replaced: new size, time and content
+    sim.inventory.put({ key: 'inc/a07.bin', size: 1000 + 7 * 97, lastModified: T0 + 7000 }); // replaced in place: same size and second, new ETag
     const r = await syncInProcess({ sim, dirs });
     expect(r.summary.poll?.inserted).toBe(2);
     expect(r.summary.poll?.changed).toBe(2);
     expect(Object.fromEntries(sim.stats.downloadsByKey)).toEqual({ 'inc/new-1.bin': 1, 'inc/new 2.bin': 1, 'inc/a05.bin': 1, 'inc/a07.bin': 1 });
     expect(r.counts.done).toBe(22);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     expect(r.cursor.hwmMs).toBe(T0 + 62_000);
   });
 
@@ -96,13 +96,13 @@ describe('core sync', () => {
     // Five more appear later in the very same second (sorted between the others): a strict
     // `lastModifiedAfter = HWM` would never list them; HWM − lookback does.
     sim.resetStats();
-    for (const k of ['tie/k000a', 'tie/k100a', 'tie/k150a', 'tie/k299a', 'tie/zzz']) sim.catalogue.put({ key: k, size: 33, lastModified: same });
+    for (const k of ['tie/k000a', 'tie/k100a', 'tie/k150a', 'tie/k299a', 'tie/zzz']) sim.inventory.put({ key: k, size: 33, lastModified: same });
     const r2 = await syncInProcess({ sim, dirs, pageSize: 100, concurrency: 8 });
     expect(sim.stats.listRequests).toBe(4);
     expect(r2.summary.poll?.inserted).toBe(5);
     expect([...sim.stats.downloadsByKey.keys()].sort()).toEqual(['tie/k000a', 'tie/k100a', 'tie/k150a', 'tie/k299a', 'tie/zzz']);
     expect(r2.counts.done).toBe(305);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
   });
 
   it('an asset revealed late with a LastModified older than the HWM but inside the lookback is mirrored', async () => {
@@ -113,12 +113,12 @@ describe('core sync', () => {
     expect(first.cursor.hwmMs).toBe(hwm);
 
     sim.resetStats();
-    sim.catalogue.put({ key: 'late/slow-upload.bin', size: 2048, lastModified: hwm - 30 * 60_000 }); // 30 min older than the HWM
+    sim.inventory.put({ key: 'late/slow-upload.bin', size: 2048, lastModified: hwm - 30 * 60_000 }); // 30 min older than the HWM
     const r = await syncInProcess({ sim, dirs, lookback: '1h' });
     expect(r.summary.poll?.inserted).toBe(1);
     expect(Object.fromEntries(sim.stats.downloadsByKey)).toEqual({ 'late/slow-upload.bin': 1 });
     expect(r.cursor.hwmMs).toBe(hwm); // the HWM never moves backwards
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     expect((await jobOf(dirs.state, 'late/slow-upload.bin'))?.state).toBe('done');
   });
 
@@ -134,7 +134,7 @@ describe('core sync', () => {
     const elapsed = Date.now() - started;
     rec.stop();
     expect(r.counts.done, withSeed('done')).toBe(24);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
 
     const tokenReqs = rec.requests.filter((q) => q.origin === sim.url && q.path === '/token').map((q) => q.at);
     expect(tokenReqs.length).toBe(sim.stats.tokenRequests);
@@ -173,7 +173,7 @@ describe('core sync', () => {
     const elapsed = Date.now() - started;
     rec.stop();
     expect(r.counts.done, withSeed('done')).toBe(24);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     const tokenReqs = rec.requests.filter((q) => q.origin === sim.url && q.path === '/token').map((q) => q.at);
     expect(tokenReqs.length).toBe(sim.stats.tokensIssued);
     expect(sim.stats.tokensIssued).toBeGreaterThanOrEqual(2);
@@ -205,17 +205,17 @@ describe('core sync', () => {
     expect(afterRevoke.length, 'token requests after the revocation').toBe(1);
     expect(sim.stats.tokenRequests).toBe(2);
     for (const a of assets) expect((await jobOf(dirs.state, a.key))?.attempts, a.key).toBe(1);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
   });
 
   it('follows a redirect to storage without sending Authorization there', async () => {
-    const { sim, dirs } = await setup({ catalogue: sampleCatalogue(SEED + 1, { count: 15, maxSize: 64 * 1024 }), redirect: true });
+    const { sim, dirs } = await setup({ inventory: sampleInventory(SEED + 1, { count: 15, maxSize: 64 * 1024 }), redirect: true });
     const rec = recordRequests();
     cleanups.push(async () => rec.stop());
     const r = await syncInProcess({ sim, dirs });
     rec.stop();
     expect(r.counts.done).toBe(15);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     const toStorage = rec.requests.filter((q) => q.origin === sim.storageUrl);
     expect(toStorage.length).toBeGreaterThanOrEqual(14); // the empty _SUCCESS may or may not be fetched
     for (const q of toStorage) expect(q.headers.authorization, q.path).toBeUndefined();
@@ -251,7 +251,7 @@ describe('core sync', () => {
     expect(r.counts).toEqual({ queued: 0, running: 0, done: keys.length, failed: 0, gone: 0 });
     for (const k of keys) expect(sim.stats.completedDownloadsByKey.get(k), k).toBe(1);
     expect(sim.stats.statusCounts['404']).toBeUndefined();
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
     const paths = rec.requests.filter((q) => q.path.startsWith('/assets/')).map((q) => q.path);
     expect(paths).toContain('/assets/enc/%252e%252e/literal-dots.txt');
     expect(paths).toContain('/assets/enc/what%3F.txt');
@@ -286,7 +286,7 @@ describe('core sync', () => {
       await phases;
       rec.stop();
       expect(r.counts.done).toBe(1);
-      expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+      expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
       const api = rec.requests.filter((q) => q.origin === sim.url && q.path !== '/token');
       const limited = api.filter((q) => q.status === 429);
       expect(limited.some((q) => q.path.startsWith('/assets?'))).toBe(true);
@@ -321,7 +321,7 @@ describe('core sync', () => {
     expect(sim.stats.downloadsByKey.get('nf/vanished.bin')).toBe(1); // not retried
     expect(await fsp.stat(path.join(dirs.mirror, 'nf', 'vanished.bin')).catch(() => null)).toBeNull();
     expect(await fsp.readdir(stagingDir(dirs.mirror))).toEqual([]);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue, (a) => a.key === 'nf/here.bin')).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory, (a) => a.key === 'nf/here.bin')).toEqual([]);
   });
 
   it('a malformed listing page: no HWM advance, a clear error, a failing exit code', async () => {
@@ -330,7 +330,7 @@ describe('core sync', () => {
     const first = await syncInProcess({ sim, dirs, config: cfg });
     expect(first.cursor.hwmMs).toBe(T0);
 
-    sim.catalogue.put({ key: 'm/b.bin', size: 200, lastModified: T0 + 10_000 });
+    sim.inventory.put({ key: 'm/b.bin', size: 200, lastModified: T0 + 10_000 });
     sim.setFaults({ malformedListing: 'always' });
     const r = await syncInProcess({ sim, dirs, config: cfg });
     expect(r.summary.pollError).not.toBeNull();
@@ -348,7 +348,7 @@ describe('core sync', () => {
     expect(ok.cursor.hwmMs).toBe(T0 + 10_000);
     expect(ok.cursor.pollError).toBeNull();
     expect(exitCodeOf(ok.summary, ok.counts, false)).toBe(EXIT.OK);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
   });
 
   it('a malformed first listing leaves no HWM at all', async () => {
@@ -365,7 +365,7 @@ describe('core sync', () => {
     const small: AssetInput[] = Array.from({ length: 6 }, (_, i) => ({ key: `vis/s${i}.json`, size: 3000 + i, lastModified: T0 + 1000 + i }));
     // 1 MiB/s: the big body takes ~2.5 s, long enough to watch it grow in staging
     const { sim, dirs } = await setup({ assets: [big, ...small], faults: { bodyBytesPerSecond: 1024 * 1024 } });
-    const sizes = new Map([...sim.catalogue].map((a) => [a.key, a.size]));
+    const sizes = new Map([...sim.inventory].map((a) => [a.key, a.size]));
     const violations: string[] = [];
     let sawPartialWithoutFinal = 0;
     let stop = false;
@@ -393,6 +393,6 @@ describe('core sync', () => {
     expect(violations).toEqual([]);
     expect(sawPartialWithoutFinal, 'observed the big download in staging before it was renamed').toBeGreaterThan(0);
     expect(r.counts.done).toBe(7);
-    expect(await verifyMirror(dirs.mirror, sim.catalogue)).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory)).toEqual([]);
   });
 });

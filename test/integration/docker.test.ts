@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { REPO_ROOT, waitUntil } from '../helpers/harness.js';
 
 function ping(socketPath: string): Promise<boolean> {
@@ -56,7 +56,7 @@ describe.skipIf(skipReason !== null)('the Docker image', () => {
       const { GenericContainer, TestContainers, Wait } = await import('testcontainers');
       const assets = Array.from({ length: 6 }, (_, i) => ({ key: `products/lst/scene-${i}.tif`, size: 32 * 1024 + i, lastModified: Date.UTC(2026, 0, 1, i) }));
       // Listen on every interface: the container reaches the host through testcontainers' port forwarder.
-      sim = await startSimulator({ host: '0.0.0.0', port: 0, adminPort: false, catalogue: new Catalogue(assets), seed: 3 });
+      sim = await startSimulator({ host: '0.0.0.0', port: 0, adminPort: false, inventory: new AssetInventory(assets), seed: 3 });
       const port = Number(new URL(sim.url).port);
       await TestContainers.exposeHostPorts(port);
       const image = await GenericContainer.fromDockerfile(REPO_ROOT).build('constellr-sync-test:latest', { deleteOnExit: true });

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AssetInput } from '../../src/simulator/catalogue.js';
+import type { AssetInput } from '../../src/simulator/inventory.js';
 import { tempDirs } from '../helpers/harness.js';
 import { configFlags, crashTestBed, endStateProblems, readState } from '../helpers/fault-daemon.js';
 
@@ -26,7 +26,7 @@ const { cleanup, runSync } = bed;
 const sha256 = async (file: string) => createHash('sha256').update(await fsp.readFile(file)).digest('hex');
 
 describe('group commit: SIGKILL inside a batch commit, then a clean restart', () => {
-  const keys = () => [...bed.sim.catalogue].map((a) => a.key);
+  const keys = () => [...bed.sim.inventory].map((a) => a.key);
 
   it.each(['batch_synced:2', 'batch_renamed:2', 'batch_dirs_synced:2', 'batch_committed:2'])('%s: no done row without its whole file; the restart converges', async (point) => {
     const dirs = await tempDirs(`gc-${point.replace(':', '-')}`);
@@ -55,6 +55,6 @@ describe('group commit: SIGKILL inside a batch commit, then a clean restart', ()
 
     const second = await runSync(args);
     expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.inventory)).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ const bed = crashTestBed(() => makeAssets('cp', SIZES));
 const { cleanup, runSync } = bed;
 
 describe('crash points: SIGKILL at a named point, then a clean restart', () => {
-  const keys = () => [...bed.sim.catalogue].map((a) => a.key);
+  const keys = () => [...bed.sim.inventory].map((a) => a.key);
 
   /** First run dies at `point`; `restart()` runs again without it and checks the end state. */
   async function crash(point: string, pageSize = 1000) {
@@ -37,7 +37,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
     expect(first.stderr).toContain(`crash point ${point.split(':')[0]}: SIGKILL`);
     const afterCrash = await readState(dirs.state, keys());
-    const held = await bytesHeld(dirs.mirror, afterCrash, bed.sim.catalogue);
+    const held = await bytesHeld(dirs.mirror, afterCrash, bed.sim.inventory);
     const firstRun = { byKey: new Map(bed.sim.stats.completedDownloadsByKey) };
     const running = [...afterCrash.jobs.values()].filter((j) => j.state === 'running');
     // `completedDownloadsByKey` counts bodies the server flushed into the socket, which a killed
@@ -46,7 +46,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
       bed.sim.resetStats();
       const second = await runSync(args);
       expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-      expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
+      expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.inventory)).toEqual([]);
       // at most one duplicate download of any key over both runs
       for (const k of keys()) {
         const n = (firstRun.byKey.get(k) ?? 0) + (bed.sim.stats.completedDownloadsByKey.get(k) ?? 0);
@@ -54,7 +54,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
       }
       return { final: await readState(dirs.state, keys()) };
     };
-    return { dirs, afterCrash, held, total: bed.sim.catalogue.totalBytes, firstRun, running, restart };
+    return { dirs, afterCrash, held, total: bed.sim.inventory.totalBytes, firstRun, running, restart };
   }
 
   it('after_page_commit: the pages are committed, the HWM has not moved, the restart lists again', async () => {
@@ -133,17 +133,17 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     const job = c.running[0]!;
     const old = stagingPaths(c.dirs.mirror, job.key, job.remoteModifiedMs, job.remoteSize);
     expect(await stagingFiles(c.dirs.mirror)).toContain(old.name + '.partial');
-    const before = bed.sim.catalogue.get(job.key)!;
+    const before = bed.sim.inventory.get(job.key)!;
     try {
       // a new version (new LastModified, new content) is uploaded while the daemon is down
-      bed.sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs + 60_000, seed: `${before.seed}-v2` });
+      bed.sim.inventory.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs + 60_000, seed: `${before.seed}-v2` });
       const { final } = await c.restart(job.key);
       expect(final.jobs.get(job.key)).toMatchObject({ state: 'done', remoteModifiedMs: before.lastModifiedMs + 60_000, attempts: 1 });
       // the new version whole: never a 206 on top of the old version's bytes
       expect(bed.sim.stats.statusCounts['206'] ?? 0).toBe(0);
       expect(bed.sim.stats.completedDownloadsByKey.get(job.key)).toBeGreaterThanOrEqual(1);
     } finally {
-      bed.sim.catalogue.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs, seed: before.seed });
+      bed.sim.inventory.put({ key: job.key, size: before.size, lastModified: before.lastModifiedMs, seed: before.seed });
     }
   });
 
@@ -153,7 +153,7 @@ describe('crash points: SIGKILL at a named point, then a clean restart', () => {
     const args = await configFlags(dirs.root, { sim: bed.sim, mirror: dirs.mirror, state: dirs.state });
     expect((await runSync(args)).code).toBe(0);
     // what that kill leaves: the claim marker of a dead process for a job that is done
-    const a = [...bed.sim.catalogue].find((x) => x.size > 0)!;
+    const a = [...bed.sim.inventory].find((x) => x.size > 0)!;
     const p = stagingPaths(dirs.mirror, a.key, a.lastModifiedMs, a.size);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     await fsp.writeFile(p.partial.replace(/\.partial$/, '.claim'), JSON.stringify({ instance: 'a-dead-process', space: PID_SPACE, host: hostname(), pid: dead, token: 'x', at: new Date().toISOString() }));

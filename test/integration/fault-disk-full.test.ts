@@ -60,7 +60,7 @@ describe.skipIf(noNamespaces !== null)('disk full on a small filesystem', () => 
     expect(await freeBytes(inNs(fsRoot))).toBeLessThan(4 * MiB); // we really see the namespace's tmpfs
 
     // Wait for the stable pause: one file done, nothing running, the last disk_full episode still open.
-    const keys = [...sim.catalogue].map((a) => a.key);
+    const keys = [...sim.inventory].map((a) => a.key);
     await waitUntil(
       async () => {
         const st = await readState(dirs.state, []);
@@ -92,7 +92,7 @@ describe.skipIf(noNamespaces !== null)('disk full on a small filesystem', () => 
     await fsp.rm(inNs(path.join(fsRoot, 'filler')));
     await d.waitLog((l) => l.msg === 'condition cleared; downloads resume' && l.reason === 'disk_full' && linesWith(d, 'condition cleared', 'disk_full').length === episodes, 20_000, 'the disk_full pause to clear');
     await waitUntil(async () => (await readState(dirs.state, [])).counts.done === 4, 30_000, 100, 'all four mirrored');
-    expect(await endStateProblems(inNs(mirror), dirs.state, sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(inNs(mirror), dirs.state, sim.inventory)).toEqual([]);
     const end = await readState(dirs.state, keys);
     for (const j of end.jobs.values()) expect(j.attempts, `${j.key}: disk full burns no attempt`).toBe(1);
     d.kill('SIGTERM');

@@ -61,9 +61,9 @@ describe.skipIf(!pgOk)('hung worker on PostgreSQL', () => {
 
     // Version 2 appears; B takes over polling once A's poller lease lapses, sweeps A's expired job
     // lease, and downloads version 2 at full speed.
-    sim.catalogue.put({ key: KEY, size: SIZE, lastModified: t0 + 60_000 });
+    sim.inventory.put({ key: KEY, size: SIZE, lastModified: t0 + 60_000 });
     sim.setFaults({ bodyBytesPerSecond: 0 });
-    const v2 = sim.catalogue.get(KEY)!;
+    const v2 = sim.inventory.get(KEY)!;
     const v2sha = await contentSha256(v2.seed, v2.size);
     const b = start('b');
     await vi.waitFor(

@@ -3,7 +3,7 @@
 // credentials pause the daemon (auth_failed) with a slow retry and no failed job; a poison job that
 // crashes the process every time ends failed after its attempt cap and the queue moves on.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { runCli, tempDirs, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, linesWith, makeAssets, readState, spawnCli, type Proc } from '../helpers/fault-daemon.js';
 
@@ -33,7 +33,7 @@ async function daemon(s: Simulator, name: string, config: Record<string, unknown
   return { dirs, args };
 }
 
-const keysOf = (c: Catalogue) => [...c].map((a) => a.key);
+const keysOf = (c: AssetInventory) => [...c].map((a) => a.key);
 
 async function stopOk(d: Proc): Promise<void> {
   d.kill('SIGTERM');
@@ -43,8 +43,8 @@ async function stopOk(d: Proc): Promise<void> {
 
 describe('network faults', () => {
   it('API down: the circuit breaker pauses claiming instead of burning attempts; downloads resume when it is back', async () => {
-    const catalogue = new Catalogue(makeAssets('down', [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB]));
-    const s1 = await sim({ catalogue, faults: { bodyBytesPerSecond: 256 * KiB } });
+    const inventory = new AssetInventory(makeAssets('down', [2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB]));
+    const s1 = await sim({ inventory, faults: { bodyBytesPerSecond: 256 * KiB } });
     const port = Number(new URL(s1.url).port);
     const maxAttempts = 4;
     const { dirs, args } = await daemon(s1, 'down', {
@@ -56,7 +56,7 @@ describe('network faults', () => {
     await s1.close();
     // Without the breaker, 6 jobs × 4 attempts would all be failed within a few seconds.
     await waitUntil(() => linesWith(d, 'pausing all downloads', 'api_down').length >= 3, 30_000, 50, 'three circuit-breaker trips');
-    const during = await readState(dirs.state, keysOf(catalogue));
+    const during = await readState(dirs.state, keysOf(inventory));
     expect(during.counts.failed).toBe(0);
     const attempts = [...during.jobs.values()].reduce((n, j) => n + j.attempts, 0);
     // threshold (max(8, 3 × concurrency) = 8) burned before the first trip, plus claims in flight
@@ -64,19 +64,19 @@ describe('network faults', () => {
     expect(d.logs().some((l) => l.msg === 'download failed; will retry' && l.attemptBurned === false)).toBe(true);
 
     // The API is back on the same address.
-    const s2 = await sim({ catalogue, port });
-    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === catalogue.size, 40_000, 100, 'all done after the API came back');
+    const s2 = await sim({ inventory, port });
+    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === inventory.size, 40_000, 100, 'all done after the API came back');
     await stopOk(d);
-    expect(await endStateProblems(dirs.mirror, dirs.state, catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, inventory)).toEqual([]);
     expect(linesWith(d, 'circuit breaker is closed again')).toHaveLength(1);
-    const after = await readState(dirs.state, keysOf(catalogue));
+    const after = await readState(dirs.state, keysOf(inventory));
     for (const j of after.jobs.values()) expect(j.attempts, j.key).toBeLessThan(maxAttempts);
     expect(s2.stats.completedDownloadsByKey.size).toBeGreaterThan(0);
   });
 
   it('429 with Retry-After pauses all workers, not only the one that got it, and burns no attempt', async () => {
-    const catalogue = new Catalogue(makeAssets('rl', Array.from({ length: 12 }, () => 256 * KiB)));
-    const s = await sim({ catalogue, faults: { bodyBytesPerSecond: 256 * KiB } });
+    const inventory = new AssetInventory(makeAssets('rl', Array.from({ length: 12 }, () => 256 * KiB)));
+    const s = await sim({ inventory, faults: { bodyBytesPerSecond: 256 * KiB } });
     const { dirs, args } = await daemon(s, 'rl', { sync: { concurrency: 2, quickRetries: 0, maxAttempts: 2, retryBaseDelay: '200ms' } });
     const d = spawnCli(['run', ...args], credentials(s));
     await d.waitLog((l) => l.msg === 'poll finished', 15_000, 'the first poll');
@@ -89,16 +89,16 @@ describe('network faults', () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect(s.stats.downloadRequests - before).toBeLessThanOrEqual(1);
     s.setFaults({ rate429: 0 });
-    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === catalogue.size, 40_000, 100, 'all done after the pause');
+    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === inventory.size, 40_000, 100, 'all done after the pause');
     await stopOk(d);
-    expect(await endStateProblems(dirs.mirror, dirs.state, catalogue)).toEqual([]);
-    const st = await readState(dirs.state, keysOf(catalogue));
+    expect(await endStateProblems(dirs.mirror, dirs.state, inventory)).toEqual([]);
+    const st = await readState(dirs.state, keysOf(inventory));
     for (const j of st.jobs.values()) expect(j.attempts, `${j.key}: a 429 must not burn an attempt`).toBe(1);
   });
 
   it('rejected credentials: paused with status auth_failed, retried slowly, no job failed; recovers by itself', async () => {
-    const catalogue = new Catalogue(makeAssets('auth', Array.from({ length: 6 }, () => MiB)));
-    const s = await sim({ catalogue, faults: { bodyBytesPerSecond: 512 * KiB } });
+    const inventory = new AssetInventory(makeAssets('auth', Array.from({ length: 6 }, () => MiB)));
+    const s = await sim({ inventory, faults: { bodyBytesPerSecond: 512 * KiB } });
     const { dirs, args } = await daemon(s, 'auth', { sync: { concurrency: 2, quickRetries: 0, authRetryInterval: '1s' } });
     const d = spawnCli(['run', ...args], credentials(s));
     await d.waitLog((l) => l.msg === 'poll finished', 15_000, 'the first poll');
@@ -118,25 +118,25 @@ describe('network faults', () => {
     await waitUntil(() => s.stats.tokenRequests >= t0 + 2, 10_000, 50, 'two credential retries');
     const elapsed = Date.now() - started;
     expect(s.stats.tokenRequests - t0).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 2);
-    const paused = await readState(dirs.state, keysOf(catalogue));
+    const paused = await readState(dirs.state, keysOf(inventory));
     expect(paused.counts.failed).toBe(0);
     expect(linesWith(d, 'the API rejected the credentials')).toHaveLength(1);
 
     s.setFaults({ failToken: false });
     await d.waitLog((l) => l.msg === 'condition cleared; downloads resume' && l.reason === 'auth_failed', 10_000, 'the recovery');
-    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === catalogue.size, 40_000, 100, 'all done after recovery');
+    await waitUntil(async () => (await readState(dirs.state, [])).counts.done === inventory.size, 40_000, 100, 'all done after recovery');
     await waitUntil(async () => !(await status()).authFailed, 10_000, 200, 'status auth ok again');
     await stopOk(d);
-    expect(await endStateProblems(dirs.mirror, dirs.state, catalogue)).toEqual([]);
-    const st = await readState(dirs.state, keysOf(catalogue));
+    expect(await endStateProblems(dirs.mirror, dirs.state, inventory)).toEqual([]);
+    const st = await readState(dirs.state, keysOf(inventory));
     for (const j of st.jobs.values()) expect(j.attempts, `${j.key}: auth failures burn no attempt`).toBe(1);
   });
 
   it('a poison job that crashes the process every time ends failed (interrupted) at its cap; the queue moves on', async () => {
-    const catalogue = new Catalogue(makeAssets('poison', [10_000, 20_000, 30_000]));
-    const s = await sim({ catalogue });
+    const inventory = new AssetInventory(makeAssets('poison', [10_000, 20_000, 30_000]));
+    const s = await sim({ inventory });
     const { dirs, args } = await daemon(s, 'poison', { sync: { concurrency: 1, maxAttempts: 3, order: 'newest-first' } });
-    const poison = keysOf(catalogue)[2]!; // the newest: claimed first every time
+    const poison = keysOf(inventory)[2]!; // the newest: claimed first every time
     for (let i = 1; i <= 3; i++) {
       const p = spawnCli(['sync', ...args], { ...credentials(s), CONSTELLR_SYNC_CRASH_AT: 'after_claim' });
       expect((await p.exited).signal, p.stderr()).toBe('SIGKILL');
@@ -147,7 +147,7 @@ describe('network faults', () => {
     const r = await last.exited;
     expect(r.code).toBe(1); // some assets failed
     expect(last.stderr()).toContain(poison);
-    const st = await readState(dirs.state, keysOf(catalogue));
+    const st = await readState(dirs.state, keysOf(inventory));
     expect(st.jobs.get(poison)).toMatchObject({ state: 'failed', attempts: 3, errorClass: 'interrupted' });
     expect(st.counts).toMatchObject({ done: 2, failed: 1, queued: 0, running: 0 });
     expect(s.stats.downloadsByKey.get(poison) ?? 0).toBe(0);

@@ -18,7 +18,7 @@ const { cleanup, runSync } = bed;
 /** Bytes held for good: done jobs whole (their file must be there and complete), staged parts as recorded. */
 async function held(mirror: string, state: StateSnapshot): Promise<number> {
   let n = 0;
-  for (const a of bed.sim.catalogue) {
+  for (const a of bed.sim.inventory) {
     const j = state.jobs.get(a.key);
     if (j?.state === 'done') {
       const st = await fsp.stat(path.join(mirror, j.localPath!));
@@ -42,7 +42,7 @@ describe.each(['mid_ranges', 'after_part'])('ranged crash point %s', (point) => 
       state: dirs.state,
       config: { sync: { concurrency: 1, order: 'newest-first', rangedThreshold: '2MiB', rangedStreams: 4 }, log: { level: 'info' } },
     });
-    const keys = [...bed.sim.catalogue].map((a) => a.key);
+    const keys = [...bed.sim.inventory].map((a) => a.key);
     bed.sim.resetStats();
     const first = await runSync(args, point);
     expect(first.signal, `first run should die at ${point}; stderr: ${first.stderr}`).toBe('SIGKILL');
@@ -62,8 +62,8 @@ describe.each(['mid_ranges', 'after_part'])('ranged crash point %s', (point) => 
     bed.sim.resetStats();
     const second = await runSync(args);
     expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
-    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.inventory)).toEqual([]);
     // resumed: what was recorded is not fetched again
-    expect(bed.sim.stats.bytesServed).toBe(bed.sim.catalogue.totalBytes - have);
+    expect(bed.sim.stats.bytesServed).toBe(bed.sim.inventory.totalBytes - have);
   });
 });

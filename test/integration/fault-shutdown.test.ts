@@ -38,7 +38,7 @@ afterAll(async () => {
   await Promise.all(cleanup.map((d) => d.cleanup()));
 });
 
-const keys = () => [...sim.catalogue].map((a) => a.key);
+const keys = () => [...sim.inventory].map((a) => a.key);
 
 async function setup(name: string, grace: string) {
   const dirs = await tempDirs(`shutdown-${name}`);
@@ -70,15 +70,15 @@ async function twoInFlight(mirror: string) {
 
 async function resumeAndVerify(dirs: TempDirs, args: string[]) {
   const state = await readState(dirs.state, keys());
-  const held = await bytesHeld(dirs.mirror, state, sim.catalogue);
+  const held = await bytesHeld(dirs.mirror, state, sim.inventory);
   sim.setFaults({ bodyBytesPerSecond: 0 });
   sim.resetStats();
   const p = spawnCli(['sync', ...args], credentials(sim));
   const r = await p.exited;
   expect(r.code, p.stderr()).toBe(0);
-  expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+  expect(await endStateProblems(dirs.mirror, dirs.state, sim.inventory)).toEqual([]);
   // resumed: exactly the missing bytes were served, the two partials through 206s
-  expect(sim.stats.bytesServed).toBe(sim.catalogue.totalBytes - held);
+  expect(sim.stats.bytesServed).toBe(sim.inventory.totalBytes - held);
   expect(sim.stats.statusCounts['206']).toBe(2);
   return held;
 }
@@ -162,6 +162,6 @@ describe('single instance', () => {
     const d = spawnCli(['sync', ...args], credentials(sim));
     const rd = await d.exited;
     expect(rd.code, d.stderr()).toBe(0);
-    expect(await endStateProblems(dirs.mirror, dirs.state, sim.catalogue)).toEqual([]);
+    expect(await endStateProblems(dirs.mirror, dirs.state, sim.inventory)).toEqual([]);
   });
 });

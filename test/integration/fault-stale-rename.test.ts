@@ -42,7 +42,7 @@ describe.skipIf(!pgOk)('stale rename after a lost lease, on PostgreSQL', () => {
     expect(existsSync(MAIN), 'build first: npx tsc -p .').toBe(true);
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
     sim = await startSimulator({ assets: [{ key: KEY, size: SIZE, lastModified: t0 }], adminPort: false });
-    const v1sha = await contentSha256(sim.catalogue.get(KEY)!.seed, SIZE);
+    const v1sha = await contentSha256(sim.inventory.get(KEY)!.seed, SIZE);
     const mirror = path.join(tmp, 'mirror');
     const cfg = path.join(tmp, 'config.yaml');
     writeFileSync(
@@ -71,8 +71,8 @@ describe.skipIf(!pgOk)('stale rename after a lost lease, on PostgreSQL', () => {
     // Version 2 appears. B starts, takes over polling once A's poller lease lapsed, and tries to take
     // the job over. Without the row lock it sweeps A's expired lease, downloads version 2 and commits
     // it; with the lock it waits for A (its poll's upsert of that row blocks).
-    sim.catalogue.put({ key: KEY, size: SIZE, lastModified: t0 + 60_000 });
-    const v2sha = await contentSha256(sim.catalogue.get(KEY)!.seed, SIZE);
+    sim.inventory.put({ key: KEY, size: SIZE, lastModified: t0 + 60_000 });
+    const v2sha = await contentSha256(sim.inventory.get(KEY)!.seed, SIZE);
     expect(v2sha).not.toBe(v1sha);
     const b = start('b');
     await vi.waitFor(

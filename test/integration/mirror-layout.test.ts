@@ -120,7 +120,7 @@ describe('key to path', () => {
     expect(lj?.shortened).toBe(true);
     expect(lj?.localPath).toBe(resolveKey(dirs.mirror, longKey, 1).relPath);
     expect(lj?.localPath).toMatch(/^long\/n+~[0-9a-f]{16}\.tif$/);
-    expect((await fsp.stat(path.join(dirs.mirror, lj!.localPath!))).size).toBe(sim.catalogue.get(longKey)!.size);
+    expect((await fsp.stat(path.join(dirs.mirror, lj!.localPath!))).size).toBe(sim.inventory.get(longKey)!.size);
     // the symlink itself is untouched
     expect((await fsp.lstat(path.join(dirs.mirror, 'orders'))).isSymbolicLink()).toBe(true);
   });
@@ -200,7 +200,7 @@ describe('updates', () => {
     const file = path.join(dirs.mirror, 'scene', 'lst.tif');
     const oldSha = await contentSha256('v1', size);
     expect(await sha256File(file)).toBe(oldSha);
-    sim.catalogue.put({ key: 'scene/lst.tif', size, lastModified: at(100), seed: 'v2' });
+    sim.inventory.put({ key: 'scene/lst.tif', size, lastModified: at(100), seed: 'v2' });
     const newSha = await contentSha256('v2', size);
     // A reader keeps reading the whole file while the update runs.
     const seen = new Set<string>();
@@ -228,7 +228,7 @@ describe('updates', () => {
     const config = { 'mirror.keepPreviousVersions': 2 };
     await syncInProcess({ sim, dirs, config });
     for (let v = 2; v <= 4; v++) {
-      sim.catalogue.put({ key, size: 1000 + v, lastModified: at(v * 10), seed: `s${v}` });
+      sim.inventory.put({ key, size: 1000 + v, lastModified: at(v * 10), seed: `s${v}` });
       await syncInProcess({ sim, dirs, config });
     }
     const vdir = path.join(dirs.mirror, RESERVED_DIR, 'versions', 'orders', '7', 'product.tif');
@@ -249,8 +249,8 @@ describe('deletions (reconcile)', () => {
     it(`deletePolicy ${policy}`, async () => {
       const { sim, dirs } = await setup(twenty());
       await syncInProcess({ sim, dirs });
-      sim.catalogue.remove('d/k03.bin');
-      sim.catalogue.remove('d/k04.bin');
+      sim.inventory.remove('d/k03.bin');
+      sim.inventory.remove('d/k04.bin');
       const r = await reconcile(sim, dirs, policy, { percent: 10 });
       expect(r).toMatchObject({ listed: 18, missing: 2, limit: 2, guarded: false, applied: 2 });
       const j = await jobOf(dirs.state, 'd/k03.bin');
@@ -278,7 +278,7 @@ describe('deletions (reconcile)', () => {
       // a second reconcile changes nothing more
       expect(await reconcile(sim, dirs, policy, { percent: 10 })).toMatchObject({ missing: 0, applied: 0 });
       // a key that comes back is tracked (and, if its file was removed, fetched) again
-      sim.catalogue.put({ key: 'd/k03.bin', size: 203, lastModified: at(3) });
+      sim.inventory.put({ key: 'd/k03.bin', size: 203, lastModified: at(3) });
       await reconcile(sim, dirs, policy, { percent: 10 });
       await syncInProcess({ sim, dirs });
       expect((await jobOf(dirs.state, 'd/k03.bin'))?.remoteDeletedAt).toBeNull();
@@ -289,7 +289,7 @@ describe('deletions (reconcile)', () => {
   it('maxDelete guard: above the limit nothing is changed and the number is reported; a raised limit applies', async () => {
     const { sim, dirs } = await setup(twenty());
     await syncInProcess({ sim, dirs });
-    for (const i of [1, 2, 3, 4, 5]) sim.catalogue.remove(`d/k0${i}.bin`);
+    for (const i of [1, 2, 3, 4, 5]) sim.inventory.remove(`d/k0${i}.bin`);
     const guarded = await reconcile(sim, dirs, 'delete', { percent: 10 });
     expect(guarded).toMatchObject({ missing: 5, limit: 2, guarded: true, applied: 0, removedFiles: 0 });
     expect((await mirrorFiles(dirs.mirror)).size).toBe(20);
@@ -308,9 +308,9 @@ describe('deletions (reconcile)', () => {
   it('deletes nothing when the full listing fails, and picks up what the incremental polls missed', async () => {
     const { sim, dirs } = await setup(twenty());
     await syncInProcess({ sim, dirs, lookback: '1s' });
-    sim.catalogue.remove('d/k00.bin');
+    sim.inventory.remove('d/k00.bin');
     // A key that becomes visible late with an old LastModified: the incremental poll misses it.
-    sim.catalogue.put({ key: 'd/late.bin', size: 77, lastModified: at(-3600) });
+    sim.inventory.put({ key: 'd/late.bin', size: 77, lastModified: at(-3600) });
     const inc = await syncInProcess({ sim, dirs, lookback: '1s' });
     expect(inc.counts.done).toBe(20);
     expect(await jobOf(dirs.state, 'd/late.bin')).toBeNull();
@@ -331,7 +331,7 @@ describe('reconcile schedule (run)', () => {
   it('the daemon reconciles on sync.reconcileSchedule and applies the policy', async () => {
     const { sim, dirs } = await setup(Array.from({ length: 10 }, (_, i) => ({ key: `r/k${i}.bin`, size: 100 + i, lastModified: at(i) })));
     await syncInProcess({ sim, dirs });
-    sim.catalogue.remove('r/k7.bin');
+    sim.inventory.remove('r/k7.bin');
     await withRuntime(sim, dirs, { 'sync.reconcileSchedule': '* * * * * *', 'sync.schedule': '0 0 1 1 *', 'mirror.deletePolicy': 'trash', 'mirror.maxDelete': '10%' }, async (rt) => {
       const engine = new Engine(rt, { mode: 'continuous' });
       const handle = await engine.start();
@@ -415,7 +415,7 @@ describe('verify, export, ls (CLI)', () => {
     expect(dj.requeued).toBe(4);
     expect((await jobOf(dirs.state, 'v/f1.bin'))?.state).toBe('queued');
     await syncInProcess({ sim, dirs });
-    expect(await verifyMirror(dirs.mirror, sim.catalogue, (a) => a.size > 0), seedMsg('mirror after repair')).toEqual([]);
+    expect(await verifyMirror(dirs.mirror, sim.inventory, (a) => a.size > 0), seedMsg('mirror after repair')).toEqual([]);
     const after = await runCli(['verify', '--deep'], { env });
     expect(after.code, after.stderr).toBe(0);
     // the library result agrees
@@ -450,7 +450,7 @@ describe('verify, export, ls (CLI)', () => {
       path: 'm/plain.tif',
       size: 321,
       lastModified: new Date(at(1)).toISOString(),
-      sha256: await contentSha256(sim.catalogue.get('m/plain.tif')!.seed, 321),
+      sha256: await contentSha256(sim.inventory.get('m/plain.tif')!.seed, 321),
       state: 'done',
       shortened: false,
     });

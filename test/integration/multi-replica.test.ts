@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { Catalogue, contentBytes, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, contentBytes, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
 import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
 import { startReplica, type Replica } from '../helpers/replicas.js';
 
@@ -42,7 +42,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
       lastModified: base + (i % 500) * 1000,
     }));
     sim = await startSimulator({
-      catalogue: new Catalogue(assets),
+      inventory: new AssetInventory(assets),
       seed: SEED,
       defaultPageSize: 1000,
       maxPageSize: 1000,
@@ -151,7 +151,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
     for (const a of assets) expect(completed.get(a.key) ?? 0, a.key).toBeGreaterThanOrEqual(1);
 
     // The mirror is byte-identical to the catalogue.
-    for (const a of sim.catalogue.values()) {
+    for (const a of sim.inventory.values()) {
       const got = readFileSync(path.join(mirror, a.key));
       const want = contentBytes(a.seed, a.size);
       expect(createHash('sha256').update(got).digest('hex'), a.key).toBe(createHash('sha256').update(want).digest('hex'));

@@ -10,7 +10,7 @@ import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { applyReload } from '../../src/daemon/reload.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { Catalogue, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type AssetInput, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { ORDERS, type ClaimOrder } from '../../src/config/schema.js';
 import type { RemoteAsset } from '../../src/api/wire.js';
@@ -29,7 +29,7 @@ const sims: Simulator[] = [];
 const dirsToClean: TempDirs[] = [];
 
 async function sim(assets: AssetInput[], extra: Parameters<typeof startSimulator>[0] = {}): Promise<Simulator> {
-  const s = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), seed: SEED, ...extra });
+  const s = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets), seed: SEED, ...extra });
   sims.push(s);
   return s;
 }
@@ -111,10 +111,10 @@ describe(`dry run (seed ${SEED})`, () => {
 
     // 3. Change the account: 2 new, 1 replaced (same size, newer), 1 withdrawn.
     const later = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    s.catalogue.put({ key: 'lst/new-a.bin', size: 1000, lastModified: later, seed: 'n1' });
-    s.catalogue.put({ key: 'lst/new-b.bin', size: 2000, lastModified: later, seed: 'n2' });
-    s.catalogue.put({ key: good[3]!.key, size: good[3]!.size, lastModified: later, seed: 'changed' });
-    s.catalogue.remove(good[5]!.key);
+    s.inventory.put({ key: 'lst/new-a.bin', size: 1000, lastModified: later, seed: 'n1' });
+    s.inventory.put({ key: 'lst/new-b.bin', size: 2000, lastModified: later, seed: 'n2' });
+    s.inventory.put({ key: good[3]!.key, size: good[3]!.size, lastModified: later, seed: 'changed' });
+    s.inventory.remove(good[5]!.key);
     s.resetStats();
     const before = await snapshot(d);
 
@@ -458,8 +458,8 @@ describe('reload applied to a running engine (in-process)', () => {
       expect(engine.config.api.connectTimeout).toBe(10_000); // not applied: the old value stays in force
       await waitUntil(() => engine.pool.inFlight.size === 3, 10_000, 20, 'three downloads at once');
       // The per-second schedule polls; the new exclude filter keeps the .tmp out of the queue.
-      s.catalogue.put({ key: 'rl/new.bin', size: 10, lastModified: Date.now() - 5000, seed: 'n' });
-      s.catalogue.put({ key: 'rl/skip.tmp', size: 10, lastModified: Date.now() - 5000, seed: 't' });
+      s.inventory.put({ key: 'rl/new.bin', size: 10, lastModified: Date.now() - 5000, seed: 'n' });
+      s.inventory.put({ key: 'rl/skip.tmp', size: 10, lastModified: Date.now() - 5000, seed: 't' });
       await waitUntil(async () => (await rt.store.getJob('rl/new.bin')) !== null, 10_000, 50, 'a scheduled poll to list the new asset');
       expect(await rt.store.getJob('rl/skip.tmp')).toBeNull();
     } finally {

@@ -10,7 +10,7 @@ import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { readiness, scheduleIntervalMs, parseListen } from '../../src/ops/http-server.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { spawnProc } from '../helpers/fault-daemon.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 
@@ -20,7 +20,7 @@ let sim: Simulator;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(seed, { count: 12, maxSize: 96 * 1024 }), seed });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(seed, { count: 12, maxSize: 96 * 1024 }), seed });
 });
 afterAll(async () => {
   await sim.close();
@@ -83,21 +83,21 @@ describe('/metrics', () => {
     expect(m0.has('nodejs_eventloop_lag_seconds')).toBe(true);
 
     const summary = await engine.syncOnce();
-    expect(summary.stats.done).toBe(sim.catalogue.size);
+    expect(summary.stats.done).toBe(sim.inventory.size);
 
     const m1 = parseMetrics((await get(`${url}/metrics`)).text);
-    const n = sim.catalogue.size;
+    const n = sim.inventory.size;
     expect(m1.get('constellr_sync_assets{state="done"}')).toBe(n);
     expect(m1.get('constellr_sync_assets{state="queued"}')).toBe(0);
     expect(m1.get('constellr_sync_downloads_total{result="done"}')).toBe(n);
-    expect(m1.get('constellr_sync_downloaded_bytes_total')).toBe(sim.catalogue.totalBytes);
+    expect(m1.get('constellr_sync_downloaded_bytes_total')).toBe(sim.inventory.totalBytes);
     expect(m1.get('constellr_sync_download_size_bytes_count')).toBe(n);
-    expect(m1.get('constellr_sync_download_size_bytes_sum')).toBe(sim.catalogue.totalBytes);
+    expect(m1.get('constellr_sync_download_size_bytes_sum')).toBe(sim.inventory.totalBytes);
     expect(m1.get('constellr_sync_download_duration_seconds_count')).toBe(n);
     expect(m1.get('constellr_sync_polls_total{result="ok"}')).toBe(1);
     expect(m1.get('constellr_sync_poll_duration_seconds_count{result="ok"}')).toBe(1);
     expect(m1.get('constellr_sync_token_renewals_total')).toBeGreaterThanOrEqual(1);
-    const newest = Math.max(...[...sim.catalogue.values()].map((a) => a.lastModifiedMs));
+    const newest = Math.max(...[...sim.inventory.values()].map((a) => a.lastModifiedMs));
     expect(m1.get('constellr_sync_high_water_mark_timestamp_seconds')).toBe(newest / 1000);
     expect(m1.get('constellr_sync_last_successful_poll_timestamp_seconds')).toBeGreaterThan(0);
     expect(m1.get('constellr_sync_oldest_queued_job_age_seconds')).toBe(0);
@@ -149,7 +149,7 @@ describe('/metrics', () => {
       await workers;
       m = parseMetrics((await get(`${url}/metrics`)).text);
       expect(m.get('constellr_sync_downloads_total{result="retry"}')).toBeGreaterThanOrEqual(1);
-      expect(m.get('constellr_sync_assets{state="done"}'), [...m].filter(([k]) => k.startsWith('constellr_sync_assets') || k.startsWith('constellr_sync_downloads_total')).join(' ')).toBe(sim.catalogue.size);
+      expect(m.get('constellr_sync_assets{state="done"}'), [...m].filter(([k]) => k.startsWith('constellr_sync_assets') || k.startsWith('constellr_sync_downloads_total')).join(' ')).toBe(sim.inventory.size);
     } finally {
       sim.setFaults({ errorRate: 0, listFaultRate: 0 });
     }
@@ -234,7 +234,7 @@ describe('run serves the endpoint', () => {
     const url = String(line.url);
     expect((await get(`${url}/healthz`)).status).toBe(200);
     await waitUntil(async () => (await get(`${url}/readyz`)).status === 200, 15_000, 50, 'ready');
-    await waitUntil(async () => parseMetrics((await get(`${url}/metrics`)).text).get('constellr_sync_assets{state="done"}') === sim.catalogue.size, 20_000, 100, 'all mirrored');
+    await waitUntil(async () => parseMetrics((await get(`${url}/metrics`)).text).get('constellr_sync_assets{state="done"}') === sim.inventory.size, 20_000, 100, 'all mirrored');
     p.kill('SIGTERM');
     const exit = await p.exited;
     expect(exit.code).toBe(0);

@@ -15,7 +15,7 @@ import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { recordDeletion, signBody } from '../../src/ops/notify.js';
-import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { spawnProc } from '../helpers/fault-daemon.js';
 import { sha256File, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
@@ -27,7 +27,7 @@ let sim: Simulator;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(seed, { count: 8, maxSize: 48 * 1024 }), seed });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(seed, { count: 8, maxSize: 48 * 1024 }), seed });
 });
 afterAll(async () => {
   await sim.close();
@@ -136,12 +136,12 @@ describe('command hook', () => {
     const hook = await writeHook(dirs.root);
     const config = configFor(dirs, { 'notify.onAsset': { command: [process.execPath, hook.script, hook.out], concurrency: 2 } });
     const r = await syncWithNotify(config);
-    expect(r.summary.stats.done).toBe(sim.catalogue.size);
+    expect(r.summary.stats.done).toBe(sim.inventory.size);
     expect(r.drained).toBe(true);
     expect(r.outbox.hook).toEqual({ pending: 0, failed: 0 });
     const events = await readEvents(hook.out);
-    expect(events).toHaveLength(sim.catalogue.size);
-    for (const a of sim.catalogue.values()) {
+    expect(events).toHaveLength(sim.inventory.size);
+    for (const a of sim.inventory.values()) {
       const e = events.find((x) => x.CONSTELLR_KEY === a.key);
       expect(e, a.key).toBeDefined();
       expect(e).toEqual({
@@ -158,12 +158,12 @@ describe('command hook', () => {
     expect(JSON.stringify(events)).not.toContain('must-not-leak');
 
     // A changed asset: one 'updated' event, nothing for the unchanged ones.
-    const [first] = [...sim.catalogue.values()];
-    sim.catalogue.put({ key: first!.key, size: first!.size + 7, lastModified: first!.lastModifiedMs + 60_000, seed: 'v2' });
+    const [first] = [...sim.inventory.values()];
+    sim.inventory.put({ key: first!.key, size: first!.size + 7, lastModified: first!.lastModifiedMs + 60_000, seed: 'v2' });
     const r2 = await syncWithNotify(config);
     expect(r2.summary.stats.done).toBe(1);
     const after = await readEvents(hook.out);
-    expect(after).toHaveLength(sim.catalogue.size + 1);
+    expect(after).toHaveLength(sim.inventory.size + 1);
     expect(after.at(-1)).toMatchObject({ CONSTELLR_EVENT: 'updated', CONSTELLR_KEY: first!.key, CONSTELLR_SIZE: String(first!.size + 7) });
   });
 
@@ -174,10 +174,10 @@ describe('command hook', () => {
     // A failing hook: every event is retried up to maxAttempts, then kept as failed.
     const failing = configFor(dirs, { 'notify.onAsset': { command: [process.execPath, hook.script, hook.out, 'fail'] }, 'notify.maxAttempts': 2 });
     const r = await syncWithNotify(failing);
-    expect(r.summary.stats.done).toBe(sim.catalogue.size);
-    expect(r.outbox.hook).toEqual({ pending: 0, failed: sim.catalogue.size });
-    expect(r.metrics).toContain(`constellr_sync_hook_failures_total{reason="exit"} ${2 * sim.catalogue.size}`);
-    expect(r.metrics).toContain(`constellr_sync_notifications_total{sink="hook",result="failed"} ${sim.catalogue.size}`);
+    expect(r.summary.stats.done).toBe(sim.inventory.size);
+    expect(r.outbox.hook).toEqual({ pending: 0, failed: sim.inventory.size });
+    expect(r.metrics).toContain(`constellr_sync_hook_failures_total{reason="exit"} ${2 * sim.inventory.size}`);
+    expect(r.metrics).toContain(`constellr_sync_notifications_total{sink="hook",result="failed"} ${sim.inventory.size}`);
 
     // A hook that hangs: killed after its timeout; downloads were all done regardless.
     const dirs2 = await tempDirs('ops-notify');
@@ -190,10 +190,10 @@ describe('command hook', () => {
     await ops.attach(rt, engine, { http: false, baseEnv: { PATH: process.env.PATH }, notifyIdleMs: 50 });
     cleanups.push(() => ops.stop(0));
     const summary = await engine.syncOnce();
-    expect(summary.stats.done).toBe(sim.catalogue.size);
+    expect(summary.stats.done).toBe(sim.inventory.size);
     // Concurrency 1 and 200 ms each: the downloads finished long before the hooks could.
-    await waitUntil(async () => (await rt.store.outboxCounts()).hook.failed === sim.catalogue.size, 20_000, 50, 'every hung hook killed');
-    expect(await ops.metrics.render()).toContain(`constellr_sync_hook_failures_total{reason="timeout"} ${sim.catalogue.size}`);
+    await waitUntil(async () => (await rt.store.outboxCounts()).hook.failed === sim.inventory.size, 20_000, 50, 'every hung hook killed');
+    expect(await ops.metrics.render()).toContain(`constellr_sync_hook_failures_total{reason="timeout"} ${sim.inventory.size}`);
     expect(ops.notifier!.children.size).toBe(0);
   });
 });
@@ -209,14 +209,14 @@ describe('webhook', () => {
     const r = await syncWithNotify(config);
     expect(r.drained).toBe(true);
     expect(r.outbox.webhook).toEqual({ pending: 0, failed: 0 });
-    expect(rx.received).toHaveLength(sim.catalogue.size);
+    expect(rx.received).toHaveLength(sim.inventory.size);
     expect(r.metrics).toContain('constellr_sync_notifications_total{sink="webhook",result="retry"} 3');
     for (const x of rx.received) {
       expect(x.signatureOk).toBe(true);
       expect(x.headers['content-type']).toBe('application/json');
       expect(x.headers['x-constellr-event']).toBe('created');
       expect(x.headers['x-constellr-delivery']).toBe(String(x.body.deliveryId));
-      const a = sim.catalogue.get(String(x.body.key))!;
+      const a = sim.inventory.get(String(x.body.key))!;
       expect(x.body).toMatchObject({ event: 'created', key: a.key, path: a.key, size: a.size, lastModified: new Date(a.lastModifiedMs).toISOString() });
       expect(x.body.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
@@ -257,7 +257,7 @@ describe('webhook', () => {
       async () => {
         const s = SqliteStore.open(dirs.state, { maxAttempts: 10 });
         try {
-          return (await s.counts()).done === sim.catalogue.size;
+          return (await s.counts()).done === sim.inventory.size;
         } finally {
           await s.close();
         }
@@ -270,19 +270,19 @@ describe('webhook', () => {
     await first.exited;
     expect(rx.received).toHaveLength(0);
     const s = SqliteStore.open(dirs.state, { maxAttempts: 10 });
-    expect((await s.outboxCounts()).webhook.pending).toBe(sim.catalogue.size);
+    expect((await s.outboxCounts()).webhook.pending).toBe(sim.inventory.size);
     await s.close();
 
     // Restart with a working receiver: every event arrives (leases of the dead process released).
     mode = 'ok';
     const second = spawnProc(process.execPath, ['dist/cli/main.js', 'run'], env);
     cleanups.push(async () => second.kill('SIGKILL'));
-    await waitUntil(() => new Set(rx.received.map((x) => x.body.key)).size === sim.catalogue.size, 20_000, 20, 'every event delivered after the restart');
+    await waitUntil(() => new Set(rx.received.map((x) => x.body.key)).size === sim.inventory.size, 20_000, 20, 'every event delivered after the restart');
     // (signal handlers are installed once the engine has started: wait for its first poll)
     await second.waitLog((l) => l.msg === 'poll finished', 20_000, 'the first poll of the restarted daemon');
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
-    expect(new Set(rx.received.map((x) => x.body.key))).toEqual(new Set(sim.catalogue.keys()));
+    expect(new Set(rx.received.map((x) => x.body.key))).toEqual(new Set(sim.inventory.keys()));
     expect(rx.received.every((x) => x.signatureOk && x.body.event === 'created')).toBe(true);
     const s2 = SqliteStore.open(dirs.state, { maxAttempts: 10 });
     expect(await s2.outboxCounts()).toEqual({ hook: { pending: 0, failed: 0 }, webhook: { pending: 0, failed: 0 } });

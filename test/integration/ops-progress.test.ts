@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { CLI_MAIN, REPO_ROOT, runCli, tempDirs, type TempDirs } from '../helpers/harness.js';
 
 const ESC = '\x1b';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   // Throttled bodies so the display is drawn several times; one key answers 404 (a warning log line).
   const assets = Array.from({ length: 8 }, (_, i) => ({ key: `products/lst/2026/scene-${i}.tif`, size: 192 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }));
   assets.push({ key: GONE_KEY, size: 1000, lastModified: Date.UTC(2026, 0, 2) });
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { bodyBytesPerSecond: 384 * 1024, notFoundKeys: [GONE_KEY] }, seed: 1 });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets), faults: { bodyBytesPerSecond: 384 * 1024, notFoundKeys: [GONE_KEY] }, seed: 1 });
 });
 afterAll(async () => {
   await sim.close();
@@ -116,7 +116,7 @@ describe.skipIf(!hasScript && !hasPython)('in a terminal', () => {
     const faulty = await startSimulator({
       port: 0,
       adminPort: false,
-      catalogue: new Catalogue(Array.from({ length: 10 }, (_, i) => ({ key: `products/lst/2026/05/01/a-rather-long-prefix-for-tile-32UPU/scene-${i}_mask.tif`, size: 300 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
+      inventory: new AssetInventory(Array.from({ length: 10 }, (_, i) => ({ key: `products/lst/2026/05/01/a-rather-long-prefix-for-tile-32UPU/scene-${i}_mask.tif`, size: 300 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
       faults: { resetRate: 1 },
       seed: 2,
     });
@@ -143,7 +143,7 @@ describe.skipIf(!hasScript && !hasPython)('in a terminal', () => {
     const slow = await startSimulator({
       port: 0,
       adminPort: false,
-      catalogue: new Catalogue(Array.from({ length: 2 }, (_, i) => ({ key: `slow/file-${i}.bin`, size: 2 * 1024 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
+      inventory: new AssetInventory(Array.from({ length: 2 }, (_, i) => ({ key: `slow/file-${i}.bin`, size: 2 * 1024 * 1024, lastModified: Date.UTC(2026, 0, 1, 0, i) }))),
       faults: { bodyBytesPerSecond: 256 * 1024 },
       seed: 3,
     });

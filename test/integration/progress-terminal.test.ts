@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { CLI_MAIN, tempDirs, testSeed, waitUntil } from '../helpers/harness.js';
 
 const hasTmux = spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status === 0;
@@ -44,7 +44,7 @@ describe.skipIf(!hasTmux && process.env.CI !== 'true')('sync in a 120×35 termin
     sim = await startSimulator({
       port: 0,
       adminPort: false,
-      catalogue: sampleCatalogue(seed, { count: 90, maxSize: 1024 * 1024 }),
+      inventory: sampleInventory(seed, { count: 90, maxSize: 1024 * 1024 }),
       faults: { rate429: 0.04, retryAfterSeconds: 3, resetRate: 0.06, bodyBytesPerSecond: 4 * 1024 * 1024 },
       seed,
     });

@@ -143,7 +143,7 @@ describe('parallel ranged downloads', () => {
     ).rejects.toThrow();
     expect((await readRecord(t.staging.record))!.parts!.some((p) => p.done > 0)).toBe(true);
     // same size and the same listed LastModified for the job, new content and validator on the server
-    t.sim.catalogue.put({ key: KEY, size: SIZE, lastModified: L1 + 60_000, seed: 'v2' });
+    t.sim.inventory.put({ key: KEY, size: SIZE, lastModified: L1 + 60_000, seed: 'v2' });
     const r = await t.transfer();
     const v2 = contentBytes('v2', SIZE);
     expect(r.resumedFrom).toBe(0);

@@ -9,7 +9,7 @@ import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { applyReload } from '../../src/daemon/reload.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { parseTimetable } from '../../src/config/timetable.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
 import { tempDirs, waitUntil, type TempDirs } from '../helpers/harness.js';
@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describe('reload of sync.leaseDuration', () => {
   it('downloads in flight renew their lease at the new, shorter interval', async () => {
-    const s: Simulator = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(makeAssets('ls', [96 * KiB])) });
+    const s: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('ls', [96 * KiB])) });
     cleanups.push(() => s.close());
     const d: TempDirs = await tempDirs('reload-lease');
     cleanups.push(() => d.cleanup());

@@ -80,7 +80,7 @@ describe('resume validators', () => {
     // Again, but the object changes (same size, new content and date) before the resume.
     await fsp.rm(t.staging.partial);
     const have2 = await t.interrupted(MiB / 2);
-    t.sim.catalogue.put({ key: KEY, size: t.size, lastModified: L1 + 60_000, seed: 'v2' });
+    t.sim.inventory.put({ key: KEY, size: t.size, lastModified: L1 + 60_000, seed: 'v2' });
     const r = await t.transfer();
     // If-Range did not match: a whole 200 of version 2, never version 1's prefix spliced onto it.
     expect(r.resumedFrom).toBe(0);
@@ -95,7 +95,7 @@ describe('resume validators', () => {
     const t = await setup({ omitEtag: true, omitLastModified: true });
     await t.interrupted(MiB / 2);
     expect((await readRecord(t.staging.record))?.validator).toBeNull();
-    t.sim.catalogue.put({ key: KEY, size: t.size, lastModified: L1 + 60_000, seed: 'v2' });
+    t.sim.inventory.put({ key: KEY, size: t.size, lastModified: L1 + 60_000, seed: 'v2' });
     const r = await t.transfer();
     expect(r.resumedFrom).toBe(0);
     expect(r.received).toBe(t.size);
@@ -108,7 +108,7 @@ describe('resume validators', () => {
     const have = await t.interrupted(1.5 * MiB);
     // The object shrinks below the partial within the same second: If-Range (a date) still matches,
     // so the server answers the range with 416.
-    t.sim.catalogue.put({ key: KEY, size: MiB, lastModified: L1, seed: 'v3' });
+    t.sim.inventory.put({ key: KEY, size: MiB, lastModified: L1, seed: 'v3' });
     expect(have).toBeGreaterThan(MiB);
     const before = t.sim.stats.downloadRequests;
     const e = await t.transfer().then(

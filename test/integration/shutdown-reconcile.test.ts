@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { Catalogue, startSimulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator } from '../../src/simulator/index.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
 import { tempDirs, waitUntil } from '../helpers/harness.js';
 
@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 async function daemon(grace: string) {
-  const s = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(makeAssets('rc', [10, 20, 30])) });
+  const s = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('rc', [10, 20, 30])) });
   cleanups.push(() => s.close());
   const d = await tempDirs('shutdown-reconcile');
   cleanups.push(() => d.cleanup());

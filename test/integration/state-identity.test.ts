@@ -4,13 +4,13 @@
 // the source the state was made for.
 import { promises as fsp } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sampleCatalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { runCli, tempDirs, type CliResult, type TempDirs } from '../helpers/harness.js';
 
 let sim: Simulator;
 const cleanups: (() => Promise<unknown>)[] = [];
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(7, { count: 12, maxSize: 64 * 1024 }), seed: 7 });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(7, { count: 12, maxSize: 64 * 1024 }), seed: 7 });
 });
 afterAll(async () => {
   await sim.close();
@@ -87,7 +87,7 @@ describe('a state made for one catalogue is refused for another', () => {
     expect(sim.stats.listRequests).toBe(0);
 
     // The simulator on another port (a restart): the same API, so the state is used.
-    const again = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(7, { count: 12, maxSize: 64 * 1024 }), seed: 7 });
+    const again = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(7, { count: 12, maxSize: 64 * 1024 }), seed: 7 });
     cleanups.push(() => again.close());
     const r = await runCli(['sync', '--api-url', again.url], { env });
     expect(r.code, r.stderr).toBe(0);

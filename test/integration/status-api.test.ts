@@ -13,7 +13,7 @@ import { Operations, isLoopback } from '../../src/daemon/operations.js';
 import { SyncMetrics } from '../../src/ops/metrics.js';
 import { openRuntime, type Runtime } from '../../src/daemon/runtime.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
 import { runCli, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 
@@ -31,7 +31,7 @@ let sim: Simulator;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { notFoundKeys: [GONE] }, seed });
+  sim = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets), faults: { notFoundKeys: [GONE] }, seed });
 });
 afterAll(async () => {
   await sim.close();
@@ -381,7 +381,7 @@ describe('PostgreSQL', () => {
     if (!(await pgOk)) return ctx.skip();
     const schema = uniqueSchema('status');
     cleanups.push(() => dropSchema(schema));
-    const slow = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets.map((a) => ({ ...a, size: a.key.startsWith('ok/') ? 200_000 : a.size }))), faults: { notFoundKeys: [GONE], bodyBytesPerSecond: 200_000 }, seed });
+    const slow = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets.map((a) => ({ ...a, size: a.key.startsWith('ok/') ? 200_000 : a.size }))), faults: { notFoundKeys: [GONE], bodyBytesPerSecond: 200_000 }, seed });
     cleanups.push(() => slow.close());
     const mirror = await tempDirs('status-pg');
     cleanups.push(() => mirror.cleanup());

@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Catalogue, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { configFlags, credentials, killAll, spawnCli, type Proc } from '../helpers/fault-daemon.js';
 import { REPO_ROOT, runCli, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
@@ -67,7 +67,7 @@ describe.runIf(run)('the status page in chromium', () => {
       { key: SAFE_ODD, size: 2000, lastModified: T0 + 32_000 },
       { key: BLOCKED, size: 5000, lastModified: T0 + 33_000 },
     ];
-    sim = await startSimulator({ port: 0, adminPort: false, catalogue: new Catalogue(assets), faults: { notFoundKeys: [GONE] }, seed });
+    sim = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(assets), faults: { notFoundKeys: [GONE] }, seed });
     dirs = await tempDirs('status-page');
     // A foreign file where a directory must go: BLOCKED fails (path_conflict) until it is removed.
     await fsp.mkdir(dirs.mirror, { recursive: true });

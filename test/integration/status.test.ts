@@ -64,7 +64,7 @@ describe('status', () => {
     const { sim, d, flags } = await setup();
     const empty = await runCli(['status', '--check', ...flags], { env: credentials(sim) });
     expect(empty.code).toBe(2);
-    sim.catalogue.put({ key: 'st/../../escape.bin', size: 10, lastModified: Date.now() - 60_000 });
+    sim.inventory.put({ key: 'st/../../escape.bin', size: 10, lastModified: Date.now() - 60_000 });
     expect((await runCli(['sync', ...flags], { env: credentials(sim) })).code).toBe(1);
     const failed = await runCli(['status', '--check', ...flags], { env: credentials(sim) });
     expect(failed.code, failed.stdout).toBe(1);

@@ -35,7 +35,7 @@ describe('a late rename', () => {
     await fsp.mkdir(root);
     const real = await SqliteStore.open(path.join(dir, 'state'), { maxAttempts: 5 });
     cleanups.push(() => real.close());
-    const a = sim.catalogue.get(KEY)!;
+    const a = sim.inventory.get(KEY)!;
     await real.upsertPage([{ key: KEY, lastModifiedMs: a.lastModifiedMs, size: a.size, etag: a.etag }], Date.now());
     const [job] = await real.claimJobs(1, { owner: 'a/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
 

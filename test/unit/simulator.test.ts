@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  Catalogue,
+  AssetInventory,
   compareKeys,
   contentBytes,
   contentSha256,
@@ -10,7 +10,7 @@ import {
   encodeKeyPath,
   mulberry32,
   parseRange,
-  sampleCatalogue,
+  sampleInventory,
   startSimulator,
   type Simulator,
   type SimulatorOptions,
@@ -124,10 +124,10 @@ describe('content', () => {
   });
 });
 
-describe('catalogue', () => {
+describe('asset inventory', () => {
   it('orders keys by UTF-8 bytes and agrees with Buffer.compare', () => {
     const keys = ['b', 'a/b', 'a+b', 'a b', 'Zürich', 'z', '～wave', '🛰️ sat', 'é', 'A', 'a%2Fb', '\uFFFD', '\u{10000}'];
-    const cat = new Catalogue(keys.map((key, i) => ({ key, size: i })));
+    const cat = new AssetInventory(keys.map((key, i) => ({ key, size: i })));
     const expected = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     expect(cat.keys()).toEqual(expected);
     for (const x of keys) for (const y of keys) expect(Math.sign(compareKeys(x, y))).toBe(Buffer.compare(Buffer.from(x), Buffer.from(y)));
@@ -139,7 +139,7 @@ describe('catalogue', () => {
   });
 
   it('replacing an asset changes etag and content even at the same size', async () => {
-    const cat = new Catalogue();
+    const cat = new AssetInventory();
     const a = cat.put({ key: 'k', size: 1000, lastModified: '2024-05-01T10:00:00.750Z' });
     expect(a.lastModifiedMs % 1000).toBe(0);
     expect(a.etag).toMatch(/^"[0-9a-f]{32}"$/);
@@ -151,7 +151,7 @@ describe('catalogue', () => {
 
   it('filters strictly or inclusively and pages with start-after', () => {
     const t = Date.parse('2024-01-01T00:00:00Z');
-    const cat = new Catalogue([
+    const cat = new AssetInventory([
       { key: 'a', size: 1, lastModified: t - 1000 },
       { key: 'b', size: 1, lastModified: t },
       { key: 'c', size: 1, lastModified: t },
@@ -165,10 +165,10 @@ describe('catalogue', () => {
     expect(cat.list({ limit: 2, startAfterKey: 'b', after: t }).truncated).toBe(false);
   });
 
-  it('sampleCatalogue is deterministic and realistic', () => {
+  it('sampleInventory is deterministic and realistic', () => {
     const now = Date.parse('2025-06-01T00:00:00Z');
-    const a = sampleCatalogue(42, { count: 200, now });
-    const b = sampleCatalogue(42, { count: 200, now });
+    const a = sampleInventory(42, { count: 200, now });
+    const b = sampleInventory(42, { count: 200, now });
     expect(a.size).toBe(200);
     expect([...a].map((x) => [x.key, x.size, x.lastModifiedMs, x.etag])).toEqual([...b].map((x) => [x.key, x.size, x.lastModifiedMs, x.etag]));
     const keys = a.keys();
@@ -184,7 +184,7 @@ describe('catalogue', () => {
       seconds.set(x.lastModifiedMs, (seconds.get(x.lastModifiedMs) ?? 0) + 1);
     }
     expect(Math.max(...seconds.values())).toBeGreaterThan(2);
-    expect(sampleCatalogue(43, { count: 200, now }).keys()).not.toEqual(keys);
+    expect(sampleInventory(43, { count: 200, now }).keys()).not.toEqual(keys);
   });
 
   it('mulberry32 is deterministic', () => {
@@ -292,7 +292,7 @@ describe('listing', () => {
     expect(def.KeyCount).toBe(10);
     // an insert before the cursor between pages never causes skips or duplicates
     const p1 = await listPage(sim, t, 'limit=100');
-    sim.catalogue.put({ key: 'a', size: 1 });
+    sim.inventory.put({ key: 'a', size: 1 });
     const p2 = await listPage(sim, t, `limit=100&continuation_token=${p1.NextContinuationToken!}`);
     expect(p2.Contents[0]!.Key).not.toBe(p1.Contents[99]!.Key);
     expect(new Set([...p1.Contents, ...p2.Contents].map((c) => c.Key)).size).toBe(200);
@@ -354,8 +354,8 @@ describe('listing', () => {
 
 describe('downloads', () => {
   it('serves content with headers, ranges, If-Range and 416; awkward keys round-trip', async () => {
-    const cat = sampleCatalogue(3, { count: 40, maxSize: 200_000, now: Date.parse('2025-01-01T00:00:00Z') });
-    const sim = await start({ catalogue: cat });
+    const cat = sampleInventory(3, { count: 40, maxSize: 200_000, now: Date.parse('2025-01-01T00:00:00Z') });
+    const sim = await start({ inventory: cat });
     const t = await token(sim);
     for (const a of cat) {
       const r = await fetch(`${sim.url}/assets/${encodeKeyPath(a.key)}`, { headers: auth(t) });
@@ -410,7 +410,7 @@ describe('downloads', () => {
   it('redirect mode: storage rejects Authorization and bad signatures, serves presigned GETs', async () => {
     let now = Date.now();
     const sim = await start({ redirect: true, clock: () => now, assets: [{ key: 'dir/a b+c.tif', size: 100_000 }] });
-    const asset = sim.catalogue.get('dir/a b+c.tif')!;
+    const asset = sim.inventory.get('dir/a b+c.tif')!;
     const t = await token(sim);
     const r = await fetch(`${sim.url}/assets/${encodeKeyPath(asset.key)}`, { headers: auth(t), redirect: 'manual' });
     expect(r.status).toBe(302);
@@ -441,7 +441,7 @@ describe('faults', () => {
   it('truncation is close-delimited: no Content-Length, no chunking, fewer bytes, clean EOF', async () => {
     const sim = await start({ assets: [{ key: 'big', size: 2_000_000 }], faults: { truncateRate: 1 } });
     const t = await token(sim);
-    const asset = sim.catalogue.get('big')!;
+    const asset = sim.inventory.get('big')!;
     const { head, body } = await rawGet(sim.url, '/assets/big', auth(t));
     expect(head).toMatch(/^HTTP\/1\.1 200/);
     expect(head.toLowerCase()).not.toContain('content-length');
@@ -530,11 +530,11 @@ describe('admin server and stats', () => {
       body: JSON.stringify([{ key: 'x/1 #?.txt', size: 5, lastModified: '2024-01-01T00:00:00Z' }, { key: 'y', size: 7 }]),
     });
     expect(put.status).toBe(200);
-    expect(sim.catalogue.size).toBe(2);
+    expect(sim.inventory.size).toBe(2);
     const lines = (await (await fetch(`${admin}/assets`)).text()).trim().split('\n').map((l) => JSON.parse(l) as { key: string; size: number });
     expect(lines.map((l) => l.key)).toEqual(['x/1 #?.txt', 'y']);
     expect((await fetch(`${admin}/assets/${encodeURIComponent('x/1 #?.txt')}`, { method: 'DELETE' })).status).toBe(204);
-    expect(sim.catalogue.size).toBe(1);
+    expect(sim.inventory.size).toBe(1);
     const f = await fetch(`${admin}/faults`, { method: 'PUT', body: JSON.stringify({ latencyMs: 1 }) });
     expect(((await f.json()) as { latencyMs: number }).latencyMs).toBe(1);
     expect(sim.faults.latencyMs).toBe(1);

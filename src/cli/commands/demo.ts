@@ -1,6 +1,6 @@
 // `constellr-sync demo`: the whole thing without an account. Starts the simulator with a sample LST
-// catalogue, mirrors it into ./constellr-mirror (state in ./constellr-state), then changes the
-// catalogue (new, replaced and withdrawn-looking assets) and syncs again to show the incremental path.
+// inventory, mirrors it into ./constellr-mirror (state in ./constellr-state), then changes the
+// inventory (new, replaced and withdrawn-looking assets) and syncs again to show the incremental path.
 import { promises as fsp } from 'node:fs';
 import { DEMO_OPTIONS, optionsHelp } from '../options.js';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { formatBytes, formatDuration } from '../../config/duration.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../lib/logger.js';
-import { contentSha256, sampleCatalogue, startSimulator } from '../../simulator/index.js';
+import { contentSha256, sampleInventory, startSimulator } from '../../simulator/index.js';
 import { out } from '../common.js';
 import { openState } from '../../daemon/runtime.js';
 import { demoCycle, demoInterrupted, demoStac } from './demo-stac.js';
@@ -52,8 +52,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
 
 async function demoAssets(o: { mirrorDir: string; stateDir: string; count: number; verbose: boolean; shutdown: Shutdown }): Promise<number> {
   const { mirrorDir, stateDir, count, shutdown } = o;
-  const sim = await startSimulator({ port: 0, adminPort: false, catalogue: sampleCatalogue(42, { count, maxSize: 2 * 1024 * 1024 }), redirect: true, seed: 42 });
-  out(`1. Started the API simulator at ${sim.url} with ${sim.catalogue.size} assets (${formatBytes(sim.catalogue.totalBytes)}),`);
+  const sim = await startSimulator({ port: 0, adminPort: false, inventory: sampleInventory(42, { count, maxSize: 2 * 1024 * 1024 }), redirect: true, seed: 42 });
+  out(`1. Started the API simulator at ${sim.url} with ${sim.inventory.size} assets (${formatBytes(sim.inventory.totalBytes)}),`);
   out('   downloads redirected to a separate storage origin, like presigned URLs.');
   try {
     const config = loadConfig({
@@ -75,23 +75,23 @@ async function demoAssets(o: { mirrorDir: string; stateDir: string; count: numbe
     };
     out(`\n2. First sync into ${mirrorDir} (state in ${stateDir}):`);
     if (!(await cycle('  '))) return demoInterrupted(shutdown);
-    const keys = [...sim.catalogue].map((a) => a.key);
+    const keys = [...sim.inventory].map((a) => a.key);
     const replaced = keys[Math.floor(keys.length / 2)]!;
-    sim.catalogue.put({ key: 'orders/ord-demo/2026-11-27/LSTprecision_T32UQD_20261127.tif', size: 512 * 1024, lastModified: Date.now() });
-    sim.catalogue.put({ key: 'orders/ord-demo/2026-11-27/LSTprecision_T32UQD_20261127_metadata.json', size: 2048, lastModified: Date.now() });
-    const old = sim.catalogue.get(replaced)!;
-    sim.catalogue.put({ key: replaced, size: old.size, lastModified: Date.now() });
+    sim.inventory.put({ key: 'orders/ord-demo/2026-11-27/LSTprecision_T32UQD_20261127.tif', size: 512 * 1024, lastModified: Date.now() });
+    sim.inventory.put({ key: 'orders/ord-demo/2026-11-27/LSTprecision_T32UQD_20261127_metadata.json', size: 2048, lastModified: Date.now() });
+    const old = sim.inventory.get(replaced)!;
+    sim.inventory.put({ key: replaced, size: old.size, lastModified: Date.now() });
     out(`\n3. The account changed: 2 new products, and ${JSON.stringify(replaced)} was replaced (same size).`);
     out('   Second sync, incremental from the high-water mark:');
     if (!(await cycle('  '))) return demoInterrupted(shutdown);
     out(`   The simulator served ${sim.stats.downloadRequests} downloads: only what changed.`);
 
-    out('\n4. Verifying every mirrored file against the catalogue (sha256, size, mtime):');
+    out('\n4. Verifying every mirrored file against the simulated account (sha256, size, mtime):');
     const store = await openState(config);
     let ok = 0;
     let bad = 0;
     try {
-      for (const a of sim.catalogue) {
+      for (const a of sim.inventory) {
         const job = await store.getJob(a.key);
         if (!job || job.state !== 'done' || !job.localPath) {
           bad++;
@@ -106,7 +106,7 @@ async function demoAssets(o: { mirrorDir: string; stateDir: string; count: numbe
     } finally {
       await store.close();
     }
-    out(`   ${ok} of ${sim.catalogue.size} assets verified${bad ? `, ${bad} NOT` : ''}.`);
+    out(`   ${ok} of ${sim.inventory.size} assets verified${bad ? `, ${bad} NOT` : ''}.`);
     out('\nTry next:');
     out(`  npx constellr-sync status --state-dir ${path.relative(process.cwd(), stateDir) || '.'} --mirror-dir ${path.relative(process.cwd(), mirrorDir) || '.'}`);
     out('  npx constellr-sync simulate        # a simulator to point `run` at');

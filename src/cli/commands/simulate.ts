@@ -1,7 +1,7 @@
 // `constellr-sync simulate`: run the built-in API simulator until interrupted.
 import { parseArgs } from 'node:util';
 import { SIMULATE_OPTIONS, optionsHelp } from '../options.js';
-import { sampleCatalogue, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
+import { sampleInventory, sampleStacStore, startSimulator, type ApiKeyInput, type FaultConfig } from '../../simulator/index.js';
 import { SyncError } from '../../errors.js';
 import { out } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
@@ -84,7 +84,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     password: values.password ?? 'demo-password',
     tokenTtlMs: num(values['token-ttl'], 'token-ttl', 86_400) * 1000,
     redirect: values.redirect ?? false,
-    catalogue: sampleCatalogue(seed, { count: num(values.assets, 'assets', 120), maxSize }),
+    inventory: sampleInventory(seed, { count: num(values.assets, 'assets', 120), maxSize }),
     apiKeys,
     stac,
     faults,
@@ -96,7 +96,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   if (sim.adminUrl) out(`admin:                   ${sim.adminUrl}  (GET /stats, PUT /assets, DELETE /assets/<key>, PUT /faults)`);
   if (sim.storageUrl) out(`storage:                 ${sim.storageUrl}${stac ? ' (pre-signed STAC asset URLs)' : ' (redirects)'}`);
   if (stac) {
-    // What a STAC sync mirrors: the items' assets (the asset API below is a separate, legacy catalogue).
+    // What a STAC sync mirrors: the items' assets (the asset API below is a separate, legacy asset inventory).
     const stacAssets = stac.all().flatMap((i) => i.assets);
     const stacBytes = stacAssets.reduce((n, a) => n + (stac.object(a)?.size ?? 0), 0);
     out(`STAC API:                ${sim.url}/stac  (${stac.size} items, ${stacAssets.length} assets, ${stacBytes} bytes, in lstprecision, lstzoom, lstfusion)`);
@@ -104,7 +104,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   }
   if (apiKeys.length) out('API key:                 accepted from --api-key-file (X-Api-Key)');
   out(`credentials:             CONSTELLR_USERNAME=${sim.username} CONSTELLR_PASSWORD=<the --password value, default demo-password>`);
-  out(`${(stac ? 'asset API (legacy):' : 'assets:').padEnd(25)}${sim.catalogue.size} assets (${sim.catalogue.totalBytes} bytes) at GET /assets`);
+  out(`${(stac ? 'asset API (legacy):' : 'assets:').padEnd(25)}${sim.inventory.size} assets (${sim.inventory.totalBytes} bytes) at GET /assets`);
   out('Press Ctrl-C to stop.');
   // The first signal closes the simulator; a second exits at once.
   const shutdown = watchShutdown();

@@ -1,6 +1,6 @@
 // GET /stac/collections (paged by limit/offset) and GET /stac/collections/{id}.
 import type { Principal } from '../apikeys.js';
-import { type Res, type StacContext, JSON_TYPE, mayRead, notFound, sendError, sendJson } from './http.js';
+import { type Res, type StacContext, JSON_TYPE, mayRead, notFound, sendError, sendJson } from './route-context.js';
 import { collectionDef, COLLECTIONS } from './model.js';
 import { renderCollection } from './render.js';
 import { BadRequest } from './search.js';

@@ -1,7 +1,7 @@
 // GET /stac/collections/{id}/items (paged by token with `next` links) and
 // GET /stac/collections/{id}/items/{itemId}.
 import type { Principal } from '../apikeys.js';
-import { type Res, type StacContext, GEOJSON, featureCollection, getNextLink, mayRead, notFound, sendError, sendJson } from './http.js';
+import { type Res, type StacContext, GEOJSON, featureCollection, getNextLink, mayRead, notFound, sendError, sendJson } from './route-context.js';
 import { collectionDef } from './model.js';
 import { enc, renderItem } from './render.js';
 import { parseGetSearch, runSearch } from './search.js';

@@ -1,5 +1,5 @@
 // GET /stac (landing page) and GET /stac/conformance.
-import { type Res, type StacContext, GEOJSON, JSON_TYPE, sendJson } from './http.js';
+import { type Res, type StacContext, GEOJSON, JSON_TYPE, sendJson } from './route-context.js';
 import type { StacKnobs } from './model.js';
 import { STAC_VERSION } from './model.js';
 

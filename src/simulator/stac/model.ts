@@ -1,7 +1,7 @@
 // The STAC item model: three LST collections, items with `order:id`, `datetime`, `updated`, a
-// footprint and three assets (LST raster, mask, metadata JSON). Asset bytes live in a Catalogue of
+// footprint and three assets (LST raster, mask, metadata JSON). Asset bytes live in a AssetInventory of
 // storage objects, so content is deterministic and every replacement changes it (and its ETag).
-import { Catalogue, type Asset } from '../catalogue.js';
+import { AssetInventory, type Asset } from '../inventory.js';
 import { createHash } from 'node:crypto';
 import { contentBytes, contentSha256 } from '../content.js';
 import { type BBox, type PolygonGeometry, geohash, geometryBBox, geometryError } from './geo.js';
@@ -162,7 +162,7 @@ function picked(p: Presence, name: string): boolean {
 }
 
 export class StacStore {
-  readonly objects = new Catalogue();
+  readonly objects = new AssetInventory();
   readonly knobs: StacKnobs = defaultStacKnobs();
   /** Opaque href ids (knob opaqueHrefs) → object keys. */
   private readonly opaque = new Map<string, string>();

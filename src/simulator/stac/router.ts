@@ -1,7 +1,7 @@
 // Dispatch of /stac/* on the API port, and of the STAC admin routes on the admin port.
 import type { Principal } from '../apikeys.js';
 import { handleCollection, handleCollections } from './collections.js';
-import { type Req, type Res, type StacContext, notFound, sendError, sendJson, stacStatsToJson } from './http.js';
+import { type Req, type Res, type StacContext, notFound, sendError, sendJson, stacStatsToJson } from './route-context.js';
 import { handleItem, handleItems, trackItemRequest } from './items.js';
 import { handleConformance, handleLanding, handleQueryables } from './landing.js';
 import type { StacItemInput, StacKnobs, StacItemRecord } from './model.js';

@@ -1,7 +1,7 @@
 // GET and POST /stac/search. A POST page's `next` link repeats the request body with a new
 // `token`, `method: POST` and `merge: false`, exactly as the STAC API item-search spec shows.
 import type { Principal } from '../apikeys.js';
-import { type Req, type Res, type StacContext, GEOJSON, featureCollection, getNextLink, readJsonBody, sendError, sendJson } from './http.js';
+import { type Req, type Res, type StacContext, GEOJSON, featureCollection, getNextLink, readJsonBody, sendError, sendJson } from './route-context.js';
 import { BadRequest, type SearchRequest, parseGetSearch, parsePostSearch, runSearch } from './search.js';
 
 function scopeCheck(req: SearchRequest, p: Principal): string | null {

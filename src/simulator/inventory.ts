@@ -1,4 +1,4 @@
-// In-memory object catalogue with S3 semantics: keys ordered by UTF-8 bytes,
+// In-memory object inventory with S3 semantics: keys ordered by UTF-8 bytes,
 // LastModified with one-second granularity, ETag changing on every overwrite.
 // Sized for 1,000,000 assets: bulk inserts sort once, lookups use binary search.
 import { hash } from 'node:crypto';
@@ -96,14 +96,14 @@ export function toLastModifiedMs(v: Date | number | string | undefined, nowMs: n
   return Math.floor(ms / 1000) * 1000;
 }
 
-export class Catalogue implements Iterable<Asset> {
+export class AssetInventory implements Iterable<Asset> {
   private readonly byKey = new Map<string, Entry>();
   // sorted by sk unless `dirty`; when dirty it is rebuilt from byKey on the next read
   private sorted: Entry[] = [];
   private dirty = false;
   private bytes = 0;
   // newest LastModified per block of BLOCK sorted entries, so a lastModifiedAfter listing skips old
-  // blocks instead of scanning a 1M catalogue per page; dropped on every mutation, rebuilt lazily
+  // blocks instead of scanning a 1M inventory per page; dropped on every mutation, rebuilt lazily
   private blockMax: Float64Array | null = null;
 
   constructor(assets?: Iterable<AssetInput>) {
@@ -306,7 +306,7 @@ export class Catalogue implements Iterable<Asset> {
   }
 }
 
-export interface SampleCatalogueOptions {
+export interface SampleInventoryOptions {
   /** Number of assets (default 120). */
   count?: number;
   /** Largest .tif size in bytes (default 4 MiB). */
@@ -337,7 +337,7 @@ function ymd(ms: number): { dash: string; compact: string } {
  * JSON metadata, README files, one empty object and a few awkward-but-legal keys.
  * Several assets share the same LastModified second.
  */
-export function sampleCatalogue(seed: number, opts: SampleCatalogueOptions = {}): Catalogue {
+export function sampleInventory(seed: number, opts: SampleInventoryOptions = {}): AssetInventory {
   const count = Math.max(0, Math.floor(opts.count ?? 120));
   const maxSize = Math.max(1, Math.floor(opts.maxSize ?? 4 * 1024 * 1024));
   const now = opts.now ?? Math.floor(Date.now() / 86_400_000) * 86_400_000;
@@ -409,5 +409,5 @@ export function sampleCatalogue(seed: number, opts: SampleCatalogueOptions = {})
   for (const a of all) {
     if (typeof a.lastModified === 'number' && a.lastModified > now - 1000) a.lastModified = now - 1000;
   }
-  return new Catalogue(all);
+  return new AssetInventory(all);
 }

@@ -2,7 +2,7 @@
 // benchmarks). It must return exactly what a full scan returns, across mutations, both filter modes,
 // `before`, start-after keys and page limits.
 import { describe, expect, it } from 'vitest';
-import { Catalogue, compareKeys, type Asset, type FilterMode } from '../../src/simulator/index.js';
+import { AssetInventory, compareKeys, type Asset, type FilterMode } from '../../src/simulator/index.js';
 import { Rng } from '../../src/simulator/rng.js';
 
 function bruteForce(all: Asset[], o: { after?: number; before?: number; startAfterKey?: string; limit: number; filterMode: FilterMode }) {
@@ -15,12 +15,12 @@ function bruteForce(all: Asset[], o: { after?: number; before?: number; startAft
   return { keys: m.slice(0, o.limit).map((a) => a.key), truncated: m.length > o.limit };
 }
 
-describe('Catalogue.list with lastModifiedAfter (block skipping)', () => {
+describe('AssetInventory.list with lastModifiedAfter (block skipping)', () => {
   const seed = 20261127;
   it(`matches a full scan across mutations (seed ${seed})`, () => {
     const rng = new Rng(seed);
     const base = Date.parse('2026-01-01T00:00:00Z');
-    const c = new Catalogue();
+    const c = new AssetInventory();
     // 5,000 assets: mostly old, some recent ones scattered through the key space
     c.putMany(
       Array.from({ length: 5000 }, (_, i) => ({
@@ -50,7 +50,7 @@ describe('Catalogue.list with lastModifiedAfter (block skipping)', () => {
 
   it('lists the only recent asset at the end of a large old catalogue, and nothing after it', () => {
     const base = Date.parse('2026-01-01T00:00:00Z');
-    const c = new Catalogue(Array.from({ length: 10_000 }, (_, i) => ({ key: `a/${String(i).padStart(5, '0')}`, size: 1, lastModified: base })));
+    const c = new AssetInventory(Array.from({ length: 10_000 }, (_, i) => ({ key: `a/${String(i).padStart(5, '0')}`, size: 1, lastModified: base })));
     c.put({ key: 'z/recent', size: 1, lastModified: base + 5000 });
     expect(c.list({ after: base, limit: 10 }).items.map((a) => a.key)).toEqual(['z/recent']);
     expect(c.list({ after: base, limit: 20_000, filterMode: 'inclusive' }).items).toHaveLength(10_001);
