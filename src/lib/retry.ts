@@ -2,11 +2,13 @@
 // failed try does next is the error table's (errors.ts: retryDecision); how long it waits is the
 // backoff's (backoff.ts: never shorter than the server's Retry-After, which is capped). Callers only
 // say how many tries, how long, and what to log or report before each wait.
-import { DEFAULT_MAX_RETRY_AFTER_MS, classifyError, retryDecision, type SyncError } from '../errors.js';
+import { classifyError, retryDecision, type SyncError } from '../errors.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { sleep } from './timers.js';
 
 export interface RetryPolicy extends BackoffPolicy {
+  // maxRetryAfterMs (from BackoffPolicy): the longest Retry-After honoured; when not given, the one
+  // the error carries, which the API client has already capped at api.maxRetryAfter.
   /** Further tries after the first (0: one try). */
   retries: number;
   /** Shutdown: no further try, and a wait ends at once. */
@@ -60,6 +62,7 @@ export function nextTurn(e: SyncError, attempt: number, policy: RetryPolicy): Re
   const retriesLeft = policy.retries - attempt + 1;
   if (decision !== 'retry' && decision !== 'wait') return null;
   if (retriesLeft <= 0 || policy.signal?.aborted || policy.givesUp?.(e, attempt)) return null;
-  const retryAfterMs = e.retryAfterMs === undefined ? undefined : Math.min(e.retryAfterMs, policy.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS);
-  return { attempt, retriesLeft, decision, waitMs: backoffDelay(policy, attempt, retryAfterMs, policy.random), retryAfterMs };
+  const retryAfterMs = e.retryAfterMs === undefined ? undefined : Math.min(e.retryAfterMs, policy.maxRetryAfterMs ?? e.retryAfterMs);
+  const waitMs = backoffDelay({ ...policy, maxRetryAfterMs: retryAfterMs }, attempt, retryAfterMs, policy.random);
+  return { attempt, retriesLeft, decision, waitMs, retryAfterMs };
 }

@@ -4,12 +4,11 @@
 // treated as an error instead of an endless loop, and shutdown checked between pages. Used by polls,
 // reconciles and `ls`.
 import { createHash } from 'node:crypto';
-import pRetry from 'p-retry';
 import type { Source } from '../api/source.js';
-import { SyncError, classifyError, connectFailureReason } from '../errors.js';
+import { SyncError, connectFailureReason } from '../errors.js';
 import type { ListPage } from '../api/wire.js';
 import type { Logger } from '../lib/logger.js';
-import { sleep } from '../lib/timers.js';
+import { retry, type RetryPolicy } from '../lib/retry.js';
 
 export interface ListingOptions {
   /** The source being listed (asset API or STAC). */
@@ -38,6 +37,11 @@ export interface ListingOptions {
 /** The fail-fast budget of one-shot commands: 3 tries within about one connect timeout (10 s by default). */
 export function oneShotUnreachable(connectTimeoutMs: number): { attempts: number; afterMs: number } {
   return { attempts: 3, afterMs: connectTimeoutMs };
+}
+
+/** How a listing page (and a poll's preparation) is retried: what to do is the error table's. */
+export function pageRetry(o: { retries: number; retryMinMs?: number | undefined; signal?: AbortSignal | undefined }): RetryPolicy {
+  return { retries: o.retries, baseMs: o.retryMinMs ?? 1000, maxMs: 30_000, signal: o.signal };
 }
 
 /** sync.maxListingPages' default: a billion keys at 1000 per page. */
@@ -77,29 +81,18 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
         : e.errorClass === 'bad_listing' && (attemptNumber >= o.unreachable.attempts || performance.now() - started >= o.unreachable.afterMs * o.unreachable.attempts));
     const tries = (attemptNumber: number, retriesLeft: number) =>
       `try ${attemptNumber} of ${o.unreachable !== undefined ? Math.min(o.unreachable.attempts, attemptNumber + retriesLeft) : attemptNumber + retriesLeft} failed`;
-    return pRetry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
-      retries: o.retries,
-      minTimeout: o.retryMinMs ?? 1000,
-      maxTimeout: 30_000,
-      randomize: true,
-      signal: o.signal,
-      shouldRetry: ({ error, attemptNumber }) => {
-        const e = classifyError(error);
-        return e.kind === 'retryable' && !o.signal?.aborted && !givesUp(e, attemptNumber);
-      },
-      onFailedAttempt: async ({ error, retriesLeft, attemptNumber }) => {
-        const e = classifyError(error);
-        if (e.kind !== 'retryable' || retriesLeft === 0 || givesUp(e, attemptNumber)) return;
+    return retry(() => o.api.listPage({ after: o.after, limit: o.pageSize, continuationToken: token, signal: o.signal }), {
+      ...pageRetry(o),
+      givesUp,
+      onRetry: (e, t) => {
         const reason = connectFailureReason(e);
+        const { retriesLeft } = t;
         // Name what failed: often it is POST /token, not the listing, that cannot connect.
         if (reason !== null) o.logger?.warn({ errorClass: e.errorClass, retriesLeft, err: e.message }, `${o.what}: cannot reach the API (${reason}); retrying`);
         else if (e.errorClass === 'bad_listing')
-          o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: the API answered a page that is not a listing (${tries(attemptNumber, retriesLeft)}); retrying`);
+          o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: the API answered a page that is not a listing (${tries(t.attempt, retriesLeft)}); retrying`);
         else o.logger?.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, `${o.what}: listing page failed; retrying`);
-        if (e.retryAfterMs !== undefined) {
-          o.onRateLimited?.(e.retryAfterMs);
-          await sleep(e.retryAfterMs, o.signal);
-        }
+        if (t.retryAfterMs !== undefined) o.onRateLimited?.(t.retryAfterMs);
       },
     });
   };

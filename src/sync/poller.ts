@@ -6,9 +6,8 @@ import { classifyError } from '../errors.js';
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
 import { acceptedRecords } from './records.js';
 import { crashPoint } from '../lib/crash-point.js';
-import pRetry from 'p-retry';
-import { listPages } from './listing.js';
-import { sleep } from '../lib/timers.js';
+import { listPages, pageRetry } from './listing.js';
+import { retry } from '../lib/retry.js';
 import type { Logger } from '../lib/logger.js';
 import type { PollStore } from '../store/types.js';
 
@@ -106,21 +105,11 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
     // The source may probe the server first and ask for a wider lookback (STAC: a datetime window).
     // Retried like a listing page: these are the first requests of the poll.
     const prep = api.beginPoll
-      ? await pRetry(() => api.beginPoll!(deps.signal), {
-          retries: settings.pageRetries,
-          minTimeout: settings.pageRetryMinMs ?? 1000,
-          maxTimeout: 30_000,
-          randomize: true,
-          signal: deps.signal,
-          shouldRetry: ({ error }) => classifyError(error).kind === 'retryable' && !deps.signal?.aborted,
-          onFailedAttempt: async ({ error, retriesLeft }) => {
-            const e = classifyError(error);
-            if (e.kind !== 'retryable' || retriesLeft === 0) return;
-            logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft, err: e.message }, 'poll: preparing the listing failed; retrying');
-            if (e.retryAfterMs !== undefined) {
-              deps.onRateLimited?.(e.retryAfterMs);
-              await sleep(e.retryAfterMs, deps.signal);
-            }
+      ? await retry(() => api.beginPoll!(deps.signal), {
+          ...pageRetry({ retries: settings.pageRetries, retryMinMs: settings.pageRetryMinMs, signal: deps.signal }),
+          onRetry: (e, t) => {
+            logger.warn({ errorClass: e.errorClass, status: e.status, retriesLeft: t.retriesLeft, err: e.message }, 'poll: preparing the listing failed; retrying');
+            if (t.retryAfterMs !== undefined) deps.onRateLimited?.(t.retryAfterMs);
           },
         })
       : {};

@@ -78,13 +78,19 @@ describe('nextTurn', () => {
     expect(nextTurn(of('SYNC_API_HTTP_5XX'), 3, { ...policy, retries: 10, baseMs: 800 })?.waitMs).toBe(1000);
   });
 
-  it('waits for Retry-After, capped at maxRetryAfterMs (default api.maxRetryAfter)', () => {
+  it('waits for Retry-After, capped at maxRetryAfterMs (api.maxRetryAfter)', () => {
     const t = nextTurn(of('SYNC_API_RATE_LIMITED', 3000), 1, policy);
     expect(t).toMatchObject({ decision: 'wait', waitMs: 3000, retryAfterMs: 3000, retriesLeft: 3 });
     const week = 7 * 86_400_000;
     expect(nextTurn(of('SYNC_API_RATE_LIMITED', week), 1, policy)).toMatchObject({ waitMs: 5000, retryAfterMs: 5000 });
+    expect(nextTurn(of('SYNC_API_HTTP_5XX', week), 1, policy)).toMatchObject({ decision: 'wait', waitMs: 5000, retryAfterMs: 5000 });
+    // A Retry-After shorter than the backoff waits the backoff.
+    expect(nextTurn(of('SYNC_API_RATE_LIMITED', 10), 2, policy)).toMatchObject({ waitMs: 200, retryAfterMs: 10 });
+  });
+
+  it('without a cap, takes the Retry-After the error carries (the API client capped it at api.maxRetryAfter)', () => {
     const { maxRetryAfterMs: _, ...uncapped } = policy;
-    expect(nextTurn(of('SYNC_API_HTTP_5XX', week), 1, uncapped)).toMatchObject({ decision: 'wait', waitMs: DEFAULT_MAX_RETRY_AFTER_MS, retryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS });
+    expect(nextTurn(of('SYNC_API_RATE_LIMITED', DEFAULT_MAX_RETRY_AFTER_MS * 3), 1, uncapped)).toMatchObject({ waitMs: DEFAULT_MAX_RETRY_AFTER_MS * 3, retryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS * 3 });
   });
 
   it('has no turn for a pause or a fail, after the last retry, at shutdown or when the caller gives up', () => {
