@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { publicUrl, publicUrlsIn } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './locator.js';
-import { StacWireError, documentLinksSchema, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
+import { StacWireError, documentLinksSchema, issues, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
 
 /** The item and its jobs as one record; null when no asset of the item is selected. */
 export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBase: string): StacItemRecord | null {
@@ -49,13 +49,7 @@ const collectionSchema = z.looseObject({
  */
 export function parseCollectionDoc(body: unknown, id: string, context: string, onDrop?: OnDroppedLink): Record<string, unknown> {
   const r = collectionSchema.safeParse(body);
-  if (!r.success) {
-    const why = r.error.issues
-      .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`)
-      .join('; ');
-    throw new StacWireError(`${context}: malformed collection: ${why}`);
-  }
+  if (!r.success) throw new StacWireError(`${context}: malformed collection: ${issues(r.error)}`);
   if (r.data.id !== id) throw new StacWireError(`${context}: the collection document names ${JSON.stringify(r.data.id)}, not ${JSON.stringify(id)}`);
   const doc = r.data as Record<string, unknown>;
   return r.data.links === undefined ? doc : { ...doc, links: keepValidLinks(r.data.links, `collection ${JSON.stringify(id)}`, onDrop) };

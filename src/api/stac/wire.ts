@@ -101,7 +101,8 @@ const conformanceSchema = z.looseObject({ conformsTo: z.array(z.string()) });
 
 export class StacWireError extends Error {}
 
-function issues(e: z.ZodError): string {
+/** The first three problems zod found, as `path: message; …` for an error message. */
+export function issues(e: z.ZodError): string {
   return e.issues
     .slice(0, 3)
     .map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`)
