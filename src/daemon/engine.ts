@@ -9,10 +9,10 @@ import type { Logger } from '../lib/logger.js';
 import { DEFAULT_LAYOUT, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { StacCatalog } from '../mirror/stac-catalog.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
-import { Gate, breakerSettings } from '../sync/gate.js';
+import { Gate, breakerSettings, type GateOptions } from '../sync/gate.js';
 import { watchOutage } from '../sync/outage.js';
 import type { PollResult } from '../sync/poller.js';
-import { WorkerPool, type PoolStats } from '../sync/pool.js';
+import { WorkerPool, type PoolOptions, type PoolStats } from '../sync/pool.js';
 import type { MaxDelete, ReconcileResult } from '../sync/reconcile-listing.js';
 import type { WorkerContext, WorkerEvents } from '../sync/worker.js';
 import { AuthState } from './auth-state.js';
@@ -75,6 +75,31 @@ function workerSettingsOf(cfg: Config): ReloadableWorkerSettings {
   };
 }
 
+/** Mirror layout settings; `fs` is filled in by the start-up probe. */
+function layoutSettingsOf(cfg: Config): MirrorLayoutSettings {
+  const insensitive = cfg.mirror.caseSensitivity === 'insensitive';
+  return {
+    fs: { ...DEFAULT_LAYOUT.fs, caseInsensitive: insensitive, normalizationInsensitive: insensitive },
+    caseConflict: cfg.mirror.caseConflict,
+    keepPreviousVersions: cfg.mirror.keepPreviousVersions,
+    versionsDir: cfg.mirror.versionsDir,
+    // The catalog's names are reserved whether or not stac.catalog is on, so turning it on is safe.
+    names: cfg.source === 'stac' ? 'stac' : 'plain',
+  };
+}
+
+function poolOptionsOf(cfg: Config, owner: string, o: EngineOptions): PoolOptions {
+  return {
+    concurrency: cfg.sync.concurrency,
+    mode: o.mode,
+    order: cfg.sync.order,
+    owner,
+    // At least a few seconds, so short deferrals (a partial busy in another worker) are waited for.
+    drainHorizonMs: Math.max(5_000, Math.min(cfg.sync.retryMaxDelay, 2 * 60_000)),
+    shouldStopClaiming: o.shouldStopClaiming,
+  };
+}
+
 export class Engine {
   readonly rt: Runtime;
   readonly gate: Gate;
@@ -87,8 +112,10 @@ export class Engine {
   readonly auth: AuthState;
   readonly #log: Logger;
   readonly #mode: EngineOptions['mode'];
-  readonly #scheduler: PollScheduler;
-  readonly #reconciler: ReconcileScheduler;
+  /** Polls on sync.schedule (run) or once (sync), by the holder of the poller lease. */
+  readonly #polls: PollScheduler;
+  /** Reconciles on sync.reconcileSchedule or on request, never two at once. */
+  readonly #reconciles: ReconcileScheduler;
   readonly #maintenance: Maintenance;
   /** Mirror layout settings; `fs` is filled in by the start-up probe. */
   readonly #layout: MirrorLayoutSettings;
@@ -97,16 +124,34 @@ export class Engine {
   #diskNeeded = 0;
 
   constructor(rt: Runtime, o: EngineOptions) {
+    const cfg = rt.config;
     this.rt = rt;
-    this.#config = rt.config;
-    this.catalog = openCatalog(rt);
+    this.#config = cfg;
     this.#mode = o.mode;
     this.#log = rt.logger;
+    this.catalog = openCatalog(rt);
+    this.gate = new Gate(this.#gateOptions(o.probeIntervalMs ?? 5000));
+    // One cycle (`sync`) ends instead of waiting for credentials; it exits 3.
+    this.auth = new AuthState({ rt, gate: this.gate, mode: o.mode, retryEveryMs: () => this.#config.sync.authRetryInterval, stopClaiming: () => this.pool.stopClaiming() });
+    this.#layout = layoutSettingsOf(cfg);
+    this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
+    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, poolOptionsOf(cfg, rt.owner, o));
+    const { catalog } = this;
+    const wake = () => this.pool.wake();
+    const onAuthRejected = (e: SyncError) => this.auth.rejected(e);
+    this.#polls = new PollScheduler({ rt, settings: pollSchedulerSettingsOf(cfg, o.mode), rescan: o.rescan ?? false, catalog, onPage: wake, onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms), onPoll: o.onPoll, onSucceeded: () => this.auth.recovered(true), onAuthRejected });
+    this.#reconciles = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: wake, onAuthRejected });
+    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames() });
+  }
+
+  /** The claim gate: the circuit breaker, and the probes that reopen it once a paused condition cleared. */
+  #gateOptions(probeIntervalMs: number): GateOptions {
+    const { rt } = this;
     const cfg = rt.config;
-    this.gate = new Gate({
+    return {
       logger: rt.logger,
       clock: rt.clock,
-      probeIntervalMs: o.probeIntervalMs ?? 5000,
+      probeIntervalMs,
       // Rejected credentials are retried slowly (sync.authRetryInterval), never in a storm.
       probeIntervals: { auth_failed: cfg.sync.authRetryInterval },
       breaker: breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter }),
@@ -117,73 +162,30 @@ export class Engine {
             await rt.tokens.renew(null);
             this.auth.recovered(false);
             // A fresh poll records the recovery in the state (status clears auth_failed).
-            this.#scheduler.tick();
+            this.#polls.tick();
             return true;
           } catch {
             return false;
           }
         },
       },
-    });
-    this.auth = new AuthState({
-      rt,
-      gate: this.gate,
-      mode: o.mode,
-      retryEveryMs: () => this.#config.sync.authRetryInterval,
-      // One cycle (`sync`) ends instead of waiting; it exits 3.
-      stopClaiming: () => this.pool.stopClaiming(),
-    });
-    this.#layout = {
-      fs: { ...DEFAULT_LAYOUT.fs, caseInsensitive: cfg.mirror.caseSensitivity === 'insensitive', normalizationInsensitive: cfg.mirror.caseSensitivity === 'insensitive' },
-      caseConflict: cfg.mirror.caseConflict,
-      keepPreviousVersions: cfg.mirror.keepPreviousVersions,
-      versionsDir: cfg.mirror.versionsDir,
-      // The catalogue's names are reserved whether or not stac.catalog is on, so turning it on is safe.
-      names: cfg.source === 'stac' ? 'stac' : 'plain',
     };
-    this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
-    this.pool = new WorkerPool(
-      {
-        api: rt.api,
-        store: rt.store,
-        root: rt.root,
-        logger: rt.logger,
-        clock: rt.clock,
-        activeStaging: new Set(),
-        freeSpace: createFreeSpaceProbe(rt.root, 1000, rt.clock),
-        events: this.#events(o.events ?? {}),
-        settings: {
-          ...workerSettingsOf(cfg),
-          layout: this.#layout,
-          sharedStaging: rt.store.backend === 'postgres',
-        },
-      },
-      this.gate,
-      {
-        concurrency: cfg.sync.concurrency,
-        mode: o.mode,
-        order: cfg.sync.order,
-        owner: rt.owner,
-        // At least a few seconds, so short deferrals (a partial busy in another worker) are waited for.
-        drainHorizonMs: Math.max(5_000, Math.min(cfg.sync.retryMaxDelay, 2 * 60_000)),
-        shouldStopClaiming: o.shouldStopClaiming,
-      },
-    );
-    const catalog = this.catalog;
-    const onAuthRejected = (e: SyncError) => this.auth.rejected(e);
-    this.#scheduler = new PollScheduler({
-      rt,
-      settings: pollSchedulerSettingsOf(cfg, o.mode),
-      rescan: o.rescan ?? false,
-      onPage: () => this.pool.wake(),
-      onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms),
-      recordItems: catalog ? (records) => catalog.record(records) : undefined,
-      onPoll: o.onPoll,
-      onSucceeded: () => this.auth.recovered(true),
-      onAuthRejected,
-    });
-    this.#reconciler = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: () => this.pool.wake(), onAuthRejected });
-    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames() });
+  }
+
+  /** What every worker of the pool shares. */
+  #workerContext(events: WorkerEvents): Omit<WorkerContext, 'shutdownSignal'> {
+    const { rt } = this;
+    return {
+      api: rt.api,
+      store: rt.store,
+      root: rt.root,
+      logger: rt.logger,
+      clock: rt.clock,
+      activeStaging: new Set(),
+      freeSpace: createFreeSpaceProbe(rt.root, 1000, rt.clock),
+      events: this.#events(events),
+      settings: { ...workerSettingsOf(rt.config), layout: this.#layout, sharedStaging: rt.store.backend === 'postgres' },
+    };
   }
 
   /** The workers' events: the caller's, plus the limiter, the gate and the catalogue writer. */
@@ -224,11 +226,11 @@ export class Engine {
   }
 
   get lastPoll(): LastPoll | null {
-    return this.#scheduler.last;
+    return this.#polls.last;
   }
 
   get lastReconcile(): LastReconcile | null {
-    return this.#reconciler.last;
+    return this.#reconciles.last;
   }
 
   get authFailed(): boolean {
@@ -237,7 +239,7 @@ export class Engine {
 
   /** Whether this process is the poller now. */
   get isPoller(): boolean {
-    return this.#scheduler.isPoller;
+    return this.#polls.isPoller;
   }
 
   /** Start-up recovery: jobs left running by a dead process, and stale partials. */
@@ -247,17 +249,17 @@ export class Engine {
 
   /** One poll; never two at once. Errors are recorded, logged, and returned as null. */
   poll(signal?: AbortSignal): Promise<PollResult | null> {
-    return this.#scheduler.poll(signal);
+    return this.#polls.poll(signal);
   }
 
   /** One full reconciliation listing; never two at once. Errors are logged and returned as null. */
   reconcile(signal?: AbortSignal, override: { maxDelete?: MaxDelete } = {}): Promise<ReconcileResult | null> {
-    return this.#reconciler.run(signal, override);
+    return this.#reconciles.run(signal, override);
   }
 
   /** Poll now, outside the schedule (the status page's "poll now"): see PollScheduler.requestPoll. */
   requestPoll(): 'started' | 'running' | 'not_poller' | 'stopped' {
-    return this.#scheduler.requestPoll();
+    return this.#polls.requestPoll();
   }
 
   /** `sync`: poll while workers already download, then drain what is due. `signal` stops the poll (shutdown). */
@@ -269,7 +271,7 @@ export class Engine {
     const workers = this.pool.start();
     const { outageDeadline: deadlineMs, gracePeriod: graceMs } = this.#config.sync;
     const outage = watchOutage({ gate: this.gate, pool: this.pool, clock: this.rt.clock, logger: this.#log, deadlineMs, graceMs });
-    const { poll } = await this.#scheduler.pollOnceAsPoller(signal);
+    const { poll } = await this.#polls.pollOnceAsPoller(signal);
     pollDone = true;
     this.pool.wake();
     const pollError = poll === null ? (this.lastPoll?.error ?? null) : null;
@@ -279,9 +281,8 @@ export class Engine {
     await workers;
     outage.stop();
     this.gate.close();
-    // `sync` ends with the catalogue written for everything that is done.
-    await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
-    await this.catalog?.flushIndex().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the GeoParquet index'));
+    // `sync` ends with the catalog written for everything that is done.
+    await this.#writeCatalog();
     // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
     await this.#maintenance.sweep();
     return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.auth.failed, outage: outage.gaveUp() };
@@ -292,33 +293,38 @@ export class Engine {
     await this.recover();
     const abort = new AbortController();
     const workers = this.pool.start();
-    await this.#scheduler.start(abort.signal);
+    await this.#polls.start(abort.signal);
     const unsubscribe = this.rt.store.onJobsAvailable(() => this.pool.wake());
-    this.#reconciler.start(abort.signal);
+    this.#reconciles.start(abort.signal);
     this.#maintenance.start();
     let stopping: Promise<void> | null = null;
     const stop = () => {
       stopping ??= (async () => {
         this.#log.info({ graceMs: this.#config.sync.gracePeriod, inFlight: this.pool.active }, 'shutting down: no new polls or claims');
-        await this.#scheduler.stop();
+        await this.#polls.stop();
         this.#maintenance.stop();
-        await this.#reconciler.stop();
+        await this.#reconciles.stop();
         unsubscribe();
         abort.abort();
-        await this.#scheduler.drain();
+        await this.#polls.drain();
         this.bandwidth.close();
         // A reconcile still writing (marks, deletions) finishes before the store is closed, within
         // the same grace period as the downloads in flight.
         const graceMs = this.#config.sync.gracePeriod;
-        await Promise.all([this.#reconciler.drain(graceMs), this.pool.stop(graceMs)]);
+        await Promise.all([this.#reconciles.drain(graceMs), this.pool.stop(graceMs)]);
         this.gate.close();
-        // What the drained workers finished reaches the catalogue before the process ends.
-        await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
-        await this.catalog?.flushIndex().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the GeoParquet index'));
+        // What the drained workers finished reaches the catalog before the process ends.
+        await this.#writeCatalog();
       })();
       return stopping;
     };
     return { stop, forceStop: () => this.pool.abortInFlight(), done: workers };
+  }
+
+  /** The catalog and its GeoParquet index, written for everything done; a failure is logged, not thrown. */
+  async #writeCatalog(): Promise<void> {
+    await this.catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalog'));
+    await this.catalog?.flushIndex().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the GeoParquet index'));
   }
 
   /**
@@ -328,8 +334,8 @@ export class Engine {
    */
   async reload(next: Config): Promise<void> {
     const prev = this.#config;
-    await this.#scheduler.apply(pollSchedulerSettingsOf(next, this.#mode));
-    this.#reconciler.apply(reconcileSchedulerSettingsOf(next, this.#mode));
+    await this.#polls.apply(pollSchedulerSettingsOf(next, this.#mode));
+    this.#reconciles.apply(reconcileSchedulerSettingsOf(next, this.#mode));
     if (next.sync.bandwidth !== prev.sync.bandwidth || next.sync.timezone !== prev.sync.timezone) {
       this.bandwidth.setTimetable(next.sync.bandwidth, next.sync.timezone);
     }

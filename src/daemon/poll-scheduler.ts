@@ -74,7 +74,8 @@ export interface PollSchedulerDeps {
   /** After each committed page (wakes idle workers). */
   onPage(): void;
   onRateLimited(ms: number): void;
-  recordItems?: PollDeps['recordItems'];
+  /** The mirror's STAC catalog, which keeps the listed items; null without one. */
+  catalog: PollDeps['catalog'];
   /** Every finished poll (metrics, readiness); aborted polls are not reported. */
   onPoll?: (r: PollReport) => void;
   /** A poll succeeded (credentials work again). */
@@ -129,7 +130,7 @@ export class PollScheduler {
       accept: s.filter.isAll ? undefined : s.filter,
       onPage: () => this.#d.onPage(),
       onRateLimited: (ms) => this.#d.onRateLimited(ms),
-      recordItems: this.#d.recordItems,
+      catalog: this.#d.catalog,
     })
       .then(async (r) => {
         // Which source listed and how (status shows the strategy and why), and the state's catalogue (store/identity.ts).

@@ -88,13 +88,12 @@ export class ReconcileScheduler {
       signal,
       accept: s.filter.isAll ? undefined : s.filter,
       onPage: () => this.#d.onPage(),
-      recordItems: catalog ? (records) => catalog.record(records) : undefined,
-      beforeRemove: catalog ? (jobs) => catalog.beforeRemove(jobs) : undefined,
+      catalog,
       settings: { ...s.listing, maxDelete: override.maxDelete ?? s.listing.maxDelete },
     })
       .then(async (r) => {
         // Items whose assets were deleted leave the catalogue (their collection's extent follows).
-        await catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalogue'));
+        await catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalog'));
         this.#last = { ok: true, at: rt.clock(), result: r };
         return r;
       })

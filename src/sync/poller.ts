@@ -3,8 +3,8 @@
 // past the server's clock at the start of the poll (see ceilingOf).
 import type { Source } from '../api/source.js';
 import { classifyError } from '../errors.js';
-import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
-import { acceptedRecords } from './records.js';
+import type { RemoteAsset } from '../api/wire.js';
+import { recordListedItems, type ListedItems } from './records.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { listPages, pageRetry } from './listing.js';
 import { retry } from '../lib/retry.js';
@@ -43,8 +43,8 @@ export interface PollDeps {
   /** Keep only the assets this mirror wants (filters); the rest are not queued. */
   accept?(asset: RemoteAsset): boolean;
   onRateLimited?(ms: number): void;
-  /** STAC: keep the listed items for the mirror's catalogue (stac.catalog). */
-  recordItems?(records: StacItemRecord[]): Promise<void>;
+  /** STAC with stac.catalog: the mirror's catalog, which keeps the listed items. */
+  catalog?: Pick<ListedItems, 'record'> | null;
 }
 
 /**
@@ -158,8 +158,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       for await (const page of pages) {
         first ??= page;
         const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
-        // The catalogue's item records go first: the item JSON waits for the jobs at these versions.
-        if (deps.recordItems && page.records) await deps.recordItems(acceptedRecords(page.records, wanted));
+        await recordListedItems(deps.catalog, page.records, wanted);
         held = held.length === 0 ? wanted : held.concat(wanted);
         heldListed += page.items.length;
         totals.pages++;

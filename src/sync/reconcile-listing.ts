@@ -4,8 +4,8 @@
 import { promises as fsp } from 'node:fs';
 import type { Source } from '../api/source.js';
 import { classifyError } from '../errors.js';
-import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
-import { acceptedRecords } from './records.js';
+import type { RemoteAsset } from '../api/wire.js';
+import { recordListedItems, type ListedItems } from './records.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, removeEmptyFolders, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
@@ -42,10 +42,8 @@ export interface ReconcileDeps {
   signal?: AbortSignal | undefined;
   /** After each committed page (wakes idle workers). */
   onPage?(r: { inserted: number; changed: number; listed: number }): void;
-  /** STAC: keep the listed items for the mirror's catalogue (stac.catalog). */
-  recordItems?(records: StacItemRecord[]): Promise<void>;
-  /** STAC: called before a deleted key's file is removed, so the catalogue never links to it. */
-  beforeRemove?(jobs: Job[]): Promise<void>;
+  /** STAC with stac.catalog: the mirror's catalog (keeps the listed items; told before a file is removed). */
+  catalog?: ListedItems | null;
 }
 
 export interface ReconcileResult {
@@ -102,8 +100,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
     });
     for await (const page of pages) {
       const wanted = deps.accept ? page.items.filter((a) => deps.accept!(a)) : page.items;
-      // The catalogue's item records go first: the item JSON waits for the jobs at these versions.
-      if (deps.recordItems && page.records) await deps.recordItems(acceptedRecords(page.records, wanted));
+      await recordListedItems(deps.catalog, page.records, wanted);
       const r = await store.upsertPage(wanted, clock());
       await store.markListed(
         page.items.map((a) => a.key),
@@ -146,9 +143,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
     );
   } else {
     // The catalogue lets go of these files first (item links, then item JSON): no link ever dangles.
-    if (settings.deletePolicy !== 'keep' && deps.beforeRemove && candidates.length > 0) {
+    if (settings.deletePolicy !== 'keep' && deps.catalog && candidates.length > 0) {
       try {
-        await deps.beforeRemove(candidates);
+        await deps.catalog.beforeRemove(candidates);
       } catch (err) {
         logger.error({ reconcile: id, err: (err as Error).message }, 'the STAC catalogue could not drop the deleted items; nothing is removed this run');
         result.errors = candidates.length;

@@ -1,5 +1,22 @@
 // STAC item records follow the filters: an item keeps only the assets whose jobs are queued.
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
+import type { Job } from '../store/types.js';
+
+/**
+ * The mirror's STAC catalog as a listing sees it (source: stac with stac.catalog on; a StacCatalog):
+ * a listing records the items it listed, and a reconcile withdraws keys before their files go, so
+ * the catalog never links to a removed file. Absent (null) otherwise.
+ */
+export interface ListedItems {
+  record(records: StacItemRecord[]): Promise<void>;
+  beforeRemove(jobs: Job[]): Promise<void>;
+}
+
+/** Record a page's items, narrowed to the accepted assets, before the page's jobs are written. */
+export async function recordListedItems(catalog: Pick<ListedItems, 'record'> | null | undefined, records: readonly StacItemRecord[] | undefined, accepted: readonly RemoteAsset[]): Promise<void> {
+  // The item JSON waits for the jobs at these versions, so the records go first.
+  if (catalog && records) await catalog.record(acceptedRecords(records, accepted));
+}
 
 /** The records narrowed to the accepted assets; items left without any are dropped. */
 export function acceptedRecords(records: readonly StacItemRecord[], accepted: readonly RemoteAsset[]): StacItemRecord[] {

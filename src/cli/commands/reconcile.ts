@@ -2,10 +2,10 @@
 // missed, and applies mirror.deletePolicy to keys no longer listed, within mirror.maxDelete.
 import { parseArgs } from 'node:util';
 import { RECONCILE_OPTIONS, optionsHelp } from '../options.js';
-import { oneShotUnreachable } from '../../sync/listing.js';
 import { openRuntime } from '../../daemon/runtime.js';
 import { formatMaxDelete, reconcileOnce } from '../../sync/reconcile-listing.js';
 import { openCatalog } from '../../daemon/catalog.js';
+import { reconcileSchedulerSettingsOf } from '../../daemon/reconcile-scheduler.js';
 import { configFromFlags, loggerFor, out, err, armCrashPointsFromEnv } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { watchShutdown } from '../signals.js';
@@ -39,11 +39,11 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   // second exits at once.
   const shutdown = watchShutdown({ graceful: () => undefined });
   try {
-    const filter = config.filter;
+    // The same listing settings as the daemon's scheduled reconcile, failing fast as one-shot commands do.
+    const { filter, listing } = reconcileSchedulerSettingsOf(config, 'drain');
     const catalog = openCatalog(rt);
     const r = await reconcileOnce({
-      recordItems: catalog ? (records) => catalog.record(records) : undefined,
-      beforeRemove: catalog ? (jobs) => catalog.beforeRemove(jobs) : undefined,
+      catalog,
       api: rt.api,
       store: rt.store,
       logger,
@@ -51,15 +51,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       root: rt.root,
       signal: shutdown.signal,
       accept: filter.isAll ? undefined : filter,
-      settings: {
-        pageSize: config.api.pageSize,
-        pageRetries: config.sync.quickRetries + 2,
-        deletePolicy: config.mirror.deletePolicy,
-        maxDelete: config.mirror.maxDelete,
-        unreachable: oneShotUnreachable(config.api.connectTimeout),
-        maxPages: config.sync.maxListingPages,
-        pruneFolders: config.source === 'stac',
-      },
+      settings: listing,
     });
     // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
     await catalog?.flush();
