@@ -1,6 +1,6 @@
 // The layers of src/ as a rule (issue 12 §7): `npm run lint:deps`, run by .ci/run before the tests.
 // Floors, high → low; a module imports only from its own floor or lower ones:
-//   cli → daemon → ops → sync → mirror → store → api / config → lib, errors.ts
+//   cli → daemon → ops → sync → download → mirror → store → api / config → lib, errors.ts
 // ops (health, metrics, the status page, notifications) listens to sync's worker events, so it sits
 // above sync. On a shared floor one direction is allowed, so two folders never import each other:
 // api may import config (not back).
@@ -13,10 +13,11 @@ const ABOVE = {
   daemon: ['cli'],
   ops: ['cli', 'daemon'],
   sync: ['cli', 'daemon', 'ops'],
-  mirror: ['cli', 'daemon', 'sync', 'ops'],
-  store: ['cli', 'daemon', 'sync', 'ops', 'mirror'],
-  api: ['cli', 'daemon', 'sync', 'ops', 'mirror', 'store'],
-  config: ['cli', 'daemon', 'sync', 'ops', 'mirror', 'store', 'api'],
+  download: ['cli', 'daemon', 'ops', 'sync'],
+  mirror: ['cli', 'daemon', 'sync', 'download', 'ops'],
+  store: ['cli', 'daemon', 'sync', 'download', 'ops', 'mirror'],
+  api: ['cli', 'daemon', 'sync', 'download', 'ops', 'mirror', 'store'],
+  config: ['cli', 'daemon', 'sync', 'download', 'ops', 'mirror', 'store', 'api'],
 };
 
 const floorRules = Object.entries(ABOVE).map(([folder, above]) => ({

@@ -14,7 +14,7 @@ import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError, type ErrorCode } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
-import { INSTANCE_ID } from '../mirror/staging.js';
+import { INSTANCE_ID } from '../download/staging.js';
 import { acquireLock, acquireMirrorLock, type HeldLock } from '../lib/lock.js';
 import type { Logger } from '../lib/logger.js';
 import { deploymentId, describeStore, openStore } from '../store/open.js';

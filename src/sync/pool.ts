@@ -9,7 +9,7 @@ import type { ClaimedJob, WorkerStore } from '../store/types.js';
 import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
 import { Wakeup, timerDelay } from '../lib/timers.js';
-import { CommitBatcher } from './commit-batch.js';
+import { CommitBatcher } from '../download/group-commit.js';
 
 export interface PoolOptions {
   concurrency: number;

@@ -1,7 +1,7 @@
 // Staging hygiene: partials whose remote version changed, or whose job is done or gone, are removed
 // at start-up and periodically. A partial of the version still wanted is kept for resume.
 import path from 'node:path';
-import { claimIsLive, listStaging, removeStagedName, stagingDir } from '../mirror/staging.js';
+import { claimIsLive, listStaging, removeStagedName, stagingDir } from '../download/staging.js';
 import type { Logger } from '../lib/logger.js';
 import type { StatusStore } from '../store/types.js';
 

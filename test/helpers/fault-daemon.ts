@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stagingDir, stagingPaths } from '../../src/mirror/staging.js';
+import { stagingDir, stagingPaths } from '../../src/download/staging.js';
 import { startSimulator, type AssetInput, type AssetInventory, type Simulator } from '../../src/simulator/index.js';
 import type { Cursor, Job, JobState } from '../../src/store/types.js';
 import { afterAll, afterEach, beforeAll } from 'vitest';

@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { contentSha256, sampleStacStore, startSimulator, type Simulator, type SimulatorOptions, type StacStore } from '../../src/simulator/index.js';
-import { stagingDir } from '../../src/mirror/staging.js';
+import { stagingDir } from '../../src/download/staging.js';
 import { mirrorFiles, openStore, sha256File } from './harness.js';
 
 export const STAC_KEY = 'csk_live_integration_0123456789abcdef';

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { resolveKey } from '../../src/mirror/paths.js';
-import { stagingDir, stagingPaths } from '../../src/mirror/staging.js';
+import { stagingDir, stagingPaths } from '../../src/download/staging.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { ClaimedJob } from '../../src/store/types.js';
-import { CommitBatcher, type CommitRequest } from '../../src/sync/commit-batch.js';
+import { CommitBatcher, type CommitRequest } from '../../src/download/group-commit.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exitCodeOf } from '../../src/cli/commands/sync.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { stagingDir } from '../../src/mirror/staging.js';
+import { stagingDir } from '../../src/download/staging.js';
 import { sampleInventory, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import {
   jobOf,

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { PID_SPACE, stagingPaths } from '../../src/mirror/staging.js';
+import { PID_SPACE, stagingPaths } from '../../src/download/staging.js';
 import { tempDirs } from '../helpers/harness.js';
 import { bytesHeld, configFlags, crashTestBed, endStateProblems, makeAssets, readState, stagingFiles } from '../helpers/fault-daemon.js';
 import { COMMIT_KEYS } from '../../src/sync/poller.js';

@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeBytes } from '../../src/lib/disk.js';
-import { stagingDir } from '../../src/mirror/staging.js';
+import { stagingDir } from '../../src/download/staging.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { CLI_MAIN, tempDirs, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, linesWith, makeAssets, readState, spawnProc } from '../helpers/fault-daemon.js';

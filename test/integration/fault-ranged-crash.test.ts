@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
+import { readRecord, stagingPaths } from '../../src/download/staging.js';
 import { tempDirs } from '../helpers/harness.js';
 import { configFlags, crashTestBed, endStateProblems, makeAssets, readState, type StateSnapshot } from '../helpers/fault-daemon.js';
 

@@ -17,7 +17,7 @@ import {
 } from '../helpers/fault-daemon.js';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { stagingDir } from '../../src/mirror/staging.js';
+import { stagingDir } from '../../src/download/staging.js';
 
 const MiB = 1024 * 1024;
 const SIZES = [4 * MiB, 4 * MiB + 1, 4 * MiB + 2];

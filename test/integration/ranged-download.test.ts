@@ -13,11 +13,11 @@ import { ApiClient } from '../../src/api/client.js';
 import { AssetsSource } from '../../src/api/assets-source.js';
 import type { Source } from '../../src/api/source.js';
 import { Secret } from '../../src/lib/secret.js';
-import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
+import { readRecord, stagingPaths } from '../../src/download/staging.js';
 import { contentBytes, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import type { ClaimedJob } from '../../src/store/types.js';
-import { splitParts } from '../../src/sync/ranged.js';
-import { transferToStaging } from '../../src/sync/transfer.js';
+import { splitParts } from '../../src/download/ranged.js';
+import { transferToStaging } from '../../src/download/transfer.js';
 
 const MiB = 1024 * 1024;
 const KEY = 'orders/o-1/large.tif';

@@ -12,10 +12,10 @@ import { ApiClient } from '../../src/api/client.js';
 import { AssetsSource } from '../../src/api/assets-source.js';
 import { SyncError } from '../../src/errors.js';
 import { Secret } from '../../src/lib/secret.js';
-import { readRecord, stagingPaths } from '../../src/mirror/staging.js';
+import { readRecord, stagingPaths } from '../../src/download/staging.js';
 import { contentBytes, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import type { ClaimedJob } from '../../src/store/types.js';
-import { resumeValidator, transferToStaging } from '../../src/sync/transfer.js';
+import { resumeValidator, transferToStaging } from '../../src/download/transfer.js';
 
 const MiB = 1024 * 1024;
 const KEY = 'orders/o-1/scene.tif';

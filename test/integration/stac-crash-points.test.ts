@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
-import { stagingDir } from '../../src/mirror/staging.js';
+import { stagingDir } from '../../src/download/staging.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, killAll, readState, runSyncChild } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems, startStacSim } from '../helpers/stac.js';

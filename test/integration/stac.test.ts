@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RESUMABLE_MIN_BYTES } from '../../src/mirror/commit.js';
+import { RESUMABLE_MIN_BYTES } from '../../src/download/partial.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { runCli, syncInProcess, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';

@@ -21,7 +21,7 @@ describe('code in files', () => {
   });
 
   it('the hash thread and the browser modules are compiled files beside their loaders (build first)', () => {
-    const src = pathToFileURL(path.join(REPO_ROOT, 'src', 'sync', 'hash.ts')).href;
+    const src = pathToFileURL(path.join(REPO_ROOT, 'src', 'download', 'hash.ts')).href;
     expect(existsSync(fileURLToPath(compiledSibling('./hash-thread.js', src)))).toBe(true);
     for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'dist', 'ops', 'status', m)), m).toBe(true);
     for (const m of BROWSER_MODULES) expect(existsSync(path.join(REPO_ROOT, 'src', 'ops', 'status', m.replace(/\.js$/, '.ts'))), m).toBe(true);

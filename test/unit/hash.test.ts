@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileHasher, HASH_OFFLOAD_MIN, hashFile } from '../../src/sync/hash.js';
+import { FileHasher, HASH_OFFLOAD_MIN, hashFile } from '../../src/download/hash.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { Secret } from '../../src/lib/secret.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { resolveKey } from '../../src/mirror/paths.js';
 import { listPages } from '../../src/sync/listing.js';
-import { serverNamedTarget } from '../../src/sync/server-name.js';
+import { serverNamedTarget } from '../../src/download/target.js';
 import type { ClaimedJob } from '../../src/store/types.js';
 import type { RemoteAsset } from '../../src/api/wire.js';
 import { CONFORMANCE, featureCollection, item, startScripted, type ScriptedServer } from '../helpers/stac-server.js';

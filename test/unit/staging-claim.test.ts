@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimIsLive, claimPath, claimStaging, INSTANCE_ID, PID_SPACE, stagingPaths, type StagingPaths } from '../../src/mirror/staging.js';
+import { claimIsLive, claimPath, claimStaging, INSTANCE_ID, PID_SPACE, stagingPaths, type StagingPaths } from '../../src/download/staging.js';
 import { sweepStaging } from '../../src/sync/sweeper.js';
 import { createLogger } from '../../src/lib/logger.js';
 import type { StateStore } from '../../src/store/types.js';

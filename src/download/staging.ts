@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp, createReadStream, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { RESERVED_DIR } from './paths.js';
+import { RESERVED_DIR } from '../mirror/paths.js';
 
 export const STAGING_DIR = path.join(RESERVED_DIR, 'staging');
 

@@ -2,12 +2,12 @@
 // and wait; a batch closes when it is full, when every busy worker has joined it, or when its oldest
 // file has waited maxAgeMs. Then, in order: the files are fsynced concurrently, the leases are checked
 // (PostgreSQL holds the rows' locks until the commit), the files renamed, their folders fsynced once
-// (mirror/group-commit.ts), and the `done` rows and their outbox events commit in one transaction.
+// (place.ts), and the `done` rows and their outbox events commit in one transaction.
 // A worker learns its outcome only after that: nothing is reported done before it is durable.
 import type { Logger } from '../lib/logger.js';
 import { crashPoint } from '../lib/crash-point.js';
-import { placeGroup, syncGroup, type GroupFile } from '../mirror/group-commit.js';
-import type { Placed } from '../mirror/commit.js';
+import { placeGroup, syncGroup, type GroupFile } from './place.js';
+import type { Placed } from './place.js';
 import type { CompleteInput, PlacedOutcome, WorkerStore } from '../store/types.js';
 
 export interface CommitBatchOptions {

@@ -4,14 +4,14 @@
 // brings the validator; every other range is asked under If-Range, so a changed object answers 200
 // instead of splicing two versions. A 200 (the server ignores Range, or If-Range failed), a 416 or an
 // unexpected Content-Range falls back to one stream: the partial is discarded and the caller fetches
-// the whole object as before. The streams take parts in order, so the hash thread (sync/hash.ts)
+// the whole object as before. The streams take parts in order, so the hash thread (hash.ts)
 // follows the growing contiguous prefix from the page cache.
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
-import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from '../mirror/commit.js';
-import type { StagedPart, StagingRecord } from '../mirror/staging.js';
+import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from './partial.js';
+import type { StagedPart, StagingRecord } from './staging.js';
 import { FileHasher } from './hash.js';
 import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 

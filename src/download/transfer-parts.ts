@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Source } from '../api/source.js';
 import type { DownloadResponse } from '../api/client.js';
 import { MISMATCH_CODES, SyncError } from '../errors.js';
-import type { StagingPaths } from '../mirror/staging.js';
+import type { StagingPaths } from './staging.js';
 import type { ClaimedJob } from '../store/types.js';
 
 export interface TransferInput {

@@ -5,13 +5,13 @@
 // discards the partial and restarts. A continuation is accepted only as a 206 whose Content-Range
 // matches; a 200 starts over. The byte count is checked against the listed Size and Content-Length
 // ourselves, since undici reports a cut close-delimited body as success. The staging files, the
-// resume check and the fsync before the caller places the file are mirror/commit.ts's.
+// resume check and the fsync before the caller places the file are partial.ts's.
 import { createHash } from 'node:crypto';
 import type { DownloadResponse } from '../api/client.js';
 import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
-import { hashPrefix } from '../mirror/staging.js';
-import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from '../mirror/commit.js';
+import { hashPrefix } from './staging.js';
+import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { transferRanges, wantsRanges } from './ranged.js';
 import { hashFile } from './hash.js';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { compiledSibling } from '../lib/compiled.js';
-import { hashPrefix } from '../mirror/staging.js';
+import { hashPrefix } from './staging.js';
 import type { HashReply, HashRequest } from './hash-thread.js';
 
 /** Files at least this large are hashed in the worker thread. */

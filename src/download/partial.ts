@@ -1,16 +1,9 @@
-// The file protocol of one download, from staging to its place in the mirror. Workers call these
-// steps in order and never touch staging files or the target path themselves:
-//   resumeCheck → (recordStaging, openPartial, write, sealPartial) → placeFile → cleanupCommitted
-// with discardStaging on a failure that makes the partial worthless. A file is fsynced before it is
-// renamed into place, and its folder (plus any folder created for it) after, so a row that says
-// `done` always names a durable file.
+// A download's partial, from the resume check to the seal: what of this version is staged already,
+// opening and growing the partial, checkpoints of a ranged one, and the fsync (with the remote
+// LastModified) before it may be placed (place.ts). The transfers (transfer.ts, ranged.ts) call these
+// steps and never touch the staging files themselves; discardStaging when the partial is worthless.
 import { promises as fsp, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { crashPoint, stallPoint } from '../lib/crash-point.js';
-import { ensureParentDirs, PathConflict, syncCreatedDirs } from './fs-safe.js';
-import { preserveVersion, type MirrorLayoutSettings } from './layout.js';
-import type { MirrorTarget } from './paths.js';
 import { readRecord, removeStaging, stagingDir, writeRecord, type StagedPart, type StagingPaths, type StagingRecord } from './staging.js';
 
 /**
@@ -164,61 +157,4 @@ export async function sealStagedFile(staging: StagingPaths, lastModifiedMs: numb
 /** Remove the partial, its record and a leftover temporary record. */
 export async function discardStaging(staging: StagingPaths): Promise<void> {
   await removeStaging(staging);
-}
-
-export interface PlaceOptions {
-  layout: MirrorLayoutSettings | undefined;
-  /** The job's committed mirror path: a file there is this key's previous version. */
-  previousPath: string | null;
-}
-
-export interface Placed {
-  /** A file was already at the target (this write replaced it). */
-  replaced: boolean;
-  /** Where the replaced version was kept (mirror.keepPreviousVersions), if it was. */
-  kept: string | null;
-}
-
-/**
- * Rename the sealed partial into place: parent folders are created (never through a symlink), the
- * version being replaced is kept when the layout asks for it, and anything at the target that is not
- * a regular file is a path conflict (nothing existing is changed). The target's folder and every
- * folder created for it are fsynced after the rename.
- */
-export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
-  stallPoint('before_rename');
-  const r = await renameIntoPlace(root, staging, target, o);
-  await syncCreatedDirs(r.created, path.dirname(target.absPath));
-  crashPoint('after_rename');
-  return { replaced: r.replaced, kept: r.kept };
-}
-
-/**
- * placeFile without the folder fsyncs (group commit syncs each folder once per batch): returns the
- * folders created for the file, which must be synced with the file's own folder before the commit.
- */
-export async function renameIntoPlace(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed & { created: string[] }> {
-  const created = await ensureParentDirs(root, target.segments.slice(0, -1));
-  const existing = await fsp.lstat(target.absPath).catch(() => null);
-  let kept: string | null = null;
-  if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
-    // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
-    kept = await preserveVersion(root, o.layout!, target, existing.mtimeMs);
-  }
-  if (existing && !existing.isFile()) {
-    throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath, 'not_a_file');
-  }
-  await fsp.rename(staging.partial, target.absPath);
-  return { replaced: existing !== null, kept, created };
-}
-
-/** A folder marker key ("a/b/"): the folders exist and are durable. */
-export async function placeFolder(root: string, target: MirrorTarget): Promise<void> {
-  const created = await ensureParentDirs(root, target.segments);
-  await syncCreatedDirs(created, path.dirname(target.absPath));
-}
-
-/** After the commit: the partial was renamed away, so only its record is left to remove. */
-export async function cleanupCommitted(staging: StagingPaths, size: number): Promise<void> {
-  if (isResumable(size)) await fsp.rm(staging.record, { force: true });
 }

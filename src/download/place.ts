@@ -1,0 +1,130 @@
+// Placing a sealed partial in the mirror, one file or a group commit's batch. A file is fsynced
+// before it is renamed into place, and its folder (plus any folder created for it) after, so a row
+// that says `done` always names a durable file. A batch (group-commit.ts) issues its files' fsyncs
+// at once (the filesystem folds them into few journal commits) and fsyncs each folder once for the
+// whole batch instead of once per file.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { crashPoint, stallPoint } from '../lib/crash-point.js';
+import { ensureParentDirs, fsyncDir, PathConflict, syncCreatedDirs } from '../mirror/fs-safe.js';
+import { preserveVersion, type MirrorLayoutSettings } from '../mirror/layout.js';
+import type { MirrorTarget } from '../mirror/paths.js';
+import { isResumable } from './partial.js';
+import type { StagingPaths } from './staging.js';
+
+export interface PlaceOptions {
+  layout: MirrorLayoutSettings | undefined;
+  /** The job's committed mirror path: a file there is this key's previous version. */
+  previousPath: string | null;
+}
+
+export interface Placed {
+  /** A file was already at the target (this write replaced it). */
+  replaced: boolean;
+  /** Where the replaced version was kept (mirror.keepPreviousVersions), if it was. */
+  kept: string | null;
+}
+
+/**
+ * Rename the sealed partial into place: parent folders are created (never through a symlink), the
+ * version being replaced is kept when the layout asks for it, and anything at the target that is not
+ * a regular file is a path conflict (nothing existing is changed). The target's folder and every
+ * folder created for it are fsynced after the rename.
+ */
+export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
+  stallPoint('before_rename');
+  const r = await renameIntoPlace(root, staging, target, o);
+  await syncCreatedDirs(r.created, path.dirname(target.absPath));
+  crashPoint('after_rename');
+  return { replaced: r.replaced, kept: r.kept };
+}
+
+/**
+ * placeFile without the folder fsyncs (group commit syncs each folder once per batch): returns the
+ * folders created for the file, which must be synced with the file's own folder before the commit.
+ */
+export async function renameIntoPlace(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed & { created: string[] }> {
+  const created = await ensureParentDirs(root, target.segments.slice(0, -1));
+  const existing = await fsp.lstat(target.absPath).catch(() => null);
+  let kept: string | null = null;
+  if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
+    // Keep the version being replaced (a hard link, so the mirror path never lacks a file).
+    kept = await preserveVersion(root, o.layout!, target, existing.mtimeMs);
+  }
+  if (existing && !existing.isFile()) {
+    throw new PathConflict(`${target.relPath} exists and is not a regular file`, target.absPath, 'not_a_file');
+  }
+  await fsp.rename(staging.partial, target.absPath);
+  return { replaced: existing !== null, kept, created };
+}
+
+/** A folder marker key ("a/b/"): the folders exist and are durable. */
+export async function placeFolder(root: string, target: MirrorTarget): Promise<void> {
+  const created = await ensureParentDirs(root, target.segments);
+  await syncCreatedDirs(created, path.dirname(target.absPath));
+}
+
+/** After the commit: the partial was renamed away, so only its record is left to remove. */
+export async function cleanupCommitted(staging: StagingPaths, size: number): Promise<void> {
+  if (isResumable(size)) await fsp.rm(staging.record, { force: true });
+}
+
+/** One file of a batch: its staged partial (complete, not necessarily fsynced) and where it goes. */
+export interface GroupFile {
+  staging: StagingPaths;
+  target: MirrorTarget;
+  place: PlaceOptions;
+}
+
+/** fsync a staged partial (its bytes and its metadata, the mtime included). */
+async function syncPartial(staging: StagingPaths): Promise<void> {
+  const fh = await fsp.open(staging.partial, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * fsync the staged files all at once (before their leases are checked, as a single file is fsynced
+ * before commitPlaced, so no row lock is held while they sync). Returns, in input order, null or
+ * that file's error.
+ */
+export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | null)[]> {
+  const out = await Promise.all(files.map((f) => syncPartial(f.staging).then(() => null, (e: unknown) => toError(e))));
+  crashPoint('batch_synced');
+  return out;
+}
+
+/**
+ * Place files that syncGroup made durable: each is renamed into place, then every folder they landed
+ * in (and every parent of a folder created for them) is fsynced once. Returns, in input order, what
+ * was placed or that file's error (it was not renamed). A failed folder fsync throws: the files may
+ * be in place, but none of them is durable, so none may be committed.
+ */
+export async function placeGroup(root: string, files: readonly GroupFile[]): Promise<(Placed | Error)[]> {
+  stallPoint('before_rename');
+  const out: (Placed | Error)[] = [];
+  const dirs = new Set<string>();
+  // One at a time: two files of a batch may need the same new folder, and a conflict must see the
+  // batch's earlier renames.
+  for (const f of files) {
+    try {
+      const r = await renameIntoPlace(root, f.staging, f.target, f.place);
+      for (const d of r.created) dirs.add(path.dirname(d));
+      dirs.add(path.dirname(f.target.absPath));
+      out.push({ replaced: r.replaced, kept: r.kept });
+    } catch (e) {
+      out.push(toError(e));
+    }
+  }
+  crashPoint('batch_renamed');
+  await Promise.all([...dirs].map((d) => fsyncDir(d)));
+  crashPoint('batch_dirs_synced');
+  return out;
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
