@@ -7,7 +7,6 @@ import { StacCatalog } from '../mirror/stac-catalog.js';
 import { StacIndex } from '../mirror/stac-index.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
 import { acquireLock, LockedError } from '../lib/lock.js';
-import { catalogStoreFor } from '../store/catalog-store.js';
 import type { Runtime } from './runtime.js';
 
 export function catalogEnabled(rt: Pick<Runtime, 'config'>): boolean {
@@ -39,14 +38,14 @@ export function indexLock(root: string, onWait?: () => void): () => Promise<{ re
 
 export function openIndex(rt: Pick<Runtime, 'config' | 'store' | 'root' | 'logger'>): StacIndex | null {
   if (!indexEnabled(rt)) return null;
-  return new StacIndex({ store: catalogStoreFor(rt.store), root: rt.root, logger: rt.logger, lock: indexLock(rt.root) });
+  return new StacIndex({ store: rt.store.catalog, root: rt.root, logger: rt.logger, lock: indexLock(rt.root) });
 }
 
 export function openCatalog(rt: Runtime): StacCatalog | null {
   if (!catalogEnabled(rt)) return null;
   const api = rt.api as { fetchCollection?: (id: string) => Promise<Record<string, unknown>> };
   return new StacCatalog({
-    store: catalogStoreFor(rt.store),
+    store: rt.store.catalog,
     jobs: rt.store,
     root: rt.root,
     logger: rt.logger,

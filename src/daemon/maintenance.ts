@@ -7,7 +7,6 @@ import { probeNameRules, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { StacCatalog } from '../mirror/stac-catalog.js';
 import { clearCatalogTmp } from '../mirror/stac-files.js';
 import { scrubStoredItems } from '../mirror/stac-hrefs.js';
-import { catalogStoreFor } from '../store/catalog-store.js';
 import { sweepStaging } from '../sync/sweeper.js';
 import type { Runtime } from './runtime.js';
 
@@ -50,7 +49,7 @@ export class Maintenance {
       // Only old temporary files go: a replica sharing the mirror may be between its write and rename.
       await clearCatalogTmp(rt.root, rt.clock()).catch((e: unknown) => this.#log.warn({ err: e }, 'could not clear old catalogue temporary files'));
       // Items an older version stored whole keep only what the state keeps now (no signed href).
-      const scrubbed = await scrubStoredItems(catalogStoreFor(rt.store));
+      const scrubbed = await scrubStoredItems(rt.store.catalog);
       if (scrubbed > 0) this.#log.info({ rows: scrubbed }, 'removed signed URLs and unselected assets that an older version kept in the state');
       await catalog.markAll();
       catalog.kick();

@@ -16,7 +16,7 @@ import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
 import { loadMigrations } from './migrations.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
-import { pgValues, postgresDialect, toPostgres, type Params, type PgStatement } from './sql/dialect.js';
+import { pgValues, postgresDialect, tableArrayParams, toPostgres, type Params, type PgStatement, type TableParam } from './sql/dialect.js';
 import type {
   BatchCompletion,
   CompleteBatchRow,
@@ -98,7 +98,8 @@ export class PostgresStore extends SqlStore implements StateStore {
     this.#q = queryOn(pool);
     const all = async <R>(sql: string, params?: Params) => (await this.#q(sql, params)).rows as R[];
     const run = async (sql: string, params?: Params) => (await this.#q(sql, params)).rowCount ?? 0;
-    this.#x = { all, run, writing: { all, run } };
+    const runTable = async (sql: string, t: TableParam, params: Params = {}) => run(sql, { ...params, ...tableArrayParams(t) });
+    this.#x = { all, run, writing: { all, run }, runTable };
   }
 
   /** Connect, migrate (unless readonly) and return the store. Returns null when readonly and never migrated. */

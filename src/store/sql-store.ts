@@ -6,6 +6,7 @@
 import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
 import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
 import { newLeaseToken } from './migrations.js';
+import { SqlCatalogStore, type CatalogStore } from './catalog-store.js';
 import type { Dialect, Params, SqlExec } from './sql/dialect.js';
 import { claimedInOrder, claimJobsSql } from './sql/claim-jobs.js';
 import { completeJobsSql } from './sql/complete-jobs.js';
@@ -47,6 +48,7 @@ export abstract class SqlStore {
   protected readonly d: Dialect;
   protected readonly maxAttempts: number;
   protected readonly sinks: readonly OutboxSink[];
+  #catalog: CatalogStore | null = null;
 
   protected constructor(d: Dialect, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[] | undefined }) {
     this.d = d;
@@ -65,6 +67,11 @@ export abstract class SqlStore {
   protected abstract toHost(t: number): number;
   /** Tell other processes that work was queued (PostgreSQL NOTIFY); nothing for SQLite. */
   protected async wake(): Promise<void> {}
+
+  /** The STAC catalogue's tables, in the same database. */
+  get catalog(): CatalogStore {
+    return (this.#catalog ??= new SqlCatalogStore(this.x, this.d));
+  }
 
   async #one<R>(sql: string, params?: Params): Promise<R | undefined> {
     return (await this.x.all<R>(sql, params))[0];

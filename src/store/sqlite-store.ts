@@ -9,7 +9,7 @@ import type { ClaimOrder } from '../config/schema.js';
 import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
-import { sqliteDialect, toSqlite, type Params } from './sql/dialect.js';
+import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
 import { CLAIM_INDEX } from './sql/claim-jobs.js';
 import type {
   BatchCompletion,
@@ -52,6 +52,10 @@ export class SqliteStore extends SqlStore implements StateStore {
       writing: {
         all: async <R>(sql: string, params: Params = {}) => immediate(() => this.#st(sql).all(params) as R[]),
         run: async (sql: string, params: Params = {}) => immediate(() => this.#st(sql).run(params).changes),
+      },
+      runTable: async (sql: string, t: TableParam, params: Params = {}) => {
+        const st = this.#st(sql);
+        return immediate(() => t.rows.reduce((n, row) => n + st.run({ ...params, ...tableRowParams(t, row) }).changes, 0));
       },
     };
   }

@@ -3,6 +3,7 @@
 import type { SourceJob } from '../api/source.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
+import type { CatalogStore } from './catalog-store.js';
 
 export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'gone'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -320,6 +321,8 @@ export interface ReconcileStore extends Pick<PollStore, 'upsertPage'>, Pick<Outb
 /** Read-only views: status, metrics, the status page. */
 export interface StatusStore extends Pick<PollStore, 'getCursor'>, Pick<WorkerStore, 'nextRunAt'>, Pick<OutboxStore, 'outboxCounts'>, Pick<ReconcileStore, 'lastReconcile'> {
   readonly backend: 'sqlite' | 'postgres';
+  /** The catalogue writer's status (the catalogue's tables are in the same state). */
+  readonly catalog: Pick<CatalogStore, 'getStatus'>;
   counts(): Promise<Record<JobState, number>>;
   recentFailures(limit: number): Promise<Job[]>;
   /**
@@ -362,5 +365,7 @@ export interface OperatorStore {
 /** The whole store, as the runtime opens it; components take the roles they use. */
 export interface StateStore extends PollStore, CoordinationStore, WorkerStore, OutboxStore, ReconcileStore, StatusStore, OperatorStore {
   readonly backend: 'sqlite' | 'postgres';
+  /** The STAC catalogue's tables (items, collections, the writer's status), same database. */
+  readonly catalog: CatalogStore;
   close(): Promise<void>;
 }

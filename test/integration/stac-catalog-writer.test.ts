@@ -13,7 +13,6 @@ import { mirrorTarget } from '../../src/mirror/layout.js';
 import { StacCatalog } from '../../src/mirror/stac-catalog.js';
 import { CATALOG_TMP_DIR, clearCatalogTmp } from '../../src/mirror/stac-files.js';
 import { buildStatusReport } from '../../src/ops/status/report.js';
-import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { waitUntil } from '../helpers/harness.js';
 import { runCatalogCheck } from '../helpers/stac-catalog.js';
@@ -34,7 +33,7 @@ describe('StacCatalog', () => {
     await fsp.mkdir(root, { recursive: true });
     const store = SqliteStore.open(path.join(dir, 'state'), { maxAttempts: 3 });
     cleanups.push(() => store.close());
-    const catStore = catalogStoreFor(store);
+    const catStore = store.catalog;
     const catalog = new StacCatalog({ store: catStore, jobs: store, root, logger: createLogger({ level: 'silent' }), clock: Date.now });
 
     const key = 'c1/item-1/a.tif';
@@ -89,7 +88,7 @@ describe('StacCatalog', () => {
     w.catalog.kick();
     await waitUntil(() => w.catalog.failure === null, 10_000, 20, 'the retried write');
     expect(w.catalog.failure).toBeNull();
-    expect((await catalogStoreFor(w.store).getStatus()).error).toBeNull();
+    expect((await w.store.catalog.getStatus()).error).toBeNull();
     expect(JSON.parse(await fsp.readFile(path.join(w.root, 'c1/collection.json'), 'utf8')).links.filter((l: { rel: string }) => l.rel === 'item')).toHaveLength(1);
   });
 
@@ -110,7 +109,7 @@ describe('StacCatalog', () => {
     await w.done('c1', 'i1', 'a.tif', 'one');
     // Writer A builds the root from a state without c2; while it does, writer B completes c2 and
     // writes its own root. A's write lands last: without a second look it would drop c2.
-    const cat = catalogStoreFor(w.store);
+    const cat = w.store.catalog;
     let raced = false;
     let rootBuild = false;
     const collections = async () => ((rootBuild = true), cat.collections());
@@ -168,7 +167,7 @@ async function world() {
   cleanups.push(() => store.close());
   const lines: string[] = [];
   const logger = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
-  const catalog = new StacCatalog({ store: catalogStoreFor(store), jobs: store, root, logger, clock: Date.now });
+  const catalog = new StacCatalog({ store: store.catalog, jobs: store, root, logger, clock: Date.now });
   const key = (c: string, id: string, f: string) => [c, id, f].map((s) => s.replace(/%/g, '%25').replace(/\//g, '%2F')).join('/');
   const record = (c: string, id: string, f: string, version: number, o: { bbox?: number[]; datetime?: string } = {}): StacItemRecord => {
     const raw = { type: 'Feature', stac_version: '1.0.0', id, collection: c, geometry: { type: 'Point', coordinates: [1, 2] }, bbox: o.bbox ?? [1, 2, 1, 2], properties: { datetime: o.datetime ?? '2026-01-02T03:04:05Z' }, links: [], assets: { lst: { href: 'https://storage/a.tif', type: 'image/tiff' } } };

@@ -14,7 +14,6 @@ import { createLogger } from '../../src/lib/logger.js';
 import { StacCatalog } from '../../src/mirror/stac-catalog.js';
 import { collectionDir } from '../../src/mirror/stac-names.js';
 import { INDEX_FILE, StacIndex } from '../../src/mirror/stac-index.js';
-import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -31,7 +30,7 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
   await fsp.mkdir(root, { recursive: true });
   const store = SqliteStore.open(path.join(dir, 'state'), { maxAttempts: 3 });
   cleanups.push(() => store.close());
-  const catStore = catalogStoreFor(store);
+  const catStore = store.catalog;
   const logger = createLogger({ level: 'silent' });
   // A long delay: the tests flush when they want the index written.
   let lockWaits = 0;

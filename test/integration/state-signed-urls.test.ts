@@ -11,7 +11,6 @@ import { openRuntime } from '../../src/daemon/runtime.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { scrubStoredItems } from '../../src/mirror/stac-hrefs.js';
-import { catalogStoreFor } from '../../src/store/catalog-store.js';
 import { loadMigrations, MIGRATIONS_DIR } from '../../src/store/migrations.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import type { StateStore } from '../../src/store/types.js';
@@ -187,7 +186,7 @@ describe.each(backends)('job locators in the $name store', ({ name, make, skip }
 
     const reopened = await open([]);
     expect(JSON.parse(await locatorOf(reopened, 'c1/i1/old.tif'))).toMatchObject({ h: '', x: 0, a: 'old', c: 'c1', i: 'i1' });
-    const cat = catalogStoreFor(reopened);
+    const cat = reopened.catalog;
     expect(await scrubStoredItems(cat)).toBe(2);
     const row = (await cat.getItem('c1', 'i1'))!;
     expect(row.raw).not.toMatch(SIGNED);

@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { formatManifestRow, manifestHeader, manifestRows, type ManifestFormat } from '../../mirror/manifest.js';
 import { openState } from '../../daemon/runtime.js';
 import { describeStore } from '../../store/open.js';
-import { catalogStoreFor } from '../../store/catalog-store.js';
 import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { writeIndexFile } from '../../mirror/stac-index.js';
 import { configFromFlags, out, err } from '../common.js';
@@ -55,7 +54,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (format === 'stac-geoparquet') {
     const stats = { missing: 0 };
     try {
-      const r = await writeIndexFile(catalogStoreFor(store), config.mirror.dir, values.output!, `${values.output}.tmp-${process.pid}`, stats);
+      const r = await writeIndexFile(store.catalog, config.mirror.dir, values.output!, `${values.output}.tmp-${process.pid}`, stats);
       if (stats.missing > 0) err(`export: ${stats.missing} item JSON files could not be read (run verify --repair)`);
       err(`export: ${r.rows} items written to ${values.output}`);
     } finally {
@@ -69,7 +68,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   try {
     if (format === 'stac-ndjson') {
       const stats = { missing: 0 };
-      for await (const line of stacNdjsonLines(catalogStoreFor(store), config.mirror.dir, stats)) {
+      for await (const line of stacNdjsonLines(store.catalog, config.mirror.dir, stats)) {
         await write(stream, `${line}\n`);
         rows++;
       }

@@ -6,7 +6,6 @@ import { StacCatalog } from '../../mirror/stac-catalog.js';
 import { StacIndex } from '../../mirror/stac-index.js';
 import { verifyCatalogue } from '../../mirror/stac-verify.js';
 import { createLogger } from '../../lib/logger.js';
-import { catalogStoreFor } from '../../store/catalog-store.js';
 import type { StateStore } from '../../store/types.js';
 import { err } from '../common.js';
 
@@ -26,8 +25,8 @@ export async function verifyStacCatalogue(store: StateStore, root: string, o: { 
   const problems = r.issues.length;
   if (o.repair && problems > 0) {
     const logger = createLogger({ level: 'silent' });
-    const index = o.geoparquet ? new StacIndex({ store: catalogStoreFor(store), root, logger, lock: indexLock(root) }) : null;
-    const catalog = new StacCatalog({ store: catalogStoreFor(store), jobs: store, root, logger, clock: Date.now, index });
+    const index = o.geoparquet ? new StacIndex({ store: store.catalog, root, logger, lock: indexLock(root) }) : null;
+    const catalog = new StacCatalog({ store: store.catalog, jobs: store, root, logger, clock: Date.now, index });
     await catalog.markAll();
     await catalog.flush(true);
     // The index follows the repaired catalogue.

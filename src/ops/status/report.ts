@@ -4,8 +4,7 @@
 // lock's pid file and prints nothing.
 import { recordedIdentity } from '../../store/identity.js';
 import type { Config } from '../../config/load.js';
-import { catalogStoreFor } from '../../store/catalog-store.js';
-import type { StateStore, StatusStore } from '../../store/types.js';
+import type { StatusStore } from '../../store/types.js';
 import { describeStore } from '../../store/open.js';
 import { nextScheduledRun, scheduleIntervalMs } from '../http-server.js';
 import { readLockHolder } from '../../lib/lock.js';
@@ -148,7 +147,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
 /** The catalogue writer's error as recorded in the state: failing, on which path, since when. */
 export async function catalogueStatus(store: StatusStore): Promise<{ failing: boolean; error: string | null; errorClass: string | null; path: string | null; since: string | null } | null> {
   const s = await Promise.resolve()
-    .then(() => catalogStoreFor(store as StateStore).getStatus())
+    .then(() => store.catalog.getStatus())
     .catch(() => null);
   if (!s) return null;
   return { failing: s.error !== null, error: s.error, errorClass: s.code, path: s.path, since: iso(s.failingSince) };

@@ -6,6 +6,9 @@
 
 export type DialectName = 'sqlite' | 'postgres';
 
+/** The columns of a table parameter (see tableRows), in order, with their PostgreSQL types. */
+export type TableColumns = readonly (readonly [name: string, type: 'text' | 'bigint'])[];
+
 export interface Dialect {
   readonly name: DialectName;
   /** The current time in epoch ms. */
@@ -22,6 +25,12 @@ export interface Dialect {
   listRows(param: string, type: 'text' | 'bigint', alias: string): string;
   /** Bind a list: a JSON array for SQLite's json_each, an array for PostgreSQL. */
   listParam(values: readonly (string | number)[] | null): unknown;
+  /**
+   * The rows of the table parameter `param` (run the statement with SqlExec.runTable), as `alias`
+   * with the given columns: on PostgreSQL all rows at once (unnest of one array per column), on SQLite
+   * one row per execution of the prepared statement (faster than binding the rows as JSON).
+   */
+  tableRows(param: string, columns: TableColumns, alias: string): string;
   /** Candidate rows of a claim: PostgreSQL locks them and passes over rows others are claiming. */
   lockSkip(table: string): string;
   /** The planner hint SQLite needs on some queue scans (nothing on PostgreSQL). */
@@ -40,6 +49,7 @@ export const sqliteDialect: Dialect = {
   inList: (col, param) => `${col} IN (SELECT value FROM json_each(@${param}))`,
   listRows: (param, _type, alias) => `json_each(@${param}) AS ${alias}`,
   listParam: (values) => (values === null ? null : JSON.stringify(values)),
+  tableRows: (param, columns, alias) => `(SELECT ${columns.map(([c]) => `@${param}_${c} AS ${c}`).join(', ')}) AS ${alias}`,
   lockSkip: () => '',
   indexedBy: (index) => `INDEXED BY ${index}`,
   hostTime: (expr) => expr,
@@ -58,6 +68,7 @@ export const postgresDialect: Dialect = {
   inList: (col, param, type) => `${col} = ANY(@${param}::${type}[])`,
   listRows: (param, type, alias) => `unnest(@${param}::${type}[]) AS ${alias}(value)`,
   listParam: (values) => (values === null ? null : [...values]),
+  tableRows: (param, columns, alias) => `unnest(${columns.map(([c, t]) => `@${param}_${c}::${t}[]`).join(', ')}) AS ${alias}(${columns.map(([c]) => c).join(', ')})`,
   lockSkip: (table) => `FOR UPDATE OF ${table} SKIP LOCKED`,
   indexedBy: () => '',
   hostTime: (expr) => `${expr} - ${PG_NOW}`,
@@ -82,6 +93,28 @@ export interface SqlExec extends SqlRun {
    * their candidate rows in the SQL (lockSkip).
    */
   readonly writing: SqlRun;
+  /**
+   * Run a statement over a table parameter (Dialect.tableRows) in one transaction: SQLite once per
+   * row, PostgreSQL once with one array per column. Returns the rows changed.
+   */
+  runTable(sql: string, table: TableParam, params?: Params): Promise<number>;
+}
+
+/** The value of a table parameter: rows of values in the order of `columns`. */
+export interface TableParam {
+  param: string;
+  columns: TableColumns;
+  rows: readonly (readonly unknown[])[];
+}
+
+/** The parameters of one row of a table parameter (SQLite runs its statement once per row). */
+export function tableRowParams(t: TableParam, row: readonly unknown[]): Params {
+  return Object.fromEntries(t.columns.map(([c], i) => [`${t.param}_${c}`, row[i]]));
+}
+
+/** The parameters of a whole table parameter, one array per column (PostgreSQL). */
+export function tableArrayParams(t: TableParam): Params {
+  return Object.fromEntries(t.columns.map(([c], i) => [`${t.param}_${c}`, t.rows.map((r) => r[i])]));
 }
 
 const PLACEHOLDER = /@([A-Za-z_]\w*)((?:::[A-Za-z_]+(?:\[\])?)?)/g;
