@@ -127,13 +127,15 @@ describe('search requests', () => {
     expect(nextRequest({ method: 'GET', href }, [], 'tok', 5)).toBeNull();
   });
 
-  it('a next link with a bad href, scheme or method is a bad listing', () => {
+  it('a next link with a bad href, scheme or method is a malformed response (a bad listing at the boundary)', () => {
     for (const [l, why] of [
       [{ href: 'http://[x' }, /invalid href/],
       [{ href: 'ftp://a/b' }, /ftp: URL/],
       [{ method: 'DELETE' }, /method DELETE/],
-    ] as const)
-      expect(() => nextRequest(prev, link(l), null, 5)).toThrow(expect.objectContaining({ code: 'SYNC_API_BAD_LISTING', message: expect.stringMatching(why) }));
+    ] as const) {
+      expect(() => nextRequest(prev, link(l), null, 5)).toThrow(StacWireError);
+      expect(() => fromWire(() => nextRequest(prev, link(l), null, 5))).toThrow(expect.objectContaining({ code: 'SYNC_API_BAD_LISTING', message: expect.stringMatching(why) }));
+    }
   });
 
   it('a request and its continuation token round-trip, and equal requests print equal tokens (loop detection)', () => {

@@ -1,8 +1,7 @@
 // The search requests: the body for the configured scope, the first request of a walk (narrowed for an
 // incremental poll), and the next one from a page's links[rel=next] (href, method, body with merge,
 // headers) or a bare token. A request, serialised, is the listing's opaque continuation token.
-import { badListing } from './boundary.js';
-import type { StacLink } from './wire.js';
+import { StacWireError, type StacLink } from './wire.js';
 
 /** One search request. */
 export interface SearchRequest {
@@ -89,7 +88,7 @@ export function firstRequest(scope: SearchScope, o: FirstRequest): SearchRequest
   return { method: 'POST', href: o.href, body };
 }
 
-/** The request for the next page, from a next link (or a bare token), or null at the end. */
+/** The request for the next page, from a next link (or a bare token), or null at the end. Throws StacWireError. */
 export function nextRequest(prev: SearchRequest, links: readonly StacLink[], token: string | null, returned: number): SearchRequest | null {
   const next = links.find((l) => l.rel === 'next');
   if (!next) {
@@ -100,13 +99,13 @@ export function nextRequest(prev: SearchRequest, links: readonly StacLink[], tok
   try {
     href = new URL(next.href, prev.href);
   } catch {
-    throw badListing('POST /stac/search: the next link has an invalid href');
+    throw new StacWireError('POST /stac/search: the next link has an invalid href');
   }
-  if (href.protocol !== 'http:' && href.protocol !== 'https:') throw badListing(`POST /stac/search: the next link is a ${href.protocol} URL`);
+  if (href.protocol !== 'http:' && href.protocol !== 'https:') throw new StacWireError(`POST /stac/search: the next link is a ${href.protocol} URL`);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(next.headers ?? {})) if (!FORBIDDEN_LINK_HEADERS.test(k)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   const method = (next.method ?? 'GET').toUpperCase();
-  if (method !== 'GET' && method !== 'POST') throw badListing(`POST /stac/search: the next link asks for method ${method}`);
+  if (method !== 'GET' && method !== 'POST') throw new StacWireError(`POST /stac/search: the next link asks for method ${method}`);
   if (method === 'GET') return { method: 'GET', href: href.href, headers };
   // STAC API: with merge, the link's body is merged into the previous request's; else it replaces it.
   const body = next.merge ? { ...(prev.body ?? {}), ...(next.body ?? {}) } : (next.body ?? prev.body ?? {});
