@@ -1,14 +1,13 @@
 // Notifications: a command hook and/or a webhook for each completed download (created, updated) and
 // each local deletion. Events are written to the outbox table first, in the same transaction that
-// marks the job done (SqliteStore.complete), and delivered from there by this notifier, so every event
+// marks the job done (the store's complete), and delivered from there by this notifier, so every event
 // is delivered at least once across crashes and restarts. Delivery never blocks the mirror: it runs in
 // its own loops with bounded concurrency, each hook run and each webhook request has a time limit, and
 // failures are logged, counted and retried with backoff until notify.maxAttempts.
 //
-// Deletions (issue 4): call `recordDeletion(store, {...}, now)` once the local file is gone, or, inside
-// a SQLite transaction that records the deletion, `sqliteStore.recordEventSync({event: 'deleted', ...},
-// now)` so the deletion and its event commit together. Either writes one row per configured sink and
-// nothing when no sink is configured; the running notifier delivers it within notify's idle interval.
+// Deletions (issue 4): call `recordDeletion(store, {...}, now)` once the local file is gone. It writes
+// one row per configured sink and nothing when no sink is configured; the running notifier delivers it
+// within notify's idle interval.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import path from 'node:path';

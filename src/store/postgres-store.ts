@@ -1,13 +1,17 @@
-// The PostgreSQL backend, for several replicas sharing one database. The shared SQL
-// (src/store/sql/*) runs here as single autocommit statements (one round trip each); this file keeps
-// the pool, the transactions and what only PostgreSQL does:
-// - Claims lock candidate rows with FOR UPDATE SKIP LOCKED at READ COMMITTED, so replicas never wait
-//   on each other's claims and never claim the same row.
-// - Lease and run_at times use the database's clock. Callers pass delays; the statements add them to
-//   the database's now(). Host clock skew between replicas therefore cannot expire a lease early.
-// - requeueOrphans only requeues EXPIRED leases: a running row may belong to a live replica.
-// - commitPlaced holds the job's row lock across the rename; path reservations take an advisory lock.
-// - Queued work wakes the other replicas (NOTIFY), and the poller lease elects one poller.
+// The PostgreSQL backend, for several replicas sharing one database. Every statement is in
+// src/store/sql/*; SqlStore runs most of them as single autocommit statements (one round trip each).
+// What PostgreSQL does differently is named once, here or in the dialect:
+// - connections: a pool (poolConfig), and a dedicated LISTEN connection;
+// - time: the database's clock (postgresDialect.now); callers pass delays, so host clock skew between
+//   replicas cannot expire a lease early; toHost turns its instants into the caller's time base;
+// - locks: claims lock candidate rows with FOR UPDATE SKIP LOCKED at READ COMMITTED (lockSkip), so
+//   replicas never wait on each other's claims nor claim the same row; commitPlaced holds the job's
+//   row lock across the rename (lockLeased); path reservations take an advisory lock;
+// - transactions (#tx): a listing page (upsertPage), the commits around a rename, path reservations;
+//   a completion batch is one statement (completeMany);
+// - soleOwner false: start-up requeues only EXPIRED leases, a running row may be a live replica's;
+// - notifications: queued work wakes the other replicas (NOTIFY, wake/onJobsAvailable), and the
+//   poller lease elects one poller.
 // It never loads better-sqlite3.
 import pg from 'pg';
 import { SyncError } from '../errors.js';

@@ -287,13 +287,13 @@ export abstract class SqlStore {
 
   // --- notification outbox ---
 
-  protected outboxParams(e: OutboxEventInput, now: number): Params {
+  #outboxParams(e: OutboxEventInput, now: number): Params {
     return { sinks: this.d.listParam(this.sinks), event: e.event, key: e.key, path: e.path, size: e.size, lm: e.lastModifiedMs, sha: e.sha256, now };
   }
 
   async recordEvent(e: OutboxEventInput, now: number): Promise<number> {
     if (this.sinks.length === 0) return 0;
-    await this.x.run(this.q.outbox.insert, this.outboxParams(e, now));
+    await this.x.run(this.q.outbox.insert, this.#outboxParams(e, now));
     return this.sinks.length;
   }
 

@@ -1,8 +1,13 @@
-// The SQLite backend. One process owns a SQLite state (the instance lock), so it is always the
-// poller and every lease in the file is its own. The shared SQL (src/store/sql/*) runs through
-// prepared statements; this file keeps the connection, the transactions (every read-then-write one
-// is BEGIN IMMEDIATE: a deferred one can fail with SQLITE_BUSY_SNAPSHOT whatever the busy_timeout)
-// and the claim-order indexes. No network I/O ever happens inside a transaction.
+// The SQLite backend. Every statement is in src/store/sql/*, run here as prepared statements (#st).
+// What SQLite does differently is named once, here or in the dialect:
+// - connection: one, opened by sqlite.ts (WAL, pragmas, migrations);
+// - time: the host clock (sqliteDialect.now is the caller's @now);
+// - transactions: synchronous and BEGIN IMMEDIATE whenever one reads then writes (SqlExec.writing,
+//   runTable, a listing page, a completion batch, path reservations): a deferred one can fail with
+//   SQLITE_BUSY_SNAPSHOT whatever the busy_timeout. No network I/O ever happens inside one;
+// - soleOwner true: one process owns the state (the instance lock), so it is always the poller,
+//   every lease in the file is its own, and nothing needs waking;
+// - the claim-order indexes, created for the order in use (claimSql, CLAIM_INDEX).
 import type { Statement } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
@@ -17,7 +22,6 @@ import type {
   CompleteInput,
   CompleteOutcome,
   PlacedOutcome,
-  OutboxEventInput,
   OutboxPruned,
   OutboxSink,
   PathReservation,
@@ -156,16 +160,6 @@ export class SqliteStore extends SqlStore implements StateStore {
     const row = this.#st(c.complete).get(p) as { state: string } | undefined;
     if (!row) return 'lost';
     return row.state === 'done' ? 'done' : 'requeued';
-  }
-
-  /**
-   * recordEvent, synchronously, for SQLite code that records a deletion inside its own transaction
-   * (so the deletion and its event commit together).
-   */
-  recordEventSync(e: OutboxEventInput, now: number): number {
-    if (this.sinks.length === 0) return 0;
-    this.#st(this.q.outbox.insert).run(this.outboxParams(e, now));
-    return this.sinks.length;
   }
 
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {

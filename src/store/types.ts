@@ -1,5 +1,7 @@
-// The state store interface. SQLite implements it today; the PostgreSQL backend implements the same
-// semantics. Methods are async so both fit; only committed facts count.
+// The state store's roles (PollStore, WorkerStore, OutboxStore, ReconcileStore, StatusStore…; the
+// catalogue's CatalogStore is in catalog-store.ts): callers take a role, never the whole store. SQLite
+// and PostgreSQL implement the same semantics (SqlStore over src/store/sql/*); methods are async so
+// both fit; only committed facts count.
 import type { SourceJob } from '../api/source.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
