@@ -187,12 +187,12 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** The codes of configuration and environment problems (kind fatal): the command stops. */
+export type FatalCode = { [C in ErrorCode]: (typeof ERRORS)[C]['kind'] extends 'fatal' ? C : never }[ErrorCode];
+
 export interface SyncErrorOptions<C extends ErrorCode = ErrorCode> {
+  /** The code only: the table decides the kind, the class, the exit code and the retry decision. */
   code: C;
-  /** Optional and redundant: the table decides; when given, the compiler checks it against the table. */
-  kind?: (typeof ERRORS)[C]['kind'];
-  /** Optional and redundant, like kind. */
-  errorClass?: (typeof ERRORS)[C]['errorClass'];
   status?: number | undefined;
   retryAfterMs?: number | undefined;
   cause?: unknown;

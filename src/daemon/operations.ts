@@ -122,8 +122,6 @@ export class Operations {
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new SyncError(`cannot listen on ${listen} for /healthz, /readyz and /metrics (${code}); set http.listen (--http-listen) or disable it with http.enabled: false (--http-enabled false)`, {
           code: 'SYNC_HTTP_LISTEN',
-          kind: 'fatal',
-          errorClass: 'config',
           cause: e,
         });
       }

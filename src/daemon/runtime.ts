@@ -11,7 +11,7 @@ import { AssetsSource } from '../api/assets-source.js';
 import type { Source } from '../api/source.js';
 import { StacSource } from '../api/stac/source.js';
 import { createDispatcher } from '../api/dispatcher.js';
-import { SyncError, operatorFsError, type ErrorCode } from '../errors.js';
+import { SyncError, operatorFsError, type FatalCode } from '../errors.js';
 import type { Config } from '../config/load.js';
 import { FOLD_ALL, foldName, isReservedSegment, RESERVED_DIR } from '../mirror/paths.js';
 import { INSTANCE_ID } from '../download/staging.js';
@@ -55,8 +55,8 @@ export function outboxSinksOf(config: Config): OutboxSink[] {
   return sinks;
 }
 
-function fatal(message: string, code: ErrorCode, cause?: unknown): SyncError {
-  return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
+function fatal(message: string, code: FatalCode, cause?: unknown): SyncError {
+  return new SyncError(message, { code, cause });
 }
 
 /**

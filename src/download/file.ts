@@ -92,8 +92,6 @@ async function checkRoom(ctx: FileContext, run: FileRun, staging: StagingPaths):
   if (free < needed) {
     throw new SyncError(`not enough free space for ${job.key}: ${free} bytes free, ${needed} needed (size + reserve)`, {
       code: NO_ROOM_CODE,
-      kind: 'disk_full',
-      errorClass: 'disk_full',
     });
   }
 }

@@ -271,8 +271,6 @@ async function pump(input: TransferInput, fh: FileHandle, part: StagedPart, res:
   if (received < want) {
     throw new SyncError(`GET ${input.job.key}: range ${part.start}-${part.end - 1} ended after ${received} of ${want} bytes`, {
       code: 'SYNC_TRANSFER_SHORT_BODY',
-      kind: 'retryable',
-      errorClass: 'short_body',
     });
   }
   return received;

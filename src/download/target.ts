@@ -76,7 +76,7 @@ async function reserveTarget(ctx: FileContext, run: FileRun, target: MirrorTarge
     }
     const message = `case_conflict: key ${JSON.stringify(job.key)} and key ${JSON.stringify(other.key)} differ only in case or Unicode normalization, which this filesystem does not distinguish; ${JSON.stringify(other.key)} was mirrored first`;
     if (layout.caseConflict === 'error') {
-      throw new SyncError(`${message}; nothing was written`, { code: 'SYNC_MIRROR_CASE_CONFLICT', kind: 'permanent', errorClass: 'case_conflict' });
+      throw new SyncError(`${message}; nothing was written`, { code: 'SYNC_MIRROR_CASE_CONFLICT' });
     }
     if (layout.caseConflict === 'skip') {
       const ok = await ctx.store.skip(job.id, job.leaseToken, { errorClass: 'case_conflict', message: `${message}; skipped (mirror.caseConflict: skip)` }, ctx.clock());

@@ -181,8 +181,6 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
     if (received < remaining) {
       throw new SyncError(`GET ${job.key}: body ended after ${offset + received} of ${size} bytes`, {
         code: 'SYNC_TRANSFER_SHORT_BODY',
-        kind: 'retryable',
-        errorClass: 'short_body',
       });
     }
     if (input.deferSync) await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);

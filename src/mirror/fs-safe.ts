@@ -27,7 +27,7 @@ export class PathConflict extends SyncError {
     readonly conflictPath: string,
     readonly reason: PathConflictReason,
   ) {
-    super(message, { code: 'SYNC_MIRROR_PATH_CONFLICT', kind: 'permanent', errorClass: 'path_conflict' });
+    super(message, { code: 'SYNC_MIRROR_PATH_CONFLICT' });
   }
 }
 
@@ -57,8 +57,6 @@ export async function ensureParentDirs(root: string, segments: readonly string[]
     if (st.isSymbolicLink())
       throw new SyncError(`refusing to write through the symlink ${cur}`, {
         code: 'SYNC_MIRROR_SYMLINK',
-        kind: 'permanent',
-        errorClass: 'unsafe_key',
       });
     if (!st.isDirectory()) throw new PathConflict(`${cur} exists and is not a directory`, cur, 'not_a_directory');
   }

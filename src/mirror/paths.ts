@@ -61,8 +61,6 @@ export interface MirrorTarget {
 function unsafe(key: string, why: string): SyncError {
   return new SyncError(`refused unsafe key ${JSON.stringify(key)}: ${why}`, {
     code: 'SYNC_MIRROR_UNSAFE_KEY',
-    kind: 'permanent',
-    errorClass: 'unsafe_key',
   });
 }
 

@@ -3,7 +3,7 @@
 // machine here (src/store/sql/*), and nothing that loads SQLite.
 import pg from 'pg';
 import path from 'node:path';
-import { SyncError, type ErrorCode } from '../errors.js';
+import { SyncError, type FatalCode } from '../errors.js';
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './migrations.js';
 
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -12,13 +12,11 @@ export function assertSchemaName(schema: string): void {
   if (!SCHEMA_RE.test(schema))
     throw new SyncError(`state.schema: "${schema}" is not a valid schema name (lower-case letters, digits and _, at most 63, not starting with a digit)`, {
       code: 'SYNC_CONFIG_INVALID',
-      kind: 'fatal',
-      errorClass: 'config',
     });
 }
 
-export function storeError(message: string, code: ErrorCode, cause?: unknown): SyncError {
-  return new SyncError(message, { code, kind: 'fatal', errorClass: 'config', cause });
+export function storeError(message: string, code: FatalCode, cause?: unknown): SyncError {
+  return new SyncError(message, { code, cause });
 }
 
 // bigint (int8) columns hold epoch ms and sizes: well inside Number's exact range.

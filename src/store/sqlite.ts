@@ -30,8 +30,6 @@ export function openSqlite(stateDir: string, opts: OpenOptions = {}): SqliteDb {
   } catch (e) {
     throw new SyncError(`cannot open state database ${file}: ${(e as Error).message}`, {
       code: 'SYNC_STORE_OPEN',
-      kind: 'fatal',
-      errorClass: 'config',
       cause: e,
     });
   }
@@ -60,11 +58,11 @@ export function migrate(db: SqliteDb, migrations: Migration[], readonly = false)
     db.close();
     throw new SyncError(
       `the state database has schema version ${current}, written by a newer constellr-sync (this one knows up to ${latest}); upgrade constellr-sync or use another state directory`,
-      { code: 'SYNC_STORE_TOO_NEW', kind: 'fatal', errorClass: 'config' },
+      { code: 'SYNC_STORE_TOO_NEW' },
     );
   }
   if (current === latest) return 0;
-  if (readonly) throw new SyncError(`the state database needs migration (version ${current} < ${latest}); run the daemon once`, { code: 'SYNC_STORE_OLD', kind: 'fatal', errorClass: 'config' });
+  if (readonly) throw new SyncError(`the state database needs migration (version ${current} < ${latest}); run the daemon once`, { code: 'SYNC_STORE_OLD' });
   let applied = 0;
   for (const m of migrations.filter((x) => x.version > current)) {
     const apply = db.transaction(() => {

@@ -50,8 +50,6 @@ export const DEFAULT_MAX_LISTING_PAGES = 1_000_000;
 function endlessListing(message: string): SyncError {
   return new SyncError(`the listing: ${message} (it would never end); the high-water mark was not moved`, {
     code: 'SYNC_API_BAD_LISTING',
-    kind: 'retryable',
-    errorClass: 'bad_listing',
   });
 }
 
@@ -69,7 +67,7 @@ export async function* listPages(o: ListingOptions): AsyncGenerator<ListPage> {
   const maxPages = o.maxPages ?? DEFAULT_MAX_LISTING_PAGES;
   let pages = 0;
   const fetchPage = (token: string | null): Promise<ListPage> => {
-    if (o.signal?.aborted) return Promise.reject(new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
+    if (o.signal?.aborted) return Promise.reject(new SyncError(`${o.what} interrupted by shutdown`, { code: 'SYNC_ABORTED' }));
     const started = performance.now();
     // Unreachable, or answering pages that are not a listing, and out of budget: no further try (a
     // one-shot command reports it at once). A malformed page gets the same few tries, over a few

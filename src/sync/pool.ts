@@ -242,7 +242,7 @@ export class WorkerPool {
   /** Abort in-flight downloads now (their jobs are released, partials kept). */
   abortInFlight(): void {
     if (!this.#shutdown.signal.aborted)
-      this.#shutdown.abort(new SyncError('shutting down', { code: 'SYNC_ABORTED', kind: 'aborted', errorClass: 'aborted' }));
+      this.#shutdown.abort(new SyncError('shutting down', { code: 'SYNC_ABORTED' }));
   }
 
   /** Graceful stop: stop claiming, wait up to graceMs for in-flight jobs, then abort them. */

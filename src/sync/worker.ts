@@ -62,7 +62,7 @@ function holdLease(ctx: WorkerContext, run: FileRun, lease: AbortController): { 
         if (ok) void run.stagingClaim?.touch();
         if (!ok && !run.leaseLost) {
           run.leaseLost = true;
-          lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST', kind: 'aborted', errorClass: 'lease_lost' }));
+          lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST' }));
         }
       })
       .catch((e: unknown) => run.log.warn({ err: e }, 'heartbeat failed'));

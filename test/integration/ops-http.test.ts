@@ -118,7 +118,7 @@ describe('/metrics', () => {
     for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(0);
     // Downloads keep failing: the breaker opens and claiming pauses; the credentials are rejected.
     for (let i = 0; i < 20; i++) engine.gate.recordResult(false, true);
-    engine.auth.rejected(new SyncError('the API rejected the credentials', { code: 'SYNC_AUTH_REJECTED', kind: 'auth_rejected', errorClass: 'auth_rejected', status: 401 }));
+    engine.auth.rejected(new SyncError('the API rejected the credentials', { code: 'SYNC_AUTH_REJECTED', status: 401 }));
     m = parseMetrics((await get(`${url}/metrics`)).text);
     for (const g of ['paused', 'auth_failed', 'breaker_open']) expect(m.get(`constellr_sync_${g}`), g).toBe(1);
     engine.gate.recordResult(true, false);
