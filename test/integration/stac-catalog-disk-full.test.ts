@@ -89,9 +89,10 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     await waitUntil(() => d.logs().filter((l) => l.msg === 'the STAC catalogue still cannot be written').length >= 2, 30_000, 50, 'two retries');
 
     const status = await runCli(['status', '--json', '--source', 'stac', '--mirror-dir', inNs(mirror), '--state-dir', dirs.state]);
-    expect(JSON.parse(status.stdout).catalogue).toMatchObject({ failing: true, errorClass: 'disk_full', path: failed.path });
-    const api = (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { catalogue: unknown };
-    expect(api.catalogue).toMatchObject({ failing: true, path: failed.path });
+    expect(JSON.parse(status.stdout).catalog).toMatchObject({ failing: true, errorClass: 'disk_full', path: failed.path });
+    const api = (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { catalog: unknown; catalogue: unknown };
+    expect(api.catalog).toMatchObject({ failing: true, path: failed.path });
+    expect(api.catalogue).toEqual(api.catalog);
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^constellr_sync_catalog_failing 1$/m);
 
     // The operator frees space: the next kick writes the catalogue, and everything says so.
@@ -99,7 +100,7 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     await d.waitLog((l) => l.msg === 'the STAC catalogue is written again', 30_000, 'the catalogue written again');
     expect(d.logs().filter((l) => l.msg === failed.msg)).toHaveLength(1);
     const after = await runCli(['status', '--json', '--source', 'stac', '--mirror-dir', inNs(mirror), '--state-dir', dirs.state]);
-    expect(JSON.parse(after.stdout).catalogue).toMatchObject({ failing: false });
+    expect(JSON.parse(after.stdout).catalog).toMatchObject({ failing: false });
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^constellr_sync_catalog_failing 0$/m);
     // pystac on a copy taken from inside the namespace.
     const copy = path.join(dirs.root, 'copy');

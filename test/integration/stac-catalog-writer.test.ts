@@ -13,6 +13,7 @@ import { mirrorTarget } from '../../src/mirror/layout.js';
 import { StacCatalog } from '../../src/mirror/stac-catalog.js';
 import { CATALOG_TMP_DIR, clearCatalogTmp } from '../../src/mirror/stac-files.js';
 import { buildStatusReport } from '../../src/ops/status/report.js';
+import { statusLines } from '../../src/cli/commands/status.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { waitUntil } from '../helpers/harness.js';
 import { runCatalogCheck } from '../helpers/stac-catalog.js';
@@ -81,7 +82,10 @@ describe('StacCatalog', () => {
     expect(w.logs().filter((l) => l.msg?.startsWith('could not write the STAC catalogue')), JSON.stringify(w.logs())).toHaveLength(1);
     expect(w.logs().find((l) => l.msg?.startsWith('could not write'))).toMatchObject({ level: 'error', path: 'c1/collection.json' });
     const report = await buildStatusReport(loadConfig({ flags: { 'mirror-dir': w.root, 'state-dir': w.stateDir, source: 'stac' }, env: {} }), w.store, { now: Date.now() });
-    expect(report.catalogue).toMatchObject({ failing: true, path: 'c1/collection.json', errorClass: 'io' });
+    expect(report.catalog).toMatchObject({ failing: true, path: 'c1/collection.json', errorClass: 'io' });
+    // `catalogue` is the deprecated old name of the same field (status --json, /api/status), kept for scripts.
+    expect(report.catalogue).toEqual(report.catalog);
+    expect(statusLines(report, 60_000)).toEqual(expect.arrayContaining([expect.stringMatching(/^CATALOG FAILED: {7}since .*: \[io\] /), '                      downloads go on; the STAC catalog is written again once this clears']));
     // Cleared: the next flush writes everything and the state forgets the error.
     await fsp.rm(path.join(w.root, 'c1/collection.json'), { recursive: true });
     // Nothing is dirty (the item was written), only its collection: a kick (maintenance's) retries it.

@@ -100,7 +100,7 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig });
     const clean = await runCli(['verify', ...base, '--deep']);
     expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.stderr).toMatch(/STAC catalogue: \d+ collections, 9 items, 27 assets; every link resolves/);
+    expect(clean.stderr).toMatch(/STAC catalog: \d+ collections, 9 items, 27 assets; every link resolves/);
 
     // export: one item per line, hrefs relative to the mirror root, every one an existing file
     const out = path.join(dirs.root, 'items.ndjson');
@@ -123,8 +123,10 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     await fsp.writeFile(bFile, JSON.stringify(bDoc));
     const bad = await runCli(['verify', ...base, '--json']);
     expect(bad.code).toBe(1);
-    const verdict = JSON.parse(bad.stdout) as { catalogue: { problems: number; issues: { file: string; detail: string }[] } };
-    expect(verdict.catalogue.issues).toEqual(
+    const verdict = JSON.parse(bad.stdout) as { catalog: { problems: number; issues: { file: string; detail: string }[] }; catalogue: unknown };
+    // `catalogue` is the deprecated old name of the same field, kept for scripts.
+    expect(verdict.catalogue).toEqual(verdict.catalog);
+    expect(verdict.catalog.issues).toEqual(
       expect.arrayContaining([
         { file: a!.path, detail: 'missing' },
         { file: b!.path, detail: expect.stringMatching(/: size \d+, file:size \d+$/) as unknown as string },

@@ -64,7 +64,7 @@ function checkLine(r: StatusReport): string {
   const mirror = `mirror ${r.completeness.summary}: ${countLine(r.completeness)}`;
   if (r.check === 2) return `STALE: ${poll} (threshold ${Math.round(r.staleAfterMs / 1000)} s); ${mirror}`;
   if (r.check === 1)
-    return `FAILED: ${mirror}${r.lastPoll?.failed ? `; the last poll failed: ${r.lastPoll.error}` : ''}${r.catalogue?.failing ? `; the STAC catalogue cannot be written: ${r.catalogue.error}` : ''}; ${poll}`;
+    return `FAILED: ${mirror}${r.lastPoll?.failed ? `; the last poll failed: ${r.lastPoll.error}` : ''}${r.catalog?.failing ? `; the STAC catalog cannot be written: ${r.catalog.error}` : ''}; ${poll}`;
   return `OK: ${mirror}; ${poll}`;
 }
 
@@ -95,9 +95,9 @@ export function statusLines(r: StatusReport, authRetryMs: number): string[] {
     if (r.daemon.running) lines.push(`AUTH FAILED:          the API rejects the credentials; the daemon is paused and retries every ${Math.round(authRetryMs / 1000)} s`);
     else lines.push('AUTH FAILED:          the last sync stopped: the API rejected the credentials; fix them and run sync again');
   }
-  if (r.catalogue?.failing) {
-    lines.push(`CATALOGUE FAILED:     since ${ago(r.catalogue.since)}: [${r.catalogue.errorClass}] ${r.catalogue.error}`);
-    lines.push('                      downloads go on; the STAC catalogue is written again once this clears');
+  if (r.catalog?.failing) {
+    lines.push(`CATALOG FAILED:       since ${ago(r.catalog.since)}: [${r.catalog.errorClass}] ${r.catalog.error}`);
+    lines.push('                      downloads go on; the STAC catalog is written again once this clears');
   }
   lines.push('');
   lines.push(`state:                ${r.store}`);

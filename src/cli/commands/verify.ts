@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { VERIFY_OPTIONS, optionsHelp } from '../options.js';
 import { verifyMirror } from '../../mirror/verify.js';
-import { verifyStacCatalogue } from './verify-catalogue.js';
+import { verifyStacCatalog } from './verify-catalog.js';
 import { openState } from '../../daemon/runtime.js';
 import { describeStore } from '../../store/open.js';
 import { configFromFlags, out, err } from '../common.js';
@@ -13,7 +13,7 @@ export const VERIFY_HELP = `Usage: constellr-sync verify [--repair] [--deep] [--
 
 Check every mirrored (done) file: it exists, is a regular file reached without a symlink, and has the
 recorded size and mtime (= LastModified). Folder markers must be directories. With source: stac and
-stac.catalog, also the STAC catalogue: every link and asset href resolves, sizes match file:size.
+stac.catalog, also the STAC catalog: every link and asset href resolves, sizes match file:size.
 With --repair the next sync or the running daemon downloads what was queued again.
 
 ${optionsHelp('verify')}
@@ -45,10 +45,10 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       repair: values.repair === true,
       onIssue: values.json ? undefined : (i) => err(`${i.problem.padEnd(15)} ${JSON.stringify(i.key)}  ${i.detail}`),
     });
-    // The STAC catalogue (source: stac, stac.catalog): every link and asset href resolves, sizes match.
-    const cat = config.source === 'stac' && config.stac.catalog ? await verifyStacCatalogue(store, config.mirror.dir, { deep: values.deep === true, repair: values.repair === true, json: values.json === true, geoparquet: config.stac.geoparquet }) : null;
+    // The STAC catalog (source: stac, stac.catalog): every link and asset href resolves, sizes match.
+    const cat = config.source === 'stac' && config.stac.catalog ? await verifyStacCatalog(store, config.mirror.dir, { deep: values.deep === true, repair: values.repair === true, json: values.json === true, geoparquet: config.stac.geoparquet }) : null;
     if (values.json)
-      out(JSON.stringify({ clean: r.clean && (cat?.clean ?? true), checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues, ...(cat ? { catalogue: cat } : {}) }));
+      out(JSON.stringify({ clean: r.clean && (cat?.clean ?? true), checked: r.checked, problems: r.issues.length, requeued: r.requeued, issues: r.issues, ...(cat ? { catalog: cat, catalogue: cat } : {}) }));
     else
       err(
         r.clean
@@ -58,8 +58,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     if (cat && !values.json)
       err(
         cat.clean
-          ? `verify: STAC catalogue: ${cat.collections} collections, ${cat.items} items, ${cat.assets} assets; every link resolves`
-          : `verify: STAC catalogue: ${cat.problems} problems${values.repair ? `; rewritten from the state, ${cat.remaining} left` : ' (run with --repair to rewrite it)'}`,
+          ? `verify: STAC catalog: ${cat.collections} collections, ${cat.items} items, ${cat.assets} assets; every link resolves`
+          : `verify: STAC catalog: ${cat.problems} problems${values.repair ? `; rewritten from the state, ${cat.remaining} left` : ' (run with --repair to rewrite it)'}`,
       );
     return r.clean && (cat?.clean ?? true) ? EXIT.OK : EXIT.FAILURES;
   } finally {

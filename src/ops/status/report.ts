@@ -65,6 +65,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       strategy: null,
       strategyReason: null,
       lastPolledSource: null,
+      catalog: null,
       catalogue: null,
       failures: [],
     };
@@ -78,7 +79,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
     store.mirrorTotals(),
   ]);
   const recorded = parseSourceInfo(cursor.sourceInfo ?? null);
-  const catalogue = config.source === 'stac' && config.stac.catalog ? await catalogueStatus(store) : null;
+  const catalog = config.source === 'stac' && config.stac.catalog ? await catalogStatus(store) : null;
   const listed = jobs.queued + jobs.running + jobs.done + jobs.failed + jobs.gone;
   // Known sizes only: an asset listed without a size counts in sizeUnknown, never as a negative size.
   const bytesListed = Object.values(totals.bytes).reduce((a, b) => a + b, 0);
@@ -87,7 +88,7 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
   const stale = cursor.pollFinishedAt === null || o.now - cursor.pollFinishedAt > staleAfterMs;
   // The one definition of complete, and the one count, that every surface shows (completeness.ts).
   const mirror = completeness(jobs, { pollFinishedAt: cursor.pollFinishedAt, pollFailed });
-  const somethingFailed = jobs.failed > 0 || pollFailed || catalogue?.failing === true;
+  const somethingFailed = jobs.failed > 0 || pollFailed || catalog?.failing === true;
   // The state knows its source (store/identity.ts): a STAC state is reported as one whatever the
   // configuration says (sync and run refuse the mismatch).
   const stateSource = recordedIdentity(cursor.sourceInfo)?.source;
@@ -138,14 +139,16 @@ export async function buildStatusReport(config: Config, store: StatusStore | nul
       guarded: lastReconcile.guarded,
       error: lastReconcile.error,
     },
-    /** The STAC catalogue writer's current error (source: stac with stac.catalog; null otherwise). */
-    catalogue,
+    /** The STAC catalog writer's current error (source: stac with stac.catalog; null otherwise). */
+    catalog,
+    /** @deprecated The old name of `catalog`, the same value: kept so that scripts reading it do not break. */
+    catalogue: catalog,
     failures: failures.map((f) => ({ key: f.key, class: f.errorClass, status: f.errorStatus, message: f.errorMessage, attempts: f.attempts, at: iso(f.finishedAt) })),
   };
 }
 
-/** The catalogue writer's error as recorded in the state: failing, on which path, since when. */
-export async function catalogueStatus(store: StatusStore): Promise<{ failing: boolean; error: string | null; errorClass: string | null; path: string | null; since: string | null } | null> {
+/** The catalog writer's error as recorded in the state: failing, on which path, since when. */
+export async function catalogStatus(store: StatusStore): Promise<{ failing: boolean; error: string | null; errorClass: string | null; path: string | null; since: string | null } | null> {
   const s = await Promise.resolve()
     .then(() => store.catalog.getStatus())
     .catch(() => null);

@@ -1,4 +1,4 @@
-// verify's STAC catalogue part: check the files; with --repair rewrite every item, collection and the
+// verify's STAC catalog part: check the files; with --repair rewrite every item, collection and the
 // root from the state (items whose files are being fetched again leave until they are complete) and
 // check again.
 import { indexLock } from '../../daemon/catalog.js';
@@ -9,7 +9,7 @@ import { createLogger } from '../../lib/logger.js';
 import type { StateStore } from '../../store/types.js';
 import { err } from '../common.js';
 
-export interface CatalogueVerdict {
+export interface CatalogVerdict {
   clean: boolean;
   collections: number;
   items: number;
@@ -20,8 +20,8 @@ export interface CatalogueVerdict {
   issues: { file: string; detail: string }[];
 }
 
-export async function verifyStacCatalogue(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean; geoparquet?: boolean }): Promise<CatalogueVerdict> {
-  let r = await verifyCatalogue(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalogue       ${JSON.stringify(i.file)}  ${i.detail}`) });
+export async function verifyStacCatalog(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean; geoparquet?: boolean }): Promise<CatalogVerdict> {
+  let r = await verifyCatalogue(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalog         ${JSON.stringify(i.file)}  ${i.detail}`) });
   const problems = r.issues.length;
   if (o.repair && problems > 0) {
     const logger = createLogger({ level: 'silent' });
@@ -29,7 +29,7 @@ export async function verifyStacCatalogue(store: StateStore, root: string, o: { 
     const catalog = new StacCatalog({ store: store.catalog, jobs: store, root, logger, clock: Date.now, index });
     await catalog.markAll();
     await catalog.flush(true);
-    // The index follows the repaired catalogue.
+    // The index follows the repaired catalog.
     await index?.rewrite();
     r = await verifyCatalogue(root, { deep: o.deep });
   }
