@@ -4,6 +4,7 @@
 import type { SourceKind } from '../config/schema.js';
 import type { DownloadParams, DownloadResponse, ListParams } from './client.js';
 import type { ListPage } from './wire.js';
+import type { ListedSize } from '../lib/size.js';
 
 /**
  * The part of a claimed job a source reads: which asset version, and the locator it listed. The
@@ -13,7 +14,7 @@ export interface SourceJob {
   key: string;
   /** The listed version's time (STAC: updated, else datetime); with size and etag it names the version. */
   remoteModifiedMs: number;
-  remoteSize: number;
+  remoteSize: ListedSize;
   remoteEtag: string | null;
   /** The source's locator as listed (STAC: href, expiry, checksum); null for the asset API. */
   locator: string | null;

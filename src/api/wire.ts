@@ -1,6 +1,7 @@
 // Wire types of the Constellr API, validated at the boundary. A page that is not the documented shape
 // is an error, never "zero assets".
 import { z } from 'zod';
+import type { ListedSize } from '../lib/size.js';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/;
 
@@ -28,8 +29,8 @@ export const tokenResponse = z.looseObject({
 export interface RemoteAsset {
   key: string;
   lastModifiedMs: number;
-  /** Bytes; -1 when the listing does not say (a STAC asset without file:size: learned from Content-Length). */
-  size: number;
+  /** Bytes; null when the listing does not say (a STAC asset without file:size: learned from Content-Length). */
+  size: ListedSize;
   etag: string | null;
   /**
    * Where the bytes are, for sources that say more than the key (STAC: JSON, see stac/items.ts). A
@@ -42,9 +43,6 @@ export interface RemoteAsset {
   /** The value the high-water mark follows when it is not lastModifiedMs (STAC: updated or datetime). */
   cursorMs?: number | undefined;
 }
-
-/** The listing did not say how large the asset is. */
-export const SIZE_UNKNOWN = -1;
 
 /** One selected asset of a STAC item: the job that mirrors it and the version it was listed at. */
 export interface ItemAssetRef {

@@ -4,6 +4,7 @@
 // printed. Log lines written while the display is live go through logStream(): the display is
 // cleared, the line printed, the display redrawn, so the two never garble each other.
 import { formatBytes, formatDuration } from '../config/duration.js';
+import type { ListedSize } from '../lib/size.js';
 import type { ClaimedJob } from '../store/types.js';
 import type { WorkerEvents } from '../sync/worker.js';
 import { formatLogLine, shortenMiddle, shownByDisplay } from './log-text.js';
@@ -44,7 +45,7 @@ export interface ProgressSnapshot {
   rate: number;
   paused: { reason: string; untilMs: number | null } | null;
   etaMs: number | null;
-  current: { key: string; size: number }[];
+  current: { key: string; size: ListedSize }[];
 }
 
 export class ProgressDisplay {
@@ -192,7 +193,7 @@ export class ProgressDisplay {
       lines.push(cut(`paused: ${s.paused.reason}${s.paused.untilMs === null ? ', waiting until it clears' : `, retrying in ${formatDuration(s.paused.untilMs)}`}${s.paused.reason.includes('429') && (s.paused.untilMs ?? 0) > 10_000 ? ' (Retry-After, at most api.maxRetryAfter)' : ''}`));
     // Long keys are shortened in the middle: the file name at the end is what tells them apart.
     for (const c of s.current.slice(0, MAX_FILES_SHOWN)) {
-      const size = c.size >= 0 ? ` (${formatBytes(c.size)})` : ' (size unknown)';
+      const size = c.size !== null ? ` (${formatBytes(c.size)})` : ' (size unknown)';
       lines.push(`  ↓ ${shortenMiddle(c.key, Math.max(8, width - 4 - size.length))}${size}`);
     }
     if (s.current.length > MAX_FILES_SHOWN) lines.push(`  … and ${s.current.length - MAX_FILES_SHOWN} more`);

@@ -7,6 +7,7 @@
 //   [abc] [a-z] [!abc]   one character of (not of) the set        {tif,tiff}   alternatives
 //   \x     the character x literally
 // A pattern matches the whole key; '*.tif' matches only top-level keys, use '**/*.tif' for any depth.
+import type { ListedSize } from '../lib/size.js';
 
 export class GlobError extends Error {}
 
@@ -86,10 +87,10 @@ export interface FilterSettings {
   sinceMs: number | null;
 }
 
-/** What a filter looks at: the key, its size (-1 when unknown) and its LastModified. */
+/** What a filter looks at: the key, its size (null when the listing did not say) and its LastModified. */
 export interface FilterSubject {
   readonly key: string;
-  readonly size: number;
+  readonly size: ListedSize;
   readonly lastModifiedMs: number;
 }
 
@@ -106,9 +107,9 @@ export function compileFilter(s: FilterSettings): AssetFilter {
   const isAll = inc.length === 0 && exc.length === 0 && s.minSize <= 0 && s.maxSize === null && s.sinceMs === null;
   const fn = (a: FilterSubject): boolean => {
     if (s.sinceMs !== null && a.lastModifiedMs < s.sinceMs) return false;
-    // A size the listing does not know (-1) passes the size window.
-    if (a.size >= 0 && a.size < s.minSize) return false;
-    if (s.maxSize !== null && a.size > s.maxSize) return false;
+    // A size the listing does not know passes the size window.
+    if (a.size !== null && a.size < s.minSize) return false;
+    if (s.maxSize !== null && a.size !== null && a.size > s.maxSize) return false;
     if (inc.length > 0 && !inc.some((r) => r.test(a.key))) return false;
     return !exc.some((r) => r.test(a.key));
   };

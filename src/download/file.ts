@@ -30,7 +30,7 @@ export async function downloadFile(ctx: FileContext, run: FileRun): Promise<File
     held = staging;
     await checkRoom(ctx, run, staging);
     // Small single-stream files are committed in batches: their fsync is the batch's.
-    const batched = ctx.commits !== undefined && run.job.remoteSize >= 0 && !isResumable(run.job.remoteSize);
+    const batched = ctx.commits !== undefined && run.job.remoteSize !== null && !isResumable(run.job.remoteSize);
     const result = await transferWithRetries(ctx, run, staging, batched);
     return await commitFile(ctx, run, { target, staging, result, batched });
   } catch (err) {
@@ -86,9 +86,9 @@ async function letGo(ctx: FileContext, run: FileRun, staging: StagingPaths): Pro
 async function checkRoom(ctx: FileContext, run: FileRun, staging: StagingPaths): Promise<void> {
   const { job } = run;
   const have = await stagedBytes(staging, job.remoteSize);
-  const needed = Math.max(0, job.remoteSize - have) + ctx.settings.freeSpaceReserve;
+  const needed = Math.max(0, (job.remoteSize ?? 0) - have) + ctx.settings.freeSpaceReserve;
   // A fresh statfs for anything resumable; small files may reuse a reading up to a second old.
-  const free = ctx.freeSpace ? await ctx.freeSpace(job.remoteSize >= RESUMABLE_MIN_BYTES) : await freeBytes(ctx.root);
+  const free = ctx.freeSpace ? await ctx.freeSpace(job.remoteSize !== null && job.remoteSize >= RESUMABLE_MIN_BYTES) : await freeBytes(ctx.root);
   if (free < needed) {
     throw new SyncError(`not enough free space for ${job.key}: ${free} bytes free, ${needed} needed (size + reserve)`, {
       code: NO_ROOM_CODE,
@@ -99,7 +99,7 @@ async function checkRoom(ctx: FileContext, run: FileRun, staging: StagingPaths):
 /** The transfer, retried quickly in this run for what may pass (a dropped connection, a 503). */
 async function transferWithRetries(ctx: FileContext, run: FileRun, staging: StagingPaths, batched: boolean): Promise<TransferResult> {
   const { job, signal } = run;
-  const deadlineMs = 5 * 60_000 + Math.ceil((job.remoteSize / ctx.settings.minDownloadRate) * 1000);
+  const deadlineMs = 5 * 60_000 + Math.ceil(((job.remoteSize ?? 0) / ctx.settings.minDownloadRate) * 1000);
   const onBytes = ctx.events.onBytes;
   // The error table decides what a failed attempt does (lib/retry.ts); a retry waits for the gate.
   return await retry(

@@ -4,6 +4,7 @@
 // steps and never touch the staging files themselves; discardStaging when the partial is worthless.
 import { promises as fsp, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { ListedSize } from '../lib/size.js';
 import { readRecord, removeStaging, stagingDir, writeRecord, type StagedPart, type StagingPaths, type StagingRecord } from './staging.js';
 
 /**
@@ -12,9 +13,9 @@ import { readRecord, removeStaging, stagingDir, writeRecord, type StagedPart, ty
  */
 export const RESUMABLE_MIN_BYTES = 1024 * 1024;
 
-/** Whether a download of this size keeps a staging record (unknown sizes, -1, always do). */
-export function isResumable(size: number | null): boolean {
-  return size === null || size < 0 || size >= RESUMABLE_MIN_BYTES;
+/** Whether a download of this size keeps a staging record (unknown sizes always do). */
+export function isResumable(size: ListedSize): boolean {
+  return size === null || size >= RESUMABLE_MIN_BYTES;
 }
 
 /** What of this version is already staged. */
@@ -47,8 +48,8 @@ export async function resumeCheck(staging: StagingPaths, want: { key: string; la
 }
 
 /** Bytes staged for this version's partial (the free-space check counts only what is still missing). */
-export async function stagedBytes(staging: StagingPaths, size: number): Promise<number> {
-  if (size < RESUMABLE_MIN_BYTES) return 0;
+export async function stagedBytes(staging: StagingPaths, size: ListedSize): Promise<number> {
+  if (size === null || size < RESUMABLE_MIN_BYTES) return 0;
   const parts = (await readRecord(staging.record))?.parts;
   if (parts) return parts.reduce((n, p) => n + p.done, 0);
   return await partialBytes(staging);

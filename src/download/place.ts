@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { crashPoint, stallPoint } from '../lib/crash-point.js';
+import type { ListedSize } from '../lib/size.js';
 import { ensureParentDirs, fsyncDir, PathConflict, syncCreatedDirs } from '../mirror/fs-safe.js';
 import { preserveVersion, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { MirrorTarget } from '../mirror/paths.js';
@@ -65,7 +66,7 @@ export async function placeFolder(root: string, target: MirrorTarget): Promise<v
 }
 
 /** After the commit: the partial was renamed away, so only its record is left to remove. */
-export async function cleanupCommitted(staging: StagingPaths, size: number): Promise<void> {
+export async function cleanupCommitted(staging: StagingPaths, size: ListedSize): Promise<void> {
   if (isResumable(size)) await fsp.rm(staging.record, { force: true });
 }
 

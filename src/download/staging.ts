@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp, createReadStream, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import type { ListedSize } from '../lib/size.js';
 import { RESERVED_DIR } from '../mirror/paths.js';
 
 export const STAGING_DIR = path.join(RESERVED_DIR, 'staging');
@@ -35,8 +36,9 @@ export function stagingDir(root: string): string {
   return path.join(root, STAGING_DIR);
 }
 
-export function stagingName(key: string, lastModifiedMs: number, size: number): string {
-  return createHash('sha256').update(`${key}\n${lastModifiedMs}\n${size}`).digest('hex').slice(0, 40);
+export function stagingName(key: string, lastModifiedMs: number, size: ListedSize): string {
+  // An unknown size hashes as -1, the name earlier versions gave it: their partials stay resumable.
+  return createHash('sha256').update(`${key}\n${lastModifiedMs}\n${size ?? -1}`).digest('hex').slice(0, 40);
 }
 
 export interface StagingPaths {
@@ -45,7 +47,7 @@ export interface StagingPaths {
   name: string;
 }
 
-export function stagingPaths(root: string, key: string, lastModifiedMs: number, size: number): StagingPaths {
+export function stagingPaths(root: string, key: string, lastModifiedMs: number, size: ListedSize): StagingPaths {
   const name = stagingName(key, lastModifiedMs, size);
   const dir = stagingDir(root);
   return { name, partial: path.join(dir, `${name}.partial`), record: path.join(dir, `${name}.json`) };

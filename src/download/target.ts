@@ -10,6 +10,7 @@
 import path from 'node:path';
 import type { Source } from '../api/source.js';
 import { SyncError } from '../errors.js';
+import type { ListedSize } from '../lib/size.js';
 import { PathConflict } from '../mirror/fs-safe.js';
 import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget } from '../mirror/layout.js';
 import { resolveKey, type MirrorTarget, type SegmentRule } from '../mirror/paths.js';
@@ -45,7 +46,7 @@ export async function serverNamedTarget(api: Source, root: string, job: ClaimedJ
   return resolveOrNull(root, `${job.key.slice(0, job.key.lastIndexOf('/') + 1)}${name}`, job.remoteSize, rule);
 }
 
-function resolveOrNull(root: string, key: string, size: number, rule?: SegmentRule): MirrorTarget | null {
+function resolveOrNull(root: string, key: string, size: ListedSize, rule?: SegmentRule): MirrorTarget | null {
   try {
     return resolveKey(root, key, size, rule);
   } catch {

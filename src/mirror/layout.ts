@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import type { ListedSize } from '../lib/size.js';
 import { ensureParentDirs, lstatOrNull } from './fs-safe.js';
 import { foldName, RESERVED_DIR, resolveKey, shortenSegment, type FsNameRules, type MirrorTarget, type SegmentRule } from './paths.js';
 import { mapStacSegments, type NameRules } from './stac-names.js';
@@ -68,7 +69,7 @@ export function segmentRule(s: Pick<MirrorLayoutSettings, 'names'>): SegmentRule
 }
 
 /** A key's place in the mirror under this layout's name rules (resolveKey; unsafe keys throw). */
-export function mirrorTarget(root: string, key: string, size: number, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
+export function mirrorTarget(root: string, key: string, size: ListedSize, s: Pick<MirrorLayoutSettings, 'names'> = DEFAULT_LAYOUT): MirrorTarget {
   return resolveKey(root, key, size, segmentRule(s));
 }
 

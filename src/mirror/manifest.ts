@@ -8,7 +8,8 @@ export interface ManifestRow {
   key: string;
   /** Relative to the mirror root; null when nothing is on disk. Folder markers end in '/'. */
   path: string | null;
-  size: number;
+  /** Bytes written when done, else the listed size; null when neither is known (never -1). */
+  size: number | null;
   lastModified: string;
   sha256: string | null;
   /** queued | running | done | failed | gone | skipped | deleted_remote */

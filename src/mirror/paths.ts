@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SyncError } from '../errors.js';
+import type { ListedSize } from '../lib/size.js';
 
 /** The reserved folder inside the mirror root (staging, trash, versions, the mirror lock). */
 export const RESERVED_DIR = '.constellr-sync';
@@ -94,7 +95,7 @@ export type SegmentRule = (keySegments: readonly string[], onDisk: readonly stri
  * empty, '.' or '..' segments, control characters (NUL included), and keys inside the reserved folder
  * (unless `rule` maps the reserved folder's name away, as the STAC layout does).
  */
-export function resolveKey(root: string, key: string, size: number, rule?: SegmentRule): MirrorTarget {
+export function resolveKey(root: string, key: string, size: ListedSize, rule?: SegmentRule): MirrorTarget {
   if (key.length === 0) throw unsafe(key, 'empty key');
   if (key.startsWith('/')) throw unsafe(key, 'absolute path');
   if (CONTROL.test(key)) throw unsafe(key, 'contains a control character');

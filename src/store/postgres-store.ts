@@ -19,6 +19,7 @@ import type { RemoteAsset } from '../api/wire.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
 import { loadMigrations } from './migrations.js';
+import { sizeColumn } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, tableArrayParams, toPostgres, type Params, type PgStatement, type TableParam } from './sql/dialect.js';
 import type {
@@ -179,7 +180,7 @@ export class PostgresStore extends SqlStore implements StateStore {
       const ins = await q<{ revision: number }>(l.insertMany, {
         keys: list.map((i) => i.key),
         lms: list.map((i) => i.lastModifiedMs),
-        sizes: list.map((i) => i.size),
+        sizes: list.map((i) => sizeColumn(i.size)),
         etags: list.map((i) => i.etag),
         locs: list.map((i) => i.locator ?? null),
       });

@@ -1,6 +1,23 @@
 // Row shapes shared by the SQLite and PostgreSQL stores (same column names in both schemas) and
 // their mapping to the domain types. One place, so the backends cannot drift apart.
+import type { ListedSize } from '../lib/size.js';
 import type { ClaimedJob, Job, JobState, OutboxItem, OutboxSink, ReconcileRecord } from './types.js';
+
+/**
+ * The remote_size column keeps an unknown size as -1 (NOT NULL since the first schema; -1 sorts
+ * first, as `smallest-first` claims expect). Only these three know it: every row is read through
+ * sizeOfColumn, every listed size bound through sizeColumn, and SQL asks listedSizeSql.
+ */
+export function listedSizeSql(col: string): string {
+  return `${col} >= 0`;
+}
+export function sizeColumn(size: ListedSize): number {
+  return size ?? -1;
+}
+export function sizeOfColumn(v: number | string): ListedSize {
+  const n = Number(v);
+  return n < 0 ? null : n;
+}
 
 export interface JobRow {
   id: number;
@@ -32,7 +49,7 @@ export function rowToJob(r: JobRow): Job {
     id: r.id,
     key: r.key,
     remoteModifiedMs: r.remote_modified_ms,
-    remoteSize: r.remote_size,
+    remoteSize: sizeOfColumn(r.remote_size),
     remoteEtag: r.remote_etag,
     revision: r.revision,
     state: r.state,
@@ -73,7 +90,7 @@ export function rowToClaimed(r: ClaimedRow): ClaimedJob {
     id: r.id,
     key: r.key,
     remoteModifiedMs: r.remote_modified_ms,
-    remoteSize: r.remote_size,
+    remoteSize: sizeOfColumn(r.remote_size),
     remoteEtag: r.remote_etag,
     revision: r.revision,
     attempts: r.attempts,

@@ -4,7 +4,7 @@
 // its wake-up of other replicas; it keeps its connections, its transactions (the listing upsert,
 // completions, path reservations, commits around a rename), its locks and its notifications.
 import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
-import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
+import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, sizeOfColumn, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
 import { newLeaseToken } from './migrations.js';
 import { SqlCatalogStore, type CatalogStore } from './catalog-store.js';
 import type { Dialect, Params, SqlExec } from './sql/dialect.js';
@@ -261,7 +261,7 @@ export abstract class SqlStore {
     // grouped by state in the order asked, by id within a state
     return rows
       .sort((a, b) => order.indexOf(a.state) - order.indexOf(b.state))
-      .map((r) => ({ key: r.key, state: r.state, remoteSize: r.remote_size, runAt: this.toHost(num(r.t)), localPath: r.local_path }));
+      .map((r) => ({ key: r.key, state: r.state, remoteSize: sizeOfColumn(r.remote_size), runAt: this.toHost(num(r.t)), localPath: r.local_path }));
   }
 
   async backlog(): Promise<{ jobs: number; bytes: number }> {

@@ -13,6 +13,7 @@ import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
+import { sizeColumn } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
 import { CLAIM_INDEX } from './sql/claim-jobs.js';
@@ -94,7 +95,7 @@ export class SqliteStore extends SqlStore implements StateStore {
     const tx = this.db.transaction(() => {
       if (items.length > 0 && anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
       for (const it of items) {
-        const row = upsert.get({ key: it.key, lm: it.lastModifiedMs, size: it.size, etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
+        const row = upsert.get({ key: it.key, lm: it.lastModifiedMs, size: sizeColumn(it.size), etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
         if (!row) {
           result.unchanged++;
           if (it.locator) relocate.run({ key: it.key, loc: it.locator });

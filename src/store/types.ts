@@ -5,6 +5,7 @@
 import type { SourceJob } from '../api/source.js';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
+import type { ListedSize } from '../lib/size.js';
 import type { CatalogStore } from './catalog-store.js';
 
 export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'gone'] as const;
@@ -14,7 +15,8 @@ export interface Job {
   id: number;
   key: string;
   remoteModifiedMs: number;
-  remoteSize: number;
+  /** Listed bytes; null when the listing did not say. */
+  remoteSize: ListedSize;
   remoteEtag: string | null;
   revision: number;
   state: JobState;
@@ -116,7 +118,7 @@ export interface ClaimOptions {
 export interface JobBrief {
   key: string;
   state: JobState;
-  remoteSize: number;
+  remoteSize: ListedSize;
   runAt: number;
   localPath: string | null;
 }

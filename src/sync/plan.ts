@@ -7,6 +7,7 @@ import type { RemoteAsset } from '../api/wire.js';
 import { mirrorTarget } from '../mirror/layout.js';
 import type { NameRules } from '../mirror/stac-names.js';
 import type { Logger } from '../lib/logger.js';
+import { sumSizes, type ListedSize } from '../lib/size.js';
 import type { Cursor, Job, JobBrief, StateStore, UpsertResult } from '../store/types.js';
 import { pollOnce, type PollSettings, type PollStore } from './poller.js';
 
@@ -15,7 +16,8 @@ export type PlanAction = 'fetch' | 'replace' | 'refuse';
 export interface PlanItem {
   action: PlanAction;
   key: string;
-  size: number;
+  /** Listed bytes; null when the listing did not say. */
+  size: ListedSize;
   /** Why: new, changed, queued (pending from an earlier run), or the refusal reason. */
   reason: string;
 }
@@ -86,7 +88,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
   const decided = new Map<string, PlanItem | null>();
   let unchanged = 0;
 
-  const refusal = (key: string, size: number): string | null => {
+  const refusal = (key: string, size: ListedSize): string | null => {
     try {
       mirrorTarget(root, key, size, { names: deps.names ?? 'plain' });
       return null;
@@ -95,7 +97,7 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
       throw e;
     }
   };
-  const classify = (key: string, size: number, hadFile: boolean, reason: string): PlanItem => {
+  const classify = (key: string, size: ListedSize, hadFile: boolean, reason: string): PlanItem => {
     const refused = refusal(key, size);
     if (refused) return { action: 'refuse', key, size, reason: refused };
     return { action: hadFile ? 'replace' : 'fetch', key, size, reason };
@@ -164,7 +166,8 @@ export async function planSync(deps: PlanDeps): Promise<SyncPlan> {
   const items = [...decided.values()].filter((i): i is PlanItem => i !== null);
   const sum = (action: PlanAction): PlanTotals => {
     const xs = items.filter((i) => i.action === action);
-    return { count: xs.length, bytes: xs.reduce((s, i) => s + Math.max(0, i.size), 0), sizeUnknown: xs.filter((i) => i.size < 0).length };
+    const { bytes, unknown } = sumSizes(xs.map((i) => i.size));
+    return { count: xs.length, bytes, sizeUnknown: unknown };
   };
   const fetch = sum('fetch');
   const replace = sum('replace');

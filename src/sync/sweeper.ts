@@ -28,8 +28,8 @@ export async function sweepStaging(root: string, store: Pick<StatusStore, 'getJo
         job !== null &&
         (job.state === 'queued' || job.state === 'running') &&
         job.remoteModifiedMs === e.record.lastModifiedMs &&
-        // An unknown listed size (-1) was learned from the response and is in the record.
-        (job.remoteSize < 0 || job.remoteSize === e.record.size);
+        // An unknown listed size was learned from the response and is in the record.
+        (job.remoteSize === null || job.remoteSize === e.record.size);
     }
     if (!keep) {
       await removeStagedName(root, e.name);

@@ -146,7 +146,7 @@ async function recordFailure(ctx: WorkerContext, run: FileRun, e: SyncError, sta
         // No attempt is burned and claiming pauses until there is room; the gate logs the episode
         // once, so nothing is logged per job here.
         await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
-        ctx.events.onDiskFull?.(job, Math.max(0, job.remoteSize - stagedBytes) + ctx.settings.freeSpaceReserve);
+        ctx.events.onDiskFull?.(job, Math.max(0, (job.remoteSize ?? 0) - stagedBytes) + ctx.settings.freeSpaceReserve);
         return reported(ctx, job, 'paused', e);
       case 'auth_rejected':
         await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });

@@ -45,6 +45,17 @@ describe('sizes the STAC listing omits', () => {
     const text1 = await runCli(['status', ...flags], { env });
     expect(text1.stdout.split('\n')[0]).toMatch(new RegExp(`listed \\(size unknown for ${n - s1.downloaded} assets?\\);`));
     expect(text1.stdout).not.toMatch(/-\d+(\.\d+)? (B|KiB|MiB)/);
+    // Issue 26 §3: the per-key sizes say null, never -1 (the export manifest, the dry run's items).
+    const manifest = await runCli(['export', '--format', 'jsonl', ...flags], { env });
+    expect(manifest.code, manifest.stderr).toBe(0);
+    const rows = manifest.stdout.trim().split('\n').map((l) => JSON.parse(l) as { state: string; size: number | null });
+    expect(rows.filter((r) => r.state === 'queued').map((r) => r.size)).toEqual(Array(n - s1.downloaded).fill(null));
+    expect(rows.filter((r) => r.state === 'done').every((r) => r.size !== null && r.size >= 0)).toBe(true);
+    const csv = await runCli(['export', '--format', 'csv', ...flags], { env });
+    expect(csv.stdout).not.toMatch(/,-1,/);
+    const plan1 = JSON.parse((await runCli(['sync', '--dry-run', '--json', ...flags], { env })).stdout) as { items: { size: number | null }[]; totalSizeUnknown: number };
+    expect(plan1.items.map((i) => i.size)).toEqual(Array(n - s1.downloaded).fill(null));
+    expect(plan1.totalSizeUnknown).toBe(n - s1.downloaded);
 
     const rest = await runCli(['sync', '--json', ...flags], { env });
     expect(rest.code, rest.stderr).toBe(0);

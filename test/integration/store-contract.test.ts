@@ -55,7 +55,7 @@ const BACKENDS: { name: string; make: () => Backend; skip: boolean }[] = [
   { name: 'postgres', make: postgresBackend, skip: !pgOk },
 ];
 
-const asset = (key: string, lm = 1_700_000_000_000, size = 100, etag: string | null = null): RemoteAsset =>
+const asset = (key: string, lm = 1_700_000_000_000, size: number | null = 100, etag: string | null = null): RemoteAsset =>
   ({ key, lastModifiedMs: lm, size, etag }) as RemoteAsset;
 
 describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
@@ -263,15 +263,20 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.bytesByState()).toEqual({ queued: 9, running: 0, done: 1000, failed: 200, gone: 30 });
   });
 
-  it.skipIf(skip)('a size the listing omitted (-1) is never summed: counted as unknown until the bytes written say (issue 22 item 12)', async () => {
+  it.skipIf(skip)('a size the listing omitted (null) is never summed: counted as unknown until the bytes written say (issue 22 item 12)', async () => {
     backend = make();
     const s = await open();
     const now = Date.now();
-    await s.upsertPage([asset('u1', undefined, -1), asset('u2', undefined, -1), asset('u3', undefined, -1), asset('k', undefined, 50)], now);
+    await s.upsertPage([asset('u1', undefined, null), asset('u2', undefined, null), asset('u3', undefined, null), asset('k', undefined, 50)], now);
+    // Unknown reads back as null from every row shape (issue 26 §3), never as the column's -1.
+    expect((await s.getJob('u1'))?.remoteSize).toBeNull();
+    expect((await s.jobBriefs(['queued'])).map((b) => b.remoteSize)).toEqual([null, null, null, 50]);
     expect(await s.bytesByState()).toEqual({ queued: 50, running: 0, done: 0, failed: 0, gone: 0 });
     expect((await s.mirrorTotals()).unknown).toEqual({ queued: 3, running: 0, done: 0, failed: 0, gone: 0 });
     const js = await s.claimJobs(4, opts({ order: 'key' }));
     const by = Object.fromEntries(js.map((j) => [j.key, j]));
+    expect(by.u1!.remoteSize).toBeNull();
+    expect(by.k!.remoteSize).toBe(50);
     await s.complete(by.u1!.id, by.u1!.leaseToken, { localPath: 'u1', bytes: 700, sha256: 'x', now });
     await s.fail(by.u2!.id, by.u2!.leaseToken, { errorClass: 'http_4xx', status: 403, message: 'forbidden' }, now);
     const t = await s.mirrorTotals();

@@ -8,7 +8,8 @@
 // one path segment and distinct ids stay distinct.
 // The version is (updated or datetime, file:size, file:checksum).
 import { StacWireError, type StacAsset, type StacItem } from './wire.js';
-import { SIZE_UNKNOWN, type RemoteAsset } from '../wire.js';
+import type { ListedSize } from '../../lib/size.js';
+import type { RemoteAsset } from '../wire.js';
 import { looksLikeFileName } from '../file-name.js';
 import { printLocator } from './locator.js';
 
@@ -112,7 +113,7 @@ export function assetUrl(item: StacItem, assetKey: string, href: string, base?: 
 /** One asset's version as a job records it: (updated or datetime, file:size, file:checksum). */
 export interface AssetVersion {
   ms: number;
-  size: number;
+  size: ListedSize;
   etag: string | null;
 }
 
@@ -121,11 +122,11 @@ export function assetVersion(item: StacItem, asset: StacAsset): AssetVersion | n
   const t = item.properties.updated ?? item.properties.datetime ?? item.properties.start_datetime ?? null;
   const ms = t === null ? Number.NaN : Date.parse(t);
   if (Number.isNaN(ms)) return null;
-  return { ms, size: asset['file:size'] ?? SIZE_UNKNOWN, etag: asset['file:checksum']?.toLowerCase() ?? null };
+  return { ms, size: asset['file:size'] ?? null, etag: asset['file:checksum']?.toLowerCase() ?? null };
 }
 
 /** Whether a job was listed for exactly this version. */
-export function isJobVersion(job: { remoteModifiedMs: number; remoteSize: number; remoteEtag: string | null }, v: AssetVersion | null): boolean {
+export function isJobVersion(job: { remoteModifiedMs: number; remoteSize: ListedSize; remoteEtag: string | null }, v: AssetVersion | null): boolean {
   return v !== null && v.ms === job.remoteModifiedMs && v.size === job.remoteSize && v.etag === job.remoteEtag;
 }
 
@@ -186,7 +187,7 @@ export function itemToAssets(item: StacItem, o: ItemOptions): RemoteAsset[] {
     return {
       key: `${escapeSegment(collection)}/${escapeSegment(item.id)}/${escapeSegment(c.name)}`,
       lastModifiedMs: versionMs,
-      size: c.asset['file:size'] ?? SIZE_UNKNOWN,
+      size: c.asset['file:size'] ?? null,
       etag: c.asset['file:checksum']?.toLowerCase() ?? null,
       locator,
       cursorMs,

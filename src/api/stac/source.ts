@@ -102,7 +102,7 @@ export class StacSource implements Source {
     } catch {
       /* download() reports the missing locator */
     }
-    return { size: job.remoteSize >= 0 ? job.remoteSize : null, etag: null, sha256 };
+    return { size: job.remoteSize, etag: null, sha256 };
   }
 
   /** A collection document as the API has it (validated), for the mirror's catalog. */

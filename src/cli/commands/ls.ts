@@ -52,8 +52,8 @@ export async function lsCommand(argv: string[]): Promise<number> {
       for (const a of page.items) {
         if (filter && !filter(a)) continue;
         count++;
-        // A STAC asset without file:size has no listed size (-1): shown as "?" / null.
-        const size = a.size >= 0 ? a.size : null;
+        // A STAC asset without file:size has no listed size: shown as "?" / null.
+        const size = a.size;
         if (size === null) sizeUnknown++;
         else bytes += size;
         const lm = new Date(a.lastModifiedMs).toISOString();

@@ -164,8 +164,8 @@ export class LiveStatus {
         const dt = now - first.at;
         speed = dt > 0 ? ((e.bytes - first.bytes) * 1000) / dt : 0;
       }
-      // An asset listed without a size (-1) has no ETA: nothing says how much is left.
-      const size = job.remoteSize >= 0 ? job.remoteSize : null;
+      // An asset listed without a size has no ETA: nothing says how much is left.
+      const size = job.remoteSize;
       const left = size === null ? null : Math.max(0, size - bytes);
       out.push({
         key: job.key,

@@ -2,6 +2,8 @@
 // statement. PostgreSQL locks the candidate rows and passes over those another replica is claiming
 // (lockSkip); SQLite walks the order's own index (indexedBy), created on demand (CLAIM_INDEX).
 import type { ClaimOrder } from '../../config/schema.js';
+import type { ListedSize } from '../../lib/size.js';
+import { sizeColumn } from '../rows.js';
 import type { Dialect } from './dialect.js';
 
 export const ORDER_SQL: Record<ClaimOrder, string> = {
@@ -29,11 +31,11 @@ export const CLAIM_INDEX: Record<ClaimOrder, { name: string; columns: string; on
  * BINARY collation does; a PostgreSQL database with another collation may order the few keys of
  * one claim differently from its ORDER BY (which still chose them).
  */
-export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: number }>(jobs: T[], order: ClaimOrder): T[] {
+export function claimedInOrder<T extends { id: number; key: string; remoteModifiedMs: number; remoteSize: ListedSize }>(jobs: T[], order: ClaimOrder): T[] {
   const cmp: Record<ClaimOrder, (a: T, b: T) => number> = {
     'newest-first': (a, b) => b.remoteModifiedMs - a.remoteModifiedMs || a.id - b.id,
     'oldest-first': (a, b) => a.remoteModifiedMs - b.remoteModifiedMs || a.id - b.id,
-    'smallest-first': (a, b) => a.remoteSize - b.remoteSize || a.id - b.id,
+    'smallest-first': (a, b) => sizeColumn(a.remoteSize) - sizeColumn(b.remoteSize) || a.id - b.id,
     key: (a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)),
   };
   return jobs.length > 1 ? jobs.sort(cmp[order]) : jobs;
