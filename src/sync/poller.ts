@@ -1,14 +1,12 @@
 // One poll cycle: list from HWM − lookback, follow every page, upsert each page in one transaction,
 // and move the HWM only after the last page is committed, only from server timestamps, and never
 // past the server's clock at the start of the poll (see ceilingOf).
-import type { Source } from '../api/source.js';
 import { classifyError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
-import { recordListedItems, type ListedItems } from './records.js';
+import { recordListedItems, type ListedItems, type ListingDeps } from './listing-shared.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { listPages, pageRetry } from './listing.js';
 import { retry } from '../lib/retry.js';
-import type { Logger } from '../lib/logger.js';
 import type { PollStore } from '../store/types.js';
 
 export interface PollSettings {
@@ -29,19 +27,11 @@ export interface PollSettings {
 /** The part of the state store a poll uses. */
 export type { PollStore };
 
-export interface PollDeps {
-  /** The source: listPage, and beginPoll when it chooses its incremental strategy per poll. */
-  api: Pick<Source, 'listPage' | 'beginPoll'>;
+/** onPage is called after each commit of listed keys, a group of pages of about COMMIT_KEYS. */
+export interface PollDeps extends ListingDeps {
   /** Only the cursor and page methods: a dry run passes a planner that writes nothing. */
   store: PollStore;
-  logger: Logger;
-  clock: () => number;
   settings: PollSettings;
-  signal?: AbortSignal;
-  /** Called after each commit of listed keys, a group of pages of about COMMIT_KEYS (wakes idle workers). */
-  onPage?(result: { inserted: number; changed: number; listed: number }): void;
-  /** Keep only the assets this mirror wants (filters); the rest are not queued. */
-  accept?(asset: RemoteAsset): boolean;
   onRateLimited?(ms: number): void;
   /** STAC with stac.catalog: the mirror's catalog, which keeps the listed items. */
   catalog?: Pick<ListedItems, 'record'> | null;

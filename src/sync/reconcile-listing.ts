@@ -2,14 +2,11 @@
 // anything the incremental polls missed. Deletions are applied only after the whole listing finished
 // without an error, and never more than maxDelete in one run: above it nothing at all is changed.
 import { promises as fsp } from 'node:fs';
-import type { Source } from '../api/source.js';
 import { classifyError } from '../errors.js';
-import type { RemoteAsset } from '../api/wire.js';
-import { recordListedItems, type ListedItems } from './records.js';
+import { recordListedItems, type ListedItems, type ListingDeps } from './listing-shared.js';
 import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, removeEmptyFolders, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
-import type { Logger } from '../lib/logger.js';
 import type { Job, ReconcileStore } from '../store/types.js';
 
 export type DeletePolicy = 'keep' | 'trash' | 'delete';
@@ -29,19 +26,10 @@ export interface ReconcileSettings {
   pruneFolders?: boolean;
 }
 
-export interface ReconcileDeps {
-  /** The source being listed. */
-  api: Pick<Source, 'listPage' | 'beginPoll'>;
+export interface ReconcileDeps extends ListingDeps {
   store: ReconcileStore;
-  logger: Logger;
-  clock: () => number;
   root: string;
   settings: ReconcileSettings;
-  /** Filters: keys not accepted are not queued (but still count as listed, so they are not "deleted"). */
-  accept?: ((asset: RemoteAsset) => boolean) | undefined;
-  signal?: AbortSignal | undefined;
-  /** After each committed page (wakes idle workers). */
-  onPage?(r: { inserted: number; changed: number; listed: number }): void;
   /** STAC with stac.catalog: the mirror's catalog (keeps the listed items; told before a file is removed). */
   catalog?: ListedItems | null;
 }

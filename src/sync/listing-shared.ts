@@ -1,6 +1,23 @@
-// STAC item records follow the filters: an item keeps only the assets whose jobs are queued.
+// What a poll and a reconcile share: their collaborators (ListingDeps), and what they do with a
+// page's STAC item records: they follow the filters (an item keeps only the assets whose jobs are
+// queued) and reach the mirror's catalog before the page's jobs are written.
+import type { Source } from '../api/source.js';
 import type { RemoteAsset, StacItemRecord } from '../api/wire.js';
+import type { Logger } from '../lib/logger.js';
 import type { Job } from '../store/types.js';
+
+/** What every listing of the daemon (a poll, a reconcile) is handed, besides its store and settings. */
+export interface ListingDeps {
+  /** The source: listPage, and beginPoll when it chooses its incremental strategy per listing. */
+  api: Pick<Source, 'listPage' | 'beginPoll'>;
+  logger: Logger;
+  clock: () => number;
+  signal?: AbortSignal | undefined;
+  /** Filters: keys not accepted are not queued (but still count as listed, so they are not "deleted"). */
+  accept?: ((asset: RemoteAsset) => boolean) | undefined;
+  /** After each commit of listed keys (wakes idle workers). */
+  onPage?(r: { inserted: number; changed: number; listed: number }): void;
+}
 
 /**
  * The mirror's STAC catalog as a listing sees it (source: stac with stac.catalog on; a StacCatalog):
