@@ -20,13 +20,12 @@ import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
 import { loadMigrations } from './migrations.js';
 import { sizeColumn } from './rows.js';
-import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
+import { SqlStore, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, tableArrayParams, toPostgres, type Params, type PgStatement, type TableParam } from './sql/dialect.js';
 import type {
   BatchCompletion,
   CompleteBatchRow,
   CompleteInput,
-  OutboxPruned,
   OutboxSink,
   PathReservation,
   PlacedOutcome,
@@ -262,16 +261,6 @@ export class PostgresStore extends SqlStore implements StateStore {
       if (h) return { ok: true, owner: { key: h.key, mirrorPath: h.mirror_path } };
       const u = await q(this.q.paths.reservePath, { path: r.mirrorPath, fold: r.pathFold, id, token });
       return { ok: u.rowCount === 1, owner: null };
-    });
-  }
-
-  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
-    return this.#tx(async (q) => {
-      const unconfigured: OutboxPruned['unconfigured'] = {};
-      const gone = await q<{ sink: OutboxSink }>(this.q.outbox.pruneUnconfigured, { sinks: [...new Set(r.sinks)] });
-      for (const g of gone.rows) unconfigured[g.sink] = (unconfigured[g.sink] ?? 0) + 1;
-      const failed = await q(this.q.outbox.pruneFailed, { retentionMs: delayMs(r.failedRetentionMs) });
-      return { failed: failed.rowCount ?? 0, unconfigured };
     });
   }
 

@@ -3,7 +3,7 @@
 // sql/dialect.ts), its time base (toHost), whether it is the state's only process (soleOwner) and
 // its wake-up of other replicas; it keeps its connections, its transactions (the listing upsert,
 // completions, path reservations, commits around a rename), its locks and its notifications.
-import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
+import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxPruned, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
 import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, sizeOfColumn, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
 import { newLeaseToken } from './migrations.js';
 import { SqlCatalogStore, type CatalogStore } from './catalog-store.js';
@@ -305,6 +305,15 @@ export abstract class SqlStore {
   /** Start-up: leases of a dead process's deliveries; only expired ones unless soleOwner (a delivery in flight may be a live replica's). */
   async releaseOutboxLeases(now: number): Promise<number> {
     return this.x.run(this.soleOwner ? this.q.outbox.releaseAll : this.q.outbox.releaseExpired, { now });
+  }
+
+  /** Two independent deletes: a prune cut short between them leaves the rest to the next one. */
+  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
+    const unconfigured: OutboxPruned['unconfigured'] = {};
+    const gone = await this.x.writing.all<{ sink: OutboxSink }>(this.q.outbox.pruneUnconfigured, { sinks: this.d.listParam([...new Set(r.sinks)]) });
+    for (const g of gone) unconfigured[g.sink] = (unconfigured[g.sink] ?? 0) + 1;
+    const failed = await this.x.writing.run(this.q.outbox.pruneFailed, { now: r.now, retentionMs: delayMs(r.failedRetentionMs) });
+    return { failed, unconfigured };
   }
 
   async ackOutbox(id: number): Promise<void> {

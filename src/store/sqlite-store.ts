@@ -16,14 +16,13 @@ import { newLeaseToken } from './migrations.js';
 import { sizeColumn } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
-import { CLAIM_INDEX } from './sql/claim-jobs.js';
+import { CLAIM_INDEX, claimIndexDdl } from './sql/claim-jobs.js';
 import type {
   BatchCompletion,
   CompleteBatchRow,
   CompleteInput,
   CompleteOutcome,
   PlacedOutcome,
-  OutboxPruned,
   OutboxSink,
   PathReservation,
   StateStore,
@@ -120,11 +119,7 @@ export class SqliteStore extends SqlStore implements StateStore {
   #ensureOrderIndex(order: ClaimOrder): void {
     this.db
       .transaction(() => {
-        for (const [o, idx] of Object.entries(CLAIM_INDEX)) {
-          if (!idx.onDemand) continue;
-          if (o === order) this.db.exec(`CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'`);
-          else this.db.exec(`DROP INDEX IF EXISTS ${idx.name}`);
-        }
+        for (const ddl of claimIndexDdl(order)) this.db.exec(ddl);
       })
       .immediate();
   }
@@ -170,19 +165,6 @@ export class SqliteStore extends SqlStore implements StateStore {
         if (holder) return { ok: true, owner: { key: holder.key, mirrorPath: holder.mirror_path } };
         const ok = this.#st(this.q.paths.reservePath).run({ path: r.mirrorPath, fold: r.pathFold, id, token }).changes === 1;
         return { ok, owner: null };
-      })
-      .immediate();
-  }
-
-  async pruneOutbox(r: { failedRetentionMs: number; sinks: readonly OutboxSink[]; now: number }): Promise<OutboxPruned> {
-    const unconfiguredSt = this.#st(this.q.outbox.pruneUnconfigured);
-    const failedSt = this.#st(this.q.outbox.pruneFailed);
-    return this.db
-      .transaction((): OutboxPruned => {
-        const unconfigured: OutboxPruned['unconfigured'] = {};
-        for (const g of unconfiguredSt.all({ sinks: JSON.stringify([...new Set(r.sinks)]) }) as { sink: OutboxSink }[]) unconfigured[g.sink] = (unconfigured[g.sink] ?? 0) + 1;
-        const failed = failedSt.run({ now: r.now, retentionMs: r.failedRetentionMs }).changes;
-        return { failed, unconfigured };
       })
       .immediate();
   }

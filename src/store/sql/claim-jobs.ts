@@ -25,6 +25,13 @@ export const CLAIM_INDEX: Record<ClaimOrder, { name: string; columns: string; on
   key: { name: 'jobs_queued_key', columns: ORDER_SQL.key, onDemand: true },
 };
 
+/** SQLite: the statements that leave the on-demand claim index of `order` there and no other. */
+export function claimIndexDdl(order: ClaimOrder): string[] {
+  return (Object.entries(CLAIM_INDEX) as [ClaimOrder, (typeof CLAIM_INDEX)[ClaimOrder]][])
+    .filter(([, idx]) => idx.onDemand)
+    .map(([o, idx]) => (o === order ? `CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'` : `DROP INDEX IF EXISTS ${idx.name}`));
+}
+
 /**
  * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
  * and a claim of several jobs hands them out first to last. Keys compare as UTF-8 bytes, as SQLite's
