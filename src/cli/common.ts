@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { armCrashPoint, armStallPoint } from '../lib/crash-point.js';
 import { redactUrl } from '../lib/url-safety.js';
 import { slowBandwidthWarning } from '../config/timetable.js';
-export { packageVersion } from '../ops/version.js';
+export { packageVersion } from '../lib/version.js';
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 

@@ -11,7 +11,7 @@ import { StatusCache, bandwidthWindow, buildApiStatus } from '../ops/status/api.
 import { handleStatusRoute } from '../ops/status/routes.js';
 import { rateAt } from '../config/timetable.js';
 import type { Logger } from '../lib/logger.js';
-import { packageVersion } from '../ops/version.js';
+import { packageVersion } from '../lib/version.js';
 import type { SyncMetrics } from '../ops/metrics.js';
 import { combineEvents } from '../sync/worker-events.js';
 import { createNotifier, type Notifier } from '../ops/notify.js';
