@@ -6,6 +6,7 @@
 import { request, type Dispatcher } from 'undici';
 import { SyncError, classifyError } from '../errors.js';
 import type { Secret } from '../lib/secret.js';
+import { withSlash } from '../lib/url-safety.js';
 
 /** How requests to the API origin are authenticated (bearer token or API key). */
 export interface Authenticator {
@@ -64,7 +65,7 @@ export class ApiKeyAuth implements Authenticator {
    */
   async renew(stale: string | null): Promise<string> {
     if (stale !== null) throw apiKeyRejected('API request');
-    const url = new URL(this.#o.probePath, this.#o.baseUrl.endsWith('/') ? this.#o.baseUrl : `${this.#o.baseUrl}/`);
+    const url = new URL(this.#o.probePath, withSlash(this.#o.baseUrl));
     let res: Dispatcher.ResponseData;
     try {
       // No redirects are followed here: the key goes to the API origin only.

@@ -6,7 +6,7 @@ import { tokenResponse } from './wire.js';
 import type { Secret } from '../lib/secret.js';
 import type { Logger } from '../lib/logger.js';
 import type { Authenticator } from './api-key.js';
-import { redactUrl } from '../lib/url-safety.js';
+import { redactUrl, withSlash } from '../lib/url-safety.js';
 
 export type TokenEncoding = 'json' | 'form';
 
@@ -241,8 +241,4 @@ function tokenRedirectError(status: number, location: string | string[] | undefi
     `POST /token: the API answered HTTP ${status}, a redirect to ${shown}; credentials are never sent to a redirect target. Set api.url to the origin that serves /token`,
     { code: 'SYNC_AUTH_REDIRECT', status },
   );
-}
-
-export function withSlash(u: string): string {
-  return u.endsWith('/') ? u : `${u}/`;
 }

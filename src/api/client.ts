@@ -5,9 +5,9 @@ import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from '../errors.js';
 import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
-import { withSlash } from './auth.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from '../errors.js';
 import { scrubSecrets, type Logger } from '../lib/logger.js';
+import { withSlash } from '../lib/url-safety.js';
 import type { Authenticator } from './api-key.js';
 import { send } from './request.js';
 

@@ -5,6 +5,7 @@
 import { crashPoint } from '../lib/crash-point.js';
 import type { MirrorTarget } from '../mirror/paths.js';
 import type { PlacedOutcome } from '../store/types.js';
+import { folderPath } from '../lib/key-kind.js';
 import type { FileContext, FileOutcome, FileRun } from './context.js';
 import { cleanupCommitted, placeFile, placeFolder, type Placed } from './place.js';
 import type { StagingPaths } from './staging.js';
@@ -49,7 +50,7 @@ export async function commitFile(ctx: FileContext, run: FileRun, f: Sealed): Pro
 export async function commitFolder(ctx: FileContext, run: FileRun, target: MirrorTarget): Promise<FileOutcome> {
   await placeFolder(ctx.root, target);
   const { job } = run;
-  const marker = { localPath: target.relPath + '/', bytes: 0, sha256: '', shortened: false };
+  const marker = { localPath: folderPath(target.relPath), bytes: 0, sha256: '', shortened: false };
   const outcome = await ctx.store.complete(job.id, job.leaseToken, { ...marker, now: ctx.clock() });
   const file = { path: marker.localPath, bytes: 0, sha256: '', received: 0 };
   return committed(ctx, run, { placed: true, outcome }, { file, replaced: false });

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import type { Source } from '../api/source.js';
 import { SyncError } from '../errors.js';
+import { isFolderPath } from '../lib/key-kind.js';
 import type { ListedSize } from '../lib/size.js';
 import { PathConflict } from '../mirror/fs-safe.js';
 import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget } from '../mirror/layout.js';
@@ -38,7 +39,7 @@ export async function fileTarget(ctx: FileContext, run: FileRun): Promise<Mirror
 export async function serverNamedTarget(api: Source, root: string, job: ClaimedJob, signal: AbortSignal, rule?: SegmentRule): Promise<MirrorTarget | null> {
   if (!api.fileName || !api.namedByServer?.(job)) return null;
   // The path the first version got (the layout's rule was applied then: not again).
-  if (job.localPath !== null && !job.localPath.endsWith('/')) return resolveOrNull(root, job.localPath, job.remoteSize);
+  if (job.localPath !== null && !isFolderPath(job.localPath)) return resolveOrNull(root, job.localPath, job.remoteSize);
   // The name is one plain file name (api/file-name.ts): no `/` or `\`, no control character, not `..`.
   const name = await api.fileName(job, signal);
   if (name === null) return null;

@@ -151,3 +151,8 @@ export function publicUrlsIn<T>(value: T): T {
 export function scrubParams(text: string): string {
   return text.replace(/(?<![\w.~%-])([A-Za-z][\w.~-]*)=([^&\s"'<>]+)/g, (all, name: string) => (isSecretParam(name) ? `${name}=***` : all));
 }
+
+/** A base URL that relative references resolve below, not beside: `https://h/api` → `https://h/api/`. */
+export function withSlash(u: string): string {
+  return u.endsWith('/') ? u : `${u}/`;
+}

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SyncError } from '../errors.js';
+import { keyKind, markerFolder } from '../lib/key-kind.js';
 import type { ListedSize } from '../lib/size.js';
 
 /** The reserved folder inside the mirror root (staging, trash, versions, the mirror lock). */
@@ -99,8 +100,8 @@ export function resolveKey(root: string, key: string, size: ListedSize, rule?: S
   if (key.length === 0) throw unsafe(key, 'empty key');
   if (key.startsWith('/')) throw unsafe(key, 'absolute path');
   if (CONTROL.test(key)) throw unsafe(key, 'contains a control character');
-  const isFolderMarker = key.endsWith('/') && size === 0;
-  const body = isFolderMarker ? key.slice(0, -1) : key;
+  const isFolderMarker = keyKind(key, size) === 'folder';
+  const body = isFolderMarker ? markerFolder(key) : key;
   const segments = body.split('/');
   for (const seg of segments) {
     if (seg === '') throw unsafe(key, 'empty path segment');

@@ -13,6 +13,8 @@
 // error never escapes: logged once with its path, recorded for `status`, retried at the next kick.
 import path from 'node:path';
 import { crashPoint } from '../lib/crash-point.js';
+import { ItemRefSet, type ItemRef } from '../lib/item-ref.js';
+import { isFolderPath } from '../lib/key-kind.js';
 import type { Logger } from '../lib/logger.js';
 import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-store.js';
 import type { Job, OperatorStore, StatusStore } from '../store/types.js';
@@ -67,7 +69,7 @@ type Ready = { ok: true; jobs: Job[] } | { ok: false; gone: boolean };
 
 export class StacCatalog {
   readonly #d: CatalogDeps;
-  readonly #dirty = new Set<string>();
+  readonly #dirty = new ItemRefSet();
   /** Collections to rewrite even if none of their items changed (markAll). */
   readonly #staleCollections = new Set<string>();
   #running: Promise<void> | null = null;
@@ -91,13 +93,13 @@ export class StacCatalog {
   async record(records: readonly StacItemRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.#d.store.putItems(records, this.#d.clock());
-    for (const r of records) this.#dirty.add(`${r.collection}\u0000${r.id}`);
+    for (const r of records) this.#dirty.add(r);
   }
 
   /** A job of this key finished (done, gone, failed): its item is looked at again. */
   noteKey(key: string): void {
     const it = itemOfKey(key);
-    if (it) this.#dirty.add(`${it.collection}\u0000${it.id}`);
+    if (it) this.#dirty.add(it);
   }
 
   /**
@@ -108,11 +110,11 @@ export class StacCatalog {
    */
   async markAll(): Promise<number> {
     for (const c of await this.#d.store.collections()) this.#staleCollections.add(c);
-    let after: { collection: string; id: string } | null = null;
+    let after: ItemRef | null = null;
     let n = 0;
     for (;;) {
       const page = await this.#d.store.listItems(after, 1000);
-      for (const r of page) this.#dirty.add(`${r.collection}\u0000${r.id}`);
+      for (const r of page) this.#dirty.add(r);
       for (const r of page) if (r.jsonPath && r.jsonPath !== itemJsonFile(r.collection, r.id)) await this.#ready(r);
       n += page.length;
       const last = page.at(-1);
@@ -193,16 +195,14 @@ export class StacCatalog {
     }
     if (force) await this.#catalog();
     while (this.#dirty.size > 0 || this.#staleCollections.size > 0) {
-      const batch = [...this.#dirty].slice(0, 500);
-      for (const k of batch) this.#dirty.delete(k);
+      const batch = this.#dirty.take(500);
       const touched = new Set<string>(this.#staleCollections);
       this.#staleCollections.clear();
       const removeAfter: { path: string; digest: string }[] = [];
       let failed: unknown = null;
-      for (const [n, k] of batch.entries()) {
-        const [c, id] = k.split('\u0000') as [string, string];
+      for (const [n, ref] of batch.entries()) {
         try {
-          if (await this.#item(c, id, force, removeAfter)) touched.add(c);
+          if (await this.#item(ref, force, removeAfter)) touched.add(ref.collection);
         } catch (e) {
           // This item and the rest of the batch stay dirty (maintenance kicks again); what was
           // written so far still gets its collection links.
@@ -244,7 +244,7 @@ export class StacCatalog {
       // commits the jobs of many pages together), and a writer that ran in between deleted the
       // record, so the item never came back.
       if (!j || (j.remoteDeletedAt === null && j.state !== 'gone')) gone = false;
-      if (!j || j.state !== 'done' || !j.localPath || j.localPath.endsWith('/') || j.remoteDeletedAt !== null || j.remoteModifiedMs !== a.version || j.bytesWritten === null || !j.sha256) {
+      if (!j || j.state !== 'done' || !j.localPath || isFolderPath(j.localPath) || j.remoteDeletedAt !== null || j.remoteModifiedMs !== a.version || j.bytesWritten === null || !j.sha256) {
         ok = false;
         continue;
       }
@@ -260,7 +260,8 @@ export class StacCatalog {
   }
 
   /** Rebuild one item; true when its collection's links or extent may have changed. */
-  async #item(c: string, id: string, force: boolean, removeAfter: { path: string; digest: string }[]): Promise<boolean> {
+  async #item(ref: ItemRef, force: boolean, removeAfter: { path: string; digest: string }[]): Promise<boolean> {
+    const { collection: c, id } = ref;
     const row = await this.#d.store.getItem(c, id);
     if (!row) return false;
     const r = await this.#ready(row);
@@ -269,10 +270,10 @@ export class StacCatalog {
       // takes it out instead: its files are missing or different and are being fetched again.
       if (!r.gone && !(force && row.jsonPath)) return false;
       if (!r.gone) {
-        await this.withdraw([{ collection: c, id }]);
+        await this.withdraw([ref]);
         return true;
       }
-      if (row.jsonPath) await this.withdraw([{ collection: c, id }]);
+      if (row.jsonPath) await this.withdraw([ref]);
       await this.#d.store.deleteItem(c, id);
       return true;
     }
@@ -291,7 +292,7 @@ export class StacCatalog {
    * Take items out of the catalogue before their files go (reconcile): the collection stops linking
    * them, then their JSON is removed. They come back when their remaining assets are complete.
    */
-  async withdraw(items: readonly { collection: string; id: string }[]): Promise<number> {
+  async withdraw(items: readonly ItemRef[]): Promise<number> {
     const rows: StoredItem[] = [];
     for (const it of items) {
       const row = await this.#d.store.getItem(it.collection, it.id);
@@ -306,7 +307,7 @@ export class StacCatalog {
     for (const r of rows) {
       if (r.written) await removeCatalogFile(this.#d.root, r.jsonPath!, r.written);
       await this.#d.store.setWritten(r.collection, r.id, null, null);
-      this.#dirty.add(`${r.collection}\u0000${r.id}`);
+      this.#dirty.add(r);
     }
     for (const c of byCollection.keys()) if ((await this.#d.store.writtenItems(c)).length === 0) await removeCatalogFile(this.#d.root, collectionFile(c));
     this.#d.index?.changed();
@@ -315,13 +316,13 @@ export class StacCatalog {
 
   /** Reconcile's hook: the items of these jobs leave the catalogue before the files are removed. */
   async beforeRemove(jobs: readonly Pick<Job, 'key'>[]): Promise<void> {
-    const seen = new Map<string, { collection: string; id: string }>();
+    const seen = new ItemRefSet();
     for (const j of jobs) {
       const it = itemOfKey(j.key);
-      if (it) seen.set(`${it.collection}\u0000${it.id}`, it);
+      if (it) seen.add(it);
     }
     // The index stops listing them before their files go, like the catalogue.
-    if ((await this.withdraw([...seen.values()])) > 0) await this.#d.index?.beforeRemove();
+    if ((await this.withdraw([...seen])) > 0) await this.#d.index?.beforeRemove();
   }
 
   /** Write the index now if the catalogue changed since its last rewrite (shutdown, one-shot commands). */
@@ -351,7 +352,7 @@ export class StacCatalog {
     let basis = '';
     for (let round = 0; round < 5; round++) {
       const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.has(i.id));
-      const now = items.map((i) => `${i.id}\u0000${i.written}\u0000${i.jsonPath}`).join('\n');
+      const now = JSON.stringify(items.map((i) => [i.id, i.written, i.jsonPath]));
       if (round > 0 && now === basis) return;
       basis = now;
       if (items.length === 0 && without.size === 0) {
@@ -373,7 +374,7 @@ export class StacCatalog {
         const items = (await this.#d.store.writtenItems(c)).filter((i) => !without.get(c)?.has(i.id));
         if (items.length > 0) children.push(c);
       }
-      const now = children.join('\u0000');
+      const now = JSON.stringify(children);
       if (round > 0 && now === basis) return;
       basis = now;
       await writeCatalogFile(this.#d.root, CATALOG_FILE, buildCatalog(children), this.#tmp);

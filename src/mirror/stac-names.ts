@@ -10,6 +10,7 @@
 // so a mapped name can never be another segment's name, and no server name can reach a catalogue path.
 // The mapping is recorded where the path is: the manifest (key → path) and the item's asset href.
 import { escapeSegment } from '../api/stac/items.js';
+import type { ItemRef } from '../lib/item-ref.js';
 import { FOLD_ALL, foldName, isReservedSegment, shortenSegment } from './paths.js';
 
 export const CATALOG_FILE = 'catalog.json';
@@ -81,7 +82,7 @@ export function itemJsonPath(escapedCollection: string, escapedItem: string): st
 }
 
 /** `<collection>/<item>/…` job keys back to (collection, item id); see escapeSegment. */
-export function itemOfKey(key: string): { collection: string; id: string } | null {
+export function itemOfKey(key: string): ItemRef | null {
   const parts = key.split('/');
   if (parts.length < 3) return null;
   const un = (s: string) => s.replace(/%(25|2F|5C)/g, (m) => ({ '%25': '%', '%2F': '/', '%5C': '\\' })[m]!);

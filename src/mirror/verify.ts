@@ -3,6 +3,7 @@
 // With `repair`, whatever is missing or different is queued again (attempts reset).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { isFolderPath } from '../lib/key-kind.js';
 import { lstatOrNull } from './fs-safe.js';
 import { safeExistingPath } from './layout.js';
 import type { Job, OperatorStore } from '../store/types.js';
@@ -51,7 +52,7 @@ async function check(job: Job, root: string, deep: boolean, tolerance: number): 
   const abs = await safeExistingPath(root, rel);
   const st = abs ? await lstatOrNull(abs) : null;
   if (!st) return issue('missing', abs ? 'no such file' : 'a directory on the way is missing, a file, or a symlink');
-  if (rel.endsWith('/')) return st.isDirectory() ? null : issue('not_a_directory', 'the folder marker is not a directory');
+  if (isFolderPath(rel)) return st.isDirectory() ? null : issue('not_a_directory', 'the folder marker is not a directory');
   if (!st.isFile()) return issue('not_a_file', st.isSymbolicLink() ? 'is a symlink' : 'is not a regular file');
   const want = job.bytesWritten ?? job.remoteSize;
   if (st.size !== want) return issue('size', `size ${st.size}, expected ${want}`);

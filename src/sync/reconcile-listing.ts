@@ -7,6 +7,7 @@ import { recordListedItems, type ListedItems, type ListingDeps } from './listing
 import { lstatOrNull } from '../mirror/fs-safe.js';
 import { moveToTrash, removeEmptyFolders, safeExistingPath } from '../mirror/layout.js';
 import { listPages } from './listing.js';
+import { isFolderPath } from '../lib/key-kind.js';
 import type { Job, ReconcileStore } from '../store/types.js';
 
 export type DeletePolicy = 'keep' | 'trash' | 'delete';
@@ -168,7 +169,7 @@ async function applyDeletion(deps: ReconcileDeps, job: Job): Promise<{ removed: 
   const policy = deps.settings.deletePolicy;
   const rel = job.localPath;
   // Folder markers' directories are left alone (other keys may live below them).
-  if (policy === 'keep' || !rel || rel.endsWith('/')) return { removed: null, moved: false };
+  if (policy === 'keep' || !rel || isFolderPath(rel)) return { removed: null, moved: false };
   const now = deps.clock();
   let removed: 'trash' | 'delete' | null = null;
   if (policy === 'trash') {

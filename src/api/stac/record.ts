@@ -1,7 +1,7 @@
 // What the mirror's STAC catalogue keeps of a listed item (the raw JSON, validated, and which job holds
 // each selected asset) and the validation of collection documents.
 import { z } from 'zod';
-import { publicUrl, publicUrlsIn } from '../../lib/url-safety.js';
+import { publicUrl, publicUrlsIn, withSlash } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './locator.js';
 import { StacWireError, documentLinksSchema, issues, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
@@ -13,7 +13,7 @@ export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBa
   const c = parseLocator(first.locator ?? null, first.key).collection;
   const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).asset, key: a.key, version: a.lastModifiedMs }));
   // The item's address in the API, as the catalogue's `canonical` link: never api.url's user:password@.
-  const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, apiBase.endsWith('/') ? apiBase : `${apiBase}/`).href);
+  const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, withSlash(apiBase)).href);
   return { collection: c, id: item.id, raw: keptItemJson(item, refs.map((r) => r.asset)), assets: refs, apiUrl };
 }
 

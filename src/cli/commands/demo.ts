@@ -14,6 +14,7 @@ import { openState } from '../../daemon/runtime.js';
 import { demoCycle, demoInterrupted, demoStac } from './demo-stac.js';
 import { watchShutdown, type Shutdown } from '../signals.js';
 import { EXIT } from '../exit-codes.js';
+import { keyKind } from '../../lib/key-kind.js';
 
 export async function demoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -99,7 +100,7 @@ async function demoAssets(o: { mirrorDir: string; stateDir: string; count: numbe
         }
         const file = path.join(mirrorDir, job.localPath);
         const st = await fsp.stat(file).catch(() => null);
-        const expected = a.size === 0 && a.key.endsWith('/') ? '' : await contentSha256(a.seed, a.size);
+        const expected = keyKind(a.key, a.size) === 'folder' ? '' : await contentSha256(a.seed, a.size);
         if (st && (st.isDirectory() || (st.size === a.size && job.sha256 === expected && Math.abs(st.mtimeMs - a.lastModifiedMs) < 1000))) ok++;
         else bad++;
       }
