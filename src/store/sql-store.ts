@@ -11,7 +11,9 @@ import type { Dialect, Params, SqlExec } from './sql/dialect.js';
 import { claimedInOrder, claimJobsSql } from './sql/claim-jobs.js';
 import { completeJobsSql } from './sql/complete-jobs.js';
 import { cursorSql, type CursorRow } from './sql/cursor.js';
-import { jobsSql } from './sql/jobs.js';
+import { failJobsSql } from './sql/fail-jobs.js';
+import { leaseJobsSql } from './sql/lease-jobs.js';
+import { requeueJobsSql } from './sql/requeue-jobs.js';
 import { MIRROR_PATHS } from './sql/mirror-paths.js';
 import { outboxSql } from './sql/outbox.js';
 import { pollerLeaseSql } from './sql/poller-lease.js';
@@ -23,7 +25,9 @@ export type { SqlExec };
 
 export function queriesFor(d: Dialect) {
   return {
-    jobs: jobsSql(d),
+    lease: leaseJobsSql(d),
+    fail: failJobsSql(d),
+    requeue: requeueJobsSql(d),
     complete: completeJobsSql(d),
     paths: MIRROR_PATHS,
     listing: upsertListingSql(d),
@@ -139,24 +143,24 @@ export abstract class SqlStore {
   }
 
   async #requeueRunning(now: number, expiredOnly: boolean): Promise<number> {
-    const n = await this.x.writing.run(this.q.jobs.requeueRunning, { max: this.maxAttempts, now, expiredOnly: expiredOnly ? 1 : 0 });
+    const n = await this.x.writing.run(this.q.lease.requeueRunning, { max: this.maxAttempts, now, expiredOnly: expiredOnly ? 1 : 0 });
     if (n > 0) await this.wake();
     return n;
   }
 
   async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {
-    return (await this.x.run(this.q.jobs.heartbeat, { id, token, leaseMs: delayMs(leaseMs), now })) === 1;
+    return (await this.x.run(this.q.lease.heartbeat, { id, token, leaseMs: delayMs(leaseMs), now })) === 1;
   }
 
   async requeueStale(id: number, now: number): Promise<boolean> {
-    const ok = (await this.x.run(this.q.jobs.requeueStale, { id, now })) === 1;
+    const ok = (await this.x.run(this.q.requeue.requeueStale, { id, now })) === 1;
     if (ok) await this.wake();
     return ok;
   }
 
   async retryLater(id: number, token: string, r: { retryAfterMs: number; error: JobError; now: number; consumeAttempt: boolean }): Promise<RetryOutcome> {
     const delay = delayMs(r.retryAfterMs);
-    const row = await this.#one<{ state: string }>(this.q.jobs.retryLater, {
+    const row = await this.#one<{ state: string }>(this.q.fail.retryLater, {
       id,
       token,
       consume: r.consumeAttempt ? 1 : 0,
@@ -174,7 +178,7 @@ export abstract class SqlStore {
   }
 
   async #final(state: 'failed' | 'gone', id: number, token: string, e: JobError, now: number): Promise<boolean> {
-    return (await this.x.run(this.q.jobs.finalState, { id, token, state, now, cls: e.errorClass, status: e.status ?? null, msg: e.message })) === 1;
+    return (await this.x.run(this.q.fail.finalState, { id, token, state, now, cls: e.errorClass, status: e.status ?? null, msg: e.message })) === 1;
   }
 
   async fail(id: number, token: string, error: JobError, now: number): Promise<boolean> {
@@ -186,11 +190,11 @@ export abstract class SqlStore {
   }
 
   async skip(id: number, token: string, error: JobError, now: number): Promise<boolean> {
-    return (await this.x.run(this.q.jobs.skip, { id, token, now, cls: error.errorClass, msg: error.message })) === 1;
+    return (await this.x.run(this.q.fail.skip, { id, token, now, cls: error.errorClass, msg: error.message })) === 1;
   }
 
   async release(id: number, token: string, now: number): Promise<boolean> {
-    const ok = (await this.x.run(this.q.jobs.release, { id, token, now })) === 1;
+    const ok = (await this.x.run(this.q.lease.release, { id, token, now })) === 1;
     if (ok) await this.wake();
     return ok;
   }
@@ -203,13 +207,13 @@ export abstract class SqlStore {
 
   async requeueFailed(sel: RequeueSelection, now: number): Promise<number> {
     const keys = sel.keys === undefined ? null : this.d.listParam([...new Set(sel.keys)]);
-    const n = await this.x.run(this.q.jobs.requeueFailed, { keys, cls: sel.errorClass ?? null, now });
+    const n = await this.x.run(this.q.requeue.requeueFailed, { keys, cls: sel.errorClass ?? null, now });
     if (n > 0) await this.wake();
     return n;
   }
 
   async requeue(ids: readonly number[], error: JobError, now: number): Promise<number> {
-    const n = await this.x.run(this.q.jobs.requeue, { ids: this.d.listParam([...new Set(ids)]), now, cls: error.errorClass, msg: error.message });
+    const n = await this.x.run(this.q.requeue.requeue, { ids: this.d.listParam([...new Set(ids)]), now, cls: error.errorClass, msg: error.message });
     if (n > 0) await this.wake();
     return n;
   }

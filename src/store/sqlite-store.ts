@@ -136,7 +136,7 @@ export class SqliteStore extends SqlStore implements StateStore {
   async commitPlacedBatch(rows: readonly CompleteBatchRow[], place: (held: readonly number[]) => Promise<ReadonlySet<number>>, leaseMs: number): Promise<PlacedOutcome[]> {
     // As commitPlaced, for many rows: one transaction checks and extends every lease, `place` renames
     // the held ones, one transaction completes what was placed.
-    const hb = this.#st(this.q.jobs.heartbeat);
+    const hb = this.#st(this.q.lease.heartbeat);
     const held = this.db.transaction(() => rows.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs: delayMs(leaseMs), now: r.now }).changes === 1)).immediate();
     const placed = held.length > 0 ? await place(held.map((r) => r.id)) : new Set<number>();
     const done = new Map((await this.completeBatch(rows.filter((r) => placed.has(r.id)))).map((c) => [c.id, c.outcome]));

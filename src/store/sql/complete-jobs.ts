@@ -1,5 +1,5 @@
 // Completing jobs, written once: the done row and its notification rows commit together. The rules:
-// - a completion is done only when no newer version was listed meanwhile (revision = claimed_revision);
+// - a completion is done only when no newer version was listed meanwhile (settleUnlessNewer, jobs.ts);
 //   otherwise the job is queued again;
 // - a finished download is one outbox event per configured sink, 'created' when the mirror held no
 //   file for the key before, 'updated' when it did;
@@ -8,11 +8,8 @@
 // first, under the write lock the completion holds (eventsIfDone); PostgreSQL completes a batch in one
 // statement whose CTEs all see the row before the update (completeMany).
 import type { Dialect } from './dialect.js';
-import { FENCE, UNLEASE } from './jobs.js';
+import { FENCE, SAME_VERSION, settleUnlessNewer, UNLEASE } from './jobs.js';
 import { outboxInsert } from './outbox.js';
-
-/** The version claimed is still the newest listed: the completion is done (else queued again). */
-const SAME_VERSION = 'revision = claimed_revision';
 
 /** A mirror path that is a folder marker (ends in '/'), as SQL over the column or expression `path`. */
 export function isFolderMarker(path: string): string {
@@ -22,9 +19,7 @@ export function isFolderMarker(path: string): string {
 /** What a completion writes (done, or queued again when a newer version was listed meanwhile). */
 function completeSet(d: Dialect, v: { path: string; bytes: string; sha: string; short: string }): string {
   return `
-    state = CASE WHEN ${SAME_VERSION} THEN 'done' ELSE 'queued' END,
-    attempts = CASE WHEN ${SAME_VERSION} THEN attempts ELSE 0 END,
-    locator = CASE WHEN ${SAME_VERSION} THEN ${d.settledLocator} ELSE locator END,
+    ${settleUnlessNewer(d, "'done'")},
     run_at = ${d.now}, finished_at = ${d.now}, updated_at = ${d.now},
     local_path = ${v.path}, local_modified_ms = remote_modified_ms, bytes_written = ${v.bytes}, sha256 = ${v.sha},
     mirror_path = ${v.path}, shortened = coalesce(${v.short}, shortened),

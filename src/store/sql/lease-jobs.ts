@@ -1,0 +1,31 @@
+// A leased job's lease: extended (heartbeat), given back (release: shutdown), or taken from a dead or
+// hung holder (requeueRunning: start-up recovery and the expired-lease sweep).
+import type { Dialect } from './dialect.js';
+import { FENCE, UNLEASE } from './jobs.js';
+
+export function leaseJobsSql(d: Dialect) {
+  const now = d.now;
+  return {
+    heartbeat: `UPDATE jobs SET lease_until = ${now} + @leaseMs::bigint, updated_at = ${now} WHERE ${FENCE}`,
+    release: `
+      UPDATE jobs SET state = 'queued', attempts = ${d.greatest('0', 'attempts - 1')}, run_at = ${now}, updated_at = ${now},
+        ${UNLEASE}
+      WHERE ${FENCE}`,
+    /**
+     * Running jobs back to the queue (or failed at the cap): all of them (@expiredOnly = 0, a SQLite
+     * start-up) or those whose lease expired. PostgreSQL passes over a row locked by a worker
+     * committing its rename; a later sweep takes it if its lease really expired.
+     */
+    requeueRunning: `
+      UPDATE jobs SET
+        state = CASE WHEN attempts >= @max THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN attempts >= @max THEN ${now} ELSE finished_at END,
+        locator = CASE WHEN attempts >= @max THEN ${d.settledLocator} ELSE locator END,
+        error_class = CASE WHEN attempts >= @max THEN 'interrupted' ELSE error_class END,
+        error_message = CASE WHEN attempts >= @max
+          THEN 'the download was interrupted ' || attempts || ' times (the process died or its lease expired each time)'
+          ELSE error_message END,
+        run_at = ${now}, updated_at = ${now}, ${UNLEASE}
+      WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < ${now}) ${d.lockSkip('jobs')})`,
+  };
+}
