@@ -7,7 +7,8 @@
 //   SQLITE_BUSY_SNAPSHOT whatever the busy_timeout. No network I/O ever happens inside one;
 // - soleOwner true: one process owns the state (the instance lock), so it is always the poller,
 //   every lease in the file is its own, and nothing needs waking;
-// - the claim-order indexes, created for the order in use (claimSql, CLAIM_INDEX).
+// - the claim-order indexes, created for the order in use (claimSql, CLAIM_INDEX), and built at
+//   the end of a long first listing rather than during it (#listed).
 import type { Statement } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
@@ -16,10 +17,11 @@ import { newLeaseToken } from './migrations.js';
 import { sizeColumn } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
-import { CLAIM_INDEX, claimIndexDdl } from './sql/claim-jobs.js';
+import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql } from './sql/claim-jobs.js';
 import type {
   BatchCompletion,
   CompleteBatchRow,
+  FinishPollOptions,
   CompleteInput,
   CompleteOutcome,
   PlacedOutcome,
@@ -35,7 +37,12 @@ export interface SqliteStoreOptions extends OpenOptions {
   maxAttempts: number;
   /** Notification sinks configured: completed downloads and recordEvent() write one outbox row per sink. */
   outboxSinks?: readonly OutboxSink[];
+  /** Tests: DEFER_ORDER_INDEX_KEYS. */
+  deferOrderIndexKeys?: number;
 }
+
+/** Keys of a first listing after which its claim-order indexes are built at its end (see #listed). */
+export const DEFER_ORDER_INDEX_KEYS = 50_000;
 
 export class SqliteStore extends SqlStore implements StateStore {
   readonly backend = 'sqlite' as const;
@@ -45,10 +52,12 @@ export class SqliteStore extends SqlStore implements StateStore {
   /** The order whose claim index is there (the others' are dropped). */
   #indexedOrder: ClaimOrder | null = null;
   readonly #x: SqlExec;
+  readonly #deferOrderIndexKeys: number;
 
-  constructor(db: SqliteDb, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[] }) {
+  constructor(db: SqliteDb, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[]; deferOrderIndexKeys?: number }) {
     super(sqliteDialect, opts);
     this.db = db;
+    this.#deferOrderIndexKeys = opts.deferOrderIndexKeys ?? DEFER_ORDER_INDEX_KEYS;
     const immediate = <T>(fn: () => T): T => this.db.transaction(fn).immediate();
     this.#x = {
       all: async <R>(sql: string, params: Params = {}) => this.#st(sql).all(params) as R[],
@@ -91,6 +100,7 @@ export class SqliteStore extends SqlStore implements StateStore {
     const l = this.q.listing;
     const [upsert, undelete, anyDeleted, relocate] = [this.#st(l.insertOne), this.#st(l.undelete), this.#st(l.anyDeleted), this.#st(l.relocateOne)];
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
+    this.#listed(items.length);
     const tx = this.db.transaction(() => {
       if (items.length > 0 && anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
       for (const it of items) {
@@ -106,7 +116,65 @@ export class SqliteStore extends SqlStore implements StateStore {
     return result;
   }
 
+  /**
+   * A first listing (no poll of this state has finished) that grows past DEFER_ORDER_INDEX_KEYS keys
+   * drops the claim-order indexes and builds them once at its end, from the listed rows (a sort),
+   * instead of inserting every further key into them: keys arrive in key order while their dates do
+   * not, so each commit dirtied most of that index's leaf pages (1M keys: about 40% of the ingest's
+   * CPU; bench/README.md). Until the listing ends the workers claim in listing order, through
+   * jobs_queued_run_at (run_at is the listing's now). A crash in between leaves an index missing;
+   * the next claim statement builds it.
+   */
+  #firstListing: { keys: number; deferred: boolean } | null = null;
+
+  override async startPoll(now: number): Promise<void> {
+    await super.startPoll(now);
+    if (!this.#firstListing && (await this.getCursor()).hwmMs === null) this.#firstListing = { keys: 0, deferred: false };
+  }
+
+  override async finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void> {
+    this.#orderIndexesBack();
+    await super.finishPoll(hwmMs, now, opts);
+  }
+
+  override async failPoll(message: string, errorClass: string, now: number): Promise<void> {
+    this.#orderIndexesBack();
+    await super.failPoll(message, errorClass, now);
+  }
+
+  /** Counts a first listing's keys; past the threshold, drops the claim-order indexes until its end. */
+  #listed(keys: number): void {
+    const first = this.#firstListing;
+    if (!first || first.deferred || (first.keys += keys) < this.#deferOrderIndexKeys) return;
+    this.db
+      .transaction(() => {
+        for (const ddl of DROP_CLAIM_INDEXES) this.db.exec(ddl);
+      })
+      .immediate();
+    first.deferred = true;
+    // Claim statements may have planned with a dropped index: prepare them again when it is back.
+    for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) this.#stmts.delete(super.claimSql(o));
+  }
+
+  #orderIndexesBack(): void {
+    const deferred = this.#firstListing?.deferred;
+    this.#firstListing = null;
+    if (!deferred) return;
+    const order = this.#indexedOrder ?? 'newest-first';
+    this.#indexedOrder = null;
+    // SQLite's sorter holds up to cache_size in memory: with 2 MiB the build takes no more time (1M
+    // keys: ~0.5 s of CPU) and adds nothing to the peak RSS (16 MiB added ~17 MiB).
+    const cache = this.db.pragma('cache_size', { simple: true }) as number;
+    this.db.pragma('cache_size = -2048');
+    try {
+      this.claimSql(order);
+    } finally {
+      this.db.pragma(`cache_size = ${cache}`);
+    }
+  }
+
   protected override claimSql(order: ClaimOrder): string {
+    if (this.#firstListing?.deferred) return claimJobsSql(this.d, 'listed');
     if (this.#indexedOrder !== order) {
       this.#ensureOrderIndex(order);
       // Statements prepared for other orders may have planned with a dropped index: prepare them again.

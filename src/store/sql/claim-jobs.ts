@@ -14,7 +14,8 @@ export const ORDER_SQL: Record<ClaimOrder, string> = {
 };
 
 /**
- * The index each order's claim walks. newest-first's is always there (migration 0001); the others
+ * The index each order's claim walks. newest-first's is there (migration 0001; SQLite drops it during a
+ * long first listing and builds it at its end); the others
  * are SQLite's to create on demand for the order in use (and to drop when another is used): each one
  * costs every newly listed row an extra b-tree insert. PostgreSQL plans without them.
  */
@@ -25,12 +26,18 @@ export const CLAIM_INDEX: Record<ClaimOrder, { name: string; columns: string; on
   key: { name: 'jobs_queued_key', columns: ORDER_SQL.key, onDemand: true },
 };
 
-/** SQLite: the statements that leave the on-demand claim index of `order` there and no other. */
+/**
+ * SQLite: the statements that leave the claim index of `order` there, newest-first's too (a long
+ * first listing drops it until its end, sqlite-store.ts), and no other on-demand one.
+ */
 export function claimIndexDdl(order: ClaimOrder): string[] {
-  return (Object.entries(CLAIM_INDEX) as [ClaimOrder, (typeof CLAIM_INDEX)[ClaimOrder]][])
-    .filter(([, idx]) => idx.onDemand)
-    .map(([o, idx]) => (o === order ? `CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'` : `DROP INDEX IF EXISTS ${idx.name}`));
+  return (Object.entries(CLAIM_INDEX) as [ClaimOrder, (typeof CLAIM_INDEX)[ClaimOrder]][]).map(([o, idx]) =>
+    o === order || !idx.onDemand ? `CREATE INDEX IF NOT EXISTS ${idx.name} ON jobs (${idx.columns}) WHERE state = 'queued'` : `DROP INDEX IF EXISTS ${idx.name}`,
+  );
 }
+
+/** SQLite: the statements that drop every claim-order index (a long first listing, sqlite-store.ts). */
+export const DROP_CLAIM_INDEXES: string[] = Object.values(CLAIM_INDEX).map((idx) => `DROP INDEX IF EXISTS ${idx.name}`);
 
 /**
  * ORDER_SQL in JavaScript, for the rows a claim returns: RETURNING gives them in no particular order,
@@ -54,15 +61,17 @@ export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote
  * Lease up to @n due queued jobs in `order`, in one statement; each job's token is @token plus its
  * id, so every job is fenced by its own lease. INDEXED BY (SQLite): without statistics the planner
  * picks jobs_state or jobs_queued_run_at and sorts the whole queue for every claim (quadratic on a
- * first sync); the order's index walks it.
+ * first sync); the order's index walks it. 'listed' is the order the keys were listed in, through
+ * jobs_queued_run_at (SQLite, while a long first listing runs without the order indexes).
  */
-export function claimJobsSql(d: Dialect, order: ClaimOrder): string {
+export function claimJobsSql(d: Dialect, order: ClaimOrder | 'listed'): string {
+  const [index, orderBy] = order === 'listed' ? ['jobs_queued_run_at', 'run_at, id'] : [CLAIM_INDEX[order].name, ORDER_SQL[order]];
   // One instant for the whole claim (t.now): every job of a batch gets the same lease.
   return `
     UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
       lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = t.now, updated_at = t.now
     FROM (SELECT ${d.now} AS now) t
-    WHERE id IN (SELECT id FROM jobs ${d.indexedBy(CLAIM_INDEX[order].name)} WHERE state = 'queued' AND run_at <= ${d.now}
-                 ORDER BY ${ORDER_SQL[order]} LIMIT @n ${d.lockSkip('jobs')})
+    WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
+                 ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')})
     RETURNING ${CLAIMED_COLUMNS}`;
 }
