@@ -34,6 +34,10 @@ export class ItemRefSet implements Iterable<ItemRef> {
     return this.#m.has(itemRefKey(r));
   }
 
+  delete(r: ItemRef): boolean {
+    return this.#m.delete(itemRefKey(r));
+  }
+
   /** Remove and return up to `n` items, oldest first. */
   take(n: number): ItemRef[] {
     const out: ItemRef[] = [];

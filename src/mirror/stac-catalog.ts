@@ -20,22 +20,20 @@ import type { CatalogStore, StacItemRecord, StoredItem } from '../store/catalog-
 import type { Job, OperatorStore, StatusStore } from '../store/types.js';
 import { lstatOrNull } from './fs-safe.js';
 import { CatalogFileError, digest, holds, newTmpDir, removeCatalogFile, writeCatalogFile } from './stac-files.js';
-import { extentOf, itemExtent, withExtents } from './stac-extent.js';
-import { keptCollectionAssets, keptCollectionJson, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
+import { buildCatalog, buildCollection, buildItem } from './stac-documents.js';
+import { itemExtent, withExtents } from './stac-extent.js';
+import { keptCollectionJson } from './stac-hrefs.js';
 import { CATALOG_FILE, COLLECTION_FILE, collectionDir, collectionFile, itemJsonFile, itemOfKey, takesCatalogName } from './stac-names.js';
 
 export { CATALOG_FILE, COLLECTION_FILE, collectionDir, itemJsonFile, itemOfKey };
-/** The STAC version of every document the catalogue writes. */
-export const STAC_VERSION = '1.1.0';
-export const FILE_EXTENSION = 'https://stac-extensions.github.io/file/v2.1.0/schema.json';
+export { buildCatalog, buildCollection, buildItem, FILE_EXTENSION, STAC_VERSION } from './stac-documents.js';
 /** How long a kick waits to gather more completions before writing. */
 const KICK_DELAY_MS = 200;
-const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'item', 'items', 'next', 'prev', 'canonical']);
 
 export interface CatalogDeps {
   store: CatalogStore;
   /** requeue: a done asset an earlier version placed where the layout rule now reserves is fetched again. */
-  jobs: Pick<StatusStore, 'getJob'> & Partial<Pick<OperatorStore, 'requeue'>>;
+  jobs: Pick<StatusStore, 'getJobs'> & Partial<Pick<OperatorStore, 'requeue'>>;
   root: string;
   logger: Logger;
   clock: () => number;
@@ -50,11 +48,6 @@ export interface CatalogIndex {
   changed(): void;
   beforeRemove(): Promise<void>;
   flush(): Promise<void>;
-}
-
-function rel(fromFile: string, to: string): string {
-  const r = path.posix.relative(path.posix.dirname(fromFile), to);
-  return r.startsWith('.') ? r : `./${r}`;
 }
 
 /** The catalogue writer's current failure (null: the last flush wrote everything it had). */
@@ -72,6 +65,13 @@ export class StacCatalog {
   readonly #dirty = new ItemRefSet();
   /** Collections to rewrite even if none of their items changed (markAll). */
   readonly #staleCollections = new Set<string>();
+  /**
+   * Items whose JSON on disk is not trusted (rebuild): rewritten even when the state says it is
+   * unchanged, and taken out while incomplete. An item leaves the set once it was looked at.
+   */
+  readonly #suspect = new ItemRefSet();
+  /** The root is rewritten at the next drain whatever it holds (rebuild). */
+  #rootStale = false;
   #running: Promise<void> | null = null;
   /** This writer's own temporary folder (replicas never share one). */
   readonly #tmp = newTmpDir();
@@ -115,12 +115,26 @@ export class StacCatalog {
     for (;;) {
       const page = await this.#d.store.listItems(after, 1000);
       for (const r of page) this.#dirty.add(r);
-      for (const r of page) if (r.jsonPath && r.jsonPath !== itemJsonFile(r.collection, r.id)) await this.#ready(r);
+      const moved = page.filter((r) => r.jsonPath && r.jsonPath !== itemJsonFile(r.collection, r.id));
+      const jobs = await this.#jobsOf(moved);
+      for (const r of moved) await this.#ready(r, jobs);
       n += page.length;
       const last = page.at(-1);
       if (!last || page.length < 1000) return n;
       after = { collection: last.collection, id: last.id };
     }
+  }
+
+  /**
+   * Repair (verify --repair): every item is looked at again as markAll does, and its JSON is not
+   * trusted: a complete item is rewritten even when the state says it is unchanged, an incomplete one
+   * is taken out while its files are fetched again; the root is rewritten too. Resolves as flush().
+   */
+  async rebuild(): Promise<CatalogFailure | null> {
+    await this.markAll();
+    for (const r of this.#dirty) this.#suspect.add(r);
+    this.#rootStale = true;
+    return this.flush();
   }
 
   #kicked = false;
@@ -141,9 +155,9 @@ export class StacCatalog {
    * Write what is dirty; one run at a time, later calls wait for it and run again. Never rejects: a
    * failure is logged (once per path and class), recorded, and resolves as the failure (null: all written).
    */
-  flush(force = false): Promise<CatalogFailure | null> {
+  flush(): Promise<CatalogFailure | null> {
     const prev = this.#running ?? Promise.resolve();
-    const next = prev.then(() => this.#guarded(force));
+    const next = prev.then(() => this.#guarded());
     const settled = next.then(() => undefined);
     this.#running = settled;
     void settled.then(() => {
@@ -152,9 +166,9 @@ export class StacCatalog {
     return next;
   }
 
-  async #guarded(force: boolean): Promise<CatalogFailure | null> {
+  async #guarded(): Promise<CatalogFailure | null> {
     try {
-      const failed = await this.#drain(force);
+      const failed = await this.#drain();
       if (failed) throw failed;
       if (this.#failure) this.#d.logger.info({ path: this.#failure.path }, 'the STAC catalogue is written again');
       this.#failure = null;
@@ -183,33 +197,37 @@ export class StacCatalog {
   }
 
   /** Returns the item error that stopped a batch (its items stay dirty), after the collections were written. */
-  async #drain(force: boolean): Promise<unknown> {
+  async #drain(): Promise<unknown> {
     this.#kicked = false;
     // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
     // the first sync (or after a crash there) finds a catalogue whose links all resolve. It is written
     // here, inside the one-at-a-time drain, never beside it: a root written between an item's
     // setWritten and its collection's rewrite would link a collection.json that is not there yet.
-    if (!this.#rootChecked) {
-      if (!force && !(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE)))) await this.#catalog();
-      this.#rootChecked = true;
-    }
-    if (force) await this.#catalog();
+    if (this.#rootStale || (!this.#rootChecked && !(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE))))) await this.#catalog();
+    this.#rootChecked = true;
+    this.#rootStale = false;
     while (this.#dirty.size > 0 || this.#staleCollections.size > 0) {
       const batch = this.#dirty.take(500);
       const touched = new Set<string>(this.#staleCollections);
       this.#staleCollections.clear();
       const removeAfter: { path: string; digest: string }[] = [];
       let failed: unknown = null;
-      for (const [n, ref] of batch.entries()) {
-        try {
-          if (await this.#item(ref, force, removeAfter)) touched.add(ref.collection);
-        } catch (e) {
-          // This item and the rest of the batch stay dirty (maintenance kicks again); what was
-          // written so far still gets its collection links.
-          for (const rest of batch.slice(n)) this.#dirty.add(rest);
-          failed = e;
-          break;
+      let done = 0;
+      try {
+        const rows: (StoredItem | null)[] = [];
+        for (const ref of batch) rows.push(await this.#d.store.getItem(ref.collection, ref.id));
+        // The jobs of the whole batch in one query, not one per asset.
+        const jobs = await this.#jobsOf(rows);
+        for (; done < batch.length; done++) {
+          const ref = batch[done]!;
+          if (await this.#item(ref, rows[done]!, jobs, removeAfter)) touched.add(ref.collection);
+          if (this.#suspect.size > 0) this.#suspect.delete(ref);
         }
+      } catch (e) {
+        // This item and the rest of the batch stay dirty (maintenance kicks again); what was
+        // written so far still gets its collection links.
+        for (const rest of batch.slice(done)) this.#dirty.add(rest);
+        failed = e;
       }
       try {
         for (const c of touched) await this.#collection(c);
@@ -229,14 +247,23 @@ export class StacCatalog {
     return null;
   }
 
-  /** Can the item be written: every selected asset done at its listed version, its file in place. */
-  async #ready(row: StoredItem): Promise<Ready> {
+  /** The jobs of these items' assets, by key, in one query. */
+  #jobsOf(rows: readonly (StoredItem | null)[]): Promise<ReadonlyMap<string, Job>> {
+    const keys = rows.flatMap((r) => (r ? r.assets.map((a) => a.key) : []));
+    return keys.length === 0 ? Promise.resolve(new Map()) : this.#d.jobs.getJobs(keys);
+  }
+
+  /**
+   * Can the item be written: every selected asset done at its listed version, its file in place.
+   * `byKey` holds the jobs of its assets (#jobsOf).
+   */
+  async #ready(row: StoredItem, byKey: ReadonlyMap<string, Job>): Promise<Ready> {
     const jobs: Job[] = [];
     let gone = true;
     let ok = true;
     const misplaced: number[] = [];
     for (const a of row.assets) {
-      const j = await this.#d.jobs.getJob(a.key);
+      const j = byKey.get(a.key);
       // Placed by an earlier version where the rule now reserves a name, or clobbered by its item JSON.
       if (j?.state === 'done' && j.localPath && (takesCatalogName(j.key, j.localPath) || (j.localPath === row.jsonPath && (await holds(this.#d.root, j.localPath, row.written)))))
         misplaced.push(j.id);
@@ -260,15 +287,15 @@ export class StacCatalog {
   }
 
   /** Rebuild one item; true when its collection's links or extent may have changed. */
-  async #item(ref: ItemRef, force: boolean, removeAfter: { path: string; digest: string }[]): Promise<boolean> {
-    const { collection: c, id } = ref;
-    const row = await this.#d.store.getItem(c, id);
+  async #item(ref: ItemRef, row: StoredItem | null, byKey: ReadonlyMap<string, Job>, removeAfter: { path: string; digest: string }[]): Promise<boolean> {
+    const suspect = this.#suspect.size > 0 && this.#suspect.has(ref);
     if (!row) return false;
-    const r = await this.#ready(row);
+    const { collection: c, id } = ref;
+    const r = await this.#ready(row, byKey);
     if (!r.ok) {
-      // Not complete yet: an older JSON stays until the new assets are in place. A repair (force)
+      // Not complete yet: an older JSON stays until the new assets are in place. A repair (suspect)
       // takes it out instead: its files are missing or different and are being fetched again.
-      if (!r.gone && !(force && row.jsonPath)) return false;
+      if (!r.gone && !(suspect && row.jsonPath)) return false;
       if (!r.gone) {
         await this.withdraw([ref]);
         return true;
@@ -280,7 +307,7 @@ export class StacCatalog {
     const { text, jsonPath } = buildItem(row, r.jobs);
     const sum = digest(text);
     const extent = JSON.stringify(itemExtent(row.raw));
-    if (!force && sum === row.written && jsonPath === row.jsonPath && extent === row.writtenExtent) return false;
+    if (!suspect && sum === row.written && jsonPath === row.jsonPath && extent === row.writtenExtent) return false;
     await writeCatalogFile(this.#d.root, jsonPath, text, this.#tmp);
     crashPoint('catalog_item_written');
     await this.#d.store.setWritten(c, id, sum, jsonPath, extent);
@@ -381,68 +408,4 @@ export class StacCatalog {
       crashPoint('catalog_root_written');
     }
   }
-}
-
-/** The item JSON and where it goes: its own folder in its collection's, named after the item. */
-export function buildItem(row: StoredItem, jobs: readonly Job[]): { text: string; jsonPath: string } {
-  const listed = JSON.parse(row.raw) as Record<string, unknown> & { assets: Record<string, Record<string, unknown>>; links?: Link[]; stac_extensions?: string[] };
-  const kept = keptLinks(listed.links, STRUCTURAL);
-  // Every URL the item keeps is public (a state written before they were stripped on the way in).
-  const raw = publicUrlsIn(listed);
-  const byKey = new Map(jobs.map((j) => [j.key, j]));
-  const refs = [...row.assets].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
-  // Its own path by the layout rule: no asset can be there (stac-names.ts), whatever the server names.
-  const jsonPath = itemJsonFile(row.collection, row.id);
-  const assets: Record<string, Record<string, unknown>> = {};
-  for (const ref of refs) {
-    const j = byKey.get(ref.key)!;
-    // The pre-signed href expires: only the local path is kept.
-    assets[ref.asset] = { ...(raw.assets[ref.asset] ?? {}), href: rel(jsonPath, j.localPath!), 'file:size': j.bytesWritten, 'file:checksum': `1220${j.sha256}` };
-  }
-  const collFile = collectionFile(row.collection);
-  const links = [
-    { rel: 'root', href: rel(jsonPath, CATALOG_FILE), type: 'application/json' },
-    { rel: 'parent', href: rel(jsonPath, collFile), type: 'application/json' },
-    { rel: 'collection', href: rel(jsonPath, collFile), type: 'application/json' },
-    { rel: 'canonical', href: publicUrl(row.apiUrl), type: 'application/geo+json' },
-    ...kept,
-  ];
-  const ext = [...new Set([...(raw.stac_extensions ?? []).filter((e) => !/stac-extensions\.github\.io\/file\//.test(e)), FILE_EXTENSION])];
-  const item = { ...raw, stac_version: STAC_VERSION, stac_extensions: ext, collection: row.collection, links, assets };
-  return { text: `${JSON.stringify(item, null, 2)}\n`, jsonPath };
-}
-
-export function buildCollection(doc: Record<string, unknown>, file: string, items: readonly (StoredItem & { writtenExtent: string })[]): string {
-  const links = keptLinks(doc.links, STRUCTURAL);
-  const assets = keptCollectionAssets((doc.assets ?? {}) as Record<string, { href?: unknown }>);
-  const out: Record<string, unknown> = {
-    ...publicUrlsIn(doc),
-    type: 'Collection',
-    stac_version: STAC_VERSION,
-    description: doc.description ?? `Collection ${String(doc.id)}`,
-    license: doc.license ?? 'other',
-    extent: extentOf(doc, items),
-    links: [
-      { rel: 'root', href: rel(file, CATALOG_FILE), type: 'application/json' },
-      { rel: 'parent', href: rel(file, CATALOG_FILE), type: 'application/json' },
-      ...items.map((i) => ({ rel: 'item', href: rel(file, i.jsonPath!), type: 'application/geo+json' })),
-      ...links,
-    ],
-  };
-  if (doc.assets !== undefined) out.assets = assets;
-  return `${JSON.stringify(out, null, 2)}\n`;
-}
-
-export function buildCatalog(collections: readonly string[]): string {
-  const cat = {
-    type: 'Catalog',
-    stac_version: STAC_VERSION,
-    id: 'constellr-sync-mirror',
-    description: 'A local mirror kept by constellr-sync: a self-contained STAC catalogue with assets.',
-    links: [
-      { rel: 'root', href: `./${CATALOG_FILE}`, type: 'application/json' },
-      ...collections.map((c) => ({ rel: 'child', href: `./${collectionFile(c)}`, type: 'application/json' })),
-    ],
-  };
-  return `${JSON.stringify(cat, null, 2)}\n`;
 }

@@ -252,6 +252,13 @@ export abstract class SqlStore {
     return r ? rowToJob(r) : null;
   }
 
+  async getJobs(keys: readonly string[]): Promise<Map<string, Job>> {
+    const out = new Map<string, Job>();
+    if (keys.length === 0) return out;
+    for (const r of await this.x.all<JobRow>(this.q.status.getJobs, { keys: this.d.listParam(keys) })) out.set(r.key, rowToJob(r));
+    return out;
+  }
+
   async nextRunAt(): Promise<number | null> {
     const t = (await this.#one<{ t: number | null }>(this.q.status.nextRunAt))?.t ?? null;
     return t === null ? null : this.toHost(num(t));

@@ -340,6 +340,8 @@ export interface StatusStore extends Pick<PollStore, 'getCursor'>, Pick<WorkerSt
    */
   bytesByState(): Promise<Record<JobState, number>>;
   getJob(key: string): Promise<Job | null>;
+  /** The jobs of these keys, by key, in one query (keys without a job are absent). */
+  getJobs(keys: readonly string[]): Promise<Map<string, Job>>;
   /** Jobs still to do (queued + running) and their listed bytes (progress, ETA). */
   backlog(): Promise<{ jobs: number; bytes: number }>;
   /**

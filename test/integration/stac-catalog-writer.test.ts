@@ -76,7 +76,7 @@ describe('StacCatalog', () => {
     const f1 = await w.catalog.flush();
     expect(f1).toMatchObject({ path: 'c1/collection.json', errorClass: 'io' });
     w.catalog.noteKey('c1/i1/a.tif');
-    await w.catalog.flush(true);
+    await w.catalog.rebuild();
     await new Promise((r) => setImmediate(r));
     expect(unhandled).toEqual([]);
     expect(w.logs().filter((l) => l.msg?.startsWith('could not write the STAC catalogue')), JSON.stringify(w.logs())).toHaveLength(1);
@@ -134,6 +134,45 @@ describe('StacCatalog', () => {
     expect(raced).toBe(true);
     const root = JSON.parse(await fsp.readFile(path.join(w.root, 'catalog.json'), 'utf8')) as { links: { rel: string; href: string }[] };
     expect(root.links.filter((l) => l.rel === 'child').map((l) => l.href).sort()).toEqual(['./c1/collection.json', './c2/collection.json']);
+  });
+
+  it("one job query per batch of items, never one per asset (issue 26 §3)", async () => {
+    const w = await world();
+    for (let i = 0; i < 5; i++) await w.done('c1', `i${i}`, 'a.tif', `bytes ${i}`);
+    const calls = { getJobs: 0, keys: 0, getJob: 0 };
+    const jobs = {
+      getJobs: (keys: readonly string[]) => ((calls.getJobs++, (calls.keys += keys.length)), w.store.getJobs(keys)),
+      getJob: (key: string) => (calls.getJob++, w.store.getJob(key)),
+    };
+    const c = new StacCatalog({ store: w.store.catalog, jobs, root: w.root, logger: createLogger({ level: 'silent' }), clock: Date.now });
+    expect(await c.markAll()).toBe(5);
+    expect(await c.flush()).toBeNull();
+    expect(calls).toEqual({ getJobs: 1, keys: 5, getJob: 0 });
+  });
+
+  it('flush trusts what the state says was written; rebuild rewrites every item and takes out an incomplete one (verify --repair)', async () => {
+    const w = await world();
+    await w.done('c1', 'i1', 'a.tif', 'one');
+    await w.done('c1', 'i2', 'b.tif', 'two');
+    const i1 = path.join(w.root, 'c1/i1/i1.json');
+    const good = await fsp.readFile(i1, 'utf8');
+    await fsp.writeFile(i1, '{"tampered": true}\n');
+    // i2's asset is gone from disk: the item is no longer complete.
+    await fsp.rm(path.join(w.root, 'c1/i2/b.tif'));
+    await w.catalog.markAll();
+    expect(await w.catalog.flush()).toBeNull();
+    expect(await fsp.readFile(i1, 'utf8')).toBe('{"tampered": true}\n');
+    expect(await fsp.readFile(path.join(w.root, 'c1/i2/i2.json'), 'utf8')).toContain('"i2"');
+    expect(await w.catalog.rebuild()).toBeNull();
+    expect(await fsp.readFile(i1, 'utf8')).toBe(good);
+    await expect(fsp.stat(path.join(w.root, 'c1/i2/i2.json'))).rejects.toThrow(/ENOENT/);
+    const coll = JSON.parse(await fsp.readFile(path.join(w.root, 'c1/collection.json'), 'utf8')) as { links: { rel: string; href: string }[] };
+    expect(coll.links.filter((l) => l.rel === 'item').map((l) => l.href)).toEqual(['./i1/i1.json']);
+    // Once looked at, an item is trusted again: the next flush leaves it as it is.
+    await fsp.writeFile(i1, '{"tampered": true}\n');
+    await w.catalog.markAll();
+    expect(await w.catalog.flush()).toBeNull();
+    expect(await fsp.readFile(i1, 'utf8')).toBe('{"tampered": true}\n');
   });
 
   it('temporary files belong to their writer: start-up leaves a live one alone, removes old ones (issue 22 item 3)', async () => {

@@ -285,6 +285,17 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.bytesByState()).toEqual(t.bytes);
   });
 
+  it.skipIf(skip)('getJobs reads the jobs of many keys in one query, by key; keys without a job are absent', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b', undefined, null), asset('c')], Date.now());
+    const m = await s.getJobs(['c', 'a', 'b', 'nope']);
+    expect([...m.keys()].sort()).toEqual(['a', 'b', 'c']);
+    expect(m.get('a')).toEqual(await s.getJob('a'));
+    expect(m.get('b')?.remoteSize).toBeNull();
+    expect((await s.getJobs([])).size).toBe(0);
+  });
+
   it.skipIf(skip)('cursor: the high-water mark only moves forward; poll errors are recorded and cleared', async () => {
     backend = make();
     const s = await open();

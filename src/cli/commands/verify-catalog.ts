@@ -27,8 +27,7 @@ export async function verifyStacCatalog(store: StateStore, root: string, o: { de
     const logger = createLogger({ level: 'silent' });
     const index = o.geoparquet ? new StacIndex({ store: store.catalog, root, logger, lock: indexLock(root) }) : null;
     const catalog = new StacCatalog({ store: store.catalog, jobs: store, root, logger, clock: Date.now, index });
-    await catalog.markAll();
-    await catalog.flush(true);
+    await catalog.rebuild();
     // The index follows the repaired catalog.
     await index?.rewrite();
     r = await verifyCatalogue(root, { deep: o.deep });

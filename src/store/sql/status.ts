@@ -26,6 +26,7 @@ export function statusSql(d: Dialect) {
       SELECT *, ${d.hostTime('run_at')} AS t FROM (SELECT * FROM jobs ${d.indexedBy('jobs_queued_run_at')} WHERE state = 'queued' ORDER BY run_at DESC LIMIT 5000) q
       WHERE attempts > 0 AND error_class IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT @limit`,
     getJob: 'SELECT * FROM jobs WHERE key = @key',
+    getJobs: `SELECT * FROM jobs WHERE ${d.inList('key', 'keys', 'text')}`,
     nextRunAt: `SELECT ${d.hostTime('min(run_at)')} AS t FROM jobs WHERE state = 'queued'`,
     jobBriefs: `SELECT key, state, remote_size, ${d.hostTime('run_at')} AS t, local_path FROM jobs WHERE ${d.inList('state', 'states', 'text')} ORDER BY state, id`,
     backlog: `SELECT count(*) AS n, coalesce(sum(CASE WHEN ${LISTED} THEN remote_size ELSE 0 END), 0) AS b FROM jobs WHERE state IN ('queued', 'running')`,
