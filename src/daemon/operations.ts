@@ -150,7 +150,7 @@ export class Operations {
               const tt = engine.bandwidth.timetable;
               const tz = engine.config.sync.timezone;
               const now = rt.clock();
-              const key = `${tt.source}\u0000${tz}`;
+              const key = JSON.stringify([tt.source, tz]);
               const value = bandwidthWindow((ms) => rateAt(tt, ms, tz), now, bw && bw.key === key ? bw : null);
               bw = { key, minute: Math.floor(now / 60_000), value };
               return value;

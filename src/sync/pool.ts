@@ -89,7 +89,7 @@ export class WorkerPool {
     const ctx: WorkerContext = {
       commits: this.commits,
       ...this.#ctx,
-      // Bytes downloaded are what was written, not the listed size (which may be unknown: -1).
+      // Bytes downloaded are what was written, not the listed size (which may be unknown).
       events: {
         ...events,
         onDone: (job, r) => {

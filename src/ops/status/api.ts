@@ -140,7 +140,7 @@ export function describeSource(url: string): string {
 const nextRunCache = new Map<string, number | null>();
 /** The next run of a cron schedule after `now` (null when it cannot be computed). */
 export function nextScheduledRun(expression: string, timeZone: string, now: number): number | null {
-  const k = `${expression}\u0000${timeZone}`;
+  const k = JSON.stringify([expression, timeZone]);
   const cached = nextRunCache.get(k);
   if (cached !== undefined && cached !== null && cached > now) return cached;
   let next: number | null = null;
