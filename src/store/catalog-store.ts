@@ -2,6 +2,7 @@
 // its one implementation over the shared SQL (sql/catalog.ts), reached as `store.catalog` of an open
 // state store: same database, same connections, same dialect as the jobs.
 import type { ItemAssetRef, StacItemRecord } from '../api/wire.js';
+import { itemRefKey } from '../lib/item-ref.js';
 import { catalogSql, PUT_ITEM_ROWS, SCRUB_ROWS } from './sql/catalog.js';
 import type { Dialect, SqlExec } from './sql/dialect.js';
 
@@ -104,7 +105,7 @@ export class SqlCatalogStore implements CatalogStore {
   async putItems(items: readonly StacItemRecord[], now: number): Promise<void> {
     if (items.length === 0) return;
     // One statement; ON CONFLICT cannot touch a row twice in one (PostgreSQL), so an item given twice keeps its last record.
-    const last = new Map(items.map((i) => [JSON.stringify([i.collection, i.id]), i]));
+    const last = new Map(items.map((i) => [itemRefKey(i), i]));
     const rows = [...last.values()].map((i) => [i.collection, i.id, i.raw, JSON.stringify(i.assets), i.apiUrl]);
     await this.#x.runTable(this.#q.putItems, { param: 'items', columns: PUT_ITEM_ROWS, rows }, { now });
   }

@@ -3,6 +3,7 @@
 // in flight per item; the last 10,000 items kept), and a URL so fetched stands in for a job's own only
 // for the version it was fetched at.
 import { SyncError, isSyncError } from '../../errors.js';
+import { itemRefKey } from '../../lib/item-ref.js';
 import type { Logger } from '../../lib/logger.js';
 import type { DownloadParams, DownloadResponse } from '../client.js';
 import type { Location, SourceJob } from '../source.js';
@@ -36,7 +37,7 @@ export interface LocateOptions {
   stale?: string;
 }
 
-const itemKey = (l: Locator): string => JSON.stringify([l.collection, l.item]);
+const itemKey = (l: Locator): string => itemRefKey({ collection: l.collection, id: l.item });
 
 export class PresignedUrls {
   readonly #api: StacApi;
