@@ -125,11 +125,16 @@ export class SqliteStore extends SqlStore implements StateStore {
    * jobs_queued_run_at (run_at is the listing's now). A crash in between leaves an index missing;
    * the next claim statement builds it.
    */
-  #firstListing: { keys: number; deferred: boolean } | null = null;
+  #firstListing: { keys: number; deferred: boolean; cacheSize: number } | null = null;
 
   override async startPoll(now: number): Promise<void> {
     await super.startPoll(now);
-    if (!this.#firstListing && (await this.getCursor()).hwmMs === null) this.#firstListing = { keys: 0, deferred: false };
+    if (this.#firstListing || (await this.getCursor()).hwmMs !== null) return;
+    // A first listing puts its rows at the ends of the b-trees (or, under the threshold, into small
+    // ones): a 4 MiB page cache ingests as fast as 16 MiB (1M keys, store only: 17.2 s of CPU against
+    // 19.6 s) and holds 12 MiB less. The cache is set back when the listing ends.
+    this.#firstListing = { keys: 0, deferred: false, cacheSize: this.db.pragma('cache_size', { simple: true }) as number };
+    this.db.pragma('cache_size = -4096');
   }
 
   override async finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void> {
@@ -157,19 +162,19 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   #orderIndexesBack(): void {
-    const deferred = this.#firstListing?.deferred;
+    const first = this.#firstListing;
     this.#firstListing = null;
-    if (!deferred) return;
+    if (!first) return;
+    if (!first.deferred) return void this.db.pragma(`cache_size = ${first.cacheSize}`);
     const order = this.#indexedOrder ?? 'newest-first';
     this.#indexedOrder = null;
     // SQLite's sorter holds up to cache_size in memory: with 2 MiB the build takes no more time (1M
     // keys: ~0.5 s of CPU) and adds nothing to the peak RSS (16 MiB added ~17 MiB).
-    const cache = this.db.pragma('cache_size', { simple: true }) as number;
     this.db.pragma('cache_size = -2048');
     try {
       this.claimSql(order);
     } finally {
-      this.db.pragma(`cache_size = ${cache}`);
+      this.db.pragma(`cache_size = ${first.cacheSize}`);
     }
   }
 
