@@ -15,7 +15,7 @@ import type { ListedSize } from '../lib/size.js';
 import { PathConflict } from '../mirror/fs-safe.js';
 import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget } from '../mirror/layout.js';
 import { resolveKey, type MirrorTarget, type SegmentRule } from '../mirror/paths.js';
-import type { ClaimedJob } from '../store/types.js';
+import type { ClaimedJob, PathWant } from '../store/types.js';
 import type { FileContext, FileRun } from './context.js';
 
 /** Where the job's file goes, reserved for it; 'skipped' (case-conflict policy) or 'lost' (the lease). */
@@ -25,6 +25,8 @@ export async function fileTarget(ctx: FileContext, run: FileRun): Promise<Mirror
   const own = mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
   if (own.isFolderMarker) return own;
   const named = await serverNamedTarget(ctx.api, ctx.root, job, run.signal, segmentRule(layout));
+  // Reserved with the claim (claimPath): nobody held it then, and the reservation is this lease's.
+  if (!named && job.reservedPath === own.relPath) return own;
   try {
     return await reserveTarget(ctx, run, named ?? own);
   } catch (e) {
@@ -52,6 +54,22 @@ function resolveOrNull(root: string, key: string, size: ListedSize, rule?: Segme
     return resolveKey(root, key, size, rule);
   } catch {
     return null; // refused by the mirror's path rules: the key's own name is used
+  }
+}
+
+/**
+ * The path to reserve with the claim of a job (the store's claimWindow): the key's own, unless the
+ * server names the file (asked later, over the network), it is a folder marker, or the mirror's
+ * rules refuse the key (fileTarget reports that).
+ */
+export function claimPath(ctx: Pick<FileContext, 'api' | 'root' | 'settings'>, job: ClaimedJob): PathWant | null {
+  if (ctx.api.fileName && ctx.api.namedByServer?.(job)) return null;
+  const layout = ctx.settings.layout ?? DEFAULT_LAYOUT;
+  try {
+    const t = mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
+    return t.isFolderMarker ? null : { mirrorPath: t.relPath, pathFold: foldPath(t.relPath, layout.fs) };
+  } catch {
+    return null;
   }
 }
 

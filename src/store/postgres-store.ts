@@ -18,13 +18,18 @@ import { SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
-import { loadMigrations } from './migrations.js';
-import { sizeColumn } from './rows.js';
-import { SqlStore, type SqlExec } from './sql-store.js';
+import { loadMigrations, newLeaseToken } from './migrations.js';
+import { rowToClaimed, sizeColumn, type ClaimedRow } from './rows.js';
+import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { pgValues, postgresDialect, tableArrayParams, toPostgres, type Params, type PgStatement, type TableParam } from './sql/dialect.js';
+import { claimedInOrder } from './sql/claim-jobs.js';
 import type {
   BatchCompletion,
+  ClaimedJob,
   CompleteBatchRow,
+  LeaseRef,
+  WindowOptions,
+  PathWant,
   CompleteInput,
   OutboxSink,
   PathReservation,
@@ -251,6 +256,43 @@ export class PostgresStore extends SqlStore implements StateStore {
     });
     if (res.outcome === 'requeued') await this.wake();
     return res;
+  }
+
+  async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) };
+    return this.#tx(async (q) => {
+      const jobs = claimedInOrder((await q<ClaimedRow>(this.claimSql(opts.order, false), params)).rows.map(rowToClaimed), opts.order);
+      for (const job of jobs.slice(0, opts.start)) await q(this.q.lease.markStarted, { id: job.id, token: job.leaseToken });
+      const wants = jobs.flatMap((job) => {
+        const p = paths(job);
+        return p ? [{ job, p }] : [];
+      });
+      // The path locks in one order, so two replicas' windows never wait for each other in a circle.
+      wants.sort((a, b) => (a.p.pathFold < b.p.pathFold ? -1 : a.p.pathFold > b.p.pathFold ? 1 : 0));
+      for (const { job, p } of wants) {
+        await q(this.q.paths.lock, { lock: `constellr-sync/path/${this.schema}/${p.pathFold}` });
+        if ((await q(this.q.paths.pathHolder, { fold: p.pathFold, id: job.id })).rows.length > 0) continue;
+        const u = await q(this.q.paths.reservePath, { path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken });
+        if (u.rowCount === 1) job.reservedPath = p.mirrorPath;
+      }
+      return jobs;
+    });
+  }
+
+  // One statement (one row lock) at a time, as each job's own heartbeat and release would: a
+  // transaction holding one window row's lock while it waits for the next could meet a commit that
+  // locks the same rows in another order (a job handed from the window to a worker meanwhile).
+  async heartbeatMany(jobs: readonly LeaseRef[], leaseMs: number, now: number): Promise<number[]> {
+    const held: number[] = [];
+    for (const j of jobs) if (await this.heartbeat(j.id, j.token, leaseMs, now)) held.push(j.id);
+    return held;
+  }
+
+  async releaseMany(jobs: readonly LeaseRef[], now: number): Promise<number> {
+    let n = 0;
+    for (const j of jobs) if ((await this.x.run(this.q.lease.release, { id: j.id, token: j.token, now })) === 1) n++;
+    if (n > 0) await this.wake();
+    return n;
   }
 
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {

@@ -123,8 +123,8 @@ export abstract class SqlStore {
   }
 
   /** The claim statement of an order (SQLite first makes sure the order's index is there). */
-  protected claimSql(order: ClaimOptions['order']): string {
-    return claimJobsSql(this.d, order);
+  protected claimSql(order: ClaimOptions['order'], started = true): string {
+    return claimJobsSql(this.d, order, started);
   }
 
   async complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome> {
@@ -146,6 +146,10 @@ export abstract class SqlStore {
     const n = await this.x.writing.run(this.q.lease.requeueRunning, { max: this.maxAttempts, now, expiredOnly: expiredOnly ? 1 : 0 });
     if (n > 0) await this.wake();
     return n;
+  }
+
+  async markStarted(id: number, token: string, now: number): Promise<boolean> {
+    return (await this.x.run(this.q.lease.markStarted, { id, token, now })) === 1;
   }
 
   async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {

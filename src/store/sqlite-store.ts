@@ -14,11 +14,15 @@ import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
-import { sizeColumn } from './rows.js';
+import { rowToClaimed, sizeColumn, type ClaimedRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
-import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql } from './sql/claim-jobs.js';
+import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql, claimedInOrder } from './sql/claim-jobs.js';
 import type {
+  ClaimedJob,
+  LeaseRef,
+  PathWant,
+  WindowOptions,
   BatchCompletion,
   CompleteBatchRow,
   FinishPollOptions,
@@ -158,7 +162,7 @@ export class SqliteStore extends SqlStore implements StateStore {
       .immediate();
     first.deferred = true;
     // Claim statements may have planned with a dropped index: prepare them again when it is back.
-    for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) this.#stmts.delete(super.claimSql(o));
+    for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) this.#forgetClaims(o);
   }
 
   #orderIndexesBack(): void {
@@ -178,15 +182,20 @@ export class SqliteStore extends SqlStore implements StateStore {
     }
   }
 
-  protected override claimSql(order: ClaimOrder): string {
-    if (this.#firstListing?.deferred) return claimJobsSql(this.d, 'listed');
+  protected override claimSql(order: ClaimOrder, started = true): string {
+    if (this.#firstListing?.deferred) return claimJobsSql(this.d, 'listed', started);
     if (this.#indexedOrder !== order) {
       this.#ensureOrderIndex(order);
       // Statements prepared for other orders may have planned with a dropped index: prepare them again.
-      for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) if (o !== order) this.#stmts.delete(super.claimSql(o));
+      for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) if (o !== order) this.#forgetClaims(o);
       this.#indexedOrder = order;
     }
-    return super.claimSql(order);
+    return super.claimSql(order, started);
+  }
+
+  /** Forget the prepared claims of an order (both kinds: started at once, and a window's). */
+  #forgetClaims(order: ClaimOrder): void {
+    for (const started of [true, false]) this.#stmts.delete(super.claimSql(order, started));
   }
 
   #ensureOrderIndex(order: ClaimOrder): void {
@@ -229,6 +238,38 @@ export class SqliteStore extends SqlStore implements StateStore {
     const row = this.#st(c.complete).get(p) as { state: string } | undefined;
     if (!row) return 'lost';
     return row.state === 'done' ? 'done' : 'requeued';
+  }
+
+  async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
+    const claim = this.#st(this.claimSql(opts.order, false));
+    const started = this.#st(this.q.lease.markStarted);
+    const holder = this.#st(this.q.paths.pathHolder);
+    const reserve = this.#st(this.q.paths.reservePath);
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now };
+    // One write transaction (one WAL commit) for the claim and every reservation of the window.
+    return this.db
+      .transaction((): ClaimedJob[] => {
+        const jobs = claimedInOrder((claim.all(params) as ClaimedRow[]).map(rowToClaimed), opts.order);
+        for (const job of jobs.slice(0, opts.start)) started.run({ id: job.id, token: job.leaseToken, now: opts.now });
+        for (const job of jobs) {
+          const p = paths(job);
+          if (!p || holder.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
+          if (reserve.run({ path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken }).changes === 1) job.reservedPath = p.mirrorPath;
+        }
+        return jobs;
+      })
+      .immediate();
+  }
+
+  async heartbeatMany(jobs: readonly LeaseRef[], leaseMs: number, now: number): Promise<number[]> {
+    const hb = this.#st(this.q.lease.heartbeat);
+    const ms = delayMs(leaseMs);
+    return this.db.transaction(() => jobs.filter((j) => hb.run({ id: j.id, token: j.token, leaseMs: ms, now }).changes === 1).map((j) => j.id)).immediate();
+  }
+
+  async releaseMany(jobs: readonly LeaseRef[], now: number): Promise<number> {
+    const release = this.#st(this.q.lease.release);
+    return this.db.transaction(() => jobs.filter((j) => release.run({ id: j.id, token: j.token, now }).changes === 1).length).immediate();
   }
 
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {

@@ -71,6 +71,25 @@ export interface ClaimedJob extends SourceJob {
   leaseUntil: number;
   /** What the mirror held before (for replacements). */
   localPath: string | null;
+  /** The mirror path claimWindow reserved for it in the claim's transaction (no other key held it). */
+  reservedPath?: string;
+}
+
+/** A mirror path a job wants reserved: as written, and as the filesystem compares names. */
+export interface PathWant {
+  mirrorPath: string;
+  pathFold: string;
+}
+
+/** A claim window's options: the claim's, and how many of its jobs start at once. */
+export interface WindowOptions extends ClaimOptions {
+  start: number;
+}
+
+/** A leased job, as a heartbeat or a release names it. */
+export interface LeaseRef {
+  id: number;
+  token: string;
 }
 
 export interface Cursor {
@@ -231,8 +250,22 @@ export interface CoordinationStore {
 export interface WorkerStore {
   /** Lease up to n due jobs in one transaction, each under its own token (batched claims). */
   claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]>;
+  /**
+   * claimJobs, and in the same transaction each claimed job's mirror path (`paths`; null: not now)
+   * reserved when no other key holds it, as reservePath would (the job's reservedPath says so); a
+   * job whose path is held, or that has none yet, reserves it later with reservePath. The first
+   * `start` jobs (in order) start at once; the others wait unstarted, and if this process dies
+   * before they are released, their requeue gives their attempt back.
+   */
+  claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]>;
   /** Extend the lease to leaseMs from now (the backend's clock). */
   heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean>;
+  /** A claim window's job starts (it was claimed unstarted): from now on a death counts its attempt. */
+  markStarted(id: number, token: string, now: number): Promise<boolean>;
+  /** heartbeat for many jobs in one transaction; returns the ids whose lease is still held. */
+  heartbeatMany(jobs: readonly LeaseRef[], leaseMs: number, now: number): Promise<number[]>;
+  /** release for many jobs in one transaction (the unstarted part of a claim window); returns how many. */
+  releaseMany(jobs: readonly LeaseRef[], now: number): Promise<number>;
   /** Mark done (or queued again if the listing saw a newer version meanwhile). */
   complete(id: number, token: string, r: CompleteInput): Promise<CompleteOutcome>;
   /**

@@ -10,6 +10,8 @@ import type { Gate } from './gate.js';
 import { processJob, type JobOutcome, type WorkerContext } from './worker.js';
 import { Wakeup, timerDelay } from '../lib/timers.js';
 import { CommitBatcher } from '../download/group-commit.js';
+import { claimPath } from '../download/target.js';
+import { ClaimWindow } from './claim-window.js';
 
 export interface PoolOptions {
   concurrency: number;
@@ -53,9 +55,8 @@ export class WorkerPool {
   readonly #settingsWatchers = new Set<() => void>();
   /** Group commit of small files, shared by the workers. */
   readonly commits: CommitBatcher;
-  /** Workers waiting for a job, served together by one claim (batched claims). */
-  #waiters: { resolve: (j: ClaimedJob | null) => void; reject: (e: unknown) => void }[] = [];
-  #claiming = false;
+  /** Claims of a window of jobs, shared by the workers (claim-window.ts). */
+  readonly claims: ClaimWindow;
 
   constructor(ctx: Omit<WorkerContext, 'shutdownSignal'>, gate: Gate, o: PoolOptions) {
     this.#ctx = ctx;
@@ -64,6 +65,14 @@ export class WorkerPool {
     this.#gate = gate;
     this.#log = ctx.logger;
     this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active });
+    this.claims = new ClaimWindow({
+      store: ctx.store,
+      logger: ctx.logger,
+      clock: ctx.clock,
+      concurrency: () => this.#o.concurrency,
+      claimOptions: () => ({ owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order }),
+      pathOf: (job) => claimPath(ctx, job),
+    });
   }
 
   /** Staging names of downloads in flight (the sweeper leaves them alone). */
@@ -107,7 +116,8 @@ export class WorkerPool {
     };
     this.#runCtx = ctx;
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(ctx, i));
-    return Promise.all(this.#loops).then(() => undefined);
+    // Loops that stopped claiming (a transfer cap, a stop) leave the unstarted window: give it back.
+    return Promise.all(this.#loops).then(() => this.#releaseWindow());
   }
 
   /** Change the number of workers live (reload): extra loops start now; surplus ones end after their job. */
@@ -125,6 +135,7 @@ export class WorkerPool {
     Object.assign(this.#ctx.settings, partial);
     // Jobs in flight re-read what they hold a timer for (the heartbeat follows leaseMs).
     for (const w of [...this.#settingsWatchers]) w();
+    this.claims.reschedule();
   }
 
   /** Change the claim order live (reload); the next claim uses it. */
@@ -158,10 +169,12 @@ export class WorkerPool {
   async #loopBody(ctx: WorkerContext, index: number, idle: number): Promise<void> {
     while (!this.#stopClaiming.signal.aborted && index < this.#o.concurrency) {
       try {
+        // While the gate is closed nothing starts: the window's leases go back rather than wait with it.
+        if (!this.#gate.state().open) await this.claims.giveBack();
         await this.#gate.wait(this.#stopClaiming.signal);
         if (this.#stopClaiming.signal.aborted || this.#o.shouldStopClaiming?.()) break;
         const now = ctx.clock();
-        const job = await this.#claimOne(ctx);
+        const job = await this.claims.next();
         if (!job) {
           const next = await this.#store.nextRunAt();
           if (this.#o.mode === 'drain' && this.#pollDone() && this.#active === 0) {
@@ -179,6 +192,7 @@ export class WorkerPool {
         } finally {
           this.#active--;
           this.inFlight.delete(job.id);
+          this.claims.finished();
         }
         this.#count(outcome, job);
         // Others in drain mode may be waiting to decide whether to finish.
@@ -188,37 +202,6 @@ export class WorkerPool {
         this.#log.error({ err: e, worker: index }, 'worker loop error; backing off');
         await this.#sleep(1000);
       }
-    }
-  }
-
-  /**
-   * A job for one worker loop, or null when none is due. Loops asking at the same time share one
-   * claim of as many jobs as there are loops waiting (never more: a claimed job starts at once), so
-   * claims cost one store round trip per batch; the order policy and every job's own lease token hold.
-   */
-  #claimOne(ctx: WorkerContext): Promise<ClaimedJob | null> {
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-      if (!this.#claiming) void this.#claimRound(ctx);
-    });
-  }
-
-  async #claimRound(ctx: WorkerContext): Promise<void> {
-    this.#claiming = true;
-    try {
-      while (this.#waiters.length > 0) {
-        const waiting = this.#waiters.splice(0);
-        let jobs: ClaimedJob[];
-        try {
-          jobs = await this.#store.claimJobs(waiting.length, { owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order });
-        } catch (e) {
-          for (const w of waiting) w.reject(e);
-          continue;
-        }
-        for (const [i, w] of waiting.entries()) w.resolve(jobs[i] ?? null);
-      }
-    } finally {
-      this.#claiming = false;
     }
   }
 
@@ -233,10 +216,15 @@ export class WorkerPool {
     this.#gate.recordResult(outcome === 'done', outcome === 'retry');
   }
 
-  /** Stop claiming new jobs; in-flight ones continue. */
+  /** Stop claiming new jobs; in-flight ones continue, the unstarted window is given back. */
   stopClaiming(): void {
     if (!this.#stopClaiming.signal.aborted) this.#stopClaiming.abort();
     this.wake();
+    void this.#releaseWindow();
+  }
+
+  async #releaseWindow(): Promise<void> {
+    await this.claims.close().catch((e: unknown) => this.#log.warn({ err: e }, 'could not release the claimed jobs not started; their leases expire'));
   }
 
   /** Abort in-flight downloads now (their jobs are released, partials kept). */
@@ -248,6 +236,7 @@ export class WorkerPool {
   /** Graceful stop: stop claiming, wait up to graceMs for in-flight jobs, then abort them. */
   async stop(graceMs: number): Promise<void> {
     this.stopClaiming();
+    await this.#releaseWindow();
     const all = Promise.all(this.#loops);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((r) => {

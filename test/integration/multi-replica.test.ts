@@ -131,7 +131,8 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
       .flatMap((r) => r.log.filter((l) => l.includes('lease expired')))
       .reduce((n, l) => n + ((JSON.parse(l) as { jobs?: number }).jobs ?? 0), 0);
     expect(expired, 'the victim held leases that expired and were requeued').toBeGreaterThan(0);
-    expect(expired).toBeLessThanOrEqual(CONCURRENCY);
+    // A replica holds at most 2 × concurrency leases: those in flight and its claim window's.
+    expect(expired).toBeLessThanOrEqual(2 * CONCURRENCY);
     // Tighter: each duplicated key was claimed more than once (an expired lease or a killed holder),
     // never downloaded twice under one claim; the diagnosis names its row and every log line about it.
     const rows = dupes.length

@@ -90,6 +90,47 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.upsertPage([asset('b', 1_700_000_000_000, 100, 'e2')], Date.now())).toMatchObject({ changed: 1 });
   });
 
+  it.skipIf(skip)('claimWindow: one claim reserves each path nobody holds; heartbeatMany and releaseMany fence by lease', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b'), asset('c'), asset('d')], Date.now());
+    // 'a' is done under the path that 'c' will fold onto; 'd' reserves nothing with the claim.
+    const [a] = await s.claimJobs(1, opts());
+    expect(await s.reservePath(a!.id, a!.leaseToken, { mirrorPath: 'A', pathFold: 'a' })).toEqual({ ok: true, owner: null });
+    await s.complete(a!.id, a!.leaseToken, { localPath: 'A', bytes: 100, sha256: 'x', now: Date.now() });
+    const paths = (j: { key: string }) => (j.key === 'd' ? null : { mirrorPath: j.key.toUpperCase(), pathFold: j.key === 'c' ? 'a' : j.key });
+    const jobs = await s.claimWindow(10, { ...opts(), start: 1 }, paths);
+    expect(jobs.map((j) => [j.key, j.reservedPath])).toEqual([
+      ['b', 'B'],
+      ['c', undefined],
+      ['d', undefined],
+    ]);
+    // The held path is still there to be found as before; the reserved one is this lease's.
+    expect(await s.reservePath(jobs[1]!.id, jobs[1]!.leaseToken, { mirrorPath: 'C', pathFold: 'a' })).toEqual({ ok: true, owner: { key: 'a', mirrorPath: 'A' } });
+    const [b, c, d] = jobs;
+    expect(await s.heartbeatMany([b!, c!, d!].map((j) => ({ id: j.id, token: j.leaseToken })).concat([{ id: d!.id, token: 'stale' }]), 60_000, Date.now())).toEqual([b!.id, c!.id, d!.id]);
+    expect(await s.releaseMany([{ id: c!.id, token: c!.leaseToken }, { id: d!.id, token: 'stale' }], Date.now())).toBe(1);
+    expect(await s.getJob('c')).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await s.getJob('d')).toMatchObject({ state: 'running', attempts: 1 });
+    expect(await s.heartbeatMany([{ id: c!.id, token: c!.leaseToken }], 60_000, Date.now())).toEqual([]);
+  });
+
+  it.skipIf(skip)('claimWindow: a requeue after a death charges the attempt of a started job only (at its cap: failed, interrupted)', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('e'), asset('f'), asset('g')], Date.now());
+    for (let i = 1, t = Date.now(); i <= MAX; i++, t += 2000) {
+      // 'e' starts at once, 'f' and 'g' wait in the window; the process dies (the leases expire).
+      const jobs = await s.claimWindow(3, { ...opts({ leaseMs: 1, now: t }), start: 1 }, () => null);
+      expect(jobs.map((j) => j.key)).toEqual(['e', 'f', 'g']);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await s.sweepExpiredLeases(t + 1000)).toBe(3);
+      expect(await s.getJob('f')).toMatchObject({ state: 'queued', attempts: 0 });
+    }
+    expect(await s.getJob('e')).toMatchObject({ state: 'failed', attempts: MAX, errorClass: 'interrupted' });
+    expect(await s.getJob('g')).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
   it.skipIf(skip)('claim counts the attempt, leases the row to one worker, and respects run_at', async () => {
     backend = make();
     const s = await open();

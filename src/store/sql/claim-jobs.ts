@@ -62,14 +62,17 @@ export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote
  * id, so every job is fenced by its own lease. INDEXED BY (SQLite): without statistics the planner
  * picks jobs_state or jobs_queued_run_at and sorts the whole queue for every claim (quadratic on a
  * first sync); the order's index walks it. 'listed' is the order the keys were listed in, through
- * jobs_queued_run_at (SQLite, while a long first listing runs without the order indexes).
+ * jobs_queued_run_at (SQLite, while a long first listing runs without the order indexes). `started`
+ * false leaves started_at NULL: a claim window's jobs, of which the store marks those that start at
+ * once (markStarted); the requeue of a dead process's jobs gives an unstarted one its attempt back
+ * (it did not cause the death).
  */
-export function claimJobsSql(d: Dialect, order: ClaimOrder | 'listed'): string {
+export function claimJobsSql(d: Dialect, order: ClaimOrder | 'listed', started = true): string {
   const [index, orderBy] = order === 'listed' ? ['jobs_queued_run_at', 'run_at, id'] : [CLAIM_INDEX[order].name, ORDER_SQL[order]];
   // One instant for the whole claim (t.now): every job of a batch gets the same lease.
   return `
     UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
-      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = t.now, updated_at = t.now
+      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = ${started ? 't.now' : 'NULL'}, updated_at = t.now
     FROM (SELECT ${d.now} AS now) t
     WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
                  ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')})

@@ -14,18 +14,22 @@ export function leaseJobsSql(d: Dialect) {
     /**
      * Running jobs back to the queue (or failed at the cap): all of them (@expiredOnly = 0, a SQLite
      * start-up) or those whose lease expired. PostgreSQL passes over a row locked by a worker
-     * committing its rename; a later sweep takes it if its lease really expired.
+     * committing its rename; a later sweep takes it if its lease really expired. A job of a claim
+     * window that never started (started_at NULL) gets its attempt back: it did not cause the death.
      */
     requeueRunning: `
       UPDATE jobs SET
-        state = CASE WHEN attempts >= @max THEN 'failed' ELSE 'queued' END,
-        finished_at = CASE WHEN attempts >= @max THEN ${now} ELSE finished_at END,
-        locator = CASE WHEN attempts >= @max THEN ${d.settledLocator} ELSE locator END,
-        error_class = CASE WHEN attempts >= @max THEN 'interrupted' ELSE error_class END,
-        error_message = CASE WHEN attempts >= @max
+        state = CASE WHEN attempts >= @max AND started_at IS NOT NULL THEN 'failed' ELSE 'queued' END,
+        attempts = CASE WHEN started_at IS NULL THEN ${d.greatest('0', 'attempts - 1')} ELSE attempts END,
+        finished_at = CASE WHEN attempts >= @max AND started_at IS NOT NULL THEN ${now} ELSE finished_at END,
+        locator = CASE WHEN attempts >= @max AND started_at IS NOT NULL THEN ${d.settledLocator} ELSE locator END,
+        error_class = CASE WHEN attempts >= @max AND started_at IS NOT NULL THEN 'interrupted' ELSE error_class END,
+        error_message = CASE WHEN attempts >= @max AND started_at IS NOT NULL
           THEN 'the download was interrupted ' || attempts || ' times (the process died or its lease expired each time)'
           ELSE error_message END,
         run_at = ${now}, updated_at = ${now}, ${UNLEASE}
       WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < ${now}) ${d.lockSkip('jobs')})`,
+    /** A claim window's job starts (claimed unstarted: started_at NULL): a death now counts its attempt. */
+    markStarted: `UPDATE jobs SET started_at = ${now} WHERE ${FENCE}`,
   };
 }
