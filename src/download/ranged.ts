@@ -54,143 +54,181 @@ export function wantsRanges(input: TransferInput, size: number | null): boolean 
  * retry continues with the missing ranges.
  */
 export async function transferRanges(input: TransferInput, size: number): Promise<TransferResult | 'single'> {
-  const { api, job, staging } = input;
-  const streams = input.ranged!.streams;
-  const expected = api.expect(job);
-  const state = await resumeRanged(staging, { key: job.key, lastModifiedMs: job.remoteModifiedMs, size }, (from) => splitParts(from, size, streams));
-  let parts = state.parts;
-  let validator = state.validator;
-  const resumedFrom = parts.reduce((n, p) => n + p.done, 0);
-  const abort = new AbortController();
-  const signal = AbortSignal.any([input.signal, abort.signal]);
-  const record = (): StagingRecord & { parts: StagedPart[] } => ({
-    key: job.key,
-    lastModifiedMs: job.remoteModifiedMs,
-    size,
-    validator,
-    updatedAt: (input.clock ?? Date.now)(),
-    parts: parts.map((p) => ({ ...p })),
-  });
+  const t = new RangedTransfer(input, size);
+  if (!(await t.start())) return 'single';
+  const digest = await t.run();
+  if (digest === 'single') return 'single';
+  const expected = input.api.expect(input.job);
+  if (expected.sha256 && digest !== expected.sha256) {
+    await discardStaging(input.staging);
+    throw mismatch(input.job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
+  }
+  return { bytes: size, sha256: digest, received: t.received, resumedFrom: t.resumedFrom };
+}
 
-  // A fresh start: the first range brings the validator the others are asked under.
-  let first: { part: StagedPart; res: DownloadResponse } | null = null;
-  if (parts.length === 0) {
-    parts = splitParts(0, size, streams);
-    const res = await requestPart(input, parts[0]!, null, size, signal).catch((e: unknown) => {
+/** The state of one ranged attempt: its parts, the open partial, the hash, the checkpoints. */
+class RangedTransfer {
+  readonly #input: TransferInput;
+  readonly #size: number;
+  readonly #abort = new AbortController();
+  readonly #signal: AbortSignal;
+  #parts: StagedPart[] = [];
+  #validator: string | null = null;
+  /** A fresh start's first range, requested before the partial is opened. */
+  #first: { part: StagedPart; res: DownloadResponse } | null = null;
+  #fh: FileHandle | null = null;
+  #hasher: FileHasher;
+  #hashedTo = 0;
+  #failure: unknown = null;
+  #checkpointing: Promise<void> | null = null;
+  #total = 0;
+  #durableParts = 0;
+  #sinceCheckpoint = 0;
+  resumedFrom = 0;
+  /** Bytes received over the network in this attempt. */
+  received = 0;
+
+  constructor(input: TransferInput, size: number) {
+    this.#input = input;
+    this.#size = size;
+    this.#signal = AbortSignal.any([input.signal, this.#abort.signal]);
+    this.#hasher = new FileHasher(input.staging.partial);
+  }
+
+  #record(): StagingRecord & { parts: StagedPart[] } {
+    const { job } = this.#input;
+    const parts = this.#parts.map((p) => ({ ...p }));
+    return { key: job.key, lastModifiedMs: job.remoteModifiedMs, size: this.#size, validator: this.#validator, updatedAt: (this.#input.clock ?? Date.now)(), parts };
+  }
+
+  /** The parts staged (or, on a fresh start, the first range and its validator); then the partial opened. False: one stream instead. */
+  async start(): Promise<boolean> {
+    const { job, staging } = this.#input;
+    const streams = this.#input.ranged!.streams;
+    const state = await resumeRanged(staging, { key: job.key, lastModifiedMs: job.remoteModifiedMs, size: this.#size }, (from) => splitParts(from, this.#size, streams));
+    this.#parts = state.parts;
+    this.#validator = state.validator;
+    this.resumedFrom = this.#total = this.#parts.reduce((n, p) => n + p.done, 0);
+    if (this.#parts.length === 0 && !(await this.#firstRange(streams))) return false;
+    try {
+      this.#fh = await beginRanged(this.#input.root, staging, this.#record());
+    } catch (e) {
+      if (this.#first) drop(this.#first.res);
+      throw e;
+    }
+    this.#followPrefix();
+    this.#durableParts = this.#parts.filter((p) => p.done === p.end - p.start).length;
+    return true;
+  }
+
+  /** A fresh start: the first range brings the validator the others are asked under. */
+  async #firstRange(streams: number): Promise<boolean> {
+    this.#parts = splitParts(0, this.#size, streams);
+    const res = await requestPart(this.#input, this.#parts[0]!, { validator: null, size: this.#size, signal: this.#signal }).catch((e: unknown) => {
       if (e instanceof RangesRefused) return null;
       throw e;
     });
-    if (res === null) return 'single';
-    validator = resumeValidator(res);
-    if (validator === null) {
+    if (res === null) return false;
+    this.#validator = resumeValidator(res);
+    if (this.#validator === null) {
       // Nothing could tell the ranges of two versions apart.
       drop(res);
-      return 'single';
+      return false;
     }
-    first = { part: parts[0]!, res };
+    this.#first = { part: this.#parts[0]!, res };
+    return true;
   }
 
-  let fh: FileHandle;
-  try {
-    fh = await beginRanged(input.root, staging, record());
-  } catch (e) {
-    if (first) drop(first.res);
-    throw e;
-  }
-  // The hash thread follows the contiguous prefix of done parts (sha256 only goes in order).
-  const hasher = new FileHasher(staging.partial);
-  let hashedTo = 0;
-  const followPrefix = (): void => {
+  /** The hash thread follows the contiguous prefix of done parts (sha256 only goes in order). */
+  #followPrefix(): void {
     let at = 0;
-    for (const p of parts) {
+    for (const p of this.#parts) {
       at = p.start + p.done;
       if (p.done < p.end - p.start) break;
     }
-    if (at > hashedTo) hasher.advance((hashedTo = at));
-  };
-  followPrefix();
-  let received = 0;
-  let failure: unknown = null;
-  let checkpointing: Promise<void> | null = null;
-  let total = resumedFrom;
-  let durableParts = parts.filter((p) => p.done === p.end - p.start).length;
-  // The parts are captured when a checkpoint is asked for; checkpoints are written in that order.
-  const checkpoint = async (rec = record(), force = false): Promise<void> => {
-    if (!force && checkpointing === null && checkpointsInFlight > 0) return;
-    while (checkpointing) await checkpointing;
+    if (at > this.#hashedTo) this.#hasher.advance((this.#hashedTo = at));
+  }
+
+  /** The parts are captured when a checkpoint is asked for; checkpoints are written in that order. */
+  async #checkpoint(rec = this.#record(), force = false): Promise<void> {
+    if (!force && this.#checkpointing === null && checkpointsInFlight > 0) return;
+    while (this.#checkpointing) await this.#checkpointing;
     checkpointsInFlight++;
-    checkpointing = checkpointRanged(fh, staging, rec).finally(() => {
-      checkpointing = null;
+    this.#checkpointing = checkpointRanged(this.#fh!, this.#input.staging, rec).finally(() => {
+      this.#checkpointing = null;
       checkpointsInFlight--;
     });
-    await checkpointing;
+    await this.#checkpointing;
     const complete = rec.parts.filter((p) => p.done === p.end - p.start).length;
-    if (complete > durableParts) crashPoint('after_part');
-    durableParts = complete;
-  };
-  let sinceCheckpoint = 0;
-  const wrote = (n: number): void => {
-    followPrefix();
-    sinceCheckpoint += n;
-    total += n;
-    if (isArmed('mid_ranges') && total >= size / 2 && total - n < size / 2) {
+    if (complete > this.#durableParts) crashPoint('after_part');
+    this.#durableParts = complete;
+  }
+
+  readonly #wrote = (n: number): void => {
+    this.#followPrefix();
+    this.#sinceCheckpoint += n;
+    this.#total += n;
+    if (isArmed('mid_ranges') && this.#total >= this.#size / 2 && this.#total - n < this.#size / 2) {
       // Record the parts as they are at half way (other ranges still in flight), then die.
-      void checkpoint(record(), true).then(() => crashPoint('mid_ranges'));
+      void this.#checkpoint(this.#record(), true).then(() => crashPoint('mid_ranges'));
       return;
     }
-    if (sinceCheckpoint >= CHECKPOINT_BYTES && !checkpointing) {
-      sinceCheckpoint = 0;
-      checkpoint().catch((e: unknown) => fail(e));
+    if (this.#sinceCheckpoint >= CHECKPOINT_BYTES && !this.#checkpointing) {
+      this.#sinceCheckpoint = 0;
+      this.#checkpoint().catch((e: unknown) => this.#fail(e));
     }
-  };
-  const fail = (e: unknown): void => {
-    if (failure === null) failure = e;
-    abort.abort(e);
   };
 
-  const pending = parts.filter((p) => p.done < p.end - p.start);
-  const runner = async (): Promise<void> => {
-    for (let part = pending.shift(); part && failure === null; part = pending.shift()) {
+  #fail(e: unknown): void {
+    if (this.#failure === null) this.#failure = e;
+    this.#abort.abort(e);
+  }
+
+  /** One stream: takes the next missing part until none is left or one failed. */
+  async #runner(pending: StagedPart[]): Promise<void> {
+    for (let part = pending.shift(); part && this.#failure === null; part = pending.shift()) {
       try {
-        const res = first?.part === part ? first.res : await requestPart(input, part, validator, size, signal);
-        if (first?.part === part) first = null;
-        const n = await pump(input, fh, part, res, signal, wrote);
-        received += n;
-        await checkpoint();
+        const first = this.#first?.part === part ? this.#first.res : null;
+        if (first) this.#first = null;
+        const res = first ?? (await requestPart(this.#input, part, { validator: this.#validator, size: this.#size, signal: this.#signal }));
+        const n = await pump(this.#input, part, { fh: this.#fh!, res, signal: this.#signal, wrote: this.#wrote });
+        this.received += n; // after the await: other streams add theirs meanwhile
+        await this.#checkpoint();
       } catch (e) {
-        fail(e);
+        this.#fail(e);
       }
     }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(streams, pending.length) }, runner));
-    if (first) drop(first.res);
-    if (failure !== null) {
-      // Keep what arrived for the next attempt, unless the server refused ranges.
-      hasher.cancel();
-      if (failure instanceof RangesRefused) {
-        await fh.close();
-        await discardStaging(staging);
-        return 'single';
+  }
+
+  /** Fetch every missing part; sealed and on record when all are done. The digest, or 'single'. */
+  async run(): Promise<string | 'single'> {
+    const input = this.#input;
+    const pending = this.#parts.filter((p) => p.done < p.end - p.start);
+    try {
+      await Promise.all(Array.from({ length: Math.min(input.ranged!.streams, pending.length) }, () => this.#runner(pending)));
+      if (this.#first) drop(this.#first.res);
+      if (this.#failure !== null) {
+        // Keep what arrived for the next attempt, unless the server refused ranges.
+        this.#hasher.cancel();
+        if (this.#failure instanceof RangesRefused) {
+          await this.#fh!.close();
+          await discardStaging(input.staging);
+          return 'single';
+        }
+        await this.#checkpoint(this.#record(), true).catch(() => undefined);
+        throw input.signal.aborted && input.signal.reason instanceof SyncError ? input.signal.reason : classifyError(this.#failure, `GET ${input.job.key}`);
       }
-      await checkpoint(record(), true).catch(() => undefined);
-      throw input.signal.aborted && input.signal.reason instanceof SyncError ? input.signal.reason : classifyError(failure, `GET ${job.key}`);
+      // Every part done, on record: a crash before the rename finds the partial complete.
+      await this.#checkpoint(this.#record(), true);
+      await sealPartial(this.#fh!, input.job.remoteModifiedMs);
+    } catch (e) {
+      this.#hasher.cancel();
+      throw e;
+    } finally {
+      await this.#fh!.close().catch(() => undefined);
     }
-    // Every part done, on record: a crash before the rename finds the partial complete.
-    await checkpoint(record(), true);
-    await sealPartial(fh, job.remoteModifiedMs);
-  } catch (e) {
-    hasher.cancel();
-    throw e;
-  } finally {
-    await fh.close().catch(() => undefined);
+    return await this.#hasher.finish(this.#size);
   }
-  const digest = await hasher.finish(size);
-  if (expected.sha256 && digest !== expected.sha256) {
-    await discardStaging(staging);
-    throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
-  }
-  return { bytes: size, sha256: digest, received, resumedFrom };
 }
 
 function drop(res: DownloadResponse): void {
@@ -200,8 +238,9 @@ function drop(res: DownloadResponse): void {
 }
 
 /** GET the missing rest of one part; anything but the exact 206 asked for refuses ranges. */
-async function requestPart(input: TransferInput, part: StagedPart, validator: string | null, size: number, signal: AbortSignal): Promise<DownloadResponse> {
+async function requestPart(input: TransferInput, part: StagedPart, at: { validator: string | null; size: number; signal: AbortSignal }): Promise<DownloadResponse> {
   const { job } = input;
+  const { validator, size, signal } = at;
   const from = part.start + part.done;
   const last = part.end - 1;
   let res: DownloadResponse;
@@ -229,7 +268,8 @@ async function requestPart(input: TransferInput, part: StagedPart, validator: st
  * Write one range's body at its offsets, one write in flight while the next batch is read. `part.done`
  * grows only when a write has completed, so a checkpoint never counts bytes still in flight.
  */
-async function pump(input: TransferInput, fh: FileHandle, part: StagedPart, res: DownloadResponse, signal: AbortSignal, wrote: (n: number) => void): Promise<number> {
+async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle; res: DownloadResponse; signal: AbortSignal; wrote: (n: number) => void }): Promise<number> {
+  const { fh, res, signal, wrote } = to;
   const want = part.end - part.start - part.done;
   let received = 0;
   let batch: Buffer[] = [];

@@ -24,7 +24,7 @@ export async function fileTarget(ctx: FileContext, run: FileRun): Promise<Mirror
   const layout = ctx.settings.layout ?? DEFAULT_LAYOUT;
   const own = mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
   if (own.isFolderMarker) return own;
-  const named = await serverNamedTarget(ctx.api, ctx.root, job, run.signal, segmentRule(layout));
+  const named = await serverNamedTarget({ api: ctx.api, root: ctx.root, rule: segmentRule(layout) }, job, run.signal);
   // Reserved with the claim (claimPath): nobody held it then, and the reservation is this lease's.
   if (!named && job.reservedPath === own.relPath) return own;
   try {
@@ -38,7 +38,8 @@ export async function fileTarget(ctx: FileContext, run: FileRun): Promise<Mirror
 }
 
 /** The server-named place of the job's file, or null when its key names it (or the server gives no usable name). */
-export async function serverNamedTarget(api: Source, root: string, job: ClaimedJob, signal: AbortSignal, rule?: SegmentRule): Promise<MirrorTarget | null> {
+export async function serverNamedTarget(at: { api: Source; root: string; rule?: SegmentRule }, job: ClaimedJob, signal: AbortSignal): Promise<MirrorTarget | null> {
+  const { api, root, rule } = at;
   if (!api.fileName || !api.namedByServer?.(job)) return null;
   // The path the first version got (the layout's rule was applied then: not again).
   if (job.localPath !== null && !isFolderPath(job.localPath)) return resolveOrNull(root, job.localPath, job.remoteSize);

@@ -6,8 +6,10 @@
 // matches; a 200 starts over. The byte count is checked against the listed Size and Content-Length
 // ourselves, since undici reports a cut close-delimited body as success. The staging files, the
 // resume check and the fsync before the caller places the file are partial.ts's.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
+import type { Expectation } from '../api/source.js';
 import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { hashPrefix } from './staging.js';
@@ -21,178 +23,214 @@ const WRITE_BATCH = 1 << 20;
 export type { TransferInput, TransferResult } from './transfer-parts.js';
 export { normalizeEtag, resumeValidator } from './transfer-parts.js';
 
+/** Where a single stream continues: `offset` bytes of `size` kept, asked for under `validator`. */
+interface From {
+  offset: number;
+  size: number;
+  validator: string | null;
+}
+
 export async function transferToStaging(input: TransferInput): Promise<TransferResult> {
-  const { api, job, staging, signal } = input;
-  const clock = input.clock ?? Date.now;
-  const expected = api.expect(job);
+  const { job, staging } = input;
+  const expected = input.api.expect(job);
   if (wantsRanges(input, expected.size)) {
     const r = await transferRanges(input, expected.size!);
     if (r !== 'single') return r;
   }
   // Without a listed size (a STAC asset without file:size) it is learned from the response and
   // kept in the staging record; such downloads are always resumable.
-  const known = expected.size !== null;
-  const resumable = isResumable(expected.size);
-
-  // What do we already have?
   const staged = await resumeCheck(staging, { key: job.key, lastModifiedMs: job.remoteModifiedMs, size: expected.size });
-  let { size, offset, validator } = staged;
-  const matched = staged.matched;
-
-  const hash = createHash('sha256');
-  if (matched && offset === size) {
-    // A crash after the last byte but before the rename: the partial is complete.
-    const digest = await hashFile(staging.partial, offset);
-    if (expected.sha256 && digest !== expected.sha256) {
-      await discardStaging(staging);
-      throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
-    }
-    await sealStagedFile(staging, job.remoteModifiedMs);
-    return { bytes: size, sha256: digest, received: 0, resumedFrom: offset };
+  // A crash after the last byte but before the rename: the partial is complete.
+  if (staged.matched && staged.offset === staged.size) return await sealComplete(input, expected, staged.size);
+  const { res, from } = await request(input, staged);
+  const at = await accept(input, res, from, expected);
+  if (isResumable(expected.size)) {
+    await recordStaging(input.root, staging, {
+      key: job.key,
+      lastModifiedMs: job.remoteModifiedMs,
+      size: at.size,
+      // a 206 continues the recorded bytes; a 200 replaced them and brings its own validator (or none)
+      validator: resumeValidator(res) ?? (res.status === 206 ? from.validator : null),
+      updatedAt: (input.clock ?? Date.now)(),
+    });
   }
+  // One stream is hashed inline, chunk by chunk: measured faster than the hash thread's read-back
+  // (bench/README.md, "Hashing").
+  const hash = createHash('sha256');
+  if (at.offset > 0) await hashPrefix(staging.partial, at.offset, hash);
+  const received = await writeBody(input, res, at, hash);
+  const digest = hash.digest('hex');
+  await checkDigest(input, expected, digest);
+  return { bytes: at.size, sha256: digest, received, resumedFrom: res.status === 206 ? at.offset : 0 };
+}
 
+/** A complete partial found at resume: hashed, checked and sealed, nothing fetched. */
+async function sealComplete(input: TransferInput, expected: Expectation, size: number): Promise<TransferResult> {
+  const digest = await hashFile(input.staging.partial, size);
+  await checkDigest(input, expected, digest);
+  await sealStagedFile(input.staging, input.job.remoteModifiedMs);
+  return { bytes: size, sha256: digest, received: 0, resumedFrom: size };
+}
+
+/** A listed file:checksum (sha2-256) is verified against the bytes written. */
+async function checkDigest(input: TransferInput, expected: Expectation, digest: string): Promise<void> {
+  if (!expected.sha256 || digest === expected.sha256) return;
+  await discardStaging(input.staging);
+  throw mismatch(input.job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
+}
+
+/** GET the rest of what is staged (or the whole object); a 416 starts over from byte 0. */
+async function request(input: TransferInput, staged: From): Promise<{ res: DownloadResponse; from: From }> {
+  const { api, job, staging, signal } = input;
+  let { offset, validator } = staged;
   if (offset > 0 && !validator) {
     // No validator was recorded for these bytes: a Range request could splice a changed object onto
     // them. Start over.
     await discardStaging(staging);
     offset = 0;
   }
-  let res: DownloadResponse;
   try {
-    res = await api.download(job, { rangeStart: offset > 0 ? offset : undefined, ifRange: validator, signal });
+    const res = await api.download(job, { rangeStart: offset > 0 ? offset : undefined, ifRange: validator, signal });
+    return { res, from: { offset, size: staged.size, validator } };
   } catch (e) {
     if (offset === 0 || !isSyncError(e) || e.status !== 416) throw e;
     // The range starts past the object's end: the partial is not a prefix of what the server holds.
     // Asking again for the same range would only repeat this until the attempts run out.
     await discardStaging(staging);
-    offset = 0;
-    validator = null;
-    res = await api.download(job, { signal });
+    return { res: await api.download(job, { signal }), from: { offset: 0, size: staged.size, validator: null } };
   }
-  let resumedFrom = 0;
+}
+
+/**
+ * Take the response only as what was asked: a 206 exactly continuing the partial, or a 200 of the
+ * whole object, of the listed size and ETag. Anything else discards the partial and its body.
+ * Returns where the body's bytes go and the size (learned from a 200 when none was listed).
+ */
+async function accept(input: TransferInput, res: DownloadResponse, from: From, expected: Expectation): Promise<{ offset: number; size: number }> {
+  const { job, staging } = input;
+  const refuse = async (why: string, cls: 'size_mismatch' | 'range_mismatch'): Promise<never> => {
+    await discardStaging(staging);
+    throw mismatch(job, why, cls);
+  };
   try {
+    let { offset, size } = from;
     if (res.status === 206) {
       const cr = res.contentRange;
       if (offset === 0 || !cr || cr.start !== offset || cr.end !== size - 1 || (cr.total !== null && cr.total !== size)) {
-        await discardStaging(staging);
-        throw mismatch(job, `unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size - 1}/${size})`, 'range_mismatch');
+        await refuse(`unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size - 1}/${size})`, 'range_mismatch');
       }
-      resumedFrom = offset;
     } else {
       offset = 0; // a 200 means the whole object again
-      if (!known) {
-        if (res.contentLength === null) {
-          await discardStaging(staging);
-          throw mismatch(job, 'the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
-        }
-        size = res.contentLength;
+      if (expected.size === null && res.contentLength === null) {
+        await refuse('the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
       }
+      if (expected.size === null) size = res.contentLength!;
     }
-    const remaining = size - offset;
-    if (res.contentLength !== null && res.contentLength !== remaining) {
-      await discardStaging(staging);
-      throw mismatch(job, `Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${remaining}); the asset probably changed`, 'size_mismatch');
+    if (res.contentLength !== null && res.contentLength !== size - offset) {
+      await refuse(`Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${size - offset}); the asset probably changed`, 'size_mismatch');
     }
     const listed = normalizeEtag(expected.etag);
     const got = normalizeEtag(res.etag);
-    if (listed && got && listed !== got) {
-      await discardStaging(staging);
-      throw mismatch(job, `ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
-    }
+    if (listed && got && listed !== got) await refuse(`ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
+    return { offset, size };
   } catch (e) {
     // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
     res.body.on('error', () => undefined);
     res.body.destroy();
     throw e;
   }
+}
 
-  if (resumable) {
-    await recordStaging(input.root, staging, {
-      key: job.key,
-      lastModifiedMs: job.remoteModifiedMs,
-      size,
-      // a 206 continues the recorded bytes; a 200 replaced them and brings its own validator (or none)
-      validator: resumeValidator(res) ?? (res.status === 206 ? validator : null),
-      updatedAt: clock(),
-    });
-  }
-  // One stream is hashed inline, chunk by chunk: measured faster than the hash thread's read-back
-  // (bench/README.md, "Hashing").
-  if (offset > 0) await hashPrefix(staging.partial, offset, hash);
-  const fh = await openPartial(input.root, staging, offset > 0 ? 'r+' : 'w');
-
-  let position = offset;
+/** Stream the body into the partial from `at.offset`, hashing it; sealed (or left to the batch) when whole. */
+async function writeBody(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }, hash: Hash): Promise<number> {
+  const { job, signal } = input;
+  const fh = await openPartial(input.root, input.staging, at.offset > 0 ? 'r+' : 'w');
+  const out = new PrefixWriter(fh, at.offset);
+  const remaining = at.size - at.offset;
   let received = 0;
-  const remaining = size - offset;
   try {
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    // One write in flight while the next batch is read from the socket, so reading and writing overlap
-    // (bench/: ~1.2-1.6x on large files). A failed write is reported by the next flush or settle (never
-    // as an unhandled rejection), and nothing is written after it, so the partial stays a gapless prefix.
-    let inFlight: Promise<{ e: unknown } | null> | null = null;
-    let writeFailed = false;
-    const settle = async () => {
-      const p = inFlight;
-      inFlight = null;
-      const r = p ? await p : null;
-      if (r) {
-        writeFailed = true;
-        throw r.e;
-      }
-    };
-    const flush = async () => {
-      await settle();
-      if (batchBytes === 0 || writeFailed) return;
-      const bufs = batch;
-      const at = position;
-      position += batchBytes;
-      batch = [];
-      batchBytes = 0;
-      inFlight = writeAllAt(fh, bufs, at).then(
-        () => null,
-        (e: unknown) => ({ e }),
-      );
-    };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         received += chunk.length;
-        if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${size}`, 'size_mismatch');
+        if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${at.size}`, 'size_mismatch');
         hash.update(chunk);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH) await flush();
+        await out.push(chunk);
         if (input.onBytes) await input.onBytes(chunk.length);
         if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
-          await flush();
-          await settle();
+          await out.drain();
           crashPoint('mid_body');
         }
       }
-      await flush();
-      await settle();
+      await out.drain();
     } catch (e) {
       // keep what arrived: it is a valid prefix to resume from
-      await flush().catch(() => undefined);
-      await settle().catch(() => undefined);
+      await out.drain().catch(() => undefined);
       if (e instanceof SyncError && e.errorClass === 'size_mismatch') await fh.truncate(0).catch(() => undefined);
       throw signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(e, `GET ${job.key}`);
     }
     if (received < remaining) {
-      throw new SyncError(`GET ${job.key}: body ended after ${offset + received} of ${size} bytes`, {
-        code: 'SYNC_TRANSFER_SHORT_BODY',
-      });
+      throw new SyncError(`GET ${job.key}: body ended after ${at.offset + received} of ${at.size} bytes`, { code: 'SYNC_TRANSFER_SHORT_BODY' });
     }
     if (input.deferSync) await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
     else await sealPartial(fh, job.remoteModifiedMs);
   } finally {
     await fh.close();
   }
-  const digest = hash.digest('hex');
-  // A listed file:checksum (sha2-256) is verified against the bytes written.
-  if (expected.sha256 && digest !== expected.sha256) {
-    await discardStaging(staging);
-    throw mismatch(job, `the bytes hash to sha256 ${digest}, but file:checksum says ${expected.sha256}`, 'checksum_mismatch');
+  return received;
+}
+
+/**
+ * Appends to the partial in batches, one write in flight while the next batch is read from the
+ * socket, so reading and writing overlap (bench/: ~1.2-1.6x on large files). A failed write is
+ * reported by the next push or drain (never as an unhandled rejection), and nothing is written after
+ * it, so the partial stays a gapless prefix.
+ */
+class PrefixWriter {
+  readonly #fh: FileHandle;
+  #position: number;
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #inFlight: Promise<{ e: unknown } | null> | null = null;
+  #failed = false;
+
+  constructor(fh: FileHandle, position: number) {
+    this.#fh = fh;
+    this.#position = position;
   }
-  return { bytes: size, sha256: digest, received, resumedFrom };
+
+  async push(chunk: Buffer): Promise<void> {
+    this.#batch.push(chunk);
+    this.#batchBytes += chunk.length;
+    if (this.#batchBytes >= WRITE_BATCH) await this.#flush();
+  }
+
+  /** Write what is batched and wait for every write. */
+  async drain(): Promise<void> {
+    await this.#flush();
+    await this.#settle();
+  }
+
+  async #settle(): Promise<void> {
+    const p = this.#inFlight;
+    this.#inFlight = null;
+    const r = p ? await p : null;
+    if (r) {
+      this.#failed = true;
+      throw r.e;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    await this.#settle();
+    if (this.#batchBytes === 0 || this.#failed) return;
+    const bufs = this.#batch;
+    const at = this.#position;
+    this.#position += this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#inFlight = writeAllAt(this.#fh, bufs, at).then(
+      () => null,
+      (e: unknown) => ({ e }),
+    );
+  }
 }

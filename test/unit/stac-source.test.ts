@@ -325,7 +325,7 @@ describe('downloads', () => {
     const root = '/tmp/mirror-root';
     const where = async (h: string): Promise<string | null> => {
       disposition = h;
-      return (await serverNamedTarget(src, root, job, new AbortController().signal))?.relPath ?? null;
+      return (await serverNamedTarget({ api: src, root }, job, new AbortController().signal))?.relPath ?? null;
     };
     expect(await where('attachment; filename="LSTPRECISION_SBA02_U155VHMQ_20260708T235815Z_LST.tiff"')).toBe('lstprecision/it/LSTPRECISION_SBA02_U155VHMQ_20260708T235815Z_LST.tiff');
     expect(await where('attachment; filename="../../../etc/passwd"')).toBe('lstprecision/it/passwd');
@@ -344,14 +344,14 @@ describe('downloads', () => {
       expect(r.headers['x-api-key']).toBeUndefined();
     }
     // a later version keeps the path the first one got, without asking
-    const kept = await serverNamedTarget(src, root, { ...job, localPath: 'lstprecision/it/LST.tiff' }, new AbortController().signal);
+    const kept = await serverNamedTarget({ api: src, root }, { ...job, localPath: 'lstprecision/it/LST.tiff' }, new AbortController().signal);
     expect(kept?.relPath).toBe('lstprecision/it/LST.tiff');
     expect(storage.seen.filter((r) => r.url.startsWith('/b/o/0123abcd'))).toHaveLength(10);
     // an href that names a file is not asked about
     const named = await oneJob(`${storage.url}b/LST_NAMED.tiff?sig=1`);
     expect(named.key).toBe('lstprecision/it/LST_NAMED.tiff');
     expect(src.namedByServer(named)).toBe(false);
-    expect(await serverNamedTarget(src, root, named, new AbortController().signal)).toBeNull();
+    expect(await serverNamedTarget({ api: src, root }, named, new AbortController().signal)).toBeNull();
   });
 
   it('a Content-Disposition that names a file otherwise than its href is reported once, and the href still names it', async () => {
