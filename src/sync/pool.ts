@@ -2,6 +2,7 @@
 // 'drain' mode (sync) they stop once the poll is done and nothing is due. Stopping is two-phase:
 // stop claiming, let in-flight downloads finish within the grace period, then abort them (their
 // partials are kept and their jobs released without consuming an attempt).
+import { setMaxListeners } from 'node:events';
 import { SyncError } from '../errors.js';
 import type { ClaimOrder } from '../config/schema.js';
 import type { Logger } from '../lib/logger.js';
@@ -64,6 +65,8 @@ export class WorkerPool {
     this.#store = ctx.store;
     this.#gate = gate;
     this.#log = ctx.logger;
+    // Each job in flight listens to the shutdown signal (sync/worker.ts): as many as the concurrency.
+    setMaxListeners(0, this.#shutdown.signal);
     this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active });
     this.claims = new ClaimWindow({
       store: ctx.store,

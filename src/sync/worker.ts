@@ -5,6 +5,7 @@ import { SyncError, isApiDown } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from './worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { repeat } from '../lib/timers.js';
+import type { Logger } from '../lib/logger.js';
 import type { ClaimedJob, JobError } from '../store/types.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { downloadFile, type FileContext, type FileOutcome, type FileRun } from '../download/file.js';
@@ -22,23 +23,47 @@ export interface WorkerContext extends FileContext {
   onSettingsChange?(fn: () => void): () => void;
 }
 
+/**
+ * One job's state, a plain object: its lease (the heartbeat sets leaseLost and aborts), its staging
+ * claim, and a log made only when something is logged about the job (a pino child per file measured
+ * as a cost of its own; the one line of a file that succeeds is written with its fields instead).
+ */
+class JobRun implements FileRun {
+  readonly lease = new AbortController();
+  readonly signal = this.lease.signal;
+  leaseLost = false;
+  stagingClaim: FileRun['stagingClaim'] = null;
+  readonly job: ClaimedJob;
+  readonly started: number;
+  readonly #logger: Logger;
+  #log: Logger | null = null;
+
+  constructor(job: ClaimedJob, started: number, logger: Logger) {
+    this.job = job;
+    this.started = started;
+    this.#logger = logger;
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#logger.child({ jobId: this.job.id, key: this.job.key }));
+  }
+}
+
 /** Process one claimed job to a recorded outcome. Never throws. */
 export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<JobOutcome> {
-  const lease = new AbortController();
-  const run: FileRun = {
-    job,
-    log: ctx.logger.child({ jobId: job.id, key: job.key }),
-    signal: AbortSignal.any([lease.signal, ctx.shutdownSignal]),
-    leaseLost: false,
-    stagingClaim: null,
-    started: ctx.clock(),
-  };
-  const hb = holdLease(ctx, run, lease);
+  const run = new JobRun(job, ctx.clock(), ctx.logger);
+  // One signal per job: the lease's, which shutdown aborts too (no composite signal per file).
+  const shutdown = ctx.shutdownSignal;
+  const onShutdown = (): void => run.lease.abort(shutdown.reason);
+  if (shutdown.aborted) onShutdown();
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  const hb = holdLease(ctx, run);
   try {
     const outcome = await downloadFile(ctx, run);
     return await record(ctx, run, outcome);
   } finally {
     hb.stop();
+    shutdown.removeEventListener('abort', onShutdown);
   }
 }
 
@@ -49,7 +74,7 @@ export async function processJob(ctx: WorkerContext, job: ClaimedJob): Promise<J
  * heartbeat in flight at a time: a slow database, or the row lock held by this worker's own commit,
  * must not pile up statements (and pool connections) behind it.
  */
-function holdLease(ctx: WorkerContext, run: FileRun, lease: AbortController): { stop(): void } {
+function holdLease(ctx: WorkerContext, run: JobRun): { stop(): void } {
   const { job } = run;
   let beating = false;
   const hb = repeat(() => {
@@ -62,7 +87,7 @@ function holdLease(ctx: WorkerContext, run: FileRun, lease: AbortController): { 
         if (ok) void run.stagingClaim?.touch();
         if (!ok && !run.leaseLost) {
           run.leaseLost = true;
-          lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST' }));
+          run.lease.abort(new SyncError(`lease lost for ${job.key}`, { code: 'SYNC_LEASE_LOST' }));
         }
       })
       .catch((e: unknown) => run.log.warn({ err: e }, 'heartbeat failed'));
@@ -78,17 +103,17 @@ function holdLease(ctx: WorkerContext, run: FileRun, lease: AbortController): { 
 
 /** Record what the download came to (a failure's row; a late rename's requeue) and report it. */
 async function record(ctx: WorkerContext, run: FileRun, o: FileOutcome): Promise<JobOutcome> {
-  const { job, log } = run;
+  const { job } = run;
   switch (o.kind) {
     case 'done': {
       const resumed = o.file.resumedFrom ? { resumedAt: formatBytes(o.file.resumedFrom), resumedFrom: o.file.resumedFrom } : {};
-      log.info({ bytes: o.file.bytes, sha256: o.file.sha256 || undefined, durationMs: o.durationMs, replaced: o.replaced, ...resumed }, 'mirrored');
+      ctx.logger.info({ jobId: job.id, key: job.key, bytes: o.file.bytes, sha256: o.file.sha256 || undefined, durationMs: o.durationMs, replaced: o.replaced, ...resumed }, 'mirrored');
       ctx.events.onDone?.(job, { ...o.file, durationMs: o.durationMs, replaced: o.replaced });
       ctx.events.onOutcome?.(job, 'done');
       return 'done';
     }
     case 'requeued':
-      log.info('a newer version was listed while downloading; queued again');
+      run.log.info('a newer version was listed while downloading; queued again');
       ctx.events.onOutcome?.(job, 'requeued');
       return 'requeued';
     case 'skipped':
@@ -98,7 +123,7 @@ async function record(ctx: WorkerContext, run: FileRun, o: FileOutcome): Promise
       return 'deferred';
     case 'lost':
       if (o.placed) await requeueLate(ctx, run);
-      else log.warn('lease lost before the rename; leaving the file to the new owner');
+      else run.log.warn('lease lost before the rename; leaving the file to the new owner');
       return 'lost';
     case 'failed':
       return await recordFailure(ctx, run, o.error, o.stagedBytes);
