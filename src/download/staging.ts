@@ -223,7 +223,15 @@ function holderGone(held: Partial<ClaimHolder>, own: 'live' | 'stale'): boolean 
  * activeStaging, may call it stale; to anyone else (the sweeper) it may be a worker of this process
  * that started after it looked at activeStaging, so it is live.
  */
-export async function claimIsLive(file: string, staleMs: number, now: number, unreadable: 'age' | 'stale', own: 'live' | 'stale' = 'live'): Promise<boolean> {
+export interface ClaimCheck {
+  staleMs: number;
+  now: number;
+  unreadable: 'age' | 'stale';
+  own?: 'live' | 'stale';
+}
+
+export async function claimIsLive(file: string, o: ClaimCheck): Promise<boolean> {
+  const { staleMs, now, unreadable, own = 'live' } = o;
   const st = await fsp.stat(file).catch(() => null);
   if (st === null) return false;
   try {
@@ -251,7 +259,7 @@ export async function claimStaging(p: StagingPaths, o: { token: string; staleMs:
   };
   if (!(await create())) {
     // An unreadable claim here is one whose writer died mid-write: take it over at once.
-    const stale = !(await claimIsLive(file, o.staleMs, now(), 'stale', 'stale'));
+    const stale = !(await claimIsLive(file, { staleMs: o.staleMs, now: now(), unreadable: 'stale', own: 'stale' }));
     if (!stale) return null;
     await fsp.rm(file, { force: true });
     if (!(await create())) return null;

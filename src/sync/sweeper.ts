@@ -12,7 +12,7 @@ import type { StatusStore } from '../store/types.js';
  * A claim of this process counts as live: its worker may have started after `busy` was looked at.
  */
 async function freshClaim(root: string, name: string): Promise<boolean> {
-  return claimIsLive(path.join(stagingDir(root), `${name}.claim`), 10 * 60_000, Date.now(), 'age');
+  return claimIsLive(path.join(stagingDir(root), `${name}.claim`), { staleMs: 10 * 60_000, now: Date.now(), unreadable: 'age' });
 }
 
 export async function sweepStaging(root: string, store: Pick<StatusStore, 'getJob'>, logger: Logger, busy: ReadonlySet<string> = new Set()): Promise<number> {

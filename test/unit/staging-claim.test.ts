@@ -32,7 +32,7 @@ describe('staging claims', () => {
   it("another replica's live claim with our hostname and our pid is respected", async () => {
     await writeClaim(otherContainer());
     await fsp.writeFile(p.partial, Buffer.alloc(1024, 1));
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(true);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale' })).toBe(true);
     expect(await claimStaging(p, { token: 'mine', staleMs: 60_000 })).toBeNull();
     // The sweeper leaves its partial alone too (no record, so it would otherwise be removed).
     const store = { getJob: async () => null } as unknown as StateStore;
@@ -47,8 +47,8 @@ describe('staging claims', () => {
     expect(JSON.parse(await fsp.readFile(claimPath(p), 'utf8'))).toMatchObject({ instance: INSTANCE_ID, space: PID_SPACE, pid: process.pid, token: 'mine' });
     // A claim of this very instance: live to the sweeper (a worker of this process may have just
     // started it), stale to claimStaging (whose caller holds the name in activeStaging).
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(true);
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale', 'stale')).toBe(false);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale' })).toBe(true);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale', own: 'stale' })).toBe(false);
     await fsp.writeFile(p.partial, 'x');
     const store = { getJob: async () => null } as unknown as StateStore;
     expect(await sweepStaging(root, store, createLogger({ level: 'silent' }))).toBe(0);
@@ -63,17 +63,17 @@ describe('staging claims', () => {
     await writeClaim(otherContainer());
     const old = new Date(Date.now() - 120_000);
     await fsp.utimes(claimPath(p), old, old);
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(false);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale' })).toBe(false);
     expect(await claimStaging(p, { token: 'mine2', staleMs: 60_000 })).not.toBeNull();
   });
 
   it.skipIf(PID_SPACE === null)('a dead pid in our own pid space is stale at once', async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     await writeClaim({ instance: 'dead-one', space: PID_SPACE, pid: dead });
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(false);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale' })).toBe(false);
     // the same dead pid seen from another pid space proves nothing: judged by age
     await writeClaim({ instance: 'dead-one', space: 'linux:elsewhere', pid: dead });
-    expect(await claimIsLive(claimPath(p), 60_000, Date.now(), 'stale')).toBe(true);
+    expect(await claimIsLive(claimPath(p), { staleMs: 60_000, now: Date.now(), unreadable: 'stale' })).toBe(true);
   });
 
   it("a release never removes another instance's claim with the same token", async () => {
