@@ -1,6 +1,6 @@
-// Writing the GeoParquet index (<mirror>/items.parquet) for N catalogue items: wall time and peak RSS
+// Writing the GeoParquet index (<mirror>/items.parquet) for N catalog items: wall time and peak RSS
 // of the writer alone, as the daemon runs it (two passes over the item JSON, row groups of 10,000).
-// Prepares a SQLite state and a mirror with N item JSON files shaped like the catalogue's (3 assets
+// Prepares a SQLite state and a mirror with N item JSON files shaped like the catalog's (3 assets
 // with relative hrefs, file:size and file:checksum, 6 properties, a polygon footprint, canonical
 // link), then runs writeIndexFile from dist/ in a child process under /usr/bin/time. Not part of
 // `npm run bench` or the tests.

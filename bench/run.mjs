@@ -616,7 +616,7 @@ function incrementalTable(entry) {
   const lines = [
     `### ${entry.label}`,
     '',
-    `The state is built directly in SQLite (done rows + high-water mark); the simulator holds the same catalogue plus the new assets. In both states the newest 50 known assets lie inside the default 1 h lookback window (so each poll re-lists 50 unchanged + the new ones) and the rest are older, so the comparison isolates the size of the state. The new assets are 64 KiB each. One \`constellr-sync sync\` per run. Load average before ${entry.loadBefore}, after ${entry.loadAfter}.`,
+    `The state is built directly in SQLite (done rows + high-water mark); the simulator holds the same inventory plus the new assets. In both states the newest 50 known assets lie inside the default 1 h lookback window (so each poll re-lists 50 unchanged + the new ones) and the rest are older, so the comparison isolates the size of the state. The new assets are 64 KiB each. One \`constellr-sync sync\` per run. Load average before ${entry.loadBefore}, after ${entry.loadAfter}.`,
     '',
     '| state | process wall s | poll s | poll+sync s | peak RSS MiB | CPU s | runs |',
     '|---|---|---|---|---|---|---|',
@@ -822,7 +822,7 @@ try {
   }
   if (ONLY.has('mixed')) {
     const c = SC.mixed;
-    await downloadScenario('mixed', `mixed LST products: the simulator's sample catalogue, ${c.count} assets, .tif up to ${c.maxSize / MIB} MiB`, { kind: 'sample', seed: 7, count: c.count, maxSize: c.maxSize, now: NOW }, 'MB/s');
+    await downloadScenario('mixed', `mixed LST products: the simulator's sample inventory, ${c.count} assets, .tif up to ${c.maxSize / MIB} MiB`, { kind: 'sample', seed: 7, count: c.count, maxSize: c.maxSize, now: NOW }, 'MB/s');
   }
   if (ONLY.has('incremental')) await incrementalScenario();
   if (ONLY.has('listing')) await listingScenario();

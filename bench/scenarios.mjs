@@ -40,7 +40,7 @@ function* freshAssets(spec) {
   }
 }
 
-/** Every asset of a scenario spec (except `sample`, which uses the simulator's LST sample catalogue). */
+/** Every asset of a scenario spec (except `sample`, which uses the simulator's LST sample inventory). */
 export function* buildAssets(spec) {
   if (spec.kind === 'uniform') yield* uniform(spec);
   else if (spec.kind === 'incremental') {

@@ -180,7 +180,7 @@ export const ERRORS = {
   SYNC_STORE_OLD: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_STORE_TOO_NEW: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_STORE_MIGRATE: { kind: 'fatal', errorClass: 'config', exit: USAGE },
-  /** The state was made for another catalogue (source, API host or account). */
+  /** The state was made for another catalog (source, API host or account). */
   SYNC_STATE_MISMATCH: { kind: 'fatal', errorClass: 'config', exit: USAGE },
   SYNC_LOCKED: { kind: 'fatal', errorClass: 'config', exit: LOCKED },
 } as const satisfies Record<string, ErrorRow>;

@@ -54,14 +54,14 @@ export interface ItemAssetRef {
   version: number;
 }
 
-/** A STAC item as listed (the mirror's catalogue is built from these): raw JSON and selected assets. */
+/** A STAC item as listed (the mirror's catalog is built from these): raw JSON and selected assets. */
 export interface StacItemRecord {
   collection: string;
   id: string;
   /** The item as the API returned it (validated), JSON text. */
   raw: string;
   assets: ItemAssetRef[];
-  /** The item's URL in the API (the catalogue's `canonical` link). */
+  /** The item's URL in the API (the catalog's `canonical` link). */
   apiUrl: string;
 }
 
@@ -72,7 +72,7 @@ export interface ListPage {
   serverDateMs?: number | null;
   /** Our clock when the response arrived (to measure the skew against serverDateMs). */
   receivedAtMs?: number;
-  /** STAC: the items behind `items` (the catalogue writer keeps them). */
+  /** STAC: the items behind `items` (the catalog writer keeps them). */
   records?: StacItemRecord[] | undefined;
 }
 

@@ -86,8 +86,8 @@ export const RECONCILE_OPTIONS = { ...CONFIG_OPTIONS, ...json('print the result 
 
 export const VERIFY_OPTIONS = {
   ...CONFIG_OPTIONS,
-  deep: { type: 'boolean', help: "also re-hash every file against the sha256 recorded while downloading (and each catalogue asset's file:checksum)" },
-  repair: { type: 'boolean', help: 'queue again whatever is missing or different (attempts reset); the STAC catalogue is rewritten from the state' },
+  deep: { type: 'boolean', help: "also re-hash every file against the sha256 recorded while downloading (and each catalog asset's file:checksum)" },
+  repair: { type: 'boolean', help: 'queue again whatever is missing or different (attempts reset); the STAC catalog is rewritten from the state' },
   ...json('one JSON summary on stdout'),
   ...HELP_FLAG,
 } as const;
@@ -138,10 +138,10 @@ export const SIMULATE_OPTIONS = {
   source: { type: 'string', arg: 'assets|stac', help: 'which API to model (default assets); stac serves the STAC API under /stac with pre-signed asset URLs on a storage origin' },
   port: { type: 'string', arg: 'N', help: 'API port (default 8080; 0 picks a free one)' },
   'admin-port': { type: 'string', arg: 'N', help: 'admin port (default 8081): GET /stats, PUT/DELETE /assets, PUT /faults' },
-  assets: { type: 'string', arg: 'N', help: 'size of the generated sample catalogue of the asset API (default 120)' },
+  assets: { type: 'string', arg: 'N', help: 'size of the generated sample inventory of the asset API (default 120)' },
   items: { type: 'string', arg: 'N', help: 'STAC sample items, 3 assets each (default 60; --source stac)' },
   'max-size': { type: 'string', arg: 'BYTES', help: 'largest generated asset (default 4194304; 1048576 with --source stac)' },
-  seed: { type: 'string', arg: 'N', help: 'catalogue and fault seed (default 42)' },
+  seed: { type: 'string', arg: 'N', help: 'inventory and fault seed (default 42)' },
   'url-ttl': { type: 'string', arg: 'SECONDS', help: 'lifetime of pre-signed STAC asset URLs (default 900; --source stac)' },
   'api-key-file': { type: 'string', arg: 'PATH', help: 'accept the workspace API key in PATH (X-Api-Key); never on the command line' },
   redirect: { type: 'boolean', help: 'serve downloads through a redirect to a separate "storage" origin' },

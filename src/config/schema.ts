@@ -160,9 +160,9 @@ export const configSchema = z.strictObject({
       pageSize: int(100, 1, 10000),
       /** Window on datetime when items carry no usable `updated` (late deliveries). */
       lookback: duration('30d').refine((ms) => ms >= 1000, 'must be at least 1s'),
-      /** Keep the mirror a self-contained STAC catalogue (catalog.json, collection.json, item JSON). */
+      /** Keep the mirror a self-contained STAC catalog (catalog.json, collection.json, item JSON). */
       catalog: z.boolean().default(true),
-      /** With catalog: keep <mirror>/items.parquet, the catalogue's items as stac-geoparquet. */
+      /** With catalog: keep <mirror>/items.parquet, the catalog's items as stac-geoparquet. */
       geoparquet: z.boolean().default(true),
     })
     .prefault({}),

@@ -1,4 +1,4 @@
-// The STAC catalogue writer for a runtime, when the source is STAC and stac.catalog is on; null
+// The STAC catalog writer for a runtime, when the source is STAC and stac.catalog is on; null
 // otherwise. With stac.geoparquet also its GeoParquet index (items.parquet). The engine and the
 // reconcile, verify and export commands share this wiring.
 import path from 'node:path';

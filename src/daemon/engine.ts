@@ -106,7 +106,7 @@ export class Engine {
   readonly pool: WorkerPool;
   /** The global bandwidth limit (sync.bandwidth); every downloaded chunk passes it. */
   readonly bandwidth: BandwidthLimiter;
-  /** The mirror's STAC catalogue writer (source: stac, stac.catalog); null otherwise. */
+  /** The mirror's STAC catalog writer (source: stac, stac.catalog); null otherwise. */
   readonly catalog: StacCatalog | null;
   /** Whether the API rejects the credentials now: set by polls, downloads and reconciles, cleared by the gate's probe. */
   readonly auth: AuthState;
@@ -188,7 +188,7 @@ export class Engine {
     };
   }
 
-  /** The workers' events: the caller's, plus the limiter, the gate and the catalogue writer. */
+  /** The workers' events: the caller's, plus the limiter, the gate and the catalog writer. */
   #events(user: WorkerEvents): WorkerEvents {
     return {
       ...user,
@@ -210,7 +210,7 @@ export class Engine {
       },
       onAuthRejected: (e) => this.auth.rejected(e),
       onOutcome: (job, outcome, error) => {
-        // The catalogue writer rebuilds the item once all its assets are done (one writer, serialised).
+        // The catalog writer rebuilds the item once all its assets are done (one writer, serialised).
         if (this.catalog) {
           this.catalog.noteKey(job.key);
           this.catalog.kick();

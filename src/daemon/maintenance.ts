@@ -1,5 +1,5 @@
 // Housekeeping around the workers: start-up recovery (jobs a dead process left running, stale
-// partials, the catalogue's temporary files, the mirror filesystem's name rules) and, while the
+// partials, the catalog's temporary files, the mirror filesystem's name rules) and, while the
 // daemon runs, a timer every half lease that requeues jobs whose lease expired and sweeps staging.
 import type { Logger } from '../lib/logger.js';
 import { repeat, type Repeater } from '../lib/timers.js';
@@ -47,7 +47,7 @@ export class Maintenance {
     if (catalog) {
       // A writer that died left temporary files and maybe items not yet (re)written: look at all.
       // Only old temporary files go: a replica sharing the mirror may be between its write and rename.
-      await clearCatalogTmp(rt.root, rt.clock()).catch((e: unknown) => this.#log.warn({ err: e }, 'could not clear old catalogue temporary files'));
+      await clearCatalogTmp(rt.root, rt.clock()).catch((e: unknown) => this.#log.warn({ err: e }, 'could not clear old catalog temporary files'));
       // Items an older version stored whole keep only what the state keeps now (no signed href).
       const scrubbed = await scrubStoredItems(rt.store.catalog);
       if (scrubbed > 0) this.#log.info({ rows: scrubbed }, 'removed signed URLs and unselected assets that an older version kept in the state');

@@ -133,7 +133,7 @@ export class PollScheduler {
       catalog: this.#d.catalog,
     })
       .then(async (r) => {
-        // Which source listed and how (status shows the strategy and why), and the state's catalogue (store/identity.ts).
+        // Which source listed and how (status shows the strategy and why), and the state's catalog (store/identity.ts).
         await rt.store.setSourceInfo(JSON.stringify({ ...rt.api.describe(), ...stateIdentity(rt.config) })).catch((e: unknown) => this.#log.warn({ err: e }, 'could not record the source info'));
         this.#last = { ok: true, at: rt.clock(), result: r };
         this.#d.onPoll?.({ ok: true, at: this.#last.at, durationMs: r.durationMs });

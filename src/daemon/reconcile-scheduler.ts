@@ -92,7 +92,7 @@ export class ReconcileScheduler {
       settings: { ...s.listing, maxDelete: override.maxDelete ?? s.listing.maxDelete },
     })
       .then(async (r) => {
-        // Items whose assets were deleted leave the catalogue (their collection's extent follows).
+        // Items whose assets were deleted leave the catalog (their collection's extent follows).
         await catalog?.flush().catch((e: unknown) => this.#log.error({ err: e }, 'could not write the STAC catalog'));
         this.#last = { ok: true, at: rt.clock(), result: r };
         return r;

@@ -193,7 +193,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       outboxSinks: outboxSinksOf(config),
       onError: (message, err) => logger.warn({ err }, message),
     }))!;
-    // A state made for another catalogue (source, API host, account) is refused, not mixed in.
+    // A state made for another catalog (source, API host, account) is refused, not mixed in.
     await checkStateIdentity(config, store, config.state.url ? `the state database ${describeStore(config)}` : `the state directory ${config.state.dir}`);
     const conn = openApi(config, logger, clock, opts.onTokenRenewed);
     dispatcher = conn.dispatcher;

@@ -46,7 +46,7 @@ export async function serverNamedTarget(at: { api: Source; root: string; rule?: 
   // The name is one plain file name (api/file-name.ts): no `/` or `\`, no control character, not `..`.
   const name = await api.fileName(job, signal);
   if (name === null) return null;
-  // The layout's rule applies to the server's name too: it never takes a catalogue file's name.
+  // The layout's rule applies to the server's name too: it never takes a catalog file's name.
   return resolveOrNull(root, `${job.key.slice(0, job.key.lastIndexOf('/') + 1)}${name}`, job.remoteSize, rule);
 }
 

@@ -1,4 +1,4 @@
-// A STAC item named by its collection and its id: what the catalogue writer rebuilds, withdraws and
+// A STAC item named by its collection and its id: what the catalog writer rebuilds, withdraws and
 // dedupes. One printer for its map key, so no caller joins the two strings by hand.
 
 /** A STAC item by name: (collection, id). */

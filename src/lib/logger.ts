@@ -35,7 +35,7 @@ export function scrubSecrets(text: string, extra: readonly string[] = []): strin
   let out = text;
   for (const [re, rep] of TOKEN_PATTERNS) out = out.replace(re, rep);
   // password=, access_token=, the signature and credential of a pre-signed URL, API keys in a
-  // query: the parameter list the catalogue and the state use (lib/url-safety.ts).
+  // query: the parameter list the catalog and the state use (lib/url-safety.ts).
   out = scrubParams(out);
   for (const s of extra) if (s.length >= 4) out = out.split(s).join('***');
   return out;

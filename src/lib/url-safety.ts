@@ -1,4 +1,4 @@
-// What a URL may keep when it leaves the process (the STAC catalogue, the stac-ndjson export, the
+// What a URL may keep when it leaves the process (the STAC catalog, the stac-ndjson export, the
 // state database, status output, log lines). One list of the query parameters that carry a
 // credential, a signature or an expiry, and three uses of it: publicUrl() removes them (and any
 // user:password@) from a URL that is kept, redactUrl() masks their values in a URL that is shown

@@ -25,7 +25,7 @@ export interface MirrorLayoutSettings {
   keepPreviousVersions: number;
   /** Absolute versions directory, or null for <mirror>/.constellr-sync/versions. */
   versionsDir: string | null;
-  /** `stac`: the STAC catalogue's names are reserved and mapped away from (source: stac). */
+  /** `stac`: the STAC catalog's names are reserved and mapped away from (source: stac). */
   names?: NameRules;
 }
 
@@ -63,7 +63,7 @@ export function foldPath(rel: string, fs: FsNameRules): string {
   return foldName(rel, fs);
 }
 
-/** The segment rule of this layout's names (resolveKey's `rule`): the STAC catalogue's, or none. */
+/** The segment rule of this layout's names (resolveKey's `rule`): the STAC catalog's, or none. */
 export function segmentRule(s: Pick<MirrorLayoutSettings, 'names'>): SegmentRule | undefined {
   return s.names === 'stac' ? mapStacSegments : undefined;
 }

@@ -1,4 +1,4 @@
-// The mirror as a self-contained STAC catalogue (stac.catalog): catalog.json at the root, one
+// The mirror as a self-contained STAC catalog (stac.catalog): catalog.json at the root, one
 // <collection>/collection.json per collection, one item JSON beside each item's asset files (names and
 // the rule that keeps them apart from asset files: stac-names.ts). Links are
 // relative, there is no `self`, each item keeps a `canonical` link to the API, asset hrefs point at the
@@ -7,7 +7,7 @@
 // One writer per process, serialised: the worker only says "this key is done", the writer rebuilds that
 // item and its collection from the state (the DB is the source of truth). Order makes every crash safe:
 // assets before the item JSON, the item JSON before the collection links it, the collection before the
-// catalogue links it; for removals the other way round. Replicas may write the same files: each write
+// catalog links it; for removals the other way round. Replicas may write the same files: each write
 // is a rename of complete content, and a collection is rewritten until the state it was built from
 // stopped changing (the root too), so the last writer never leaves a stale link set behind. A write
 // error never escapes: logged once with its path, recorded for `status`, retried at the next kick.
@@ -43,14 +43,14 @@ export interface CatalogDeps {
   index?: CatalogIndex | null | undefined;
 }
 
-/** What the catalogue tells its index: a change (rewrite soon), files about to go (rewrite now). */
+/** What the catalog tells its index: a change (rewrite soon), files about to go (rewrite now). */
 export interface CatalogIndex {
   changed(): void;
   beforeRemove(): Promise<void>;
   flush(): Promise<void>;
 }
 
-/** The catalogue writer's current failure (null: the last flush wrote everything it had). */
+/** The catalog writer's current failure (null: the last flush wrote everything it had). */
 export interface CatalogFailure {
   path: string | null;
   errorClass: string;
@@ -170,7 +170,7 @@ export class StacCatalog {
     try {
       const failed = await this.#drain();
       if (failed) throw failed;
-      if (this.#failure) this.#d.logger.info({ path: this.#failure.path }, 'the STAC catalogue is written again');
+      if (this.#failure) this.#d.logger.info({ path: this.#failure.path }, 'the STAC catalog is written again');
       this.#failure = null;
       if (this.#statusDirty) await this.#d.store.setStatus(null, this.#d.clock());
       this.#statusDirty = false;
@@ -187,11 +187,11 @@ export class StacCatalog {
     const prev = this.#failure;
     const same = prev !== null && prev.path === relPath && prev.errorClass === errorClass;
     this.#failure = { path: relPath, errorClass, message, since: same ? prev.since : this.#d.clock() };
-    if (same) this.#d.logger.debug({ path: relPath, errorClass }, 'the STAC catalogue still cannot be written');
+    if (same) this.#d.logger.debug({ path: relPath, errorClass }, 'the STAC catalog still cannot be written');
     else {
-      this.#d.logger.error({ path: relPath, errorClass, err: message }, 'could not write the STAC catalogue; downloads go on, the catalogue is tried again later');
+      this.#d.logger.error({ path: relPath, errorClass, err: message }, 'could not write the STAC catalog; downloads go on, the catalog is tried again later');
       this.#statusDirty = true;
-      await this.#d.store.setStatus({ error: message, path: relPath, code: errorClass }, this.#d.clock()).catch((se: unknown) => this.#d.logger.warn({ err: (se as Error).message }, 'could not record the catalogue error in the state'));
+      await this.#d.store.setStatus({ error: message, path: relPath, code: errorClass }, this.#d.clock()).catch((se: unknown) => this.#d.logger.warn({ err: (se as Error).message }, 'could not record the catalog error in the state'));
     }
     return this.#failure;
   }
@@ -200,7 +200,7 @@ export class StacCatalog {
   async #drain(): Promise<unknown> {
     this.#kicked = false;
     // The root exists before the first item JSON can: a tool that opens the mirror mid-way through
-    // the first sync (or after a crash there) finds a catalogue whose links all resolve. It is written
+    // the first sync (or after a crash there) finds a catalog whose links all resolve. It is written
     // here, inside the one-at-a-time drain, never beside it: a root written between an item's
     // setWritten and its collection's rewrite would link a collection.json that is not there yet.
     if (this.#rootStale || (!this.#rootChecked && !(await lstatOrNull(path.join(this.#d.root, CATALOG_FILE))))) await this.#catalog();
@@ -316,7 +316,7 @@ export class StacCatalog {
   }
 
   /**
-   * Take items out of the catalogue before their files go (reconcile): the collection stops linking
+   * Take items out of the catalog before their files go (reconcile): the collection stops linking
    * them, then their JSON is removed. They come back when their remaining assets are complete.
    */
   async withdraw(items: readonly ItemRef[]): Promise<number> {
@@ -341,18 +341,18 @@ export class StacCatalog {
     return rows.length;
   }
 
-  /** Reconcile's hook: the items of these jobs leave the catalogue before the files are removed. */
+  /** Reconcile's hook: the items of these jobs leave the catalog before the files are removed. */
   async beforeRemove(jobs: readonly Pick<Job, 'key'>[]): Promise<void> {
     const seen = new ItemRefSet();
     for (const j of jobs) {
       const it = itemOfKey(j.key);
       if (it) seen.add(it);
     }
-    // The index stops listing them before their files go, like the catalogue.
+    // The index stops listing them before their files go, like the catalog.
     if ((await this.withdraw([...seen])) > 0) await this.#d.index?.beforeRemove();
   }
 
-  /** Write the index now if the catalogue changed since its last rewrite (shutdown, one-shot commands). */
+  /** Write the index now if the catalog changed since its last rewrite (shutdown, one-shot commands). */
   async flushIndex(): Promise<void> {
     await this.#d.index?.flush();
   }

@@ -1,4 +1,4 @@
-// The catalogue's documents, built from the state: an item JSON beside its assets (hrefs to the local
+// The catalog's documents, built from the state: an item JSON beside its assets (hrefs to the local
 // files, file:size and file:checksum of the bytes written), a collection.json linking its written
 // items, the root catalog.json linking its collections. Pure: no I/O (stac-catalog.ts writes them).
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { extentOf } from './stac-extent.js';
 import { keptCollectionAssets, keptLinks, publicUrl, publicUrlsIn, type Link } from './stac-hrefs.js';
 import { CATALOG_FILE, collectionFile, itemJsonFile } from './stac-names.js';
 
-/** The STAC version of every document the catalogue writes. */
+/** The STAC version of every document the catalog writes. */
 export const STAC_VERSION = '1.1.0';
 export const FILE_EXTENSION = 'https://stac-extensions.github.io/file/v2.1.0/schema.json';
 const STRUCTURAL = new Set(['self', 'root', 'parent', 'collection', 'child', 'item', 'items', 'next', 'prev', 'canonical']);
@@ -73,7 +73,7 @@ export function buildCatalog(collections: readonly string[]): string {
     type: 'Catalog',
     stac_version: STAC_VERSION,
     id: 'constellr-sync-mirror',
-    description: 'A local mirror kept by constellr-sync: a self-contained STAC catalogue with assets.',
+    description: 'A local mirror kept by constellr-sync: a self-contained STAC catalog with assets.',
     links: [
       { rel: 'root', href: `./${CATALOG_FILE}`, type: 'application/json' },
       ...collections.map((c) => ({ rel: 'child', href: `./${collectionFile(c)}`, type: 'application/json' })),

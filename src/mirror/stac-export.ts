@@ -1,6 +1,6 @@
-// The mirror's catalogue as a stream of STAC items, for `export --format stac-ndjson` (one item per line)
+// The mirror's catalog as a stream of STAC items, for `export --format stac-ndjson` (one item per line)
 // and the GeoParquet index (stac-index.ts, `export --format stac-geoparquet`): each item as the
-// catalogue holds it, read from its item JSON, with asset hrefs relative to the mirror root (the
+// catalog holds it, read from its item JSON, with asset hrefs relative to the mirror root (the
 // files are meant to sit there). Structural links (root, parent, collection) only make sense beside the
 // item file and are left out; `canonical` (the API's copy) stays. No URL keeps credentials or a
 // signature (lib/url-safety.ts).
@@ -14,7 +14,7 @@ const DROP = new Set(['self', 'root', 'parent', 'collection']);
 const READ_AHEAD = 16;
 export type ExportedItem = Record<string, unknown> & { id: string; collection: string; assets?: Record<string, { href?: string }>; links?: { rel: string; href: string }[] };
 
-/** Items whose JSON is in the catalogue, in (collection, id) order; `missing` counts unreadable ones. */
+/** Items whose JSON is in the catalog, in (collection, id) order; `missing` counts unreadable ones. */
 export async function* stacItems(store: CatalogStore, root: string, stats: { missing: number } = { missing: 0 }): AsyncGenerator<ExportedItem> {
   let after: { collection: string; id: string } | null = null;
   for (;;) {
@@ -38,7 +38,7 @@ export async function* stacItems(store: CatalogStore, root: string, stats: { mis
       const dir = path.posix.dirname(row.jsonPath!);
       for (const a of Object.values(item.assets ?? {})) if (typeof a.href === 'string') a.href = path.posix.normalize(path.posix.join(dir, a.href));
       item.links = (item.links ?? []).filter((l) => !DROP.has(l.rel));
-      // What the catalogue holds is public already; a file written by an older version may not be.
+      // What the catalog holds is public already; a file written by an older version may not be.
       yield publicUrlsIn(item);
     }
     const last = page.at(-1);

@@ -1,4 +1,4 @@
-// Catalogue files are written like any mirrored file: complete content in a temporary file under the
+// Catalog files are written like any mirrored file: complete content in a temporary file under the
 // reserved folder (same filesystem), fsync, rename into place, fsync the directory. Never a partial
 // JSON under its final name. Paths come from the mirror's own rules (relative, no `..`). Each writer
 // has its own temporary folder (catalog-tmp/<instance>/): replicas sharing the mirror never remove
@@ -14,14 +14,14 @@ export const CATALOG_TMP_DIR = path.join(RESERVED_DIR, 'catalog-tmp');
 /** Leftover temporary files older than this are a dead writer's (a write takes milliseconds). */
 export const CATALOG_TMP_STALE_MS = 60 * 60_000;
 
-/** A catalogue file could not be written or removed: which one, and the error class (errors.ts). */
+/** A catalog file could not be written or removed: which one, and the error class (errors.ts). */
 export class CatalogFileError extends Error {
   readonly errorClass: string;
   constructor(
     readonly relPath: string,
     cause: unknown,
   ) {
-    const c = classifyError(cause, `STAC catalogue file ${relPath}`);
+    const c = classifyError(cause, `STAC catalog file ${relPath}`);
     super(c.message, { cause });
     this.errorClass = c.errorClass;
   }
@@ -34,7 +34,7 @@ export function newTmpDir(): string {
 
 function segmentsOf(relPath: string): string[] {
   const segs = relPath.split('/');
-  if (segs.some((s) => s === '' || s === '.' || s === '..') || segs[0] === RESERVED_DIR) throw new Error(`refusing catalogue path ${JSON.stringify(relPath)}`);
+  if (segs.some((s) => s === '' || s === '.' || s === '..') || segs[0] === RESERVED_DIR) throw new Error(`refusing catalog path ${JSON.stringify(relPath)}`);
   return segs;
 }
 
@@ -64,7 +64,7 @@ async function write(root: string, relPath: string, text: string, tmpRel: string
   const st = await lstatOrNull(dest);
   if (st?.isDirectory()) {
     await fsp.rm(tmp, { force: true });
-    throw new CatalogFileError(relPath, Object.assign(new Error(`${relPath} is a directory; the catalogue file cannot go there`), { code: 'EISDIR' }));
+    throw new CatalogFileError(relPath, Object.assign(new Error(`${relPath} is a directory; the catalog file cannot go there`), { code: 'EISDIR' }));
   }
   try {
     await fsp.rename(tmp, dest);
@@ -75,7 +75,7 @@ async function write(root: string, relPath: string, text: string, tmpRel: string
   await syncCreatedDirs(created, path.dirname(dest));
 }
 
-/** The sha256 (hex) of a catalogue text, as the state records what was written. */
+/** The sha256 (hex) of a catalog text, as the state records what was written. */
 export function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -88,8 +88,8 @@ export async function holds(root: string, relPath: string, sum: string | null): 
 }
 
 /**
- * Remove a catalogue file (absent is fine) and sync its directory. With `ifDigest`, only when the
- * file holds exactly what the catalogue wrote (anything else there, an asset say, is left alone).
+ * Remove a catalog file (absent is fine) and sync its directory. With `ifDigest`, only when the
+ * file holds exactly what the catalog wrote (anything else there, an asset say, is left alone).
  * Returns whether a file was removed.
  */
 export async function removeCatalogFile(root: string, relPath: string, ifDigest?: string): Promise<boolean> {

@@ -1,8 +1,8 @@
-// Which of the API's URLs the catalogue keeps, and how. A link or collection asset whose URL expires
+// Which of the API's URLs the catalog keeps, and how. A link or collection asset whose URL expires
 // (a pre-signed one) is left out: it stops working anyway. Every other URL in a kept document (links,
 // asset fields such as `alternate.*.href`, providers, the `canonical` link) goes through publicUrl():
 // no user info, no signature, expiry, token, key or credential parameter (lib/url-safety.ts). The
-// state keeps the same: items with their selected assets only, collection documents like the catalogue.
+// state keeps the same: items with their selected assets only, collection documents like the catalog.
 import { hrefExpiry } from '../api/stac/items.js';
 import { keptItemJson } from '../api/stac/record.js';
 import { publicUrl, publicUrlsIn } from '../lib/url-safety.js';
@@ -26,7 +26,7 @@ function lasting(href: unknown): href is string {
   }
 }
 
-/** The API's links a catalogue document keeps: not structural, http(s), not expiring, public. */
+/** The API's links a catalog document keeps: not structural, http(s), not expiring, public. */
 export function keptLinks(links: unknown, structural: ReadonlySet<string>): Link[] {
   if (!Array.isArray(links)) return [];
   return (links as Link[]).filter((l) => l !== null && typeof l === 'object' && !structural.has(l.rel) && lasting(l.href)).map((l) => publicUrlsIn(l));

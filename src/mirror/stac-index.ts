@@ -1,15 +1,15 @@
 // The mirror's index as stac-geoparquet: `<mirror>/items.parquet`, one row per item of the STAC
-// catalogue, for GeoPandas, DuckDB, pyarrow, QGIS (README "Query the mirror"). One file for every
+// catalog, for GeoPandas, DuckDB, pyarrow, QGIS (README "Query the mirror"). One file for every
 // collection: a mirror holds one or a few collections of the same products (same properties, same
 // assets), and a query spans them ("every LST item over this field"); the collections' documents are
 // in the file metadata.
 //
-// Fed from the same state as the catalogue writer: the items whose JSON is in the catalogue, read from
-// that JSON (stac-export.ts), so its rows are the catalogue's items and its asset hrefs the same
-// files, relative to the mirror root. Kept current like the catalogue: the catalogue says when it
+// Fed from the same state as the catalog writer: the items whose JSON is in the catalog, read from
+// that JSON (stac-export.ts), so its rows are the catalog's items and its asset hrefs the same
+// files, relative to the mirror root. Kept current like the catalog: the catalog says when it
 // changed, and the index is rewritten at most once per delay. Written atomically: a temporary file
 // under the reserved folder, fsync, rename, fsync of the folder; a crash leaves the previous complete
-// file or the new one. Never ahead of the files it points to: an item is in the catalogue only once
+// file or the new one. Never ahead of the files it points to: an item is in the catalog only once
 // its files are in place, and before reconcile removes files the index is rewritten without their
 // items (beforeRemove), or removed when that fails. With replicas, one writer at a time (the lock).
 import { randomBytes } from 'node:crypto';
@@ -25,7 +25,7 @@ import { newTmpDir } from './stac-files.js';
 import { collectionFile, INDEX_FILE } from './stac-names.js';
 
 export { INDEX_FILE };
-/** How long after a catalogue change the index is rewritten (changes meanwhile join that rewrite). */
+/** How long after a catalog change the index is rewritten (changes meanwhile join that rewrite). */
 export const INDEX_DELAY_MS = 1000;
 /** After a failed rewrite (disk full, a file system error): tried again after this, doubling up to 5 min. */
 export const INDEX_RETRY_MS = 10_000;
@@ -42,7 +42,7 @@ export interface IndexDeps {
   retryMs?: number;
 }
 
-/** The collection documents of the catalogue, without their links (relative to collection.json). */
+/** The collection documents of the catalog, without their links (relative to collection.json). */
 async function collectionDocs(store: CatalogStore, root: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const c of await store.collections()) {
@@ -50,14 +50,14 @@ async function collectionDocs(store: CatalogStore, root: string): Promise<Record
       const doc = JSON.parse(await fsp.readFile(path.join(root, ...collectionFile(c).split('/')), 'utf8')) as Record<string, unknown> & { links?: { rel: string }[] };
       out[c] = { ...doc, links: (doc.links ?? []).filter((l) => !STRUCTURAL.has(l.rel)) };
     } catch {
-      // no written item in it (yet): not in the catalogue, not in the index
+      // no written item in it (yet): not in the catalog, not in the index
     }
   }
   return out;
 }
 
 /**
- * Write the index of the catalogue at `root` to `dest` atomically: `tmp` (same filesystem), fsync,
+ * Write the index of the catalog at `root` to `dest` atomically: `tmp` (same filesystem), fsync,
  * rename, fsync of dest's folder. Also `export --format stac-geoparquet`.
  */
 export async function writeIndexFile(store: CatalogStore, root: string, dest: string, tmp: string, stats: { missing: number } = { missing: 0 }): Promise<WriteResult> {
@@ -111,7 +111,7 @@ export class StacIndex {
   }
 
   /**
-   * The catalogue changed: rewrite after the delay, or after three times the last rewrite's duration
+   * The catalog changed: rewrite after the delay, or after three times the last rewrite's duration
    * when that is longer, so a large index (a minute per rewrite at 100,000 items on a busy machine)
    * takes at most a quarter of the time while a first sync keeps changing it. Never throws.
    */
@@ -140,7 +140,7 @@ export class StacIndex {
     this.#timer.unref();
   }
 
-  /** Rewrite now if the catalogue changed since the last rewrite; one at a time. */
+  /** Rewrite now if the catalog changed since the last rewrite; one at a time. */
   flush(): Promise<void> {
     return this.#serial(async () => {
       if (this.#dirty) await this.#write();
@@ -153,7 +153,7 @@ export class StacIndex {
   }
 
   /**
-   * Before reconcile removes files: the index stops listing items the catalogue withdrew. If it cannot
+   * Before reconcile removes files: the index stops listing items the catalog withdrew. If it cannot
    * be rewritten, it is removed (a missing index points at nothing); if that fails too, this throws
    * and the files stay.
    */

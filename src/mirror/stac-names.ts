@@ -1,13 +1,13 @@
 // The STAC mirror's layout rule for reserved names (source: stac). Asset keys are
 // `<collection>/<item id>/<file name>`, each segment escaped by the STAC source (`%` → `%25`, `/` → `%2F`,
-// `\` → `%5C`), and the catalogue writes into the same tree:
+// `\` → `%5C`), and the catalog writes into the same tree:
 //   catalog.json, items.parquet                    depth 1, beside the collection folders
 //   <collection>/collection.json                   depth 2, beside the item folders
 //   <collection>/<item>/<item>.json                depth 3, beside the asset files
-// A segment that would take the catalogue's name at its depth (compared as the most lenient filesystem
+// A segment that would take the catalog's name at its depth (compared as the most lenient filesystem
 // compares names: any case, NFC/NFD/NFKC spellings, trailing dots or spaces) is stored with `%%` in
 // front instead. An escaped segment never contains `%%` (every `%` it has is followed by 25, 2F or 5C),
-// so a mapped name can never be another segment's name, and no server name can reach a catalogue path.
+// so a mapped name can never be another segment's name, and no server name can reach a catalog path.
 // The mapping is recorded where the path is: the manifest (key → path) and the item's asset href.
 import { escapeSegment } from '../api/stac/items.js';
 import type { ItemRef } from '../lib/item-ref.js';
@@ -15,12 +15,12 @@ import { FOLD_ALL, foldName, isReservedSegment, shortenSegment } from './paths.j
 
 export const CATALOG_FILE = 'catalog.json';
 export const COLLECTION_FILE = 'collection.json';
-/** The GeoParquet index of the catalogue (stac-index.ts), beside catalog.json. */
+/** The GeoParquet index of the catalog (stac-index.ts), beside catalog.json. */
 export const INDEX_FILE = 'items.parquet';
 /** Put in front of a segment that would take a reserved name. */
 export const MAPPED_PREFIX = '%%';
 
-/** How the mirror maps key segments to names on disk: plain (assets) or with the STAC catalogue's names reserved. */
+/** How the mirror maps key segments to names on disk: plain (assets) or with the STAC catalog's names reserved. */
 export type NameRules = 'plain' | 'stac';
 
 /** A name as the most lenient filesystem compares it: any case, NFKC, trailing dots and spaces dropped (SMB). */
@@ -28,10 +28,10 @@ export function looseFold(seg: string): string {
   return foldName(seg.normalize('NFKC').replace(/[. ]+$/, ''), FOLD_ALL);
 }
 
-/** Names the catalogue uses at the root, beside the collection folders: catalog.json, and the
+/** Names the catalog uses at the root, beside the collection folders: catalog.json, and the
  * GeoParquet index (stac-index.ts INDEX_FILE; test/unit/stac-names.test.ts checks they agree). */
 const ROOT_NAMES = new Set([looseFold(CATALOG_FILE), looseFold(INDEX_FILE)]);
-/** Names the catalogue uses inside a collection folder, beside the item folders. */
+/** Names the catalog uses inside a collection folder, beside the item folders. */
 const COLLECTION_NAMES = new Set([looseFold(COLLECTION_FILE)]);
 
 /** The item JSON's file name, from the item's key segment (escaped id). */
@@ -43,7 +43,7 @@ function mapped(seg: string): string {
   return shortenSegment(`${MAPPED_PREFIX}${seg}`);
 }
 
-/** Is this on-disk segment at this depth (0: collection folder, 1: item folder, 2: file) a catalogue name? */
+/** Is this on-disk segment at this depth (0: collection folder, 1: item folder, 2: file) a catalog name? */
 export function isCatalogName(depth: number, seg: string, itemSeg?: string): boolean {
   const f = looseFold(seg);
   if (depth === 0) return ROOT_NAMES.has(f) || isReservedSegment(seg);
@@ -53,7 +53,7 @@ export function isCatalogName(depth: number, seg: string, itemSeg?: string): boo
 }
 
 /**
- * The on-disk segments of a STAC key with the catalogue's names mapped away. `keySegs` are the key's
+ * The on-disk segments of a STAC key with the catalog's names mapped away. `keySegs` are the key's
  * segments as listed (escaped), `onDisk` the same after shortening; both have the same length.
  */
 export function mapStacSegments(keySegs: readonly string[], onDisk: readonly string[]): string[] {
@@ -72,7 +72,7 @@ export function itemFolder(escapedId: string): string {
   return isCatalogName(1, s) ? mapped(s) : s;
 }
 
-/** Where the catalogue keeps a collection's document and an item's JSON (relative to the mirror root). */
+/** Where the catalog keeps a collection's document and an item's JSON (relative to the mirror root). */
 export function collectionFilePath(escapedCollection: string): string {
   return `${collectionFolder(escapedCollection)}/${COLLECTION_FILE}`;
 }
@@ -90,7 +90,7 @@ export function itemOfKey(key: string): ItemRef | null {
 }
 
 /**
- * Does an asset's path on disk take a catalogue name at its depth (placed by an earlier version,
+ * Does an asset's path on disk take a catalog name at its depth (placed by an earlier version,
  * before this rule)? `key` is the asset's key (its item segment names the item JSON).
  */
 export function takesCatalogName(key: string, localPath: string): boolean {

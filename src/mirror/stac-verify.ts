@@ -1,9 +1,9 @@
-// `verify` for the mirror's STAC catalogue: catalog.json → every child collection → every item → every
+// `verify` for the mirror's STAC catalog: catalog.json → every child collection → every item → every
 // asset. Each structural link must be relative, stay inside the mirror and resolve to a readable JSON
 // file; there is no `self`; each asset href resolves to a regular file of the recorded file:size and
 // (with deep) whose bytes hash to file:checksum. The files are untrusted here too: anything unreadable
 // is reported, never thrown. Hrefs are literal relative paths (as written; not percent-decoded).
-// Repair rewrites the catalogue from the state (see stac-catalog.ts).
+// Repair rewrites the catalog from the state (see stac-catalog.ts).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { redactUrl } from '../lib/url-safety.js';
@@ -27,7 +27,7 @@ export interface CatalogVerifyResult {
 type Doc = { type?: unknown; links?: unknown; assets?: unknown };
 const STRUCTURAL = new Set(['root', 'parent', 'child', 'item', 'collection']);
 
-export async function verifyCatalogue(root: string, o: { deep?: boolean; onIssue?: (i: CatalogIssue) => void } = {}): Promise<CatalogVerifyResult> {
+export async function verifyCatalog(root: string, o: { deep?: boolean; onIssue?: (i: CatalogIssue) => void } = {}): Promise<CatalogVerifyResult> {
   const res: CatalogVerifyResult = { collections: 0, items: 0, assets: 0, issues: [] };
   const absRoot = path.resolve(root);
   const issue = (file: string, detail: string) => {
@@ -60,7 +60,7 @@ export async function verifyCatalogue(root: string, o: { deep?: boolean; onIssue
     const out = new Map<string, string[]>();
     if (!Array.isArray(doc.links)) return (issue(file, 'links is not an array'), out);
     for (const l of doc.links as { rel?: unknown; href?: unknown }[]) {
-      if (l?.rel === 'self') issue(file, 'has a self link (a self-contained catalogue has none)');
+      if (l?.rel === 'self') issue(file, 'has a self link (a self-contained catalog has none)');
       if (typeof l?.rel !== 'string' || !STRUCTURAL.has(l.rel)) continue;
       const t = resolve(file, l.href, `${l.rel} link`);
       if (t === null) continue;

@@ -30,7 +30,7 @@ export interface EngineLive {
   pausedReasons: readonly string[];
   authFailed: boolean;
   breakerOpen: boolean;
-  /** This process's STAC catalogue writer cannot write the catalogue now. */
+  /** This process's STAC catalog writer cannot write the catalog now. */
   catalogFailing?: boolean;
 }
 
@@ -122,7 +122,7 @@ export class SyncMetrics {
       });
     live('paused', 'Whether claiming new downloads is paused now (1) for any reason: API down, rate limit, disk full, credentials', (s) => (s.pausedReasons.length > 0 ? 1 : 0));
     live('auth_failed', 'Whether the API rejects the credentials now (1): paused, retried every sync.authRetryInterval', (s) => (s.authFailed ? 1 : 0));
-    live('catalog_failing', 'Whether the STAC catalogue cannot be written now (1): downloads go on, the write is retried (status shows the error and path)', (s) => (s.catalogFailing ? 1 : 0));
+    live('catalog_failing', 'Whether the STAC catalog cannot be written now (1): downloads go on, the write is retried (status shows the error and path)', (s) => (s.catalogFailing ? 1 : 0));
     live('breaker_open', 'Whether the circuit breaker is open or half-open now (1): downloads kept failing, the API looks down', (s) => (s.breakerOpen ? 1 : 0));
     this.buildInfo = new Gauge({
       name: `${p}build_info`,

@@ -74,7 +74,7 @@ export interface Simulator {
   issueToken(): string;
   /** Invalidate every issued token. */
   expireTokens(): void;
-  /** The STAC catalogue, when STAC is served. */
+  /** The STAC catalog, when STAC is served. */
   readonly stac?: StacStore;
   readonly apiKeys: ApiKeyRegistry;
   /** Make /token and bearer tokens fail (the account joined a second workspace), or work again. */

@@ -1,4 +1,4 @@
-// The STAC catalogue's role (CatalogStore: what the catalogue writer, the index and export use) and
+// The STAC catalog's role (CatalogStore: what the catalog writer, the index and export use) and
 // its one implementation over the shared SQL (sql/catalog.ts), reached as `store.catalog` of an open
 // state store: same database, same connections, same dialect as the jobs.
 import type { ItemAssetRef, StacItemRecord } from '../api/wire.js';
@@ -17,7 +17,7 @@ export interface StoredItem extends StacItemRecord {
   writtenExtent: string | null;
 }
 
-/** The catalogue writer's current error (null fields: none). */
+/** The catalog writer's current error (null fields: none). */
 export interface CatalogStatus {
   error: string | null;
   path: string | null;
@@ -27,7 +27,7 @@ export interface CatalogStatus {
 }
 
 export interface CatalogStore {
-  /** Insert or replace items (the catalogue marks are kept; the writer compares digests). */
+  /** Insert or replace items (the catalog marks are kept; the writer compares digests). */
   putItems(items: readonly StacItemRecord[], now: number): Promise<void>;
   getItem(collection: string, id: string): Promise<StoredItem | null>;
   /** Items in (collection, id) order after the given one (paging). */
@@ -88,7 +88,7 @@ function toItem(r: ItemRow): StoredItem {
   return { collection: r.collection, id: r.item_id, raw: r.raw, assets: JSON.parse(r.assets) as ItemAssetRef[], apiUrl: r.api_url, written: r.written, jsonPath: r.json_path, writtenExtent: r.written_extent };
 }
 
-/** The catalogue tables over a store's SqlExec and Dialect (both backends). */
+/** The catalog tables over a store's SqlExec and Dialect (both backends). */
 export class SqlCatalogStore implements CatalogStore {
   readonly #x: SqlExec;
   readonly #q: ReturnType<typeof catalogSql>;

@@ -1,6 +1,6 @@
-// Which catalogue a state belongs to: its source (assets or stac), the API's host and, for a legacy
+// Which catalog a state belongs to: its source (assets or stac), the API's host and, for a legacy
 // account, the username. Recorded in the cursor's source_info with the incremental strategy; a
-// state made for one catalogue is refused for another (exit 2) instead of mixing two catalogues in
+// state made for one catalog is refused for another (exit 2) instead of mixing two catalogs in
 // one mirror. An API key's account cannot be told from the key (keys rotate), so it is not compared;
 // nor is the port, which a local simulator picks anew at each start.
 import type { Config } from '../config/load.js';
@@ -55,7 +55,7 @@ export function identityMismatch(now: StateIdentity, recorded: StateIdentity | n
 }
 
 /**
- * Refuse (exit 2) a state made for another catalogue; record this one's identity in a state that
+ * Refuse (exit 2) a state made for another catalog; record this one's identity in a state that
  * has none yet. `where` names the state (`the state directory /x`).
  */
 export async function checkStateIdentity(config: Config, store: StateStore, where: string): Promise<void> {
@@ -65,7 +65,7 @@ export async function checkStateIdentity(config: Config, store: StateStore, wher
   const why = identityMismatch(now, recorded);
   if (why)
     throw new SyncError(
-      `cannot use ${where}: ${why}. One state and one mirror hold one catalogue: give this one its own --state-dir and --mirror-dir` +
+      `cannot use ${where}: ${why}. One state and one mirror hold one catalog: give this one its own --state-dir and --mirror-dir` +
         `${recorded && recorded.source !== now.source ? ` (or use --source ${recorded.source} with this state)` : ''}`,
       { code: 'SYNC_STATE_MISMATCH' },
     );

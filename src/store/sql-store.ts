@@ -72,7 +72,7 @@ export abstract class SqlStore {
   /** Tell other processes that work was queued (PostgreSQL NOTIFY); nothing for SQLite. */
   protected async wake(): Promise<void> {}
 
-  /** The STAC catalogue's tables, in the same database. */
+  /** The STAC catalog's tables, in the same database. */
   get catalog(): CatalogStore {
     return (this.#catalog ??= new SqlCatalogStore(this.x, this.d));
   }

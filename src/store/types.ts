@@ -1,5 +1,5 @@
 // The state store's roles (PollStore, WorkerStore, OutboxStore, ReconcileStore, StatusStore…; the
-// catalogue's CatalogStore is in catalog-store.ts): callers take a role, never the whole store. SQLite
+// catalog's CatalogStore is in catalog-store.ts): callers take a role, never the whole store. SQLite
 // and PostgreSQL implement the same semantics (SqlStore over src/store/sql/*); methods are async so
 // both fit; only committed facts count.
 import type { SourceJob } from '../api/source.js';
@@ -358,7 +358,7 @@ export interface ReconcileStore extends Pick<PollStore, 'upsertPage'>, Pick<Outb
 /** Read-only views: status, metrics, the status page. */
 export interface StatusStore extends Pick<PollStore, 'getCursor'>, Pick<WorkerStore, 'nextRunAt'>, Pick<OutboxStore, 'outboxCounts'>, Pick<ReconcileStore, 'lastReconcile'> {
   readonly backend: 'sqlite' | 'postgres';
-  /** The catalogue writer's status (the catalogue's tables are in the same state). */
+  /** The catalog writer's status (the catalog's tables are in the same state). */
   readonly catalog: Pick<CatalogStore, 'getStatus'>;
   counts(): Promise<Record<JobState, number>>;
   recentFailures(limit: number): Promise<Job[]>;
@@ -404,7 +404,7 @@ export interface OperatorStore {
 /** The whole store, as the runtime opens it; components take the roles they use. */
 export interface StateStore extends PollStore, CoordinationStore, WorkerStore, OutboxStore, ReconcileStore, StatusStore, OperatorStore {
   readonly backend: 'sqlite' | 'postgres';
-  /** The STAC catalogue's tables (items, collections, the writer's status), same database. */
+  /** The STAC catalog's tables (items, collections, the writer's status), same database. */
   readonly catalog: CatalogStore;
   close(): Promise<void>;
 }

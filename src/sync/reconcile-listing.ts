@@ -131,12 +131,12 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       `${candidates.length} known keys are no longer listed, more than mirror.maxDelete allows (${limit}); nothing was marked or deleted. Check the account, then raise maxDelete (e.g. reconcile --max-delete ${candidates.length}) to apply`,
     );
   } else {
-    // The catalogue lets go of these files first (item links, then item JSON): no link ever dangles.
+    // The catalog lets go of these files first (item links, then item JSON): no link ever dangles.
     if (settings.deletePolicy !== 'keep' && deps.catalog && candidates.length > 0) {
       try {
         await deps.catalog.beforeRemove(candidates);
       } catch (err) {
-        logger.error({ reconcile: id, err: (err as Error).message }, 'the STAC catalogue could not drop the deleted items; nothing is removed this run');
+        logger.error({ reconcile: id, err: (err as Error).message }, 'the STAC catalog could not drop the deleted items; nothing is removed this run');
         result.errors = candidates.length;
         candidates.length = 0;
       }

@@ -2,7 +2,7 @@
 // and returns what the real STAC tools saw. Skipping rules as for pystac-client (helpers/pystac.ts).
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { verifyCatalogue } from '../../src/mirror/stac-verify.js';
+import { verifyCatalog } from '../../src/mirror/stac-verify.js';
 import type { StacStore } from '../../src/simulator/index.js';
 import { pystacUnavailable, runPythonJson } from './pystac.js';
 
@@ -29,18 +29,18 @@ export function runCatalogCheck(mirror: string, timeoutMs = 120_000): Promise<Ca
 }
 
 /**
- * The mirror's catalogue against the simulator's items: opened by pystac (when the venv is there; a
+ * The mirror's catalog against the simulator's items: opened by pystac (when the venv is there; a
  * failure under CI=true when it is not) and by our own verifier; ids, collections, geometry, bbox and
  * properties must equal what the simulator serves. Returns problems ([] = exact).
  */
-export async function catalogueProblems(mirror: string, store: StacStore): Promise<string[]> {
+export async function catalogProblems(mirror: string, store: StacStore): Promise<string[]> {
   const problems: string[] = [];
-  const own = await verifyCatalogue(mirror, { deep: true });
+  const own = await verifyCatalog(mirror, { deep: true });
   problems.push(...own.issues.map((i) => `verify: ${i.file}: ${i.detail}`));
   if (own.items !== store.size) problems.push(`verify walked ${own.items} items, the simulator has ${store.size}`);
   if (pystacUnavailable()) {
     if (process.env.CI === 'true') problems.push(`pystac: ${pystacUnavailable()}`);
-    else console.log(`catalogue checked without pystac: ${pystacUnavailable()}`);
+    else console.log(`catalog checked without pystac: ${pystacUnavailable()}`);
     return problems;
   }
   const r = await runCatalogCheck(mirror);
@@ -49,7 +49,7 @@ export async function catalogueProblems(mirror: string, store: StacStore): Promi
   for (const rec of store.all()) {
     const it = got.get(`${rec.collection}/${rec.id}`);
     if (!it) {
-      problems.push(`catalogue lacks ${rec.collection}/${rec.id}`);
+      problems.push(`catalog lacks ${rec.collection}/${rec.id}`);
       continue;
     }
     got.delete(`${rec.collection}/${rec.id}`);
@@ -60,7 +60,7 @@ export async function catalogueProblems(mirror: string, store: StacStore): Promi
     if (!isDeepStrictEqual(it.properties, props)) problems.push(`properties of ${rec.id}: ${JSON.stringify(it.properties)} != ${JSON.stringify(props)}`);
     if (!isDeepStrictEqual(Object.keys(it.assets).sort(), rec.assets.map((a) => a.key).sort())) problems.push(`asset keys of ${rec.id}`);
   }
-  for (const k of got.keys()) problems.push(`catalogue has ${k}, the simulator does not`);
+  for (const k of got.keys()) problems.push(`catalog has ${k}, the simulator does not`);
   return problems;
 }
 

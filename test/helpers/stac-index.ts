@@ -1,4 +1,4 @@
-// The mirror's GeoParquet index (items.parquet) against its STAC catalogue: the same items, each with
+// The mirror's GeoParquet index (items.parquet) against its STAC catalog: the same items, each with
 // the same geometry, bbox, datetime and asset files (hrefs relative to the mirror root naming the files
 // the item JSON names, with the same file:size and file:checksum). Read with hyparquet here, and with
 // stac-geoparquet, GeoPandas and DuckDB (test/python/geoparquet_check.py) when the venv is there (under
@@ -28,8 +28,8 @@ async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
 }
 
-/** Every item the catalogue links, by `<collection>/<id>`, with its JSON's path relative to the mirror. */
-export async function catalogueItems(mirror: string): Promise<Map<string, { rel: string; item: ItemJson }>> {
+/** Every item the catalog links, by `<collection>/<id>`, with its JSON's path relative to the mirror. */
+export async function catalogItems(mirror: string): Promise<Map<string, { rel: string; item: ItemJson }>> {
   const out = new Map<string, { rel: string; item: ItemJson }>();
   const cat = await readJson<{ links: Link[] }>(path.join(mirror, 'catalog.json'));
   for (const child of cat.links.filter((l) => l.rel === 'child')) {
@@ -48,7 +48,7 @@ export async function indexProblems(mirror: string): Promise<string[]> {
   const file = path.join(mirror, 'items.parquet');
   if (!existsSync(file)) return ['no items.parquet'];
   const problems: string[] = [];
-  const cat = await catalogueItems(mirror);
+  const cat = await catalogItems(mirror);
   const rows = (await parquetReadObjects({ file: await asyncBufferFromFile(file), utf8: true })) as {
     id: string;
     collection: string;
@@ -63,7 +63,7 @@ export async function indexProblems(mirror: string): Promise<string[]> {
     seen.add(k);
     const c = cat.get(k);
     if (!c) {
-      problems.push(`index has ${k}, the catalogue does not`);
+      problems.push(`index has ${k}, the catalog does not`);
       continue;
     }
     const { item, rel } = c;
@@ -79,7 +79,7 @@ export async function indexProblems(mirror: string): Promise<string[]> {
       if ((v!['file:size'] === null ? undefined : Number(v!['file:size'])) !== want['file:size'] || (v!['file:checksum'] ?? undefined) !== want['file:checksum']) problems.push(`file:size/checksum of ${a} of ${k}`);
     }
   }
-  for (const k of cat.keys()) if (!seen.has(k)) problems.push(`catalogue has ${k}, the index does not`);
+  for (const k of cat.keys()) if (!seen.has(k)) problems.push(`catalog has ${k}, the index does not`);
   if (seen.size !== rows.length) problems.push(`${rows.length} rows for ${seen.size} items`);
   const why = pystacUnavailable();
   if (why) {

@@ -1,4 +1,4 @@
-// STAC fixtures for integration tests: the simulator serving a sample STAC catalogue with an API key,
+// STAC fixtures for integration tests: the simulator serving a sample STAC catalog with an API key,
 // and a byte-for-byte comparison of a mirror with the simulator's STAC items (key
 // `<collection>/<item id>/<file name>`, content from the storage objects).
 import { promises as fsp } from 'node:fs';
@@ -28,8 +28,8 @@ export async function expectedStacFiles(store: StacStore): Promise<Map<string, {
   return out;
 }
 
-/** A file of the mirror's STAC catalogue (stac.catalog): catalog.json, collection.json, item JSON (layout: mirror/stac-names.ts), and its index items.parquet (stac.geoparquet). */
-export function isCatalogueFile(key: string): boolean {
+/** A file of the mirror's STAC catalog (stac.catalog): catalog.json, collection.json, item JSON (layout: mirror/stac-names.ts), and its index items.parquet (stac.geoparquet). */
+export function isCatalogFile(key: string): boolean {
   return key === 'catalog.json' || key === 'items.parquet' || /^[^/]+\/collection\.json$/.test(key) || /^[^/]+\/(?:%%)?([^/]+)\/\1\.json$/.test(key);
 }
 
@@ -45,8 +45,8 @@ export async function verifyStacMirror(mirrorDir: string, store: StacStore): Pro
     else if (st.size !== w.size) problems.push(`size ${key}: ${st.size} != ${w.size}`);
     else if ((await sha256File(file)) !== w.sha256) problems.push(`content ${key}`);
   }
-  // The STAC catalogue's own files (stac.catalog) are checked by stac-catalog.test.ts.
-  for (const key of have.keys()) if (!want.has(key) && !isCatalogueFile(key)) problems.push(`extra ${key}`);
+  // The STAC catalog's own files (stac.catalog) are checked by stac-catalog.test.ts.
+  for (const key of have.keys()) if (!want.has(key) && !isCatalogFile(key)) problems.push(`extra ${key}`);
   return problems;
 }
 

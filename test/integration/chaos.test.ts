@@ -1,20 +1,20 @@
 // The chaos test (issue 3 §8). The `run` daemon is a child process against the simulator with every
 // fault on (≥10 % 5xx, 429s, resets, close-delimited truncations, a 3 s token TTL, redirect mode), a
-// catalogue of 200 assets with six of 64 MiB, throttled bodies so kills land mid-body, and ≥15 SIGKILLs
+// inventory of 200 assets with six of 64 MiB, throttled bodies so kills land mid-body, and ≥15 SIGKILLs
 // at seeded random moments, restarted each time. At the end the mirror must be sha256-identical to the
-// catalogue, nothing partial may exist outside staging, staging must be empty, and the bytes served
-// must stay ≤ 1.3 × the catalogue (resume works). Reproduce a run with TEST_SEED=<seed>.
+// inventory, nothing partial may exist outside staging, staging must be empty, and the bytes served
+// must stay ≤ 1.3 × the inventory (resume works). Reproduce a run with TEST_SEED=<seed>.
 // The same test runs against the STAC source (issue 14): 200 items × 3 assets through POST
 // /stac/search with an API key, pre-signed URLs that expire before the big downloads end (refresh,
-// then Range resume), every fault on; the mirror must equal the STAC catalogue byte for byte, and its
-// GeoParquet index must list exactly the catalogue's items.
+// then Range resume), every fault on; the mirror must equal the STAC catalog byte for byte, and its
+// GeoParquet index must list exactly the catalog's items.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import { AssetInventory, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
 import { STAC_KEY, expectedStacFiles, stacEndStateProblems } from '../helpers/stac.js';
-import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { catalogProblems } from '../helpers/stac-catalog.js';
 import { indexProblems } from '../helpers/stac-index.js';
 
 const KiB = 1024;
@@ -100,9 +100,9 @@ async function stacScenario(rng: Rng, faults: SimulatorOptions['faults']): Promi
     config: { source: 'stac', stac: { pageSize: 50 } },
     count: want.size,
     totalBytes: [...want.values()].reduce((a, f) => a + f.size, 0),
-    // ... and the mirror is a STAC catalogue equal to the simulator's items (pystac, stac-pydantic).
-    // ... and its GeoParquet index (items.parquet) lists exactly the catalogue's items, with the same files.
-    problems: async (mirror, state) => [...(await stacEndStateProblems(mirror, state, store)), ...(await catalogueProblems(mirror, store)), ...(await indexProblems(mirror))],
+    // ... and the mirror is a STAC catalog equal to the simulator's items (pystac, stac-pydantic).
+    // ... and its GeoParquet index (items.parquet) lists exactly the catalog's items, with the same files.
+    problems: async (mirror, state) => [...(await stacEndStateProblems(mirror, state, store)), ...(await catalogProblems(mirror, store)), ...(await indexProblems(mirror))],
     checkFaults: (why) => {
       // expired or refused URLs were refreshed by fetching items again, one request per item at a time
       expect([...s.stats.stac.itemRequestsById.values()].reduce((a, b) => a + b, 0), why('item re-fetches')).toBeGreaterThan(0);
@@ -191,7 +191,7 @@ it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and
   for (const f of ['reset', 'truncate', '429']) expect(sim.stats.faultsInjected[f] ?? 0, why(`${f} faults`)).toBeGreaterThan(0);
   sc.checkFaults(why);
   // resume works: restarts from byte 0 would cost far more than 30 %
-  expect(ratio, why('bytes served / catalogue bytes')).toBeLessThanOrEqual(1.3);
+  expect(ratio, why('bytes served / inventory bytes')).toBeLessThanOrEqual(1.3);
   await fsp.rm(dirs.mirror, { recursive: true, force: true });
   await sim.close();
   sim = undefined;

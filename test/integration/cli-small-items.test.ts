@@ -45,7 +45,7 @@ describe('a one-shot sync with rejected credentials', () => {
 });
 
 describe('simulate --source stac', () => {
-  it('the banner counts the STAC assets next to the items, and names the asset API catalogue as the other one', async () => {
+  it('the banner counts the STAC assets next to the items, and names the asset API inventory as the other one', async () => {
     const p = spawnCli(['simulate', '--source', 'stac', '--items', '20', '--port', '0', '--admin-port', '0']);
     await new Promise<void>((resolve, reject) => {
       const t = setInterval(() => {

@@ -151,7 +151,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
     for (const r of rows) expect(r.attempts, why).toBeGreaterThanOrEqual(2);
     for (const a of assets) expect(completed.get(a.key) ?? 0, a.key).toBeGreaterThanOrEqual(1);
 
-    // The mirror is byte-identical to the catalogue.
+    // The mirror is byte-identical to the simulator's inventory.
     for (const a of sim.inventory.values()) {
       const got = readFileSync(path.join(mirror, a.key));
       const want = contentBytes(a.seed, a.size);

@@ -1,7 +1,7 @@
 // A real STAC client (pystac-client, in the venv made by .ci/run) against the simulator: it opens
 // /stac, checks conformance, searches with a filter, sortby and a small limit, and pages to the end
 // through `next` links (POST bodies, and GET hrefs). Its item ids and asset hrefs must be exactly
-// the simulator's catalogue, computed here independently from the store.
+// the simulator's catalog, computed here independently from the store.
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sampleStacStore, startSimulator, type Simulator, type StacItemRecord, type StacStore } from '../../src/simulator/index.js';
@@ -29,7 +29,7 @@ function storagePath(sim: Simulator, href: string): string {
   return u.pathname.split('/').map(decodeURIComponent).join('/');
 }
 
-function expectCatalogue(sim: Simulator, r: PystacResult, expected: StacItemRecord[]): void {
+function expectCatalog(sim: Simulator, r: PystacResult, expected: StacItemRecord[]): void {
   expect(r.items.map((i) => `${i.collection}/${i.id}`)).toEqual(expected.map((e) => `${e.collection}/${e.id}`));
   for (const [n, item] of r.items.entries()) {
     const rec = expected[n]!;
@@ -67,7 +67,7 @@ describe.skipIf(skipPystac())('pystac-client against the STAC simulator', () => 
       .filter((x) => x.collection !== 'lstzoom' && x.updatedMs! > cutoff)
       .sort((a, b) => a.updatedMs! - b.updatedMs! || a.collection.localeCompare(b.collection) || (a.id < b.id ? -1 : 1));
     expect(expected.length).toBeGreaterThan(8);
-    expectCatalogue(sim, r, expected);
+    expectCatalog(sim, r, expected);
     expect(r.matched).toBe(expected.length);
     expect(r.pages).toBe(Math.ceil(expected.length / 4));
     // every page was a POST: pystac-client followed the next links' method and body
@@ -100,7 +100,7 @@ describe.skipIf(skipPystac())('pystac-client against the STAC simulator', () => 
       .sort((a, b) => b.datetimeMs - a.datetimeMs || a.collection.localeCompare(b.collection) || (a.id < b.id ? -1 : 1));
     expect(expected.length).toBeGreaterThan(0);
     expect(expected.length).toBeLessThan(store.all().filter((x) => x.collection === collection).length);
-    expectCatalogue(sim, r, expected);
+    expectCatalog(sim, r, expected);
     expect(r.matched).toBe(expected.length);
   });
 
@@ -118,7 +118,7 @@ describe.skipIf(skipPystac())('pystac-client against the STAC simulator', () => 
       .all()
       .filter((x) => x.collection !== 'lstprecision')
       .sort((a, b) => b.datetimeMs - a.datetimeMs || a.collection.localeCompare(b.collection) || (a.id < b.id ? -1 : 1));
-    expectCatalogue(sim, r, expected);
+    expectCatalog(sim, r, expected);
     expect(r.pages).toBe(Math.ceil(expected.length / 5));
     expect(sim.stats.stac.searchPostRequests).toBe(0);
     expect(sim.stats.stac.searchRequests).toBe(r.pages);

@@ -10,7 +10,7 @@ import type { StoredLocator } from '../../src/api/stac/locator.js';
 import { sampleStacStore, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { mirrorFiles, openStore, syncInProcess, tempDirs, type TempDirs } from '../helpers/harness.js';
 import { pystacUnavailable, runPystacCheck, skipPystac } from '../helpers/pystac.js';
-import { isCatalogueFile } from '../helpers/stac.js';
+import { isCatalogFile } from '../helpers/stac.js';
 
 const KEY = 'pystac-mirror-key-0123456789';
 
@@ -53,9 +53,9 @@ describe.skipIf(skipPystac())('pystac-client and constellr-sync see the same ite
         hrefs.set(key, href);
       }
     const files = await mirrorFiles(dirs.mirror);
-    expect([...files.keys()].filter((f) => !isCatalogueFile(f)).sort()).toEqual([...expected.keys()].sort());
-    // ... and the mirror's STAC catalogue holds one item JSON per item pystac-client saw
-    const itemFiles = [...files.keys()].filter((f) => isCatalogueFile(f) && f !== 'catalog.json' && f !== 'items.parquet' && !f.endsWith('/collection.json'));
+    expect([...files.keys()].filter((f) => !isCatalogFile(f)).sort()).toEqual([...expected.keys()].sort());
+    // ... and the mirror's STAC catalog holds one item JSON per item pystac-client saw
+    const itemFiles = [...files.keys()].filter((f) => isCatalogFile(f) && f !== 'catalog.json' && f !== 'items.parquet' && !f.endsWith('/collection.json'));
     expect(itemFiles.sort()).toEqual(py.items.map((it) => `${it.collection}/${it.id}/${it.id}.json`).sort());
 
     // each job names the item and asset pystac-client saw, and keeps no signed href once done (issue 22 §6)

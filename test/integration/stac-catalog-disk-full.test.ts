@@ -1,10 +1,10 @@
-// Issue 22 item 1 on a real full disk: the STAC catalogue cannot be written (ENOSPC), and the daemon
+// Issue 22 item 1 on a real full disk: the STAC catalog cannot be written (ENOSPC), and the daemon
 // neither crashes nor loops on it. Inside its own mount namespace (`unshare -rm`, as
 // fault-disk-full.test.ts) on a 2 MiB tmpfs: `run` mirrors 3 items, a filler takes every free byte,
 // then an item with an empty asset is listed: its download needs no space (an empty file), its item
 // JSON does. Expected: the download is done, the error is
 // logged once with the path, `status --json` and /api/status show it, constellr_sync_catalog_failing is
-// 1, the writer keeps trying (debug lines), and once space is freed the catalogue is written again and
+// 1, the writer keeps trying (debug lines), and once space is freed the catalog is written again and
 // pystac opens it with every href resolving. Skips where unprivileged namespaces are unavailable.
 import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { configFlags, killAll, spawnProc } from '../helpers/fault-daemon.js';
 import { CLI_MAIN, closedPort, runCli, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
-import { verifyCatalogue } from '../../src/mirror/stac-verify.js';
+import { verifyCatalog } from '../../src/mirror/stac-verify.js';
 import { skipPystac } from '../helpers/pystac.js';
 import { runCatalogCheck } from '../helpers/stac-catalog.js';
 import { STAC_KEY, startStacSim } from '../helpers/stac.js';
@@ -36,8 +36,8 @@ afterEach(async () => {
 
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a full disk', () => {
-  it('ENOSPC on a catalogue write: logged once with the path, in status, /api/status and the metric, retried, written once space is back', async () => {
+describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalog on a full disk', () => {
+  it('ENOSPC on a catalog write: logged once with the path, in status, /api/status and the metric, retried, written once space is back', async () => {
     sim = await startStacSim(seed, 3, { maxSize: 8 * 1024 });
     dirs = await tempDirs('stac-catalog-disk-full');
     const fsRoot = path.join(dirs.root, 'small');
@@ -60,8 +60,8 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     const script = `mount -t tmpfs -o size=2m none ${sh(fsRoot)} && exec ${node} run ${args.map(sh).join(' ')}`;
     const d = spawnProc('unshare', ['-rm', 'sh', '-c', script], { CONSTELLR_API_KEY: STAC_KEY });
     const inNs = (p: string) => path.join(`/proc/${d.pid}/root`, p);
-    // (pystac resolves /proc/<pid>/root to the host's root: our own verifier reads the catalogue here.)
-    await waitUntil(async () => ((r) => r.items === 3 && r.issues.length === 0)(await verifyCatalogue(inNs(mirror))), 60_000, 200, 'the first 3 items in the catalogue').catch((e: unknown) => {
+    // (pystac resolves /proc/<pid>/root to the host's root: our own verifier reads the catalog here.)
+    await waitUntil(async () => ((r) => r.items === 3 && r.issues.length === 0)(await verifyCatalog(inNs(mirror))), 60_000, 200, 'the first 3 items in the catalog').catch((e: unknown) => {
       throw new Error(`${(e as Error).message}; stderr: ${d.stderr().slice(-1500)}; logs: ${JSON.stringify(d.logs().slice(-8))}`);
     });
 
@@ -78,7 +78,7 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     sim.stac!.put({ collection: 'lstzoom', id: 'late-item', updated: Date.now() - 5_000, assets: [{ key: 'lst', fileName: 'late.tif', size: 0 }] });
 
     const failed = await d
-      .waitLog((l) => l.msg === 'could not write the STAC catalogue; downloads go on, the catalogue is tried again later', 60_000, 'the catalogue write error')
+      .waitLog((l) => l.msg === 'could not write the STAC catalog; downloads go on, the catalog is tried again later', 60_000, 'the catalog write error')
       .catch((e: unknown) => {
         throw new Error(`${(e as Error).message}; stderr: ${d.stderr().slice(-2000)}`);
       });
@@ -86,7 +86,7 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     expect(failed.path).toBe('lstzoom/late-item/late-item.json');
     expect(String(failed.err)).toContain('ENOSPC');
     // The writer keeps trying (every half lease) without logging the error again.
-    await waitUntil(() => d.logs().filter((l) => l.msg === 'the STAC catalogue still cannot be written').length >= 2, 30_000, 50, 'two retries');
+    await waitUntil(() => d.logs().filter((l) => l.msg === 'the STAC catalog still cannot be written').length >= 2, 30_000, 50, 'two retries');
 
     const status = await runCli(['status', '--json', '--source', 'stac', '--mirror-dir', inNs(mirror), '--state-dir', dirs.state]);
     expect(JSON.parse(status.stdout).catalog).toMatchObject({ failing: true, errorClass: 'disk_full', path: failed.path });
@@ -95,9 +95,9 @@ describe.skipIf(noNamespaces !== null || skipPystac())('the STAC catalogue on a 
     expect(api.catalogue).toEqual(api.catalog);
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^constellr_sync_catalog_failing 1$/m);
 
-    // The operator frees space: the next kick writes the catalogue, and everything says so.
+    // The operator frees space: the next kick writes the catalog, and everything says so.
     await fsp.rm(inNs(path.join(fsRoot, 'filler')));
-    await d.waitLog((l) => l.msg === 'the STAC catalogue is written again', 30_000, 'the catalogue written again');
+    await d.waitLog((l) => l.msg === 'the STAC catalog is written again', 30_000, 'the catalog written again');
     expect(d.logs().filter((l) => l.msg === failed.msg)).toHaveLength(1);
     const after = await runCli(['status', '--json', '--source', 'stac', '--mirror-dir', inNs(mirror), '--state-dir', dirs.state]);
     expect(JSON.parse(after.stdout).catalog).toMatchObject({ failing: false });

@@ -1,16 +1,16 @@
-// The STAC catalogue with PostgreSQL and two `run` replicas sharing one mirror: both complete assets,
+// The STAC catalog with PostgreSQL and two `run` replicas sharing one mirror: both complete assets,
 // whichever completes an item's last asset writes its JSON, both rewrite collection.json. The end state
 // must still be exact (pystac, stac-pydantic, our verifier) and equal to the simulator's items, and the
-// GeoParquet index (one writer at a time) must list exactly the catalogue's items.
+// GeoParquet index (one writer at a time) must list exactly the catalog's items.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
-import { verifyCatalogue } from '../../src/mirror/stac-verify.js';
+import { verifyCatalog } from '../../src/mirror/stac-verify.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, killAll, spawnCli, type Proc } from '../helpers/fault-daemon.js';
 import { TEST_DATABASE_URL, dropSchema, requirePostgres, sql, uniqueSchema } from '../helpers/postgres.js';
-import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { catalogProblems } from '../helpers/stac-catalog.js';
 import { indexProblems } from '../helpers/stac-index.js';
 import { STAC_KEY, startStacSim } from '../helpers/stac.js';
 
@@ -35,8 +35,8 @@ afterEach(async () => {
   schema = undefined;
 });
 
-describe('STAC catalogue on PostgreSQL with replicas', () => {
-  it('two replicas build one exact catalogue; a deletion by reconcile takes the item out', async (ctx) => {
+describe('STAC catalog on PostgreSQL with replicas', () => {
+  it('two replicas build one exact catalog; a deletion by reconcile takes the item out', async (ctx) => {
     if (!pgOk) return ctx.skip();
     sim = await startStacSim(seed, 24);
     dirs = await tempDirs('stac-catalog-pg');
@@ -58,27 +58,27 @@ describe('STAC catalogue on PostgreSQL with replicas', () => {
       async () => {
         const done = await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state = 'done'`).catch(() => [{ n: '0' }]);
         if (Number(done[0]!.n) < want * 3) return false;
-        return (await verifyCatalogue(dirs!.mirror).catch(() => null))?.items === want;
+        return (await verifyCatalog(dirs!.mirror).catch(() => null))?.items === want;
       },
       120_000,
       250,
-      'every item in the catalogue',
+      'every item in the catalog',
     );
     for (const p of procs) p.kill('SIGTERM');
     for (const p of procs) expect((await p.exited).code, p.stderr().slice(-2000)).toBe(0);
-    expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    expect(await catalogProblems(dirs.mirror, sim.stac!)).toEqual([]);
     // one index writer at a time; the last rewrite read the state after every change
     expect(await indexProblems(dirs.mirror)).toEqual([]);
     const rows = await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".stac_items WHERE json_path IS NOT NULL`);
     expect(Number(rows[0]!.n)).toBe(want);
 
-    // reconcile (delete policy) on PostgreSQL: the item leaves the catalogue with its files
+    // reconcile (delete policy) on PostgreSQL: the item leaves the catalog with its files
     const victim = sim.stac!.all()[0]!;
     sim.stac!.remove(victim.collection, victim.id);
     const args = await configFlags(dirs.root, { sim, mirror: dirs.mirror, state: path.join(dirs.root, 'state-a'), name: 'a', config: { source: 'stac' } });
     const rec = spawnCli(['reconcile', ...args, '--delete-policy', 'delete', '--max-delete', '100%'], env);
     expect((await rec.exited).code, rec.stderr()).toBe(0);
-    expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    expect(await catalogProblems(dirs.mirror, sim.stac!)).toEqual([]);
     expect(await indexProblems(dirs.mirror)).toEqual([]);
     expect(await fsp.readdir(path.join(dirs.mirror, victim.collection, victim.id)).catch(() => [])).toEqual([]);
   }, 180_000);

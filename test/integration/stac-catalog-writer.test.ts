@@ -1,4 +1,4 @@
-// The catalogue writer against a real SQLite state and mirror folder, in the orders a listing and
+// The catalog writer against a real SQLite state and mirror folder, in the orders a listing and
 // the workers produce: an item's record arrives before its jobs exist (the poller commits the jobs
 // of many pages together), and a flush in between must keep the record, not take the item for gone.
 import { createHash } from 'node:crypto';
@@ -62,7 +62,7 @@ describe('StacCatalog', () => {
     expect(collection.links.filter((l) => l.rel === 'item').map((l) => l.href)).toEqual(['./item-1/item-1.json']);
   });
 
-  it('a catalogue write error is logged once with its path, recorded for status, retried, and never rejects (issue 22 item 1)', async () => {
+  it('a catalog write error is logged once with its path, recorded for status, retried, and never rejects (issue 22 item 1)', async () => {
     const w = await world();
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => unhandled.push(e);
@@ -79,7 +79,7 @@ describe('StacCatalog', () => {
     await w.catalog.rebuild();
     await new Promise((r) => setImmediate(r));
     expect(unhandled).toEqual([]);
-    expect(w.logs().filter((l) => l.msg?.startsWith('could not write the STAC catalogue')), JSON.stringify(w.logs())).toHaveLength(1);
+    expect(w.logs().filter((l) => l.msg?.startsWith('could not write the STAC catalog')), JSON.stringify(w.logs())).toHaveLength(1);
     expect(w.logs().find((l) => l.msg?.startsWith('could not write'))).toMatchObject({ level: 'error', path: 'c1/collection.json' });
     const report = await buildStatusReport(loadConfig({ flags: { 'mirror-dir': w.root, 'state-dir': w.stateDir, source: 'stac' }, env: {} }), w.store, { now: Date.now() });
     expect(report.catalog).toMatchObject({ failing: true, path: 'c1/collection.json', errorClass: 'io' });

@@ -1,8 +1,8 @@
-// The mirror as a self-contained STAC catalogue, proven with real tools: pystac opens catalog.json and
+// The mirror as a self-contained STAC catalog, proven with real tools: pystac opens catalog.json and
 // walks every collection and item, every asset href resolves to a file of the recorded file:size and
 // file:checksum, stac-pydantic validates every JSON file offline, no link is absolute or `self`. After
 // a clean sync, after changes, after deletions (reconcile, delete policy), and after SIGKILL in the
-// middle of the catalogue's writes followed by recovery. Outside CI a missing venv skips (printed).
+// middle of the catalog's writes followed by recovery. Outside CI a missing venv skips (printed).
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ async function apiItem(s: Simulator, c: string, id: string): Promise<Record<stri
   return (await res.json()) as Record<string, unknown>;
 }
 
-/** The catalogue equals the simulator's items exactly: ids, collections, geometry, properties, assets. */
+/** The catalog equals the simulator's items exactly: ids, collections, geometry, properties, assets. */
 async function expectExact(s: Simulator, r: CatalogCheck): Promise<void> {
   expect(r.problems).toEqual([]);
   expect(r.catalogType).toBe('SELF_CONTAINED');
@@ -53,8 +53,8 @@ async function expectExact(s: Simulator, r: CatalogCheck): Promise<void> {
   }
 }
 
-describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pydantic)', () => {
-  it('clean sync, then a changed item, then a deleted one: the catalogue is exact each time', async () => {
+describe.skipIf(skipPystac())('the mirror as a STAC catalog (pystac, stac-pydantic)', () => {
+  it('clean sync, then a changed item, then a deleted one: the catalog is exact each time', async () => {
     sim = await startStacSim(seed, 18);
     dirs = await tempDirs('stac-catalog');
     const r1 = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig });
@@ -93,7 +93,7 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     }
   });
 
-  it('verify checks the catalogue and --repair rewrites it; export --format stac-ndjson writes one item per line with local hrefs', async () => {
+  it('verify checks the catalog and --repair rewrites it; export --format stac-ndjson writes one item per line with local hrefs', async () => {
     sim = await startStacSim(seed, 9);
     dirs = await tempDirs('stac-catalog-verify');
     const base = ['--source', 'stac', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state];
@@ -138,11 +138,11 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     await expectExact(sim, await runCatalogCheck(dirs.mirror));
   });
 
-  it('demo --source stac ends by opening its catalogue with pystac', async () => {
+  it('demo --source stac ends by opening its catalog with pystac', async () => {
     dirs = await tempDirs('stac-catalog-demo');
     const res = await runCli(['demo', '--source', 'stac', '--assets', '6', '--mirror-dir', dirs.mirror, '--state-dir', dirs.state], { timeoutMs: 90_000 });
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/opened with pystac:\n\s+pystac [\d.]+: catalogue type SELF_CONTAINED\n(\s+\w+: \d+ items, \d+ assets\n)+/);
+    expect(res.stdout).toMatch(/opened with pystac:\n\s+pystac [\d.]+: catalog type SELF_CONTAINED\n(\s+\w+: \d+ items, \d+ assets\n)+/);
     const counted = [...res.stdout.matchAll(/^\s+\w+: (\d+) items, (\d+) assets$/gm)].reduce((a, m) => [a[0]! + Number(m[1]), a[1]! + Number(m[2])], [0, 0]);
     expect(counted).toEqual([7, 21]);
   });
@@ -165,7 +165,7 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
     await expectExact(sim, await runCatalogCheck(dirs.mirror));
   });
 
-  it.each(['catalog_item_written:5', 'catalog_withdrawn'])('SIGKILL at %s leaves every link resolving; recovery completes the catalogue', async (point) => {
+  it.each(['catalog_item_written:5', 'catalog_withdrawn'])('SIGKILL at %s leaves every link resolving; recovery completes the catalog', async (point) => {
     sim = await startStacSim(seed, 9);
     dirs = await tempDirs('stac-catalog-kill');
     const base = ['--source', 'stac', '--api-url', sim.url, '--mirror-dir', dirs.mirror, '--state-dir', dirs.state];
@@ -176,7 +176,7 @@ describe.skipIf(skipPystac())('the mirror as a STAC catalogue (pystac, stac-pyda
       sim.stac!.remove(victim.collection, victim.id);
       const p = spawnCli(['reconcile', ...base, '--delete-policy', 'delete', '--max-delete', '100%'], { ...env, CONSTELLR_SYNC_CRASH_AT: point });
       expect((await p.exited).signal, p.stderr()).toBe('SIGKILL');
-      // Killed after the links went and before the files: the catalogue still resolves.
+      // Killed after the links went and before the files: the catalog still resolves.
       expect((await runCatalogCheck(dirs.mirror)).problems).toEqual([]);
       expect((await runCli(['reconcile', ...base, '--delete-policy', 'delete', '--max-delete', '100%'], { env })).code).toBe(0);
     } else {

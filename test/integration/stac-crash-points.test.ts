@@ -1,7 +1,7 @@
 // Crash points against the STAC source: `sync` is SIGKILLed by itself at a named point
 // (CONSTELLR_SYNC_CRASH_AT) and restarted after the pre-signed URLs it holds have expired. The restart
 // must refresh them (fetch the item again), resume a partial with Range instead of starting over, and
-// end with the mirror byte-identical to the STAC catalogue and staging empty.
+// end with the mirror byte-identical to the STAC catalog and staging empty.
 import { promises as fsp } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
@@ -71,7 +71,7 @@ describe.each(['mid_body', 'after_fsync', 'after_rename', 'after_page_commit'])(
   });
 });
 
-/** Bytes of the catalogue not done in the state right after the crash. */
+/** Bytes of the catalog not done in the state right after the crash. */
 async function remainingBytes(state: string, want: Map<string, { size: number }>): Promise<number> {
   const st = await readState(state, want.keys());
   let n = 0;

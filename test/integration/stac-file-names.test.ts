@@ -2,14 +2,14 @@
 // from Content-Disposition, else the answering URL's last path segment; its download script writes
 // those names. The simulator serves opaque hrefs (knob opaqueHrefs: `<storage>/<bucket>/o/<object id>`,
 // a new id for each version) with Content-Disposition (knob contentDisposition). constellr-sync must
-// write the same names, keep a file's name across versions, and hold the catalogue's hrefs to them.
+// write the same names, keep a file's name across versions, and hold the catalog's hrefs to them.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { mirrorFiles, openStore, syncInProcess, tempDirs, type TempDirs } from '../helpers/harness.js';
-import { STAC_KEY, isCatalogueFile, startStacSim, verifyStacMirror } from '../helpers/stac.js';
-import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { STAC_KEY, isCatalogFile, startStacSim, verifyStacMirror } from '../helpers/stac.js';
+import { catalogProblems } from '../helpers/stac-catalog.js';
 
 const SEED = 1616;
 const stacConfig = { source: 'stac' };
@@ -30,7 +30,7 @@ async function servedHrefs(s: Simulator): Promise<Map<string, string>> {
 }
 
 describe('file names from the server when hrefs are opaque', () => {
-  it('names files as Content-Disposition does (the names the official script writes), byte-exact, with a valid catalogue', async () => {
+  it('names files as Content-Disposition does (the names the official script writes), byte-exact, with a valid catalog', async () => {
     sim = await startStacSim(SEED, 5, { maxSize: 8 * 1024 });
     sim.stac!.setKnobs({ opaqueHrefs: 'all' });
     const hrefs = await servedHrefs(sim);
@@ -40,7 +40,7 @@ describe('file names from the server when hrefs are opaque', () => {
     expect(r.counts).toMatchObject({ done: 15, failed: 0 });
     // every file at <collection>/<item id>/<the Content-Disposition name>, byte for byte, nothing else
     expect(await verifyStacMirror(dirs.mirror, sim.stac!), `seed ${SEED}`).toEqual([]);
-    const files = [...(await mirrorFiles(dirs.mirror)).keys()].filter((f) => !isCatalogueFile(f));
+    const files = [...(await mirrorFiles(dirs.mirror)).keys()].filter((f) => !isCatalogFile(f));
     for (const f of files) expect(path.posix.basename(f)).toMatch(/^LST(PRECISION|ZOOM|FUSION)_SBA0\d_[0-9A-Z]{8}_\d{8}T\d{6}Z_(LST|MASK|METADATA)\.(tiff|json)$/);
     // keys stay <collection>/<item id>/<asset key><ext>; the state records where each file went
     const s = openStore(dirs.state);
@@ -54,7 +54,7 @@ describe('file names from the server when hrefs are opaque', () => {
     } finally {
       s.close();
     }
-    expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    expect(await catalogProblems(dirs.mirror, sim.stac!)).toEqual([]);
   });
 
   it("a file keeps its name across versions, whatever the new version's href and header say", async () => {
@@ -90,7 +90,7 @@ describe('file names from the server when hrefs are opaque', () => {
     dirs = await tempDirs('stac-names-twins');
     const r = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig, concurrency: 1 });
     expect(r.counts).toMatchObject({ failed: 0 });
-    const files = [...(await mirrorFiles(dirs.mirror)).entries()].filter(([f]) => f.startsWith('lstzoom/TWIN_NAMES/') && !isCatalogueFile(f));
+    const files = [...(await mirrorFiles(dirs.mirror)).entries()].filter(([f]) => f.startsWith('lstzoom/TWIN_NAMES/') && !isCatalogFile(f));
     const names = files.map(([f]) => path.posix.basename(f)).sort();
     // one of lst/mask got SAME.tiff, the other its key's name; metadata's ".." is refused: the href's id
     const seg = (await servedHrefs(sim)).get('lstzoom/TWIN_NAMES/metadata')!;
@@ -110,7 +110,7 @@ describe('file names from the server when hrefs are opaque', () => {
     dirs = await tempDirs('stac-names-nocd');
     const r = await syncInProcess({ sim, dirs, apiKey: STAC_KEY, config: stacConfig });
     expect(r.counts).toMatchObject({ done: 6, failed: 0 });
-    const files = [...(await mirrorFiles(dirs.mirror)).keys()].filter((f) => !isCatalogueFile(f)).sort();
+    const files = [...(await mirrorFiles(dirs.mirror)).keys()].filter((f) => !isCatalogFile(f)).sort();
     const want = [...hrefs.entries()].map(([k, seg]) => `${k.split('/').slice(0, 2).join('/')}/${seg}`).sort();
     expect(files).toEqual(want);
     for (const f of files) expect((await fsp.stat(path.join(dirs.mirror, f))).size).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 // The mirror's GeoParquet index (items.parquet) read with real tools (test/python/geoparquet_check.py in
 // .venv-ci): the geo and stac-geoparquet metadata, the spec's column types, every row back to a STAC item
-// with stac-geoparquet equal to the catalogue's item JSON (ids, geometry, bbox, datetime, properties,
+// with stac-geoparquet equal to the catalog's item JSON (ids, geometry, bbox, datetime, properties,
 // asset files), GeoPandas and DuckDB reading it, and README "Query the mirror"'s three queries run in the
 // mirror folder with the answer the simulator's items give. After a sync, for `export --format
 // stac-geoparquet`, and after a reconcile deletes an item. Outside CI a missing venv skips (printed).
@@ -36,7 +36,7 @@ const stacConfig = { source: 'stac', 'sync.reconcileSchedule': 'off' } as const;
 
 interface Check {
   rows: number;
-  catalogue: number;
+  catalog: number;
   problems: string[];
   readme?: Record<string, string[]>;
 }
@@ -60,7 +60,7 @@ function expectedHits(s: Simulator): string[] {
 }
 
 describe.skipIf(skipPystac())('the GeoParquet index with stac-geoparquet, GeoPandas, DuckDB, pyarrow', () => {
-  it('equals the catalogue after a sync, in an export, and after a reconcile deletes an item; the README queries answer right', { timeout: 300_000 }, async () => {
+  it('equals the catalog after a sync, in an export, and after a reconcile deletes an item; the README queries answer right', { timeout: 300_000 }, async () => {
     sim = await startStacSim(seed, 12);
     // Items around README's field: two hits, one a day before July, one on 1 August (excluded), one beside the field.
     const at = (center: [number, number], datetime: string) => sim!.stac!.put({ collection: 'lstprecision', center, datetime, updated: Date.now() - 60_000 });
@@ -82,7 +82,7 @@ describe.skipIf(skipPystac())('the GeoParquet index with stac-geoparquet, GeoPan
     const c1 = await check(dirs.mirror, index, README);
     expect(c1.problems).toEqual([]);
     expect(c1.rows).toBe(sim.stac!.size);
-    expect(c1.catalogue).toBe(sim.stac!.size);
+    expect(c1.catalog).toBe(sim.stac!.size);
     expect(Object.keys(c1.readme!)).toEqual(['GeoPandas', 'DuckDB', 'pyarrow']);
     for (const [tool, ids] of Object.entries(c1.readme!)) expect(ids, tool).toEqual(want);
 
@@ -165,8 +165,8 @@ describe('the index across SIGKILLs', () => {
     const after = (await indexIds(file))!.sort();
     const now = sim.stac!.all().map((r) => r.id).sort();
     // Killed before the rename: the previous complete file. After it: the new complete file, which
-    // holds the catalogue as that rewrite read it (the run's first rewrite may come before or after
-    // the new items reached the catalogue).
+    // holds the catalog as that rewrite read it (the run's first rewrite may come before or after
+    // the new items reached the catalog).
     if (point === 'index_synced') expect(after).toEqual(before);
     else expect(after.filter((id) => !before.includes(id)).every((id) => now.includes(id)) && before.every((id) => after.includes(id))).toBe(true);
 

@@ -1,8 +1,8 @@
-// Issue 22, acceptance: a hostile (or unlucky) STAC server names items and assets like the catalogue's
+// Issue 22, acceptance: a hostile (or unlucky) STAC server names items and assets like the catalog's
 // own files — collection.json, catalog.json, <id>.json, <id>.item.json, .constellr-sync — in several
 // case spellings. After `sync`: `verify --deep` is clean, every asset is byte-exact at the path the
-// manifest names, and pystac opens the catalogue with every href resolving (catalogueProblems also
-// compares every item with the simulator's). The same after a SIGKILL at each catalogue crash point
+// manifest names, and pystac opens the catalog with every href resolving (catalogProblems also
+// compares every item with the simulator's). The same after a SIGKILL at each catalog crash point
 // and a restart; a reconcile that deletes such an item leaves no folder behind.
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import type { Simulator } from '../../src/simulator/index.js';
 import { killAll, spawnCli } from '../helpers/fault-daemon.js';
 import { openStore, runCli, sha256File, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
 import { skipPystac } from '../helpers/pystac.js';
-import { catalogueProblems, runCatalogCheck } from '../helpers/stac-catalog.js';
+import { catalogProblems, runCatalogCheck } from '../helpers/stac-catalog.js';
 import { expectedStacFiles, STAC_KEY, startStacSim } from '../helpers/stac.js';
 
 const seed = testSeed();
@@ -29,9 +29,9 @@ afterEach(async () => {
 });
 
 const C = 'lstzoom';
-/** Item ids that name catalogue files or the reserved folder, in several spellings. */
+/** Item ids that name catalog files or the reserved folder, in several spellings. */
 const HOSTILE_IDS = ['collection.json', 'Collection.JSON', 'COLLECTION.json', 'catalog.json', 'CATALOG.JSON', '.constellr-sync', '.Constellr-Sync'];
-/** File names an item's assets get: its own JSON's name in three spellings, the old fallback, the other catalogue names. */
+/** File names an item's assets get: its own JSON's name in three spellings, the old fallback, the other catalog names. */
 const fileNames = (id: string) => [`${id}.json`, `${id.toUpperCase()}.JSON`, `${id[0]!.toUpperCase()}${id.slice(1)}.Json`, `${id}.item.json`, 'collection.json', 'Catalog.json', '.constellr-sync', '.CONSTELLR-SYNC'];
 
 function addHostileItems(s: Simulator): void {
@@ -71,12 +71,12 @@ async function acceptance(): Promise<string[]> {
     if (!st?.isFile()) problems.push(`${key}: nothing at ${r.path}`);
     else if ((await sha256File(file)) !== w.sha256 || r.sha256 !== w.sha256) problems.push(`${key}: bytes at ${r.path} differ`);
   }
-  problems.push(...(await catalogueProblems(dirs!.mirror, sim!.stac!)));
+  problems.push(...(await catalogProblems(dirs!.mirror, sim!.stac!)));
   return problems;
 }
 
 describe('hostile item and asset names (issue 22 acceptance)', () => {
-  it('items and assets named like catalogue files, in every case spelling: verify clean, byte-exact, pystac resolves every href', async () => {
+  it('items and assets named like catalog files, in every case spelling: verify clean, byte-exact, pystac resolves every href', async () => {
     sim = await startStacSim(seed, 3);
     addHostileItems(sim);
     dirs = await tempDirs('stac-hostile-names');

@@ -1,5 +1,5 @@
-// The GeoParquet index (items.parquet) beside the catalogue writer, against a real SQLite state and
-// mirror folder: it lists exactly the catalogue's items with the catalogue's files, follows changes,
+// The GeoParquet index (items.parquet) beside the catalog writer, against a real SQLite state and
+// mirror folder: it lists exactly the catalog's items with the catalog's files, follows changes,
 // leaves before reconcile removes files, and waits for another replica's writer. Read back with
 // hyparquet (a reader independent of the writer's encoding code paths).
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
@@ -37,7 +37,7 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
   const index = new StacIndex({ store: catStore, root, logger, lock: o.lock ?? indexLock(root, () => lockWaits++), delayMs: o.delayMs ?? 3_600_000, retryMs: o.retryMs });
   const catalog = new StacCatalog({ store: catStore, jobs: store, root, logger, clock: Date.now, index });
 
-  /** List an item, download its assets, let the catalogue write it. */
+  /** List an item, download its assets, let the catalog write it. */
   async function addItem(collection: string, id: string, lon: number, lat: number, datetime: string, extra: Record<string, unknown> = {}): Promise<void> {
     const assets = { lst: { href: `https://storage/${id}/lst.tif?X-Amz-Signature=abc`, type: 'image/tiff', roles: ['data'] }, meta: { href: `https://storage/${id}/meta.json`, type: 'application/json', roles: ['metadata'] } };
     const raw = {
@@ -86,7 +86,7 @@ async function setup(o: { lock?: () => Promise<{ release(): void }>; delayMs?: n
 }
 
 describe('StacIndex', () => {
-  it('lists every catalogued item with the spec columns, the geo and stac-geoparquet metadata, and the catalogue hrefs', async () => {
+  it('lists every cataloged item with the spec columns, the geo and stac-geoparquet metadata, and the catalog hrefs', async () => {
     const t = await setup();
     await t.addItem('lst', 'a-1', 13.0, 52.0, '2026-07-03T10:00:00.123456Z', { 'eo:cloud_cover': 3, start_datetime: '2026-07-03T09:59:00Z', end_datetime: '2026-07-03T10:01:00Z' });
     await t.addItem('lst', 'a-2', 8.0, 47.0, '2026-06-01T10:00:00Z', { 'eo:cloud_cover': 12.5 });
@@ -130,7 +130,7 @@ describe('StacIndex', () => {
     expect(rows[2]!.datetime).toEqual(new Date('2024-12-31T23:00:00Z'));
     expect(a1.bbox).toEqual({ xmin: 13, ymin: 52, xmax: 13.1, ymax: 52.1 });
     expect(a1.geometry).toEqual({ type: 'Polygon', coordinates: [[[13, 52], [13.1, 52], [13.1, 52.1], [13, 52.1], [13, 52]]] });
-    // the catalogue's files, relative to the mirror root (where items.parquet is)
+    // the catalog's files, relative to the mirror root (where items.parquet is)
     const itemJson = JSON.parse(await fsp.readFile(path.join(t.root, 'lst/a-1/a-1.json'), 'utf8')) as { assets: Record<string, { href: string; 'file:size': number }> };
     const assets = a1.assets as Record<string, { href: string; 'file:size': bigint; 'file:checksum': string }>;
     for (const k of ['lst', 'meta']) {
@@ -138,7 +138,7 @@ describe('StacIndex', () => {
       expect(assets[k]!.href).toBe(`lst/a-1/${k}.bin`);
       expect(Number(assets[k]!['file:size'])).toBe(5);
     }
-    // links: no structural ones, no expiring one (the catalogue drops it); none keeps credentials or a signature (lib/url-safety.ts)
+    // links: no structural ones, no expiring one (the catalog drops it); none keeps credentials or a signature (lib/url-safety.ts)
     const links = a1.links as { rel: string; href: string }[];
     expect(links.map((l) => l.rel)).toEqual(['canonical', 'license', 'alternate']);
     for (const l of links) expect(l.href).not.toMatch(/secret|Signature|X-Amz/);

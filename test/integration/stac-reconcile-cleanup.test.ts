@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { runCli, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
-import { catalogueProblems } from '../helpers/stac-catalog.js';
+import { catalogProblems } from '../helpers/stac-catalog.js';
 import { STAC_KEY, startStacSim, verifyStacMirror } from '../helpers/stac.js';
 
 const seed = testSeed();
@@ -45,7 +45,7 @@ describe('reconcile of STAC items (issue 22 item 4)', () => {
     expect(existsSync(folder)).toBe(false);
     expect(existsSync(path.join(dirs.mirror, victim.collection))).toBe(sim.stac!.all().some((i) => i.collection === victim.collection));
     expect(await verifyStacMirror(dirs.mirror, sim.stac!)).toEqual([]);
-    expect(await catalogueProblems(dirs.mirror, sim.stac!)).toEqual([]);
+    expect(await catalogProblems(dirs.mirror, sim.stac!)).toEqual([]);
 
     // Nothing left to do: a third reconcile finds nothing missing.
     const again = await runCli(['reconcile', ...base, '--delete-policy', 'delete', '--max-delete', '100%', '--json'], { env });

@@ -1,4 +1,4 @@
-// Issue 22, acceptance: stac-validator (PyPI) validates the mirrored catalogue, every document
+// Issue 22, acceptance: stac-validator (PyPI) validates the mirrored catalog, every document
 // reachable from catalog.json, offline (test/python/stac_validator_check.py). The schemas come from
 // packages installed in the venv (.ci/run): pystac's STAC 1.1.0 core and GeoJSON schemas
 // (pystac/validation/jsonschemas) and jsonschema-specifications' draft-07 metaschema, given to
@@ -36,7 +36,7 @@ async function mirrored(items: number, name: string): Promise<{ mirror: string; 
   return { mirror: dirs.mirror, collections: new Set(store.all().map((x) => x.collection)).size };
 }
 
-describe.skipIf(skipPystac())('stac-validator on the mirrored catalogue', () => {
+describe.skipIf(skipPystac())('stac-validator on the mirrored catalog', () => {
   it('the venv exists (required when CI=true)', () => {
     expect(pystacUnavailable()).toBeNull();
   });

@@ -1,6 +1,6 @@
-// One state and one mirror hold one catalogue. The two demos each work on their own directories, in
+// One state and one mirror hold one catalog. The two demos each work on their own directories, in
 // either order; a state made for one source, API host or account is refused for another (exit 2, one
-// line saying why and what to do) instead of mixing two catalogues in one mirror; `status` reports
+// line saying why and what to do) instead of mixing two catalogs in one mirror; `status` reports
 // the source the state was made for.
 import { promises as fsp } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -69,7 +69,7 @@ describe('the demos', () => {
   }, 300_000);
 });
 
-describe('a state made for one catalogue is refused for another', () => {
+describe('a state made for one catalog is refused for another', () => {
   it('another source, another API host, another username: exit 2 before anything is listed; the same host on another port is the same API', async () => {
     const d = await dirs();
     const env = { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, CONSTELLR_SYNC_STATE_DIR: d.state, CONSTELLR_SYNC_MIRROR_DIR: d.mirror };

@@ -231,7 +231,7 @@ describe.runIf(run)('the status page in chromium', () => {
       },
       60_000,
       200,
-      'the daemon to finish the catalogue',
+      'the daemon to finish the inventory',
     );
     expect(idle.jobs).toMatchObject({ done: 13, failed: 1, gone: 1 });
     // /api/status carries the whole status --json document (compared field by field, whatever it holds)

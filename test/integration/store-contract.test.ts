@@ -397,7 +397,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     await expect(backend.markNewerAndReopen()).rejects.toMatchObject({ code: 'SYNC_STORE_TOO_NEW' });
   });
 
-  it.skipIf(skip)('catalogue status: an error with its path, kept since the first failure, cleared by a success; the written extent round-trips', async () => {
+  it.skipIf(skip)('catalog status: an error with its path, kept since the first failure, cleared by a success; the written extent round-trips', async () => {
     backend = make();
     const c = (await open()).catalog;
     expect(await c.getStatus()).toEqual({ error: null, path: null, code: null, failingSince: null, updatedAt: null });
@@ -411,7 +411,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await c.getItem('c', 'i')).toMatchObject({ written: 'ab', jsonPath: 'c/i/i.json', writtenExtent: '{"bbox":[1,2,3,4],"start":null,"end":null}' });
   });
 
-  it.skipIf(skip)('catalogue items and collections: upsert (the last of a key wins), paging, written items, scrub unless replaced, delete', async () => {
+  it.skipIf(skip)('catalog items and collections: upsert (the last of a key wins), paging, written items, scrub unless replaced, delete', async () => {
     backend = make();
     const c = (await open()).catalog;
     const item = (col: string, id: string, raw: string) => ({ collection: col, id, raw, assets: [{ key: `${col}/${id}`, name: 'a' }], apiUrl: `https://api/${id}` });

@@ -1,8 +1,8 @@
-"""Read a constellr-sync mirror's GeoParquet index with real tools and compare it with the catalogue (JSON).
+"""Read a constellr-sync mirror's GeoParquet index with real tools and compare it with the catalog (JSON).
 
 - pyarrow: the `geo` metadata (GeoParquet 1.1, WKB, OGC:CRS84, primary column, bbox covering), the
   `stac-geoparquet` metadata (version, collections), the column types of the spec.
-- stac-geoparquet: every row back to a STAC item, compared with the item JSON the catalogue holds
+- stac-geoparquet: every row back to a STAC item, compared with the item JSON the catalog holds
   (walked from catalog.json): same ids, geometry, bbox, datetime, properties, and asset hrefs that
   name the same files with the same file:size and file:checksum.
 - GeoPandas (CRS and geometries), DuckDB (its built-in Parquet reader: no extension download).
@@ -33,8 +33,8 @@ def ts(v):
     return None if v is None else datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
 
 
-def catalogue_items(mirror):
-    """(collection, id) -> (item JSON path, item) for every item the catalogue links."""
+def catalog_items(mirror):
+    """(collection, id) -> (item JSON path, item) for every item the catalog links."""
     out = {}
     root = os.path.join(mirror, "catalog.json")
     with open(root) as f:
@@ -99,7 +99,7 @@ def compare(mirror, rows, cat, problems):
         key = (row.get("collection"), row["id"])
         seen.add(key)
         if key not in cat:
-            problems.append(f"index has {key}, the catalogue does not")
+            problems.append(f"index has {key}, the catalog does not")
             continue
         ipath, item = cat[key]
         if shapely.geometry.shape(row["geometry"]).wkb != shapely.geometry.shape(item["geometry"]).wkb:
@@ -129,7 +129,7 @@ def compare(mirror, rows, cat, problems):
             if link["rel"] in ("self", "root", "parent", "collection") or "@" in link["href"].split("/")[2 if "://" in link["href"] else 0]:
                 problems.append(f"link of {key}: {link}")
     for key in set(cat) - seen:
-        problems.append(f"catalogue has {key}, the index does not")
+        problems.append(f"catalog has {key}, the index does not")
 
 
 def readme_queries(readme, mirror):
@@ -164,7 +164,7 @@ def main():
     check_metadata(path, problems)
     table = pq.read_table(path)
     rows = list(stac_table_to_items(table))
-    cat = catalogue_items(mirror)
+    cat = catalog_items(mirror)
     compare(mirror, rows, cat, problems)
     gdf = geopandas.read_parquet(path)
     if gdf.crs is None or not gdf.crs.equals(CRS.from_user_input("OGC:CRS84")):
@@ -180,7 +180,7 @@ def main():
         t = duckdb.sql(f"SELECT typeof(geometry) FROM read_parquet('{path}') LIMIT 1").fetchall()[0][0]
         if t != "GEOMETRY('OGC:CRS84')":
             problems.append(f"DuckDB reads geometry as {t}")
-    result = {"rows": len(rows), "catalogue": len(cat), "problems": problems}
+    result = {"rows": len(rows), "catalog": len(cat), "problems": problems}
     if len(sys.argv) > 3:
         result["readme"] = readme_queries(os.path.abspath(sys.argv[3]), mirror)
     print(json.dumps(result))

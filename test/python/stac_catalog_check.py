@@ -1,9 +1,9 @@
-"""Open a constellr-sync mirror as a STAC catalogue with real tools and print what they saw (JSON).
+"""Open a constellr-sync mirror as a STAC catalog with real tools and print what they saw (JSON).
 
 pystac opens <mirror>/catalog.json, walks every collection and item, and resolves every asset href to a
 file that must exist with the recorded file:size and file:checksum (sha2-256 multihash). stac-pydantic
-validates every JSON file of the catalogue offline. Every structural link must be relative, with no
-self link (a self-contained catalogue). Problems are listed, not raised, so the caller sees them all.
+validates every JSON file of the catalog offline. Every structural link must be relative, with no
+self link (a self-contained catalog). Problems are listed, not raised, so the caller sees them all.
 
 usage: stac_catalog_check.py <mirror dir>
 """

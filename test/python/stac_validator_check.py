@@ -1,4 +1,4 @@
-"""Validate a constellr-sync mirror's STAC catalogue with stac-validator, recursively and offline.
+"""Validate a constellr-sync mirror's STAC catalog with stac-validator, recursively and offline.
 
 stac-validator fetches the JSON schemas from the web (schemas.stacspec.org, geojson.org,
 json-schema.org). Here every schema it needs comes from a package installed in the venv, through its

@@ -1,6 +1,6 @@
 // stac-geoparquet columns inferred from items (geoparquet-schema.ts) and the two-pass writer
 // (geoparquet.ts): types as the spec and stac-utils/stac-geoparquet give them, JSON text where JSON
-// types conflict, and a catalogue that changes between the passes starts the file over.
+// types conflict, and a catalog that changes between the passes starts the file over.
 import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,7 +97,7 @@ describe('stac-geoparquet columns', () => {
   });
 
   it('items added or withdrawn between the passes are no reason to start over: the rows are what the second pass read', async () => {
-    // (the chaos test, STAC source: a busy catalogue changed between every pair of passes, three tries
+    // (the chaos test, STAC source: a busy catalog changed between every pair of passes, three tries
     // failed, and the rejection ended the daemon)
     let calls = 0;
     const { rows } = await writeRead(() => {
@@ -108,7 +108,7 @@ describe('stac-geoparquet columns', () => {
     expect(rows.map((r) => r.id)).toEqual(['2', '3', '4']);
   });
 
-  it('a catalogue that keeps changing gives up after three tries (the previous index stays)', async () => {
+  it('a catalog that keeps changing gives up after three tries (the previous index stays)', async () => {
     let calls = 0;
     await expect(writeRead(() => from([item('1', { [`p${calls++}`]: 1 })]))).rejects.toThrow(SchemaDrift);
     expect(calls).toBe(6);

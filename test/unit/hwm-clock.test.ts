@@ -24,7 +24,7 @@ async function setup(listing: (q: URLSearchParams, n: number) => ListingAnswer) 
 }
 
 /** A server holding `assets`, answering lastModifiedAfter strictly, one page per `pageSize` keys (by key). */
-function catalogueServer(assets: Map<string, number>, o: { pageSize: number; date: (n: number) => string | undefined; onPage?: (n: number, token: string | null) => void }) {
+function assetServer(assets: Map<string, number>, o: { pageSize: number; date: (n: number) => string | undefined; onPage?: (n: number, token: string | null) => void }) {
   return (q: URLSearchParams, n: number): ListingAnswer => {
     const token = q.get('continuation_token');
     o.onPage?.(n, token);
@@ -46,7 +46,7 @@ describe('the high-water mark and the server clock', () => {
       ['a/old.tif', serverNow - 600_000],
       ['b/future.tif', future],
     ]);
-    const { store, poll, fake } = await setup(catalogueServer(assets, { pageSize: 1000, date: () => httpDate(serverNow) }));
+    const { store, poll, fake } = await setup(assetServer(assets, { pageSize: 1000, date: () => httpDate(serverNow) }));
     const r = await poll();
     expect(r.hwmAfter).toBe(serverNow - CLOCK_MARGIN_MS);
     expect((await store.getCursor()).hwmMs).toBe(serverNow - CLOCK_MARGIN_MS);
@@ -60,7 +60,7 @@ describe('the high-water mark and the server clock', () => {
 
   it('a mark already in the future (written before this rule) is pulled back to the server clock', async () => {
     const serverNow = sec(Date.now());
-    const { store, poll } = await setup(catalogueServer(new Map([['a', serverNow - 5000]]), { pageSize: 1000, date: () => httpDate(serverNow) }));
+    const { store, poll } = await setup(assetServer(new Map([['a', serverNow - 5000]]), { pageSize: 1000, date: () => httpDate(serverNow) }));
     await store.finishPoll(serverNow + 365 * 86_400_000, Date.now());
     await poll();
     expect((await store.getCursor()).hwmMs).toBe(serverNow - CLOCK_MARGIN_MS);
@@ -70,7 +70,7 @@ describe('the high-water mark and the server clock', () => {
     const local = Date.now();
     const serverNow = sec(local - 2 * 3600_000); // the server's clock is two hours behind ours
     const assets = new Map([['a', serverNow - 60_000], ['b', serverNow + 3600_000]]);
-    const { store, poll, dirs } = await setup(catalogueServer(assets, { pageSize: 1000, date: () => httpDate(serverNow) }));
+    const { store, poll, dirs } = await setup(assetServer(assets, { pageSize: 1000, date: () => httpDate(serverNow) }));
     await poll();
     const c = await store.getCursor();
     expect(c.hwmMs).toBe(serverNow - CLOCK_MARGIN_MS);
@@ -95,7 +95,7 @@ describe('the high-water mark and the server clock', () => {
   it('without a Date header the local clock at the start of the poll bounds the mark', async () => {
     const local = sec(Date.now()) + 500;
     const assets = new Map([['a', local - 60_000], ['b', local + 86_400_000]]);
-    const { store, poll } = await setup(catalogueServer(assets, { pageSize: 1000, date: () => '' }));
+    const { store, poll } = await setup(assetServer(assets, { pageSize: 1000, date: () => '' }));
     await poll(() => local);
     const c = await store.getCursor();
     expect(c.hwmMs).toBe(local - CLOCK_MARGIN_MS);
@@ -114,7 +114,7 @@ describe('the high-water mark and the server clock', () => {
     ]);
     let clockS = t0;
     const { store, poll } = await setup(
-      catalogueServer(assets, {
+      assetServer(assets, {
         pageSize: 1,
         date: () => httpDate(clockS),
         onPage: (n, token) => {

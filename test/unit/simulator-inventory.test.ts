@@ -48,7 +48,7 @@ describe('AssetInventory.list with lastModifiedAfter (block skipping)', () => {
     }
   });
 
-  it('lists the only recent asset at the end of a large old catalogue, and nothing after it', () => {
+  it('lists the only recent asset at the end of a large old inventory, and nothing after it', () => {
     const base = Date.parse('2026-01-01T00:00:00Z');
     const c = new AssetInventory(Array.from({ length: 10_000 }, (_, i) => ({ key: `a/${String(i).padStart(5, '0')}`, size: 1, lastModified: base })));
     c.put({ key: 'z/recent', size: 1, lastModified: base + 5000 });

@@ -1,4 +1,4 @@
-// The catalogue's documents, built from stored items and jobs: relative links only, no self, a
+// The catalog's documents, built from stored items and jobs: relative links only, no self, a
 // canonical link, local hrefs with file:size and file:checksum, the extent of the mirrored items.
 import { describe, expect, it } from 'vitest';
 import { escapeSegment } from '../../src/api/stac/items.js';
@@ -27,7 +27,7 @@ const raw = {
   },
 };
 
-describe('STAC catalogue documents', () => {
+describe('STAC catalog documents', () => {
   it('item: local relative hrefs, file:size and file:checksum, canonical, no self, only selected assets', () => {
     const dir = `c1/${escapeSegment('A/B')}`;
     const row: StoredItem = {

@@ -1,7 +1,7 @@
 // Issue 22 item 10: one malformed link href never blocks its item. Links of items and collections are
 // validated at the boundary (zod + URL.canParse, since `http://[x` passes `^https?://` and throws in
 // `new URL`); a bad one is dropped with one warning (without its href, which may be signed), and the
-// catalogue builds the item from what is left, also from a state written before the boundary check.
+// catalog builds the item from what is left, also from a state written before the boundary check.
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
@@ -52,7 +52,7 @@ describe('malformed link hrefs are dropped at the boundary', () => {
     expect((coll.links as { href: string }[]).map((l) => l.href)).toEqual(['https://example.org/license', '../other/item.json']);
   });
 
-  it('the catalogue builds an item whose stored raw JSON still holds a bad link (state from before the fix)', () => {
+  it('the catalog builds an item whose stored raw JSON still holds a bad link (state from before the fix)', () => {
     const raw = { ...item('it', { lst: 'https://s/b/L.tiff' }), links: [{ rel: 'license', href: 'https://example.org/license' }, { rel: 'via', href: BAD }] };
     const row: StoredItem = { collection: 'lstprecision', id: 'it', raw: JSON.stringify(raw), apiUrl: 'https://api/stac/collections/lstprecision/items/it', written: null, jsonPath: null, assets: [{ asset: 'lst', key: 'lstprecision/it/L.tiff', version: 1 }] };
     const job: Job = {

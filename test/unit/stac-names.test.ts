@@ -1,5 +1,5 @@
 // The STAC mirror's layout rule for reserved names (mirror/stac-names.ts): a collection, item or file
-// name from the server that would take a catalogue file's name at its depth, in any spelling a
+// name from the server that would take a catalog file's name at its depth, in any spelling a
 // filesystem may fold together, is stored with `%%` in front; nothing else is, and no mapped name can
 // be another key's name.
 import { describe, expect, it } from 'vitest';

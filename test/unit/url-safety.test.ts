@@ -1,4 +1,4 @@
-// What a URL may keep (issue 22 §5): one function (publicUrl) decides it for the catalogue's hrefs and
+// What a URL may keep (issue 22 §5): one function (publicUrl) decides it for the catalog's hrefs and
 // links, the canonical link, the stac-ndjson export; the log scrubber masks the same parameters.
 import { mkdtempSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -95,7 +95,7 @@ const item = {
   },
 };
 
-describe('the catalogue keeps no credential-bearing URL', () => {
+describe('the catalog keeps no credential-bearing URL', () => {
   it('item JSON: nested alternate hrefs, token links, user info and the canonical link are public', () => {
     const apiBase = 'https://me:hunter22@api.example.com/';
     const assets = itemToAssets(item as unknown as StacItem, { assets: ['lst'], defaultCollection: null, cursorField: 'updated', cursorCapMs: null, baseUrl: apiBase });

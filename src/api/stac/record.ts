@@ -1,4 +1,4 @@
-// What the mirror's STAC catalogue keeps of a listed item (the raw JSON, validated, and which job holds
+// What the mirror's STAC catalog keeps of a listed item (the raw JSON, validated, and which job holds
 // each selected asset) and the validation of collection documents.
 import { z } from 'zod';
 import { publicUrl, publicUrlsIn, withSlash } from '../../lib/url-safety.js';
@@ -12,7 +12,7 @@ export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBa
   if (!first) return null;
   const c = parseLocator(first.locator ?? null, first.key).collection;
   const refs = assets.map((a) => ({ asset: parseLocator(a.locator ?? null, a.key).asset, key: a.key, version: a.lastModifiedMs }));
-  // The item's address in the API, as the catalogue's `canonical` link: never api.url's user:password@.
+  // The item's address in the API, as the catalog's `canonical` link: never api.url's user:password@.
   const apiUrl = publicUrl(new URL(`stac/collections/${encodeURIComponent(c)}/items/${encodeURIComponent(item.id)}`, withSlash(apiBase)).href);
   return { collection: c, id: item.id, raw: keptItemJson(item, refs.map((r) => r.asset)), assets: refs, apiUrl };
 }
@@ -20,7 +20,7 @@ export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBa
 /**
  * What the state keeps of a listed item (stac_items.raw): the selected assets only, and every URL
  * public (lib/url-safety.ts). So no pre-signed href is stored there, ever: the jobs' locators hold
- * the selected ones while they are needed, and the catalogue points at the local files.
+ * the selected ones while they are needed, and the catalog points at the local files.
  */
 export function keptItemJson(item: { assets?: unknown }, selected: readonly string[]): string {
   const all = (item.assets ?? {}) as Record<string, unknown>;

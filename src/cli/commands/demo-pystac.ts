@@ -1,4 +1,4 @@
-// The end of `demo --source stac`: open the mirror's catalogue with a real STAC reader, pystac, and
+// The end of `demo --source stac`: open the mirror's catalog with a real STAC reader, pystac, and
 // print its collections and item counts (python/demo_pystac.py). pystac comes from the project's
 // venv (.venv-ci, made by .ci/run) or a python3 that can import it; when there is none, the demo
 // says so plainly.
@@ -22,7 +22,7 @@ export function openWithPystac(catalogFile: string): { ok: boolean; lines: strin
     const probe = spawnSync(py, ['-c', 'import pystac'], { encoding: 'utf8', timeout: 30_000 });
     if (probe.status !== 0) continue;
     const r = spawnSync(py, [PYSTAC_SCRIPT, catalogFile], { encoding: 'utf8', timeout: 120_000 });
-    if (r.status !== 0) return { ok: false, lines: [`pystac (${py}) could not open the catalogue: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`] };
+    if (r.status !== 0) return { ok: false, lines: [`pystac (${py}) could not open the catalog: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}`] };
     return { ok: true, lines: r.stdout.trimEnd().split('\n') };
   }
   return { ok: true, lines: ['pystac is NOT installed here (no .venv-ci and python3 cannot import it), so no STAC reader was run.', 'Install it with: python3 -m venv .venv-ci && .venv-ci/bin/pip install -r test/python/requirements.txt'] };

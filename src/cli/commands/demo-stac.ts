@@ -1,5 +1,5 @@
 // `constellr-sync demo --source stac`: a simulated account that follows Constellr's current docs,
-// mirrored unattended. The simulator serves a sample LST STAC catalogue to one workspace API key
+// mirrored unattended. The simulator serves a sample LST STAC catalog to one workspace API key
 // (legacy tokens are off, as for an account in two workspaces), with pre-signed asset URLs that expire
 // after a minute. Two syncs show the full and the incremental path; every file is then checked.
 import { promises as fsp } from 'node:fs';
@@ -82,7 +82,7 @@ export async function demoStac(o: { mirrorDir: string; stateDir: string; items: 
     if (!(await cycle('  '))) return demoInterrupted(o.shutdown);
     out(`   The storage origin served ${sim.stats.downloadRequests} downloads: only what changed. API-key requests: ${sim.stats.authByApiKey}, token requests: ${sim.stats.tokenRequests}.`);
 
-    out('\n4. Verifying every mirrored file against the catalogue (sha256 and size):');
+    out('\n4. Verifying every mirrored file against the catalog (sha256 and size):');
     const store = await openState(config);
     let ok = 0;
     let bad = 0;
@@ -102,7 +102,7 @@ export async function demoStac(o: { mirrorDir: string; stateDir: string; items: 
       await store.close();
     }
     out(`   ${ok} of ${total} assets verified${bad ? `, ${bad} NOT` : ''}.`);
-    out(`\n5. The mirror is a self-contained STAC catalogue (${path.join(o.mirrorDir, 'catalog.json')}); opened with pystac:`);
+    out(`\n5. The mirror is a self-contained STAC catalog (${path.join(o.mirrorDir, 'catalog.json')}); opened with pystac:`);
     const seen = openWithPystac(path.join(o.mirrorDir, 'catalog.json'));
     for (const l of seen.lines) out(`   ${l}`);
     if (!seen.ok) bad++;

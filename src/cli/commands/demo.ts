@@ -33,7 +33,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(`demo: --source must be assets or stac, got ${JSON.stringify(source)}`);
     return EXIT.USAGE;
   }
-  // Each demo has its own directories: one state and one mirror hold one catalogue, and a state made
+  // Each demo has its own directories: one state and one mirror hold one catalog, and a state made
   // for one source is refused for the other (store/identity.ts).
   const mirrorDir = path.resolve(values['mirror-dir'] ?? (source === 'stac' ? 'constellr-stac-mirror' : 'constellr-mirror'));
   const stateDir = path.resolve(values['state-dir'] ?? (source === 'stac' ? 'constellr-stac-state' : 'constellr-state'));

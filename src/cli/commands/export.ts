@@ -1,5 +1,5 @@
 // `constellr-sync export [--format jsonl|csv|stac-ndjson|stac-geoparquet] [--output FILE]`: the manifest
-// for downstream pipelines, or the STAC catalogue's items (newline-delimited JSON, or stac-geoparquet).
+// for downstream pipelines, or the STAC catalog's items (newline-delimited JSON, or stac-geoparquet).
 import { createWriteStream, promises as fsp } from 'node:fs';
 import { EXPORT_OPTIONS, optionsHelp } from '../options.js';
 import type { Writable } from 'node:stream';
@@ -19,7 +19,7 @@ export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv|sta
 Write the manifest: for each key its local path (relative to the mirror; folder markers end in /),
 size, LastModified, sha256, state (queued, running, done, failed, gone, skipped, deleted_remote) and
 whether its path was shortened. JSON lines by default; CSV (RFC 4180, with a header row) on request.
---format stac-ndjson (source: stac with stac.catalog): one STAC item per line as the mirror's catalogue
+--format stac-ndjson (source: stac with stac.catalog): one STAC item per line as the mirror's catalog
 holds it, asset hrefs relative to the mirror root (input for stac-geoparquet tools).
 --format stac-geoparquet --output FILE (source: stac with stac.catalog): the same items as one
 stac-geoparquet file, like <mirror>/items.parquet (stac.geoparquet), written now from the state.

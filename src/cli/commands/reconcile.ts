@@ -53,7 +53,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       accept: filter.isAll ? undefined : filter,
       settings: listing,
     });
-    // Items whose assets were deleted leave the STAC catalogue; listed changes are written later by sync/run.
+    // Items whose assets were deleted leave the STAC catalog; listed changes are written later by sync/run.
     await catalog?.flush();
     await catalog?.flushIndex();
     const code = r.guarded || r.errors > 0 ? EXIT.FAILURES : EXIT.OK;

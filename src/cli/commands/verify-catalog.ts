@@ -4,7 +4,7 @@
 import { indexLock } from '../../daemon/catalog.js';
 import { StacCatalog } from '../../mirror/stac-catalog.js';
 import { StacIndex } from '../../mirror/stac-index.js';
-import { verifyCatalogue } from '../../mirror/stac-verify.js';
+import { verifyCatalog } from '../../mirror/stac-verify.js';
 import { createLogger } from '../../lib/logger.js';
 import type { StateStore } from '../../store/types.js';
 import { err } from '../common.js';
@@ -21,7 +21,7 @@ export interface CatalogVerdict {
 }
 
 export async function verifyStacCatalog(store: StateStore, root: string, o: { deep: boolean; repair: boolean; json: boolean; geoparquet?: boolean }): Promise<CatalogVerdict> {
-  let r = await verifyCatalogue(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalog         ${JSON.stringify(i.file)}  ${i.detail}`) });
+  let r = await verifyCatalog(root, { deep: o.deep, onIssue: o.json ? undefined : (i) => err(`catalog         ${JSON.stringify(i.file)}  ${i.detail}`) });
   const problems = r.issues.length;
   if (o.repair && problems > 0) {
     const logger = createLogger({ level: 'silent' });
@@ -30,7 +30,7 @@ export async function verifyStacCatalog(store: StateStore, root: string, o: { de
     await catalog.rebuild();
     // The index follows the repaired catalog.
     await index?.rewrite();
-    r = await verifyCatalogue(root, { deep: o.deep });
+    r = await verifyCatalog(root, { deep: o.deep });
   }
   return { clean: problems === 0, collections: r.collections, items: r.items, assets: r.assets, problems, remaining: r.issues.length, issues: r.issues.slice(0, 100) };
 }

@@ -128,7 +128,7 @@ function problemOf(j: Job): Problem {
   };
 }
 
-/** The API URL as the catalogue would keep it: no user info, no key, token or signature parameter. */
+/** The API URL as the catalog would keep it: no user info, no key, token or signature parameter. */
 export function describeSource(url: string): string {
   try {
     return new URL(publicUrl(url)).href;

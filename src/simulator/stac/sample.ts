@@ -1,4 +1,4 @@
-// The sample LST catalogue served by `simulate --source stac`, the demo and the tests: orders of
+// The sample LST catalog served by `simulate --source stac`, the demo and the tests: orders of
 // LSTprecision/LSTzoom/LSTfusion items over a few sites, from the same seeded generator (Rng) as
 // the asset sample, so one seed names one account.
 import { Rng } from '../rng.js';
@@ -83,7 +83,7 @@ export function sampleStacItems(seed: number, opts: SampleStacOptions = {}): Sta
   return out;
 }
 
-/** A store filled with the sample catalogue. */
+/** A store filled with the sample catalog. */
 export function sampleStacStore(seed: number, opts: SampleStacOptions = {}, clock: () => number = Date.now): StacStore {
   const store = new StacStore(clock);
   for (const item of sampleStacItems(seed, opts)) store.put(item);

@@ -1,6 +1,6 @@
-// The STAC catalogue's tables, written once (migrations 0008, 0011 SQLite / 0005, 0008 PostgreSQL):
+// The STAC catalog's tables, written once (migrations 0008, 0011 SQLite / 0005, 0008 PostgreSQL):
 // each item as the API returned it with the jobs of its selected assets, the collection documents and
-// the catalogue writer's status. Instants here are the caller's (@now, the host clock) on both
+// the catalog writer's status. Instants here are the caller's (@now, the host clock) on both
 // backends: nothing compares them with the database's clock.
 import type { Dialect, TableColumns } from './dialect.js';
 
