@@ -44,7 +44,10 @@ export interface JobRow {
   local_removed: 'trash' | 'delete' | null;
 }
 
-export function rowToJob(r: JobRow): Job {
+/** The columns a job row and a claimed row share: which job, which listed version, how many tries. */
+type JobHeadRow = Pick<JobRow, 'id' | 'key' | 'remote_modified_ms' | 'remote_size' | 'remote_etag' | 'revision' | 'attempts'>;
+
+function rowToJobHead(r: JobHeadRow): Pick<Job, 'id' | 'key' | 'remoteModifiedMs' | 'remoteSize' | 'remoteEtag' | 'revision' | 'attempts'> {
   return {
     id: r.id,
     key: r.key,
@@ -52,8 +55,14 @@ export function rowToJob(r: JobRow): Job {
     remoteSize: sizeOfColumn(r.remote_size),
     remoteEtag: r.remote_etag,
     revision: r.revision,
-    state: r.state,
     attempts: r.attempts,
+  };
+}
+
+export function rowToJob(r: JobRow): Job {
+  return {
+    ...rowToJobHead(r),
+    state: r.state,
     runAt: r.run_at,
     errorClass: r.error_class,
     errorStatus: r.error_status,
@@ -71,14 +80,7 @@ export function rowToJob(r: JobRow): Job {
   };
 }
 
-export interface ClaimedRow {
-  id: number;
-  key: string;
-  remote_modified_ms: number;
-  remote_size: number;
-  remote_etag: string | null;
-  revision: number;
-  attempts: number;
+export interface ClaimedRow extends JobHeadRow {
   lease_token: string;
   lease_until: number;
   local_path: string | null;
@@ -87,13 +89,7 @@ export interface ClaimedRow {
 
 export function rowToClaimed(r: ClaimedRow): ClaimedJob {
   return {
-    id: r.id,
-    key: r.key,
-    remoteModifiedMs: r.remote_modified_ms,
-    remoteSize: sizeOfColumn(r.remote_size),
-    remoteEtag: r.remote_etag,
-    revision: r.revision,
-    attempts: r.attempts,
+    ...rowToJobHead(r),
     leaseToken: r.lease_token,
     leaseUntil: r.lease_until,
     localPath: r.local_path,
