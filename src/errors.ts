@@ -371,6 +371,7 @@ const OPERATOR_FS_REASONS: Record<string, string> = {
   SQLITE_CORRUPT: 'the state database is corrupt (restore it from a backup, or move it away to start over)',
   SQLITE_PERM: 'permission denied (check its owner and mode)',
   SQLITE_AUTH: 'permission denied (check its owner and mode)',
+  SQLITE_FULL: 'no space left on the device (SQLITE_FULL): free some space there and start again',
 };
 
 /** `cannot use <what> <path>: <reason>` (exit 2) for an operator-caused filesystem error, else null. */

@@ -113,6 +113,31 @@ describe.skipIf(noNamespaces !== null)('disk full on a small filesystem', () => 
     expect(p.stderr()).toContain('read-only filesystem (EROFS)');
     expect(sim.stats.downloadRequests).toBe(0);
   });
+
+  for (const cmd of ['run', 'sync'] as const) {
+    it(`${cmd} with the state directory on a full filesystem (SQLITE_FULL) says so in one line, exit 2`, async () => {
+      const dirs = await tempDirs(`statefull-${cmd}`);
+      cleanup.push(dirs);
+      const fsRoot = path.join(dirs.root, 'small');
+      const state = path.join(fsRoot, 'state');
+      await fsp.mkdir(fsRoot);
+      const args = await configFlags(dirs.root, { sim, mirror: dirs.mirror, state });
+      // A 1 MiB tmpfs filled to the last byte: SQLite cannot write its journal or first pages.
+      const script = [
+        `mount -t tmpfs -o size=1m none ${sh(fsRoot)}`,
+        `mkdir ${sh(state)}`,
+        `(head -c 2097152 /dev/zero > ${sh(path.join(fsRoot, 'filler'))} 2>/dev/null || true)`,
+        `exec ${sh(process.execPath)} ${sh(CLI_MAIN)} ${cmd} ${args.map(sh).join(' ')}`,
+      ].join(' && ');
+      const p = spawnProc('unshare', ['-rm', 'sh', '-c', script], credentials(sim));
+      const r = await p.exited;
+      const err = p.stderr();
+      expect(err).not.toContain('SqliteError');
+      expect(err).not.toMatch(/\n\s+at /); // no stack trace
+      expect(err).toContain(`cannot use the state directory ${state}: no space left on the device`);
+      expect(r.code, err).toBe(2);
+    });
+  }
 });
 
 describe.skipIf(process.getuid?.() !== 0)('unwritable mirror', () => {

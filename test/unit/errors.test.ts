@@ -132,6 +132,10 @@ describe('classification into the table', () => {
     expect(exitCodeFor(new LockedError('locked', 1))).toBe(EXIT.LOCKED);
     const fsErr = operatorFsError('the mirror', '/m', Object.assign(new Error('x'), { code: 'EACCES' }));
     expect(fsErr && exitCodeFor(fsErr)).toBe(EXIT.USAGE);
+    // a full state filesystem (SQLITE_FULL, "database or disk is full") is the operator's too: one line, exit 2
+    const full = operatorFsError('the state directory', '/s', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+    expect(full?.message).toBe('cannot use the state directory /s: no space left on the device (SQLITE_FULL): free some space there and start again');
+    expect(full && exitCodeFor(full)).toBe(EXIT.USAGE);
     expect(exitCodeFor(new Error('not ours'))).toBe(EXIT.FAILURES);
   });
 });
