@@ -22,8 +22,8 @@ export function isResumable(size: ListedSize): boolean {
 export interface StagedState {
   /** The partial and its record belong to this version; `offset` bytes of it can be kept. */
   matched: boolean;
-  /** The size: the listed one, or the one the record learned for an unknown size; -1 if neither. */
-  size: number;
+  /** The size: the listed one, or the one the record learned for an unknown size; null if neither. */
+  size: ListedSize;
   /** Bytes already staged, a gapless prefix of the object. */
   offset: number;
   /** If-Range validator of those bytes. */
@@ -34,8 +34,8 @@ export interface StagedState {
  * The resume check: keep a partial only when its record names the same (key, LastModified, Size) and
  * it is no longer than that size; anything else staged under this name is removed.
  */
-export async function resumeCheck(staging: StagingPaths, want: { key: string; lastModifiedMs: number; size: number | null }): Promise<StagedState> {
-  const none: StagedState = { matched: false, size: want.size ?? -1, offset: 0, validator: null };
+export async function resumeCheck(staging: StagingPaths, want: { key: string; lastModifiedMs: number; size: ListedSize }): Promise<StagedState> {
+  const none: StagedState = { matched: false, size: want.size, offset: 0, validator: null };
   if (!isResumable(want.size)) return none;
   const [rec, st] = await Promise.all([readRecord(staging.record), fsp.stat(staging.partial).catch(() => null)]);
   const known = want.size !== null;

@@ -10,6 +10,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
+import type { ListedSize } from '../lib/size.js';
 import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { hashPrefix } from './staging.js';
@@ -26,7 +27,8 @@ export { normalizeEtag, resumeValidator } from './transfer-parts.js';
 /** Where a single stream continues: `offset` bytes of `size` kept, asked for under `validator`. */
 interface From {
   offset: number;
-  size: number;
+  /** null when neither the listing nor a staging record knows it (learned from a 200's Content-Length). */
+  size: ListedSize;
   validator: string | null;
 }
 
@@ -115,16 +117,17 @@ async function accept(input: TransferInput, res: DownloadResponse, from: From, e
   try {
     let { offset, size } = from;
     if (res.status === 206) {
+      // Only a matched partial (its size known) asks for a range; an unknown size cannot be continued.
       const cr = res.contentRange;
-      if (offset === 0 || !cr || cr.start !== offset || cr.end !== size - 1 || (cr.total !== null && cr.total !== size)) {
-        await refuse(`unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size - 1}/${size})`, 'range_mismatch');
+      if (size === null || offset === 0 || !cr || cr.start !== offset || cr.end !== size - 1 || (cr.total !== null && cr.total !== size)) {
+        return await refuse(`unusable 206 (Content-Range ${cr ? `${cr.start}-${cr.end}/${cr.total ?? '*'}` : 'missing'}, wanted ${offset}-${size === null ? '*' : size - 1}/${size ?? '*'})`, 'range_mismatch');
       }
     } else {
       offset = 0; // a 200 means the whole object again
-      if (expected.size === null && res.contentLength === null) {
-        await refuse('the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
+      if (expected.size === null) size = res.contentLength;
+      if (size === null) {
+        return await refuse('the listing gives no file:size and the response no Content-Length, so completeness cannot be verified', 'size_mismatch');
       }
-      if (expected.size === null) size = res.contentLength!;
     }
     if (res.contentLength !== null && res.contentLength !== size - offset) {
       await refuse(`Content-Length ${res.contentLength} does not match the listed Size ${size} (remaining ${size - offset}); the asset probably changed`, 'size_mismatch');

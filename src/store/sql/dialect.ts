@@ -37,7 +37,7 @@ export interface Dialect {
   indexedBy(index: string): string;
   /** An instant as an offset from the database's now when the clock is the database's (see toHost). */
   hostTime(expr: string): string;
-  /** The `locator` column as a settled job keeps it: its URL and expiry blanked (api/wire.ts). */
+  /** The `locator` column as a settled job keeps it: its URL and expiry blanked (the stored form: api/stac/locator.ts). */
   readonly settledLocator: string;
 }
 

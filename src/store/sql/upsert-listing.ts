@@ -25,7 +25,7 @@ const CONFLICT = `
      OR jobs.state = 'gone'
   RETURNING revision`;
 
-/** Only while a download may need it: a settled job keeps no pre-signed URL (api/wire.ts). */
+/** Only while a download may need it: a settled job keeps no pre-signed URL (api/stac/locator.ts). */
 const RELOCATABLE = "state IN ('queued', 'running')";
 
 export function upsertListingSql(d: Dialect) {
