@@ -1,6 +1,6 @@
 // A source only lists and locates: the job table, workers, mirror rules, retries, reconcile, verify
 // and both state backends are common. Two implementations: the asset API (assets-source.ts, GET
-// /assets) and the STAC API (stac/source.ts, POST /stac/search with pre-signed asset hrefs).
+// /assets) and the STAC API (stac/stac-source.ts, POST /stac/search with pre-signed asset hrefs).
 import type { SourceKind } from '../config/schema.js';
 import type { DownloadParams, DownloadResponse, ListParams } from './client.js';
 import type { ListPage } from './wire.js';

@@ -9,7 +9,7 @@ import { TokenManager } from '../api/auth.js';
 import { ApiKeyAuth, type Authenticator } from '../api/api-key.js';
 import { AssetsSource } from '../api/assets-source.js';
 import type { Source } from '../api/source.js';
-import { StacSource } from '../api/stac/source.js';
+import { StacSource } from '../api/stac/stac-source.js';
 import { createDispatcher } from '../api/dispatcher.js';
 import { SyncError, operatorFsError, type FatalCode } from '../errors.js';
 import type { Config } from '../config/load.js';

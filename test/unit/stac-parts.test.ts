@@ -14,7 +14,7 @@ import { Conformance, conformsTo, CONFORMANCE_CLASSES } from '../../src/api/stac
 import { getPages } from '../../src/api/stac/paging.js';
 import { firstRequest, nextRequest, parseSearchToken, printSearchToken, scopeBody, type SearchRequest, type SearchScope } from '../../src/api/stac/search.js';
 import { LocatorError, parseLocator } from '../../src/api/stac/locator.js';
-import { StacWireError, parseCollections, type StacLink } from '../../src/api/stac/wire.js';
+import { StacWireError, parseCollections, type StacLink } from '../../src/api/stac/documents.js';
 import { CONFORMANCE, startScripted, type ScriptedServer } from '../helpers/stac-server.js';
 
 let server: ScriptedServer;

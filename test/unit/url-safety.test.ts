@@ -10,7 +10,7 @@ import { ApiClient } from '../../src/api/client.js';
 import { createDispatcher } from '../../src/api/dispatcher.js';
 import { itemToAssets } from '../../src/api/stac/items.js';
 import { itemRecord } from '../../src/api/stac/record.js';
-import type { StacItem } from '../../src/api/stac/wire.js';
+import type { StacItem } from '../../src/api/stac/documents.js';
 import { createLogger, scrubSecrets } from '../../src/lib/logger.js';
 import { isSecretParam, publicUrl, publicUrlsIn, redactUrl } from '../../src/lib/url-safety.js';
 import { buildCollection, buildItem } from '../../src/mirror/stac-catalog.js';

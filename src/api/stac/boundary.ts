@@ -1,12 +1,12 @@
 // The boundary with the STAC API. Every request of the STAC source goes out here and every body comes
-// back through a reader (wire.ts, record.ts, items.ts, search.ts, paging.ts). The parts throw
+// back through a reader (documents.ts, record.ts, items.ts, search.ts, paging.ts). The parts throw
 // StacWireError for any response that is wrong (a malformed body, an item that cannot become jobs, a
 // next link that leads nowhere or in a circle); it becomes our SYNC_API_BAD_LISTING here, once, and
 // nowhere else. HTTP errors pass as the client classified them (with their status), so callers can
 // still tell a 400 from a bad body.
 import { SyncError } from '../../errors.js';
 import type { ApiClient } from '../client.js';
-import { StacWireError } from './wire.js';
+import { StacWireError } from './documents.js';
 
 /** A response or a listed item that cannot be read: retryable, the next poll may read it. */
 function badListing(message: string): SyncError {

@@ -3,7 +3,7 @@
 import type { StacApi } from './boundary.js';
 import { getPages } from './paging.js';
 import { parseCollectionDoc } from './record.js';
-import { parseCollections, type OnDroppedLink } from './wire.js';
+import { parseCollections, type OnDroppedLink } from './documents.js';
 
 const LIST = 'GET /stac/collections';
 

@@ -2,7 +2,7 @@
 // and the server's list of them, fetched once per process. Only what the server does decides the
 // incremental strategy (strategy.ts); conformance decides only whether a datetime walk asks for sorting.
 import type { StacApi } from './boundary.js';
-import { parseConformance } from './wire.js';
+import { parseConformance } from './documents.js';
 
 /** Capability → the pattern of its conformance URI. Add a row here to act on another class. */
 export const CONFORMANCE_CLASSES = {

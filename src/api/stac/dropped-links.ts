@@ -1,7 +1,7 @@
-// Links dropped at the boundary (wire.ts keepValidLinks) are reported once each, not once per poll
+// Links dropped at the boundary (documents.ts keepValidLinks) are reported once each, not once per poll
 // that lists the item again.
 import type { Logger } from '../../lib/logger.js';
-import type { OnDroppedLink } from './wire.js';
+import type { OnDroppedLink } from './documents.js';
 
 const REMEMBERED = 10_000;
 

@@ -7,7 +7,7 @@
 // that `/`, `\` and `%` are percent-escaped inside a segment so that one id or name is always exactly
 // one path segment and distinct ids stay distinct.
 // The version is (updated or datetime, file:size, file:checksum).
-import { StacWireError, type StacAsset, type StacItem } from './wire.js';
+import { StacWireError, type StacAsset, type StacItem } from './documents.js';
 import type { ListedSize } from '../../lib/size.js';
 import type { RemoteAsset } from '../wire.js';
 import { looksLikeFileName } from '../file-name.js';

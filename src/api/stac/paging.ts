@@ -3,7 +3,7 @@
 // that repeats a page or is no URL is a malformed response, never an endless or silently short walk.
 // (Search pages are walked by the poller, one page per call, through continuation tokens: search.ts.)
 import type { StacApi } from './boundary.js';
-import { StacWireError, type StacLink } from './wire.js';
+import { StacWireError, type StacLink } from './documents.js';
 
 export interface Page {
   links: readonly StacLink[];

@@ -10,7 +10,7 @@ import type { Location, SourceJob } from '../source.js';
 import { fromWire, type StacApi } from './boundary.js';
 import { assetUrl, assetVersion, hrefExpiry, isJobVersion } from './items.js';
 import { parseLocator, type Locator } from './locator.js';
-import { parseItem, type OnDroppedLink, type StacItem } from './wire.js';
+import { parseItem, type OnDroppedLink, type StacItem } from './documents.js';
 
 /** A pre-signed URL this close to its expiry is refreshed before the download starts. */
 export const EXPIRY_MARGIN_MS = 30_000;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { publicUrl, publicUrlsIn, withSlash } from '../../lib/url-safety.js';
 import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { parseLocator } from './locator.js';
-import { StacWireError, documentLinksSchema, issues, keepValidLinks, type OnDroppedLink, type StacItem } from './wire.js';
+import { StacWireError, documentLinksSchema, issues, keepValidLinks, type OnDroppedLink, type StacItem } from './documents.js';
 
 /** The item and its jobs as one record; null when no asset of the item is selected. */
 export function itemRecord(item: StacItem, assets: readonly RemoteAsset[], apiBase: string): StacItemRecord | null {

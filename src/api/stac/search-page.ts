@@ -4,7 +4,7 @@ import type { RemoteAsset, StacItemRecord } from '../wire.js';
 import { itemToAssets } from './items.js';
 import { itemRecord } from './record.js';
 import { nextRequest, type SearchRequest, type Strategy } from './search.js';
-import { parseFeatureCollection, type OnDroppedLink } from './wire.js';
+import { parseFeatureCollection, type OnDroppedLink } from './documents.js';
 
 export interface PageContext {
   /** The request that fetched the page (relative hrefs resolve against it; the next one builds on it). */

@@ -10,7 +10,7 @@ import { Conformance } from './conformance.js';
 import { firstRequest, parseSearchToken, printSearchToken, type SearchRequest, type SearchScope } from './search.js';
 import { readSearchPage } from './search-page.js';
 import { NOT_PROBED, probeStrategy, type StrategyChoice } from './strategy.js';
-import type { OnDroppedLink } from './wire.js';
+import type { OnDroppedLink } from './documents.js';
 
 /** The mark stays this far behind the server's clock (items still being written at "now"). */
 export const CLOCK_MARGIN_MS = 60_000;

@@ -1,7 +1,7 @@
 // The search requests: the body for the configured scope, the first request of a walk (narrowed for an
 // incremental poll), and the next one from a page's links[rel=next] (href, method, body with merge,
 // headers) or a bare token. A request, serialised, is the listing's opaque continuation token.
-import { StacWireError, type StacLink } from './wire.js';
+import { StacWireError, type StacLink } from './documents.js';
 
 /** One search request. */
 export interface SearchRequest {

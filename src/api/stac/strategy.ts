@@ -6,7 +6,7 @@
 import { isSyncError } from '../../errors.js';
 import type { StacApi } from './boundary.js';
 import { scopeBody, updatedSince, type SearchScope, type Strategy } from './search.js';
-import { parseFeatureCollection } from './wire.js';
+import { parseFeatureCollection } from './documents.js';
 
 export interface StrategyChoice {
   strategy: Strategy;

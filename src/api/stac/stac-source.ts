@@ -16,7 +16,7 @@ import { reportDroppedLinks } from './dropped-links.js';
 import { parseLocator } from './locator.js';
 import { PresignedUrls, type LocateOptions } from './presigned.js';
 import { SearchWalk, type WalkSettings } from './search-walk.js';
-import type { OnDroppedLink } from './wire.js';
+import type { OnDroppedLink } from './documents.js';
 
 export { windowDatetime } from './search.js';
 export { EXPIRY_MARGIN_MS } from './presigned.js';
