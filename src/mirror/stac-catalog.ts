@@ -214,8 +214,7 @@ export class StacCatalog {
       let failed: unknown = null;
       let done = 0;
       try {
-        const rows: (StoredItem | null)[] = [];
-        for (const ref of batch) rows.push(await this.#d.store.getItem(ref.collection, ref.id));
+        const rows = await this.#d.store.getItems(batch);
         // The jobs of the whole batch in one query, not one per asset.
         const jobs = await this.#jobsOf(rows);
         for (; done < batch.length; done++) {
@@ -320,11 +319,7 @@ export class StacCatalog {
    * them, then their JSON is removed. They come back when their remaining assets are complete.
    */
   async withdraw(items: readonly ItemRef[]): Promise<number> {
-    const rows: StoredItem[] = [];
-    for (const it of items) {
-      const row = await this.#d.store.getItem(it.collection, it.id);
-      if (row?.jsonPath) rows.push(row);
-    }
+    const rows = (await this.#d.store.getItems(items)).filter((r): r is StoredItem => !!r?.jsonPath);
     if (rows.length === 0) return 0;
     const byCollection = new Map<string, Set<string>>();
     for (const r of rows) byCollection.set(r.collection, (byCollection.get(r.collection) ?? new Set()).add(r.id));

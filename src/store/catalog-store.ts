@@ -2,7 +2,7 @@
 // its one implementation over the shared SQL (sql/catalog.ts), reached as `store.catalog` of an open
 // state store: same database, same connections, same dialect as the jobs.
 import type { ItemAssetRef, StacItemRecord } from '../api/wire.js';
-import { itemRefKey } from '../lib/item-ref.js';
+import { itemRefKey, type ItemRef } from '../lib/item-ref.js';
 import { catalogSql, PUT_ITEM_ROWS, SCRUB_ROWS } from './sql/catalog.js';
 import type { Dialect, SqlExec } from './sql/dialect.js';
 
@@ -30,6 +30,8 @@ export interface CatalogStore {
   /** Insert or replace items (the catalog marks are kept; the writer compares digests). */
   putItems(items: readonly StacItemRecord[], now: number): Promise<void>;
   getItem(collection: string, id: string): Promise<StoredItem | null>;
+  /** Items by name in one query, in the order asked; null where there is no such item. */
+  getItems(refs: readonly ItemRef[]): Promise<(StoredItem | null)[]>;
   /** Items in (collection, id) order after the given one (paging). */
   listItems(after: { collection: string; id: string } | null, limit: number): Promise<StoredItem[]>;
   /** Items of one collection whose JSON is written. */
@@ -91,10 +93,12 @@ function toItem(r: ItemRow): StoredItem {
 /** The catalog tables over a store's SqlExec and Dialect (both backends). */
 export class SqlCatalogStore implements CatalogStore {
   readonly #x: SqlExec;
+  readonly #d: Dialect;
   readonly #q: ReturnType<typeof catalogSql>;
 
   constructor(x: SqlExec, d: Dialect) {
     this.#x = x;
+    this.#d = d;
     this.#q = catalogSql(d);
   }
 
@@ -111,6 +115,13 @@ export class SqlCatalogStore implements CatalogStore {
   }
   async getItem(collection: string, id: string): Promise<StoredItem | null> {
     return (await this.#items(this.#q.getItem, { c: collection, i: id }))[0] ?? null;
+  }
+  async getItems(refs: readonly ItemRef[]): Promise<(StoredItem | null)[]> {
+    if (refs.length === 0) return [];
+    const list = (values: string[]) => this.#d.listParam([...new Set(values)]);
+    const rows = await this.#items(this.#q.getItems, { cs: list(refs.map((r) => r.collection)), ids: list(refs.map((r) => r.id)) });
+    const byRef = new Map(rows.map((r) => [itemRefKey(r), r]));
+    return refs.map((r) => byRef.get(itemRefKey(r)) ?? null);
   }
   async listItems(after: { collection: string; id: string } | null, limit: number): Promise<StoredItem[]> {
     return after ? this.#items(this.#q.listItemsAfter, { c: after.collection, i: after.id, limit }) : this.#items(this.#q.listItems, { limit });

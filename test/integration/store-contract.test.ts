@@ -425,6 +425,9 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect((await c.listItems({ collection: 'a', id: 'z' }, 1)).map((i) => i.id)).toEqual(['é/ü']);
     expect(await c.getItem('a', 'é/ü')).toEqual({ ...item('a', 'é/ü', '{"v":"ß"}'), written: null, jsonPath: null, writtenExtent: null });
     expect(await c.getItem('a', 'none')).toBeNull();
+    // in one query, in the order asked: a pair of a collection and an id of two other items is none
+    expect((await c.getItems([{ collection: 'b', id: 'x' }, { collection: 'a', id: 'none' }, { collection: 'b', id: 'z' }, { collection: 'a', id: 'é/ü' }])).map((i) => i && [i.collection, i.id, i.raw])).toEqual([['b', 'x', '{"v":2}'], null, null, ['a', 'é/ü', '{"v":"ß"}']]);
+    expect(await c.getItems([])).toEqual([]);
     expect(await c.collections()).toEqual(['a', 'b']);
     await c.setWritten('a', 'z', 'd1', 'a/z/z.json');
     expect((await c.writtenItems('a')).map((i) => [i.id, i.written, i.jsonPath, i.writtenExtent])).toEqual([['z', 'd1', 'a/z/z.json', null]]);

@@ -32,6 +32,8 @@ export function catalogSql(d: Dialect) {
       SELECT t.c, t.i, t.r, t.a, t.u, @now::bigint FROM ${d.tableRows('items', PUT_ITEM_ROWS, 't')} WHERE true
       ON CONFLICT (collection, item_id) DO UPDATE SET raw = excluded.raw, assets = excluded.assets, api_url = excluded.api_url, seen_at = excluded.seen_at, unscrubbed = 0`,
     getItem: `SELECT ${ITEM_COLUMNS} FROM stac_items WHERE collection = @c AND item_id = @i`,
+    // Any of the collections with any of the ids: a superset of the pairs asked for (getItems picks them).
+    getItems: `SELECT ${ITEM_COLUMNS} FROM stac_items WHERE ${d.inList('collection', 'cs', 'text')} AND ${d.inList('item_id', 'ids', 'text')}`,
     listItems: `SELECT ${ITEM_COLUMNS} FROM stac_items ORDER BY collection, item_id LIMIT @limit`,
     listItemsAfter: `SELECT ${ITEM_COLUMNS} FROM stac_items WHERE (collection, item_id) > (@c, @i) ORDER BY collection, item_id LIMIT @limit`,
     writtenItems: `SELECT ${ITEM_COLUMNS} FROM stac_items WHERE collection = @c AND json_path IS NOT NULL ORDER BY item_id`,
