@@ -11,7 +11,7 @@ import { Secret } from '../../src/lib/secret.js';
 import { HttpAuth, SESSION_TTL_MS, constantTimeEqual } from '../../src/ops/http-auth.js';
 import { LiveStatus } from '../../src/ops/status/live.js';
 import { StatusCache, bandwidthWindow, buildApiStatus, describeSource, parseProblemFilter, type ApiStatus, type StatusSources, type StoredStatus } from '../../src/ops/status/api.js';
-import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderProblems } from '../../src/ops/status/page-render.js';
+import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderOverall, renderProblems } from '../../src/ops/status/page-render.js';
 import type { Readiness } from '../../src/ops/http-server.js';
 import type { ClaimedJob, JobState, StatusStore } from '../../src/store/types.js';
 
@@ -301,6 +301,36 @@ describe('the page as a person reads it (issue 25 item 10)', () => {
     const bars = html.match(/role="progressbar"/g)?.length;
     expect(bars).toBe(4);
     expect(Number(chip)).toBe(bars);
+  });
+
+  it('a catalog write error is named under the headline and in Problems, as status prints CATALOG FAILED', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-page-'));
+    const config = loadConfig({ env: {}, flags: { 'state-dir': path.join(dir, 's'), 'mirror-dir': path.join(dir, 'm') } });
+    const src: StatusSources = {
+      store: fixedStore({ queued: 0, running: 0, done: 2, failed: 0, gone: 0 }),
+      config: () => config,
+      live: new LiveStatus(),
+      inFlight: () => [],
+      gatePauses: () => [],
+      bandwidth: () => null,
+      readiness: () => ({ ready: true, reason: 'ok' }) as Readiness,
+      owner: 'test:1',
+      isPoller: () => true,
+      actionsEnabled: false,
+      clock: () => Date.UTC(2026, 11, 1, 12, 0, 5),
+    };
+    const healthy = await buildApiStatus(src);
+    expect(renderOverall(healthy)).not.toContain('STAC catalog');
+    expect(renderProblems(healthy)).not.toContain('catalog-error');
+    const catalog = { failing: true, error: 'ENOSPC: no space left on device <b>', errorClass: 'SYNC_DISK_FULL', path: 'lstzoom/collection.json', since: '2026-12-01T11:58:00.000Z' };
+    const d = { ...healthy, catalog, catalogue: catalog } as ApiStatus;
+    expect(renderOverall(d)).toMatch(/id="problem-line">Problems: the STAC catalog cannot be written \(<a href="#problems">/);
+    const problems = renderProblems(d);
+    expect(problems).toContain('<strong>STAC catalog not written</strong>');
+    expect(problems).toContain('[SYNC_DISK_FULL]');
+    expect(problems).toContain('ENOSPC: no space left on device &lt;b&gt;');
+    expect(problems).toContain('<code>lstzoom/collection.json</code>');
+    expect(problems).toContain('2026-12-01 11:58:00 UTC');
   });
 
   it('keys break only after "/" and "_" (a long run without them every 16 characters), escaped', () => {

@@ -71,7 +71,7 @@ export function renderOverall(d: ApiStatus): string {
   const c = d.completeness;
   const state = c.state === 'complete' ? 'complete' : c.state === 'syncing' || c.state === 'no_poll' ? 'syncing' : 'problems';
   // What went wrong, named at the top with a link to the Problems section.
-  const wrong = [d.lastPoll.failed ? 'the last poll failed' : '', c.failed > 0 ? `${c.failed} failed` : '', c.gone > 0 ? `${c.gone} gone` : ''].filter(Boolean);
+  const wrong = [d.lastPoll.failed ? 'the last poll failed' : '', d.catalog?.failing ? 'the STAC catalog cannot be written' : '', c.failed > 0 ? `${c.failed} failed` : '', c.gone > 0 ? `${c.gone} gone` : ''].filter(Boolean);
   const problemLine = wrong.length > 0 ? `<p class="problem-line" id="problem-line">Problems: ${esc(wrong.join(', '))} (<a href="#problems">see Problems</a>)</p>` : '';
   const facts: [string, string][] = [
     ['Ready', o.ready ? '<span class="ok">ready</span>' : `<span class="bad">not ready</span>: ${esc(o.readyReason)}`],
@@ -186,10 +186,16 @@ export function renderProblems(d: ApiStatus): string {
   const pollError = d.lastPoll.error
     ? `<p class="poll-error" id="poll-error"><strong>Last poll failed</strong> ${fmtTime(d.lastPoll.errorAt, d.generatedAt)}: <span class="bad">[${esc(d.lastPoll.errorClass)}]</span> ${esc(d.lastPoll.error)}</p>`
     : '';
+  // The catalog writer's error (status: CATALOG FAILED): downloads go on, the write is retried.
+  const cat = d.catalog?.failing ? d.catalog : null;
+  const catalogError = cat
+    ? `<p class="catalog-error" id="catalog-error"><strong>STAC catalog not written</strong> since ${fmtTime(cat.since, d.generatedAt)}: <span class="bad">[${esc(cat.errorClass)}]</span> ${esc(cat.error)}${cat.path ? ` (<code>${esc(cat.path)}</code>)` : ''}; downloads go on and the write is tried again</p>`
+    : '';
   if (p.items.length === 0)
-    return `${pollError}<p class="muted" id="problems-empty">${p.total === 0 ? 'No failed, gone or retrying assets.' : `None of the ${esc(p.total)} problems match the filter.`}</p>`;
+    return `${pollError}${catalogError}<p class="muted" id="problems-empty">${p.total === 0 ? 'No failed, gone or retrying assets.' : `None of the ${esc(p.total)} problems match the filter.`}</p>`;
   return (
     pollError +
+    catalogError +
     `<table id="problems-table"><caption>${esc(p.items.length)} of ${esc(p.total)} problems</caption><thead><tr><th scope="col">Key</th><th scope="col">State</th><th scope="col">Error</th><th scope="col">Message</th><th scope="col">Attempts</th><th scope="col">When</th><th scope="col">Next retry</th></tr></thead><tbody>` +
     p.items
       .map(
