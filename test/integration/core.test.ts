@@ -41,7 +41,7 @@ function withSeed(msg: string): string {
 }
 
 describe('core sync', () => {
-  it('full sync mirrors every asset: size, sha256 and mtime equal the simulator's inventory', async () => {
+  it("full sync mirrors every asset: size, sha256 and mtime equal the simulator's inventory", async () => {
     const { sim, dirs } = await setup({ inventory: sampleInventory(SEED, { count: 40, maxSize: 256 * 1024 }) });
     const r = await syncInProcess({ sim, dirs, concurrency: 4 });
     expect(r.summary.pollError, withSeed('poll error')).toBeNull();
