@@ -105,6 +105,18 @@ async function busyPort(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 /** Exit 2, one line, nothing that looks like a stack trace. */
+/** A shell script in a user and mount namespace of its own (unshare -rm): its mounts vanish with it. */
+function inMountNamespace(script: string, env: Record<string, string>): Promise<CliResult> {
+  return new Promise<CliResult>((resolve) => {
+    const child = spawn('unshare', ['-rm', 'sh', '-c', script], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
+    child.stderr.setEncoding('utf8').on('data', (x: string) => (stderr += x));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 function expectOneLine(r: CliResult, message: RegExp): void {
   expect(r.code, r.stderr).toBe(2);
   expect(r.stderr).toMatch(message);
@@ -185,17 +197,7 @@ describe.skipIf(!canUnshare)('a read-only filesystem: one line naming the path, 
       [`demo --state-dir ${q(path.join(ro, 'st'))} --mirror-dir ${q(path.join(d.root, 'dm'))}`, new RegExp(`cannot use the state directory ${path.join(ro, 'st')}: `)],
     ];
     for (const [cmd, message] of cases) {
-      const r = await new Promise<CliResult>((resolve) => {
-        const child = spawn('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o ro,size=1m none ${q(ro)} && exec ${node} ${cmd}`], {
-          cwd: REPO_ROOT,
-          env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env },
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
-        child.stderr.setEncoding('utf8').on('data', (x: string) => (stderr += x));
-        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-      });
+      const r = await inMountNamespace(`mount -t tmpfs -o ro,size=1m none ${q(ro)} && exec ${node} ${cmd}`, env);
       expect({ cmd, code: r.code }, r.stderr).toEqual({ cmd, code: 2 });
       expect(r.stderr, cmd).toMatch(message);
       expect(r.stderr + r.stdout, cmd).not.toMatch(STACK);
@@ -211,15 +213,8 @@ describe.skipIf(!canUnshare)('a read-only filesystem: one line naming the path, 
     const node = `${q(process.execPath)} ${q(CLI_MAIN)}`;
     const st = path.join(mnt, 'state');
     for (const cmd of ['migrate', 'verify --repair', 'retry --failed', 'status', 'run']) {
-      const r = await new Promise<CliResult>((resolve) => {
-        const script = `mount -t tmpfs -o size=4m none ${q(mnt)} && cp -r ${q(d.state)} ${q(st)} && mkdir ${q(path.join(mnt, 'mirror'))} && mount -o remount,ro ${q(mnt)} && exec ${node} ${cmd} --state-dir ${q(st)}`;
-        const child = spawn('unshare', ['-rm', 'sh', '-c', script], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
-        child.stderr.setEncoding('utf8').on('data', (x: string) => (stderr += x));
-        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-      });
+      const script = `mount -t tmpfs -o size=4m none ${q(mnt)} && cp -r ${q(d.state)} ${q(st)} && mkdir ${q(path.join(mnt, 'mirror'))} && mount -o remount,ro ${q(mnt)} && exec ${node} ${cmd} --state-dir ${q(st)}`;
+      const r = await inMountNamespace(script, env);
       expect({ cmd, code: r.code }, r.stderr).toEqual({ cmd, code: 2 });
       expect(r.stderr, cmd).toMatch(new RegExp(`cannot use the state directory ${st}: `));
       expect(r.stderr + r.stdout, cmd).not.toMatch(STACK);

@@ -274,25 +274,30 @@ function fixedStore(jobs: Record<JobState, number>): StatusStore {
   } as unknown as StatusStore;
 }
 
+/** What the status API reads, over fixed counts and the given downloads in flight, at 2026-12-01 12:00:05 UTC. */
+function pageSources(jobs: Record<JobState, number>, inFlight: ClaimedJob[]): StatusSources {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-page-'));
+  const config = loadConfig({ env: {}, flags: { 'state-dir': path.join(dir, 's'), 'mirror-dir': path.join(dir, 'm') } });
+  return {
+    store: fixedStore(jobs),
+    config: () => config,
+    live: new LiveStatus(),
+    inFlight: () => inFlight,
+    gatePauses: () => [],
+    bandwidth: () => null,
+    readiness: () => ({ ready: true, reason: 'ok' }) as Readiness,
+    owner: 'test:1',
+    isPoller: () => true,
+    actionsEnabled: false,
+    clock: () => Date.UTC(2026, 11, 1, 12, 0, 5),
+  };
+}
+
 describe('the page as a person reads it (issue 25 item 10)', () => {
   it('the "running" count is the downloads in flight, the same reading as the progress bars', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-page-'));
-    const config = loadConfig({ env: {}, flags: { 'state-dir': path.join(dir, 's'), 'mirror-dir': path.join(dir, 'm') } });
     // the database was read when 3 were running; a fourth download has started since
     const running = [job('a/1.tif', 10, 't1'), job('a/2.tif', 10, 't2'), job('a/3.tif', 10, 't3'), job('a/4.tif', 10, 't4')];
-    const src: StatusSources = {
-      store: fixedStore({ queued: 5, running: 3, done: 2, failed: 0, gone: 0 }),
-      config: () => config,
-      live: new LiveStatus(),
-      inFlight: () => running,
-      gatePauses: () => [],
-      bandwidth: () => null,
-      readiness: () => ({ ready: true, reason: 'ok' }) as Readiness,
-      owner: 'test:1',
-      isPoller: () => true,
-      actionsEnabled: false,
-      clock: () => Date.UTC(2026, 11, 1, 12, 0, 5),
-    };
+    const src = pageSources({ queued: 5, running: 3, done: 2, failed: 0, gone: 0 }, running);
     const d = await buildApiStatus(src);
     expect(d.jobs.running).toBe(3);
     expect(d.runningNow).toBe(4);
@@ -304,21 +309,7 @@ describe('the page as a person reads it (issue 25 item 10)', () => {
   });
 
   it('a catalog write error is named under the headline and in Problems, as status prints CATALOG FAILED', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-page-'));
-    const config = loadConfig({ env: {}, flags: { 'state-dir': path.join(dir, 's'), 'mirror-dir': path.join(dir, 'm') } });
-    const src: StatusSources = {
-      store: fixedStore({ queued: 0, running: 0, done: 2, failed: 0, gone: 0 }),
-      config: () => config,
-      live: new LiveStatus(),
-      inFlight: () => [],
-      gatePauses: () => [],
-      bandwidth: () => null,
-      readiness: () => ({ ready: true, reason: 'ok' }) as Readiness,
-      owner: 'test:1',
-      isPoller: () => true,
-      actionsEnabled: false,
-      clock: () => Date.UTC(2026, 11, 1, 12, 0, 5),
-    };
+    const src = pageSources({ queued: 0, running: 0, done: 2, failed: 0, gone: 0 }, []);
     const healthy = await buildApiStatus(src);
     expect(renderOverall(healthy)).not.toContain('STAC catalog');
     expect(renderProblems(healthy)).not.toContain('catalog-error');
