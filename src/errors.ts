@@ -1,6 +1,7 @@
 // One error type for the whole daemon, classified once by stable code (house style principle 2).
 // The code decides everything else through one closed table: code → kind → error class → exit code.
 // Callers branch on the predicates below (or on `kind`/`errorClass`), never on message text.
+import path from 'node:path';
 
 /** Process exit codes (documented in README "Exit codes"); the cli chooses them, the table names them. */
 export const EXIT = {
@@ -34,6 +35,7 @@ export type ErrorKind =
   | 'gone' // 404/410: the asset is no longer there
   | 'permanent' // other 4xx, unsafe keys: the job fails without further attempts
   | 'disk_full' // ENOSPC/EDQUOT: release the job, no attempt burned, pause claiming
+  | 'state_full' // the state's filesystem is full: nothing can be recorded; pause claiming, polls and commits
   | 'aborted' // shutdown or lost lease: not the asset's fault
   | 'fatal'; // configuration / environment problems: stop
 
@@ -61,6 +63,7 @@ export const ERROR_CLASSES = {
   path_conflict: { apiDown: false },
   case_conflict: { apiDown: false },
   disk_full: { apiDown: false },
+  state_full: { apiDown: false },
   io: { apiDown: false },
   aborted: { apiDown: false },
   lease_lost: { apiDown: false },
@@ -87,6 +90,7 @@ export const RETRY_BY_KIND = {
   gone: 'fail',
   permanent: 'fail',
   disk_full: 'pause', // retrying cannot make room: claiming pauses until there is
+  state_full: 'pause',
   aborted: 'fail',
   fatal: 'fail',
 } as const satisfies Record<ErrorKind, RetryDecision>;
@@ -168,6 +172,8 @@ export const ERRORS = {
   SYNC_MIRROR_DISK_FULL: { kind: 'disk_full', errorClass: 'disk_full', exit: FAILURES },
   /** The free-space pre-check failed: nothing was written, so the partial is kept. */
   SYNC_MIRROR_NO_ROOM: { kind: 'disk_full', errorClass: 'disk_full', exit: FAILURES },
+  /** The state database's filesystem is full (SQLITE_FULL; ENOSPC/EDQUOT under state.dir). */
+  SYNC_STATE_DISK_FULL: { kind: 'state_full', errorClass: 'state_full', exit: FAILURES },
   SYNC_IO: { kind: 'retryable', errorClass: 'io', exit: FAILURES },
   SYNC_INTERNAL: { kind: 'retryable', errorClass: 'internal', exit: FAILURES },
   // Configuration and environment: stop (exit 2), or another instance holds the lock (exit 4).
@@ -256,6 +262,11 @@ export function isApiDown(e: SyncError): boolean {
   return ERROR_CLASSES[e.errorClass].apiDown;
 }
 
+/** The state database's filesystem is full: claims, polls and commits pause until a probe finds room. */
+export function isStateFull(e: SyncError): boolean {
+  return e.kind === 'state_full';
+}
+
 /** The API cannot be used as configured right now (down, throttling, refusing the credentials): exit 3. */
 export function isUnreachable(e: SyncError): boolean {
   return e.exitCode === EXIT.UNREACHABLE;
@@ -333,12 +344,18 @@ export function errorFromStatus(
   return new SyncError(msg, { code: 'SYNC_API_HTTP_4XX', status });
 }
 
-/** Classify anything thrown into a SyncError. Unknown errors are retryable `internal` ones. */
-export function classifyError(e: unknown, context = 'request'): SyncError {
+/**
+ * Classify anything thrown into a SyncError. Unknown errors are retryable `internal` ones. SQLITE_FULL,
+ * and ENOSPC/EDQUOT on a path under `stateDir`, are the state's disk; other ENOSPC the mirror's.
+ */
+export function classifyError(e: unknown, context = 'request', stateDir?: string): SyncError {
   if (e instanceof SyncError) return e;
-  const err = e as { code?: unknown; name?: unknown; message?: unknown } | null;
+  const err = e as { code?: unknown; name?: unknown; message?: unknown; path?: unknown } | null;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : String(e);
+  const inState = stateDir !== undefined && typeof err?.path === 'string' && !path.relative(stateDir, err.path).startsWith('..');
+  if (code?.startsWith('SQLITE_FULL') || (code && DISK_FULL_CODES.has(code) && inState))
+    return new SyncError(`${context}: no space left on the state filesystem (${code})`, { code: 'SYNC_STATE_DISK_FULL', cause: e });
   if (code && DISK_FULL_CODES.has(code))
     return new SyncError(`${context}: no space left on the mirror filesystem (${code})`, { code: 'SYNC_MIRROR_DISK_FULL', cause: e });
   const network = code === undefined ? undefined : NETWORK_CODES[code];
@@ -410,28 +427,6 @@ export function operatorOsError(e: unknown): SyncError | null {
 /** A write to a closed pipe (our stdout or stderr; never an API socket, whose EPIPE is a SyncError). */
 export function isBrokenPipe(e: unknown): boolean {
   return !(e instanceof SyncError) && (e as { code?: unknown } | null)?.code === 'EPIPE';
-}
-
-/** Failures to connect at all (the API is unreachable), by code, in plain words. */
-const CONNECT_FAILURES: Partial<Record<ErrorCode, string>> = {
-  SYNC_API_ECONNREFUSED: 'connection refused',
-  SYNC_API_ENOTFOUND: 'host not found',
-  SYNC_API_EAI_AGAIN: 'name lookup failed',
-  SYNC_API_EHOSTUNREACH: 'host unreachable',
-  SYNC_API_ENETUNREACH: 'network unreachable',
-  SYNC_API_ENETDOWN: 'network is down',
-  SYNC_API_UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
-};
-
-/** Why the API could not be reached at all ("connection refused"), or null for any other error. */
-export function connectFailureReason(e: SyncError): string | null {
-  return CONNECT_FAILURES[e.code] ?? null;
-}
-
-/** `cannot reach <url> (connection refused): check api.url / CONSTELLR_API_URL`, or null. */
-export function unreachableMessage(e: SyncError, apiUrl: string): string | null {
-  const reason = connectFailureReason(e);
-  return reason === null ? null : `cannot reach ${apiUrl} (${reason}): check api.url / CONSTELLR_API_URL`;
 }
 
 /** The token endpoint answered 404/405/410: api.url points somewhere that is not the API. */

@@ -17,6 +17,7 @@ const CLASS_WORDS: Record<string, string> = {
   auth: 'token expired',
   auth_rejected: 'credentials rejected',
   disk_full: 'disk full',
+  state_full: 'state disk full',
   io: 'local I/O error',
   bad_listing: 'not a listing',
   unsafe_key: 'unsafe key',
@@ -40,6 +41,7 @@ export const PAUSE_WORDS: Record<string, string> = {
   api_down: 'API unavailable',
   rate_limited: 'rate limited by the API (429)',
   disk_full: 'mirror disk full',
+  state_full: 'state disk full',
   auth_failed: 'credentials rejected',
   paused: 'paused',
 };

@@ -21,6 +21,7 @@ import { Maintenance } from './maintenance.js';
 import { ReconcileScheduler, reconcileSchedulerSettingsOf, type LastReconcile } from './reconcile-scheduler.js';
 import type { Runtime } from './runtime.js';
 import { PollScheduler, pollSchedulerSettingsOf, type LastPoll, type PollReport } from './poll-scheduler.js';
+import { stateFullHandler, stateHasRoom } from './state-full.js';
 
 export type { PollReport } from './poll-scheduler.js';
 
@@ -131,17 +132,25 @@ export class Engine {
     this.#log = rt.logger;
     this.catalog = openCatalog(rt);
     this.gate = new Gate(this.#gateOptions(o.probeIntervalMs ?? 5000));
+    // A full state disk pauses like a full mirror; one cycle (`sync`) ends instead of waiting.
+    const pausedBy = stateFullHandler({
+      gate: this.gate,
+      stateDir: cfg.state.dir,
+      onPause: () => {
+        if (o.mode === 'drain') this.pool.stopClaiming();
+      },
+    });
     // One cycle (`sync`) ends instead of waiting for credentials; it exits 3.
     this.auth = new AuthState({ rt, gate: this.gate, mode: o.mode, retryEveryMs: () => this.#config.sync.authRetryInterval, stopClaiming: () => this.pool.stopClaiming() });
     this.#layout = layoutSettingsOf(cfg);
     this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
-    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, poolOptionsOf(cfg, rt.owner, o));
+    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, { ...poolOptionsOf(cfg, rt.owner, o), pausedBy });
     const { catalog } = this;
     const wake = () => this.pool.wake();
     const onAuthRejected = (e: SyncError) => this.auth.rejected(e);
-    this.#polls = new PollScheduler({ rt, settings: pollSchedulerSettingsOf(cfg, o.mode), rescan: o.rescan ?? false, catalog, onPage: wake, onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms), onPoll: o.onPoll, onSucceeded: () => this.auth.recovered(true), onAuthRejected });
-    this.#reconciles = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: wake, onAuthRejected });
-    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames() });
+    this.#polls = new PollScheduler({ rt, settings: pollSchedulerSettingsOf(cfg, o.mode), rescan: o.rescan ?? false, catalog, onPage: wake, onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms), onPoll: o.onPoll, onSucceeded: () => this.auth.recovered(true), onAuthRejected, pausedBy });
+    this.#reconciles = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: wake, onAuthRejected, pausedBy });
+    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames(), pausedBy });
   }
 
   /** The claim gate: the circuit breaker, and the probes that reopen it once a paused condition cleared. */
@@ -157,6 +166,12 @@ export class Engine {
       breaker: breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter }),
       probes: {
         disk_full: async () => (await freeBytes(rt.root)) > this.#diskNeeded,
+        // Room on the state's filesystem again: the poll that could not be recorded runs at once.
+        state_full: async () => {
+          if (!(await stateHasRoom(cfg.state.dir))) return false;
+          this.#polls.tick();
+          return true;
+        },
         auth_failed: async () => {
           try {
             await rt.tokens.renew(null);

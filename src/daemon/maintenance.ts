@@ -21,6 +21,8 @@ export interface MaintenanceDeps {
   catalog: StacCatalog | null;
   /** Staging names of downloads in flight (the sweep leaves them alone). */
   activeStaging(): ReadonlySet<string>;
+  /** An error that is a pause (a full state disk, daemon/state-full.ts): true when the gate took it. */
+  pausedBy?: (e: unknown, context: string) => boolean;
 }
 
 export class Maintenance {
@@ -78,7 +80,9 @@ export class Maintenance {
         // Items whose write failed (or another replica completed) are tried again.
         catalog?.kick();
         // Rejected credentials are retried slowly by the gate's auth_failed probe, not here.
-      })().catch((e: unknown) => this.#log.error({ err: e }, 'maintenance failed'));
+      })().catch((e: unknown) => {
+        if (!this.#d.pausedBy?.(e, 'lease sweep')) this.#log.error({ err: e }, 'maintenance failed');
+      });
     }, () => Math.max(1000, Math.floor(this.#settings.leaseMs / 2)));
   }
 

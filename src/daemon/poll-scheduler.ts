@@ -82,6 +82,8 @@ export interface PollSchedulerDeps {
   onSucceeded(): void;
   /** The API rejected the credentials. */
   onAuthRejected(e: SyncError): void;
+  /** An error that is a pause (a full state disk, daemon/state-full.ts): true when the gate took it. */
+  pausedBy?: (e: unknown, context: string) => boolean;
 }
 
 export class PollScheduler {
@@ -145,6 +147,7 @@ export class PollScheduler {
         this.#last = { ok: false, at: rt.clock(), error: e };
         if (e.kind !== 'aborted') this.#d.onPoll?.({ ok: false, at: this.#last.at, durationMs: this.#last.at - started, errorClass: e.errorClass, errorKind: e.kind });
         if (e.kind === 'auth_rejected') this.#d.onAuthRejected(e);
+        else if (this.#d.pausedBy?.(err, 'poll')) this.#log.warn({ errorClass: e.errorClass, err: e.message }, 'poll not recorded (the state disk is full); polled again once there is room');
         else if (e.kind !== 'aborted') this.#log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'poll failed; the high-water mark was not moved');
         return null;
       })

@@ -51,6 +51,8 @@ export interface ReconcileSchedulerDeps {
   /** After each committed page (wakes idle workers). */
   onPage(): void;
   onAuthRejected(e: SyncError): void;
+  /** An error that is a pause (a full state disk, daemon/state-full.ts): true when the gate took it. */
+  pausedBy?: (e: unknown, context: string) => boolean;
 }
 
 export class ReconcileScheduler {
@@ -101,6 +103,7 @@ export class ReconcileScheduler {
         const e = classifyError(err, 'reconcile');
         this.#last = { ok: false, at: rt.clock(), error: e };
         if (e.kind === 'auth_rejected') this.#d.onAuthRejected(e);
+        else this.#d.pausedBy?.(err, 'reconcile');
         return null;
       })
       .finally(() => {

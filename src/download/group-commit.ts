@@ -22,6 +22,8 @@ export interface CommitBatchOptions {
   maxAgeMs?: number;
   /** Workers busy with a job right now: a batch that holds all of them closes at once. */
   busy?: () => number;
+  /** A batch did not commit (its files report the error too): the pool hears of a full state disk. */
+  onFailed?: (e: unknown) => void;
 }
 
 /** A file ready to commit: its job's id and lease token, the file, and what its row records. */
@@ -111,6 +113,7 @@ export class CommitBatcher {
       // The batch did not commit (a folder fsync or the transaction failed): every file reports the
       // error, as a failed placeFile or commit would; a file already renamed is not claimed durable.
       this.#o.logger.warn({ err: e, files: batch.length }, 'group commit failed');
+      this.#o.onFailed?.(e);
       for (const p of batch) p.reject(failedBy.get(p.req.id) ?? e);
     }
   }

@@ -1,10 +1,12 @@
 // The claim gate: workers pass it before claiming. It closes for a 429's Retry-After (all workers,
-// not only the one that got it), while the disk is full, while the credentials are rejected, and
-// when the circuit breaker trips because everything fails (API down). Each episode is logged once.
+// not only the one that got it), while the mirror's disk is full (disk_full), while the state's disk
+// is full (state_full: the database cannot record a claim or an outcome), while the credentials are
+// rejected, and when the circuit breaker trips because everything fails (API down). Each episode is
+// logged once.
 import type { Logger } from '../lib/logger.js';
 import { timerDelay } from '../lib/timers.js';
 
-export type GateReason = 'rate_limited' | 'disk_full' | 'auth_failed' | 'api_down' | 'paused';
+export type GateReason = 'rate_limited' | 'disk_full' | 'state_full' | 'auth_failed' | 'api_down' | 'paused';
 
 export interface GateState {
   open: boolean;

@@ -5,7 +5,8 @@
 // reconciles and `ls`.
 import { createHash } from 'node:crypto';
 import type { Source } from '../api/source.js';
-import { SyncError, connectFailureReason } from '../errors.js';
+import { SyncError } from '../errors.js';
+import { connectFailureReason } from '../lib/unreachable.js';
 import type { ListPage } from '../api/wire.js';
 import type { Logger } from '../lib/logger.js';
 import { retry, type RetryPolicy } from '../lib/retry.js';

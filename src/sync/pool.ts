@@ -24,6 +24,8 @@ export interface PoolOptions {
   idlePollMs?: number;
   /** Stop claiming once this returns true (transfer caps). */
   shouldStopClaiming?: () => boolean;
+  /** An error that is a pause (a full state disk): the handler closed the gate; true means not to log it. */
+  pausedBy?: (e: unknown, context: string) => boolean;
 }
 
 export interface PoolStats {
@@ -67,7 +69,7 @@ export class WorkerPool {
     this.#log = ctx.logger;
     // Each job in flight listens to the shutdown signal (sync/worker.ts): as many as the concurrency.
     setMaxListeners(0, this.#shutdown.signal);
-    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active });
+    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active, onFailed: (e) => void o.pausedBy?.(e, 'group commit') });
     this.claims = new ClaimWindow({
       store: ctx.store,
       logger: ctx.logger,
@@ -201,6 +203,8 @@ export class WorkerPool {
         // Others in drain mode may be waiting to decide whether to finish.
         this.wake();
       } catch (e) {
+        // A pause (a full state disk) closed the gate: the loop waits there, it does not retry each second.
+        if (this.#o.pausedBy?.(e, 'claim')) continue;
         // The loop never dies: log, back off, go on.
         this.#log.error({ err: e, worker: index }, 'worker loop error; backing off');
         await this.#sleep(1000);

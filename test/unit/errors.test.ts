@@ -6,22 +6,24 @@ import {
   MISMATCH_CODES,
   SyncError,
   classifyError,
-  connectFailureReason,
   errorFromStatus,
   exitCodeOf,
   isApiDown,
   isAuth,
   isAuthRejected,
   isRateLimited,
+  isStateFull,
   isUnreachable,
+  retryDecision,
   operatorFsError,
   type ErrorCode,
 } from '../../src/errors.js';
 import { LockedError } from '../../src/lib/lock.js';
+import { connectFailureReason } from '../../src/lib/unreachable.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
-const KINDS = ['retryable', 'auth', 'auth_rejected', 'gone', 'permanent', 'disk_full', 'aborted', 'fatal'];
+const KINDS = ['retryable', 'auth', 'auth_rejected', 'gone', 'permanent', 'disk_full', 'state_full', 'aborted', 'fatal'];
 const ERROR_EXITS: number[] = [EXIT.FAILURES, EXIT.USAGE, EXIT.UNREACHABLE, EXIT.LOCKED];
 
 describe('the error table', () => {
@@ -126,6 +128,18 @@ describe('classification into the table', () => {
     expect(classifyError(errno('UND_ERR_ABORTED')).kind).toBe('aborted');
     expect(classifyError(new Error('ECONNREFUSED connection refused')).code).toBe('SYNC_INTERNAL');
     expect(connectFailureReason(classifyError(errno('ENOTFOUND')))).toBe('host not found');
+  });
+
+  it('classifies a full state disk once: SQLITE_FULL, or ENOSPC/EDQUOT under the state directory; a pause', () => {
+    const err = (code: string, p?: string) => Object.assign(new Error('database or disk is full'), { code, ...(p ? { path: p } : {}) });
+    for (const e of [classifyError(err('SQLITE_FULL'), 'claim'), classifyError(err('ENOSPC', '/var/state/x.lock'), 'lock', '/var/state'), classifyError(err('EDQUOT', '/var/state'), 'x', '/var/state/')]) {
+      expect([e.code, e.kind, e.errorClass, isStateFull(e), e.retryable, retryDecision(e)]).toEqual(['SYNC_STATE_DISK_FULL', 'state_full', 'state_full', true, false, 'pause']);
+      expect(e.message).toContain('no space left on the state filesystem');
+    }
+    // ENOSPC elsewhere (the mirror) stays the mirror's disk_full
+    expect(classifyError(err('ENOSPC', '/mirror/a.partial'), 'download', '/var/state').code).toBe('SYNC_MIRROR_DISK_FULL');
+    expect(classifyError(err('ENOSPC', '/var/state-other/a'), 'x', '/var/state').code).toBe('SYNC_MIRROR_DISK_FULL');
+    expect(isStateFull(classifyError(err('ENOSPC')))).toBe(false);
   });
 
   it('gives a locked lock exit 4 and an operator filesystem problem exit 2', () => {

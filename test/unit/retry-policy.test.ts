@@ -17,6 +17,7 @@ describe('the retry table', () => {
       gone: 'fail',
       permanent: 'fail',
       disk_full: 'pause',
+      state_full: 'pause',
       aborted: 'fail',
       fatal: 'fail',
     });
@@ -35,6 +36,7 @@ describe('the retry table', () => {
     ['SYNC_API_RATE_LIMITED', 'wait'],
     ['SYNC_MIRROR_DISK_FULL', 'pause'],
     ['SYNC_MIRROR_NO_ROOM', 'pause'],
+    ['SYNC_STATE_DISK_FULL', 'pause'],
     ['SYNC_AUTH_REJECTED', 'pause'],
     ['SYNC_API_KEY_REJECTED', 'pause'],
     ['SYNC_TRANSFER_SIZE_MISMATCH', 'fail'],

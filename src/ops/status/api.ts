@@ -18,7 +18,7 @@ export type ProblemState = 'failed' | 'gone' | 'retrying';
 export const PROBLEM_STATES: readonly ProblemState[] = ['failed', 'gone', 'retrying'];
 
 export interface Pause {
-  /** rate_limited, api_down, disk_full, auth_failed, paused, bandwidth. */
+  /** rate_limited, api_down, disk_full, state_full, auth_failed, paused, bandwidth. */
   reason: string;
   /** What it means, for people. */
   detail: string;
@@ -97,6 +97,7 @@ const PAUSE_TEXT: Record<string, string> = {
   rate_limited: 'the API answered 429 Too Many Requests; every download waits for its Retry-After',
   api_down: 'circuit breaker: downloads kept failing as if the API were down',
   disk_full: 'not enough free space on the mirror filesystem; rechecked every few seconds',
+  state_full: 'the state database\'s filesystem is full (SQLITE_FULL): nothing can be recorded; rechecked every few seconds',
   auth_failed: 'the API rejects the credentials; retried slowly (sync.authRetryInterval)',
   paused: 'paused',
 };
