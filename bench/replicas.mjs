@@ -15,7 +15,7 @@
 // (the old form `node bench/replicas.mjs 1500 20` still runs the claims scenario with those numbers)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -168,6 +168,30 @@ function sha256File(file) {
   });
 }
 
+/** The partials the killed replica held a staging claim on when it died: key (from the record) and bytes on disk. */
+function partialsOf(stagingDir, pid) {
+  const out = [];
+  for (const f of existsSync(stagingDir) ? readdirSync(stagingDir) : []) {
+    if (!f.endsWith('.claim')) continue;
+    const base = path.join(stagingDir, f.replace(/\.claim$/, ''));
+    const read = (ext, fn) => {
+      try {
+        return fn(`${base}${ext}`);
+      } catch {
+        return null; // not written yet
+      }
+    };
+    if (read('.claim', (x) => JSON.parse(readFileSync(x, 'utf8')).pid) !== pid) continue;
+    out.push({ key: read('.json', (x) => JSON.parse(readFileSync(x, 'utf8')).key), bytes: read('.partial', (x) => statSync(x).size) ?? 0 });
+  }
+  return out;
+}
+
+/** Each of the victim's partials: its bytes on disk at the death, and where the server's bodies of its key started. */
+function resumesOf(sim, partials) {
+  return partials.map((p) => ({ bytesOnDisk: p.bytes, bodyStarts: (p.key === null ? [] : (sim.stats.bodiesByKey.get(p.key) ?? [])).map((b) => b.start) }));
+}
+
 /** The server's bodies per key: how much was sent beyond the file, and whether a later body resumed. */
 function redundancy(sim) {
   let extra = 0;
@@ -244,6 +268,8 @@ async function killed() {
   while (killedAt === null && Date.now() - start < 600_000) await sleep(20);
   if (killedAt === null) throw new Error('the kill mark was never reached');
   await exited[0];
+  const stagingDir = path.join(mirror, '.constellr-sync', 'staging');
+  const victimPartials = partialsOf(stagingDir, victimPid);
   const held = await q(`SELECT id, lease_token, lease_until FROM "${schema}".jobs WHERE state = 'running' AND lease_owner LIKE $1`, [`%:${victimPid}%`]);
   const picked = new Map();
   let done = 0;
@@ -271,7 +297,6 @@ async function killed() {
     const file = path.join(mirror, a.key);
     if (!existsSync(file) || (await sha256File(file)) !== (await contentSha256(a.seed, a.size))) mismatched++;
   }
-  const stagingDir = path.join(mirror, '.constellr-sync', 'staging');
   const stagingLeft = existsSync(stagingDir) ? readdirSync(stagingDir).length : 0;
   const served = sim.stats.bytesServed;
   const proxied = perReplica.reduce((a, b) => a + b, 0);
@@ -292,6 +317,7 @@ async function killed() {
     proxiedBytes: proxied,
     proxiedRatio: +(proxied / catalogBytes).toFixed(4),
     ...redundancy(sim),
+    victimPartials: resumesOf(sim, victimPartials),
     victimLeases: held.length,
     pickedUp: picked.size,
     lastPickupAfterKillMs: lastPickup === null ? null : lastPickup - killedAt,
