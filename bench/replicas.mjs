@@ -323,6 +323,7 @@ async function killed() {
     lastPickupAfterKillMs: lastPickup === null ? null : lastPickup - killedAt,
     lastPickupAfterLeaseExpiryMs: lastPickup === null ? null : lastPickup - leaseUntilMax,
     withinOneLeaseOfKill: lastPickup !== null && lastPickup - killedAt <= LEASE_MS,
+    withinOneLeaseOfExpiry: lastPickup !== null && lastPickup - leaseUntilMax <= LEASE_MS,
     seconds: (finishedAt - start) / 1000,
     done,
     exitCodes: codes,
@@ -344,6 +345,11 @@ if (MODE !== 'killed') {
   for (const n of [1, 3]) results.push(await claims(n));
   out.claims = { latencyMs: LATENCY, concurrencyPerReplica: 4, results };
 }
-if (MODE !== 'claims') out.killed = await killed();
+if (MODE !== 'claims') {
+  out.killed = await killed();
+  // The mirror must be complete and verified, or the numbers mean nothing.
+  const k = out.killed;
+  if (k.done !== FILES || k.verifyExit !== 0 || k.sha256Mismatches > 0 || k.stagingLeft > 0) process.exitCode = 1;
+}
 out.loadAverageAfter = os.loadavg().map((l) => +l.toFixed(2));
 console.log(JSON.stringify(out, null, 2));
