@@ -2,7 +2,7 @@
 // e.g. "after_claim" or "after_rename:3" (crash on the 3rd hit). SIGKILL on ourselves: no exit
 // handlers, no flushing, exactly like the OOM killer or a power cut as far as the process knows.
 
-export const CRASH_POINTS = ['after_page_commit', 'window_claimed', 'window_released', 'after_claim', 'mid_body', 'mid_ranges', 'after_part', 'after_fsync', 'after_rename', 'batch_synced', 'batch_renamed', 'batch_dirs_synced', 'batch_committed', 'catalog_item_written', 'catalog_collection_written', 'catalog_root_written', 'catalog_withdrawn', 'index_synced', 'index_renamed'] as const;
+export const CRASH_POINTS = ['after_page_commit', 'window_claimed', 'window_started', 'window_released', 'after_claim', 'mid_body', 'mid_ranges', 'after_part', 'after_fsync', 'after_rename', 'batch_synced', 'batch_renamed', 'batch_dirs_synced', 'batch_committed', 'catalog_item_written', 'catalog_collection_written', 'catalog_root_written', 'catalog_withdrawn', 'index_synced', 'index_renamed'] as const;
 export type CrashPointName = (typeof CRASH_POINTS)[number];
 
 let armed: { name: string; remaining: number } | null = null;

@@ -3,7 +3,7 @@
 // sql/dialect.ts), its time base (toHost), whether it is the state's only process (soleOwner) and
 // its wake-up of other replicas; it keeps its connections, its transactions (the listing upsert,
 // completions, path reservations, commits around a rename), its locks and its notifications.
-import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxPruned, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow } from './types.js';
+import { JOB_STATES, type ClaimedJob, type ClaimOptions, type CompleteInput, type CompleteOutcome, type Cursor, type FinishPollOptions, type Job, type JobBrief, type JobError, type JobState, type OutboxCounts, type OutboxEventInput, type OutboxItem, type OutboxPruned, type OutboxSink, type ReconcileRecord, type RequeueSelection, type RetryOutcome, type BatchCompletion, type CompleteBatchRow, type LeaseRef } from './types.js';
 import { rowToClaimed, rowToJob, rowToOutboxItem, rowToReconcile, sizeOfColumn, type ClaimedRow, type JobRow, type OutboxRow, type ReconcileRow } from './rows.js';
 import { newLeaseToken } from './migrations.js';
 import { SqlCatalogStore, type CatalogStore } from './catalog-store.js';
@@ -148,8 +148,11 @@ export abstract class SqlStore {
     return n;
   }
 
-  async markStarted(id: number, token: string, now: number): Promise<boolean> {
-    return (await this.x.run(this.q.lease.markStarted, { id, token, now })) === 1;
+  /** One statement per job (PostgreSQL: one row lock at a time, as heartbeatMany); SQLite overrides it with one transaction. */
+  async markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]> {
+    const marked: number[] = [];
+    for (const j of jobs) if ((await this.x.run(this.q.lease.markStarted, { id: j.id, token: j.token, now })) === 1) marked.push(j.id);
+    return marked;
   }
 
   async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {

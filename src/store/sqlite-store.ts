@@ -273,6 +273,11 @@ export class SqliteStore extends SqlStore implements StateStore {
     return this.db.transaction(() => jobs.filter((j) => hb.run({ id: j.id, token: j.token, leaseMs: ms, now }).changes === 1).map((j) => j.id)).immediate();
   }
 
+  override async markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]> {
+    const started = this.#st(this.q.lease.markStarted);
+    return this.db.transaction(() => jobs.filter((j) => started.run({ id: j.id, token: j.token, now }).changes === 1).map((j) => j.id)).immediate();
+  }
+
   async releaseMany(jobs: readonly LeaseRef[], now: number): Promise<number> {
     const release = this.#st(this.q.lease.release);
     return this.db.transaction(() => jobs.filter((j) => release.run({ id: j.id, token: j.token, now }).changes === 1).length).immediate();

@@ -260,8 +260,12 @@ export interface WorkerStore {
   claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]>;
   /** Extend the lease to leaseMs from now (the backend's clock). */
   heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean>;
-  /** A claim window's job starts (it was claimed unstarted): from now on a death counts its attempt. */
-  markStarted(id: number, token: string, now: number): Promise<boolean>;
+  /**
+   * Claim window's jobs start (they were claimed unstarted): from now on a death counts their
+   * attempts. Many in one transaction (the workers that take a job in the same turn); returns the
+   * ids whose lease is still held (those marked).
+   */
+  markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]>;
   /** heartbeat for many jobs in one transaction; returns the ids whose lease is still held. */
   heartbeatMany(jobs: readonly LeaseRef[], leaseMs: number, now: number): Promise<number[]>;
   /** release for many jobs in one transaction (the unstarted part of a claim window); returns how many. */

@@ -22,6 +22,7 @@ export interface ClaimWindowOptions {
 }
 
 type Waiter = { resolve: (j: ClaimedJob | null | Promise<ClaimedJob | null>) => void; reject: (e: unknown) => void };
+type Start = { job: ClaimedJob; resolve: (held: boolean) => void };
 
 export class ClaimWindow {
   readonly #o: ClaimWindowOptions;
@@ -34,6 +35,8 @@ export class ClaimWindow {
   #beat: Repeater | null = null;
   #beating = false;
   #closed = false;
+  /** Window jobs taken in this turn of the event loop, marked started together (#markStarted). */
+  #starting: Start[] = [];
   /** Claims made and jobs they took (bench and tests read these). */
   readonly stats = { claims: 0, jobs: 0 };
 
@@ -60,10 +63,32 @@ export class ClaimWindow {
     for (let job = this.#window.shift(); job; job = this.#window.shift()) {
       this.#out++;
       // Its attempt counts from now on (a death before this gives it back: it did not cause it).
-      if (await this.#o.store.markStarted(job.id, job.leaseToken, this.#o.clock()).catch(() => false)) return job;
+      if (await this.#markStarted(job)) return job;
       this.#out--; // its lease was lost while it waited
     }
     return null;
+  }
+
+  /**
+   * Mark a window job started; false when its lease was lost while it waited. The workers a group
+   * commit lets go take their next jobs in the same turn: their marks share one transaction
+   * (markStartedMany) instead of one each. The job starts only once its mark committed.
+   */
+  #markStarted(job: ClaimedJob): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      if (this.#starting.push({ job, resolve }) === 1) setImmediate(() => void this.#startAll());
+    });
+  }
+
+  async #startAll(): Promise<void> {
+    const starts = this.#starting.splice(0);
+    const refs = starts.map((s) => ({ id: s.job.id, token: s.job.leaseToken }));
+    const held = new Set(await this.#o.store.markStartedMany(refs, this.#o.clock()).catch((e: unknown) => {
+      this.#o.logger.warn({ err: e, jobs: starts.length }, 'could not mark the window jobs started; their leases expire');
+      return [];
+    }));
+    if (held.size > 0) crashPoint('window_started');
+    for (const s of starts) s.resolve(held.has(s.job.id));
   }
 
   /** The worker is done with a job this handed out. */

@@ -1,10 +1,12 @@
 // The claim window's batch steps (issue 23 §1-2): one transaction claims a window of jobs and reserves
-// their mirror paths; a stop gives the window's unstarted part back. `sync` with 4 workers over many
+// their mirror paths; the jobs workers take from it in one turn are marked started in one
+// transaction; a stop gives the window's unstarted part back. `sync` with 4 workers over many
 // small files is SIGKILLed by itself right after the second window's transaction, and (with a
 // transfer cap that stops claiming while a window is held) right after the window's release. Right
 // after the kill no `done` row may name a missing or other file; the restart must converge to an
 // exact mirror. Without a kill, the capped run gives back every job it did not start.
 import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,6 +54,26 @@ describe('claim window: SIGKILL at its batch steps, then a clean restart', () =>
     for (const j of [...after.jobs.values()].filter((x) => x.state === 'done')) {
       const file = path.join(dirs.mirror, j.localPath!);
       expect(await sha256(file), j.key).toBe(j.sha256);
+    }
+    const second = await runSync(args);
+    expect(second.code, `restart failed: ${second.stderr}`).toBe(0);
+    expect(await endStateProblems(dirs.mirror, dirs.state, bed.sim.inventory)).toEqual([]);
+  });
+
+  it('window_started:3 (after window jobs are marked started together): started jobs count their attempt; the restart converges', async () => {
+    const { args, dirs } = await setUp('started');
+    const first = await runSync(args, 'window_started:3');
+    expect(first.signal, `first run should die at window_started; stderr: ${first.stderr}`).toBe('SIGKILL');
+    expect(first.stderr).toContain('crash point window_started: SIGKILL');
+    const db = new Database(path.join(dirs.state, 'state.db'), { readonly: true });
+    const running = db.prepare("SELECT key, attempts, started_at FROM jobs WHERE state = 'running'").all() as { key: string; attempts: number; started_at: number | null }[];
+    db.close();
+    // The marks committed: those jobs started (a death now counts their attempt), as claimed.
+    expect(running.filter((j) => j.started_at !== null).length).toBeGreaterThan(0);
+    for (const j of running) expect(j.attempts, j.key).toBe(1);
+    const after = await readState(dirs.state, keys());
+    for (const j of [...after.jobs.values()].filter((x) => x.state === 'done')) {
+      expect(await sha256(path.join(dirs.mirror, j.localPath!)), j.key).toBe(j.sha256);
     }
     const second = await runSync(args);
     expect(second.code, `restart failed: ${second.stderr}`).toBe(0);

@@ -131,6 +131,20 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.getJob('g')).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
+  it.skipIf(skip)('markStartedMany: marks the jobs whose lease is held, in one call; a death then charges only those', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('h'), asset('i'), asset('k')], Date.now());
+    const t = Date.now();
+    const [h, i, k] = await s.claimWindow(3, { ...opts({ leaseMs: 1, now: t }), start: 0 }, () => null);
+    expect(await s.markStartedMany([h!, i!].map((j) => ({ id: j.id, token: j.leaseToken })).concat([{ id: k!.id, token: 'stale' }]), t)).toEqual([h!.id, i!.id]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await s.sweepExpiredLeases(t + 1000)).toBe(3);
+    expect(await s.getJob('h')).toMatchObject({ state: 'queued', attempts: 1 });
+    expect(await s.getJob('i')).toMatchObject({ state: 'queued', attempts: 1 });
+    expect(await s.getJob('k')).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
   it.skipIf(skip)('claim counts the attempt, leases the row to one worker, and respects run_at', async () => {
     backend = make();
     const s = await open();
