@@ -33,7 +33,7 @@ export async function commitFile(ctx: FileContext, run: FileRun, f: Sealed): Pro
   let placed: Placed | null = null;
   let c: PlacedOutcome;
   if (f.batched && ctx.commits) {
-    const b = await ctx.commits.commit({ id: job.id, token: job.leaseToken, staging: f.staging, target, place, row });
+    const b = await ctx.commits.commit({ id: job.id, token: job.leaseToken, staging: f.staging, handle: result.handle, target, place, row });
     placed = b.file;
     c = b;
   } else {

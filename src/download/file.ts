@@ -20,6 +20,7 @@ export type { FileContext, FileOutcome, FileRun, WorkerSettings } from './contex
 /** Download one claimed job's file and commit it. Never throws: a failure is an outcome. */
 export async function downloadFile(ctx: FileContext, run: FileRun): Promise<FileOutcome> {
   let held: StagingPaths | null = null;
+  let result: TransferResult | null = null;
   try {
     crashPoint('after_claim');
     const target = await fileTarget(ctx, run);
@@ -31,12 +32,14 @@ export async function downloadFile(ctx: FileContext, run: FileRun): Promise<File
     await checkRoom(ctx, run, staging);
     // Small single-stream files are committed in batches: their fsync is the batch's.
     const batched = ctx.commits !== undefined && run.job.remoteSize !== null && !isResumable(run.job.remoteSize);
-    const result = await transferWithRetries(ctx, run, staging, batched);
+    result = await transferWithRetries(ctx, run, staging, batched);
     return await commitFile(ctx, run, { target, staging, result, batched });
   } catch (err) {
     // Settled while the staging name is still held: nobody else writes this partial meanwhile.
     return await failed(ctx, run, err);
   } finally {
+    // A batched partial left open for its fsync is closed by then, unless the commit never ran.
+    await result?.handle?.close().catch(() => undefined);
     if (held) await letGo(ctx, run, held);
   }
 }

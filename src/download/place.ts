@@ -4,6 +4,7 @@
 // at once (the filesystem folds them into few journal commits) and fsyncs each folder once for the
 // whole batch instead of once per file.
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint, stallPoint } from '../lib/crash-point.js';
 import type { ListedSize } from '../lib/size.js';
@@ -34,7 +35,7 @@ export interface Placed {
  */
 export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
   stallPoint('before_rename');
-  const r = await renameIntoPlace(root, staging, target, o);
+  const r = await renameIntoPlace(root, { staging, target, place: o });
   await syncCreatedDirs(r.created, path.dirname(target.absPath));
   crashPoint('after_rename');
   return { replaced: r.replaced, kept: r.kept };
@@ -43,9 +44,14 @@ export async function placeFile(root: string, staging: StagingPaths, target: Mir
 /**
  * placeFile without the folder fsyncs (group commit syncs each folder once per batch): returns the
  * folders created for the file, which must be synced with the file's own folder before the commit.
+ * `checked`: folders this batch already made sure of (created, or real folders and not symlinks);
+ * the file's own folder is added to it, so the batch's other files in it skip the checks.
  */
-export async function renameIntoPlace(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed & { created: string[] }> {
-  const created = await ensureParentDirs(root, target.segments.slice(0, -1));
+export async function renameIntoPlace(root: string, f: Omit<GroupFile, 'handle'>, checked?: Set<string>): Promise<Placed & { created: string[] }> {
+  const { staging, target, place: o } = f;
+  const parent = path.dirname(target.absPath);
+  const created = checked?.has(parent) ? [] : await ensureParentDirs(root, target.segments.slice(0, -1));
+  checked?.add(parent);
   const existing = await fsp.lstat(target.absPath).catch(() => null);
   let kept: string | null = null;
   if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
@@ -73,13 +79,15 @@ export async function cleanupCommitted(staging: StagingPaths, size: ListedSize):
 /** One file of a batch: its staged partial (complete, not necessarily fsynced) and where it goes. */
 export interface GroupFile {
   staging: StagingPaths;
+  /** The partial, still open from its transfer: fsynced through it and closed (no second open). */
+  handle?: FileHandle | undefined;
   target: MirrorTarget;
   place: PlaceOptions;
 }
 
-/** fsync a staged partial (its bytes and its metadata, the mtime included). */
-async function syncPartial(staging: StagingPaths): Promise<void> {
-  const fh = await fsp.open(staging.partial, 'r');
+/** fsync a staged partial (its bytes and its metadata, the mtime included), then close it. */
+async function syncPartial(f: GroupFile): Promise<void> {
+  const fh = f.handle ?? (await fsp.open(f.staging.partial, 'r'));
   try {
     await fh.sync();
   } finally {
@@ -93,7 +101,7 @@ async function syncPartial(staging: StagingPaths): Promise<void> {
  * that file's error.
  */
 export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | null)[]> {
-  const out = await Promise.all(files.map((f) => syncPartial(f.staging).then(() => null, (e: unknown) => toError(e))));
+  const out = await Promise.all(files.map((f) => syncPartial(f).then(() => null, (e: unknown) => toError(e))));
   crashPoint('batch_synced');
   return out;
 }
@@ -108,11 +116,12 @@ export async function placeGroup(root: string, files: readonly GroupFile[]): Pro
   stallPoint('before_rename');
   const out: (Placed | Error)[] = [];
   const dirs = new Set<string>();
+  const checked = new Set<string>();
   // One at a time: two files of a batch may need the same new folder, and a conflict must see the
   // batch's earlier renames.
   for (const f of files) {
     try {
-      const r = await renameIntoPlace(root, f.staging, f.target, f.place);
+      const r = await renameIntoPlace(root, f, checked);
       for (const d of r.created) dirs.add(path.dirname(d));
       dirs.add(path.dirname(f.target.absPath));
       out.push({ replaced: r.replaced, kept: r.kept });

@@ -32,6 +32,11 @@ export interface TransferResult {
   /** Bytes received over the network in this attempt. */
   received: number;
   resumedFrom: number;
+  /**
+   * deferSync: the partial, still open, for the group commit's fsync (no second open per file).
+   * Whoever holds the result closes it (closing twice is harmless).
+   */
+  handle?: FileHandle;
 }
 
 /** Strip weak prefix and quotes so "abc", W/"abc" and abc compare equal. */

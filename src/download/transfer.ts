@@ -60,10 +60,13 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
   // (bench/README.md, "Hashing").
   const hash = createHash('sha256');
   if (at.offset > 0) await hashPrefix(staging.partial, at.offset, hash);
-  const received = await writeBody(input, res, at, hash);
+  const { received, handle } = await writeBody(input, res, at, hash);
   const digest = hash.digest('hex');
-  await checkDigest(input, expected, digest);
-  return { bytes: at.size, sha256: digest, received, resumedFrom: res.status === 206 ? at.offset : 0 };
+  await checkDigest(input, expected, digest).catch(async (e: unknown) => {
+    await handle?.close();
+    throw e;
+  });
+  return { bytes: at.size, sha256: digest, received, resumedFrom: res.status === 206 ? at.offset : 0, handle };
 }
 
 /** A complete partial found at resume: hashed, checked and sealed, nothing fetched. */
@@ -144,8 +147,11 @@ async function accept(input: TransferInput, res: DownloadResponse, from: From, e
   }
 }
 
-/** Stream the body into the partial from `at.offset`, hashing it; sealed (or left to the batch) when whole. */
-async function writeBody(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }, hash: Hash): Promise<number> {
+/**
+ * Stream the body into the partial from `at.offset`, hashing it; sealed when whole, or (deferSync)
+ * left open for the batch's fsync and handed back.
+ */
+async function writeBody(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }, hash: Hash): Promise<{ received: number; handle?: FileHandle }> {
   const { job, signal } = input;
   const fh = await openPartial(input.root, input.staging, at.offset > 0 ? 'r+' : 'w');
   const out = new PrefixWriter(fh, at.offset);
@@ -174,12 +180,17 @@ async function writeBody(input: TransferInput, res: DownloadResponse, at: { offs
     if (received < remaining) {
       throw new SyncError(`GET ${job.key}: body ended after ${at.offset + received} of ${at.size} bytes`, { code: 'SYNC_TRANSFER_SHORT_BODY' });
     }
-    if (input.deferSync) await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
-    else await sealPartial(fh, job.remoteModifiedMs);
-  } finally {
+    if (input.deferSync) {
+      await fh.utimes(job.remoteModifiedMs / 1000, job.remoteModifiedMs / 1000);
+      return { received, handle: fh };
+    }
+    await sealPartial(fh, job.remoteModifiedMs);
+  } catch (e) {
     await fh.close();
+    throw e;
   }
-  return received;
+  await fh.close();
+  return { received };
 }
 
 /**

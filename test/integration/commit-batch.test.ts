@@ -63,6 +63,21 @@ describe('CommitBatcher', () => {
     expect(await batcher.commit(await request(jobs.solo!))).toMatchObject({ placed: true, outcome: 'done' });
   });
 
+  it('a partial handed in still open is fsynced through its handle and closed by the batch', async () => {
+    const keys = ['h/one', 'h/two'];
+    const { root, store, jobs, request } = await setup(keys);
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => keys.length });
+    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+    const handles = await Promise.all(reqs.map((r) => fsp.open(r.staging.partial, 'r+')));
+    const out = await Promise.all(reqs.map((r, i) => batcher.commit({ ...r, handle: handles[i] })));
+    expect(out.map((o) => [o.placed, o.outcome])).toEqual([
+      [true, 'done'],
+      [true, 'done'],
+    ]);
+    expect(handles.map((h) => h.fd)).toEqual([-1, -1]); // closed
+    for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
+  });
+
   it('a file that cannot be placed fails alone; a lost lease places nothing', async () => {
     const keys = ['a/ok', 'a/dir', 'a/lost'];
     const { root, store, jobs, request } = await setup(keys);
