@@ -7,7 +7,7 @@ import { SyncError, classifyError } from '../errors.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { freeBytes } from '../lib/disk.js';
 import { retry } from '../lib/retry.js';
-import { timeoutSignal } from '../lib/timers.js';
+import { withDeadline } from '../lib/timers.js';
 import { NO_ROOM_CODE, type FileContext, type FileOutcome, type FileRun } from './context.js';
 import { commitFile, commitFolder } from './commit.js';
 import { discardStaging, isResumable, partialBytes, RESUMABLE_MIN_BYTES, stagedBytes } from './partial.js';
@@ -108,17 +108,19 @@ async function transferWithRetries(ctx: FileContext, run: FileRun, staging: Stag
   return await retry(
     async (attempt) => {
       if (attempt > 1) await ctx.waitForGate?.(signal);
-      return await transferToStaging({
-        api: ctx.api,
-        root: ctx.root,
-        job,
-        staging,
-        signal: AbortSignal.any([signal, timeoutSignal(deadlineMs)]),
-        onBytes: onBytes && ((n: number) => onBytes(n, job)),
-        clock: ctx.clock,
-        ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
-        deferSync: batched,
-      });
+      return await withDeadline(signal, deadlineMs, (attemptSignal) =>
+        transferToStaging({
+          api: ctx.api,
+          root: ctx.root,
+          job,
+          staging,
+          signal: attemptSignal,
+          onBytes: onBytes && ((n: number) => onBytes(n, job)),
+          clock: ctx.clock,
+          ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
+          deferSync: batched,
+        }),
+      );
     },
     {
       retries: ctx.settings.quickRetries,

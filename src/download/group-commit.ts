@@ -46,11 +46,17 @@ interface Pending {
 
 export const DEFAULT_MAX_BATCH = 64;
 export const DEFAULT_MAX_AGE_MS = 5;
+/**
+ * How long the batches share which folders on the files' paths they found real (not symlinks, not
+ * files): a folder is checked again after this, as a free-space reading is (sync/pool's probe).
+ */
+export const FOLDER_CHECK_MS = 1000;
 
 export class CommitBatcher {
   readonly #o: CommitBatchOptions;
   #open: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
+  #checked = { folders: new Set<string>(), since: 0 };
   /** Batches committed and files in them (bench and tests read these). */
   readonly stats = { batches: 0, files: 0 };
 
@@ -77,6 +83,13 @@ export class CommitBatcher {
     if (batch.length > 0) void this.#run(batch);
   }
 
+  /** The folders recent batches made sure of; forgotten every FOLDER_CHECK_MS. */
+  #checkedFolders(): Set<string> {
+    const now = Date.now();
+    if (now - this.#checked.since > FOLDER_CHECK_MS) this.#checked = { folders: new Set(), since: now };
+    return this.#checked.folders;
+  }
+
   async #run(batch: Pending[]): Promise<void> {
     const placedBy = new Map<number, Placed>();
     const failedBy = new Map<number, Error>();
@@ -91,7 +104,7 @@ export class CommitBatcher {
         async (held) => {
           const ids = new Set(held);
           const files = ready.filter((p) => ids.has(p.req.id));
-          const placed = await placeGroup(this.#o.root, files.map((p) => p.req));
+          const placed = await placeGroup(this.#o.root, files.map((p) => p.req), this.#checkedFolders());
           for (const [i, r] of placed.entries()) {
             if (r instanceof Error) failedBy.set(files[i]!.req.id, r);
             else placedBy.set(files[i]!.req.id, r);

@@ -44,14 +44,16 @@ export async function placeFile(root: string, staging: StagingPaths, target: Mir
 /**
  * placeFile without the folder fsyncs (group commit syncs each folder once per batch): returns the
  * folders created for the file, which must be synced with the file's own folder before the commit.
- * `checked`: folders this batch already made sure of (created, or real folders and not symlinks);
- * the file's own folder is added to it, so the batch's other files in it skip the checks.
+ * `checked`: folders already made sure of (real folders, not symlinks); the file's own folder is
+ * added to it when it was there already, so later files in it skip the checks.
  */
 export async function renameIntoPlace(root: string, f: Omit<GroupFile, 'handle'>, checked?: Set<string>): Promise<Placed & { created: string[] }> {
   const { staging, target, place: o } = f;
   const parent = path.dirname(target.absPath);
   const created = checked?.has(parent) ? [] : await ensureParentDirs(root, target.segments.slice(0, -1));
-  checked?.add(parent);
+  // A folder created here is not shared until a later check finds it (its entry is durable only
+  // once this batch has fsynced its parent).
+  if (created.length === 0) checked?.add(parent);
   const existing = await fsp.lstat(target.absPath).catch(() => null);
   let kept: string | null = null;
   if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
@@ -110,13 +112,13 @@ export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | n
  * Place files that syncGroup made durable: each is renamed into place, then every folder they landed
  * in (and every parent of a folder created for them) is fsynced once. Returns, in input order, what
  * was placed or that file's error (it was not renamed). A failed folder fsync throws: the files may
- * be in place, but none of them is durable, so none may be committed.
+ * be in place, but none of them is durable, so none may be committed. `checked`: folders already
+ * made sure of (renameIntoPlace), by this batch or by recent ones (group-commit.ts).
  */
-export async function placeGroup(root: string, files: readonly GroupFile[]): Promise<(Placed | Error)[]> {
+export async function placeGroup(root: string, files: readonly GroupFile[], checked = new Set<string>()): Promise<(Placed | Error)[]> {
   stallPoint('before_rename');
   const out: (Placed | Error)[] = [];
   const dirs = new Set<string>();
-  const checked = new Set<string>();
   // One at a time: two files of a batch may need the same new folder, and a conflict must see the
   // batch's earlier renames.
   for (const f of files) {

@@ -54,6 +54,28 @@ export function timeoutSignal(ms: number): AbortSignal {
   return ac.signal;
 }
 
+/**
+ * Run `fn` with a signal that aborts when `signal` does (with its reason) or after `ms` (a
+ * TimeoutError, as timeoutSignal's). One controller, one listener and one timer, all gone when `fn`
+ * settles: per small file, AbortSignal.any over a timeoutSignal left a live timer for the whole
+ * deadline and weak references for the collector.
+ */
+export async function withDeadline<T>(signal: AbortSignal, ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (ms > MAX_TIMER_MS) return await fn(AbortSignal.any([signal, timeoutSignal(ms)]));
+  const ac = new AbortController();
+  const follow = (): void => ac.abort(signal.reason);
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  const timer = setTimeout(() => ac.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timerDelay(ms));
+  timer.unref();
+  try {
+    return await fn(ac.signal);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', follow);
+  }
+}
+
 /** A periodic call whose interval can change while it runs (a reload of sync.leaseDuration). */
 export interface Repeater {
   stop(): void;

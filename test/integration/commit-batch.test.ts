@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { resolveKey } from '../../src/mirror/paths.js';
 import { stagingDir, stagingPaths } from '../../src/download/staging.js';
@@ -75,6 +75,27 @@ describe('CommitBatcher', () => {
       [true, 'done'],
     ]);
     expect(handles.map((h) => h.fd)).toEqual([-1, -1]); // closed
+    for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
+  });
+
+  it('the folders on a path are checked once for the batches of a second, not once per file', async () => {
+    const keys = ['f/g/one', 'f/g/two', 'f/g/three', 'f/g/four'];
+    const { root, store, jobs, request } = await setup(keys);
+    await fsp.mkdir(path.join(root, 'f/g'), { recursive: true });
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2 });
+    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+    const lstat = vi.spyOn(fsp, 'lstat');
+    let looked: unknown[] = [];
+    try {
+      await Promise.all(reqs.slice(0, 2).map((r) => batcher.commit(r)));
+      await Promise.all(reqs.slice(2).map((r) => batcher.commit(r)));
+      looked = lstat.mock.calls.map(([p]) => p);
+    } finally {
+      lstat.mockRestore();
+    }
+    expect(batcher.stats).toEqual({ batches: 2, files: 4 });
+    const folderChecks = looked.filter((p) => p === path.join(root, 'f') || p === path.join(root, 'f/g'));
+    expect(folderChecks).toHaveLength(2); // f and f/g, once
     for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
   });
 

@@ -1,6 +1,7 @@
 // Retry-After is capped (api.maxRetryAfter, clamped and logged once), and no wait in the daemon can
 // overflow setTimeout: Node fires a delay above 2^31-1 ms after 1 ms, which turned a long pause into
 // a spin of ~800 wake-ups per second.
+import { getEventListeners } from 'node:events';
 import { Writable } from 'node:stream';
 import { Agent } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -10,7 +11,7 @@ import { SyncError } from '../../src/errors.js';
 import { Secret } from '../../src/lib/secret.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal } from '../../src/lib/timers.js';
+import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal, withDeadline } from '../../src/lib/timers.js';
 import { backoffDelay } from '../../src/lib/backoff.js';
 import { Gate, breakerSettings } from '../../src/sync/gate.js';
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.js';
@@ -155,6 +156,24 @@ describe('timeoutSignal()', () => {
     await vi.advanceTimersByTimeAsync(HUGE - 2 * MAX_TIMER_MS);
     expect(s.aborted).toBe(true);
     expect((s.reason as Error).name).toBe('TimeoutError');
+  });
+});
+
+describe('withDeadline()', () => {
+  it('aborts at the deadline with a TimeoutError, follows the outer signal, and leaves no timer or listener behind', async () => {
+    vi.useFakeTimers();
+    const outer = new AbortController();
+    const timedOut = withDeadline(outer.signal, 1000, (s) => new Promise((_, reject) => s.addEventListener('abort', () => reject(s.reason))));
+    const caught = timedOut.catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(((await caught) as Error).name).toBe('TimeoutError');
+    const followed = withDeadline(outer.signal, 60_000, (s) => new Promise((_, reject) => s.addEventListener('abort', () => reject(s.reason)))).catch((e: unknown) => e);
+    outer.abort(new Error('lease lost'));
+    expect(((await followed) as Error).message).toBe('lease lost');
+    const fresh = new AbortController();
+    expect(await withDeadline(fresh.signal, 60_000, async () => 'done')).toBe('done');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(getEventListeners(fresh.signal, 'abort')).toHaveLength(0);
   });
 });
 
