@@ -7,7 +7,8 @@
 // - killed: 3 replicas mirror a catalog whose bytes dominate (files of 1–8 MiB); one is SIGKILLed once a
 //   third of the catalog's bytes were served; the other two finish. It reports the bytes the server sent
 //   (the simulator's own count, and a counting TCP proxy in front of each replica) ÷ the catalog's bytes,
-//   how long the killed replica's leased jobs took to be picked up, and checks the mirror: `verify
+//   how long the killed replica's leased jobs took to be picked up (and whether by the survivors' claims
+//   or their lease sweeps), and checks the mirror: `verify
 //   --deep` exits 0 and every file's sha256 is the simulator's.
 //
 // Usage: node bench/replicas.mjs [claims|killed|all] [--assets N] [--latency MS] [--files N]
@@ -19,6 +20,7 @@ import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, r
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { AssetInventory, contentSha256, startSimulator } from '../dist/simulator/index.js';
@@ -139,6 +141,14 @@ async function countingProxy(target, onBytes) {
   };
 }
 
+/** Adds a survivor's log line about expired leases it took (a claim's, or the lease sweep's) to `into`. */
+function countTakeovers(line, into) {
+  if (!line.includes('lease expired')) return;
+  const { jobs = 0, msg = '' } = JSON.parse(line);
+  if (msg.startsWith('claimed')) into.byClaim += jobs;
+  else if (msg.startsWith('requeued')) into.bySweep += jobs;
+}
+
 /** Sizes of 1–8 MiB, mixed and not aligned to anything (a fixed LCG, the same catalog every run). */
 function largeAssets(n) {
   let x = 12345;
@@ -233,6 +243,8 @@ async function killed() {
   let servedAtKill = null;
   const proxies = [];
   const kids = [];
+  // How the survivors took the killed replica's expired leases: by a claim, or by the lease sweep.
+  const tookExpired = { byClaim: 0, bySweep: 0 };
   const start = Date.now();
   for (let i = 0; i < 3; i++) {
     proxies.push(
@@ -247,8 +259,10 @@ async function killed() {
       }),
     );
     const env = replicaEnv({ apiUrl: proxies[i].url, sim, mirror, stateDir: path.join(tmp, `s${i}`), schema });
-    const child = spawn(process.execPath, [MAIN, 'run', '--config', cfg], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', cfg], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr.on('data', (d) => process.stderr.write(`[replica ${i}] ${d}`));
+    if (i > 0) readline.createInterface({ input: child.stdout }).on('line', (l) => countTakeovers(l, tookExpired));
+    else child.stdout.resume();
     kids.push(child);
   }
   victimPid = kids[0].pid;
@@ -319,6 +333,7 @@ async function killed() {
     ...redundancy(sim),
     victimPartials: resumesOf(sim, victimPartials),
     victimLeases: held.length,
+    survivorsTookExpired: tookExpired,
     pickedUp: picked.size,
     lastPickupAfterKillMs: lastPickup === null ? null : lastPickup - killedAt,
     lastPickupAfterLeaseExpiryMs: lastPickup === null ? null : lastPickup - leaseUntilMax,

@@ -6,7 +6,8 @@
 //   replicas cannot expire a lease early; toHost turns its instants into the caller's time base;
 // - locks: claims lock candidate rows with FOR UPDATE SKIP LOCKED at READ COMMITTED (lockSkip), so
 //   replicas never wait on each other's claims nor claim the same row; commitPlaced holds the job's
-//   row lock across the rename (lockLeased); path reservations take an advisory lock;
+//   row lock across the rename (lockLeased); path reservations take an advisory lock, a claim after
+//   its rows, reservePath after the job's row (a claim may be taking that row over: no circle);
 // - transactions (#tx): a listing page (upsertPage), the commits around a rename, path reservations;
 //   a completion batch is one statement (completeMany);
 // - soleOwner false: start-up requeues only EXPIRED leases, a running row may be a live replica's;
@@ -259,7 +260,7 @@ export class PostgresStore extends SqlStore implements StateStore {
   }
 
   async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
-    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs) };
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), max: this.maxAttempts };
     return this.#tx(async (q) => {
       const jobs = claimedInOrder((await q<ClaimedRow>(this.claimSql(opts.order, false), params)).rows.map(rowToClaimed), opts.order);
       for (const job of jobs.slice(0, opts.start)) await q(this.q.lease.markStarted, { id: job.id, token: job.leaseToken });
@@ -297,6 +298,9 @@ export class PostgresStore extends SqlStore implements StateStore {
 
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {
     return this.#tx(async (q) => {
+      // The job's row first, then the path: a claim taking this job over (its lease expired) holds
+      // the row while it waits for the path's lock, and passes over a row held here.
+      if ((await q(this.q.complete.lockLeased, { ids: [id], tokens: [token] })).rowCount !== 1) return { ok: false, owner: null };
       // Serialize reservations of one folded path across replicas (released at commit).
       await q(this.q.paths.lock, { lock: `constellr-sync/path/${this.schema}/${r.pathFold}` });
       const h = (await q<{ key: string; mirror_path: string }>(this.q.paths.pathHolder, { fold: r.pathFold, id })).rows[0];

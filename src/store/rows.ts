@@ -85,6 +85,8 @@ export interface ClaimedRow extends JobHeadRow {
   lease_until: number;
   local_path: string | null;
   locator?: string | null;
+  /** 1: the claim took it from a holder whose lease had expired. */
+  lease_expired?: number | null;
 }
 
 export function rowToClaimed(r: ClaimedRow): ClaimedJob {
@@ -94,6 +96,7 @@ export function rowToClaimed(r: ClaimedRow): ClaimedJob {
     leaseUntil: r.lease_until,
     localPath: r.local_path,
     locator: r.locator ?? null,
+    ...(Number(r.lease_expired) === 1 ? { leaseExpired: true as const } : {}),
   };
 }
 

@@ -117,7 +117,7 @@ export abstract class SqlStore {
   // --- claims and leased job transitions ---
 
   async claimJobs(n: number, opts: ClaimOptions): Promise<ClaimedJob[]> {
-    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now };
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
     const rows = await this.x.writing.all<ClaimedRow>(this.claimSql(opts.order), params);
     return claimedInOrder(rows.map(rowToClaimed), opts.order);
   }

@@ -251,7 +251,7 @@ export class SqliteStore extends SqlStore implements StateStore {
     const started = this.#st(this.q.lease.markStarted);
     const holder = this.#st(this.q.paths.pathHolder);
     const reserve = this.#st(this.q.paths.reservePath);
-    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now };
+    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
     // One write transaction (one WAL commit) for the claim and every reservation of the window.
     return this.db
       .transaction((): ClaimedJob[] => {

@@ -73,6 +73,8 @@ export interface ClaimedJob extends SourceJob {
   localPath: string | null;
   /** The mirror path claimWindow reserved for it in the claim's transaction (no other key held it). */
   reservedPath?: string;
+  /** Taken from a holder whose lease had expired (dead or hung), as the lease sweep would requeue it. */
+  leaseExpired?: true;
 }
 
 /** A mirror path a job wants reserved: as written, and as the filesystem compares names. */

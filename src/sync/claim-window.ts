@@ -114,6 +114,9 @@ export class ClaimWindow {
           continue;
         }
         if (jobs.length > 0) crashPoint('window_claimed');
+        // Taken from a dead or hung holder (as the lease sweep would have requeued them): said as the sweep says it.
+        const expired = jobs.filter((j) => j.leaseExpired).length;
+        if (expired > 0) this.#o.logger.warn({ jobs: expired }, 'claimed jobs whose lease expired (dead or hung holder)');
         this.stats.claims++;
         this.stats.jobs += jobs.length;
         for (const [i, w] of waiting.entries()) {

@@ -1,5 +1,5 @@
-// A hung worker (SIGSTOP) loses its lease: another replica sweeps the expired lease, downloads the
-// newer version and commits it. When the hung one wakes up (SIGCONT), its fenced writes change
+// A hung worker (SIGSTOP) loses its lease: another replica takes the expired lease over (its claim,
+// or its lease sweep), downloads the newer version and commits it. When the hung one wakes up (SIGCONT), its fenced writes change
 // nothing: no rename over the newer file, no commit. Runs on PostgreSQL, where replicas share state.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -59,8 +59,8 @@ describe.skipIf(!pgOk)('hung worker on PostgreSQL', () => {
     await vi.waitFor(() => expect(sim!.stats.bytesServed).toBeGreaterThan(256 * 1024), { timeout: 10_000, interval: 50 });
     a.child.kill('SIGSTOP');
 
-    // Version 2 appears; B takes over polling once A's poller lease lapses, sweeps A's expired job
-    // lease, and downloads version 2 at full speed.
+    // Version 2 appears; B takes over polling once A's poller lease lapses, takes A's job over once
+    // its lease expired, and downloads version 2 at full speed.
     sim.inventory.put({ key: KEY, size: SIZE, lastModified: t0 + 60_000 });
     sim.setFaults({ bodyBytesPerSecond: 0 });
     const v2 = sim.inventory.get(KEY)!;
@@ -74,7 +74,7 @@ describe.skipIf(!pgOk)('hung worker on PostgreSQL', () => {
       },
       { timeout: 40_000, interval: 200 },
     );
-    // Swept either by B's start-up recovery or by its periodic sweep, both only for expired leases.
+    // Taken by B's start-up recovery, its claim or its periodic sweep, all only for expired leases.
     expect(b.log.some((l) => l.includes('lease expired') || l.includes('interrupted by a previous crash'))).toBe(true);
     const final = path.join(mirror, ...KEY.split('/'));
     expect(await sha256File(final)).toBe(v2sha);

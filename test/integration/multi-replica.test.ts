@@ -107,7 +107,7 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
     );
     await vi.waitFor(() => expect(survivors.some((r) => r.log.some((l) => l.includes('took over polling')))).toBe(true), { timeout: 10_000 });
 
-    // Everything gets done (the victim's leases expire and are swept by the survivors).
+    // Everything gets done (the victim's leases expire and the survivors' claims or sweeps take them).
     await vi.waitFor(async () => expect((await counts()).done ?? 0, await diag()).toBe(COUNT), { timeout: 90_000, interval: 250 });
     const final = await counts();
     expect(final).toEqual({ done: COUNT });
@@ -123,8 +123,9 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
     const codes = await Promise.all(survivors.map((r) => r.exited));
     expect(codes).toEqual([0, 0]);
 
-    // Exactly once, unless a lease expired: the survivors' sweeps log how many expired leases they
-    // requeued (the victim's in-flight jobs); duplicated completed downloads cannot exceed that.
+    // Exactly once, unless a lease expired: the survivors' claims and sweeps log how many expired
+    // leases they took or requeued (the victim's in-flight jobs); duplicated completed downloads
+    // cannot exceed that.
     const completed = sim.stats.completedDownloadsByKey;
     const dupes = [...completed.entries()].filter(([, n]) => n > 1).map(([k]) => k);
     const expired = survivors
@@ -139,11 +140,11 @@ describe.skipIf(!pgOk)('multi-replica on PostgreSQL', () => {
       ? await sql<{ key: string; attempts: number; revision: number; error_class: string | null }>(`SELECT key, attempts, revision, error_class FROM "${schema}".jobs WHERE key = ANY($1::text[])`, [dupes])
       : [];
     const about = (k: string) => reps.flatMap((r) => r.log.filter((l) => l.includes(k)).map((l) => `${r.name}${r === victim ? ' (killed)' : ''}: ${l}`));
-    const why = `seed ${SEED}; duplicated completed downloads (expired leases swept by survivors: ${expired}):\n${rows
+    const why = `seed ${SEED}; duplicated completed downloads (expired leases taken or swept by survivors: ${expired}):\n${rows
       .map((r) => `${r.key}: attempts ${r.attempts}, revision ${r.revision}, served ${completed.get(r.key)} times, requested ${sim!.stats.downloadsByKey.get(r.key)} times\n  ${about(r.key).join('\n  ')}`)
       .join('\n')}`;
-    // Any replica's requeue of an expired lease may cause one: the victim's own sweeps before it died,
-    // and a late starter's start-up recovery, count as well as the survivors' sweeps.
+    // Any replica's take-over of an expired lease may cause one: the victim's own claims and sweeps
+    // before it died, and a late starter's start-up recovery, count as well as the survivors'.
     const requeued = reps
       .flatMap((r) => r.log.filter((l) => l.includes('lease expired') || l.includes('interrupted by a previous crash')))
       .reduce((n, l) => n + ((JSON.parse(l) as { jobs?: number }).jobs ?? 0), 0);

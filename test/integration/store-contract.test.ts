@@ -1,6 +1,7 @@
 // One suite of StateStore semantics, run against both backends: SQLite (a real file in a temp dir)
 // and PostgreSQL (a real server, one schema per test, dropped afterwards).
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -145,6 +146,66 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.getJob('k')).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
+  it.skipIf(skip)('claimWindow takes running jobs whose lease expired, in order, as the sweep would requeue them, under new tokens; the old tokens are refused', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b'), asset('c'), asset('d')], Date.now());
+    // 'a' failed once already (its error stays with it) ...
+    const [a0] = await s.claimJobs(1, opts());
+    expect(await s.retryLater(a0!.id, a0!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', status: 503, message: 'boom' } })).toBe('queued');
+    // ... then a dead holder's window: 'a' started, 'b' waiting unstarted; 'c' is a live holder's.
+    const [a1, b1] = await s.claimWindow(2, { ...opts(), start: 1 }, () => null);
+    const [c1] = await s.claimJobs(1, opts());
+    expect([a1, b1, c1].map((j) => [j!.key, j!.attempts])).toEqual([['a', 2], ['b', 1], ['c', 1]]);
+    for (const j of [a1!, b1!]) expect(await s.heartbeat(j.id, j.leaseToken, 1, Date.now())).toBe(true);
+    const cut = Date.now();
+    // the backend's clock (PostgreSQL's is the host's) is past both leases
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(cut + 5), { timeout: 5000, interval: 5 });
+    const got = await s.claimWindow(4, { ...opts({ owner: 'test/w1' }), start: 4 }, () => null);
+    // In the claim order with the queued 'd'; the sweep's accounting: a started job keeps its
+    // attempt (and this claim charges one), an unstarted one gets it back.
+    expect(got.map((j) => [j.key, j.attempts, j.leaseExpired ?? false])).toEqual([
+      ['a', 3, true],
+      ['b', 1, true],
+      ['d', 1, false],
+    ]);
+    const [a2, b2] = got;
+    expect([a2!.leaseToken, b2!.leaseToken]).not.toContain(a1!.leaseToken);
+    expect([a2!.leaseToken, b2!.leaseToken]).not.toContain(b1!.leaseToken);
+    expect(await s.getJob('a')).toMatchObject({ state: 'running', attempts: 3, errorClass: 'http_5xx', errorMessage: 'boom' });
+    expect(await s.getJob('c')).toMatchObject({ state: 'running', attempts: 1 });
+    // The old holder's writes are refused; the new holder's go through.
+    const now = Date.now();
+    expect(await s.heartbeat(a1!.id, a1!.leaseToken, 60_000, now)).toBe(false);
+    expect(await s.heartbeatMany([{ id: b1!.id, token: b1!.leaseToken }], 60_000, now)).toEqual([]);
+    expect(await s.markStartedMany([{ id: b1!.id, token: b1!.leaseToken }], now)).toEqual([]);
+    expect(await s.complete(a1!.id, a1!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'old', now })).toBe('lost');
+    expect(await s.retryLater(a1!.id, a1!.leaseToken, { retryAfterMs: 0, now, consumeAttempt: true, error: { errorClass: 'network', message: 'x' } })).toBe('lost');
+    expect(await s.fail(b1!.id, b1!.leaseToken, { errorClass: 'http_4xx', message: 'x' }, now)).toBe(false);
+    expect(await s.release(b1!.id, b1!.leaseToken, now)).toBe(false);
+    expect(await s.getJob('b')).toMatchObject({ state: 'running', attempts: 1 });
+    expect(await s.heartbeat(c1!.id, c1!.leaseToken, 60_000, now)).toBe(true);
+    expect(await s.complete(a2!.id, a2!.leaseToken, { localPath: 'a', bytes: 100, sha256: 'new', now })).toBe('done');
+    expect(await s.getJob('a')).toMatchObject({ state: 'done', sha256: 'new' });
+    expect(await s.sweepExpiredLeases(Date.now())).toBe(0);
+  });
+
+  it.skipIf(skip)('a claim leaves an expired started job at its attempt cap to the sweep, which fails it as interrupted', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('a'), asset('b')], Date.now());
+    for (let i = 1; i < MAX; i++) {
+      const [a] = await s.claimJobs(1, opts());
+      expect(await s.retryLater(a!.id, a!.leaseToken, { retryAfterMs: 0, now: Date.now(), consumeAttempt: true, error: { errorClass: 'http_5xx', message: 'x' } })).toBe('queued');
+    }
+    const [a] = await s.claimJobs(1, opts({ leaseMs: 1 }));
+    expect(a).toMatchObject({ key: 'a', attempts: MAX });
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(Number(a!.leaseUntil) + 5), { timeout: 5000, interval: 5 });
+    expect((await s.claimJobs(2, opts())).map((j) => j.key)).toEqual(['b']);
+    expect(await s.sweepExpiredLeases(Date.now())).toBe(1);
+    expect(await s.getJob('a')).toMatchObject({ state: 'failed', attempts: MAX, errorClass: 'interrupted' });
+  });
+
   it.skipIf(skip)('claim counts the attempt, leases the row to one worker, and respects run_at', async () => {
     backend = make();
     const s = await open();
@@ -256,8 +317,10 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     backend = make();
     const s = await open();
     await s.upsertPage([asset('live'), asset('dead')], Date.now());
-    await s.claimJobs(1, opts({ order: 'key', leaseMs: 1 })); // "dead": expires at once
+    // "dead" expires at once, its lease cut once "live" is claimed (a claim takes an expired lease too)
+    const [dead] = await s.claimJobs(1, opts({ order: 'key', leaseMs: 600_000 }));
     await s.claimJobs(1, opts({ order: 'key', leaseMs: 600_000 })); // "live"
+    expect(await s.heartbeat(dead!.id, dead!.leaseToken, 1, Date.now())).toBe(true);
     // wait until the short lease is in the past on the store's clock
     await vi.waitFor(async () => expect(await s.sweepExpiredLeases(Date.now() + 5)).toBe(1), { timeout: 5000, interval: 10 });
     expect((await s.getJob('dead'))!.state).toBe('queued');
@@ -478,6 +541,43 @@ describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
     } finally {
       await a.close();
       await b.close();
+      await dropSchema(schema);
+    }
+  });
+
+  it('a claim taking an expired lease over and the old holder reserving its path never wait for each other in a circle', async () => {
+    const schema = uniqueSchema('takeover');
+    const s = (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3, poolSize: 4 }))!;
+    const x = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await x.connect();
+    try {
+      await s.upsertPage([asset('a')], Date.now());
+      // The old holder is alive, but its lease expired.
+      const [j] = await s.claimJobs(1, { owner: 'old/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
+      expect(await s.heartbeat(j!.id, j!.leaseToken, 1, Date.now())).toBe(true);
+      const cut = Date.now();
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(cut + 5), { timeout: 5000, interval: 5 });
+      // Another reservation holds the path 'a' for now; the old holder's reservation of it waits.
+      const key = `constellr-sync/path/${schema}/a`;
+      await x.query('BEGIN');
+      await x.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+      const waiters = async () =>
+        Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid::bigint = (hashtext($1)::bigint & 4294967295)`, [key]))[0]!.n);
+      const reserving = s.reservePath(j!.id, j!.leaseToken, { mirrorPath: 'a', pathFold: 'a' });
+      await vi.waitFor(async () => expect(await waiters()).toBe(1), { timeout: 5000, interval: 10 });
+      // A claim now either passes over the held row or takes it and waits for the path too.
+      let settled = false;
+      const claiming = s.claimWindow(2, { owner: 'new/w0', leaseMs: 60_000, now: Date.now(), order: 'key', start: 1 }, (job) => ({ mirrorPath: job.key, pathFold: job.key }));
+      void claiming.finally(() => (settled = true)).catch(() => undefined);
+      await vi.waitFor(async () => expect(settled || (await waiters()) === 2).toBe(true), { timeout: 5000, interval: 10 });
+      await x.query('COMMIT');
+      // No deadlock error on either side: the old holder, holding its row, reserved the path.
+      const [r, c] = await Promise.allSettled([reserving, claiming]);
+      expect(r).toEqual({ status: 'fulfilled', value: { ok: true, owner: null } });
+      expect(c).toEqual({ status: 'fulfilled', value: [] });
+    } finally {
+      await x.end();
+      await s.close();
       await dropSchema(schema);
     }
   });

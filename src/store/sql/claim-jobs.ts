@@ -1,6 +1,7 @@
-// Claiming jobs, written once: lease up to n due queued jobs in the configured order, in one
-// statement. PostgreSQL locks the candidate rows and passes over those another replica is claiming
-// (lockSkip); SQLite walks the order's own index (indexedBy), created on demand (CLAIM_INDEX).
+// Claiming jobs, written once: lease up to n due queued jobs, or running jobs whose lease expired,
+// in the configured order, in one statement. PostgreSQL locks the candidate rows and passes over
+// those another replica is claiming (lockSkip); SQLite walks the order's own index (indexedBy),
+// created on demand (CLAIM_INDEX).
 import type { ClaimOrder } from '../../config/schema.js';
 import type { ListedSize } from '../../lib/size.js';
 import { sizeColumn } from '../rows.js';
@@ -58,23 +59,44 @@ export function claimedInOrder<T extends { id: number; key: string; remoteModifi
 export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote_etag, revision, attempts, lease_token, lease_until, local_path, locator';
 
 /**
- * Lease up to @n due queued jobs in `order`, in one statement; each job's token is @token plus its
- * id, so every job is fenced by its own lease. INDEXED BY (SQLite): without statistics the planner
- * picks jobs_state or jobs_queued_run_at and sorts the whole queue for every claim (quadratic on a
- * first sync); the order's index walks it. 'listed' is the order the keys were listed in, through
- * jobs_queued_run_at (SQLite, while a long first listing runs without the order indexes). `started`
- * false leaves started_at NULL: a claim window's jobs, of which the store marks those that start at
- * once (markStarted); the requeue of a dead process's jobs gives an unstarted one its attempt back
- * (it did not cause the death).
+ * Lease up to @n jobs in `order`, in one statement: due queued jobs, and running jobs whose lease
+ * expired (a dead or hung holder) that the expired-lease sweep would requeue rather than fail (at
+ * @max attempts a started one is left to the sweep, which fails it as interrupted). Such a job is
+ * taken as the sweep followed by this claim would take it: an unstarted window job gets its attempt
+ * back before this claim charges one, run_at becomes now (where 'listed' places it), its error stays,
+ * and it gets a new token, so its old holder's heartbeat, completion or failure is refused. Each
+ * job's token is @token plus its id, so every job is fenced by its own lease. The rows come back
+ * with lease_expired 1 for such a job (the claim window logs them, as the sweep does).
+ * INDEXED BY (SQLite): without statistics the planner picks jobs_state or jobs_queued_run_at and
+ * sorts the whole queue for every claim (quadratic on a first sync); the order's index walks it.
+ * 'listed' is the order the keys were listed in, through jobs_queued_run_at (SQLite, while a long
+ * first listing runs without the order indexes). `started` false leaves started_at NULL: a claim
+ * window's jobs, of which the store marks those that start at once (markStarted); the requeue of a
+ * dead process's jobs gives an unstarted one its attempt back (it did not cause the death).
+ * PostgreSQL locks the candidates of both kinds (lockSkip) in their own WITH queries (a UNION
+ * cannot lock), and passes over a row a worker holds locked while it commits its rename.
  */
 export function claimJobsSql(d: Dialect, order: ClaimOrder | 'listed', started = true): string {
   const [index, orderBy] = order === 'listed' ? ['jobs_queued_run_at', 'run_at, id'] : [CLAIM_INDEX[order].name, ORDER_SQL[order]];
+  const cols = 'id, key, remote_modified_ms, remote_size';
   // One instant for the whole claim (t.now): every job of a batch gets the same lease.
   return `
-    UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = @owner, lease_token = @token::text || '.' || id,
+    WITH due AS (
+      SELECT ${cols}, run_at, 0 AS expired FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
+      ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')}
+    ), lapsed AS (
+      SELECT ${cols}, ${d.now} AS run_at, 1 AS expired FROM jobs ${d.indexedBy('jobs_running_lease')}
+      WHERE state = 'running' AND lease_until < ${d.now} AND (started_at IS NULL OR attempts < @max)
+      ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')}
+    ), pick AS MATERIALIZED (
+      SELECT id, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n
+    )
+    UPDATE jobs SET state = 'running',
+      attempts = CASE WHEN state = 'running' AND started_at IS NULL THEN ${d.greatest('0', 'attempts - 1')} ELSE attempts END + 1,
+      run_at = CASE WHEN state = 'running' THEN t.now ELSE run_at END,
+      lease_owner = @owner, lease_token = @token::text || '.' || id,
       lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = ${started ? 't.now' : 'NULL'}, updated_at = t.now
     FROM (SELECT ${d.now} AS now) t
-    WHERE id IN (SELECT id FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
-                 ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')})
-    RETURNING ${CLAIMED_COLUMNS}`;
+    WHERE id IN (SELECT id FROM pick)
+    RETURNING ${CLAIMED_COLUMNS}, (SELECT expired FROM pick WHERE pick.id = jobs.id) AS lease_expired`;
 }
