@@ -222,13 +222,28 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   async commitPlacedBatch(rows: readonly CompleteBatchRow[], place: (held: readonly number[]) => Promise<ReadonlySet<number>>, leaseMs: number): Promise<PlacedOutcome[]> {
-    // As commitPlaced, for many rows: one transaction checks and extends every lease, `place` renames
-    // the held ones, one transaction completes what was placed.
-    const hb = this.#st(this.q.lease.heartbeat);
-    const held = this.db.transaction(() => rows.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs: delayMs(leaseMs), now: r.now }).changes === 1)).immediate();
+    // As commitPlaced, for many rows: the leases are checked, `place` renames the held ones, one
+    // transaction completes what was placed (fenced again: a lease lost in between is reported).
+    const held = this.#leasesHeld(rows, delayMs(leaseMs));
     const placed = held.length > 0 ? await place(held.map((r) => r.id)) : new Set<number>();
     const done = new Map((await this.completeBatch(rows.filter((r) => placed.has(r.id)))).map((c) => [c.id, c.outcome]));
     return rows.map((r): PlacedOutcome => (placed.has(r.id) ? { placed: true, outcome: done.get(r.id)! } : { placed: false, outcome: 'lost' }));
+  }
+
+  /**
+   * The rows whose lease is held, each with at least half its length left: one read (no write
+   * transaction, no WAL pages) finds them; only a lease with less left is extended, as the
+   * heartbeat would, in a write transaction of its own.
+   */
+  #leasesHeld(rows: readonly CompleteBatchRow[], leaseMs: number): CompleteBatchRow[] {
+    const left = this.#st(this.q.lease.leaseLeft);
+    // One read transaction (BEGIN DEFERRED) for all of them.
+    const ms = this.db.transaction(() => rows.map((r) => (left.get({ id: r.id, token: r.token, now: r.now }) as { left_ms: number } | undefined)?.left_ms ?? null))();
+    const short = rows.filter((r, i) => ms[i] !== null && ms[i]! < leaseMs / 2);
+    if (short.length === 0) return rows.filter((_, i) => ms[i] !== null);
+    const hb = this.#st(this.q.lease.heartbeat);
+    const extended = new Set(this.db.transaction(() => short.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs, now: r.now }).changes === 1).map((r) => r.id)).immediate());
+    return rows.filter((r, i) => ms[i] !== null && (ms[i]! >= leaseMs / 2 || extended.has(r.id)));
   }
 
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {

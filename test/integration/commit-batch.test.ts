@@ -37,6 +37,29 @@ async function setup(keys: string[]) {
   return { root, store, jobs: Object.fromEntries(jobs.map((j) => [j.key, j])), request };
 }
 
+describe('SqliteStore.commitPlacedBatch: the lease check', () => {
+  it('writes nothing for a lease with at least half its length left, and extends a shorter one', async () => {
+    const { store, jobs } = await setup(['l/long', 'l/short']);
+    const [long, short] = [jobs['l/long']!, jobs['l/short']!];
+    expect(await store.heartbeat(short.id, short.leaseToken, 1000, Date.now())).toBe(true); // 1 s left of a 60 s lease
+    const leaseUntil = (key: string) => store.db.prepare('SELECT lease_until FROM jobs WHERE key = ?').pluck().get(key) as number;
+    const before = leaseUntil('l/long');
+    const seen: Record<string, number> = {};
+    const rows = [long, short].map((j) => ({ id: j.id, token: j.leaseToken, localPath: j.key, bytes: 1, sha256: 'x', now: Date.now() }));
+    const out = await store.commitPlacedBatch(
+      rows,
+      async (held) => {
+        for (const k of ['l/long', 'l/short']) seen[k] = leaseUntil(k);
+        return new Set(held);
+      },
+      60_000,
+    );
+    expect(out.map((o) => o.outcome)).toEqual(['done', 'done']);
+    expect(seen['l/long']).toBe(before);
+    expect(seen['l/short']! - Date.now()).toBeGreaterThan(30_000);
+  });
+});
+
 describe('CommitBatcher', () => {
   it('commits files handed in together as one batch; nothing is done before the batch is', async () => {
     const keys = ['x/one', 'x/two', 'y/z/three'];

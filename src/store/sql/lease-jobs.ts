@@ -7,6 +7,8 @@ export function leaseJobsSql(d: Dialect) {
   const now = d.now;
   return {
     heartbeat: `UPDATE jobs SET lease_until = ${now} + @leaseMs::bigint, updated_at = ${now} WHERE ${FENCE}`,
+    /** SQLite: how long a held lease has left (ms; no row when it is not held). A check that writes nothing. */
+    leaseLeft: `SELECT lease_until - ${now} AS left_ms FROM jobs WHERE ${FENCE}`,
     release: `
       UPDATE jobs SET state = 'queued', attempts = ${d.greatest('0', 'attempts - 1')}, run_at = ${now}, updated_at = ${now},
         ${UNLEASE}
