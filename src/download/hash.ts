@@ -1,8 +1,9 @@
-// sha256 off the event loop (issue 13 §3), where it must be: a ranged download's parts land out of
-// order, so one shared worker thread reads the staged file back (from the page cache) along the
-// growing contiguous prefix. A single stream hashes its chunks inline instead, which measured faster
-// on 2 cores than the thread's read-back (bench/README.md, "Hashing"). A complete partial found at
-// resume is hashed here too: in the thread when it is large, inline when small.
+// sha256 off the event loop (issue 13 §3): one shared worker thread reads a staged file back (from
+// the page cache) as far as it has been written. A ranged download's parts land out of order, so
+// the thread follows the growing contiguous prefix; a single stream of 1 MiB or more is followed
+// batch by batch as its writes land (bodyHash), so the event loop only parses and writes
+// (bench/README.md, "Large files against curl + sync"); smaller files are hashed inline. A complete
+// partial found at resume is hashed here too: in the thread when it is large, inline when small.
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { compiledSibling } from '../lib/compiled.js';
@@ -84,4 +85,44 @@ export async function hashFile(file: string, length: number): Promise<string> {
   const hash = createHash('sha256');
   await hashPrefix(file, length, hash);
   return hash.digest('hex');
+}
+
+/**
+ * The sha256 of a single-stream download, fed as it arrives. Small files are hashed inline, chunk by
+ * chunk. Files of at least HASH_OFFLOAD_MIN are hashed in the hash thread, which reads each batch
+ * back from the page cache once its write has landed: the event loop, which parses HTTP and issues
+ * the writes, is what bounds a large download on 2 cores, and the thread hashes on the other one
+ * (bench/README.md, "Large files against curl + sync").
+ */
+export interface BodyHash {
+  /** A chunk of the body as it arrived. */
+  chunk(b: Buffer): void;
+  /** The file's first `upTo` bytes are written. */
+  written(upTo: number): void;
+  /** The hex digest of the first `size` bytes (everything was passed to chunk or written). */
+  digest(size: number): Promise<string>;
+  /** The download failed: stop hashing. */
+  cancel(): void;
+}
+
+/** A BodyHash for `file` of `size` bytes whose first `from` bytes are already staged. */
+export async function bodyHash(file: string, size: number, from: number): Promise<BodyHash> {
+  if (size >= HASH_OFFLOAD_MIN) {
+    const hasher = new FileHasher(file);
+    hasher.advance(from);
+    return {
+      chunk: () => undefined,
+      written: (upTo) => hasher.advance(upTo),
+      digest: (n) => hasher.finish(n),
+      cancel: () => hasher.cancel(),
+    };
+  }
+  const hash = createHash('sha256');
+  await hashPrefix(file, from, hash);
+  return {
+    chunk: (b) => hash.update(b),
+    written: () => undefined,
+    digest: () => Promise.resolve(hash.digest('hex')),
+    cancel: () => undefined,
+  };
 }

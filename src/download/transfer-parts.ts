@@ -1,6 +1,7 @@
 // What both kinds of download share: the request's input and result, the checks of a response
 // (validators, ETags, mismatches) and a positional write that never leaves a hole.
 import type { FileHandle } from 'node:fs/promises';
+import { finished, type Readable } from 'node:stream';
 import type { Source } from '../api/source.js';
 import type { DownloadResponse } from '../api/client.js';
 import { MISMATCH_CODES, SyncError } from '../errors.js';
@@ -77,3 +78,58 @@ export async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Pr
   }
 }
 
+
+/**
+ * Feed a response body to `take` chunk by chunk through 'data' events. An async iterator costs a
+ * promise per chunk and, when several chunks wait in the stream's buffer, copies them into one new
+ * Buffer (bench/README.md, "Large files against curl + sync"). When `take` returns a promise the
+ * body is paused until it settles. Resolves at the body's end, once the last `take` settled;
+ * rejects with the first error of the body or of `take`, and the body is then destroyed.
+ */
+export function consumeBody(body: Readable, take: (chunk: Buffer) => Promise<void> | null): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let waiting: Promise<void> | null = null;
+    const fail = (e: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
+      body.on('error', () => undefined);
+      body.destroy();
+      reject(e);
+    };
+    const onData = (chunk: Buffer): void => {
+      let p: Promise<void> | null;
+      try {
+        p = take(chunk);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      if (p === null) return;
+      body.pause();
+      const w: Promise<void> = p.then(() => {
+        if (waiting === w) waiting = null;
+        if (!settled) body.resume();
+      }, fail);
+      waiting = w;
+    };
+    // finished() also answers for a body that failed or closed before this was called (a reset
+    // while the partial was being opened): its 'error' and 'close' events are already past.
+    finished(body, { writable: false }, (e) => {
+      if (e) {
+        fail(e);
+        return;
+      }
+      const done = (): void => {
+        if (settled) return;
+        settled = true;
+        resolve();
+      };
+      if (waiting) void waiting.then(done);
+      else done();
+    });
+    if (!settled) body.on('data', onData);
+  });
+}

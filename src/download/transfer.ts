@@ -6,18 +6,16 @@
 // matches; a 200 starts over. The byte count is checked against the listed Size and Content-Length
 // ourselves, since undici reports a cut close-delimited body as success. The staging files, the
 // resume check and the fsync before the caller places the file are partial.ts's.
-import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
 import type { ListedSize } from '../lib/size.js';
-import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
-import { hashPrefix } from './staging.js';
 import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { transferRanges, wantsRanges } from './ranged.js';
-import { hashFile } from './hash.js';
+import { bodyHash, hashFile, type BodyHash } from './hash.js';
 
 const WRITE_BATCH = 1 << 20;
 
@@ -56,17 +54,29 @@ export async function transferToStaging(input: TransferInput): Promise<TransferR
       updatedAt: (input.clock ?? Date.now)(),
     });
   }
-  // One stream is hashed inline, chunk by chunk: measured faster than the hash thread's read-back
-  // (bench/README.md, "Hashing").
-  const hash = createHash('sha256');
-  if (at.offset > 0) await hashPrefix(staging.partial, at.offset, hash);
-  const { received, handle } = await writeBody(input, res, at, hash);
-  const digest = hash.digest('hex');
+  const { received, digest, handle } = await writeAndHash(input, res, at);
   await checkDigest(input, expected, digest).catch(async (e: unknown) => {
     await handle?.close();
     throw e;
   });
   return { bytes: at.size, sha256: digest, received, resumedFrom: res.status === 206 ? at.offset : 0, handle };
+}
+
+/**
+ * Write the body and hash it: large files in the hash thread as their writes land, small ones inline
+ * (hash.ts). The batch's open handle (deferSync) comes back with the digest.
+ */
+async function writeAndHash(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }): Promise<{ received: number; digest: string; handle?: FileHandle | undefined }> {
+  const hash = await bodyHash(input.staging.partial, at.size, at.offset);
+  let written: { received: number; handle?: FileHandle | undefined } | null = null;
+  try {
+    written = await writeBody(input, res, at, hash);
+    return { ...written, digest: await hash.digest(at.size) };
+  } catch (e) {
+    hash.cancel();
+    await written?.handle?.close();
+    throw e;
+  }
 }
 
 /** A complete partial found at resume: hashed, checked and sealed, nothing fetched. */
@@ -147,29 +157,39 @@ async function accept(input: TransferInput, res: DownloadResponse, from: From, e
   }
 }
 
+/** Bytes are reported to onBytes (progress, metrics, the bandwidth limit) in steps of about this size. */
+const REPORT_STEP = 256 * 1024;
+
 /**
  * Stream the body into the partial from `at.offset`, hashing it; sealed when whole, or (deferSync)
  * left open for the batch's fsync and handed back.
  */
-async function writeBody(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }, hash: Hash): Promise<{ received: number; handle?: FileHandle }> {
+async function writeBody(input: TransferInput, res: DownloadResponse, at: { offset: number; size: number }, hash: BodyHash): Promise<{ received: number; handle?: FileHandle }> {
   const { job, signal } = input;
   const fh = await openPartial(input.root, input.staging, at.offset > 0 ? 'r+' : 'w');
-  const out = new PrefixWriter(fh, at.offset);
+  const out = new PrefixWriter(fh, at.offset, (upTo) => hash.written(upTo));
   const remaining = at.size - at.offset;
   let received = 0;
+  let unreported = 0;
+  const take = (chunk: Buffer): Promise<void> | null => {
+    received += chunk.length;
+    if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${at.size}`, 'size_mismatch');
+    hash.chunk(chunk);
+    let wait = out.push(chunk);
+    unreported += chunk.length;
+    if (input.onBytes && (unreported >= REPORT_STEP || received === remaining)) {
+      const reported = input.onBytes(unreported);
+      unreported = 0;
+      if (reported) wait = wait ? Promise.all([wait, reported]).then(() => undefined) : reported;
+    }
+    if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
+      return (wait ?? Promise.resolve()).then(() => out.drain()).then(() => crashPoint('mid_body'));
+    }
+    return wait;
+  };
   try {
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        received += chunk.length;
-        if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${at.size}`, 'size_mismatch');
-        hash.update(chunk);
-        await out.push(chunk);
-        if (input.onBytes) await input.onBytes(chunk.length);
-        if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
-          await out.drain();
-          crashPoint('mid_body');
-        }
-      }
+      await consumeBody(res.body, take);
       await out.drain();
     } catch (e) {
       // keep what arrived: it is a valid prefix to resume from
@@ -177,6 +197,7 @@ async function writeBody(input: TransferInput, res: DownloadResponse, at: { offs
       if (e instanceof SyncError && e.errorClass === 'size_mismatch') await fh.truncate(0).catch(() => undefined);
       throw signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(e, `GET ${job.key}`);
     }
+    if (input.onBytes && unreported > 0) await input.onBytes(unreported);
     if (received < remaining) {
       throw new SyncError(`GET ${job.key}: body ended after ${at.offset + received} of ${at.size} bytes`, { code: 'SYNC_TRANSFER_SHORT_BODY' });
     }
@@ -197,54 +218,70 @@ async function writeBody(input: TransferInput, res: DownloadResponse, at: { offs
  * Appends to the partial in batches, one write in flight while the next batch is read from the
  * socket, so reading and writing overlap (bench/: ~1.2-1.6x on large files). A failed write is
  * reported by the next push or drain (never as an unhandled rejection), and nothing is written after
- * it, so the partial stays a gapless prefix.
+ * it, so the partial stays a gapless prefix. `landed` hears of each write that completed.
  */
 class PrefixWriter {
   readonly #fh: FileHandle;
+  readonly #landed: (upTo: number) => void;
   #position: number;
   #batch: Buffer[] = [];
   #batchBytes = 0;
-  #inFlight: Promise<{ e: unknown } | null> | null = null;
-  #failed = false;
+  /** The write in flight, if any; it never rejects: a failure is kept in #failure. */
+  #inFlight: Promise<void> | null = null;
+  #failure: { e: unknown } | null = null;
 
-  constructor(fh: FileHandle, position: number) {
+  constructor(fh: FileHandle, position: number, landed: (upTo: number) => void) {
     this.#fh = fh;
     this.#position = position;
+    this.#landed = landed;
   }
 
-  async push(chunk: Buffer): Promise<void> {
+  /** Batch a chunk. A promise when the batch is full and the previous write has not landed yet: wait for it. */
+  push(chunk: Buffer): Promise<void> | null {
+    this.#check();
     this.#batch.push(chunk);
     this.#batchBytes += chunk.length;
-    if (this.#batchBytes >= WRITE_BATCH) await this.#flush();
+    if (this.#batchBytes < WRITE_BATCH) return null;
+    if (this.#inFlight === null) {
+      this.#flush();
+      return null;
+    }
+    return this.#inFlight.then(() => {
+      this.#check();
+      this.#flush();
+    });
   }
 
   /** Write what is batched and wait for every write. */
   async drain(): Promise<void> {
-    await this.#flush();
-    await this.#settle();
+    await this.#inFlight;
+    this.#check();
+    this.#flush();
+    await this.#inFlight;
+    this.#check();
   }
 
-  async #settle(): Promise<void> {
-    const p = this.#inFlight;
-    this.#inFlight = null;
-    const r = p ? await p : null;
-    if (r) {
-      this.#failed = true;
-      throw r.e;
-    }
+  #check(): void {
+    if (this.#failure) throw this.#failure.e;
   }
 
-  async #flush(): Promise<void> {
-    await this.#settle();
-    if (this.#batchBytes === 0 || this.#failed) return;
+  /** Start writing the batch; only when no write is in flight. */
+  #flush(): void {
+    if (this.#batchBytes === 0) return;
     const bufs = this.#batch;
     const at = this.#position;
-    this.#position += this.#batchBytes;
+    const end = (this.#position += this.#batchBytes);
     this.#batch = [];
     this.#batchBytes = 0;
     this.#inFlight = writeAllAt(this.#fh, bufs, at).then(
-      () => null,
-      (e: unknown) => ({ e }),
+      () => {
+        this.#inFlight = null;
+        this.#landed(end);
+      },
+      (e: unknown) => {
+        this.#inFlight = null;
+        this.#failure = { e };
+      },
     );
   }
 }
