@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
 import type { ListedSize } from '../lib/size.js';
-import { consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { consumeBody, mismatch, releaseChunks, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
@@ -276,6 +276,7 @@ class PrefixWriter {
     this.#inFlight = writeAllAt(this.#fh, bufs, at).then(
       () => {
         this.#inFlight = null;
+        releaseChunks(bufs);
         this.#landed(end);
       },
       (e: unknown) => {
