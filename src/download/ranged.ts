@@ -13,7 +13,7 @@ import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from './partial.js';
 import type { StagedPart, StagingRecord } from './staging.js';
 import { FileHasher } from './hash.js';
-import { mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { REPORT_STEP, consumeBody, mismatch, normalizeEtag, releaseChunks, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 
 const WRITE_BATCH = 1 << 20;
 /** Progress is recorded (fdatasync, then the record) at most once per this many bytes written. */
@@ -266,7 +266,8 @@ async function requestPart(input: TransferInput, part: StagedPart, at: { validat
 
 /**
  * Write one range's body at its offsets, one write in flight while the next batch is read. `part.done`
- * grows only when a write has completed, so a checkpoint never counts bytes still in flight.
+ * grows only when a write has completed, so a checkpoint never counts bytes still in flight. The body
+ * comes through consumeBody and written chunks are released at once, as for one stream (transfer.ts).
  */
 async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle; res: DownloadResponse; signal: AbortSignal; wrote: (n: number) => void }): Promise<number> {
   const { fh, res, signal, wrote } = to;
@@ -284,29 +285,39 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
     batch = [];
     batchBytes = 0;
     inFlight = writeAllAt(fh, bufs, part.start + part.done).then(() => {
+      releaseChunks(bufs);
       part.done += n;
       wrote(n);
     });
     // A failed write surfaces at the next flush; until then nobody awaits it.
     inFlight.catch(() => undefined);
   };
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (signal.aborted) break;
-      received += chunk.length;
-      if (received > want) throw mismatch(input.job, `range ${part.start}-${part.end - 1} is longer than asked`, 'size_mismatch');
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH) await flush();
-      if (input.onBytes) await input.onBytes(chunk.length);
+  let unreported = 0;
+  const take = (chunk: Buffer): Promise<void> | null => {
+    if (signal.aborted) throw signal.reason;
+    received += chunk.length;
+    if (received > want) throw mismatch(input.job, `range ${part.start}-${part.end - 1} is longer than asked`, 'size_mismatch');
+    batch.push(chunk);
+    batchBytes += chunk.length;
+    const waits: Promise<unknown>[] = batchBytes >= WRITE_BATCH ? [flush()] : [];
+    unreported += chunk.length;
+    if (input.onBytes && (unreported >= REPORT_STEP || received === want)) {
+      const reported = input.onBytes(unreported);
+      unreported = 0;
+      if (reported) waits.push(reported);
     }
+    return waits.length === 0 ? null : Promise.all(waits).then(() => undefined);
+  };
+  try {
+    await consumeBody(res.body, take);
     await flush();
     await flush();
   } catch (e) {
     drop(res);
     if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
-    throw e;
+    throw signal.aborted ? signal.reason : e;
   }
+  if (input.onBytes && unreported > 0) await input.onBytes(unreported);
   if (signal.aborted) throw signal.reason;
   if (received < want) {
     throw new SyncError(`GET ${input.job.key}: range ${part.start}-${part.end - 1} ended after ${received} of ${want} bytes`, {

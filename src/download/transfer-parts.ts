@@ -79,6 +79,9 @@ export async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Pr
 }
 
 
+/** Bytes are reported to onBytes (progress, metrics, the bandwidth limit) in steps of about this size. */
+export const REPORT_STEP = 256 * 1024;
+
 /**
  * Feed a response body to `take` chunk by chunk through 'data' events. An async iterator costs a
  * promise per chunk and, when several chunks wait in the stream's buffer, copies them into one new

@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
 import type { ListedSize } from '../lib/size.js';
-import { consumeBody, mismatch, releaseChunks, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { REPORT_STEP, consumeBody, mismatch, releaseChunks, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
@@ -156,9 +156,6 @@ async function accept(input: TransferInput, res: DownloadResponse, from: From, e
     throw e;
   }
 }
-
-/** Bytes are reported to onBytes (progress, metrics, the bandwidth limit) in steps of about this size. */
-const REPORT_STEP = 256 * 1024;
 
 /**
  * Stream the body into the partial from `at.offset`, hashing it; sealed when whole, or (deferSync)
