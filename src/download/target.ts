@@ -13,16 +13,20 @@ import { SyncError } from '../errors.js';
 import { isFolderPath } from '../lib/key-kind.js';
 import type { ListedSize } from '../lib/size.js';
 import { PathConflict } from '../mirror/fs-safe.js';
-import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget } from '../mirror/layout.js';
+import { DEFAULT_LAYOUT, foldPath, mirrorTarget, segmentRule, suffixedTarget, type MirrorLayoutSettings } from '../mirror/layout.js';
 import { resolveKey, type MirrorTarget, type SegmentRule } from '../mirror/paths.js';
 import type { ClaimedJob, PathWant } from '../store/types.js';
 import type { FileContext, FileRun } from './context.js';
+
+/** The key's own target as claimPath worked it out for a claimed job: fileTarget does not map the key again. */
+const claimedTargets = new WeakMap<ClaimedJob, { layout: MirrorLayoutSettings; root: string; target: MirrorTarget }>();
 
 /** Where the job's file goes, reserved for it; 'skipped' (case-conflict policy) or 'lost' (the lease). */
 export async function fileTarget(ctx: FileContext, run: FileRun): Promise<MirrorTarget | 'skipped' | 'lost'> {
   const { job } = run;
   const layout = ctx.settings.layout ?? DEFAULT_LAYOUT;
-  const own = mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
+  const atClaim = claimedTargets.get(job);
+  const own = atClaim?.layout === layout && atClaim.root === ctx.root ? atClaim.target : mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
   if (own.isFolderMarker) return own;
   const named = await serverNamedTarget({ api: ctx.api, root: ctx.root, rule: segmentRule(layout) }, job, run.signal);
   // Reserved with the claim (claimPath): nobody held it then, and the reservation is this lease's.
@@ -68,6 +72,7 @@ export function claimPath(ctx: Pick<FileContext, 'api' | 'root' | 'settings'>, j
   const layout = ctx.settings.layout ?? DEFAULT_LAYOUT;
   try {
     const t = mirrorTarget(ctx.root, job.key, job.remoteSize, layout);
+    claimedTargets.set(job, { layout, root: ctx.root, target: t });
     return t.isFolderMarker ? null : { mirrorPath: t.relPath, pathFold: foldPath(t.relPath, layout.fs) };
   } catch {
     return null;
