@@ -12,7 +12,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
-import { openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
+import { IDLE_CACHE_KIB, openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
 import { rowToClaimed, sizeColumn, type ClaimedRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
@@ -53,6 +53,15 @@ const STATE_INDEX = 'jobs_state';
 
 /** Keys of a first listing after which its claim-order indexes are built at its end (see #listed). */
 export const DEFER_ORDER_INDEX_KEYS = 50_000;
+
+/**
+ * The page cache while a poll that is not a first listing runs, in KiB: its new keys go into the
+ * claim-order index in date order, not key order, and a 2 MiB cache thrashed; 32 MiB ingested 1M
+ * keys only ~6% faster than 16 (issue 13). Between polls the cache is IDLE_CACHE_KIB (sqlite.ts).
+ */
+const POLL_CACHE_KIB = 16384;
+/** A first listing puts its rows at the ends of the b-trees: 4 MiB ingests as fast as 16 (see startPoll). */
+const FIRST_LISTING_CACHE_KIB = 4096;
 
 export class SqliteStore extends SqlStore implements StateStore {
   readonly backend = 'sqlite' as const;
@@ -135,26 +144,40 @@ export class SqliteStore extends SqlStore implements StateStore {
    * jobs_queued_run_at (run_at is the listing's now). A crash in between leaves an index missing;
    * the next claim statement builds it.
    */
-  #firstListing: { keys: number; deferred: boolean; cacheSize: number } | null = null;
+  #firstListing: { keys: number; deferred: boolean } | null = null;
 
   override async startPoll(now: number): Promise<void> {
     await super.startPoll(now);
-    if (this.#firstListing || (await this.getCursor()).hwmMs !== null) return;
+    if (this.#firstListing) return;
+    if ((await this.getCursor()).hwmMs !== null) return void this.#cacheKib(POLL_CACHE_KIB);
     // A first listing puts its rows at the ends of the b-trees (or, under the threshold, into small
     // ones): a 4 MiB page cache ingests as fast as 16 MiB (1M keys, store only: 17.2 s of CPU against
-    // 19.6 s) and holds 12 MiB less. The cache is set back when the listing ends.
-    this.#firstListing = { keys: 0, deferred: false, cacheSize: this.db.pragma('cache_size', { simple: true }) as number };
-    this.db.pragma('cache_size = -4096');
+    // 19.6 s) and holds 12 MiB less.
+    this.#firstListing = { keys: 0, deferred: false };
+    this.#cacheKib(FIRST_LISTING_CACHE_KIB);
   }
 
   override async finishPoll(hwmMs: number | null, now: number, opts?: FinishPollOptions): Promise<void> {
-    this.#orderIndexesBack();
+    try {
+      this.#orderIndexesBack();
+    } finally {
+      this.#cacheKib(IDLE_CACHE_KIB);
+    }
     await super.finishPoll(hwmMs, now, opts);
   }
 
   override async failPoll(message: string, errorClass: string, now: number): Promise<void> {
-    this.#orderIndexesBack();
+    try {
+      this.#orderIndexesBack();
+    } finally {
+      this.#cacheKib(IDLE_CACHE_KIB);
+    }
     await super.failPoll(message, errorClass, now);
+  }
+
+  /** The page cache's size (SQLite frees the pages over a smaller size at once). */
+  #cacheKib(kib: number): void {
+    this.db.pragma(`cache_size = -${kib}`);
   }
 
   /** Counts a first listing's keys; past the threshold, drops the claim-order indexes until its end. */
@@ -174,18 +197,14 @@ export class SqliteStore extends SqlStore implements StateStore {
   #orderIndexesBack(): void {
     const first = this.#firstListing;
     this.#firstListing = null;
-    if (!first) return;
-    if (!first.deferred) return void this.db.pragma(`cache_size = ${first.cacheSize}`);
+    if (!first?.deferred) return;
     const order = this.#indexedOrder ?? 'newest-first';
     this.#indexedOrder = null;
     // SQLite's sorter holds up to cache_size in memory: with 2 MiB the build takes no more time (1M
-    // keys: ~0.5 s of CPU) and adds nothing to the peak RSS (16 MiB added ~17 MiB).
-    this.db.pragma('cache_size = -2048');
-    try {
-      this.claimSql(order);
-    } finally {
-      this.db.pragma(`cache_size = ${first.cacheSize}`);
-    }
+    // keys: ~0.5 s of CPU) and adds nothing to the peak RSS (16 MiB added ~17 MiB). The caller sets
+    // the cache back.
+    this.#cacheKib(2048);
+    this.claimSql(order);
   }
 
   protected override claimSql(order: ClaimOrder, started = true): string {

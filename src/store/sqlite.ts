@@ -10,6 +10,13 @@ export { loadMigrations, MIGRATIONS_DIR, STATE_FILE, type Migration };
 
 export type SqliteDb = Database.Database;
 
+/**
+ * SQLite's page cache outside polls, in KiB. It was 16 MiB at all times: after a first listing of 1M
+ * keys, the first count of jobs by state (a scan of jobs_state) filled it and added ~10 MiB to the
+ * peak RSS (bench/README.md, "Peak RSS on Node 24 (issue 23, second pass…)").
+ */
+export const IDLE_CACHE_KIB = 8192;
+
 export interface OpenOptions {
   /**
    * 'NORMAL' (default): commits are durable at WAL checkpoints. Safe here because every transition
@@ -36,10 +43,9 @@ export function openSqlite(stateDir: string, opts: OpenOptions = {}): SqliteDb {
   if (!opts.readonly) db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
   db.pragma('busy_timeout = 10000');
-  // 16 MiB of page cache: listing ingest touches several index b-trees per row and the 2 MiB default
-  // thrashes; 32 MiB ingested 1M keys only ~6% faster (50k vs 47k keys/s, store alone) for 21 MiB
-  // more resident memory (issue 13: peak RSS ≤ 150 MiB).
-  db.pragma('cache_size = -16384');
+  // 8 MiB of page cache between polls (claims, completions and the status counts read the b-trees in
+  // order); SqliteStore raises it to 16 MiB while a poll inserts keys (POLL_CACHE_KIB).
+  db.pragma(`cache_size = -${IDLE_CACHE_KIB}`);
   // Checkpoint every 10,000 WAL frames (~40 MiB) rather than 1,000: a listing page of 1,000 new keys
   // dirties ~1,000 leaf pages of the claim-order index (keys arrive in key order, not date order), so
   // with the default every page's commit ran a checkpoint (two fsyncs and the pages written twice).

@@ -88,4 +88,21 @@ describe('a long first listing builds the claim-order index at its end', () => {
     expect(await claim(store, 2, 'smallest-first')).toEqual(['k1', 'k2']);
     expect(indexes(store)).toEqual(['jobs_queued_newest', 'jobs_queued_run_at', 'jobs_queued_smallest', 'jobs_state']);
   });
+
+  it('the page cache is 8 MiB between polls, 4 MiB in a first listing and 16 MiB in a later poll', async () => {
+    const cacheKib = () => -(store.db.pragma('cache_size', { simple: true }) as number);
+    expect(cacheKib()).toBe(8192);
+    await store.startPoll(T);
+    expect(cacheKib()).toBe(4096);
+    await store.upsertPage(page(0, DEFER + 2), T);
+    await store.finishPoll(T + 9000, T + 1);
+    expect(cacheKib()).toBe(8192);
+    await store.startPoll(T + 10);
+    expect(cacheKib()).toBe(16384);
+    await store.failPoll('the API went away', 'network', T + 11);
+    expect(cacheKib()).toBe(8192);
+    await store.startPoll(T + 20);
+    await store.finishPoll(T + 9000, T + 21);
+    expect(cacheKib()).toBe(8192);
+  });
 });
