@@ -63,6 +63,7 @@ describe('Dockerfile', () => {
     const env = final.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
     expect(env).toMatch(/CONSTELLR_SYNC_MIRROR_DIR=\/data\//);
     expect(env).toMatch(/CONSTELLR_SYNC_STATE_DIR=\/data\//);
+    expect(env).toMatch(/\bMALLOC_ARENA_MAX=2\b/); // two glibc malloc arenas, as in contrib/systemd
   });
 
   it('has a HEALTHCHECK against /healthz that uses node (there is no curl)', () => {

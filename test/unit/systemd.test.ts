@@ -37,6 +37,8 @@ describe('contrib/systemd/constellr-sync.service', () => {
     const prevent = (d.get('RestartPreventExitStatus') ?? []).flatMap((v) => v.split(/\s+/)).map(Number);
     expect(prevent).toContain(EXIT.USAGE);
     expect(one('ExecStart')).toMatch(/main\.js run\b/);
+    // glibc reads it only at start: the unit is where it can be set (bench/README.md, "Peak RSS on Node 24…").
+    expect(d.get('Environment')).toContain('MALLOC_ARENA_MAX=2');
     expect(one('DynamicUser') === 'yes' || (one('User') ?? 'root') !== 'root').toBe(true);
     expect(one('StateDirectory')).toBe('constellr-sync');
     expect(one('ProtectSystem')).toBe('strict');
