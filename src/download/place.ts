@@ -8,9 +8,10 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crashPoint, stallPoint } from '../lib/crash-point.js';
 import type { ListedSize } from '../lib/size.js';
-import { ensureParentDirs, fsyncDir, PathConflict, syncCreatedDirs } from '../mirror/fs-safe.js';
+import { fsyncDir, PathConflict, syncCreatedDirs } from '../mirror/fs-safe.js';
 import { preserveVersion, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { MirrorTarget } from '../mirror/paths.js';
+import { makeParentDirs, newFoldersDurable, settleNewFolders } from './new-folders.js';
 import { isResumable } from './partial.js';
 import type { StagingPaths } from './staging.js';
 
@@ -31,14 +32,27 @@ export interface Placed {
  * Rename the sealed partial into place: parent folders are created (never through a symlink), the
  * version being replaced is kept when the layout asks for it, and anything at the target that is not
  * a regular file is a path conflict (nothing existing is changed). The target's folder and every
- * folder created for it are fsynced after the rename.
+ * folder created for it are fsynced after the rename, and any folder on the path that another commit
+ * created is durable too (new-folders.ts) before this returns.
  */
 export async function placeFile(root: string, staging: StagingPaths, target: MirrorTarget, o: PlaceOptions): Promise<Placed> {
   stallPoint('before_rename');
   const r = await renameIntoPlace(root, { staging, target, place: o });
-  await syncCreatedDirs(r.created, path.dirname(target.absPath));
+  const dir = path.dirname(target.absPath);
+  await Promise.all([syncNew(r.created, () => syncCreatedDirs(r.created, dir)), newFoldersDurable(root, dir, r.created)]);
   crashPoint('after_rename');
   return { replaced: r.replaced, kept: r.kept };
+}
+
+/** Run the fsyncs that make `created` durable, then tell the commits waiting on them (new-folders.ts). */
+async function syncNew(created: readonly string[], sync: () => Promise<unknown>): Promise<void> {
+  try {
+    await sync();
+  } catch (e) {
+    settleNewFolders(created, false);
+    throw e;
+  }
+  settleNewFolders(created, true);
 }
 
 /**
@@ -48,12 +62,23 @@ export async function placeFile(root: string, staging: StagingPaths, target: Mir
  * added to it when it was there already, so later files in it skip the checks.
  */
 export async function renameIntoPlace(root: string, f: Omit<GroupFile, 'handle'>, checked?: Set<string>): Promise<Placed & { created: string[] }> {
-  const { staging, target, place: o } = f;
+  const { target } = f;
   const parent = path.dirname(target.absPath);
-  const created = checked?.has(parent) ? [] : await ensureParentDirs(root, target.segments.slice(0, -1));
+  const created = checked?.has(parent) ? [] : await makeParentDirs(root, target.segments.slice(0, -1));
   // A folder created here is not shared until a later check finds it (its entry is durable only
-  // once this batch has fsynced its parent).
+  // once this batch has fsynced its parent; until then new-folders.ts holds it).
   if (created.length === 0) checked?.add(parent);
+  try {
+    return await renameCreated(root, f, created);
+  } catch (e) {
+    // Nobody will fsync the parents of the folders made for this file: later commits through them do.
+    settleNewFolders(created, false);
+    throw e;
+  }
+}
+
+async function renameCreated(root: string, f: Omit<GroupFile, 'handle'>, created: string[]): Promise<Placed & { created: string[] }> {
+  const { staging, target, place: o } = f;
   const existing = await fsp.lstat(target.absPath).catch(() => null);
   let kept: string | null = null;
   if (existing?.isFile() && (o.layout?.keepPreviousVersions ?? 0) > 0 && o.previousPath === target.relPath) {
@@ -69,8 +94,8 @@ export async function renameIntoPlace(root: string, f: Omit<GroupFile, 'handle'>
 
 /** A folder marker key ("a/b/"): the folders exist and are durable. */
 export async function placeFolder(root: string, target: MirrorTarget): Promise<void> {
-  const created = await ensureParentDirs(root, target.segments);
-  await syncCreatedDirs(created, path.dirname(target.absPath));
+  const created = await makeParentDirs(root, target.segments);
+  await Promise.all([syncNew(created, () => syncCreatedDirs(created, path.dirname(target.absPath))), newFoldersDurable(root, target.absPath, created)]);
 }
 
 /** After the commit: the partial was renamed away, so only its record is left to remove. */
@@ -113,18 +138,23 @@ export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | n
  * in (and every parent of a folder created for them) is fsynced once. Returns, in input order, what
  * was placed or that file's error (it was not renamed). A failed folder fsync throws: the files may
  * be in place, but none of them is durable, so none may be committed. `checked`: folders already
- * made sure of (renameIntoPlace), by this batch or by recent ones (group-commit.ts).
+ * made sure of (renameIntoPlace), by this batch or by recent ones (group-commit.ts). A folder on a
+ * file's path that another commit created is durable too before this returns (new-folders.ts).
  */
 export async function placeGroup(root: string, files: readonly GroupFile[], checked = new Set<string>()): Promise<(Placed | Error)[]> {
   stallPoint('before_rename');
   const out: (Placed | Error)[] = [];
   const dirs = new Set<string>();
+  const created = new Set<string>();
   // One at a time: two files of a batch may need the same new folder, and a conflict must see the
   // batch's earlier renames.
   for (const f of files) {
     try {
       const r = await renameIntoPlace(root, f, checked);
-      for (const d of r.created) dirs.add(path.dirname(d));
+      for (const d of r.created) {
+        created.add(d);
+        dirs.add(path.dirname(d));
+      }
       dirs.add(path.dirname(f.target.absPath));
       out.push({ replaced: r.replaced, kept: r.kept });
     } catch (e) {
@@ -132,7 +162,9 @@ export async function placeGroup(root: string, files: readonly GroupFile[], chec
     }
   }
   crashPoint('batch_renamed');
-  await Promise.all([...dirs].map((d) => fsyncDir(d)));
+  const own = [...created];
+  const others = [...dirs].map((d) => newFoldersDurable(root, d, created));
+  await Promise.all([syncNew(own, () => Promise.all([...dirs].map((d) => fsyncDir(d)))), ...others]);
   crashPoint('batch_dirs_synced');
   return out;
 }

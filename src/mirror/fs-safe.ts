@@ -31,11 +31,17 @@ export class PathConflict extends SyncError {
   }
 }
 
+/** Told about each mkdir: before it (`creating`) and after it (`done`, whether it created the folder). */
+export interface MkdirTracker {
+  creating(dir: string): void;
+  done(dir: string, created: boolean): void;
+}
+
 /**
  * Make sure every directory between root and the file exists and is a real directory (not a
  * symlink, not a file). Returns the directories created, deepest last, so their parents can be synced.
  */
-export async function ensureParentDirs(root: string, segments: readonly string[]): Promise<string[]> {
+export async function ensureParentDirs(root: string, segments: readonly string[], track?: MkdirTracker): Promise<string[]> {
   const created: string[] = [];
   let cur = root;
   for (const seg of segments) {
@@ -45,11 +51,14 @@ export async function ensureParentDirs(root: string, segments: readonly string[]
       st = await fsp.lstat(cur);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      track?.creating(cur);
       try {
         await fsp.mkdir(cur);
+        track?.done(cur, true);
         created.push(cur);
         continue;
       } catch (e2) {
+        track?.done(cur, false);
         if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
         st = await fsp.lstat(cur);
       }

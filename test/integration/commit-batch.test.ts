@@ -11,6 +11,8 @@ import { stagingDir, stagingPaths } from '../../src/download/staging.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { ClaimedJob } from '../../src/store/types.js';
 import { CommitBatcher, type CommitRequest } from '../../src/download/group-commit.js';
+import { placeFile } from '../../src/download/place.js';
+import { pendingNewFolders } from '../../src/download/new-folders.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -136,5 +138,102 @@ describe('CommitBatcher', () => {
     expect(await fsp.stat(reqs[2]!.staging.partial).then(() => true)).toBe(true); // not renamed
     await expect(fsp.stat(path.join(root, 'a/lost'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await store.getJob('a/dir'))?.state).toBe('running');
+  });
+
+  describe('a folder another batch created is durable before a file in it commits', () => {
+    /**
+     * Holds the fsync of the mirror root (the parent of the folder the first batch creates) until a
+     * second commit has fsynced the new folder itself and closed it, plus one turn of the event loop:
+     * a commit that does not wait for the held fsync reaches its rows in that turn.
+     */
+    function holdRootSync(root: string, folder: string, events: string[]) {
+      const open = fsp.open.bind(fsp);
+      let held!: () => void;
+      const gate = new Promise<void>((r) => (held = r));
+      let rootHeld!: () => void;
+      const rootReached = new Promise<void>((r) => (rootHeld = r));
+      let folderOpens = 0;
+      const spy = vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
+        const fh = await open(...args);
+        if (args[0] === root) {
+          const sync = fh.sync.bind(fh);
+          fh.sync = async () => {
+            rootHeld();
+            await gate;
+            await sync();
+            events.push('root synced');
+          };
+        } else if (args[0] === folder && ++folderOpens === 2) {
+          // the second commit's fsync of the new folder (the first batch opened it beside the root)
+          const close = fh.close.bind(fh);
+          fh.close = async () => {
+            await close();
+            setImmediate(() => {
+              events.push('released');
+              held();
+            });
+          };
+        }
+        return fh;
+      });
+      cleanups.push(async () => spy.mockRestore());
+      return rootReached;
+    }
+
+    it('a second batch', async () => {
+      const keys = ['n/a', 'n/b'];
+      const { root, store, jobs, request } = await setup(keys);
+      const events: string[] = [];
+      const rootReached = holdRootSync(root, path.join(root, 'n'), events);
+      const complete = store.completeBatch.bind(store);
+      vi.spyOn(store, 'completeBatch').mockImplementation(async (rows) => {
+        events.push(`commit ${rows.map((r) => r.localPath).join(',')}`);
+        return complete(rows);
+      });
+      const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 1 });
+      const [a, b] = await Promise.all(keys.map((k) => request(jobs[k]!)));
+      const first = batcher.commit(a!);
+      await rootReached; // the first batch made n, renamed n/a and is fsyncing the root
+      expect(pendingNewFolders().filter((d) => d.startsWith(root))).toEqual([path.join(root, 'n')]);
+      const second = batcher.commit(b!);
+      const out = await Promise.all([first, second]);
+      expect(out.map((o) => o.outcome)).toEqual(['done', 'done']);
+      expect(batcher.stats).toEqual({ batches: 2, files: 2 });
+      // on the old code: ['commit n/b', 'released', 'root synced', 'commit n/a']
+      expect(events.indexOf('root synced')).toBeLessThan(events.indexOf('commit n/b'));
+      expect(pendingNewFolders().filter((d) => d.startsWith(root))).toEqual([]);
+    });
+
+    it('a single (not batched) file', async () => {
+      const keys = ['m/a', 'm/c'];
+      const { root, store, jobs, request } = await setup(keys);
+      const events: string[] = [];
+      const rootReached = holdRootSync(root, path.join(root, 'm'), events);
+      const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 1 });
+      const [a, c] = await Promise.all(keys.map((k) => request(jobs[k]!)));
+      const first = batcher.commit(a!);
+      await rootReached;
+      const single = placeFile(root, c!.staging, c!.target, c!.place).then(() => events.push('single placed'));
+      await Promise.all([first, single]);
+      // on the old code: ['single placed', 'released', 'root synced']
+      expect(events).toEqual(['released', 'root synced', 'single placed']);
+      expect(await fsp.readFile(path.join(root, 'm/c'), 'utf8')).toBe('m/c');
+    });
+
+    it('a folder whose creator failed before fsyncing its parent: the next commit fsyncs it', async () => {
+      const { root } = await setup([]);
+      const { makeParentDirs, newFoldersDurable, settleNewFolders } = await import('../../src/download/new-folders.js');
+      const created = await makeParentDirs(root, ['p', 'q']);
+      expect(created).toEqual([path.join(root, 'p'), path.join(root, 'p/q')]);
+      expect(newFoldersDurable(root, path.join(root, 'p/q'), created)).toBeNull(); // its own folders
+      settleNewFolders(created, false);
+      const open = vi.spyOn(fsp, 'open');
+      try {
+        await newFoldersDurable(root, path.join(root, 'p/q'), []);
+        expect(open.mock.calls.map(([p]) => p).sort()).toEqual([root, path.join(root, 'p')]);
+      } finally {
+        open.mockRestore();
+      }
+    });
   });
 });
