@@ -13,7 +13,7 @@ import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from './partial.js';
 import type { StagedPart, StagingRecord } from './staging.js';
 import { FileHasher } from './hash.js';
-import { REPORT_STEP, consumeBody, mismatch, normalizeEtag, releaseChunks, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { ChunkReleaser, REPORT_STEP, consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 
 const WRITE_BATCH = 1 << 20;
 /** Progress is recorded (fdatasync, then the record) at most once per this many bytes written. */
@@ -276,6 +276,7 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inFlight: Promise<void> | null = null;
+  const releaser = new ChunkReleaser();
   const flush = async (): Promise<void> => {
     if (inFlight) await inFlight;
     inFlight = null;
@@ -285,7 +286,7 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
     batch = [];
     batchBytes = 0;
     inFlight = writeAllAt(fh, bufs, part.start + part.done).then(() => {
-      releaseChunks(bufs);
+      releaser.written(bufs);
       part.done += n;
       wrote(n);
     });

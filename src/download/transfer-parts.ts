@@ -138,27 +138,41 @@ export function consumeBody(body: Readable, take: (chunk: Buffer) => Promise<voi
 }
 
 /**
- * Give the memory of written chunks back now rather than at V8's next full collection. A socket
- * read is its own ArrayBuffer (64 KiB at most); undici hands out a body chunk as a view into it.
- * Left to the garbage collector, 2 GiB of body means ~40–90 MiB of dead buffers at any time and a
- * full collection every ~40 MiB of them (external memory pressure): most of the GC threads' CPU in a
- * large download (bench/README.md, "Large files against curl + sync"). Only a chunk that is all of
- * its ArrayBuffer is released: no other view can then hold bytes of it (undici puts back the unparsed
- * rest of a socket read as a view into the same ArrayBuffer when a body pauses; such a chunk is
- * never all of its buffer). Call it once the write of these chunks has completed.
+ * Gives the memory of written chunks back now rather than at V8's next full collection. A socket read
+ * is its own ArrayBuffer (64 KiB at most); undici hands out a body chunk as a view into it. Left to
+ * the garbage collector, 2 GiB of body means ~40–90 MiB of dead buffers at any time and a full
+ * collection every ~40 MiB of them (external memory pressure): most of the GC threads' CPU in a large
+ * download (bench/README.md, "Large files against curl + sync"). An ArrayBuffer is released only
+ * once chunks of this body that have been written cover all of it: no other view can then read it. A
+ * read that also holds headers, or another response, is never all ours and is left to the collector.
+ * When a body pauses, undici puts the unparsed rest of a read back as a view into the same
+ * ArrayBuffer and hands it out later: that buffer is released once the rest, too, is written.
  */
-export function releaseChunks(bufs: readonly Buffer[]): void {
-  for (const b of bufs) {
-    const ab = b.buffer;
-    if (b.byteOffset !== 0 || b.byteLength !== ab.byteLength || b.byteLength < RELEASE_MIN || !(ab instanceof ArrayBuffer)) continue;
-    try {
-      // ES2024's ArrayBuffer.prototype.transfer (Node 22+): detaches `ab` and frees its memory
-      (ab as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-    } catch {
-      // not detachable (e.g. a buffer Node keeps for itself): the collector frees it
+export class ChunkReleaser {
+  /** Bytes of each ArrayBuffer written so far; weak, so a buffer never covered is still collected. */
+  readonly #written = new WeakMap<ArrayBufferLike, number>();
+
+  /** These chunks have been written (each chunk once). */
+  written(bufs: readonly Buffer[]): void {
+    for (const b of bufs) {
+      const ab = b.buffer;
+      if (ab.byteLength < RELEASE_MIN) continue;
+      const n = (this.#written.get(ab) ?? 0) + b.byteLength;
+      if (n < ab.byteLength) {
+        this.#written.set(ab, n);
+        continue;
+      }
+      this.#written.delete(ab);
+      if (!(ab instanceof ArrayBuffer)) continue;
+      try {
+        // ES2024's ArrayBuffer.prototype.transfer (Node 22+): detaches `ab` and frees its memory
+        (ab as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+      } catch {
+        // not detachable (e.g. a buffer Node keeps for itself): the collector frees it
+      }
     }
   }
 }
 
-/** Smaller buffers are left to the collector (Node's 8 KiB pool is shared by small Buffers). */
+/** Smaller ArrayBuffers are left to the collector (Node's 8 KiB pool is shared by small Buffers). */
 const RELEASE_MIN = 16 * 1024;

@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
 import type { ListedSize } from '../lib/size.js';
-import { REPORT_STEP, consumeBody, mismatch, releaseChunks, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { ChunkReleaser, REPORT_STEP, consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
@@ -226,6 +226,7 @@ class PrefixWriter {
   /** The write in flight, if any; it never rejects: a failure is kept in #failure. */
   #inFlight: Promise<void> | null = null;
   #failure: { e: unknown } | null = null;
+  readonly #releaser = new ChunkReleaser();
 
   constructor(fh: FileHandle, position: number, landed: (upTo: number) => void) {
     this.#fh = fh;
@@ -273,7 +274,7 @@ class PrefixWriter {
     this.#inFlight = writeAllAt(this.#fh, bufs, at).then(
       () => {
         this.#inFlight = null;
-        releaseChunks(bufs);
+        this.#releaser.written(bufs);
         this.#landed(end);
       },
       (e: unknown) => {
