@@ -105,10 +105,11 @@ async function transferWithRetries(ctx: FileContext, run: FileRun, staging: Stag
   const deadlineMs = 5 * 60_000 + Math.ceil(((job.remoteSize ?? 0) / ctx.settings.minDownloadRate) * 1000);
   const onBytes = ctx.events.onBytes;
   // The error table decides what a failed attempt does (lib/retry.ts); a retry waits for the gate.
-  return await retry(
-    async (attempt) => {
+  let last: TransferResult | null = null;
+  try {
+    return await retry(async (attempt) => {
       if (attempt > 1) await ctx.waitForGate?.(signal);
-      return await withDeadline(signal, deadlineMs, (attemptSignal) =>
+      return (last = await withDeadline(signal, deadlineMs, (attemptSignal) =>
         transferToStaging({
           api: ctx.api,
           root: ctx.root,
@@ -120,9 +121,8 @@ async function transferWithRetries(ctx: FileContext, run: FileRun, staging: Stag
           ranged: ctx.settings.rangedThreshold !== undefined ? { threshold: ctx.settings.rangedThreshold, streams: ctx.settings.rangedStreams ?? 1 } : undefined,
           deferSync: batched,
         }),
-      );
-    },
-    {
+      ));
+    }, {
       retries: ctx.settings.quickRetries,
       baseMs: ctx.settings.quickRetryMinMs ?? 500,
       maxMs: 10_000,
@@ -133,8 +133,12 @@ async function transferWithRetries(ctx: FileContext, run: FileRun, staging: Stag
         run.log.info({ errorClass: e.errorClass, code: e.code, status: e.status, retriesLeft: turn.retriesLeft, err: e.message }, 'download attempt failed; retrying');
         if (turn.retryAfterMs !== undefined) ctx.events.onRateLimited?.(turn.retryAfterMs);
       },
-    },
-  );
+    });
+  } catch (e) {
+    // retry throws the abort even when the try succeeded: close the partial it left open (deferSync).
+    await (last as TransferResult | null)?.handle?.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 /**
