@@ -13,7 +13,7 @@ import { crashPoint, isArmed } from '../lib/crash-point.js';
 import { beginRanged, checkpointRanged, discardStaging, resumeRanged, sealPartial } from './partial.js';
 import type { StagedPart, StagingRecord } from './staging.js';
 import { FileHasher } from './hash.js';
-import { ChunkReleaser, REPORT_STEP, consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { ByteSteps, ChunkReleaser, consumeBody, dropBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 
 const WRITE_BATCH = 1 << 20;
 /** Progress is recorded (fdatasync, then the record) at most once per this many bytes written. */
@@ -113,7 +113,7 @@ class RangedTransfer {
     try {
       this.#fh = await beginRanged(this.#input.root, staging, this.#record());
     } catch (e) {
-      if (this.#first) drop(this.#first.res);
+      if (this.#first) dropBody(this.#first.res.body);
       throw e;
     }
     this.#followPrefix();
@@ -132,7 +132,7 @@ class RangedTransfer {
     this.#validator = resumeValidator(res);
     if (this.#validator === null) {
       // Nothing could tell the ranges of two versions apart.
-      drop(res);
+      dropBody(res.body);
       return false;
     }
     this.#first = { part: this.#parts[0]!, res };
@@ -206,7 +206,7 @@ class RangedTransfer {
     const pending = this.#parts.filter((p) => p.done < p.end - p.start);
     try {
       await Promise.all(Array.from({ length: Math.min(input.ranged!.streams, pending.length) }, () => this.#runner(pending)));
-      if (this.#first) drop(this.#first.res);
+      if (this.#first) dropBody(this.#first.res.body);
       if (this.#failure !== null) {
         // Keep what arrived for the next attempt, unless the server refused ranges.
         this.#hasher.cancel();
@@ -231,12 +231,6 @@ class RangedTransfer {
   }
 }
 
-function drop(res: DownloadResponse): void {
-  // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
-  res.body.on('error', () => undefined);
-  res.body.destroy();
-}
-
 /** GET the missing rest of one part; anything but the exact 206 asked for refuses ranges. */
 async function requestPart(input: TransferInput, part: StagedPart, at: { validator: string | null; size: number; signal: AbortSignal }): Promise<DownloadResponse> {
   const { job } = input;
@@ -252,13 +246,13 @@ async function requestPart(input: TransferInput, part: StagedPart, at: { validat
   }
   const cr = res.contentRange;
   if (res.status !== 206 || !cr || cr.start !== from || cr.end !== last || (cr.total !== null && cr.total !== size)) {
-    drop(res);
+    dropBody(res.body);
     throw new RangesRefused(`status ${res.status}`);
   }
   const listed = normalizeEtag(input.api.expect(job).etag);
   const got = normalizeEtag(res.etag);
   if ((res.contentLength !== null && res.contentLength !== last - from + 1) || (listed && got && listed !== got)) {
-    drop(res);
+    dropBody(res.body);
     throw mismatch(job, `range ${from}-${last}: Content-Length ${res.contentLength}, ETag ${res.etag}; the asset changed since it was listed`, 'size_mismatch');
   }
   return res;
@@ -293,7 +287,7 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
     // A failed write surfaces at the next flush; until then nobody awaits it.
     inFlight.catch(() => undefined);
   };
-  let unreported = 0;
+  const bytes = new ByteSteps(input.onBytes);
   const take = (chunk: Buffer): Promise<void> | null => {
     if (signal.aborted) throw signal.reason;
     received += chunk.length;
@@ -301,12 +295,8 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
     batch.push(chunk);
     batchBytes += chunk.length;
     const waits: Promise<unknown>[] = batchBytes >= WRITE_BATCH ? [flush()] : [];
-    unreported += chunk.length;
-    if (input.onBytes && (unreported >= REPORT_STEP || received === want)) {
-      const reported = input.onBytes(unreported);
-      unreported = 0;
-      if (reported) waits.push(reported);
-    }
+    const reported = bytes.add(chunk.length, received === want);
+    if (reported) waits.push(reported);
     return waits.length === 0 ? null : Promise.all(waits).then(() => undefined);
   };
   try {
@@ -314,11 +304,11 @@ async function pump(input: TransferInput, part: StagedPart, to: { fh: FileHandle
     await flush();
     await flush();
   } catch (e) {
-    drop(res);
+    dropBody(res.body);
     if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
     throw signal.aborted ? signal.reason : e;
   }
-  if (input.onBytes && unreported > 0) await input.onBytes(unreported);
+  await bytes.add(0, true);
   if (signal.aborted) throw signal.reason;
   if (received < want) {
     throw new SyncError(`GET ${input.job.key}: range ${part.start}-${part.end - 1} ended after ${received} of ${want} bytes`, {

@@ -82,6 +82,30 @@ export async function writeAllAt(fh: FileHandle, bufs: Buffer[], at: number): Pr
 /** Bytes are reported to onBytes (progress, metrics, the bandwidth limit) in steps of about this size. */
 export const REPORT_STEP = 256 * 1024;
 
+/** A body's bytes for onBytes: summed per chunk, reported in steps of REPORT_STEP and at the body's end. */
+export class ByteSteps {
+  #unreported = 0;
+
+  constructor(readonly onBytes: TransferInput['onBytes']) {}
+
+  /** `n` bytes more; `end`: the body is complete. What onBytes returned (a promise to wait on), if it was called. */
+  add(n: number, end: boolean): void | Promise<void> {
+    if (!this.onBytes) return;
+    this.#unreported += n;
+    if ((this.#unreported < REPORT_STEP && !end) || this.#unreported === 0) return;
+    const step = this.#unreported;
+    this.#unreported = 0;
+    return this.onBytes(step);
+  }
+}
+
+/** Stop reading a body nobody wants any more. */
+export function dropBody(body: Readable): void {
+  // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /**
  * Feed a response body to `take` chunk by chunk through 'data' events. An async iterator costs a
  * promise per chunk and, when several chunks wait in the stream's buffer, copies them into one new
@@ -97,9 +121,7 @@ export function consumeBody(body: Readable, take: (chunk: Buffer) => Promise<voi
       if (settled) return;
       settled = true;
       body.off('data', onData);
-      // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
-      body.on('error', () => undefined);
-      body.destroy();
+      dropBody(body);
       reject(e);
     };
     const onData = (chunk: Buffer): void => {

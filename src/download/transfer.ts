@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { DownloadResponse } from '../api/client.js';
 import type { Expectation } from '../api/source.js';
 import type { ListedSize } from '../lib/size.js';
-import { ChunkReleaser, REPORT_STEP, consumeBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
+import { ByteSteps, ChunkReleaser, consumeBody, dropBody, mismatch, normalizeEtag, resumeValidator, writeAllAt, type TransferInput, type TransferResult } from './transfer-parts.js';
 import { SyncError, classifyError, isSyncError } from '../errors.js';
 import { discardStaging, isResumable, openPartial, recordStaging, resumeCheck, sealPartial, sealStagedFile } from './partial.js';
 import { crashPoint, isArmed } from '../lib/crash-point.js';
@@ -150,9 +150,7 @@ async function accept(input: TransferInput, res: DownloadResponse, from: From, e
     if (listed && got && listed !== got) await refuse(`ETag ${res.etag} differs from the listed ${job.remoteEtag}; the asset changed since it was listed`, 'size_mismatch');
     return { offset, size };
   } catch (e) {
-    // destroy() without an error makes undici emit RequestAbortedError: nobody listens any more.
-    res.body.on('error', () => undefined);
-    res.body.destroy();
+    dropBody(res.body);
     throw e;
   }
 }
@@ -167,18 +165,14 @@ async function writeBody(input: TransferInput, res: DownloadResponse, at: { offs
   const out = new PrefixWriter(fh, at.offset, (upTo) => hash.written(upTo));
   const remaining = at.size - at.offset;
   let received = 0;
-  let unreported = 0;
+  const bytes = new ByteSteps(input.onBytes);
   const take = (chunk: Buffer): Promise<void> | null => {
     received += chunk.length;
     if (received > remaining) throw mismatch(job, `body is longer than the listed Size ${at.size}`, 'size_mismatch');
     hash.chunk(chunk);
     let wait = out.push(chunk);
-    unreported += chunk.length;
-    if (input.onBytes && (unreported >= REPORT_STEP || received === remaining)) {
-      const reported = input.onBytes(unreported);
-      unreported = 0;
-      if (reported) wait = wait ? Promise.all([wait, reported]).then(() => undefined) : reported;
-    }
+    const reported = bytes.add(chunk.length, received === remaining);
+    if (reported) wait = wait ? Promise.all([wait, reported]).then(() => undefined) : reported;
     if (isArmed('mid_body') && received >= remaining / 2 && received - chunk.length < remaining / 2) {
       return (wait ?? Promise.resolve()).then(() => out.drain()).then(() => crashPoint('mid_body'));
     }
@@ -194,7 +188,7 @@ async function writeBody(input: TransferInput, res: DownloadResponse, at: { offs
       if (e instanceof SyncError && e.errorClass === 'size_mismatch') await fh.truncate(0).catch(() => undefined);
       throw signal.aborted && signal.reason instanceof SyncError ? signal.reason : classifyError(e, `GET ${job.key}`);
     }
-    if (input.onBytes && unreported > 0) await input.onBytes(unreported);
+    await bytes.add(0, true);
     if (received < remaining) {
       throw new SyncError(`GET ${job.key}: body ended after ${at.offset + received} of ${at.size} bytes`, { code: 'SYNC_TRANSFER_SHORT_BODY' });
     }
