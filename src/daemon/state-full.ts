@@ -1,6 +1,6 @@
 // A full state disk (the filesystem of the SQLite database, or of state.dir): the same pause as a full
-// mirror. Whoever meets the error first (a worker loop's claim, the group commit, a poll, the lease
-// sweep) closes the gate once with reason state_full; nothing retries the write in a loop meanwhile.
+// mirror. Whoever meets the error first (a worker loop's claim, the start of a window job, the group
+// commit, a poll, a reconcile, the lease sweep) closes the gate once with reason state_full; nothing retries the write in a loop meanwhile.
 // The gate's probe reopens it when the filesystem has room again, and the poll that could not be
 // recorded runs again at once. SQLite rolls a failed transaction back, so nothing is half written:
 // jobs whose outcome could not be recorded keep their lease until it expires and are then done again.

@@ -19,6 +19,8 @@ export interface ClaimWindowOptions {
   pathOf: (job: ClaimedJob) => PathWant | null;
   /** Workers now (the bound is twice that). */
   concurrency: () => number;
+  /** An error that is a pause (a full state disk): the handler closed the gate; true means not to log it. */
+  pausedBy?: (e: unknown, context: string) => boolean;
 }
 
 type Waiter = { resolve: (j: ClaimedJob | null | Promise<ClaimedJob | null>) => void; reject: (e: unknown) => void };
@@ -84,7 +86,8 @@ export class ClaimWindow {
     const starts = this.#starting.splice(0);
     const refs = starts.map((s) => ({ id: s.job.id, token: s.job.leaseToken }));
     const held = new Set(await this.#o.store.markStartedMany(refs, this.#o.clock()).catch((e: unknown) => {
-      this.#o.logger.warn({ err: e, jobs: starts.length }, 'could not mark the window jobs started; their leases expire');
+      // A full state disk closes the gate like the claim does; anything else is logged here.
+      if (!this.#o.pausedBy?.(e, 'window start')) this.#o.logger.warn({ err: e, jobs: starts.length }, 'could not mark the window jobs started; their leases expire');
       return [];
     }));
     if (held.size > 0) crashPoint('window_started');

@@ -77,6 +77,7 @@ export class WorkerPool {
       concurrency: () => this.#o.concurrency,
       claimOptions: () => ({ owner: `${this.#o.owner}/pool`, leaseMs: ctx.settings.leaseMs, now: ctx.clock(), order: this.#o.order }),
       pathOf: (job) => claimPath(ctx, job),
+      pausedBy: o.pausedBy,
     });
   }
 

@@ -1,5 +1,5 @@
 // Every writer of the state that can meet a full state disk reaches the same pause: a claim (the
-// worker loop), the group commit, a poll and the lease sweep. The store of an in-process engine is
+// worker loop), the start of a window job, the group commit, a poll, a reconcile and the lease sweep. The store of an in-process engine is
 // made to answer SQLITE_FULL, one writer at a time; each closes the gate with reason state_full
 // (its context named in the one pause line), no worker loop logs an error or spins, and once the
 // writes work again everything is mirrored. The real full filesystem is fault-state-disk-full.test.ts.
@@ -19,10 +19,19 @@ afterAll(async () => {
 });
 
 type Line = { msg?: string; reason?: string; err?: unknown };
-const WRITERS = { claim: 'claimWindow', 'group commit': 'commitPlacedBatch', poll: 'upsertPage', 'lease sweep': 'sweepExpiredLeases' } as const;
+// Each writer: the store method that fails and how many new files give it work. Three files for two
+// workers: one claim takes them all, and the third waits in the window until a worker starts it.
+const WRITERS = {
+  claim: { method: 'claimWindow', files: 1 },
+  'window start': { method: 'markStartedMany', files: 3 },
+  'group commit': { method: 'commitPlacedBatch', files: 1 },
+  poll: { method: 'upsertPage', files: 1 },
+  reconcile: { method: 'startReconcile', files: 1 },
+  'lease sweep': { method: 'sweepExpiredLeases', files: 1 },
+} as const;
 
 describe('a full state disk, met by each writer', () => {
-  it('claims, the group commit, a poll and the lease sweep each pause the gate as state_full; nothing is lost', async () => {
+  it('claims, window starts, the group commit, a poll, a reconcile and the lease sweep each pause the gate as state_full; nothing is lost', async () => {
     const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sw', [8 * KiB, 8 * KiB])) });
     cleanups.push(() => sim.close());
     const d: TempDirs = await tempDirs('state-full-writers');
@@ -37,7 +46,7 @@ describe('a full state disk, met by each writer', () => {
     // The store answers SQLITE_FULL from the writers in `failing`, as better-sqlite3 does on a full disk.
     const failing = new Set<string>();
     const store = rt.store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    for (const method of Object.values(WRITERS)) {
+    for (const { method } of Object.values(WRITERS)) {
       const real = store[method]!.bind(rt.store);
       store[method] = async (...a: unknown[]) => {
         if (failing.has(method)) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
@@ -56,12 +65,14 @@ describe('a full state disk, met by each writer', () => {
     await waitUntil(() => done() === 2, 15_000, 20, 'the first two files');
 
     let n = 2;
-    for (const [context, method] of Object.entries(WRITERS)) {
+    for (const [context, { method, files }] of Object.entries(WRITERS)) {
       failing.add(method);
-      // Work for the writer to do: a new asset (polled now), claimed, downloaded and committed.
-      sim.inventory.putMany(makeAssets(`sw-${n}`, [8 * KiB], Date.now() - 60_000));
-      n++;
-      void engine.poll();
+      // Work for the writer to do: new assets (polled, or listed by the reconcile, now), claimed,
+      // downloaded and committed.
+      sim.inventory.putMany(makeAssets(`sw-${n}`, Array.from({ length: files }, () => 8 * KiB), Date.now() - 60_000));
+      n += files;
+      if (context === 'reconcile') void engine.reconcile();
+      else void engine.poll();
       await waitUntil(() => pauseBy(context) !== undefined, 20_000, 20, `a state_full pause from the ${context}`);
       failing.delete(method);
       // Writes work again: the probe (the state directory has room) reopens the gate, and the new file
