@@ -143,11 +143,12 @@ export class PollScheduler {
         return r;
       })
       .catch((err: unknown) => {
-        const e = classifyError(err, 'poll');
+        // Classified once, with the state directory: no space for a file under state.dir is the state's disk.
+        const e = classifyError(err, 'poll', rt.config.state.dir);
         this.#last = { ok: false, at: rt.clock(), error: e };
         if (e.kind !== 'aborted') this.#d.onPoll?.({ ok: false, at: this.#last.at, durationMs: this.#last.at - started, errorClass: e.errorClass, errorKind: e.kind });
         if (e.kind === 'auth_rejected') this.#d.onAuthRejected(e);
-        else if (this.#d.pausedBy?.(err, 'poll')) this.#log.warn({ errorClass: e.errorClass, err: e.message }, 'poll not recorded (the state disk is full); polled again once there is room');
+        else if (this.#d.pausedBy?.(e, 'poll')) this.#log.warn({ errorClass: e.errorClass, err: e.message }, 'poll not recorded (the state disk is full); polled again once there is room');
         else if (e.kind !== 'aborted') this.#log.error({ errorClass: e.errorClass, status: e.status, err: e.message }, 'poll failed; the high-water mark was not moved');
         return null;
       })
