@@ -3,7 +3,8 @@
 // (a second batch, a single file, a folder marker) can meanwhile find the folder already there,
 // put its file in it and fsync only the file's own folder. Before it commits rows, such a commit
 // waits here until the creator's parent fsync is done (or fsyncs the parent itself when the creator
-// could not), so no `done` row names a file whose folder a power cut could take away.
+// could not, after which the folder is durable and leaves the map), so no `done` row names a file
+// whose folder a power cut could take away.
 // A folder is registered before its mkdir, so a commit that sees the folder also sees the entry.
 // Folders that existed before the run are never here: the common case costs no syscall, and no
 // Map lookup at all while nothing is pending.
@@ -65,7 +66,7 @@ export async function makeParentDirs(root: string, segments: readonly string[]):
 
 /**
  * The creator of these folders fsynced their parents (`durable`) or will not: a folder settled not
- * durable stays registered, and every later commit through it fsyncs its parent itself.
+ * durable stays registered until a later commit through it has fsynced its parent itself.
  */
 export function settleNewFolders(dirs: readonly string[], durable: boolean): void {
   for (const d of dirs) {
@@ -89,7 +90,14 @@ export function newFoldersDurable(root: string, dir: string, own: ReadonlySet<st
     const e = pending.get(d);
     if (!e || mine.has(d)) continue;
     const parent = path.dirname(d);
-    waits.push(e.durable.then((ok) => (ok ? undefined : fsyncDir(parent))));
+    waits.push(
+      e.durable.then(async (ok) => {
+        if (ok) return;
+        await fsyncDir(parent);
+        // Its name is durable now: later commits through it need not fsync the parent again.
+        if (pending.get(d) === e) pending.delete(d);
+      }),
+    );
   }
   return waits.length === 0 ? null : Promise.all(waits).then(() => undefined);
 }

@@ -220,9 +220,9 @@ describe('CommitBatcher', () => {
       expect(await fsp.readFile(path.join(root, 'm/c'), 'utf8')).toBe('m/c');
     });
 
-    it('a folder whose creator failed before fsyncing its parent: the next commit fsyncs it', async () => {
+    it('a folder whose creator failed before fsyncing its parent: the next commit fsyncs it, then it is durable', async () => {
       const { root } = await setup([]);
-      const { makeParentDirs, newFoldersDurable, settleNewFolders } = await import('../../src/download/new-folders.js');
+      const { makeParentDirs, newFoldersDurable, pendingNewFolders, settleNewFolders } = await import('../../src/download/new-folders.js');
       const created = await makeParentDirs(root, ['p', 'q']);
       expect(created).toEqual([path.join(root, 'p'), path.join(root, 'p/q')]);
       expect(newFoldersDurable(root, path.join(root, 'p/q'), created)).toBeNull(); // its own folders
@@ -231,6 +231,10 @@ describe('CommitBatcher', () => {
       try {
         await newFoldersDurable(root, path.join(root, 'p/q'), []);
         expect(open.mock.calls.map(([p]) => p).sort()).toEqual([root, path.join(root, 'p')]);
+        // Those fsyncs made both folders durable: they leave the map, and the next commit through
+        // them fsyncs nothing more (on the old code they stayed for the rest of the run).
+        expect(pendingNewFolders().filter((d) => d.startsWith(root))).toEqual([]);
+        expect(newFoldersDurable(root, path.join(root, 'p/q'), [])).toBeNull();
       } finally {
         open.mockRestore();
       }
