@@ -45,7 +45,7 @@ export function reconcileSchedulerSettingsOf(cfg: Config, mode: 'continuous' | '
 }
 
 export interface ReconcileSchedulerDeps {
-  rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'root'>;
+  rt: Pick<Runtime, 'api' | 'store' | 'logger' | 'clock' | 'root' | 'config'>;
   settings: ReconcileSchedulerSettings;
   catalog: StacCatalog | null;
   /** After each committed page (wakes idle workers). */
@@ -100,10 +100,11 @@ export class ReconcileScheduler {
         return r;
       })
       .catch((err: unknown) => {
-        const e = classifyError(err, 'reconcile');
+        // Classified once, with the state directory: no space for a file under state.dir is the state's disk.
+        const e = classifyError(err, 'reconcile', rt.config.state.dir);
         this.#last = { ok: false, at: rt.clock(), error: e };
         if (e.kind === 'auth_rejected') this.#d.onAuthRejected(e);
-        else this.#d.pausedBy?.(err, 'reconcile');
+        else this.#d.pausedBy?.(e, 'reconcile');
         return null;
       })
       .finally(() => {
