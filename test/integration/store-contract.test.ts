@@ -123,8 +123,10 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     for (let i = 1, t = Date.now(); i <= MAX; i++, t += 2000) {
       // 'e' starts at once, 'f' and 'g' wait in the window; the process dies (the leases expire).
       const jobs = await s.claimWindow(3, { ...opts({ leaseMs: 1, now: t }), start: 1 }, () => null);
+      const claimed = Date.now();
       expect(jobs.map((j) => j.key)).toEqual(['e', 'f', 'g']);
-      await new Promise((r) => setTimeout(r, 20));
+      // the backend's clock (PostgreSQL's is the host's) is past the 1 ms leases
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(claimed + 5), { timeout: 5000, interval: 5 });
       expect(await s.sweepExpiredLeases(t + 1000)).toBe(3);
       expect(await s.getJob('f')).toMatchObject({ state: 'queued', attempts: 0 });
     }
