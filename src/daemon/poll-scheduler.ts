@@ -133,6 +133,7 @@ export class PollScheduler {
       onPage: () => this.#d.onPage(),
       onRateLimited: (ms) => this.#d.onRateLimited(ms),
       catalog: this.#d.catalog,
+      stateDir: rt.config.state.dir,
     })
       .then(async (r) => {
         // Which source listed and how (status shows the strategy and why), and the state's catalog (store/identity.ts).

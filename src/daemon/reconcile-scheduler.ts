@@ -91,6 +91,7 @@ export class ReconcileScheduler {
       accept: s.filter.isAll ? undefined : s.filter,
       onPage: () => this.#d.onPage(),
       catalog,
+      stateDir: rt.config.state.dir,
       settings: { ...s.listing, maxDelete: override.maxDelete ?? s.listing.maxDelete },
     })
       .then(async (r) => {

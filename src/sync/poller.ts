@@ -35,6 +35,8 @@ export interface PollDeps extends ListingDeps {
   onRateLimited?(ms: number): void;
   /** STAC with stac.catalog: the mirror's catalog, which keeps the listed items. */
   catalog?: Pick<ListedItems, 'record'> | null;
+  /** state.dir: no space for a file under it is the state's disk (state_full), not the mirror's. */
+  stateDir?: string | undefined;
 }
 
 /**
@@ -105,7 +107,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
       : {};
     after = listStart(cursor.hwmMs, prep.lookbackMs === undefined ? settings : { ...settings, lookbackMs: prep.lookbackMs });
   } catch (err) {
-    const e = classifyError(err, 'poll');
+    const e = classifyError(err, 'poll', deps.stateDir);
     if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
     throw e;
   }
@@ -166,7 +168,7 @@ export async function pollOnce(deps: PollDeps): Promise<PollResult> {
     }
     await commitHeld();
   } catch (err) {
-    const e = classifyError(err, 'poll');
+    const e = classifyError(err, 'poll', deps.stateDir);
     if (e.kind !== 'aborted') await store.failPoll(e.message, e.errorClass, clock()).catch(() => undefined);
     throw e;
   }

@@ -33,6 +33,8 @@ export interface ReconcileDeps extends ListingDeps {
   settings: ReconcileSettings;
   /** STAC with stac.catalog: the mirror's catalog (keeps the listed items; told before a file is removed). */
   catalog?: ListedItems | null;
+  /** state.dir: no space for a file under it is the state's disk (state_full), not the mirror's. */
+  stateDir?: string | undefined;
 }
 
 export interface ReconcileResult {
@@ -100,7 +102,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileResul
       deps.onPage?.({ inserted: r.inserted, changed: r.changed, listed: page.items.length });
     }
   } catch (err) {
-    const e = classifyError(err, 'reconcile');
+    const e = classifyError(err, 'reconcile', deps.stateDir);
     await store
       .finishReconcile(id, { now: clock(), ...totals, missing: 0, applied: 0, guarded: false, error: { message: e.message, errorClass: e.errorClass } })
       .catch(() => undefined);

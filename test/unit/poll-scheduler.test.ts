@@ -10,10 +10,10 @@ import { createLogger } from '../../src/lib/logger.js';
 
 const STATE_DIR = path.resolve('/var/lib/constellr-sync');
 
-function scheduler(startPoll: () => Promise<void>, pausedBy: (e: unknown) => boolean, onPoll: (r: PollReport) => void): PollScheduler {
+function scheduler(startPoll: () => Promise<void>, pausedBy: (e: unknown) => boolean, onPoll: (r: PollReport) => void, more: { api?: object; store?: object } = {}): PollScheduler {
   const rt = {
-    api: {},
-    store: { getCursor: async () => ({ hwmMs: null }), startPoll },
+    api: more.api ?? {},
+    store: { getCursor: async () => ({ hwmMs: null }), startPoll, ...more.store },
     logger: createLogger({ level: 'silent' }),
     clock: () => Date.now(),
     owner: 'test',
@@ -58,6 +58,30 @@ describe('PollScheduler: a failed poll', () => {
     expect(reports).toMatchObject([{ ok: false, errorKind: 'state_full', errorClass: 'state_full' }]);
     expect(paused).toEqual([last]);
     expect(paused[0]).toBe(last);
+  });
+
+  it('passes state.dir to the poll: a page commit without space under state.dir pauses as the state disk full', async () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', path: path.join(STATE_DIR, 'state.db-wal') });
+    const failed: string[] = [];
+    const paused: unknown[] = [];
+    const polls = scheduler(
+      async () => undefined,
+      (e) => paused.push(e) > 0,
+      () => undefined,
+      {
+        api: { listPage: async () => ({ items: [{ key: 'a.tif', lastModifiedMs: Date.now() - 60_000, size: 1, etag: null }], nextToken: null }) },
+        store: {
+          upsertPage: async () => {
+            throw enospc;
+          },
+          failPoll: async (_m: string, errorClass: string) => void failed.push(errorClass),
+        },
+      },
+    );
+    expect(await polls.poll()).toBeNull();
+    expect(polls.last!.error).toMatchObject({ kind: 'state_full', message: 'poll: no space left on the state filesystem (ENOSPC)' });
+    expect(paused).toEqual([polls.last!.error]);
+    expect(failed).toEqual(['state_full']);
   });
 
   it('records no space elsewhere as the mirror disk full', async () => {

@@ -49,6 +49,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       logger,
       clock: rt.clock,
       root: rt.root,
+      stateDir: config.state.dir,
       signal: shutdown.signal,
       accept: filter.isAll ? undefined : filter,
       settings: listing,
