@@ -83,10 +83,14 @@ describe('network faults', () => {
     s.setFaults({ rate429: 1, retryAfterSeconds: 5 });
     await waitUntil(() => (s.stats.statusCounts['429'] ?? 0) >= 1, 15_000, 10, 'the first 429');
     const before = s.stats.downloadRequests;
-    await d.waitLog((l) => l.msg === 'pausing all downloads' && l.reason === 'rate_limited', 5000, 'the global pause');
+    const pause = await d.waitLog((l) => l.msg === 'pausing all downloads' && l.reason === 'rate_limited', 20_000, 'the global pause');
     // An observation window inside the 5 s pause (not a synchronization): without a global pause
     // the other worker would claim job after job and collect a 429 for each within milliseconds.
-    await new Promise((r) => setTimeout(r, 2000));
+    // The window is 2 s but ends 1.5 s before the pause does (by the pause's own log time, the same
+    // host clock), so a test process that saw the log line late on a loaded machine does not count
+    // the requests of the resumed workers.
+    const windowMs = Math.min(2000, Date.parse(String(pause.time)) + 3500 - Date.now());
+    if (windowMs > 0) await new Promise((r) => setTimeout(r, windowMs));
     expect(s.stats.downloadRequests - before).toBeLessThanOrEqual(1);
     s.setFaults({ rate429: 0 });
     await waitUntil(async () => (await readState(dirs.state, [])).counts.done === inventory.size, 40_000, 100, 'all done after the pause');
