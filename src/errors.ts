@@ -64,6 +64,8 @@ export const ERROR_CLASSES = {
   case_conflict: { apiDown: false },
   disk_full: { apiDown: false },
   state_full: { apiDown: false },
+  store_unavailable: { apiDown: false },
+  store_conflict: { apiDown: false },
   io: { apiDown: false },
   aborted: { apiDown: false },
   lease_lost: { apiDown: false },
@@ -174,6 +176,11 @@ export const ERRORS = {
   SYNC_MIRROR_NO_ROOM: { kind: 'disk_full', errorClass: 'disk_full', exit: FAILURES },
   /** The state database's filesystem is full (SQLITE_FULL; ENOSPC/EDQUOT under state.dir). */
   SYNC_STATE_DISK_FULL: { kind: 'state_full', errorClass: 'state_full', exit: FAILURES },
+  // The PostgreSQL server, by SQLSTATE (PG_CODES): its disk is full, the same pause as a full state disk;
+  // it cannot serve now, or a transaction lost a serialization or deadlock race: tried again.
+  SYNC_STORE_DISK_FULL: { kind: 'state_full', errorClass: 'state_full', exit: FAILURES },
+  SYNC_STORE_UNAVAILABLE: { kind: 'retryable', errorClass: 'store_unavailable', exit: FAILURES },
+  SYNC_STORE_CONFLICT: { kind: 'retryable', errorClass: 'store_conflict', exit: FAILURES },
   SYNC_IO: { kind: 'retryable', errorClass: 'io', exit: FAILURES },
   SYNC_INTERNAL: { kind: 'retryable', errorClass: 'internal', exit: FAILURES },
   // Configuration and environment: stop (exit 2), or another instance holds the lock (exit 4).
@@ -307,6 +314,12 @@ const NETWORK_CODES: Record<string, ErrorCode> = {
 
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
+// PostgreSQL SQLSTATEs (pg's DatabaseError `code`): disk_full; what passes with time (class 08, connection
+// exceptions; insufficient_resources, out_of_memory, too_many_connections, admin_shutdown, crash_shutdown,
+// cannot_connect_now); serialization_failure and deadlock_detected.
+const PG_CODES = { '53100': 'SYNC_STORE_DISK_FULL', ...Object.fromEntries(['53000', '53200', '53300', '57P01', '57P02', '57P03'].map((c) => [c, 'SYNC_STORE_UNAVAILABLE'])), '40001': 'SYNC_STORE_CONFLICT', '40P01': 'SYNC_STORE_CONFLICT' } as Record<string, ErrorCode>;
+const pgCodeOf = (code: string): ErrorCode | undefined => PG_CODES[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? 'SYNC_STORE_UNAVAILABLE' : undefined);
+
 /**
  * The longest Retry-After honoured when nothing else is configured (api.maxRetryAfter). A server, or
  * anything in between, asking for hours or weeks would otherwise stall a sync for that long.
@@ -346,7 +359,7 @@ export function errorFromStatus(
 
 /**
  * Classify anything thrown into a SyncError. Unknown errors are retryable `internal` ones. SQLITE_FULL,
- * and ENOSPC/EDQUOT on a path under `stateDir`, are the state's disk; other ENOSPC the mirror's.
+ * ENOSPC/EDQUOT under `stateDir` and PostgreSQL's 53100 are the state's disk; other ENOSPC the mirror's.
  */
 export function classifyError(e: unknown, context = 'request', stateDir?: string): SyncError {
   if (e instanceof SyncError) return e;
@@ -358,6 +371,9 @@ export function classifyError(e: unknown, context = 'request', stateDir?: string
     return new SyncError(`${context}: no space left on the state filesystem (${code})`, { code: 'SYNC_STATE_DISK_FULL', cause: e });
   if (code && DISK_FULL_CODES.has(code))
     return new SyncError(`${context}: no space left on the mirror filesystem (${code})`, { code: 'SYNC_MIRROR_DISK_FULL', cause: e });
+  const pg = code === undefined ? undefined : pgCodeOf(code);
+  if (pg === 'SYNC_STORE_DISK_FULL') return new SyncError(`${context}: no space left on the PostgreSQL server (SQLSTATE ${code}: ${message})`, { code: pg, cause: e });
+  if (pg) return new SyncError(`${context}: PostgreSQL SQLSTATE ${code}: ${message}`, { code: pg, cause: e });
   const network = code === undefined ? undefined : NETWORK_CODES[code];
   if (network) return new SyncError(`${context}: ${code} ${message}`, { code: network, cause: e });
   if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR')

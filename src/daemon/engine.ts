@@ -21,7 +21,7 @@ import { Maintenance } from './maintenance.js';
 import { ReconcileScheduler, reconcileSchedulerSettingsOf, type LastReconcile } from './reconcile-scheduler.js';
 import type { Runtime } from './runtime.js';
 import { PollScheduler, pollSchedulerSettingsOf, type LastPoll, type PollReport } from './poll-scheduler.js';
-import { stateFullHandler, stateHasRoom } from './state-full.js';
+import { STATE_SERVER_RETRY_MS, stateFullHandler, stateHasRoom } from './state-full.js';
 
 export type { PollReport } from './poll-scheduler.js';
 
@@ -34,6 +34,8 @@ export interface EngineOptions {
   rescan?: boolean;
   /** How often paused conditions (disk space, credentials) are re-checked. */
   probeIntervalMs?: number;
+  /** How often writes to a full PostgreSQL server are tried again (default STATE_SERVER_RETRY_MS). */
+  stateServerRetryMs?: number;
   /** Replaces the limiter built from sync.bandwidth (tests inject clock and sleep this way). */
   bandwidth?: BandwidthLimiter;
   /** Every finished poll (metrics, readiness); aborted polls are not reported. */
@@ -131,7 +133,7 @@ export class Engine {
     this.#mode = o.mode;
     this.#log = rt.logger;
     this.catalog = openCatalog(rt);
-    this.gate = new Gate(this.#gateOptions(o.probeIntervalMs ?? 5000));
+    this.gate = new Gate(this.#gateOptions(o.probeIntervalMs ?? 5000, o.stateServerRetryMs ?? STATE_SERVER_RETRY_MS));
     // A full state disk pauses like a full mirror; one cycle (`sync`) ends instead of waiting.
     const pausedBy = stateFullHandler({
       gate: this.gate,
@@ -154,7 +156,7 @@ export class Engine {
   }
 
   /** The claim gate: the circuit breaker, and the probes that reopen it once a paused condition cleared. */
-  #gateOptions(probeIntervalMs: number): GateOptions {
+  #gateOptions(probeIntervalMs: number, stateServerRetryMs: number): GateOptions {
     const { rt } = this;
     const cfg = rt.config;
     return {
@@ -162,13 +164,14 @@ export class Engine {
       clock: rt.clock,
       probeIntervalMs,
       // Rejected credentials are retried slowly (sync.authRetryInterval), never in a storm.
-      probeIntervals: { auth_failed: cfg.sync.authRetryInterval },
+      // A full PostgreSQL server is tried again by writing (state-full.ts), not every few seconds.
+      probeIntervals: { auth_failed: cfg.sync.authRetryInterval, ...(cfg.state.url !== null ? { state_full: stateServerRetryMs } : {}) },
       breaker: breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter }),
       probes: {
         disk_full: async () => (await freeBytes(rt.root)) > this.#diskNeeded,
         // Room on the state's filesystem again: the poll that could not be recorded runs at once.
         state_full: async () => {
-          if (!(await stateHasRoom(cfg.state.dir))) return false;
+          if (!(await stateHasRoom(cfg.state.dir, cfg.state.url !== null))) return false;
           this.#polls.tick();
           return true;
         },

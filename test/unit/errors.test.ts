@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   ERROR_CLASSES,
@@ -140,6 +141,42 @@ describe('classification into the table', () => {
     expect(classifyError(err('ENOSPC', '/mirror/a.partial'), 'download', '/var/state').code).toBe('SYNC_MIRROR_DISK_FULL');
     expect(classifyError(err('ENOSPC', '/var/state-other/a'), 'x', '/var/state').code).toBe('SYNC_MIRROR_DISK_FULL');
     expect(isStateFull(classifyError(err('ENOSPC')))).toBe(false);
+  });
+
+  // pg's own error type, as the PostgreSQL store throws it: the SQLSTATE in `code`, the server's text in the message.
+  const pgError = (code: string, message = 'whatever the server says') => Object.assign(new pg.DatabaseError(message, 0, 'error'), { code, severity: 'ERROR' });
+
+  it('classifies a full PostgreSQL server (SQLSTATE 53100) as a full state disk: a pause', () => {
+    const e = classifyError(pgError('53100', 'could not extend file "base/16384/16397": No space left on device'), 'claim');
+    expect([e.code, e.kind, e.errorClass, isStateFull(e), e.retryable, retryDecision(e), e.exitCode]).toEqual(['SYNC_STORE_DISK_FULL', 'state_full', 'state_full', true, false, 'pause', EXIT.FAILURES]);
+    expect(e.message).toBe('claim: no space left on the PostgreSQL server (SQLSTATE 53100: could not extend file "base/16384/16397": No space left on device)');
+  });
+
+  it.each([
+    ['08006', 'SYNC_STORE_UNAVAILABLE'], // connection_failure
+    ['08001', 'SYNC_STORE_UNAVAILABLE'], // sqlclient_unable_to_establish_sqlconnection
+    ['08003', 'SYNC_STORE_UNAVAILABLE'], // connection_does_not_exist
+    ['08000', 'SYNC_STORE_UNAVAILABLE'], // connection_exception
+    ['53000', 'SYNC_STORE_UNAVAILABLE'], // insufficient_resources
+    ['53200', 'SYNC_STORE_UNAVAILABLE'], // out_of_memory
+    ['53300', 'SYNC_STORE_UNAVAILABLE'], // too_many_connections
+    ['57P01', 'SYNC_STORE_UNAVAILABLE'], // admin_shutdown
+    ['57P02', 'SYNC_STORE_UNAVAILABLE'], // crash_shutdown
+    ['57P03', 'SYNC_STORE_UNAVAILABLE'], // cannot_connect_now
+    ['40001', 'SYNC_STORE_CONFLICT'], // serialization_failure
+    ['40P01', 'SYNC_STORE_CONFLICT'], // deadlock_detected
+  ])('classifies PostgreSQL SQLSTATE %s as %s: retried with backoff, not the API', (sqlstate, code) => {
+    const e = classifyError(pgError(sqlstate), 'poll');
+    expect([e.code, e.kind, e.retryable, retryDecision(e), isApiDown(e), isUnreachable(e), isStateFull(e), e.exitCode]).toEqual([code, 'retryable', true, 'retry', false, false, false, EXIT.FAILURES]);
+    expect(e.message).toBe(`poll: PostgreSQL SQLSTATE ${sqlstate}: whatever the server says`);
+  });
+
+  it('leaves other PostgreSQL errors internal, and other codes of five characters alone', () => {
+    expect(classifyError(pgError('23505')).code).toBe('SYNC_INTERNAL'); // unique_violation: a bug, not the server's state
+    expect(classifyError(pgError('53400')).code).toBe('SYNC_INTERNAL'); // configuration_limit_exceeded: does not pass with time
+    expect(classifyError(pgError('42P01')).code).toBe('SYNC_INTERNAL');
+    // errno codes of five letters are not SQLSTATEs
+    expect(classifyError(Object.assign(new Error('x'), { code: 'EPERM' })).code).toBe('SYNC_IO');
   });
 
   it('gives a locked lock exit 4 and an operator filesystem problem exit 2', () => {

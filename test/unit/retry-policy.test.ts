@@ -37,6 +37,9 @@ describe('the retry table', () => {
     ['SYNC_MIRROR_DISK_FULL', 'pause'],
     ['SYNC_MIRROR_NO_ROOM', 'pause'],
     ['SYNC_STATE_DISK_FULL', 'pause'],
+    ['SYNC_STORE_DISK_FULL', 'pause'],
+    ['SYNC_STORE_UNAVAILABLE', 'retry'],
+    ['SYNC_STORE_CONFLICT', 'retry'],
     ['SYNC_AUTH_REJECTED', 'pause'],
     ['SYNC_API_KEY_REJECTED', 'pause'],
     ['SYNC_TRANSFER_SIZE_MISMATCH', 'fail'],
@@ -60,8 +63,8 @@ describe('the retry table', () => {
     expect(retryDecision(of('SYNC_API_HTTP_4XX', 2000))).toBe('fail');
   });
 
-  it('disk-full is a pause, not a retry: not retryable', () => {
-    for (const code of codes.filter((c) => ERRORS[c].kind === 'disk_full')) {
+  it('disk-full (the mirror\'s or the state\'s) is a pause, not a retry: not retryable', () => {
+    for (const code of codes.filter((c) => ERRORS[c].kind === 'disk_full' || ERRORS[c].kind === 'state_full')) {
       expect(retryDecision(of(code)), code).toBe('pause');
       expect(of(code).retryable, code).toBe(false);
     }
@@ -136,6 +139,17 @@ describe('retry()', () => {
     const { op, attempts } = failing([Object.assign(new Error('reset'), { code: 'ECONNRESET' })]);
     await expect(retry(op, fast)).resolves.toBe('ok');
     expect(attempts).toEqual([1, 2]);
+  });
+
+  it('classifies PostgreSQL errors by SQLSTATE: a lost serialization race or connection is retried, a full server is a pause', async () => {
+    const sqlstate = (code: string) => Object.assign(new Error(`SQLSTATE ${code}`), { code, severity: 'ERROR' });
+    const { op, attempts } = failing([sqlstate('40001'), sqlstate('40P01'), sqlstate('08006')]);
+    await expect(retry(op, fast)).resolves.toBe('ok');
+    expect(attempts).toEqual([1, 2, 3, 4]);
+    const full = sqlstate('53100');
+    const once = failing([full]);
+    await expect(retry(once.op, fast)).rejects.toBe(full);
+    expect(once.attempts).toEqual([1]);
   });
 
   it('throws a pause or a fail at once, as it was thrown', async () => {
