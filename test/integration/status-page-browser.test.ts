@@ -117,7 +117,9 @@ describe.runIf(run)('the status page in chromium', () => {
     page.on('pageerror', (e) => refused.push(e.message));
     page.on('console', (m) => /Content Security Policy|Refused to/.test(m.text()) && refused.push(m.text()));
     await login(page);
-    expect(await page.evaluate(() => document.body.classList.contains('js'))).toBe(true);
+    // the page's module has run (it marks the body 'js'): login() returns once the server-rendered
+    // page is there, which can be before its deferred module ran; a module that never runs times out
+    await page.waitForFunction(() => document.body.classList.contains('js'), undefined, { timeout: 30_000 });
     // one large download's bar, read twice: its aria-valuenow grows between refreshes
     const first = await waitUntil(
       async () => {

@@ -537,10 +537,10 @@ describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
     try {
       let wakes = 0;
       b.onJobsAvailable(() => wakes++);
-      await vi.waitFor(() => expect(wakes).toBeGreaterThanOrEqual(1), { timeout: 5000 }); // initial wake once listening
+      await vi.waitFor(() => expect(wakes).toBeGreaterThanOrEqual(1), { timeout: 20_000 }); // initial wake once listening
       const before = wakes;
       await a.upsertPage([asset('x')], Date.now());
-      await vi.waitFor(() => expect(wakes).toBeGreaterThan(before), { timeout: 5000 });
+      await vi.waitFor(() => expect(wakes).toBeGreaterThan(before), { timeout: 20_000 });
     } finally {
       await a.close();
       await b.close();
@@ -567,12 +567,12 @@ describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
       const waiters = async () =>
         Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid::bigint = (hashtext($1)::bigint & 4294967295)`, [key]))[0]!.n);
       const reserving = s.reservePath(j!.id, j!.leaseToken, { mirrorPath: 'a', pathFold: 'a' });
-      await vi.waitFor(async () => expect(await waiters()).toBe(1), { timeout: 5000, interval: 10 });
+      await vi.waitFor(async () => expect(await waiters()).toBe(1), { timeout: 20_000, interval: 10 });
       // A claim now either passes over the held row or takes it and waits for the path too.
       let settled = false;
       const claiming = s.claimWindow(2, { owner: 'new/w0', leaseMs: 60_000, now: Date.now(), order: 'key', start: 1 }, (job) => ({ mirrorPath: job.key, pathFold: job.key }));
       void claiming.finally(() => (settled = true)).catch(() => undefined);
-      await vi.waitFor(async () => expect(settled || (await waiters()) === 2).toBe(true), { timeout: 5000, interval: 10 });
+      await vi.waitFor(async () => expect(settled || (await waiters()) === 2).toBe(true), { timeout: 20_000, interval: 10 });
       await x.query('COMMIT');
       // No deadlock error on either side: the old holder, holding its row, reserved the path.
       const [r, c] = await Promise.allSettled([reserving, claiming]);

@@ -393,7 +393,7 @@ describe('downloads', () => {
     expect(nf.status).toBe(404);
     expect(await nf.json()).toEqual({ detail: 'Not found' });
     // server-side completion is recorded on 'finish', which can trail the client by a tick
-    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get(big.key)).toBe(4));
+    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get(big.key)).toBe(4), { timeout: 10_000 });
     expect(sim.stats.downloadsByKey.get(big.key)).toBe(5);
   });
 
@@ -433,7 +433,7 @@ describe('downloads', () => {
     expect((await fetch(loc)).status).toBe(403);
     expect(sim.stats.redirects).toBe(1);
     expect(sim.stats.downloadRequests).toBe(6);
-    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get(asset.key)).toBe(2));
+    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get(asset.key)).toBe(2), { timeout: 10_000 });
   });
 });
 
@@ -540,7 +540,7 @@ describe('admin server and stats', () => {
     expect(sim.faults.latencyMs).toBe(1);
     const t = await token(sim);
     await (await fetch(`${sim.url}/assets/y`, { headers: auth(t) })).arrayBuffer();
-    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get('y')).toBe(1));
+    await vi.waitFor(() => expect(sim.stats.completedDownloadsByKey.get('y')).toBe(1), { timeout: 10_000 });
     const stats = (await (await fetch(`${admin}/stats`)).json()) as Record<string, unknown>;
     expect(stats).toMatchObject({ tokenRequests: 1, downloadRequests: 1, bytesServed: 7, downloadsByKey: { y: 1 }, completedDownloadsByKey: { y: 1 }, statusCounts: { '200': 2 } });
     expect((await fetch(`${admin}/stats/reset`, { method: 'POST' })).status).toBe(200);
