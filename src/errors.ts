@@ -42,11 +42,12 @@ export type ErrorKind =
 /**
  * The error classes: a stable name stored with failed jobs and shown in status (the retry class).
  * `apiDown`: the API, or the network to it, is unwell (not the asset): while the circuit breaker is
- * open such a failure burns no attempt.
+ * open such a failure burns no attempt. `shared`: a condition of everyone's, never the asset's (the
+ * server pacing us, the state database): a job failing so keeps its attempt and is no breaker failure.
  */
 export const ERROR_CLASSES = {
   http_5xx: { apiDown: true },
-  rate_limited: { apiDown: false },
+  rate_limited: { apiDown: false, shared: true },
   timeout: { apiDown: true },
   network: { apiDown: true },
   short_body: { apiDown: false },
@@ -64,14 +65,14 @@ export const ERROR_CLASSES = {
   case_conflict: { apiDown: false },
   disk_full: { apiDown: false },
   state_full: { apiDown: false },
-  store_unavailable: { apiDown: false },
-  store_conflict: { apiDown: false },
+  store_unavailable: { apiDown: false, shared: true },
+  store_conflict: { apiDown: false, shared: true },
   io: { apiDown: false },
   aborted: { apiDown: false },
   lease_lost: { apiDown: false },
   config: { apiDown: false },
   internal: { apiDown: false },
-} as const satisfies Record<string, { apiDown: boolean }>;
+} as const satisfies Record<string, { apiDown: boolean; shared?: true }>;
 
 export type ErrorClass = keyof typeof ERROR_CLASSES;
 
@@ -269,6 +270,11 @@ export function isApiDown(e: SyncError): boolean {
   return ERROR_CLASSES[e.errorClass].apiDown;
 }
 
+/** A condition of everyone's (a 429, the state database): a job failing so keeps its attempt. */
+export function isShared(e: SyncError): boolean {
+  return (ERROR_CLASSES[e.errorClass] as { shared?: true }).shared === true;
+}
+
 /** The state database's filesystem is full: claims, polls and commits pause until a probe finds room. */
 export function isStateFull(e: SyncError): boolean {
   return e.kind === 'state_full';
@@ -321,24 +327,15 @@ const PG_CODES = { '53100': 'SYNC_STORE_DISK_FULL', ...Object.fromEntries(['5300
 const pgCodeOf = (code: string): ErrorCode | undefined => PG_CODES[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? 'SYNC_STORE_UNAVAILABLE' : undefined);
 
 /**
- * The longest Retry-After honoured when nothing else is configured (api.maxRetryAfter). A server, or
- * anything in between, asking for hours or weeks would otherwise stall a sync for that long.
+ * An error of the state store's own connection or statements, tagged at the store's boundary
+ * (postgres-store.ts): the database's, whatever its code. classifyError reads its cause's SQLSTATE;
+ * a socket error (ECONNREFUSED, ECONNRESET…) or a connection dropped without one is store_unavailable.
  */
-export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
-
-/** Parse Retry-After given as delta-seconds or as an HTTP date (uncapped: callers clamp it). */
-export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  const trimmed = v.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  // An HTTP date names a month ("Wed, 21 Oct 2015 07:28:00 GMT"); V8's Date.parse would also accept
-  // "-5" or "5 " as dates in 2001, turning an invalid header into "retry now".
-  if (!/\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b/i.test(trimmed)) return undefined;
-  // HTTP dates are always GMT; the asctime form carries no zone, and Date.parse would read it as local time.
-  const at = Date.parse(/\b(GMT|UTC|Z)\b|[+-]\d{4}$/i.test(trimmed) ? trimmed : `${trimmed} GMT`);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
+export class StoreFault extends Error {
+  constructor(backend: string, cause: unknown) {
+    super(`${backend}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StoreFault';
+  }
 }
 
 /** Classify an HTTP status into a SyncError (the policy table for statuses). */
@@ -363,7 +360,8 @@ export function errorFromStatus(
  */
 export function classifyError(e: unknown, context = 'request', stateDir?: string): SyncError {
   if (e instanceof SyncError) return e;
-  const err = e as { code?: unknown; name?: unknown; message?: unknown; path?: unknown } | null;
+  const store = e instanceof StoreFault;
+  const err = (store ? e.cause : e) as { code?: unknown; name?: unknown; message?: unknown; path?: unknown; severity?: unknown } | null;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : String(e);
   const inState = stateDir !== undefined && typeof err?.path === 'string' && !path.relative(stateDir, err.path).startsWith('..');
@@ -374,6 +372,9 @@ export function classifyError(e: unknown, context = 'request', stateDir?: string
   const pg = code === undefined ? undefined : pgCodeOf(code);
   if (pg === 'SYNC_STORE_DISK_FULL') return new SyncError(`${context}: no space left on the PostgreSQL server (SQLSTATE ${code}: ${message})`, { code: pg, cause: e });
   if (pg) return new SyncError(`${context}: PostgreSQL SQLSTATE ${code}: ${message}`, { code: pg, cause: e });
+  // No answer from the server (a socket error, a connection dropped): the database is unreachable, not the API.
+  if (store && err?.severity === undefined && !code?.startsWith('SQLITE_'))
+    return new SyncError(`${context}: the state database cannot be reached (${e.message}${code ? `, ${code}` : ''})`, { code: 'SYNC_STORE_UNAVAILABLE', cause: e });
   const network = code === undefined ? undefined : NETWORK_CODES[code];
   if (network) return new SyncError(`${context}: ${code} ${message}`, { code: network, cause: e });
   if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR')

@@ -3,9 +3,10 @@
 // an API key a 401 is final (auth_rejected). Credentials go only to the API origin (see request.ts).
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
-import { SyncError, errorFromStatus, classifyError, parseRetryAfter, isSyncError } from '../errors.js';
+import { SyncError, errorFromStatus, classifyError, isSyncError } from '../errors.js';
+import { parseRetryAfter } from '../lib/retry-after.js';
 import { parseHttpDate, parseListPage, WireError, type ListPage } from './wire.js';
-import { DEFAULT_MAX_RETRY_AFTER_MS } from '../errors.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from '../lib/retry-after.js';
 import { scrubSecrets, type Logger } from '../lib/logger.js';
 import { withSlash } from '../lib/url-safety.js';
 import type { Authenticator } from './api-key.js';

@@ -1,6 +1,6 @@
 // Retry policy as data: exponential backoff with jitter, never shorter than the server's Retry-After.
 
-import { DEFAULT_MAX_RETRY_AFTER_MS } from '../errors.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './retry-after.js';
 
 export interface BackoffPolicy {
   baseMs: number;

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { request, type Dispatcher } from 'undici';
-import { parseRetryAfter } from '../errors.js';
+import { parseRetryAfter } from '../lib/retry-after.js';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.js';
 import type { Logger } from '../lib/logger.js';
 import type { SyncMetrics } from './metrics.js';

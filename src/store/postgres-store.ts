@@ -15,7 +15,7 @@
 //   poller lease elects one poller.
 // It never loads better-sqlite3.
 import pg from 'pg';
-import { SyncError } from '../errors.js';
+import { StoreFault, SyncError } from '../errors.js';
 import type { RemoteAsset } from '../api/wire.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { assertSchemaName, migratePostgres, poolConfig, postgresSchemaVersion, storeError, tooNew, POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.js';
@@ -58,11 +58,19 @@ function compile(sql: string): PgStatement {
   return st;
 }
 
+/**
+ * The store's boundary: whatever the driver throws (a statement's SQLSTATE, a socket's ECONNREFUSED, a
+ * connection that dropped) is tagged as the database's, so it is never taken for the API's (errors.ts).
+ */
+function fault(e: unknown): never {
+  throw e instanceof SyncError || e instanceof StoreFault ? e : new StoreFault('PostgreSQL', e);
+}
+
 /** A runner of shared statements on a pool or on one client (a transaction). */
 function queryOn(c: pg.Pool | pg.PoolClient): Query {
   return <R extends pg.QueryResultRow>(sql: string, params: Params = {}) => {
     const st = compile(sql);
-    return c.query<R>(st.text, pgValues(st, params));
+    return c.query<R>(st.text, pgValues(st, params)).catch(fault);
   };
 }
 
@@ -151,16 +159,17 @@ export class PostgresStore extends SqlStore implements StateStore {
   }
 
   protected override async wake(): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, this.schema]);
+    await this.pool.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, this.schema]).catch(fault);
   }
 
   /** Several statements in one READ COMMITTED transaction on one pooled connection. */
   async #tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch(fault);
     try {
-      await client.query('BEGIN');
+      await client.query('BEGIN').catch(fault);
+      // What fn throws itself (a rename between the statements) is not the database's: not tagged.
       const out = await fn(queryOn(client));
-      await client.query('COMMIT');
+      await client.query('COMMIT').catch(fault);
       return out;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -115,6 +115,7 @@ export class WorkerPool {
       shutdownSignal: this.#shutdown.signal,
       waitForGate: (signal) => this.#gate.wait(AbortSignal.any([signal, this.#stopClaiming.signal])),
       isApiDown: () => this.#gate.apiDown,
+      pausedBy: this.#o.pausedBy,
       onSettingsChange: (fn) => {
         this.#settingsWatchers.add(fn);
         return () => this.#settingsWatchers.delete(fn);

@@ -18,7 +18,7 @@ export interface WorkerEvents {
   onAuthRejected?(error: SyncError): void;
 }
 
-/** `paused`: given back without an attempt because of a shared condition (disk full, credentials, 429). */
+/** `paused`: given back without an attempt because of a shared condition (a full disk, credentials, 429, the state database). */
 export type JobOutcome = 'done' | 'requeued' | 'retry' | 'failed' | 'gone' | 'released' | 'lost' | 'deferred' | 'paused' | 'skipped';
 
 /** Combine several WorkerEvents into one (each hook is called in order; errors in one never stop the rest). */

@@ -1,7 +1,7 @@
 // One job, from claim to a recorded outcome: the worker holds the job's lease (a heartbeat), hands
 // the file's whole life to download/ (downloadFile: target, staging, transfer, seal, place, commit)
 // and records and reports what it came to. Every write is fenced by the lease token.
-import { SyncError, isApiDown } from '../errors.js';
+import { SyncError, isApiDown, isShared } from '../errors.js';
 import type { JobOutcome, WorkerEvents } from './worker-events.js';
 import { formatBytes } from '../config/duration.js';
 import { repeat } from '../lib/timers.js';
@@ -19,6 +19,8 @@ export interface WorkerContext extends FileContext {
   shutdownSignal: AbortSignal;
   /** True while the circuit breaker says the API is down: network failures then burn no attempt. */
   isApiDown?(): boolean;
+  /** A full state disk closes the gate (daemon/state-full.ts); true when `e` was one. */
+  pausedBy?(e: unknown, context: string): boolean;
   /** Subscribe to live settings changes (reload); returns the unsubscribe function. */
   onSettingsChange?(fn: () => void): () => void;
 }
@@ -173,6 +175,12 @@ async function recordFailure(ctx: WorkerContext, run: FileRun, e: SyncError, sta
         await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
         ctx.events.onDiskFull?.(job, Math.max(0, (job.remoteSize ?? 0) - stagedBytes) + ctx.settings.freeSpaceReserve);
         return reported(ctx, job, 'paused', e);
+      case 'state_full':
+        // As a full mirror: the gate closes (once per episode) and the job goes back without an
+        // attempt, if the state takes that write; else its lease expires (logged below).
+        ctx.pausedBy?.(e, 'download');
+        await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
+        return reported(ctx, job, 'paused', e);
       case 'auth_rejected':
         await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs: 0, now, consumeAttempt: false, error });
         ctx.events.onAuthRejected?.(e);
@@ -189,9 +197,9 @@ async function recordFailure(ctx: WorkerContext, run: FileRun, e: SyncError, sta
 async function recordRetry(ctx: WorkerContext, run: FileRun, e: SyncError, error: JobError): Promise<JobOutcome> {
   const { job, log } = run;
   const retryAfterMs = backoffDelay(ctx.settings.backoff, job.attempts, e.retryAfterMs);
-  // A 429 is the server pacing us (the gate pauses everyone), and while the breaker is open a
-  // network failure is the API's, not the asset's: neither burns an attempt.
-  const notTheAssets = e.errorClass === 'rate_limited' || (isApiDown(e) && (ctx.isApiDown?.() ?? false));
+  // A 429 (the server pacing us: the gate pauses everyone) and the state database's troubles are
+  // shared, and while the breaker is open a network failure is the API's: none burns an attempt.
+  const notTheAssets = isShared(e) || (isApiDown(e) && (ctx.isApiDown?.() ?? false));
   if (e.errorClass === 'rate_limited' && e.retryAfterMs !== undefined) ctx.events.onRateLimited?.(e.retryAfterMs);
   const r = await ctx.store.retryLater(job.id, job.leaseToken, { retryAfterMs, now: ctx.clock(), consumeAttempt: !notTheAssets, error });
   if (r === 'failed') {
@@ -199,7 +207,8 @@ async function recordRetry(ctx: WorkerContext, run: FileRun, e: SyncError, error
     return reported(ctx, job, 'failed', e);
   }
   log.warn({ errorClass: e.errorClass, code: e.code, status: e.status, attempts: job.attempts, attemptBurned: !notTheAssets, retryInMs: retryAfterMs, err: e.message }, 'download failed; will retry');
-  return reported(ctx, job, r === 'lost' ? 'lost' : e.errorClass === 'rate_limited' ? 'paused' : 'retry', e);
+  // A shared failure is a pause, not the asset's retry: it does not feed the circuit breaker.
+  return reported(ctx, job, r === 'lost' ? 'lost' : isShared(e) ? 'paused' : 'retry', e);
 }
 
 function reported(ctx: WorkerContext, job: ClaimedJob, outcome: JobOutcome, e: SyncError): JobOutcome {

@@ -13,8 +13,10 @@ import {
   isAuth,
   isAuthRejected,
   isRateLimited,
+  isShared,
   isStateFull,
   isUnreachable,
+  StoreFault,
   retryDecision,
   operatorFsError,
   type ErrorCode,
@@ -177,6 +179,51 @@ describe('classification into the table', () => {
     expect(classifyError(pgError('42P01')).code).toBe('SYNC_INTERNAL');
     // errno codes of five letters are not SQLSTATEs
     expect(classifyError(Object.assign(new Error('x'), { code: 'EPERM' })).code).toBe('SYNC_IO');
+  });
+
+  // The PostgreSQL store tags what its driver throws (postgres-store.ts); below SQL that is a socket error or a dropped connection.
+  const sock = (code: string | undefined, message: string) => (code === undefined ? new Error(message) : Object.assign(new Error(message), { code, errno: -111, syscall: 'connect' }));
+  it.each([
+    ['ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432'],
+    ['ECONNRESET', 'read ECONNRESET'],
+    ['ETIMEDOUT', 'connect ETIMEDOUT 10.0.0.5:5432'],
+    ['EPIPE', 'write EPIPE'],
+    ['ENOTFOUND', 'getaddrinfo ENOTFOUND db.internal'],
+    [undefined, 'Connection terminated unexpectedly'],
+    [undefined, 'timeout exceeded when trying to connect'],
+  ])('classifies the PostgreSQL store\'s %s (%s) as store_unavailable: retried, shared, never the API or exit 3', (code, message) => {
+    const e = classifyError(new StoreFault('PostgreSQL', sock(code, message)), 'poll');
+    expect([e.code, e.kind, e.errorClass, retryDecision(e), isApiDown(e), isUnreachable(e), isShared(e), e.exitCode]).toEqual(['SYNC_STORE_UNAVAILABLE', 'retryable', 'store_unavailable', 'retry', false, false, true, EXIT.FAILURES]);
+    expect(e.message).toBe(`poll: the state database cannot be reached (PostgreSQL: ${message}${code ? `, ${code}` : ''})`);
+    // The same error untagged is the API's network (the tag decides, not the code).
+    if (code === 'ECONNREFUSED') expect([classifyError(sock(code, message)).errorClass, isUnreachable(classifyError(sock(code, message)))]).toEqual(['network', true]);
+  });
+
+  it('classifies a tagged server answer by its SQLSTATE, as untagged', () => {
+    const tagged = (c: string) => classifyError(new StoreFault('PostgreSQL', pgError(c)), 'claim');
+    expect([tagged('53100').code, tagged('57P01').code, tagged('40P01').code, tagged('23505').code]).toEqual(['SYNC_STORE_DISK_FULL', 'SYNC_STORE_UNAVAILABLE', 'SYNC_STORE_CONFLICT', 'SYNC_INTERNAL']);
+    expect(tagged('53100').message).toBe('claim: no space left on the PostgreSQL server (SQLSTATE 53100: whatever the server says)');
+  });
+
+  it('never takes a better-sqlite3 error for the API: its codes are SQLITE_*', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(':memory:');
+    let thrown: unknown;
+    try {
+      db.exec('SELECT * FROM no_such_table');
+    } catch (e) {
+      thrown = e;
+    }
+    db.close();
+    const e = classifyError(thrown, 'claim');
+    expect([(thrown as { code?: unknown }).code, e.code, isApiDown(e), isUnreachable(e)]).toEqual(['SQLITE_ERROR', 'SYNC_INTERNAL', false, false]);
+    expect(classifyError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })).code).toBe('SYNC_STATE_DISK_FULL');
+  });
+
+  it('charges no attempt for a shared condition: a 429 and the state database, not a 5xx or a checksum', () => {
+    const shared = Object.entries(ERROR_CLASSES).filter(([, c]) => (c as { shared?: true }).shared).map(([k]) => k);
+    expect(shared.sort()).toEqual(['rate_limited', 'store_conflict', 'store_unavailable']);
+    expect(isShared(errorFromStatus(503, 'x'))).toBe(false);
   });
 
   it('gives a locked lock exit 4 and an operator filesystem problem exit 2', () => {

@@ -2,7 +2,8 @@
 // wait for Retry-After, pause, fail), and one loop (lib/retry.ts) carries it out for the poll, the
 // listing and a download's quick retries.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_RETRY_AFTER_MS, ERRORS, RETRY_BY_KIND, SyncError, errorFromStatus, retryDecision, type ErrorCode, type RetryDecision } from '../../src/errors.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from '../../src/lib/retry-after.js';
+import { ERRORS, RETRY_BY_KIND, SyncError, errorFromStatus, retryDecision, type ErrorCode, type RetryDecision } from '../../src/errors.js';
 import { nextTurn, retry, type RetryPolicy, type RetryTurn } from '../../src/lib/retry.js';
 
 const of = (code: ErrorCode, retryAfterMs?: number) => new SyncError('x', { code, retryAfterMs });

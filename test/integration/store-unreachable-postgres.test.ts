@@ -1,0 +1,123 @@
+// The PostgreSQL server out of reach (its connections cut, its port closed) is the database's problem,
+// not the API's: the failed poll says so (store_unavailable, exit 1 for `sync`, not 3), the circuit
+// breaker stays closed, and once the server is reachable again everything is mirrored. The store talks
+// to the real server through a TCP relay that the test cuts (every connection destroyed, the port
+// closed: the pg driver's own "Connection terminated unexpectedly" and ECONNREFUSED) and opens again.
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { Engine } from '../../src/daemon/engine.js';
+import { openRuntime } from '../../src/daemon/runtime.js';
+import { EXIT, isUnreachable } from '../../src/errors.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { credentials, makeAssets } from '../helpers/fault-daemon.js';
+import { tempDirs, verifyMirror, waitUntil, type TempDirs } from '../helpers/harness.js';
+import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+
+const KiB = 1024;
+const pgOk = await requirePostgres();
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** A TCP relay to the real server on a fixed local port: cut() destroys every connection and closes the port. */
+class Relay {
+  port = 0;
+  #server: net.Server | null = null;
+  readonly #sockets = new Set<net.Socket>();
+  constructor(readonly target: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          this.#sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+}
+
+type Line = { msg?: string; reason?: string; err?: unknown; errorClass?: unknown };
+
+describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
+  it('is a database problem: store_unavailable, no circuit breaker, no exit 3; everything is mirrored once it is back', async () => {
+    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('su', [8 * KiB, 8 * KiB])) });
+    cleanups.push(() => sim.close());
+    const d: TempDirs = await tempDirs('store-unreachable');
+    cleanups.push(() => d.cleanup());
+    const schema = uniqueSchema('sunr');
+    cleanups.push(() => dropSchema(schema));
+    const real = new URL(TEST_DATABASE_URL);
+    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
+    await relay.open();
+    cleanups.push(() => relay.cut());
+    const url = new URL(TEST_DATABASE_URL);
+    url.host = `127.0.0.1:${relay.port}`;
+    const config = loadConfig({
+      env: credentials(sim),
+      flags: { 'api-url': sim.url, 'mirror-dir': d.mirror, 'state-dir': d.state },
+      defaults: { 'state.url': url.toString(), 'state.schema': schema, 'http.enabled': false, 'sync.schedule': '0 0 1 1 *', 'sync.reconcileSchedule': 'off', 'sync.leaseDuration': '2s', 'sync.concurrency': 2, 'sync.breakerPause': '60s' },
+    });
+    const lines: Line[] = [];
+    const rt = await openRuntime(config, createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Line) } }));
+    const engine = new Engine(rt, { mode: 'continuous', probeIntervalMs: 100 });
+    const handle = await engine.start();
+    cleanups.push(async () => {
+      await handle.stop();
+      await rt.close();
+    });
+    const done = async () => (await rt.store.counts()).done;
+    await waitUntil(async () => (await done()) === 2, 20_000, 50, 'the first two files');
+
+    // The server goes out of reach: open connections are cut, new ones are refused.
+    await relay.cut();
+    sim.inventory.putMany(makeAssets('su-2', [8 * KiB], Date.now() - 60_000));
+    // A poll may first meet a connection being dropped ("Connection terminated unexpectedly"); once the
+    // pool let its connections go, a new one is refused (ECONNREFUSED, which the old code took for the API's).
+    const polled: string[] = [];
+    await waitUntil(async () => {
+      expect(await engine.poll()).toBeNull();
+      const e = engine.lastPoll?.error;
+      expect([e?.errorClass, e?.code, isUnreachable(e!), e?.exitCode]).toEqual(['store_unavailable', 'SYNC_STORE_UNAVAILABLE', false, EXIT.FAILURES]);
+      expect(e?.message).toMatch(/^poll: the state database cannot be reached \(PostgreSQL: /);
+      polled.push(e!.message);
+      return e!.message.endsWith(', ECONNREFUSED)');
+    }, 20_000, 50, 'a poll refused by the closed port');
+    // The workers cannot claim meanwhile; they back off, and nothing of it is the API's.
+    await waitUntil(() => lines.filter((l) => l.msg === 'worker loop error; backing off').length >= 4, 20_000, 20, 'the workers to back off a few times');
+    expect(engine.gate.apiDown).toBe(false);
+    expect(lines.filter((l) => l.msg === 'pausing all downloads' || l.reason === 'api_down')).toEqual([]);
+    expect(lines.filter((l) => l.errorClass === 'network' || l.errorClass === 'timeout')).toEqual([]);
+
+    // Reachable again: the next poll records the new file and the workers mirror it.
+    await relay.open();
+    await waitUntil(async () => (await engine.poll()) !== null, 20_000, 100, 'a poll to succeed once the server is back');
+    await waitUntil(async () => (await done()) === 3, 20_000, 50, 'the new file mirrored');
+    expect(await rt.store.counts()).toMatchObject({ done: 3, queued: 0, running: 0, failed: 0 });
+    expect(engine.gate.apiDown).toBe(false);
+    expect(await verifyMirror(d.mirror, sim.inventory.values())).toEqual([]);
+  }, 90_000);
+});
