@@ -3,7 +3,8 @@
 // exit codes.
 // First: on an unsupported Node it prints one line and exits before the modules below are evaluated.
 import './node-check.js';
-import { SyncError, isBrokenPipe, operatorOsError } from '../errors.js';
+import { SyncError, isBrokenPipe } from '../errors.js';
+import { operatorOsError } from '../lib/operator-errors.js';
 import { unreachableMessage } from '../lib/unreachable.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
 import { err, loadedApiUrl, out, packageVersion } from './common.js';

@@ -5,7 +5,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SyncError, operatorFsError } from '../errors.js';
+import { SyncError } from '../errors.js';
+import { operatorFsError } from './operator-errors.js';
 
 export interface HeldLock {
   readonly file: string;

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { operatorFsError } from '../errors.js';
+import { operatorFsError } from '../lib/operator-errors.js';
 import type { Config } from '../config/load.js';
 import { redactDatabaseUrl } from './database-url.js';
 import { STATE_FILE } from './migrations.js';

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,9 +21,9 @@ import {
   isUnreachable,
   StoreFault,
   retryDecision,
-  operatorFsError,
   type ErrorCode,
 } from '../../src/errors.js';
+import { operatorFsError } from '../../src/lib/operator-errors.js';
 import { LockedError } from '../../src/lib/lock.js';
 import { connectFailureReason } from '../../src/lib/unreachable.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
@@ -218,6 +221,29 @@ describe('classification into the table', () => {
     const e = classifyError(thrown, 'claim');
     expect([(thrown as { code?: unknown }).code, e.code, isApiDown(e), isUnreachable(e)]).toEqual(['SQLITE_ERROR', 'SYNC_INTERNAL', false, false]);
     expect(classifyError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })).code).toBe('SYNC_STATE_DISK_FULL');
+  });
+
+  it('takes the SQLite lock held by another connection (SQLITE_BUSY, SQLITE_LOCKED, extended codes) for store_conflict: retried, no attempt', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'busy-'));
+    const holder = new Database(path.join(dir, 's.db'));
+    const other = new Database(path.join(dir, 's.db'), { timeout: 0 });
+    let thrown: unknown;
+    try {
+      holder.exec('CREATE TABLE t (x); BEGIN EXCLUSIVE');
+      other.exec('INSERT INTO t VALUES (1)');
+    } catch (e) {
+      thrown = e;
+    } finally {
+      holder.close();
+      other.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const e = classifyError(thrown, 'claim');
+    expect([(thrown as { code?: unknown }).code, e.code, e.errorClass, e.retryable, isShared(e), isApiDown(e)]).toEqual(['SQLITE_BUSY', 'SYNC_STORE_CONFLICT', 'store_conflict', true, true, false]);
+    expect(e.message).toBe('claim: the SQLite state is locked by another connection (SQLITE_BUSY: database is locked)');
+    const of = (code: string) => classifyError(Object.assign(new Error('x'), { code }), 'claim').code;
+    expect(['SQLITE_LOCKED', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED_SHAREDCACHE', 'SQLITE_BUSYX', 'SQLITE_CONSTRAINT'].map(of)).toEqual(['SYNC_STORE_CONFLICT', 'SYNC_STORE_CONFLICT', 'SYNC_STORE_CONFLICT', 'SYNC_INTERNAL', 'SYNC_INTERNAL']);
   });
 
   it('charges no attempt for a shared condition: a 429 and the state database, not a 5xx or a checksum', () => {

@@ -12,7 +12,8 @@ import { stacNdjsonLines } from '../../mirror/stac-export.js';
 import { writeIndexFile } from '../../mirror/stac-index.js';
 import { configFromFlags, out, err } from '../common.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { SyncError, operatorOsError } from '../../errors.js';
+import { SyncError } from '../../errors.js';
+import { operatorOsError } from '../../lib/operator-errors.js';
 
 export const EXPORT_HELP = `Usage: constellr-sync export [--format jsonl|csv|stac-ndjson|stac-geoparquet] [--output FILE] [config flags]
 

@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 import { MIGRATE_OPTIONS, optionsHelp } from '../options.js';
 import pg from 'pg';
-import { SyncError, operatorFsError } from '../../errors.js';
+import { SyncError } from '../../errors.js';
+import { operatorFsError } from '../../lib/operator-errors.js';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { loadMigrations, MIGRATIONS_DIR, openSqlite, STATE_FILE } from '../../store/sqlite.js';
