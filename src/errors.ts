@@ -16,6 +16,8 @@ export const EXIT = {
   LOCKED: 4,
   /** sync stopped claiming at --max-transfer or --max-duration; nothing failed, the rest stays queued. */
   CAPPED: 5,
+  /** The state database (state.url) cannot be reached: at start, or longer than sync.outageDeadline in sync. */
+  STORE_UNAVAILABLE: 6,
   /** sync was interrupted (Ctrl-C, SIGINT = 128 + 2); the rest stays queued. SIGTERM gives 143. */
   INTERRUPTED: 130,
   /**
@@ -112,7 +114,7 @@ interface ErrorRow {
   readonly exit: ExitCode;
 }
 
-const { FAILURES, USAGE, UNREACHABLE, LOCKED } = EXIT;
+const { FAILURES, USAGE, UNREACHABLE, LOCKED, STORE_UNAVAILABLE } = EXIT;
 
 /**
  * The closed table: every code a SyncError can carry, with its kind, class and exit code. HTTP
@@ -180,7 +182,7 @@ export const ERRORS = {
   // The PostgreSQL server, by SQLSTATE (PG_CODES): its disk is full, the same pause as a full state disk;
   // it cannot serve now, or a transaction lost a serialization or deadlock race: tried again.
   SYNC_STORE_DISK_FULL: { kind: 'state_full', errorClass: 'state_full', exit: FAILURES },
-  SYNC_STORE_UNAVAILABLE: { kind: 'retryable', errorClass: 'store_unavailable', exit: FAILURES },
+  SYNC_STORE_UNAVAILABLE: { kind: 'retryable', errorClass: 'store_unavailable', exit: STORE_UNAVAILABLE },
   SYNC_STORE_CONFLICT: { kind: 'retryable', errorClass: 'store_conflict', exit: FAILURES },
   SYNC_IO: { kind: 'retryable', errorClass: 'io', exit: FAILURES },
   SYNC_INTERNAL: { kind: 'retryable', errorClass: 'internal', exit: FAILURES },
@@ -283,6 +285,11 @@ export function isStateFull(e: SyncError): boolean {
 /** The API cannot be used as configured right now (down, throttling, refusing the credentials): exit 3. */
 export function isUnreachable(e: SyncError): boolean {
   return e.exitCode === EXIT.UNREACHABLE;
+}
+
+/** The state database cannot be reached (no answer, a connection exception, a shutdown): exit 6. */
+export function isStoreUnavailable(e: SyncError): boolean {
+  return e.errorClass === 'store_unavailable';
 }
 
 /** The exit code for anything a command ends on: a SyncError's from the table, else FAILURES. */

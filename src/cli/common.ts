@@ -13,6 +13,8 @@ export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 /** The API URL of the configuration this process loaded, for error messages (`cannot reach …`), password masked. */
 export let loadedApiUrl: string | null = null;
+/** Its state database URL (state.url; null with SQLite), password masked, for `the state database at … cannot be reached`. */
+export let loadedDatabaseUrl: string | null = null;
 
 export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}): Config {
   const pass: Record<string, string | undefined> = {};
@@ -22,6 +24,7 @@ export function configFromFlags(flags: Flags, extra: Partial<LoadOptions> = {}):
   }
   const config = loadConfig({ configFile: typeof flags.config === 'string' ? flags.config : undefined, flags: pass, env: process.env, ...extra });
   loadedApiUrl = redactUrl(config.api.url);
+  loadedDatabaseUrl = config.state.url === null ? null : redactUrl(config.state.url);
   return config;
 }
 

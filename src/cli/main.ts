@@ -3,11 +3,11 @@
 // exit codes.
 // First: on an unsupported Node it prints one line and exits before the modules below are evaluated.
 import './node-check.js';
-import { SyncError, isBrokenPipe } from '../errors.js';
+import { StoreFault, SyncError, classifyError, isBrokenPipe } from '../errors.js';
 import { operatorOsError } from '../lib/operator-errors.js';
-import { unreachableMessage } from '../lib/unreachable.js';
+import { storeUnreachableMessage, unreachableMessage } from '../lib/unreachable.js';
 import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
-import { err, loadedApiUrl, out, packageVersion } from './common.js';
+import { err, loadedApiUrl, loadedDatabaseUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
 import { COMMAND_OPTIONS } from './options.js';
 import { limitHeapGrowth } from './v8-tuning.js';
@@ -65,20 +65,28 @@ export async function main(argv: string[]): Promise<number> {
   } catch (caught) {
     // The reader of our output went away (`export | head -3`): nothing to say, and nowhere to say it.
     if (isBrokenPipe(caught)) return EXIT.BROKEN_PIPE;
-    // An expected OS error (a busy port, a read-only or missing directory) is one line, exit 2.
-    const e = operatorOsError(caught) ?? caught;
+    // An expected OS error (a busy port, a read-only or missing directory) is one line, exit 2. The state
+    // database lost on the way (start-up recovery, the final counts of `sync`) is classified as anywhere else.
+    const e = operatorOsError(caught) ?? (caught instanceof StoreFault ? storeFaultError(caught) : null) ?? caught;
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`constellr-sync ${cmd}: ${(e as Error).message}`);
       return EXIT.USAGE;
     }
     if (e instanceof SyncError) {
-      // An unreachable API says which URL and where to fix it, not which request happened to fail.
-      err(`constellr-sync ${cmd}: ${(loadedApiUrl !== null && unreachableMessage(e, loadedApiUrl)) || e.message}`);
+      // An unreachable API or database says which URL and where to fix it, not which request happened to fail.
+      const line = storeUnreachableMessage(e, loadedDatabaseUrl) ?? ((loadedApiUrl !== null && unreachableMessage(e, loadedApiUrl)) || e.message);
+      err(scrubSecrets(`constellr-sync ${cmd}: ${line}`));
       return exitCodeFor(e);
     }
     err(`constellr-sync ${cmd}: unexpected error: ${(e as Error).stack ?? String(e)}`);
     return EXIT.FAILURES;
   }
+}
+
+/** A StoreFault the database's classes explain (unreachable, a conflict, its disk full); null for a bug (an SQL error): keep its stack. */
+function storeFaultError(e: StoreFault): SyncError | null {
+  const c = classifyError(e, 'state database');
+  return c.code === 'SYNC_INTERNAL' ? null : c;
 }
 
 // A closed stdout or stderr (`status | head -1`) ends the command quietly, as SIGPIPE ends other

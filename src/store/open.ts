@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { StoreFault, SyncError, classifyError } from '../errors.js';
 import { operatorFsError } from '../lib/operator-errors.js';
 import type { Config } from '../config/load.js';
 import { redactDatabaseUrl } from './database-url.js';
@@ -59,6 +60,18 @@ export function deploymentId(config: StateConfig): string {
   return createHash('sha256').update(ident).digest('hex').slice(0, 24);
 }
 
+/**
+ * A server that did not answer while the store was opened (refused, reset, dropped, shutting down,
+ * too many connections): store_unavailable (exit 6, systemd restarts), not a configuration error
+ * (exit 2). Credentials refused or a missing database stay SYNC_STORE_OPEN.
+ */
+function unreachableAtOpen(e: unknown, t: { url: string; schema: string }): SyncError | null {
+  if (!(e instanceof SyncError) || (e.code !== 'SYNC_STORE_OPEN' && e.code !== 'SYNC_STORE_MIGRATE') || e.cause === undefined) return null;
+  const c = classifyError(new StoreFault('PostgreSQL', e.cause), 'open');
+  if (c.code !== 'SYNC_STORE_UNAVAILABLE') return null;
+  return new SyncError(`cannot reach the PostgreSQL state at ${redactDatabaseUrl(t.url)} (schema ${t.schema}): ${(e.cause as Error).message}`, { code: 'SYNC_STORE_UNAVAILABLE', cause: c.cause });
+}
+
 /** Open the configured store, migrating it unless readonly. Null only when readonly and absent. */
 export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}): Promise<StateStore | null> {
   const t = storeTarget(config);
@@ -75,6 +88,8 @@ export async function openStore(config: StateConfig, opts: StoreOpenOptions = {}
       onError: opts.onError,
       readonly: opts.readonly,
       outboxSinks: opts.outboxSinks,
+    }).catch((e: unknown) => {
+      throw unreachableAtOpen(e, t) ?? e;
     });
   }
   if (opts.readonly && !existsSync(path.join(t.dir, STATE_FILE))) return null;

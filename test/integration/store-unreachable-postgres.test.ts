@@ -1,5 +1,5 @@
 // The PostgreSQL server out of reach (its connections cut, its port closed) is the database's problem,
-// not the API's: the failed poll says so (store_unavailable, exit 1 for `sync`, not 3), the circuit
+// not the API's: the failed poll says so (store_unavailable, exit 6 for `sync`, not 3), the circuit
 // breaker stays closed, and once the server is reachable again everything is mirrored. The store talks
 // to the real server through a TCP relay that the test cuts (every connection destroyed, the port
 // closed: the pg driver's own "Connection terminated unexpectedly" and ECONNREFUSED) and opens again.
@@ -101,7 +101,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     await waitUntil(async () => {
       expect(await engine.poll()).toBeNull();
       const e = engine.lastPoll?.error;
-      expect([e?.errorClass, e?.code, isUnreachable(e!), e?.exitCode]).toEqual(['store_unavailable', 'SYNC_STORE_UNAVAILABLE', false, EXIT.FAILURES]);
+      expect([e?.errorClass, e?.code, isUnreachable(e!), e?.exitCode]).toEqual(['store_unavailable', 'SYNC_STORE_UNAVAILABLE', false, EXIT.STORE_UNAVAILABLE]);
       expect(e?.message).toMatch(/^poll: the state database cannot be reached \(PostgreSQL: /);
       polled.push(e!.message);
       return e!.message.endsWith(', ECONNREFUSED)');

@@ -25,12 +25,12 @@ import {
 } from '../../src/errors.js';
 import { operatorFsError } from '../../src/lib/operator-errors.js';
 import { LockedError } from '../../src/lib/lock.js';
-import { connectFailureReason } from '../../src/lib/unreachable.js';
+import { connectFailureReason, storeUnreachableMessage } from '../../src/lib/unreachable.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
 const KINDS = ['retryable', 'auth', 'auth_rejected', 'gone', 'permanent', 'disk_full', 'state_full', 'aborted', 'fatal'];
-const ERROR_EXITS: number[] = [EXIT.FAILURES, EXIT.USAGE, EXIT.UNREACHABLE, EXIT.LOCKED];
+const ERROR_EXITS: number[] = [EXIT.FAILURES, EXIT.USAGE, EXIT.UNREACHABLE, EXIT.LOCKED, EXIT.STORE_UNAVAILABLE];
 
 describe('the error table', () => {
   it('gives every code a kind, a known class and an error exit code', () => {
@@ -61,6 +61,8 @@ describe('the error table', () => {
       if (errorClass === 'config') expect(kind, code).toBe('fatal');
       // Refused credentials, and an API that is down or throttling, are "unreachable".
       if (kind === 'auth_rejected' || ERROR_CLASSES[errorClass].apiDown || errorClass === 'rate_limited') expect(exit, code).toBe(EXIT.UNREACHABLE);
+      // The state database out of reach has its own code (6): the systemd unit restarts on it.
+      else if (errorClass === 'store_unavailable') expect(exit, code).toBe(EXIT.STORE_UNAVAILABLE);
       else if (kind !== 'fatal') expect(exit, code).toBe(EXIT.FAILURES);
     }
   });
@@ -172,7 +174,7 @@ describe('classification into the table', () => {
     ['40P01', 'SYNC_STORE_CONFLICT'], // deadlock_detected
   ])('classifies PostgreSQL SQLSTATE %s as %s: retried with backoff, not the API', (sqlstate, code) => {
     const e = classifyError(pgError(sqlstate), 'poll');
-    expect([e.code, e.kind, e.retryable, retryDecision(e), isApiDown(e), isUnreachable(e), isStateFull(e), e.exitCode]).toEqual([code, 'retryable', true, 'retry', false, false, false, EXIT.FAILURES]);
+    expect([e.code, e.kind, e.retryable, retryDecision(e), isApiDown(e), isUnreachable(e), isStateFull(e), e.exitCode]).toEqual([code, 'retryable', true, 'retry', false, false, false, code === 'SYNC_STORE_UNAVAILABLE' ? EXIT.STORE_UNAVAILABLE : EXIT.FAILURES]);
     expect(e.message).toBe(`poll: PostgreSQL SQLSTATE ${sqlstate}: whatever the server says`);
   });
 
@@ -196,7 +198,11 @@ describe('classification into the table', () => {
     [undefined, 'timeout exceeded when trying to connect'],
   ])('classifies the PostgreSQL store\'s %s (%s) as store_unavailable: retried, shared, never the API or exit 3', (code, message) => {
     const e = classifyError(new StoreFault('PostgreSQL', sock(code, message)), 'poll');
-    expect([e.code, e.kind, e.errorClass, retryDecision(e), isApiDown(e), isUnreachable(e), isShared(e), e.exitCode]).toEqual(['SYNC_STORE_UNAVAILABLE', 'retryable', 'store_unavailable', 'retry', false, false, true, EXIT.FAILURES]);
+    expect([e.code, e.kind, e.errorClass, retryDecision(e), isApiDown(e), isUnreachable(e), isShared(e), e.exitCode]).toEqual(['SYNC_STORE_UNAVAILABLE', 'retryable', 'store_unavailable', 'retry', false, false, true, EXIT.STORE_UNAVAILABLE]);
+    // Ending a command: one line naming the database (redacted by the caller) and why, exit 6.
+    const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ECONNRESET' ? 'connection reset' : code === 'ETIMEDOUT' ? 'connection timed out' : code === 'ENOTFOUND' ? 'host not found' : message;
+    expect(storeUnreachableMessage(e, 'postgres://sync:***@db:5432/mirror')).toBe(`the state database at postgres://sync:***@db:5432/mirror cannot be reached (${why}): check that the server is up and state.url / CONSTELLR_SYNC_DATABASE_URL`);
+    expect(exitCodeFor(e)).toBe(6);
     expect(e.message).toBe(`poll: the state database cannot be reached (PostgreSQL: ${message}${code ? `, ${code}` : ''})`);
     // The same error untagged is the API's network (the tag decides, not the code).
     if (code === 'ECONNREFUSED') expect([classifyError(sock(code, message)).errorClass, isUnreachable(classifyError(sock(code, message)))]).toEqual(['network', true]);

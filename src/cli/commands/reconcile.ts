@@ -23,7 +23,8 @@ may mark, e.g. 50 or 10%.
 ${optionsHelp('reconcile')}
 
 Exit codes: 0 reconciled; 1 the maxDelete guard stopped it, or some files could not be removed;
-2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance.`;
+2 usage/configuration error; 3 API unreachable or credentials rejected; 4 locked by another instance;
+6 the state database (state.url) cannot be reached.`;
 
 export async function reconcileCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: RECONCILE_OPTIONS, strict: true });

@@ -8,7 +8,7 @@ import { combineEvents } from '../../sync/worker-events.js';
 import { ProgressDisplay } from '../progress.js';
 import { PAUSE_WORDS } from '../log-text.js';
 import type { Job, JobState } from '../../store/types.js';
-import { isUnreachable } from '../../errors.js';
+import { isStoreUnavailable, isUnreachable } from '../../errors.js';
 import { unreachableMessage } from '../../lib/unreachable.js';
 import { redactUrl } from '../../lib/url-safety.js';
 import type { GateState } from '../../sync/gate.js';
@@ -31,7 +31,8 @@ ${optionsHelp('sync')}
 Exit codes: 0 every listed asset is mirrored; 1 some assets failed (listed);
 2 usage/configuration error; 3 API unreachable, down past sync.outageDeadline, or credentials rejected;
 4 locked by another instance; 5 stopped at --max-transfer/--max-duration (nothing failed; the rest
-stays queued); 130 interrupted (Ctrl-C; 143 for SIGTERM): run sync again to resume.`;
+stays queued); 6 the state database (state.url) cannot be reached; 130 interrupted (Ctrl-C; 143 for
+SIGTERM): run sync again to resume.`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: SYNC_OPTIONS, strict: true });
@@ -143,7 +144,7 @@ export function exitCodeOf(s: SyncSummary, counts: Record<JobState, number>, int
   // Interrupted (Ctrl-C): 128 + the signal's number, as shells report it; the rest stays queued.
   if (interrupted) return interrupted === 'SIGTERM' ? 143 : EXIT.INTERRUPTED;
   if ((s.pollError && isUnreachable(s.pollError)) || s.authFailed || s.outage) return EXIT.UNREACHABLE;
-  if (s.pollError) return EXIT.FAILURES;
+  if (s.pollError) return isStoreUnavailable(s.pollError) ? EXIT.STORE_UNAVAILABLE : EXIT.FAILURES;
   return counts.failed + counts.queued + counts.running > 0 ? EXIT.FAILURES : EXIT.OK;
 }
 
