@@ -18,6 +18,7 @@ const CLASS_WORDS: Record<string, string> = {
   auth_rejected: 'credentials rejected',
   disk_full: 'disk full',
   state_full: 'state disk full',
+  store_unavailable: 'state database unreachable',
   io: 'local I/O error',
   bad_listing: 'not a listing',
   unsafe_key: 'unsafe key',
@@ -42,6 +43,7 @@ export const PAUSE_WORDS: Record<string, string> = {
   rate_limited: 'rate limited by the API (429)',
   disk_full: 'mirror disk full',
   state_full: 'state disk full',
+  store_unavailable: 'state database unreachable',
   auth_failed: 'credentials rejected',
   paused: 'paused',
 };

@@ -322,7 +322,7 @@ export const configSchema = z.strictObject({
       maxListingPages: int(1_000_000, 1, 1_000_000_000),
       /** First pause of the circuit breaker when every download fails (API down); doubles per trip up to 5 min. */
       breakerPause: duration('5s'),
-      /** A one-shot `sync` gives up (exit 3) once the API has been down (breaker open) this long; `run` waits. */
+      /** A one-shot `sync` gives up once the API has been down (breaker open, exit 3) or the state database out of reach (exit 6) this long; `run` waits. */
       outageDeadline: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
     })
     .prefault({}),

@@ -10,7 +10,8 @@ import { DEFAULT_LAYOUT, type MirrorLayoutSettings } from '../mirror/layout.js';
 import type { StacCatalog } from '../mirror/stac-catalog.js';
 import { BandwidthLimiter } from '../sync/bandwidth.js';
 import { Gate, breakerSettings, type GateOptions } from '../sync/gate.js';
-import { watchOutage } from '../sync/outage.js';
+import { watchOutage, type OutageGiveUp } from '../sync/outage.js';
+import { StoreOutage } from '../sync/store-outage.js';
 import type { PollResult } from '../sync/poller.js';
 import { WorkerPool, type PoolOptions, type PoolStats } from '../sync/pool.js';
 import type { MaxDelete, ReconcileResult } from '../sync/reconcile-listing.js';
@@ -40,6 +41,8 @@ export interface EngineOptions {
   bandwidth?: BandwidthLimiter;
   /** Every finished poll (metrics, readiness); aborted polls are not reported. */
   onPoll?: (r: PollReport) => void;
+  /** How often a lasting database outage is summarised (default STORE_OUTAGE_SUMMARY_MS, 30 s). */
+  storeOutageSummaryMs?: number;
 }
 
 export interface SyncSummary {
@@ -49,8 +52,8 @@ export interface SyncSummary {
   durationMs: number;
   /** The API rejected the credentials during this cycle (exit 3). */
   authFailed?: boolean;
-  /** The API stayed down past sync.outageDeadline and the cycle gave up (exit 3). */
-  outage?: { sinceMs: number; deadlineMs: number } | null;
+  /** The API (exit 3) or the state database (exit 6) stayed down past sync.outageDeadline and the cycle gave up. */
+  outage?: OutageGiveUp | null;
 }
 
 /** The handle of a running daemon (`run`). */
@@ -113,6 +116,8 @@ export class Engine {
   readonly catalog: StacCatalog | null;
   /** Whether the API rejects the credentials now: set by polls, downloads and reconciles, cleared by the gate's probe. */
   readonly auth: AuthState;
+  /** The state database out of reach: the workers wait at the gate, a summary now and then (store-outage.ts). */
+  readonly storeOutage: StoreOutage;
   readonly #log: Logger;
   readonly #mode: EngineOptions['mode'];
   /** Polls on sync.schedule (run) or once (sync), by the holder of the poller lease. */
@@ -134,6 +139,14 @@ export class Engine {
     this.#log = rt.logger;
     this.catalog = openCatalog(rt);
     this.gate = new Gate(this.#gateOptions(o.probeIntervalMs ?? 5000, o.stateServerRetryMs ?? STATE_SERVER_RETRY_MS));
+    this.storeOutage = new StoreOutage({
+      gate: this.gate,
+      logger: rt.logger,
+      clock: rt.clock,
+      workersWaiting: () => Math.max(0, this.pool.concurrency - this.pool.active),
+      ping: () => rt.store.nextRunAt(),
+      summaryEveryMs: o.storeOutageSummaryMs,
+    });
     // A full state disk pauses like a full mirror; one cycle (`sync`) ends instead of waiting.
     const pausedBy = stateFullHandler({
       gate: this.gate,
@@ -146,13 +159,15 @@ export class Engine {
     this.auth = new AuthState({ rt, gate: this.gate, mode: o.mode, retryEveryMs: () => this.#config.sync.authRetryInterval, stopClaiming: () => this.pool.stopClaiming() });
     this.#layout = layoutSettingsOf(cfg);
     this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
-    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, { ...poolOptionsOf(cfg, rt.owner, o), pausedBy });
+    // The claimers (worker loops, the claim window, the lease sweep) also wait out a database out of reach.
+    const claimersPausedBy = (e: unknown, context: string) => pausedBy(e, context) || this.storeOutage.handle(e, context);
+    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, { ...poolOptionsOf(cfg, rt.owner, o), pausedBy: claimersPausedBy });
     const { catalog } = this;
     const wake = () => this.pool.wake();
     const onAuthRejected = (e: SyncError) => this.auth.rejected(e);
     this.#polls = new PollScheduler({ rt, settings: pollSchedulerSettingsOf(cfg, o.mode), rescan: o.rescan ?? false, catalog, onPage: wake, onRateLimited: (ms) => this.gate.pauseFor('rate_limited', ms), onPoll: o.onPoll, onSucceeded: () => this.auth.recovered(true), onAuthRejected, pausedBy });
     this.#reconciles = new ReconcileScheduler({ rt, settings: reconcileSchedulerSettingsOf(cfg, o.mode), catalog, onPage: wake, onAuthRejected, pausedBy });
-    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames(), pausedBy });
+    this.#maintenance = new Maintenance({ rt, settings: { leaseMs: cfg.sync.leaseDuration }, catalog, activeStaging: () => this.pool.activeStagingNames(), pausedBy: claimersPausedBy });
   }
 
   /** The claim gate: the circuit breaker, and the probes that reopen it once a paused condition cleared. */
@@ -169,6 +184,8 @@ export class Engine {
       breaker: breakerSettings({ concurrency: cfg.sync.concurrency, breakerPauseMs: cfg.sync.breakerPause, maxRetryAfterMs: cfg.api.maxRetryAfter }),
       probes: {
         disk_full: async () => (await freeBytes(rt.root)) > this.#diskNeeded,
+        // The database answers again (store-outage.ts logs how long it was out).
+        store_unavailable: () => this.storeOutage.probe(),
         // Room on the state's filesystem again: the poll that could not be recorded runs at once.
         state_full: async () => {
           if (!(await stateHasRoom(cfg.state.dir, cfg.state.url !== null))) return false;
@@ -288,7 +305,7 @@ export class Engine {
     this.pool.setPollDone(() => pollDone);
     const workers = this.pool.start();
     const { outageDeadline: deadlineMs, gracePeriod: graceMs } = this.#config.sync;
-    const outage = watchOutage({ gate: this.gate, pool: this.pool, clock: this.rt.clock, logger: this.#log, deadlineMs, graceMs });
+    const outage = watchOutage({ gate: this.gate, pool: this.pool, clock: this.rt.clock, logger: this.#log, deadlineMs, graceMs, storeDownSince: () => this.storeOutage.since });
     const { poll } = await this.#polls.pollOnceAsPoller(signal);
     pollDone = true;
     this.pool.wake();
@@ -298,11 +315,13 @@ export class Engine {
     }
     await workers;
     outage.stop();
+    this.storeOutage.stop();
     this.gate.close();
     // `sync` ends with the catalog written for everything that is done.
     await this.#writeCatalog();
     // Partials of versions this poll replaced (nothing is in flight now): `sync` leaves no stale partial.
-    await this.#maintenance.sweep();
+    // Not without the database, which says which partials are stale: the next sync does it.
+    if (outage.gaveUp()?.what !== 'store') await this.#maintenance.sweep();
     return { poll, pollError, stats: this.pool.stats, durationMs: this.rt.clock() - started, authFailed: this.auth.failed, outage: outage.gaveUp() };
   }
 
@@ -330,6 +349,7 @@ export class Engine {
         // the same grace period as the downloads in flight.
         const graceMs = this.#config.sync.gracePeriod;
         await Promise.all([this.#reconciles.drain(graceMs), this.pool.stop(graceMs)]);
+        this.storeOutage.stop();
         this.gate.close();
         // What the drained workers finished reaches the catalog before the process ends.
         await this.#writeCatalog();

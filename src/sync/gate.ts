@@ -1,12 +1,13 @@
 // The claim gate: workers pass it before claiming. It closes for a 429's Retry-After (all workers,
 // not only the one that got it), while the mirror's disk is full (disk_full), while the state's disk
-// is full (state_full: the database cannot record a claim or an outcome), while the credentials are
+// is full (state_full: the database cannot record a claim or an outcome), while the state database
+// cannot be reached (store_unavailable, store-outage.ts), while the credentials are
 // rejected, and when the circuit breaker trips because everything fails (API down). Each episode is
 // logged once.
 import type { Logger } from '../lib/logger.js';
 import { timerDelay } from '../lib/timers.js';
 
-export type GateReason = 'rate_limited' | 'disk_full' | 'state_full' | 'auth_failed' | 'api_down' | 'paused';
+export type GateReason = 'rate_limited' | 'disk_full' | 'state_full' | 'store_unavailable' | 'auth_failed' | 'api_down' | 'paused';
 
 export interface GateState {
   open: boolean;
@@ -94,9 +95,10 @@ export class Gate {
     this.#startProbing();
   }
 
-  clear(reason: GateReason): void {
+  /** `detail`: said with the line (how long the database was out). */
+  clear(reason: GateReason, detail: Record<string, unknown> = {}): void {
     if (this.#conditions.delete(reason)) {
-      this.#o.logger.info({ reason }, 'condition cleared; downloads resume');
+      this.#o.logger.info({ reason, ...detail }, 'condition cleared; downloads resume');
       this.#notify();
     }
   }

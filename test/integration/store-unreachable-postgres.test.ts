@@ -3,7 +3,12 @@
 // breaker stays closed, and once the server is reachable again everything is mirrored. The store talks
 // to the real server through a TCP relay that the test cuts (every connection destroyed, the port
 // closed: the pg driver's own "Connection terminated unexpectedly" and ECONNREFUSED) and opens again.
+// Meanwhile the workers wait at the claim gate (store_unavailable): one pause line, a summary now and
+// then, one line when it is back; a one-shot `sync` gives up after sync.outageDeadline with exit 6.
+import { writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
@@ -12,8 +17,8 @@ import { EXIT, isUnreachable } from '../../src/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
-import { tempDirs, verifyMirror, waitUntil, type TempDirs } from '../helpers/harness.js';
-import { dropSchema, requirePostgres, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { runCli, tempDirs, verifyMirror, waitUntil, type TempDirs } from '../helpers/harness.js';
+import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
 
 const KiB = 1024;
 const pgOk = await requirePostgres();
@@ -60,7 +65,7 @@ class Relay {
   }
 }
 
-type Line = { msg?: string; reason?: string; err?: unknown; errorClass?: unknown };
+type Line = { msg?: string; reason?: string; err?: unknown; errorClass?: unknown; workersWaiting?: number; downForMs?: number };
 
 describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
   it('is a database problem: store_unavailable, no circuit breaker, no exit 3; everything is mirrored once it is back', async () => {
@@ -83,7 +88,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     });
     const lines: Line[] = [];
     const rt = await openRuntime(config, createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Line) } }));
-    const engine = new Engine(rt, { mode: 'continuous', probeIntervalMs: 100 });
+    const engine = new Engine(rt, { mode: 'continuous', probeIntervalMs: 100, storeOutageSummaryMs: 300 });
     const handle = await engine.start();
     cleanups.push(async () => {
       await handle.stop();
@@ -106,8 +111,15 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
       polled.push(e!.message);
       return e!.message.endsWith(', ECONNREFUSED)');
     }, 20_000, 50, 'a poll refused by the closed port');
-    // The workers cannot claim meanwhile; they back off, and nothing of it is the API's.
-    await waitUntil(() => lines.filter((l) => l.msg === 'worker loop error; backing off').length >= 4, 20_000, 20, 'the workers to back off a few times');
+    // The workers cannot claim meanwhile: they wait at the gate (one pause line), a summary now and
+    // then says how long it has lasted, no worker logs an error per try, and nothing of it is the API's.
+    const summaries = () => lines.filter((l) => l.msg?.startsWith('the state database has been unavailable for '));
+    await waitUntil(() => summaries().length >= 3, 20_000, 20, 'three summaries of the outage');
+    expect(lines.filter((l) => l.msg === 'pausing downloads until this clears')).toMatchObject([{ reason: 'store_unavailable', err: expect.stringMatching(/the state database cannot be reached/) }]);
+    expect(summaries()[0]).toMatchObject({ reason: 'store_unavailable', workersWaiting: 2, err: expect.stringMatching(/the state database cannot be reached/) });
+    expect(summaries()[0]?.msg).toMatch(/^the state database has been unavailable for \d+ s; 2 workers waiting$/);
+    expect(lines.filter((l) => l.msg === 'worker loop error; backing off')).toEqual([]);
+    expect(engine.gate.state().reasons).toContain('store_unavailable');
     expect(engine.gate.apiDown).toBe(false);
     expect(lines.filter((l) => l.msg === 'pausing all downloads' || l.reason === 'api_down')).toEqual([]);
     expect(lines.filter((l) => l.errorClass === 'network' || l.errorClass === 'timeout')).toEqual([]);
@@ -116,8 +128,44 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     await relay.open();
     await waitUntil(async () => (await engine.poll()) !== null, 20_000, 100, 'a poll to succeed once the server is back');
     await waitUntil(async () => (await done()) === 3, 20_000, 50, 'the new file mirrored');
+    // One line says it is back, with how long it was out.
+    expect(lines.filter((l) => l.msg === 'condition cleared; downloads resume')).toMatchObject([{ reason: 'store_unavailable', downForMs: expect.any(Number) }]);
     expect(await rt.store.counts()).toMatchObject({ done: 3, queued: 0, running: 0, failed: 0 });
     expect(engine.gate.apiDown).toBe(false);
     expect(await verifyMirror(d.mirror, sim.inventory.values())).toEqual([]);
+  }, 90_000);
+
+  it('a one-shot sync gives up after sync.outageDeadline: one line naming the database without its password, exit 6, the rest queued', async () => {
+    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sd', [48 * KiB, 48 * KiB, 48 * KiB, 48 * KiB])), faults: { bodyBytesPerSecond: 32 * KiB } });
+    cleanups.push(() => sim.close());
+    const d: TempDirs = await tempDirs('store-deadline');
+    cleanups.push(() => d.cleanup());
+    const schema = uniqueSchema('sdl');
+    cleanups.push(() => dropSchema(schema));
+    const real = new URL(TEST_DATABASE_URL);
+    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
+    await relay.open();
+    cleanups.push(() => relay.cut());
+    const url = new URL(TEST_DATABASE_URL);
+    url.host = `127.0.0.1:${relay.port}`;
+    url.password = 'Sup3rSecretPw'; // trust: never asked for, never to be shown
+    const configFile = path.join(d.root, 'config.yaml');
+    await writeFile(configFile, YAML.stringify({ state: { url: url.toString(), schema }, http: { enabled: false }, sync: { concurrency: 1, outageDeadline: '2s', gracePeriod: '1s' } }));
+    const run = runCli(['sync', '--config', configFile, '--api-url', sim.url, '--mirror-dir', d.mirror, '--state-dir', d.state], { env: credentials(sim), timeoutMs: 60_000 });
+    // One file mirrored, the next one downloading: the database goes out of reach.
+    await waitUntil(async () => Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state = 'done'`).catch(() => [{ n: '0' }]))[0]?.n) >= 1, 30_000, 50, 'the first file mirrored');
+    await relay.cut();
+    const r = await run;
+    expect(r.stdout + r.stderr).not.toContain('Sup3rSecretPw');
+    expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    expect(r.stderr).toMatch(new RegExp(`gave up: the state database postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${relay.port}/test has been unreachable for more than 2(\\.0)?s \\(sync\\.outageDeadline\\); \\d+ downloaded`));
+    const logs = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+    expect(logs.filter((l) => l.msg === 'pausing downloads until this clears')).toMatchObject([{ reason: 'store_unavailable' }]);
+    expect(logs.filter((l) => l.msg?.includes('giving up'))).toMatchObject([{ msg: 'the state database has been unreachable longer than sync.outageDeadline; giving up (the rest stays queued)' }]);
+    expect(logs.filter((l) => l.msg === 'worker loop error; backing off')).toEqual([]);
+    expect(r.code, r.stderr).toBe(EXIT.STORE_UNAVAILABLE);
+    // The rest stays queued for the next sync.
+    await relay.open();
+    expect(Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state <> 'done'`))[0]?.n)).toBeGreaterThan(0);
   }, 90_000);
 });

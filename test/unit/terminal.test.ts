@@ -94,10 +94,11 @@ describe('progress frame', () => {
 describe('exit codes of sync', () => {
   const summary = { poll: null, pollError: null, stats: { done: 0, failed: 0, gone: 0, retried: 0, released: 0, bytes: 0, outcomes: {} }, durationMs: 1 };
   const counts = { queued: 2, running: 0, done: 1, failed: 0, gone: 0 };
-  it('Ctrl-C is 130 (SIGTERM 143); an outage past the deadline is 3', () => {
+  it('Ctrl-C is 130 (SIGTERM 143); an API outage past the deadline is 3, a database one 6', () => {
     expect(exitCodeOf(summary, counts, 'SIGINT')).toBe(130);
     expect(exitCodeOf(summary, counts, 'SIGTERM')).toBe(143);
-    expect(exitCodeOf({ ...summary, outage: { sinceMs: 0, deadlineMs: 1000 } }, counts, null)).toBe(EXIT.UNREACHABLE);
+    expect(exitCodeOf({ ...summary, outage: { what: 'api', sinceMs: 0, deadlineMs: 1000 } }, counts, null)).toBe(EXIT.UNREACHABLE);
+    expect(exitCodeOf({ ...summary, outage: { what: 'store', sinceMs: 0, deadlineMs: 1000 } }, counts, null)).toBe(EXIT.STORE_UNAVAILABLE);
     expect(exitCodeOf(summary, counts, null)).toBe(EXIT.FAILURES);
   });
 });

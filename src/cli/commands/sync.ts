@@ -98,6 +98,8 @@ export async function syncCommand(argv: string[]): Promise<number> {
     progress?.start({ inFlight: () => engine.pool.inFlight.values(), backlog: () => rt.store.backlog(), paused: () => pauseOf(engine.gate.state(), rt.clock()) });
     const stopWatching = tally.watchGate(() => engine.gate.state().open);
     const summary = await engine.syncOnce(shutdown.signal).finally(stopWatching);
+    // The database stayed out of reach: nothing more can be read from it (counts, failures, notifications).
+    if (summary.outage?.what === 'store') return storeGaveUp(summary, progress, { json: values.json === true, databaseUrl: config.state.url === null ? '' : redactUrl(config.state.url) });
     if (ops.notifier && !(await ops.notifier.drain(Math.max(config.sync.gracePeriod, 5000))))
       logger.warn('some notifications are still being delivered; the rest are sent at the next sync or run');
     progress?.stop();
@@ -124,6 +126,17 @@ export async function syncCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** `sync` gave up on the state database after sync.outageDeadline: one line (or the JSON summary it can give), exit 6. */
+function storeGaveUp(s: SyncSummary, progress: ProgressDisplay | null, o: { json: boolean; databaseUrl: string }): number {
+  progress?.stop();
+  const deadline = s.outage?.deadlineMs ?? 0;
+  const line = `gave up: the state database ${o.databaseUrl} has been unreachable for more than ${formatDuration(deadline)} (sync.outageDeadline); ${s.stats.done} downloaded (${formatBytes(s.stats.bytes)}), the rest stays queued: run sync again once it is back`;
+  if (o.json)
+    out(JSON.stringify({ exitCode: EXIT.STORE_UNAVAILABLE, durationMs: s.durationMs, outage: { what: 'store', since: iso(s.outage?.sinceMs), deadlineMs: deadline }, downloaded: s.stats.done, bytes: s.stats.bytes, jobs: null, failures: null }));
+  err(line);
+  return EXIT.STORE_UNAVAILABLE;
+}
+
 /** --max-transfer / --max-duration, validated (usage error, exit 2, when malformed). */
 export function transferCaps(maxTransfer: string | undefined, maxDuration: string | undefined): { maxBytes: number | null; maxMs: number | null } {
   const parse = <T>(flag: string, v: string | undefined, fn: (s: string) => T): T | null => {
@@ -143,6 +156,7 @@ export function transferCaps(maxTransfer: string | undefined, maxDuration: strin
 export function exitCodeOf(s: SyncSummary, counts: Record<JobState, number>, interrupted: NodeJS.Signals | boolean | null): number {
   // Interrupted (Ctrl-C): 128 + the signal's number, as shells report it; the rest stays queued.
   if (interrupted) return interrupted === 'SIGTERM' ? 143 : EXIT.INTERRUPTED;
+  if (s.outage?.what === 'store') return EXIT.STORE_UNAVAILABLE;
   if ((s.pollError && isUnreachable(s.pollError)) || s.authFailed || s.outage) return EXIT.UNREACHABLE;
   if (s.pollError) return isStoreUnavailable(s.pollError) ? EXIT.STORE_UNAVAILABLE : EXIT.FAILURES;
   return counts.failed + counts.queued + counts.running > 0 ? EXIT.FAILURES : EXIT.OK;
@@ -206,7 +220,7 @@ function summaryJson(s: SyncSummary, counts: Record<JobState, number>, failures:
       durationMs: p.durationMs,
     },
     pollError: s.pollError ? { class: s.pollError.errorClass, code: s.pollError.code, message: s.pollError.message } : null,
-    outage: s.outage ? { since: iso(s.outage.sinceMs), deadlineMs: s.outage.deadlineMs } : null,
+    outage: s.outage ? { what: s.outage.what, since: iso(s.outage.sinceMs), deadlineMs: s.outage.deadlineMs } : null,
     downloaded: s.stats.done,
     bytes: s.stats.bytes,
     failedThisRun: s.stats.failed,
