@@ -47,10 +47,15 @@ export interface StagingPaths {
   name: string;
 }
 
+/** stagingDir of the last root asked for: one per process in practice (a path.join per file measured). */
+let lastDir = { root: '', dir: '' };
+
 export function stagingPaths(root: string, key: string, lastModifiedMs: number, size: ListedSize): StagingPaths {
   const name = stagingName(key, lastModifiedMs, size);
-  const dir = stagingDir(root);
-  return { name, partial: path.join(dir, `${name}.partial`), record: path.join(dir, `${name}.json`) };
+  if (lastDir.root !== root) lastDir = { root, dir: stagingDir(root) };
+  // The name is hex: joined to the normalized folder as path.join would, without normalizing again.
+  const { dir } = lastDir;
+  return { name, partial: `${dir}${path.sep}${name}.partial`, record: `${dir}${path.sep}${name}.json` };
 }
 
 export async function readRecord(file: string): Promise<StagingRecord | null> {

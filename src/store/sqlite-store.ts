@@ -9,7 +9,7 @@
 //   every lease in the file is its own, and nothing needs waking;
 // - the claim-order indexes, created for the order in use (claimSql, CLAIM_INDEX), and built at
 //   the end of a long first listing rather than during it (#listed).
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
 import { IDLE_CACHE_KIB, openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
@@ -17,7 +17,7 @@ import { newLeaseToken } from './migrations.js';
 import { rowToClaimed, sizeColumn, type ClaimedRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
-import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql, claimedInOrder } from './sql/claim-jobs.js';
+import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql, claimOneSql, claimPickSql, claimedInOrder } from './sql/claim-jobs.js';
 import type {
   ClaimedJob,
   LeaseRef,
@@ -72,6 +72,11 @@ export class SqliteStore extends SqlStore implements StateStore {
   #indexedOrder: ClaimOrder | null = null;
   readonly #x: SqlExec;
   readonly #deferOrderIndexKeys: number;
+  /**
+   * One transaction function for the per-file path's statements (claims, starts, lease checks,
+   * completions): `db.transaction(fn)` builds its wrappers anew each call, a cost per batch.
+   */
+  #txFn: Transaction<(fn: () => unknown) => unknown> | null = null;
 
   constructor(db: SqliteDb, opts: { maxAttempts: number; outboxSinks?: readonly OutboxSink[]; deferOrderIndexKeys?: number }) {
     super(sqliteDialect, opts);
@@ -90,6 +95,12 @@ export class SqliteStore extends SqlStore implements StateStore {
         return immediate(() => t.rows.reduce((n, row) => n + st.run({ ...params, ...tableRowParams(t, row) }).changes, 0));
       },
     };
+  }
+
+  /** Run `fn` in a write transaction (BEGIN IMMEDIATE), or (`read`) a deferred one. */
+  #tx<T>(fn: () => T, read = false): T {
+    const t = (this.#txFn ??= this.db.transaction((f: () => unknown) => f()));
+    return (read ? t(fn) : t.immediate(fn)) as T;
   }
 
   static open(stateDir: string, opts: SqliteStoreOptions): SqliteStore {
@@ -208,19 +219,26 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   protected override claimSql(order: ClaimOrder, started = true): string {
-    if (this.#firstListing?.deferred) return claimJobsSql(this.d, 'listed', started);
+    const walk = this.#claimWalk(order);
+    return walk === 'listed' ? claimJobsSql(this.d, 'listed', started) : super.claimSql(order, started);
+  }
+
+  /** The order a claim walks now ('listed' during a long first listing), its index made sure of. */
+  #claimWalk(order: ClaimOrder): ClaimOrder | 'listed' {
+    if (this.#firstListing?.deferred) return 'listed';
     if (this.#indexedOrder !== order) {
       this.#ensureOrderIndex(order);
       // Statements prepared for other orders may have planned with a dropped index: prepare them again.
       for (const o of Object.keys(CLAIM_INDEX) as ClaimOrder[]) if (o !== order) this.#forgetClaims(o);
       this.#indexedOrder = order;
     }
-    return super.claimSql(order, started);
+    return order;
   }
 
-  /** Forget the prepared claims of an order (both kinds: started at once, and a window's). */
+  /** Forget the prepared claims of an order (both kinds: started at once, and a window's pick). */
   #forgetClaims(order: ClaimOrder): void {
     for (const started of [true, false]) this.#stmts.delete(super.claimSql(order, started));
+    this.#stmts.delete(claimPickSql(this.d, order));
   }
 
   #ensureOrderIndex(order: ClaimOrder): void {
@@ -257,17 +275,17 @@ export class SqliteStore extends SqlStore implements StateStore {
   #leasesHeld(rows: readonly CompleteBatchRow[], leaseMs: number): CompleteBatchRow[] {
     const left = this.#st(this.q.lease.leaseLeft);
     // One read transaction (BEGIN DEFERRED) for all of them.
-    const ms = this.db.transaction(() => rows.map((r) => (left.get({ id: r.id, token: r.token, now: r.now }) as { left_ms: number } | undefined)?.left_ms ?? null))();
+    const ms = this.#tx(() => rows.map((r) => (left.get({ id: r.id, token: r.token, now: r.now }) as { left_ms: number } | undefined)?.left_ms ?? null), true);
     const short = rows.filter((r, i) => ms[i] !== null && ms[i]! < leaseMs / 2);
     if (short.length === 0) return rows.filter((_, i) => ms[i] !== null);
     const hb = this.#st(this.q.lease.heartbeat);
-    const extended = new Set(this.db.transaction(() => short.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs, now: r.now }).changes === 1).map((r) => r.id)).immediate());
+    const extended = new Set(this.#tx(() => short.filter((r) => hb.run({ id: r.id, token: r.token, leaseMs, now: r.now }).changes === 1).map((r) => r.id)));
     return rows.filter((r, i) => ms[i] !== null && (ms[i]! >= leaseMs / 2 || extended.has(r.id)));
   }
 
   async completeBatch(rows: readonly CompleteBatchRow[]): Promise<BatchCompletion[]> {
     if (rows.length === 0) return [];
-    return this.db.transaction(() => rows.map((r) => ({ id: r.id, outcome: this.#completeSync(r.id, r.token, r) }))).immediate();
+    return this.#tx(() => rows.map((r) => ({ id: r.id, outcome: this.#completeSync(r.id, r.token, r) })));
   }
 
   /** One completion and its events (sql/complete-jobs.ts), inside the caller's write transaction. */
@@ -281,40 +299,42 @@ export class SqliteStore extends SqlStore implements StateStore {
   }
 
   async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
-    const claim = this.#st(this.claimSql(opts.order, false));
-    const started = this.#st(this.q.lease.markStarted);
+    const pick = this.#st(claimPickSql(this.d, this.#claimWalk(opts.order)));
+    const claim = this.#st(claimOneSql(this.d));
     const holder = this.#st(this.q.paths.pathHolder);
     const reserve = this.#st(this.q.paths.reservePath);
-    const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
-    // One write transaction (one WAL commit) for the claim and every reservation of the window.
-    return this.db
-      .transaction((): ClaimedJob[] => {
-        const jobs = claimedInOrder((claim.all(params) as ClaimedRow[]).map(rowToClaimed), opts.order);
-        for (const job of jobs.slice(0, opts.start)) started.run({ id: job.id, token: job.leaseToken, now: opts.now });
-        for (const job of jobs) {
-          const p = paths(job);
-          if (!p || holder.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
-          if (reserve.run({ path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken }).changes === 1) job.reservedPath = p.mirrorPath;
-        }
-        return jobs;
-      })
-      .immediate();
+    const token = newLeaseToken();
+    const params = { owner: opts.owner, token, leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
+    // One write transaction (one WAL commit) for the claim and every reservation of the window. The
+    // jobs are taken one row at a time in the pick's order (claimOneSql); the first opts.start are
+    // started at once, in the same UPDATE.
+    return this.#tx((): ClaimedJob[] => {
+      const picked = pick.all({ n, now: opts.now, max: this.maxAttempts }) as { id: number; expired: number }[];
+      const rows = picked.map((p, i) => ({ ...(claim.get({ ...params, id: p.id, started: i < opts.start ? opts.now : null }) as ClaimedRow), lease_expired: p.expired }));
+      const jobs = claimedInOrder(rows.map(rowToClaimed), opts.order);
+      for (const job of jobs) {
+        const p = paths(job);
+        if (!p || holder.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
+        if (reserve.run({ path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken }).changes === 1) job.reservedPath = p.mirrorPath;
+      }
+      return jobs;
+    });
   }
 
   async heartbeatMany(jobs: readonly LeaseRef[], leaseMs: number, now: number): Promise<number[]> {
     const hb = this.#st(this.q.lease.heartbeat);
     const ms = delayMs(leaseMs);
-    return this.db.transaction(() => jobs.filter((j) => hb.run({ id: j.id, token: j.token, leaseMs: ms, now }).changes === 1).map((j) => j.id)).immediate();
+    return this.#tx(() => jobs.filter((j) => hb.run({ id: j.id, token: j.token, leaseMs: ms, now }).changes === 1).map((j) => j.id));
   }
 
   override async markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]> {
     const started = this.#st(this.q.lease.markStarted);
-    return this.db.transaction(() => jobs.filter((j) => started.run({ id: j.id, token: j.token, now }).changes === 1).map((j) => j.id)).immediate();
+    return this.#tx(() => jobs.filter((j) => started.run({ id: j.id, token: j.token, now }).changes === 1).map((j) => j.id));
   }
 
   async releaseMany(jobs: readonly LeaseRef[], now: number): Promise<number> {
     const release = this.#st(this.q.lease.release);
-    return this.db.transaction(() => jobs.filter((j) => release.run({ id: j.id, token: j.token, now }).changes === 1).length).immediate();
+    return this.#tx(() => jobs.filter((j) => release.run({ id: j.id, token: j.token, now }).changes === 1).length);
   }
 
   async reservePath(id: number, token: string, r: { mirrorPath: string; pathFold: string }): Promise<PathReservation> {

@@ -77,26 +77,56 @@ export const CLAIMED_COLUMNS = 'id, key, remote_modified_ms, remote_size, remote
  * cannot lock), and passes over a row a worker holds locked while it commits its rename.
  */
 export function claimJobsSql(d: Dialect, order: ClaimOrder | 'listed', started = true): string {
-  const [index, orderBy] = order === 'listed' ? ['jobs_queued_run_at', 'run_at, id'] : [CLAIM_INDEX[order].name, ORDER_SQL[order]];
-  const cols = 'id, key, remote_modified_ms, remote_size';
+  const orderBy = order === 'listed' ? 'run_at, id' : ORDER_SQL[order];
   // One instant for the whole claim (t.now): every job of a batch gets the same lease.
   return `
-    WITH due AS (
+    WITH ${candidatesSql(d, order)}, pick AS MATERIALIZED (
+      SELECT id, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n
+    )
+    UPDATE jobs SET ${claimSetSql(d, 't.now', started ? 't.now' : 'NULL')}
+    FROM (SELECT ${d.now} AS now) t
+    WHERE id IN (SELECT id FROM pick)
+    RETURNING ${CLAIMED_COLUMNS}, (SELECT expired FROM pick WHERE pick.id = jobs.id) AS lease_expired`;
+}
+
+/** The two kinds of claimable job (due queued ones, expired leases), each walked in `order` up to @n. */
+function candidatesSql(d: Dialect, order: ClaimOrder | 'listed'): string {
+  const [index, orderBy] = order === 'listed' ? ['jobs_queued_run_at', 'run_at, id'] : [CLAIM_INDEX[order].name, ORDER_SQL[order]];
+  const cols = 'id, key, remote_modified_ms, remote_size';
+  return `due AS (
       SELECT ${cols}, run_at, 0 AS expired FROM jobs ${d.indexedBy(index)} WHERE state = 'queued' AND run_at <= ${d.now}
       ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')}
     ), lapsed AS (
       SELECT ${cols}, ${d.now} AS run_at, 1 AS expired FROM jobs ${d.indexedBy('jobs_running_lease')}
       WHERE state = 'running' AND lease_until < ${d.now} AND (started_at IS NULL OR attempts < @max)
       ORDER BY ${orderBy} LIMIT @n ${d.lockSkip('jobs')}
-    ), pick AS MATERIALIZED (
-      SELECT id, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n
-    )
-    UPDATE jobs SET state = 'running',
+    )`;
+}
+
+/** What a claim sets on a job it takes (see claimJobsSql), at the instant `now`; started_at = `started`. */
+function claimSetSql(d: Dialect, now: string, started: string): string {
+  return `state = 'running',
       attempts = CASE WHEN state = 'running' AND started_at IS NULL THEN ${d.greatest('0', 'attempts - 1')} ELSE attempts END + 1,
-      run_at = CASE WHEN state = 'running' THEN t.now ELSE run_at END,
+      run_at = CASE WHEN state = 'running' THEN ${now} ELSE run_at END,
       lease_owner = @owner, lease_token = @token::text || '.' || id,
-      lease_until = t.now + @leaseMs::bigint, claimed_revision = revision, started_at = ${started ? 't.now' : 'NULL'}, updated_at = t.now
-    FROM (SELECT ${d.now} AS now) t
-    WHERE id IN (SELECT id FROM pick)
-    RETURNING ${CLAIMED_COLUMNS}, (SELECT expired FROM pick WHERE pick.id = jobs.id) AS lease_expired`;
+      lease_until = ${now} + @leaseMs::bigint, claimed_revision = revision, started_at = ${started}, updated_at = ${now}`;
+}
+
+/**
+ * SQLite, a claim window's two steps in the caller's write transaction: claimPickSql chooses the
+ * jobs (as claimJobsSql's pick, in `order`), then claimOneSql takes each by its id, as claimJobsSql
+ * would (@started: now for a job that starts at once, else NULL). One UPDATE per row: a single
+ * UPDATE … FROM of 16 rows kept a statement journal of every page it touched (spilled to a temporary
+ * file above 64 KiB) and cost ~3 times the row updates themselves (bench/README.md, "Small files,
+ * third pass").
+ */
+export function claimPickSql(d: Dialect, order: ClaimOrder | 'listed'): string {
+  const orderBy = order === 'listed' ? 'run_at, id' : ORDER_SQL[order];
+  return `
+    WITH ${candidatesSql(d, order)}
+    SELECT id, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n`;
+}
+
+export function claimOneSql(d: Dialect): string {
+  return `UPDATE jobs SET ${claimSetSql(d, d.now, '@started')} WHERE id = @id RETURNING ${CLAIMED_COLUMNS}`;
 }
