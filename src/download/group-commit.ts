@@ -4,6 +4,8 @@
 // (PostgreSQL holds the rows' locks until the commit), the files renamed, their folders fsynced once
 // (place.ts), and the `done` rows and their outbox events commit in one transaction.
 // A worker learns its outcome only after that: nothing is reported done before it is durable.
+import { promises as fsp, constants as C } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../lib/logger.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { placeGroup, syncGroup, type GroupFile } from './place.js';
@@ -57,6 +59,7 @@ export class CommitBatcher {
   #open: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
   #checked = { folders: new Set<string>(), since: 0 };
+  readonly #handles = new FolderHandles();
   /** Batches committed and files in them (bench and tests read these). */
   readonly stats = { batches: 0, files: 0 };
 
@@ -83,10 +86,13 @@ export class CommitBatcher {
     if (batch.length > 0) void this.#run(batch);
   }
 
-  /** The folders recent batches made sure of; forgotten every FOLDER_CHECK_MS. */
+  /** The folders recent batches made sure of; forgotten every FOLDER_CHECK_MS, with their open handles. */
   #checkedFolders(): Set<string> {
     const now = Date.now();
-    if (now - this.#checked.since > FOLDER_CHECK_MS) this.#checked = { folders: new Set(), since: now };
+    if (now - this.#checked.since > FOLDER_CHECK_MS) {
+      this.#checked = { folders: new Set(), since: now };
+      this.#handles.renew();
+    }
     return this.#checked.folders;
   }
 
@@ -104,7 +110,7 @@ export class CommitBatcher {
         async (held) => {
           const ids = new Set(held);
           const files = ready.filter((p) => ids.has(p.req.id));
-          const placed = await placeGroup(this.#o.root, files.map((p) => p.req), this.#checkedFolders());
+          const placed = await placeGroup(this.#o.root, files.map((p) => p.req), this.#checkedFolders(), (d, created) => this.#handles.sync(d, created));
           for (const [i, r] of placed.entries()) {
             if (r instanceof Error) failedBy.set(files[i]!.req.id, r);
             else placedBy.set(files[i]!.req.id, r);
@@ -130,4 +136,62 @@ export class CommitBatcher {
       for (const p of batch) p.reject(failedBy.get(p.req.id) ?? e);
     }
   }
+}
+
+/**
+ * Open handles of the folders the batches fsync, kept for as long as the folder checks are shared
+ * (FOLDER_CHECK_MS): a folder's fsync is then one operation instead of open, fsync and close (batches
+ * of 2-5 files fsynced one or two folders each, ~1.4 extra operations per file). A handle is opened
+ * by path, so it is the folder the batch renamed into as long as nobody replaced that folder within
+ * the second: the same trust as the checks (a replaced folder is found by the next second's).
+ * A failed fsync forgets its handle (the batch fails as before).
+ */
+type Handle = { fh: Promise<FileHandle>; users: number; stale: boolean };
+
+class FolderHandles {
+  #open = new Map<string, Handle>();
+  /** Closes them all a second after the first was opened, also when no batch comes to renew them. */
+  #timer: NodeJS.Timeout | null = null;
+
+  /** fsync `dir`; `created`: made by this batch, so a handle opened before is of another folder. */
+  async sync(dir: string, created: boolean): Promise<void> {
+    let h = this.#open.get(dir);
+    if (h && created) {
+      this.#forget(dir, h);
+      h = undefined;
+    }
+    if (!h) {
+      h = { fh: fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY), users: 0, stale: false };
+      this.#open.set(dir, h);
+      this.#timer ??= setTimeout(() => this.renew(), FOLDER_CHECK_MS).unref();
+    }
+    h.users++;
+    try {
+      await (await h.fh).sync();
+    } catch (e) {
+      this.#forget(dir, h);
+      throw e;
+    } finally {
+      if (--h.users === 0 && h.stale) await closeQuietly(h.fh);
+    }
+  }
+
+  /** Stop handing out `h` for `dir`; it is closed now, or by its last user. */
+  #forget(dir: string, h: Handle): void {
+    if (this.#open.get(dir) === h) this.#open.delete(dir);
+    if (h.stale) return;
+    h.stale = true;
+    if (h.users === 0) void closeQuietly(h.fh);
+  }
+
+  /** Forget every handle: closed now, or by its last user. */
+  renew(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const [dir, h] of this.#open) this.#forget(dir, h);
+  }
+}
+
+async function closeQuietly(fh: Promise<FileHandle>): Promise<void> {
+  await fh.then((f) => f.close()).catch(() => undefined);
 }

@@ -140,8 +140,15 @@ export async function syncGroup(files: readonly GroupFile[]): Promise<(Error | n
  * be in place, but none of them is durable, so none may be committed. `checked`: folders already
  * made sure of (renameIntoPlace), by this batch or by recent ones (group-commit.ts). A folder on a
  * file's path that another commit created is durable too before this returns (new-folders.ts).
+ * `syncDir`: how a folder is fsynced (group-commit.ts keeps the folders' handles open for a while;
+ * `created` says the folder was made by this batch, so no handle opened before may stand for it).
  */
-export async function placeGroup(root: string, files: readonly GroupFile[], checked = new Set<string>()): Promise<(Placed | Error)[]> {
+export async function placeGroup(
+  root: string,
+  files: readonly GroupFile[],
+  checked = new Set<string>(),
+  syncDir: (dir: string, created: boolean) => Promise<void> = fsyncDir,
+): Promise<(Placed | Error)[]> {
   stallPoint('before_rename');
   const out: (Placed | Error)[] = [];
   const dirs = new Set<string>();
@@ -164,7 +171,7 @@ export async function placeGroup(root: string, files: readonly GroupFile[], chec
   crashPoint('batch_renamed');
   const own = [...created];
   const others = [...dirs].map((d) => newFoldersDurable(root, d, created));
-  await Promise.all([syncNew(own, () => Promise.all([...dirs].map((d) => fsyncDir(d)))), ...others]);
+  await Promise.all([syncNew(own, () => Promise.all([...dirs].map((d) => syncDir(d, created.has(d))))), ...others]);
   crashPoint('batch_dirs_synced');
   return out;
 }

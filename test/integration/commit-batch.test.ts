@@ -103,6 +103,26 @@ describe('CommitBatcher', () => {
     for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
   });
 
+  it('a folder is opened once for the fsyncs of the batches of a second, not once per batch', async () => {
+    const keys = ['h/one', 'h/two', 'h/three', 'h/four'];
+    const { root, store, jobs, request } = await setup(keys);
+    await fsp.mkdir(path.join(root, 'h'), { recursive: true });
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2 });
+    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+    const open = vi.spyOn(fsp, 'open');
+    let opened: unknown[] = [];
+    try {
+      await Promise.all(reqs.slice(0, 2).map((r) => batcher.commit(r)));
+      await Promise.all(reqs.slice(2).map((r) => batcher.commit(r)));
+      opened = open.mock.calls.map(([p]) => p);
+    } finally {
+      open.mockRestore();
+    }
+    expect(batcher.stats).toEqual({ batches: 2, files: 4 });
+    expect(opened.filter((p) => p === path.join(root, 'h'))).toHaveLength(1); // two fsyncs, one open
+    for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
+  });
+
   it('the folders on a path are checked once for the batches of a second, not once per file', async () => {
     const keys = ['f/g/one', 'f/g/two', 'f/g/three', 'f/g/four'];
     const { root, store, jobs, request } = await setup(keys);
@@ -152,7 +172,7 @@ describe('CommitBatcher', () => {
       const gate = new Promise<void>((r) => (held = r));
       let rootHeld!: () => void;
       const rootReached = new Promise<void>((r) => (rootHeld = r));
-      let folderOpens = 0;
+      let folderSyncs = 0;
       const spy = vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
         const fh = await open(...args);
         if (args[0] === root) {
@@ -163,15 +183,19 @@ describe('CommitBatcher', () => {
             await sync();
             events.push('root synced');
           };
-        } else if (args[0] === folder && ++folderOpens === 2) {
-          // the second commit's fsync of the new folder (the first batch opened it beside the root)
-          const close = fh.close.bind(fh);
-          fh.close = async () => {
-            await close();
-            setImmediate(() => {
-              events.push('released');
-              held();
-            });
+        } else if (args[0] === folder) {
+          // the second commit's fsync of the new folder (the first batch synced it beside the root),
+          // through a handle of its own or the one the batches keep open (group-commit.ts)
+          const sync = fh.sync.bind(fh);
+          fh.sync = async () => {
+            const second = ++folderSyncs === 2;
+            await sync();
+            if (second) {
+              setImmediate(() => {
+                events.push('released');
+                held();
+              });
+            }
           };
         }
         return fh;
