@@ -3,10 +3,10 @@
 // exit codes.
 // First: on an unsupported Node it prints one line and exits before the modules below are evaluated.
 import './node-check.js';
-import { StoreFault, SyncError, classifyError, isBrokenPipe } from '../errors.js';
+import { SyncError, isBrokenPipe } from '../errors.js';
 import { operatorOsError } from '../lib/operator-errors.js';
 import { storeUnreachableMessage, unreachableMessage } from '../lib/unreachable.js';
-import { EXIT, UsageError, exitCodeFor } from './exit-codes.js';
+import { EXIT, UsageError, exitCodeFor, storeFaultError } from './exit-codes.js';
 import { err, loadedApiUrl, loadedDatabaseUrl, out, packageVersion } from './common.js';
 import { scrubSecrets } from '../lib/logger.js';
 import { COMMAND_OPTIONS } from './options.js';
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     if (isBrokenPipe(caught)) return EXIT.BROKEN_PIPE;
     // An expected OS error (a busy port, a read-only or missing directory) is one line, exit 2. The state
     // database lost on the way (start-up recovery, the final counts of `sync`) is classified as anywhere else.
-    const e = operatorOsError(caught) ?? (caught instanceof StoreFault ? storeFaultError(caught) : null) ?? caught;
+    const e = operatorOsError(caught) ?? storeFaultError(caught) ?? caught;
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`constellr-sync ${cmd}: ${(e as Error).message}`);
       return EXIT.USAGE;
@@ -81,12 +81,6 @@ export async function main(argv: string[]): Promise<number> {
     err(`constellr-sync ${cmd}: unexpected error: ${(e as Error).stack ?? String(e)}`);
     return EXIT.FAILURES;
   }
-}
-
-/** A StoreFault the database's classes explain (unreachable, a conflict, its disk full); null for a bug (an SQL error): keep its stack. */
-function storeFaultError(e: StoreFault): SyncError | null {
-  const c = classifyError(e, 'state database');
-  return c.code === 'SYNC_INTERNAL' ? null : c;
 }
 
 // A closed stdout or stderr (`status | head -1`) ends the command quietly, as SIGPIPE ends other

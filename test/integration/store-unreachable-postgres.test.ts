@@ -8,11 +8,13 @@
 import { writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
+import pg from 'pg';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { Engine } from '../../src/daemon/engine.js';
 import { openRuntime } from '../../src/daemon/runtime.js';
+import { PostgresStore } from '../../src/store/postgres-store.js';
 import { EXIT, isUnreachable } from '../../src/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
@@ -167,5 +169,41 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     // The rest stays queued for the next sync.
     await relay.open();
     expect(Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state <> 'done'`))[0]?.n)).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('run losing the database during start-up recovery: one line naming it, exit 6, not an unexpected error with a stack', async () => {
+    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sr', [KiB])) });
+    cleanups.push(() => sim.close());
+    const d: TempDirs = await tempDirs('store-recovery');
+    cleanups.push(() => d.cleanup());
+    const schema = uniqueSchema('srec');
+    cleanups.push(() => dropSchema(schema));
+    await (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3 }))?.close();
+    // Recovery's first statement (requeue orphans) waits for this lock: the database is then cut under it.
+    const locker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await locker.connect();
+    cleanups.push(() => locker.end());
+    await locker.query(`BEGIN; LOCK TABLE "${schema}".jobs IN ACCESS EXCLUSIVE MODE`);
+    const real = new URL(TEST_DATABASE_URL);
+    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
+    await relay.open();
+    cleanups.push(() => relay.cut());
+    const url = new URL(TEST_DATABASE_URL);
+    url.host = `127.0.0.1:${relay.port}`;
+    url.password = 'Sup3rSecretPw';
+    const configFile = path.join(d.root, 'config.yaml');
+    await writeFile(configFile, YAML.stringify({ state: { url: url.toString(), schema }, http: { enabled: false }, sync: { schedule: '0 0 1 1 *', reconcileSchedule: 'off' } }));
+    const run = runCli(['run', '--config', configFile, '--api-url', sim.url, '--mirror-dir', d.mirror, '--state-dir', d.state], { env: credentials(sim), timeoutMs: 60_000 });
+    const waiting = async () => (await sql<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE relation = '"${schema}".jobs'::regclass AND NOT granted`))[0]?.n !== '0';
+    await waitUntil(waiting, 30_000, 50, 'recovery to wait for the jobs table');
+    await relay.cut();
+    const r = await run;
+    await locker.query('ROLLBACK');
+    expect(r.stdout + r.stderr).not.toContain('Sup3rSecretPw');
+    expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('constellr-sync run:'));
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^constellr-sync run: the state database at postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${relay.port}/test cannot be reached \\(.+\\): check that the server is up and state\\.url / CONSTELLR_SYNC_DATABASE_URL$`));
+    expect(r.code, r.stderr).toBe(EXIT.STORE_UNAVAILABLE);
   }, 90_000);
 });
