@@ -301,7 +301,7 @@ export class SqliteStore extends SqlStore implements StateStore {
   async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
     const pick = this.#st(claimPickSql(this.d, this.#claimWalk(opts.order)));
     const claim = this.#st(claimOneSql(this.d));
-    const holder = this.#st(this.q.paths.pathHolder);
+    const held = this.#st(this.q.paths.pathHeld);
     const reserve = this.#st(this.q.paths.reservePath);
     const token = newLeaseToken();
     const params = { owner: opts.owner, token, leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
@@ -314,7 +314,7 @@ export class SqliteStore extends SqlStore implements StateStore {
       const jobs = claimedInOrder(rows.map(rowToClaimed), opts.order);
       for (const job of jobs) {
         const p = paths(job);
-        if (!p || holder.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
+        if (!p || held.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
         if (reserve.run({ path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken }).changes === 1) job.reservedPath = p.mirrorPath;
       }
       return jobs;

@@ -3,14 +3,19 @@
 // anything below it. PostgreSQL serializes reservations of one folded path with an advisory lock.
 import { FENCE } from './jobs.js';
 
+/** Another key holds the folded path @fold: it is done, running, or still has a file there. */
+const HELD_BY_OTHER = "path_fold = @fold AND id <> @id AND (state IN ('done', 'running') OR local_path IS NOT NULL)";
+
 export const MIRROR_PATHS = {
   /** PostgreSQL: serializes the reservations of one folded path (@lock names it) until the commit. */
   lock: 'SELECT pg_advisory_xact_lock(hashtext(@lock))',
-  // Who already holds a folded path: a key that is done, running, or still has a file there.
-  pathHolder: `
-    SELECT key, mirror_path FROM jobs
-    WHERE path_fold = @fold AND id <> @id AND (state IN ('done', 'running') OR local_path IS NOT NULL)
-    ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
+  // Who already holds a folded path.
+  pathHolder: `SELECT key, mirror_path FROM jobs WHERE ${HELD_BY_OTHER} ORDER BY (state = 'done') DESC, finished_at LIMIT 1`,
+  /**
+   * Whether anyone does (a claim window's reservation needs no more): pathHolder without its sort,
+   * whose temporary b-tree was ~4/5 of the lookup's cost (bench/README.md, "Small files, third pass").
+   */
+  pathHeld: `SELECT 1 AS held FROM jobs WHERE ${HELD_BY_OTHER} LIMIT 1`,
   reservePath: `UPDATE jobs SET mirror_path = @path, path_fold = @fold WHERE ${FENCE}`,
   pathOwner: `
     SELECT key FROM jobs
