@@ -1,10 +1,15 @@
 // Listing ingest for `npm run bench`: one real poll (pollOnce from dist/sync/poller.js) with the
 // production runtime (config, SQLite store, undici transport, token manager), and no downloads.
 // Config comes from the same flags/env as `constellr-sync sync`. Prints a JSON line on stdout.
-import { configFromFlags, loggerFor } from '../dist/cli/common.js';
-import { openRuntime } from '../dist/daemon/runtime.js';
-import { pollOnce } from '../dist/sync/poller.js';
-import { limitHeapGrowth } from '../dist/cli/v8-tuning.js';
+// $BENCH_DIST: another build's dist/ (run.mjs --variant), else this tree's.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const DIST = process.env.BENCH_DIST ? pathToFileURL(path.resolve(process.env.BENCH_DIST)).href : new URL('../dist', import.meta.url).href;
+const { configFromFlags, loggerFor } = await import(`${DIST}/cli/common.js`);
+const { openRuntime } = await import(`${DIST}/daemon/runtime.js`);
+const { pollOnce } = await import(`${DIST}/sync/poller.js`);
+const { limitHeapGrowth } = await import(`${DIST}/cli/v8-tuning.js`);
 
 limitHeapGrowth(); // as dist/cli/main.js does
 

@@ -525,28 +525,33 @@ async function listingScenario() {
   const n = SC.listing.count;
   console.error(`\n== listing ingest: ${n.toLocaleString('en')} keys (load ${load()})`);
   const sim = await startSim({ kind: 'uniform', prefix: 'tiles', count: n, size: 1024, perDir: 1000 }, false);
-  const entry = { scenario: 'listing', label: `listing ingest: ${n.toLocaleString('en')} keys listed and queued (fresh state, no downloads)`, unit: 'keys/s', runs: [], failures: [], loadBefore: load() };
+  const entry = { scenario: 'listing', label: `listing ingest: ${n.toLocaleString('en')} keys listed and queued (fresh state, no downloads)`, unit: 'keys/s', runs: [], failures: [], others: {}, loadBefore: load() };
   results.push(entry);
+  // This tree, and each --variant's dist/ (poll-only.mjs with BENCH_DIST), alternated like the tools.
+  const builds = [{ name: 'constellr-sync', dist: null, node: process.execPath, rec: entry }];
+  for (const [name, v] of VARIANTS) builds.push({ name, dist: path.dirname(path.dirname(v.main)), node: v.node, rec: (entry.others[name] = { runs: [], failures: [] }) });
   try {
     for (let r = 0; r < REPS; r++) {
-      const runDir = path.join(WORK, `listing-${r}`);
-      const m = await measure(process.execPath, [
-        ...profArgs(`listing-run${r + 1}`),
-        path.join(HERE, 'poll-only.mjs'), '--api-url', sim.url, '--mirror-dir', path.join(runDir, 'out'), '--state-dir', path.join(runDir, 'state'),
-        '--log-level', 'warn',
-      ], { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password } });
-      let j = {};
-      try {
-        j = JSON.parse(m.stdout.trim().split('\n').at(-1));
-      } catch {}
-      const ok = m.code === 0 && j.listed === n && j.queued === n;
-      const row = { ...m, pollS: j.durationMs / 1000 };
-      if (ok) entry.runs.push(row);
-      else entry.failures.push(`exit ${m.code}, listed ${j.listed}, queued ${j.queued}: ${m.stderr.trim().split('\n').slice(-2).join(' | ')}`);
-      console.error(
-        `  poll run ${r + 1}: process ${m.wall.toFixed(2)} s, poll ${row.pollS.toFixed(2)} s = ${fmt(n / row.pollS)} keys/s, ${fmt(m.rssMiB)} MiB peak RSS, ${m.cpu.toFixed(2)} s CPU${ok ? '' : `  FAILED (${entry.failures.at(-1)})`}`,
-      );
-      if (!opt.keep) await fsp.rm(runDir, { recursive: true, force: true });
+      for (const b of r % 2 === 0 ? builds : [...builds].reverse()) {
+        const runDir = path.join(WORK, `listing-${r}`);
+        const m = await measure(b.node, [
+          ...profArgs(`listing-run${r + 1}${b.dist ? `-${b.name.replace(/^constellr-sync@/, '')}` : ''}`),
+          path.join(HERE, 'poll-only.mjs'), '--api-url', sim.url, '--mirror-dir', path.join(runDir, 'out'), '--state-dir', path.join(runDir, 'state'),
+          '--log-level', 'warn',
+        ], { env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, ...(b.dist ? { BENCH_DIST: b.dist } : {}) } });
+        let j = {};
+        try {
+          j = JSON.parse(m.stdout.trim().split('\n').at(-1));
+        } catch {}
+        const ok = m.code === 0 && j.listed === n && j.queued === n;
+        const row = { ...m, pollS: j.durationMs / 1000, load: load() };
+        if (ok) b.rec.runs.push(row);
+        else b.rec.failures.push(`exit ${m.code}, listed ${j.listed}, queued ${j.queued}: ${m.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+        console.error(
+          `  ${b.name} poll run ${r + 1}: process ${m.wall.toFixed(2)} s, poll ${row.pollS.toFixed(2)} s = ${fmt(n / row.pollS)} keys/s, ${fmt(m.rssMiB)} MiB peak RSS, ${m.cpu.toFixed(2)} s CPU, load ${row.load}${ok ? '' : `  FAILED (${b.rec.failures.at(-1)})`}`,
+        );
+        if (!opt.keep) await fsp.rm(runDir, { recursive: true, force: true });
+      }
     }
   } finally {
     await sim.stop();
@@ -636,17 +641,22 @@ function incrementalTable(entry) {
 
 function listingTable(entry) {
   const n = SC.listing.count;
-  if (!entry.runs.length) return `### ${entry.label}\n\nfailed: ${entry.failures.join('; ')}`;
-  const s = (f) => summary(entry.runs.map(f));
-  return [
+  const builds = [['constellr-sync', entry], ...Object.entries(entry.others ?? {})];
+  const lines = [
     `### ${entry.label}`,
     '',
     `One \`pollOnce\` (bench/poll-only.mjs) with the production runtime, page size 1000. Load average before ${entry.loadBefore}, after ${entry.loadAfter}.`,
     '',
-    '| process wall s | poll s | keys/s (poll) | peak RSS MiB | CPU s | runs |',
-    '|---|---|---|---|---|---|',
-    `| ${fmtS(s((m) => m.wall))} | ${fmtS(s((m) => m.pollS))} | ${fmtS(s((m) => n / m.pollS))} | ${fmtS(s((m) => m.rssMiB), 1)} | ${fmtS(s((m) => m.cpu))} | ${entry.runs.length}/${entry.runs.length + entry.failures.length} |`,
-  ].join('\n');
+    '| build | process wall s | poll s | keys/s (poll) | peak RSS MiB | CPU s | runs |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const [name, b] of builds) {
+    const s = (f) => summary(b.runs.map(f));
+    if (b.runs.length) lines.push(`| ${name} | ${fmtS(s((m) => m.wall))} | ${fmtS(s((m) => m.pollS))} | ${fmtS(s((m) => n / m.pollS))} | ${fmtS(s((m) => m.rssMiB), 1)} | ${fmtS(s((m) => m.cpu))} | ${b.runs.length}/${b.runs.length + b.failures.length} |`);
+    else lines.push(`| ${name} | failed | | | | | 0/${b.failures.length} |`);
+  }
+  for (const [name, b] of builds) for (const f of b.failures) lines.push('', `- ${name} failed: ${f}`);
+  return lines.join('\n');
 }
 
 function targets() {

@@ -37,6 +37,24 @@ import type {
 
 export { newLeaseToken };
 
+/**
+ * Rows per upsert statement: a held group of 5,000 keys goes in as 5 statements, so each JSON text
+ * stays under V8's large-object size (~70 bytes a key) and is freed by a scavenge.
+ */
+const STATEMENT_ROWS = 1000;
+
+/** Items [from, to) as sql/upsert-listing.ts insertPage reads them: one JSON array of [key, lm, size, etag, loc]. */
+export function sqlitePageRows(items: readonly RemoteAsset[], from: number, to: number): string {
+  return JSON.stringify(items.slice(from, to).map((it) => [it.key, it.lastModifiedMs, sizeColumn(it.size), it.etag ?? null, it.locator ?? null]));
+}
+
+/** The page's locators as relocatePage reads them ([key, loc], the last one of a key listed twice), or null: none. */
+function sqliteLocatedRows(items: readonly RemoteAsset[]): string | null {
+  let byKey: Map<string, string> | null = null;
+  for (const it of items) if (it.locator) (byKey ??= new Map()).set(it.key, it.locator);
+  return byKey === null ? null : JSON.stringify([...byKey]);
+}
+
 export interface SqliteStoreOptions extends OpenOptions {
   maxAttempts: number;
   /** Notification sinks configured: completed downloads and recordEvent() write one outbox row per sink. */
@@ -128,21 +146,26 @@ export class SqliteStore extends SqlStore implements StateStore {
 
   async upsertPage(items: readonly RemoteAsset[], now: number): Promise<UpsertResult> {
     const l = this.q.listing;
-    const [upsert, undelete, anyDeleted, relocate] = [this.#st(l.insertOne), this.#st(l.undelete), this.#st(l.anyDeleted), this.#st(l.relocateOne)];
     const result: UpsertResult = { inserted: 0, changed: 0, unchanged: 0 };
     this.#listed(items.length);
-    const tx = this.db.transaction(() => {
-      if (items.length > 0 && anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
-      for (const it of items) {
-        const row = upsert.get({ key: it.key, lm: it.lastModifiedMs, size: sizeColumn(it.size), etag: it.etag, loc: it.locator ?? null, now }) as { revision: number } | undefined;
-        if (!row) {
-          result.unchanged++;
-          if (it.locator) relocate.run({ key: it.key, loc: it.locator });
-        } else if (row.revision === 0) result.inserted++;
-        else result.changed++;
-      }
-    });
-    tx.immediate();
+    if (items.length === 0) return result;
+    const [upsert, undelete, anyDeleted] = [this.#st(l.insertPage), this.#st(l.undelete), this.#st(l.anyDeleted)];
+    const located = sqliteLocatedRows(items);
+    let written = 0;
+    this.db
+      .transaction(() => {
+        if (anyDeleted.get() !== undefined) undelete.run({ keys: JSON.stringify(items.map((i) => i.key)), now });
+        for (let i = 0; i < items.length; i += STATEMENT_ROWS) {
+          const revisions = upsert.pluck().all({ rows: sqlitePageRows(items, i, i + STATEMENT_ROWS), now }) as number[];
+          written += revisions.length;
+          for (const rev of revisions) if (rev === 0) result.inserted++;
+        }
+        // A new locator of an unchanged version; the rows just written hold theirs already.
+        if (located !== null) this.#st(l.relocatePage).run({ rows: located });
+      })
+      .immediate();
+    result.changed = written - result.inserted;
+    result.unchanged = items.length - written;
     return result;
   }
 

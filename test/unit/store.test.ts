@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SyncError } from '../../src/errors.js';
 import type { RemoteAsset } from '../../src/api/wire.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { sqliteDialect, toSqlite } from '../../src/store/sql/dialect.js';
+import { upsertListingSql } from '../../src/store/sql/upsert-listing.js';
 import { STATE_FILE, MIGRATIONS_DIR, loadMigrations, openSqlite } from '../../src/store/sqlite.js';
 import { tempDirs, type TempDirs } from '../helpers/harness.js';
 
@@ -65,6 +67,39 @@ describe('upsertPage', () => {
       const job = await store.getJob('a');
       expect(job).toMatchObject({ state: 'queued', attempts: 0, errorClass: null, errorMessage: null, remoteModifiedMs: changed.lastModifiedMs, remoteSize: changed.size, runAt: T + 2_000_000 });
     }
+  });
+
+  it('a page larger than one statement: every key counted once, a key listed twice is upserted twice in page order', async () => {
+    // 2,500 keys go in as several statements (sqlite-store.ts STATEMENT_ROWS); the same results as
+    // one statement per key gave: a key repeated in a page sees its first row.
+    const known = Array.from({ length: 1200 }, (_, i) => asset(`k${String(i).padStart(5, '0')}`));
+    await store.upsertPage(known, T);
+    const page = Array.from({ length: 2500 }, (_, i) => asset(`k${String(i).padStart(5, '0')}`, i % 100 === 0 ? T + 1000 : T));
+    // 'k01500' (new) again, changed, past a statement's end; 'k00001' (known, unchanged) again, unchanged
+    page.push(asset('k01500', T + 5000), asset('k00001'));
+    const r = await store.upsertPage(page, T + 10);
+    expect(r).toEqual({ inserted: 1300, changed: 12 + 1, unchanged: 1200 - 12 + 1 });
+    expect(await store.getJob('k01500')).toMatchObject({ remoteModifiedMs: T + 5000, revision: 1, state: 'queued' });
+    expect(await store.getJob('k00100')).toMatchObject({ remoteModifiedMs: T + 1000, revision: 1 });
+    expect(await store.getJob('k00001')).toMatchObject({ remoteModifiedMs: T, revision: 0 });
+    expect((await store.counts()).queued).toBe(2500);
+  });
+
+  it('a new locator of an unchanged version replaces the old one; a key listed twice keeps its last', async () => {
+    const loc = (k: string, v: string) => JSON.stringify({ h: `https://x.example/${k}?v=${v}`, x: 1 });
+    const locOf = (k: string) => (store.db.prepare('SELECT locator FROM jobs WHERE key = ?').get(k) as { locator: string | null }).locator;
+    await store.upsertPage([{ ...asset('a'), locator: loc('a', '1') }, { ...asset('b'), locator: loc('b', '1') }, asset('c')], T);
+    const r = await store.upsertPage([{ ...asset('a'), locator: loc('a', '2') }, asset('b'), { ...asset('c'), locator: loc('c', '2') }, { ...asset('a'), locator: loc('a', '3') }], T + 10);
+    expect(r).toEqual({ inserted: 0, changed: 0, unchanged: 4 });
+    expect([locOf('a'), locOf('b'), locOf('c')]).toEqual([loc('a', '3'), loc('b', '1'), loc('c', '2')]);
+  });
+
+  it('the page statements look jobs up by key, whatever the number of queued jobs', () => {
+    const q = upsertListingSql(sqliteDialect);
+    const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${toSqlite(sql)}`).all({ rows: '[]', now: T }) as { detail: string }[]).map((r) => r.detail);
+    // one key lookup per listed row, never a walk of the queued jobs per row
+    expect(plan(q.relocatePage)).toEqual(['SCAN r VIRTUAL TABLE INDEX 1:', 'SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (key=?)']);
+    expect(plan(q.insertPage)).toEqual(['SCAN r VIRTUAL TABLE INDEX 1:']);
   });
 
   it('is one transaction per page', async () => {
