@@ -6,7 +6,8 @@ import pg from 'pg';
 export const TEST_DATABASE_URL = process.env.CONSTELLR_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export async function postgresAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 3000 });
+  // generous: in CI an unreachable server fails the whole file, and a loaded machine can be slow to fork a backend
+  const c = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 15_000 });
   try {
     await c.connect();
     await c.query('SELECT 1');
