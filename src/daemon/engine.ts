@@ -161,7 +161,7 @@ export class Engine {
     this.bandwidth = o.bandwidth ?? new BandwidthLimiter({ timetable: cfg.sync.bandwidth, timeZone: cfg.sync.timezone, clock: rt.clock });
     // The claimers (worker loops, the claim window, the lease sweep) also wait out a database out of reach.
     const claimersPausedBy = (e: unknown, context: string) => pausedBy(e, context) || this.storeOutage.handle(e, context);
-    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, { ...poolOptionsOf(cfg, rt.owner, o), pausedBy: claimersPausedBy });
+    this.pool = new WorkerPool(this.#workerContext(o.events ?? {}), this.gate, { ...poolOptionsOf(cfg, rt.owner, o), pausedBy: claimersPausedBy, mirrorShared: rt.store.backend === 'postgres' });
     const { catalog } = this;
     const wake = () => this.pool.wake();
     const onAuthRejected = (e: SyncError) => this.auth.rejected(e);

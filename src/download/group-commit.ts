@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../lib/logger.js';
 import { crashPoint } from '../lib/crash-point.js';
 import { placeGroup, syncGroup, type GroupFile } from './place.js';
+import { folderRemovals } from '../mirror/layout.js';
 import type { Placed } from './place.js';
 import type { CompleteInput, PlacedOutcome, WorkerStore } from '../store/types.js';
 
@@ -26,6 +27,12 @@ export interface CommitBatchOptions {
   busy?: () => number;
   /** A batch did not commit (its files report the error too): the pool hears of a full state disk. */
   onFailed?: (e: unknown) => void;
+  /**
+   * Keep folders' handles open between batches (FolderHandles). Only when no other process removes
+   * and re-creates the mirror's folders: not with PostgreSQL, where replicas share the mirror and one's
+   * reconcile may remove a folder another then re-creates, so a kept handle would fsync the old one.
+   */
+  keepFolderHandles?: boolean;
 }
 
 /** A file ready to commit: its job's id and lease token, the file, and what its row records. */
@@ -59,12 +66,13 @@ export class CommitBatcher {
   #open: Pending[] = [];
   #timer: NodeJS.Timeout | null = null;
   #checked = { folders: new Set<string>(), since: 0 };
-  readonly #handles = new FolderHandles();
+  readonly #handles: FolderHandles | null;
   /** Batches committed and files in them (bench and tests read these). */
   readonly stats = { batches: 0, files: 0 };
 
   constructor(o: CommitBatchOptions) {
     this.#o = o;
+    this.#handles = o.keepFolderHandles ? new FolderHandles() : null;
   }
 
   /** Commit this file with the next batch; resolves once the batch is durable (or rejects with this file's error). */
@@ -91,7 +99,7 @@ export class CommitBatcher {
     const now = Date.now();
     if (now - this.#checked.since > FOLDER_CHECK_MS) {
       this.#checked = { folders: new Set(), since: now };
-      this.#handles.renew();
+      this.#handles?.renew();
     }
     return this.#checked.folders;
   }
@@ -110,7 +118,7 @@ export class CommitBatcher {
         async (held) => {
           const ids = new Set(held);
           const files = ready.filter((p) => ids.has(p.req.id));
-          const placed = await placeGroup(this.#o.root, files.map((p) => p.req), this.#checkedFolders(), (d, created) => this.#handles.sync(d, created));
+          const placed = await placeGroup(this.#o.root, files.map((p) => p.req), this.#checkedFolders(), this.#handles?.syncDir);
           for (const [i, r] of placed.entries()) {
             if (r instanceof Error) failedBy.set(files[i]!.req.id, r);
             else placedBy.set(files[i]!.req.id, r);
@@ -143,7 +151,9 @@ export class CommitBatcher {
  * (FOLDER_CHECK_MS): a folder's fsync is then one operation instead of open, fsync and close (batches
  * of 2-5 files fsynced one or two folders each, ~1.4 extra operations per file). A handle is opened
  * by path, so it is the folder the batch renamed into as long as nobody replaced that folder within
- * the second: the same trust as the checks (a replaced folder is found by the next second's).
+ * the second: the same trust as the checks (a replaced folder is found by the next second's). This
+ * process's own folder removals (reconcile, mirror/layout.ts) drop every handle; other processes'
+ * are why the pool keeps handles only with SQLite (CommitBatchOptions.keepFolderHandles).
  * A failed fsync forgets its handle (the batch fails as before).
  */
 type Handle = { fh: Promise<FileHandle>; users: number; stale: boolean };
@@ -152,9 +162,15 @@ class FolderHandles {
   #open = new Map<string, Handle>();
   /** Closes them all a second after the first was opened, also when no batch comes to renew them. */
   #timer: NodeJS.Timeout | null = null;
+  /** folderRemovals() when the handles were last renewed. */
+  #removals = folderRemovals();
+
+  /** placeGroup's syncDir. */
+  readonly syncDir = (dir: string, created: boolean): Promise<void> => this.sync(dir, created);
 
   /** fsync `dir`; `created`: made by this batch, so a handle opened before is of another folder. */
   async sync(dir: string, created: boolean): Promise<void> {
+    if (folderRemovals() !== this.#removals) this.renew();
     let h = this.#open.get(dir);
     if (h && created) {
       this.#forget(dir, h);
@@ -186,6 +202,7 @@ class FolderHandles {
 
   /** Forget every handle: closed now, or by its last user. */
   renew(): void {
+    this.#removals = folderRemovals();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     for (const [dir, h] of this.#open) this.#forget(dir, h);

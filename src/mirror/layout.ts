@@ -168,12 +168,23 @@ export async function moveToTrash(root: string, relPath: string, now: number): P
   return dest;
 }
 
+let folderRemovalCount = 0;
+
+/**
+ * How many times this process started removing empty folders: a holder of open folder handles
+ * (download/group-commit.ts) drops them when this moves, since a path may then name another folder.
+ */
+export function folderRemovals(): number {
+  return folderRemovalCount;
+}
+
 /**
  * After a file's removal: its folder, and each parent up to (not including) the mirror root, goes
  * when it is empty; the first folder that is not empty (or is not a plain folder) stops the walk.
  * Never a symlink, never outside the mirror; a folder someone fills meanwhile stays (ENOTEMPTY).
  */
 export async function removeEmptyFolders(root: string, relPath: string): Promise<number> {
+  folderRemovalCount++;
   const segments = relPath.split('/').filter((s) => s !== '');
   let removed = 0;
   for (let n = segments.length - 1; n > 0; n--) {

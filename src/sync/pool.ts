@@ -26,6 +26,8 @@ export interface PoolOptions {
   shouldStopClaiming?: () => boolean;
   /** An error that is a pause (a full state disk): the handler closed the gate; true means not to log it. */
   pausedBy?: (e: unknown, context: string) => boolean;
+  /** Other processes write the mirror too (replicas on PostgreSQL): no folder handles kept (group-commit.ts). */
+  mirrorShared?: boolean;
 }
 
 export interface PoolStats {
@@ -69,7 +71,7 @@ export class WorkerPool {
     this.#log = ctx.logger;
     // Each job in flight listens to the shutdown signal (sync/worker.ts): as many as the concurrency.
     setMaxListeners(0, this.#shutdown.signal);
-    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active, onFailed: (e) => void o.pausedBy?.(e, 'group commit') });
+    this.commits = new CommitBatcher({ store: ctx.store, root: ctx.root, logger: ctx.logger, leaseMs: () => ctx.settings.leaseMs, busy: () => this.#active, keepFolderHandles: o.mirrorShared !== true, onFailed: (e) => void o.pausedBy?.(e, 'group commit') });
     this.claims = new ClaimWindow({
       store: ctx.store,
       logger: ctx.logger,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import { resolveKey } from '../../src/mirror/paths.js';
+import { removeEmptyFolders } from '../../src/mirror/layout.js';
 import { stagingDir, stagingPaths } from '../../src/download/staging.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { ClaimedJob } from '../../src/store/types.js';
@@ -103,25 +104,42 @@ describe('CommitBatcher', () => {
     for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
   });
 
-  it('a folder is opened once for the fsyncs of the batches of a second, not once per batch', async () => {
-    const keys = ['h/one', 'h/two', 'h/three', 'h/four'];
-    const { root, store, jobs, request } = await setup(keys);
-    await fsp.mkdir(path.join(root, 'h'), { recursive: true });
-    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2 });
-    const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
-    const open = vi.spyOn(fsp, 'open');
-    let opened: unknown[] = [];
-    try {
-      await Promise.all(reqs.slice(0, 2).map((r) => batcher.commit(r)));
-      await Promise.all(reqs.slice(2).map((r) => batcher.commit(r)));
-      opened = open.mock.calls.map(([p]) => p);
-    } finally {
-      open.mockRestore();
-    }
-    expect(batcher.stats).toEqual({ batches: 2, files: 4 });
-    expect(opened.filter((p) => p === path.join(root, 'h'))).toHaveLength(1); // two fsyncs, one open
-    for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
-  });
+  // keep: CommitBatchOptions.keepFolderHandles; between: what happens between the two batches.
+  const handleCases = [
+    { name: 'kept (SQLite): opened once for the two batches', keep: true, between: async (_root: string) => {}, opens: 1 },
+    { name: 'not kept (a mirror shared with other processes): opened per batch', keep: false, between: async (_root: string) => {}, opens: 2 },
+    {
+      name: 'kept, but this process removed an empty folder in between: opened again (the path may name another folder now)',
+      keep: true,
+      between: async (root: string) => {
+        await fsp.mkdir(path.join(root, 'gone'), { recursive: true });
+        expect(await removeEmptyFolders(root, 'gone/file')).toBe(1);
+      },
+      opens: 2,
+    },
+  ];
+  for (const c of handleCases) {
+    it(`a folder's handle for the fsyncs of the batches of a second: ${c.name}`, async () => {
+      const keys = ['h/one', 'h/two', 'h/three', 'h/four'];
+      const { root, store, jobs, request } = await setup(keys);
+      await fsp.mkdir(path.join(root, 'h'), { recursive: true });
+      const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2, keepFolderHandles: c.keep });
+      const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
+      const open = vi.spyOn(fsp, 'open');
+      let opened: unknown[] = [];
+      try {
+        await Promise.all(reqs.slice(0, 2).map((r) => batcher.commit(r)));
+        await c.between(root);
+        await Promise.all(reqs.slice(2).map((r) => batcher.commit(r)));
+        opened = open.mock.calls.map(([p]) => p);
+      } finally {
+        open.mockRestore();
+      }
+      expect(batcher.stats).toEqual({ batches: 2, files: 4 });
+      expect(opened.filter((p) => p === path.join(root, 'h'))).toHaveLength(c.opens); // two fsyncs
+      for (const k of keys) expect(await fsp.readFile(path.join(root, k), 'utf8')).toBe(k);
+    });
+  }
 
   it('the folders on a path are checked once for the batches of a second, not once per file', async () => {
     const keys = ['f/g/one', 'f/g/two', 'f/g/three', 'f/g/four'];
