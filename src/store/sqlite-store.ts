@@ -12,9 +12,10 @@
 import type { Statement, Transaction } from 'better-sqlite3';
 import type { RemoteAsset } from '../api/wire.js';
 import type { ClaimOrder } from '../config/schema.js';
+import type { ListedSize } from '../lib/size.js';
 import { IDLE_CACHE_KIB, openSqlite, type SqliteDb, type OpenOptions } from './sqlite.js';
 import { newLeaseToken } from './migrations.js';
-import { rowToClaimed, sizeColumn, type ClaimedRow } from './rows.js';
+import { rowToClaimed, sizeColumn, sizeOfColumn, type ClaimedRow } from './rows.js';
 import { SqlStore, delayMs, type SqlExec } from './sql-store.js';
 import { sqliteDialect, tableRowParams, toSqlite, type Params, type TableParam } from './sql/dialect.js';
 import { CLAIM_INDEX, DROP_CLAIM_INDEXES, claimIndexDdl, claimJobsSql, claimOneSql, claimPickSql, claimedInOrder } from './sql/claim-jobs.js';
@@ -329,12 +330,12 @@ export class SqliteStore extends SqlStore implements StateStore {
     const token = newLeaseToken();
     const params = { owner: opts.owner, token, leaseMs: delayMs(opts.leaseMs), now: opts.now, max: this.maxAttempts };
     // One write transaction (one WAL commit) for the claim and every reservation of the window. The
-    // jobs are taken one row at a time in the pick's order (claimOneSql); the first opts.start are
-    // started at once, in the same UPDATE.
+    // picked jobs are put in the order workers take them (claimedInOrder: the pick walks the listing
+    // order during a long first listing) and taken one row at a time in it (claimOneSql); the first
+    // opts.start, which workers take at once, are started in the same UPDATE.
     return this.#tx((): ClaimedJob[] => {
-      const picked = pick.all({ n, now: opts.now, max: this.maxAttempts }) as { id: number; expired: number }[];
-      const rows = picked.map((p, i) => ({ ...(claim.get({ ...params, id: p.id, started: i < opts.start ? opts.now : null }) as ClaimedRow), lease_expired: p.expired }));
-      const jobs = claimedInOrder(rows.map(rowToClaimed), opts.order);
+      const picked = claimedInOrder((pick.all({ n, now: opts.now, max: this.maxAttempts }) as PickedRow[]).map(pickedJob), opts.order);
+      const jobs = picked.map((p, i) => rowToClaimed({ ...(claim.get({ ...params, id: p.id, started: i < opts.start ? opts.now : null }) as ClaimedRow), lease_expired: p.expired }));
       for (const job of jobs) {
         const p = paths(job);
         if (!p || held.get({ fold: p.pathFold, id: job.id }) !== undefined) continue;
@@ -386,4 +387,17 @@ export class SqliteStore extends SqlStore implements StateStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+/** A row of a claim window's pick (claimPickSql): what claimedInOrder sorts by. */
+interface PickedRow {
+  id: number;
+  key: string;
+  remote_modified_ms: number;
+  remote_size: number;
+  expired: number;
+}
+
+function pickedJob(r: PickedRow): { id: number; key: string; remoteModifiedMs: number; remoteSize: ListedSize; expired: number } {
+  return { id: r.id, key: r.key, remoteModifiedMs: Number(r.remote_modified_ms), remoteSize: sizeOfColumn(r.remote_size), expired: r.expired };
 }

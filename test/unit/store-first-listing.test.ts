@@ -89,6 +89,17 @@ describe('a long first listing builds the claim-order index at its end', () => {
     expect(indexes(store)).toEqual(['jobs_queued_newest', 'jobs_queued_run_at', 'jobs_queued_smallest', 'jobs_state']);
   });
 
+  it("a claim window in listing order starts the jobs it hands out first in the configured order, not the first listed", async () => {
+    await store.startPoll(T);
+    await store.upsertPage(page(0, 6), T);
+    expect(indexes(store)).toEqual(['jobs_queued_run_at']); // listing order: k0, k1, k2 are picked
+    const jobs = await store.claimWindow(3, { owner: 'w', leaseMs: 60_000, now: T + 60_000, order: 'newest-first', start: 1 }, () => null);
+    expect(jobs.map((j) => j.key)).toEqual(newestFirst([0, 1, 2])); // k1, k2, k0
+    const started = store.db.prepare('SELECT key FROM jobs WHERE started_at IS NOT NULL').pluck().all();
+    expect(started).toEqual([jobs[0]!.key]); // the one a worker takes at once; the others wait unstarted
+    await store.finishPoll(T + 9000, T + 1);
+  });
+
   it('the page cache is 8 MiB between polls, 4 MiB in a first listing and 16 MiB in a later poll', async () => {
     const cacheKib = () => -(store.db.pragma('cache_size', { simple: true }) as number);
     expect(cacheKib()).toBe(8192);

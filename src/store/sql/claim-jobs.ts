@@ -124,7 +124,7 @@ export function claimPickSql(d: Dialect, order: ClaimOrder | 'listed'): string {
   const orderBy = order === 'listed' ? 'run_at, id' : ORDER_SQL[order];
   return `
     WITH ${candidatesSql(d, order)}
-    SELECT id, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n`;
+    SELECT id, key, remote_modified_ms, remote_size, expired FROM (SELECT * FROM due UNION ALL SELECT * FROM lapsed) u ORDER BY ${orderBy} LIMIT @n`;
 }
 
 export function claimOneSql(d: Dialect): string {
