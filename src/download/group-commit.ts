@@ -33,6 +33,8 @@ export interface CommitBatchOptions {
    * reconcile may remove a folder another then re-creates, so a kept handle would fsync the old one.
    */
   keepFolderHandles?: boolean;
+  /** How long folder checks and kept handles are shared by the batches that follow (FOLDER_CHECK_MS). */
+  folderCheckMs?: number;
 }
 
 /** A file ready to commit: its job's id and lease token, the file, and what its row records. */
@@ -72,7 +74,7 @@ export class CommitBatcher {
 
   constructor(o: CommitBatchOptions) {
     this.#o = o;
-    this.#handles = o.keepFolderHandles ? new FolderHandles() : null;
+    this.#handles = o.keepFolderHandles ? new FolderHandles(o.folderCheckMs ?? FOLDER_CHECK_MS) : null;
   }
 
   /** Commit this file with the next batch; resolves once the batch is durable (or rejects with this file's error). */
@@ -97,7 +99,7 @@ export class CommitBatcher {
   /** The folders recent batches made sure of; forgotten every FOLDER_CHECK_MS, with their open handles. */
   #checkedFolders(): Set<string> {
     const now = Date.now();
-    if (now - this.#checked.since > FOLDER_CHECK_MS) {
+    if (now - this.#checked.since > (this.#o.folderCheckMs ?? FOLDER_CHECK_MS)) {
       this.#checked = { folders: new Set(), since: now };
       this.#handles?.renew();
     }
@@ -165,6 +167,8 @@ class FolderHandles {
   /** folderRemovals() when the handles were last renewed. */
   #removals = folderRemovals();
 
+  constructor(readonly keepMs: number) {}
+
   /** placeGroup's syncDir. */
   readonly syncDir = (dir: string, created: boolean): Promise<void> => this.sync(dir, created);
 
@@ -179,7 +183,7 @@ class FolderHandles {
     if (!h) {
       h = { fh: fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY), users: 0, stale: false };
       this.#open.set(dir, h);
-      this.#timer ??= setTimeout(() => this.renew(), FOLDER_CHECK_MS).unref();
+      this.#timer ??= setTimeout(() => this.renew(), this.keepMs).unref();
     }
     h.users++;
     try {

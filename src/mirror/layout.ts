@@ -171,7 +171,7 @@ export async function moveToTrash(root: string, relPath: string, now: number): P
 let folderRemovalCount = 0;
 
 /**
- * How many times this process started removing empty folders: a holder of open folder handles
+ * Moves when this process starts removing empty folders and after each folder it removed: a holder of open folder handles
  * (download/group-commit.ts) drops them when this moves, since a path may then name another folder.
  */
 export function folderRemovals(): number {
@@ -198,6 +198,7 @@ export async function removeEmptyFolders(root: string, relPath: string): Promise
     try {
       await fsp.rmdir(dir);
       removed++;
+      folderRemovalCount++;
     } catch {
       break;
     }

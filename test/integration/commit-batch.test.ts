@@ -123,7 +123,7 @@ describe('CommitBatcher', () => {
       const keys = ['h/one', 'h/two', 'h/three', 'h/four'];
       const { root, store, jobs, request } = await setup(keys);
       await fsp.mkdir(path.join(root, 'h'), { recursive: true });
-      const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2, keepFolderHandles: c.keep });
+      const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2, keepFolderHandles: c.keep, folderCheckMs: 60_000 });
       const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
       const open = vi.spyOn(fsp, 'open');
       let opened: unknown[] = [];
@@ -145,7 +145,7 @@ describe('CommitBatcher', () => {
     const keys = ['f/g/one', 'f/g/two', 'f/g/three', 'f/g/four'];
     const { root, store, jobs, request } = await setup(keys);
     await fsp.mkdir(path.join(root, 'f/g'), { recursive: true });
-    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2 });
+    const batcher = new CommitBatcher({ store, root, logger: createLogger({ level: 'silent' }), leaseMs: () => 60_000, busy: () => 2, folderCheckMs: 60_000 });
     const reqs = await Promise.all(keys.map((k) => request(jobs[k]!)));
     const lstat = vi.spyOn(fsp, 'lstat');
     let looked: unknown[] = [];
