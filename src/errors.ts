@@ -332,14 +332,37 @@ const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 // cannot_connect_now); serialization_failure and deadlock_detected.
 const PG_CODES = { '53100': 'SYNC_STORE_DISK_FULL', ...Object.fromEntries(['53000', '53200', '53300', '57P01', '57P02', '57P03'].map((c) => [c, 'SYNC_STORE_UNAVAILABLE'])), '40001': 'SYNC_STORE_CONFLICT', '40P01': 'SYNC_STORE_CONFLICT' } as Record<string, ErrorCode>;
 // SQLite: another connection (a `status`, a backup, `sqlite3` in a shell) holds the lock past busy_timeout,
-// with its extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE…): passes with time, as 40001 does.
+// with its extended codes (SQLITE_BUSY_SNAPSHOT…): passes with time, as 40001 does. Not SQLITE_LOCKED:
+// without shared cache (better-sqlite3 has none) it is this connection's own conflict (a DDL while one of
+// its statements is active), a bug that waiting does not fix.
 const storeCodeOf = (code: string): ErrorCode | undefined =>
-  PG_CODES[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? 'SYNC_STORE_UNAVAILABLE' : /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code) ? 'SYNC_STORE_CONFLICT' : undefined);
+  PG_CODES[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? 'SYNC_STORE_UNAVAILABLE' : /^SQLITE_BUSY(_|$)/.test(code) ? 'SYNC_STORE_CONFLICT' : undefined);
+
+// The store's driver got no answer: the socket's errno (ENOENT: a Unix socket whose server is not
+// running), or pg's words for a connection lost or never made. ENOTFOUND too, deliberately: once the
+// store was opened the host did resolve, so it is a DNS blip (and at start, a container or service
+// name not registered yet); a mistyped host is then exit 6 with `host not found`, restarted by systemd
+// with that line in the journal each time, rather than a DNS hiccup taken for a bug (exit 2, no restart).
+// Anything else without a SQLSTATE (a missing password, an SSL mismatch, a value pg cannot serialize, a
+// pool used after end) is ours: internal, with its stack.
+const STORE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
+const STORE_LOST_MESSAGES = new Set([
+  'Connection terminated unexpectedly', // the server closed the socket (a restart, a killed backend)
+  'Connection terminated due to connection timeout', // the pool's connectionTimeoutMillis
+  'timeout expired', // the client's connectionTimeoutMillis
+  'timeout exceeded when trying to connect', // every pooled connection busy (hung) that long
+  'Client has encountered a connection error and is not queryable',
+]);
+function storeUnreachable(err: { code?: unknown; message?: unknown; syscall?: unknown } | null): boolean {
+  if (typeof err?.code === 'string') return STORE_SOCKET_CODES.has(err.code) || (err.code === 'ENOENT' && err.syscall === 'connect');
+  return typeof err?.message === 'string' && STORE_LOST_MESSAGES.has(err.message);
+}
 
 /**
  * An error of the state store's own connection or statements, tagged at the store's boundary
  * (postgres-store.ts): the database's, whatever its code. classifyError reads its cause's SQLSTATE;
- * a socket error (ECONNREFUSED, ECONNRESET…) or a connection dropped without one is store_unavailable.
+ * a socket error (ECONNREFUSED, ECONNRESET…) or a connection pg says it lost is store_unavailable,
+ * anything else without a SQLSTATE internal.
  */
 export class StoreFault extends Error {
   constructor(backend: string, cause: unknown) {
@@ -371,7 +394,7 @@ export function errorFromStatus(
 export function classifyError(e: unknown, context = 'request', stateDir?: string): SyncError {
   if (e instanceof SyncError) return e;
   const store = e instanceof StoreFault;
-  const err = (store ? e.cause : e) as { code?: unknown; name?: unknown; message?: unknown; path?: unknown; severity?: unknown } | null;
+  const err = (store ? e.cause : e) as { code?: unknown; name?: unknown; message?: unknown; path?: unknown; severity?: unknown; syscall?: unknown } | null;
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : String(e);
   const inState = stateDir !== undefined && typeof err?.path === 'string' && !path.relative(stateDir, err.path).startsWith('..');
@@ -384,8 +407,10 @@ export function classifyError(e: unknown, context = 'request', stateDir?: string
   if (db && code?.startsWith('SQLITE_')) return new SyncError(`${context}: the SQLite state is locked by another connection (${code}: ${message})`, { code: db, cause: e });
   if (db) return new SyncError(`${context}: PostgreSQL SQLSTATE ${code}: ${message}`, { code: db, cause: e });
   // No answer from the server (a socket error, a connection dropped): the database is unreachable, not the API.
-  if (store && err?.severity === undefined && !code?.startsWith('SQLITE_'))
+  if (store && err?.severity === undefined && storeUnreachable(err))
     return new SyncError(`${context}: the state database cannot be reached (${e.message}${code ? `, ${code}` : ''})`, { code: 'SYNC_STORE_UNAVAILABLE', cause: e });
+  // Anything else the store's driver threw is a bug or a setting (never the API's network).
+  if (store) return new SyncError(`${context}: ${e.message}`, { code: 'SYNC_INTERNAL', cause: e });
   const network = code === undefined ? undefined : NETWORK_CODES[code];
   if (network) return new SyncError(`${context}: ${code} ${message}`, { code: network, cause: e });
   if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR')

@@ -25,6 +25,9 @@ describe('a StoreFault at the top level', () => {
   it('leaves a bug a bug: an SQL error, or anything not the store\'s, is not turned into a line', () => {
     expect(storeFaultError(new StoreFault('PostgreSQL', pgError('23505')))).toBeNull();
     expect(storeFaultError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeNull();
+    // The driver's own errors that are not a lost connection: a missing password, an SSL mismatch, a pool used after end.
+    for (const m of ['SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string', 'The server does not support SSL connections', 'Cannot use a pool after calling end on the pool'])
+      expect(storeFaultError(new StoreFault('PostgreSQL', new Error(m))), m).toBeNull();
     // Its disk full is explained too (exit 1, the state_full message), not a stack trace.
     expect(storeFaultError(new StoreFault('PostgreSQL', pgError('53100')))?.code).toBe('SYNC_STORE_DISK_FULL');
   });

@@ -208,6 +208,35 @@ describe('classification into the table', () => {
     if (code === 'ECONNREFUSED') expect([classifyError(sock(code, message)).errorClass, isUnreachable(classifyError(sock(code, message)))]).toEqual(['network', true]);
   });
 
+  it.each([
+    ['ENOENT', 'connect ENOENT /var/run/postgresql/.s.PGSQL.5432'], // a Unix socket whose server is not running
+    ['EHOSTUNREACH', 'connect EHOSTUNREACH 10.0.0.5:5432'],
+    ['EAI_AGAIN', 'getaddrinfo EAI_AGAIN db.internal'],
+    [undefined, 'Connection terminated due to connection timeout'],
+    [undefined, 'timeout expired'],
+    [undefined, 'Client has encountered a connection error and is not queryable'],
+  ])('also takes the PostgreSQL store\'s %s (%s) for store_unavailable', (code, message) => {
+    expect(classifyError(new StoreFault('PostgreSQL', sock(code, message)), 'poll').code).toBe('SYNC_STORE_UNAVAILABLE');
+  });
+
+  // Only a socket's errno or pg's words for a lost connection say the server did not answer: anything
+  // else without a SQLSTATE is a setting or a bug, and stays internal (exit 2 at open, a stack elsewhere).
+  it.each([
+    ['a missing password', new Error('SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string')],
+    ['an SSL mismatch', new Error('The server does not support SSL connections')],
+    ['a value pg cannot serialize', new TypeError('Cannot convert a BigInt value to a number')],
+    ['a pool used after end', new Error('Cannot use a pool after calling end on the pool')],
+    ['a client ended by us', new Error('Client was closed and is not queryable')],
+    ['a certificate refused', Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })],
+    ['a file error', Object.assign(new Error("ENOENT: no such file or directory, open '/etc/ssl/db.crt'"), { code: 'ENOENT', syscall: 'open' })],
+    ['an abort', Object.assign(new Error('This operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' })],
+  ])('leaves %s in the PostgreSQL store internal: not store_unavailable, not the API', (_what, cause) => {
+    const e = classifyError(new StoreFault('PostgreSQL', cause), 'claim');
+    expect([e.code, e.errorClass, isShared(e), isApiDown(e), isUnreachable(e), e.exitCode]).toEqual(['SYNC_INTERNAL', 'internal', false, false, false, EXIT.FAILURES]);
+    expect(e.message).toBe(`claim: PostgreSQL: ${cause.message}`);
+    expect(e.cause).toBeInstanceOf(StoreFault);
+  });
+
   it('classifies a tagged server answer by its SQLSTATE, as untagged', () => {
     const tagged = (c: string) => classifyError(new StoreFault('PostgreSQL', pgError(c)), 'claim');
     expect([tagged('53100').code, tagged('57P01').code, tagged('40P01').code, tagged('23505').code]).toEqual(['SYNC_STORE_DISK_FULL', 'SYNC_STORE_UNAVAILABLE', 'SYNC_STORE_CONFLICT', 'SYNC_INTERNAL']);
@@ -229,7 +258,7 @@ describe('classification into the table', () => {
     expect(classifyError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })).code).toBe('SYNC_STATE_DISK_FULL');
   });
 
-  it('takes the SQLite lock held by another connection (SQLITE_BUSY, SQLITE_LOCKED, extended codes) for store_conflict: retried, no attempt', async () => {
+  it('takes the SQLite lock held by another connection (SQLITE_BUSY and its extended codes) for store_conflict: retried, no attempt', async () => {
     const { default: Database } = await import('better-sqlite3');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'busy-'));
     const holder = new Database(path.join(dir, 's.db'));
@@ -249,7 +278,26 @@ describe('classification into the table', () => {
     expect([(thrown as { code?: unknown }).code, e.code, e.errorClass, e.retryable, isShared(e), isApiDown(e)]).toEqual(['SQLITE_BUSY', 'SYNC_STORE_CONFLICT', 'store_conflict', true, true, false]);
     expect(e.message).toBe('claim: the SQLite state is locked by another connection (SQLITE_BUSY: database is locked)');
     const of = (code: string) => classifyError(Object.assign(new Error('x'), { code }), 'claim').code;
-    expect(['SQLITE_LOCKED', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED_SHAREDCACHE', 'SQLITE_BUSYX', 'SQLITE_CONSTRAINT'].map(of)).toEqual(['SYNC_STORE_CONFLICT', 'SYNC_STORE_CONFLICT', 'SYNC_STORE_CONFLICT', 'SYNC_INTERNAL', 'SYNC_INTERNAL']);
+    expect(['SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY', 'SQLITE_BUSYX', 'SQLITE_CONSTRAINT'].map(of)).toEqual(['SYNC_STORE_CONFLICT', 'SYNC_STORE_CONFLICT', 'SYNC_INTERNAL', 'SYNC_INTERNAL']);
+  });
+
+  it('leaves SQLITE_LOCKED internal: without shared cache it is this connection\'s own conflict (a DDL under an active statement), a bug', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(':memory:');
+    let thrown: unknown;
+    db.unsafeMode(true); // what better-sqlite3 otherwise refuses itself: a statement while one iterates
+    try {
+      db.exec('CREATE TABLE t (x); CREATE INDEX i ON t (x); INSERT INTO t VALUES (1), (2)');
+      for (const _row of db.prepare('SELECT x FROM t').iterate()) db.exec('DROP INDEX i');
+    } catch (e) {
+      thrown = e;
+    } finally {
+      db.close();
+    }
+    const e = classifyError(thrown, 'claim');
+    expect([(thrown as { code?: unknown }).code, e.code, e.errorClass, isShared(e)]).toEqual(['SQLITE_LOCKED', 'SYNC_INTERNAL', 'internal', false]);
+    const of = (code: string) => classifyError(Object.assign(new Error('x'), { code }), 'claim').code;
+    expect(['SQLITE_LOCKED', 'SQLITE_LOCKED_SHAREDCACHE', 'SQLITE_LOCKED_VTAB'].map(of)).toEqual(['SYNC_INTERNAL', 'SYNC_INTERNAL', 'SYNC_INTERNAL']);
   });
 
   it('charges no attempt for a shared condition: a 429 and the state database, not a 5xx or a checksum', () => {
