@@ -328,8 +328,18 @@ describe.runIf(run)('the status page in chromium', () => {
       // what went wrong is named on the first screen, and the Problems section comes before the history
       const line = page.locator('#problem-line');
       expect(await line.textContent(), at).toBe('Problems: 1 failed, 1 gone (see Problems)');
-      expect((await line.boundingBox())!.y + (await line.boundingBox())!.height, `${at}: the problem line on the first screen`).toBeLessThanOrEqual(viewport.height);
-      expect((await page.locator('#problems').boundingBox())!.y, at).toBeLessThan((await page.locator('#history').boundingBox())!.y);
+      // Measured in one turn of the page's script: every refresh (2 s) replaces #problem-line with a
+      // new element, and a locator's boundingBox() that met the swap answered null (1-3 in 500 here).
+      const box = await page.evaluate(() => {
+        const rect = (id: string) => {
+          const r = document.getElementById(id)?.getBoundingClientRect();
+          return r ? { top: r.top, bottom: r.bottom, height: r.height } : null;
+        };
+        return { line: rect('problem-line'), problems: rect('problems'), history: rect('history') };
+      });
+      expect(box.line?.height, `${at}: the problem line is shown`).toBeGreaterThan(0);
+      expect(box.line!.bottom, `${at}: the problem line on the first screen`).toBeLessThanOrEqual(viewport.height);
+      expect(box.problems!.top, at).toBeLessThan(box.history!.top);
       // the header's time: UTC, 24-hour, like every other time on the page
       expect(await page.locator('#live').textContent(), at).toMatch(/^live · updated \d{2}:\d{2}:\d{2} UTC$/);
       // "Next retry" of the gone (and failed) rows: no time, certainly none in the past
