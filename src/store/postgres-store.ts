@@ -270,23 +270,40 @@ export class PostgresStore extends SqlStore implements StateStore {
 
   async claimWindow(n: number, opts: WindowOptions, paths: (job: ClaimedJob) => PathWant | null): Promise<ClaimedJob[]> {
     const params = { n, owner: opts.owner, token: newLeaseToken(), leaseMs: delayMs(opts.leaseMs), max: this.maxAttempts };
+    // One transaction of at most four statements, whatever the window's size: the claim, the marks
+    // of the jobs that start at once, the path locks, the reservations.
     return this.#tx(async (q) => {
       const jobs = claimedInOrder((await q<ClaimedRow>(this.claimSql(opts.order, false), params)).rows.map(rowToClaimed), opts.order);
-      for (const job of jobs.slice(0, opts.start)) await q(this.q.lease.markStarted, { id: job.id, token: job.leaseToken });
-      const wants = jobs.flatMap((job) => {
+      const starting = jobs.slice(0, opts.start);
+      if (starting.length > 0) await q(this.q.lease.markStartedMany, { ids: starting.map((j) => j.id), tokens: starting.map((j) => j.leaseToken) });
+      // The first job of each folded path (a later one would find it the holder); locked in one order,
+      // so two replicas' windows never wait for each other in a circle.
+      const byFold = new Map<string, { job: ClaimedJob; p: PathWant }>();
+      for (const job of jobs) {
         const p = paths(job);
-        return p ? [{ job, p }] : [];
-      });
-      // The path locks in one order, so two replicas' windows never wait for each other in a circle.
-      wants.sort((a, b) => (a.p.pathFold < b.p.pathFold ? -1 : a.p.pathFold > b.p.pathFold ? 1 : 0));
-      for (const { job, p } of wants) {
-        await q(this.q.paths.lock, { lock: `constellr-sync/path/${this.schema}/${p.pathFold}` });
-        if ((await q(this.q.paths.pathHolder, { fold: p.pathFold, id: job.id })).rows.length > 0) continue;
-        const u = await q(this.q.paths.reservePath, { path: p.mirrorPath, fold: p.pathFold, id: job.id, token: job.leaseToken });
-        if (u.rowCount === 1) job.reservedPath = p.mirrorPath;
+        if (p && !byFold.has(p.pathFold)) byFold.set(p.pathFold, { job, p });
       }
+      if (byFold.size === 0) return jobs;
+      const wants = [...byFold.values()].sort((a, b) => (a.p.pathFold < b.p.pathFold ? -1 : a.p.pathFold > b.p.pathFold ? 1 : 0));
+      await q(this.q.paths.lockMany, { locks: wants.map((w) => `constellr-sync/path/${this.schema}/${w.p.pathFold}`) });
+      const reserved = await q<{ id: string | number }>(this.q.paths.reserveMany, {
+        ids: wants.map((w) => w.job.id),
+        tokens: wants.map((w) => w.job.leaseToken),
+        paths: wants.map((w) => w.p.mirrorPath),
+        folds: wants.map((w) => w.p.pathFold),
+      });
+      const ids = new Set(reserved.rows.map((r) => Number(r.id)));
+      for (const w of wants) if (ids.has(w.job.id)) w.job.reservedPath = w.p.mirrorPath;
       return jobs;
     });
+  }
+
+  /** One statement and one commit for all of them (SqlStore's runs one per job). */
+  override async markStartedMany(jobs: readonly LeaseRef[], _now: number): Promise<number[]> {
+    if (jobs.length === 0) return [];
+    const r = await this.#q<{ id: string | number }>(this.q.lease.markStartedMany, { ids: jobs.map((j) => j.id), tokens: jobs.map((j) => j.token) });
+    const marked = new Set(r.rows.map((row) => Number(row.id)));
+    return jobs.filter((j) => marked.has(j.id)).map((j) => j.id);
   }
 
   // One statement (one row lock) at a time, as each job's own heartbeat and release would: a

@@ -148,12 +148,8 @@ export abstract class SqlStore {
     return n;
   }
 
-  /** One statement per job (PostgreSQL: one row lock at a time, as heartbeatMany); SQLite overrides it with one transaction. */
-  async markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]> {
-    const marked: number[] = [];
-    for (const j of jobs) if ((await this.x.run(this.q.lease.markStarted, { id: j.id, token: j.token, now })) === 1) marked.push(j.id);
-    return marked;
-  }
+  /** Many in one transaction: SQLite one prepared statement per job, PostgreSQL one statement. */
+  abstract markStartedMany(jobs: readonly LeaseRef[], now: number): Promise<number[]>;
 
   async heartbeat(id: number, token: string, leaseMs: number, now: number): Promise<boolean> {
     return (await this.x.run(this.q.lease.heartbeat, { id, token, leaseMs: delayMs(leaseMs), now })) === 1;

@@ -116,6 +116,23 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
     expect(await s.heartbeatMany([{ id: c!.id, token: c!.leaseToken }], 60_000, Date.now())).toEqual([]);
   });
 
+  it.skipIf(skip)('claimWindow: two jobs of one window on the same folded path: the first in claim order reserves it, the other finds it held', async () => {
+    backend = make();
+    const s = await open();
+    await s.upsertPage([asset('p'), asset('q'), asset('r')], Date.now());
+    // 'p' and 'r' fold onto 'x'; 'q' onto its own. PostgreSQL reserves the window in one statement.
+    const fold = (k: string) => (k === 'q' ? 'q' : 'x');
+    const jobs = await s.claimWindow(10, { ...opts(), start: 3 }, (j) => ({ mirrorPath: j.key.toUpperCase(), pathFold: fold(j.key) }));
+    expect(jobs.map((j) => [j.key, j.reservedPath])).toEqual([
+      ['p', 'P'],
+      ['q', 'Q'],
+      ['r', undefined],
+    ]);
+    expect(await s.reservePath(jobs[2]!.id, jobs[2]!.leaseToken, { mirrorPath: 'R', pathFold: 'x' })).toEqual({ ok: true, owner: { key: 'p', mirrorPath: 'P' } });
+    // every job started at once (start: 3): a death charges each attempt
+    expect(await s.markStartedMany(jobs.map((j) => ({ id: j.id, token: j.leaseToken })), Date.now())).toEqual(jobs.map((j) => j.id));
+  });
+
   it.skipIf(skip)('claimWindow: a requeue after a death charges the attempt of a started job only (at its cap: failed, interrupted)', async () => {
     backend = make();
     const s = await open();

@@ -33,5 +33,15 @@ export function leaseJobsSql(d: Dialect) {
       WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND (@expiredOnly = 0 OR lease_until < ${now}) ${d.lockSkip('jobs')})`,
     /** A claim window's job starts (claimed unstarted: started_at NULL): a death now counts its attempt. */
     markStarted: `UPDATE jobs SET started_at = ${now} WHERE ${FENCE}`,
+    /**
+     * PostgreSQL: markStarted for many jobs (@ids, @tokens) in one statement, one commit. The rows are
+     * locked in id order first, as commitPlacedBatch's lockLeased locks them, so two such statements
+     * never wait for each other in a circle. Returns the ids marked.
+     */
+    markStartedMany: `
+      WITH l AS (
+        SELECT j.id FROM jobs j JOIN unnest(@ids::bigint[], @tokens::text[]) AS i(id, token) ON j.id = i.id AND j.lease_token = i.token
+        WHERE j.state = 'running' ORDER BY j.id FOR UPDATE OF j)
+      UPDATE jobs SET started_at = ${now} FROM l WHERE jobs.id = l.id RETURNING jobs.id`,
   };
 }

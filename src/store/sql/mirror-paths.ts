@@ -17,6 +17,19 @@ export const MIRROR_PATHS = {
    */
   pathHeld: `SELECT 1 AS held FROM jobs WHERE ${HELD_BY_OTHER} LIMIT 1`,
   reservePath: `UPDATE jobs SET mirror_path = @path, path_fold = @fold WHERE ${FENCE}`,
+  /** PostgreSQL: the locks of many folded paths (@locks, in the order given: sorted, so no circle). */
+  lockMany: 'SELECT pg_advisory_xact_lock(hashtext(l)) FROM unnest(@locks::text[]) AS l',
+  /**
+   * PostgreSQL: reservePath for many jobs (@ids, @tokens, @paths, @folds: one fold once) whose folded
+   * path nobody holds (HELD_BY_OTHER), in one statement; run after lockMany, in a statement of its own
+   * so that it sees every reservation committed before the locks were granted. Returns the ids reserved.
+   */
+  reserveMany: `
+    UPDATE jobs j SET mirror_path = w.path, path_fold = w.fold
+    FROM unnest(@ids::bigint[], @tokens::text[], @paths::text[], @folds::text[]) AS w(id, token, path, fold)
+    WHERE j.id = w.id AND j.lease_token = w.token AND j.state = 'running'
+      AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.path_fold = w.fold AND h.id <> w.id AND (h.state IN ('done', 'running') OR h.local_path IS NOT NULL))
+    RETURNING j.id`,
   pathOwner: `
     SELECT key FROM jobs
     WHERE key <> @ex AND mirror_path IS NOT NULL AND (state IN ('done', 'running') OR local_path IS NOT NULL)
