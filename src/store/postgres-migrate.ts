@@ -34,6 +34,9 @@ export function poolConfig(o: { url: string; schema: string; max?: number }): pg
     options: `-c search_path=${o.schema} -c default_transaction_isolation=read\\ committed`,
     types,
     connectionTimeoutMillis: 10_000,
+    // Bounds a new connection only. No query_timeout (a migration or a large page may be slow and still
+    // well) and no keepAlive (idle clients are closed after pg-pool's 10 s anyway, and TCP keepalive does
+    // not cover a statement in flight): the gate's probe has its own bound (store-outage.ts).
     application_name: 'constellr-sync',
   };
 }

@@ -2,9 +2,9 @@
 // shutting down): every worker's claim fails the same way, so instead of each logging an error and
 // retrying every second, the first failure closes the claim gate (one `pausing downloads until this
 // clears` line, reason store_unavailable), the workers wait there, a summary says how long it has lasted
-// at most every `summaryEveryMs`, a probe (one cheap statement) reopens the gate, and one line says it
-// is back. The same mechanism as a full disk or rejected credentials (gate.ts); `sync`'s deadline is
-// outage.ts's.
+// at most every `summaryEveryMs`, a probe (one cheap statement, bounded by pingTimeoutMs) reopens the
+// gate, and one line says it is back. The same mechanism as a full disk or rejected credentials
+// (gate.ts); `sync`'s deadline is outage.ts's.
 import { classifyError, isStoreUnavailable } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { timerDelay } from '../lib/timers.js';
@@ -12,6 +12,13 @@ import type { Gate } from './gate.js';
 
 /** How often a lasting database outage is summarised in the log. */
 export const STORE_OUTAGE_SUMMARY_MS = 30_000;
+
+/**
+ * How long the probe waits for its statement. The pool's connectionTimeoutMillis bounds a new
+ * connection only: a statement on a pooled socket whose peer vanished (black-holed traffic, a failover
+ * moving the address) waits until TCP gives up, about 15 min, and the gate probes one reason at a time.
+ */
+export const STORE_PING_TIMEOUT_MS = 10_000;
 
 export interface StoreOutageOptions {
   gate: Gate;
@@ -21,6 +28,8 @@ export interface StoreOutageOptions {
   workersWaiting: () => number;
   /** One cheap statement: resolves when the database answers again. */
   ping: () => Promise<unknown>;
+  /** No answer within this long counts as still out of reach (default STORE_PING_TIMEOUT_MS). */
+  pingTimeoutMs?: number;
   summaryEveryMs?: number;
 }
 
@@ -57,11 +66,24 @@ export class StoreOutage {
 
   /** The gate's probe: the database answers again (logged once, with how long it was out); else the error is kept for the summary. */
   readonly probe = async (): Promise<boolean> => {
+    const ms = this.#o.pingTimeoutMs ?? STORE_PING_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timerDelay(ms));
+    });
+    // A ping left behind keeps its pooled connection until the driver gives up; its outcome is dropped.
+    const ping = this.#o.ping().then(() => 'ok' as const);
+    ping.catch(() => undefined);
     try {
-      await this.#o.ping();
+      if ((await Promise.race([ping, timeout])) === 'timeout') {
+        this.#lastError = `probe: the state database did not answer within ${ms} ms`;
+        return false;
+      }
     } catch (e) {
       this.#lastError = classifyError(e, 'probe').message;
       return false;
+    } finally {
+      clearTimeout(timer);
     }
     const downForMs = this.#since === null ? 0 : this.#o.clock() - this.#since;
     this.#since = null;
