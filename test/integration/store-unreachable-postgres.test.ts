@@ -1,8 +1,8 @@
-// The PostgreSQL server out of reach (its connections cut, its port closed) is the database's problem,
+// The PostgreSQL server out of reach (its connections cut, new ones reset) is the database's problem,
 // not the API's: the failed poll says so (store_unavailable, exit 6 for `sync`, not 3), the circuit
 // breaker stays closed, and once the server is reachable again everything is mirrored. The store talks
-// to the real server through a TCP relay that the test cuts (every connection destroyed, the port
-// closed: the pg driver's own "Connection terminated unexpectedly" and ECONNREFUSED) and opens again.
+// to the real server through a TCP relay that the test cuts (every connection destroyed, new ones
+// reset: the pg driver's own "Connection terminated unexpectedly" and ECONNRESET) and restores.
 // Meanwhile the workers wait at the claim gate (store_unavailable): one pause line, a summary now and
 // then, one line when it is back; a one-shot `sync` gives up after sync.outageDeadline with exit 6.
 import { writeFile } from 'node:fs/promises';
@@ -29,15 +29,26 @@ afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** A TCP relay to the real server on a fixed local port: cut() destroys every connection and closes the port. */
+/**
+ * A TCP relay to the real server on a local port it keeps for the whole test: cut() destroys every
+ * connection and resets each new one (ECONNRESET) until restore(). Never closing the port while cut
+ * means no other process can take it in between (a reopen on the same ephemeral port could meet
+ * EADDRINUSE on a busy host).
+ */
 class Relay {
   port = 0;
   #server: net.Server | null = null;
+  #cut = false;
   readonly #sockets = new Set<net.Socket>();
   constructor(readonly target: { host: string; port: number }) {}
 
   async open(): Promise<void> {
     const server = net.createServer((client) => {
+      client.on('error', () => undefined);
+      if (this.#cut) {
+        client.resetAndDestroy();
+        return;
+      }
       const upstream = net.connect(this.target.port, this.target.host);
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
@@ -52,18 +63,28 @@ class Relay {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(0, '127.0.0.1', () => resolve());
     });
     this.port = (server.address() as AddressInfo).port;
     this.#server = server;
   }
 
-  async cut(): Promise<void> {
+  /** The server goes out of reach: open connections are dropped, new ones reset. */
+  cut(): void {
+    this.#cut = true;
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  /** Reachable again, on the same port. */
+  restore(): void {
+    this.#cut = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
     const server = this.#server;
     this.#server = null;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    for (const s of this.#sockets) s.destroy();
-    await closed;
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   }
 }
 
@@ -80,7 +101,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const real = new URL(TEST_DATABASE_URL);
     const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
     await relay.open();
-    cleanups.push(() => relay.cut());
+    cleanups.push(() => relay.close());
     const url = new URL(TEST_DATABASE_URL);
     url.host = `127.0.0.1:${relay.port}`;
     const config = loadConfig({
@@ -99,11 +120,12 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const done = async () => (await rt.store.counts()).done;
     await waitUntil(async () => (await done()) === 2, 20_000, 50, 'the first two files');
 
-    // The server goes out of reach: open connections are cut, new ones are refused.
-    await relay.cut();
+    // The server goes out of reach: open connections are cut, new ones are reset.
+    relay.cut();
     sim.inventory.putMany(makeAssets('su-2', [8 * KiB], Date.now() - 60_000));
     // A poll may first meet a connection being dropped ("Connection terminated unexpectedly"); once the
-    // pool let its connections go, a new one is refused (ECONNREFUSED, which the old code took for the API's).
+    // pool let its connections go, a new one is reset (ECONNRESET, or EPIPE if the startup message was
+    // still being written: socket errors that the old code took for the API's).
     const polled: string[] = [];
     await waitUntil(async () => {
       expect(await engine.poll()).toBeNull();
@@ -111,8 +133,8 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
       expect([e?.errorClass, e?.code, isUnreachable(e!), e?.exitCode]).toEqual(['store_unavailable', 'SYNC_STORE_UNAVAILABLE', false, EXIT.STORE_UNAVAILABLE]);
       expect(e?.message).toMatch(/^poll: the state database cannot be reached \(PostgreSQL: /);
       polled.push(e!.message);
-      return e!.message.endsWith(', ECONNREFUSED)');
-    }, 20_000, 50, 'a poll refused by the closed port');
+      return /, (ECONNRESET|EPIPE)\)$/.test(e!.message);
+    }, 20_000, 50, 'a poll whose new connection is reset');
     // The workers cannot claim meanwhile: they wait at the gate (one pause line), a summary now and
     // then says how long it has lasted, no worker logs an error per try, and nothing of it is the API's.
     const summaries = () => lines.filter((l) => l.msg?.startsWith('the state database has been unavailable for '));
@@ -127,7 +149,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     expect(lines.filter((l) => l.errorClass === 'network' || l.errorClass === 'timeout')).toEqual([]);
 
     // Reachable again: the next poll records the new file and the workers mirror it.
-    await relay.open();
+    relay.restore();
     await waitUntil(async () => (await engine.poll()) !== null, 20_000, 100, 'a poll to succeed once the server is back');
     await waitUntil(async () => (await done()) === 3, 20_000, 50, 'the new file mirrored');
     // One line says it is back, with how long it was out.
@@ -147,7 +169,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const real = new URL(TEST_DATABASE_URL);
     const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
     await relay.open();
-    cleanups.push(() => relay.cut());
+    cleanups.push(() => relay.close());
     const url = new URL(TEST_DATABASE_URL);
     url.host = `127.0.0.1:${relay.port}`;
     url.password = 'Sup3rSecretPw'; // trust: never asked for, never to be shown
@@ -156,7 +178,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const run = runCli(['sync', '--config', configFile, '--api-url', sim.url, '--mirror-dir', d.mirror, '--state-dir', d.state], { env: credentials(sim), timeoutMs: 60_000 });
     // One file mirrored, the next one downloading: the database goes out of reach.
     await waitUntil(async () => Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state = 'done'`).catch(() => [{ n: '0' }]))[0]?.n) >= 1, 30_000, 50, 'the first file mirrored');
-    await relay.cut();
+    relay.cut();
     const r = await run;
     expect(r.stdout + r.stderr).not.toContain('Sup3rSecretPw');
     expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
@@ -167,7 +189,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     expect(logs.filter((l) => l.msg === 'worker loop error; backing off')).toEqual([]);
     expect(r.code, r.stderr).toBe(EXIT.STORE_UNAVAILABLE);
     // The rest stays queued for the next sync.
-    await relay.open();
+    relay.restore();
     expect(Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".jobs WHERE state <> 'done'`))[0]?.n)).toBeGreaterThan(0);
   }, 90_000);
 
@@ -187,7 +209,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const real = new URL(TEST_DATABASE_URL);
     const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
     await relay.open();
-    cleanups.push(() => relay.cut());
+    cleanups.push(() => relay.close());
     const url = new URL(TEST_DATABASE_URL);
     url.host = `127.0.0.1:${relay.port}`;
     url.password = 'Sup3rSecretPw';
@@ -196,7 +218,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     const run = runCli(['run', '--config', configFile, '--api-url', sim.url, '--mirror-dir', d.mirror, '--state-dir', d.state], { env: credentials(sim), timeoutMs: 60_000 });
     const waiting = async () => (await sql<{ n: string }>(`SELECT count(*) AS n FROM pg_locks WHERE relation = '"${schema}".jobs'::regclass AND NOT granted`))[0]?.n !== '0';
     await waitUntil(waiting, 30_000, 50, 'recovery to wait for the jobs table');
-    await relay.cut();
+    relay.cut();
     const r = await run;
     await locker.query('ROLLBACK');
     expect(r.stdout + r.stderr).not.toContain('Sup3rSecretPw');
