@@ -10,6 +10,8 @@
 // GeoParquet index must list exactly the catalog's items.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { stagingDir } from '../../src/download/staging.js';
 import { AssetInventory, Rng, sampleStacStore, startSimulator, type AssetInput, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 import { configFlags, credentials, endStateProblems, killAll, readState, spawnCli, stagingFiles } from '../helpers/fault-daemon.js';
@@ -146,13 +148,39 @@ it(`survives ≥${KILLS_MIN} SIGKILLs under every fault with an exact mirror and
 
   const kills = KILLS_MIN + rng.int(0, 4);
   let killsWithPartials = 0;
+  // The partials in staging and their sizes: a transfer of this life shows as a new or grown one.
+  const partials = async () => {
+    const out = new Map<string, number>();
+    for (const f of await stagingFiles(dirs!.mirror)) {
+      if (!f.endsWith('.partial')) continue;
+      const st = await fsp.stat(path.join(stagingDir(dirs!.mirror), f)).catch(() => null);
+      if (st) out.set(f, st.size);
+    }
+    return out;
+  };
   for (let k = 0; k < kills; k++) {
+    const before = await partials();
     const d = spawnCli(['run', ...args], env);
-    // A random moment in this life: one in five during start-up, the others after the poll began
-    // (relative to it, so a slow start on a busy machine does not turn them all into start-up kills).
+    // A random moment in this life: one in five during start-up, the others after the first body of
+    // this life began to flow (relative to it, so a slow start or a slow poll on a busy machine does not
+    // turn them all into kills before any transfer: a STAC poll under faults and load took longer than
+    // the 2.5 s these kills used to wait after 'poll started', and 15 kills left no partial). Bounded:
+    // with nothing left to download no body flows, and the kill comes after the wait.
     const early = rng.chance(0.2);
     const at = early ? rng.int(50, 800) : rng.int(300, 2500);
-    if (!early) await d.waitLog((l) => l.msg === 'poll started', 20_000, why(`life ${k}: poll start`));
+    if (!early) {
+      await d.waitLog((l) => l.msg === 'poll started', 20_000, why(`life ${k}: poll start`));
+      await waitUntil(
+        async () => {
+          if (d.child.exitCode !== null) return true;
+          for (const [f, n] of await partials()) if ((before.get(f) ?? -1) < n) return true;
+          return (await readState(dirs!.state, []).catch(() => null))?.counts.done === sc.count;
+        },
+        20_000,
+        50,
+        why(`life ${k}: a transfer`),
+      ).catch(() => undefined);
+    }
     await new Promise((r) => setTimeout(r, at));
     d.kill('SIGKILL');
     const r = await d.exited;
