@@ -5,19 +5,15 @@
 // own (store.commitPlaced), the other in a group commit. With sync.maxAttempts 2, a job charged for
 // these would end failed after two rounds; here it goes round until the trigger is dropped, then is mirrored.
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { Engine } from '../../src/daemon/engine.js';
-import { openRuntime } from '../../src/daemon/runtime.js';
-import { createLogger } from '../../src/lib/logger.js';
-import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { credentials, makeAssets } from '../helpers/fault-daemon.js';
-import { tempDirs, verifyMirror, waitUntil, type TempDirs } from '../helpers/harness.js';
-import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { AssetInventory } from '../../src/simulator/index.js';
+import { makeAssets } from '../helpers/fault-daemon.js';
+import { verifyMirror, waitUntil } from '../helpers/harness.js';
+import { postgresBed, requirePostgres, sql, startPostgresEngine, type Cleanups } from '../helpers/postgres.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const pgOk = await requirePostgres();
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanups: Cleanups = [];
 afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
@@ -26,38 +22,14 @@ type Line = { msg?: string; reason?: string; err?: unknown; code?: unknown; erro
 
 describe.skipIf(!pgOk)('the state database failing inside a job', () => {
   it('a full server pauses as state_full and a serialization failure is retried, neither costing the job an attempt', async () => {
-    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sj', [8 * KiB])) });
-    cleanups.push(() => sim.close());
-    const d: TempDirs = await tempDirs('store-errors-in-job');
-    cleanups.push(() => d.cleanup());
-    const schema = uniqueSchema('sjob');
-    cleanups.push(() => dropSchema(schema));
-    const config = loadConfig({
-      env: credentials(sim),
-      flags: { 'api-url': sim.url, 'mirror-dir': d.mirror, 'state-dir': d.state },
-      defaults: {
-        'state.url': TEST_DATABASE_URL,
-        'state.schema': schema,
-        'http.enabled': false,
-        'sync.schedule': '0 0 1 1 *',
-        'sync.reconcileSchedule': 'off',
-        'sync.leaseDuration': '2s',
-        'sync.concurrency': 2,
-        'sync.maxAttempts': 2,
-        'sync.retryBaseDelay': '50ms',
-        'sync.retryMaxDelay': '200ms',
-      },
-    });
-    const lines: Line[] = [];
-    const rt = await openRuntime(config, createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Line) } }));
-    const engine = new Engine(rt, { mode: 'continuous', probeIntervalMs: 100, stateServerRetryMs: 200 });
-    const handle = await engine.start();
-    cleanups.push(async () => {
-      await handle.stop();
-      await rt.close();
+    const bed = await postgresBed(cleanups, 'store-errors-in-job', 'sjob', { inventory: new AssetInventory(makeAssets('sj', [8 * KiB])) });
+    const { sim, dirs: d, schema } = bed;
+    const { rt, engine, lines, waitDone } = await startPostgresEngine<Line>(cleanups, bed, {
+      config: { 'sync.maxAttempts': 2, 'sync.retryBaseDelay': '50ms', 'sync.retryMaxDelay': '200ms' },
+      engine: { stateServerRetryMs: 200 },
     });
     const counts = () => rt.store.counts();
-    await waitUntil(async () => (await counts()).done === 1, 20_000, 50, 'the first file');
+    await waitDone(1, 'the first file');
 
     // Every completion of a job row fails on the server; claims and requeues (other states) go through.
     const failWith = async (errcode: string, message: string) => {
@@ -86,7 +58,7 @@ describe.skipIf(!pgOk)('the state database failing inside a job', () => {
     expect(engine.gate.apiDown).toBe(false);
 
     await sql(`DROP TRIGGER fail_done ON "${schema}".jobs`);
-    await waitUntil(async () => (await counts()).done === 3, 30_000, 50, 'all three mirrored once the server takes the commits');
+    await waitDone(3, 'all three mirrored once the server takes the commits', 30_000);
     expect(await counts()).toMatchObject({ done: 3, queued: 0, running: 0, failed: 0 });
     expect(await verifyMirror(d.mirror, sim.inventory.values())).toEqual([]);
   }, 120_000);

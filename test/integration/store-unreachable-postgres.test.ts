@@ -11,20 +11,16 @@ import path from 'node:path';
 import pg from 'pg';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { Engine } from '../../src/daemon/engine.js';
-import { openRuntime } from '../../src/daemon/runtime.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import { EXIT, isUnreachable } from '../../src/errors.js';
-import { createLogger } from '../../src/lib/logger.js';
-import { AssetInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { AssetInventory } from '../../src/simulator/index.js';
 import { credentials, makeAssets } from '../helpers/fault-daemon.js';
-import { runCli, tempDirs, verifyMirror, waitUntil, type TempDirs } from '../helpers/harness.js';
-import { dropSchema, requirePostgres, sql, TEST_DATABASE_URL, uniqueSchema } from '../helpers/postgres.js';
+import { runCli, verifyMirror, waitUntil } from '../helpers/harness.js';
+import { postgresBed, requirePostgres, sql, startPostgresEngine, TEST_DATABASE_URL, type Cleanups } from '../helpers/postgres.js';
 
 const KiB = 1024;
 const pgOk = await requirePostgres();
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanups: Cleanups = [];
 afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
@@ -88,37 +84,30 @@ class Relay {
   }
 }
 
+/** A relay to the test's server (closed by the cleanups) and the server's URL through it. */
+async function relayed(): Promise<{ relay: Relay; url: URL }> {
+  const real = new URL(TEST_DATABASE_URL);
+  const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
+  await relay.open();
+  cleanups.push(() => relay.close());
+  const url = new URL(TEST_DATABASE_URL);
+  url.host = `127.0.0.1:${relay.port}`;
+  return { relay, url };
+}
+
 type Line = { msg?: string; reason?: string; err?: unknown; errorClass?: unknown; workersWaiting?: number; downForMs?: number };
 
 describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
   it('is a database problem: store_unavailable, no circuit breaker, no exit 3; everything is mirrored once it is back', async () => {
-    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('su', [8 * KiB, 8 * KiB])) });
-    cleanups.push(() => sim.close());
-    const d: TempDirs = await tempDirs('store-unreachable');
-    cleanups.push(() => d.cleanup());
-    const schema = uniqueSchema('sunr');
-    cleanups.push(() => dropSchema(schema));
-    const real = new URL(TEST_DATABASE_URL);
-    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
-    await relay.open();
-    cleanups.push(() => relay.close());
-    const url = new URL(TEST_DATABASE_URL);
-    url.host = `127.0.0.1:${relay.port}`;
-    const config = loadConfig({
-      env: credentials(sim),
-      flags: { 'api-url': sim.url, 'mirror-dir': d.mirror, 'state-dir': d.state },
-      defaults: { 'state.url': url.toString(), 'state.schema': schema, 'http.enabled': false, 'sync.schedule': '0 0 1 1 *', 'sync.reconcileSchedule': 'off', 'sync.leaseDuration': '2s', 'sync.concurrency': 2, 'sync.breakerPause': '60s' },
+    const bed = await postgresBed(cleanups, 'store-unreachable', 'sunr', { inventory: new AssetInventory(makeAssets('su', [8 * KiB, 8 * KiB])) });
+    const { sim, dirs: d } = bed;
+    const { relay, url } = await relayed();
+    const { rt, engine, lines, waitDone } = await startPostgresEngine<Line>(cleanups, bed, {
+      url: url.toString(),
+      config: { 'sync.breakerPause': '60s' },
+      engine: { storeOutageSummaryMs: 300 },
     });
-    const lines: Line[] = [];
-    const rt = await openRuntime(config, createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(JSON.parse(l) as Line) } }));
-    const engine = new Engine(rt, { mode: 'continuous', probeIntervalMs: 100, storeOutageSummaryMs: 300 });
-    const handle = await engine.start();
-    cleanups.push(async () => {
-      await handle.stop();
-      await rt.close();
-    });
-    const done = async () => (await rt.store.counts()).done;
-    await waitUntil(async () => (await done()) === 2, 20_000, 50, 'the first two files');
+    await waitDone(2, 'the first two files');
 
     // The server goes out of reach: open connections are cut, new ones are reset.
     relay.cut();
@@ -151,7 +140,7 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
     // Reachable again: the next poll records the new file and the workers mirror it.
     relay.restore();
     await waitUntil(async () => (await engine.poll()) !== null, 20_000, 100, 'a poll to succeed once the server is back');
-    await waitUntil(async () => (await done()) === 3, 20_000, 50, 'the new file mirrored');
+    await waitDone(3, 'the new file mirrored');
     // One line says it is back, with how long it was out.
     expect(lines.filter((l) => l.msg === 'condition cleared; downloads resume')).toMatchObject([{ reason: 'store_unavailable', downForMs: expect.any(Number) }]);
     expect(await rt.store.counts()).toMatchObject({ done: 3, queued: 0, running: 0, failed: 0 });
@@ -160,18 +149,11 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
   }, 90_000);
 
   it('a one-shot sync gives up after sync.outageDeadline: one line naming the database without its password, exit 6, the rest queued', async () => {
-    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sd', [48 * KiB, 48 * KiB, 48 * KiB, 48 * KiB])), faults: { bodyBytesPerSecond: 32 * KiB } });
-    cleanups.push(() => sim.close());
-    const d: TempDirs = await tempDirs('store-deadline');
-    cleanups.push(() => d.cleanup());
-    const schema = uniqueSchema('sdl');
-    cleanups.push(() => dropSchema(schema));
-    const real = new URL(TEST_DATABASE_URL);
-    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
-    await relay.open();
-    cleanups.push(() => relay.close());
-    const url = new URL(TEST_DATABASE_URL);
-    url.host = `127.0.0.1:${relay.port}`;
+    const { sim, dirs: d, schema } = await postgresBed(cleanups, 'store-deadline', 'sdl', {
+      inventory: new AssetInventory(makeAssets('sd', [48 * KiB, 48 * KiB, 48 * KiB, 48 * KiB])),
+      faults: { bodyBytesPerSecond: 32 * KiB },
+    });
+    const { relay, url } = await relayed();
     url.password = 'Sup3rSecretPw'; // trust: never asked for, never to be shown
     const configFile = path.join(d.root, 'config.yaml');
     await writeFile(configFile, YAML.stringify({ state: { url: url.toString(), schema }, http: { enabled: false }, sync: { concurrency: 1, outageDeadline: '2s', gracePeriod: '1s' } }));
@@ -194,24 +176,14 @@ describe.skipIf(!pgOk)('the PostgreSQL server out of reach', () => {
   }, 90_000);
 
   it('run losing the database during start-up recovery: one line naming it, exit 6, not an unexpected error with a stack', async () => {
-    const sim: Simulator = await startSimulator({ port: 0, adminPort: false, inventory: new AssetInventory(makeAssets('sr', [KiB])) });
-    cleanups.push(() => sim.close());
-    const d: TempDirs = await tempDirs('store-recovery');
-    cleanups.push(() => d.cleanup());
-    const schema = uniqueSchema('srec');
-    cleanups.push(() => dropSchema(schema));
+    const { sim, dirs: d, schema } = await postgresBed(cleanups, 'store-recovery', 'srec', { inventory: new AssetInventory(makeAssets('sr', [KiB])) });
     await (await PostgresStore.open({ url: TEST_DATABASE_URL, schema, maxAttempts: 3 }))?.close();
     // Recovery's first statement (requeue orphans) waits for this lock: the database is then cut under it.
     const locker = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await locker.connect();
     cleanups.push(() => locker.end());
     await locker.query(`BEGIN; LOCK TABLE "${schema}".jobs IN ACCESS EXCLUSIVE MODE`);
-    const real = new URL(TEST_DATABASE_URL);
-    const relay = new Relay({ host: real.hostname, port: Number(real.port || 5432) });
-    await relay.open();
-    cleanups.push(() => relay.close());
-    const url = new URL(TEST_DATABASE_URL);
-    url.host = `127.0.0.1:${relay.port}`;
+    const { relay, url } = await relayed();
     url.password = 'Sup3rSecretPw';
     const configFile = path.join(d.root, 'config.yaml');
     await writeFile(configFile, YAML.stringify({ state: { url: url.toString(), schema }, http: { enabled: false }, sync: { schedule: '0 0 1 1 *', reconcileSchedule: 'off' } }));
