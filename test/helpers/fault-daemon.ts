@@ -112,14 +112,19 @@ export async function killAll(): Promise<void> {
   await Promise.all(waits);
 }
 
-/** Write a config file (JSON is valid YAML) and return the CLI flags that use it. */
+/**
+ * Write a config file (JSON is valid YAML) and return the CLI flags that use it. The scheduled
+ * reconcile is off unless `config.sync.reconcileSchedule` asks for one: the default (03:30 daily)
+ * would start a full listing in the middle of any test that happens to run across it.
+ */
 export async function configFlags(
   dir: string,
   o: { sim: Pick<Simulator, 'url'>; mirror: string; state: string; config?: Record<string, unknown>; name?: string },
 ): Promise<string[]> {
   const file = path.join(dir, `${o.name ?? 'config'}.yaml`);
   // the ops endpoint's fixed default port would collide between concurrent daemons
-  await fsp.writeFile(file, JSON.stringify({ http: { enabled: false }, ...o.config }));
+  const sync = { reconcileSchedule: 'off', ...(o.config?.sync as Record<string, unknown> | undefined) };
+  await fsp.writeFile(file, JSON.stringify({ http: { enabled: false }, ...o.config, sync }));
   return ['--config', file, '--api-url', o.sim.url, '--mirror-dir', o.mirror, '--state-dir', o.state];
 }
 

@@ -36,6 +36,8 @@ export function startReplica(name: string, s: ReplicaSetup): Replica {
       CONSTELLR_SYNC_STATE_DIR: path.join(s.tmp, `state-${name}`),
       CONSTELLR_SYNC_DATABASE_URL: TEST_DATABASE_URL,
       CONSTELLR_SYNC_DATABASE_SCHEMA: s.schema,
+      // no 03:30 reconcile in the middle of a test (s.env can ask for a schedule)
+      CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'off',
       ...s.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

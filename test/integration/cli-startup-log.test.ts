@@ -23,6 +23,7 @@ describe('run: the start-up log names the credentials in use', () => {
       CONSTELLR_API_URL: 'http://127.0.0.1:9',
       CONSTELLR_SYNC_STATE_DIR: d.state,
       CONSTELLR_SYNC_MIRROR_DIR: d.mirror,
+      CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'off', // no 03:30 reconcile in the middle of the test
     });
     const line = await p.waitLog((l) => l.msg === 'constellr-sync starting', 20_000, 'the start-up line');
     const config = line.config as { credentials: unknown };

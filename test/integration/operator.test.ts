@@ -440,7 +440,7 @@ describe('reload applied to a running engine (in-process)', () => {
     const s = await sim(assets);
     const d = await dirs();
     const load = (defaults: Record<string, unknown>) =>
-      loadConfig({ env: credentials(s), flags: { 'api-url': s.url, 'mirror-dir': d.mirror, 'state-dir': d.state }, defaults: { 'http.enabled': false, ...defaults } });
+      loadConfig({ env: credentials(s), flags: { 'api-url': s.url, 'mirror-dir': d.mirror, 'state-dir': d.state }, defaults: { 'http.enabled': false, 'sync.reconcileSchedule': 'off', ...defaults } });
     // Slow enough that all six are still downloading when the reload comes.
     const first = load({ 'sync.concurrency': 1, 'sync.bandwidth': '8KiB/s', 'sync.schedule': '0 0 1 1 *' });
     const rt = await openRuntime(first, createLogger({ level: 'silent' }));

@@ -228,6 +228,7 @@ describe('run serves the endpoint', () => {
       CONSTELLR_API_URL: sim.url,
       CONSTELLR_SYNC_MIRROR_DIR: dirs.mirror,
       CONSTELLR_SYNC_STATE_DIR: dirs.state,
+      CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'off', // no 03:30 reconcile in the middle of the test
     });
     cleanups.push(async () => p.kill('SIGKILL'));
     const line = await p.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('ops endpoint listening'), 15_000, 'the endpoint');
@@ -252,6 +253,7 @@ describe('run serves the endpoint', () => {
       CONSTELLR_API_URL: sim.url,
       CONSTELLR_SYNC_MIRROR_DIR: dirs.mirror,
       CONSTELLR_SYNC_STATE_DIR: dirs.state,
+      CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'off', // no 03:30 reconcile in the middle of the test
     });
     cleanups.push(async () => p.kill('SIGKILL'));
     const exit = await p.exited;

@@ -248,6 +248,7 @@ describe('webhook', () => {
       CONSTELLR_SYNC_WEBHOOK_URL: rx.url,
       CONSTELLR_SYNC_WEBHOOK_SECRET: SECRET,
       CONSTELLR_SYNC_HTTP_ENABLED: 'false',
+      CONSTELLR_SYNC_RECONCILE_SCHEDULE: 'off', // no 03:30 reconcile in the middle of the test
     };
     const first = spawnProc(process.execPath, ['dist/cli/main.js', 'run'], env);
     cleanups.push(async () => first.kill('SIGKILL'));

@@ -27,7 +27,7 @@ describe('reload of sync.leaseDuration', () => {
     const d: TempDirs = await tempDirs('reload-lease');
     cleanups.push(() => d.cleanup());
     const load = (defaults: Record<string, unknown>) =>
-      loadConfig({ env: credentials(s), flags: { 'api-url': s.url, 'mirror-dir': d.mirror, 'state-dir': d.state }, defaults: { 'http.enabled': false, 'sync.schedule': '0 0 1 1 *', ...defaults } });
+      loadConfig({ env: credentials(s), flags: { 'api-url': s.url, 'mirror-dir': d.mirror, 'state-dir': d.state }, defaults: { 'http.enabled': false, 'sync.schedule': '0 0 1 1 *', 'sync.reconcileSchedule': 'off', ...defaults } });
     // 96 KiB at 8 KiB/s: the download is still running well after the reload.
     const first = load({ 'sync.concurrency': 1, 'sync.bandwidth': '8KiB/s', 'sync.leaseDuration': '30m' });
     const rt = await openRuntime(first, createLogger({ level: 'silent' }));

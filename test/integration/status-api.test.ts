@@ -58,7 +58,7 @@ async function setup(o: { env?: Record<string, string>; listen?: string; default
   const config: Config = loadConfig({
     env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password, ...o.env },
     flags: { 'api-url': o.apiUrl ?? sim.url, 'mirror-dir': dirs.mirror, 'state-dir': dirs.state, concurrency: '2' },
-    defaults: { 'sync.quickRetries': 0, ...(o.bandwidth ? { 'sync.bandwidth': o.bandwidth } : {}), ...o.defaults },
+    defaults: { 'sync.quickRetries': 0, 'sync.reconcileSchedule': 'off', ...(o.bandwidth ? { 'sync.bandwidth': o.bandwidth } : {}), ...o.defaults },
   });
   const log = o.logger ?? createLogger({ level: 'silent' });
   const ops = new Operations(config, log, new SyncMetrics());
