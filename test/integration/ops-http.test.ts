@@ -34,7 +34,7 @@ function configFor(dirs: TempDirs, extra: Record<string, unknown> = {}): Config 
   return loadConfig({
     env: { CONSTELLR_USERNAME: sim.username, CONSTELLR_PASSWORD: sim.password },
     flags: { 'api-url': sim.url, 'mirror-dir': dirs.mirror, 'state-dir': dirs.state, concurrency: '3' },
-    defaults: { 'sync.quickRetries': 0, ...extra },
+    defaults: { 'sync.quickRetries': 0, 'sync.reconcileSchedule': 'off', ...extra },
   });
 }
 
