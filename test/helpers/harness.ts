@@ -167,8 +167,14 @@ export async function mirrorFiles(mirrorDir: string): Promise<Map<string, number
 
 // ---- waiting --------------------------------------------------------------------------------------
 
-/** Poll `cond` every `intervalMs` until it returns truthy; throws after `timeoutMs`. */
-export async function waitUntil<T>(cond: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 20, what = 'condition'): Promise<T> {
+/** `value` when it is neither null nor undefined; otherwise throws, naming `what` (a narrowing that fails the test, unlike `!`). */
+export function present<T>(value: T, what: string): NonNullable<T> {
+  if (value === null || value === undefined) throw new Error(`expected ${what}, got ${value}`);
+  return value;
+}
+
+/** Poll `cond` every `intervalMs` until it returns truthy (never null or undefined, then); throws after `timeoutMs`. */
+export async function waitUntil<T>(cond: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 20, what = 'condition'): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await cond();

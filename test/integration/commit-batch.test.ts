@@ -11,6 +11,7 @@ import { removeEmptyFolders } from '../../src/mirror/layout.js';
 import { stagingDir, stagingPaths } from '../../src/download/staging.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { ClaimedJob } from '../../src/store/types.js';
+import { present } from '../helpers/harness.js';
 import { CommitBatcher, type CommitRequest } from '../../src/download/group-commit.js';
 import { placeFile } from '../../src/download/place.js';
 import { pendingNewFolders } from '../../src/download/new-folders.js';
@@ -35,7 +36,7 @@ async function setup(keys: string[]) {
     const staging = stagingPaths(root, job.key, LM, job.remoteSize);
     await fsp.writeFile(staging.partial, job.key);
     const target = resolveKey(root, job.key, job.remoteSize);
-    return { id: job.id, token: job.leaseToken, staging, target, place: { layout: undefined, previousPath: null }, row: { localPath: target.relPath, bytes: job.remoteSize, sha256: `sha-${job.key}`, now: Date.now() } };
+    return { id: job.id, token: job.leaseToken, staging, target, place: { layout: undefined, previousPath: null }, row: { localPath: target.relPath, bytes: present(job.remoteSize, `the listed size of ${job.key}`), sha256: `sha-${job.key}`, now: Date.now() } };
   };
   return { root, store, jobs: Object.fromEntries(jobs.map((j) => [j.key, j])), request };
 }

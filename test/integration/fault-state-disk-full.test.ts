@@ -14,7 +14,6 @@ import { CLI_MAIN, closedPort, runCli, tempDirs, verifyMirror, waitUntil, type T
 import { configFlags, credentials, killAll, linesWith, makeAssets, readState, spawnProc } from '../helpers/fault-daemon.js';
 
 const KiB = 1024;
-const MiB = 1024 * KiB;
 const probe = spawnSync('unshare', ['-rm', 'true'], { encoding: 'utf8' });
 const noNamespaces = probe.status !== 0 ? `unshare -rm is unavailable here (${probe.error?.message ?? probe.stderr.trim()})` : null;
 if (noNamespaces) console.log(`SKIP fault-state-disk-full: ${noNamespaces}`);

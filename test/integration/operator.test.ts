@@ -355,7 +355,7 @@ describe('transfer caps', () => {
     const flags = ['--api-url', s.url, '--mirror-dir', d.mirror, '--state-dir', d.state, '--concurrency', '2', '--bwlimit', '128KiB/s'];
     const r = await runCli(['sync', '--max-duration', '1s', '--json', ...flags], { env: env(s) });
     expect(r.code, r.stderr).toBe(5);
-    const sum = JSON.parse(r.stdout) as { cap: string; downloaded: number; jobs: Record<string, number> };
+    const sum = JSON.parse(r.stdout) as { cap: string; downloaded: number; jobs: { queued: number; done: number; running: number } };
     expect(sum.cap).toBe('max-duration');
     expect(sum.downloaded).toBeGreaterThan(0);
     expect(sum.downloaded).toBeLessThan(20);

@@ -18,7 +18,7 @@ import { recordDeletion, signBody } from '../../src/ops/notify.js';
 import { sampleInventory, startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { spawnProc } from '../helpers/fault-daemon.js';
-import { sha256File, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
+import { present, sha256File, tempDirs, testSeed, waitUntil, type TempDirs } from '../helpers/harness.js';
 
 const seed = testSeed();
 const log = createLogger({ level: 'silent' });
@@ -123,7 +123,7 @@ async function syncWithNotify(config: Config, drainMs = 15_000) {
     const drained = await (ops.notifier?.drain(drainMs) ?? true);
     const outbox = await rt.store.outboxCounts();
     await ops.stop(2000);
-    return { summary, drained, outbox, metrics: await ops.metrics.render() };
+    return { summary, drained, outbox, metrics: await present(ops.metrics, 'the operations\' metrics').render() };
   } finally {
     await rt.close();
   }
@@ -193,7 +193,7 @@ describe('command hook', () => {
     expect(summary.stats.done).toBe(sim.inventory.size);
     // Concurrency 1 and 200 ms each: the downloads finished long before the hooks could.
     await waitUntil(async () => (await rt.store.outboxCounts()).hook.failed === sim.inventory.size, 20_000, 50, 'every hung hook killed');
-    expect(await ops.metrics.render()).toContain(`constellr_sync_hook_failures_total{reason="timeout"} ${sim.inventory.size}`);
+    expect(await present(ops.metrics, 'the operations\' metrics').render()).toContain(`constellr_sync_hook_failures_total{reason="timeout"} ${sim.inventory.size}`);
     expect(ops.notifier!.children.size).toBe(0);
   });
 });

@@ -48,7 +48,7 @@ async function setup(o: { ignoreRange?: boolean; streams?: number } = {}) {
   const api = o.ignoreRange ? ignoringRange(base) : base;
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'cs-ranged-'));
   cleanups.push(() => fsp.rm(root, { recursive: true, force: true }));
-  const job: ClaimedJob = { id: 1, key: KEY, remoteModifiedMs: L1, remoteSize: SIZE, remoteEtag: null, revision: 0, attempts: 1, leaseToken: 't', leaseUntil: 0, localPath: null };
+  const job: ClaimedJob = { id: 1, key: KEY, remoteModifiedMs: L1, remoteSize: SIZE, remoteEtag: null, revision: 0, attempts: 1, leaseToken: 't', leaseUntil: 0, localPath: null, locator: null };
   const staging = stagingPaths(root, KEY, L1, SIZE);
   const ranged = { threshold: 4 * MiB, streams: o.streams ?? 4 };
   const transfer = (onBytes?: (n: number) => void) => transferToStaging({ api, root, job, staging, signal: new AbortController().signal, onBytes, ranged });

@@ -37,7 +37,7 @@ async function setup(faults: { omitEtag?: boolean; omitLastModified?: boolean },
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'cs-resume-'));
   cleanups.push(() => fsp.rm(root, { recursive: true, force: true }));
   // The job as listed before the change: version 1 (no listed ETag, as with storage that sends none).
-  const job: ClaimedJob = { id: 1, key: KEY, remoteModifiedMs: L1, remoteSize: size, remoteEtag: null, revision: 0, attempts: 1, leaseToken: 't', leaseUntil: 0, localPath: null };
+  const job: ClaimedJob = { id: 1, key: KEY, remoteModifiedMs: L1, remoteSize: size, remoteEtag: null, revision: 0, attempts: 1, leaseToken: 't', leaseUntil: 0, localPath: null, locator: null };
   const staging = stagingPaths(root, KEY, L1, size);
   const transfer = (onBytes?: (n: number) => void) => transferToStaging({ api, root, job, staging, signal: new AbortController().signal, onBytes });
   /** A first attempt that stops after `cut` bytes, leaving a partial of version 1 and its record. */

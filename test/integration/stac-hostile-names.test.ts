@@ -59,7 +59,7 @@ async function acceptance(): Promise<string[]> {
   const want = await expectedStacFiles(sim!.stac!);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   // With opaque hrefs the key is <collection>/<item id>/<asset key> (the server names the file).
-  const keyOf = new Map(sim!.stac!.all().flatMap((rec) => rec.assets.map((a) => [`${rec.collection}/${rec.id}/${a.fileName}`, `${rec.collection}/${rec.id}/${a.key}${extensionFor(a.mediaType)}`] as const)));
+  const keyOf = new Map<string, string>(sim!.stac!.all().flatMap((rec) => rec.assets.map((a) => [`${rec.collection}/${rec.id}/${a.fileName}`, `${rec.collection}/${rec.id}/${a.key}${extensionFor(a.mediaType)}`] as const)));
   for (const [key, w] of want) {
     const r = byKey.get(key) ?? byKey.get(keyOf.get(key)!);
     if (!r || r.state !== 'done' || !r.path) {

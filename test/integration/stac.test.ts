@@ -9,7 +9,7 @@ import { RESUMABLE_MIN_BYTES } from '../../src/download/partial.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { runCli, syncInProcess, tempDirs, testSeed, type TempDirs } from '../helpers/harness.js';
-import { STAC_KEY, expectedStacFiles, startStacSim, verifyStacMirror } from '../helpers/stac.js';
+import { STAC_KEY, startStacSim, verifyStacMirror } from '../helpers/stac.js';
 
 const seed = testSeed();
 console.log(`stac seed: ${seed} (reproduce with TEST_SEED=${seed})`);

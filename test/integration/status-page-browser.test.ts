@@ -8,6 +8,9 @@
 // "_", a chart with a scale, and nothing wider than the screen (issue 25 items 5 and 10).
 // Screenshots go to test-artifacts/ (git-ignored; docs/status-page.png is a copy of
 // status-page-readme.png). Build first: `npx tsc -p .`.
+// The page.evaluate and $$eval callbacks run in the browser: their types are the DOM's.
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -35,7 +38,7 @@ let daemon: Proc;
 let url: string;
 let browser: Browser;
 
-type Json = Record<string, unknown> & { jobs: Record<string, number>; completeness: { summary: string; done: number; total: number } };
+type Json = Record<string, unknown> & { jobs: Record<string, number> & Record<'queued' | 'running' | 'done' | 'failed' | 'gone', number>; completeness: { summary: string; done: number; total: number } };
 
 async function statusJson(): Promise<Json> {
   const r = await runCli(['status', '--json', ...args], { env: credentials(sim) });

@@ -511,7 +511,7 @@ describe.each(BACKENDS)('StateStore contract: $name', ({ make, skip }) => {
   it.skipIf(skip)('catalog items and collections: upsert (the last of a key wins), paging, written items, scrub unless replaced, delete', async () => {
     backend = make();
     const c = (await open()).catalog;
-    const item = (col: string, id: string, raw: string) => ({ collection: col, id, raw, assets: [{ key: `${col}/${id}`, name: 'a' }], apiUrl: `https://api/${id}` });
+    const item = (col: string, id: string, raw: string) => ({ collection: col, id, raw, assets: [{ asset: 'a', key: `${col}/${id}`, version: 1000 }], apiUrl: `https://api/${id}` });
     await c.putItems([], 1);
     await c.putItems([item('b', 'x', '{"v":1}'), item('a', 'é/ü', '{"v":"ß"}'), item('b', 'x', '{"v":2}'), item('a', 'z', 'null')], 1000);
     expect((await c.listItems(null, 10)).map((i) => [i.collection, i.id, i.raw])).toEqual([
@@ -556,7 +556,7 @@ describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
       b.onJobsAvailable(() => wakes++);
       await vi.waitFor(() => expect(wakes).toBeGreaterThanOrEqual(1), { timeout: 20_000 }); // initial wake once listening
       const before = wakes;
-      await a.upsertPage([asset('x')], Date.now());
+      await a.upsertPage([asset('x')]);
       await vi.waitFor(() => expect(wakes).toBeGreaterThan(before), { timeout: 20_000 });
     } finally {
       await a.close();
@@ -571,7 +571,7 @@ describe.skipIf(!pgOk)('PostgreSQL specifics', () => {
     const x = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await x.connect();
     try {
-      await s.upsertPage([asset('a')], Date.now());
+      await s.upsertPage([asset('a')]);
       // The old holder is alive, but its lease expired.
       const [j] = await s.claimJobs(1, { owner: 'old/w0', leaseMs: 60_000, now: Date.now(), order: 'key' });
       expect(await s.heartbeat(j!.id, j!.leaseToken, 1, Date.now())).toBe(true);

@@ -67,7 +67,7 @@ async function scriptedServer(script: 'ssl' | 'scram'): Promise<{ port: number; 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections?.(); }),
+    close: () => new Promise<void>((r) => { server.close(() => r()); }),
   };
 }
 

@@ -66,7 +66,7 @@ describe('STAC catalog documents', () => {
   });
 
   it('collection: relative links to its items, extent of the mirrored items, expiring asset hrefs dropped', () => {
-    const item = (id: string, bbox: number[], datetime: string): StoredItem => ({
+    const item = (id: string, bbox: number[], datetime: string): StoredItem & { writtenExtent: string } => ({
       collection: 'c1', id, raw: JSON.stringify({ ...raw, id, bbox: [99, 99, 99, 99], properties: { datetime: '2030-01-01T00:00:00Z' } }), apiUrl: '', assets: [], written: 'x', jsonPath: `c1/${id}/${id}.json`,
       // The extent comes from the version written (the listing in `raw` may be newer, not downloaded yet).
       writtenExtent: JSON.stringify(itemExtent(JSON.stringify({ bbox, properties: { datetime } }))),

@@ -9,7 +9,7 @@ import { ApiKeyAuth } from '../../src/api/api-key.js';
 import { createDispatcher } from '../../src/api/dispatcher.js';
 import { SyncError } from '../../src/errors.js';
 import { StacSource } from '../../src/api/stac/stac-source.js';
-import { parseFeatureCollection, parseItem, type DroppedLink } from '../../src/api/stac/documents.js';
+import { parseFeatureCollection, parseItem, type DroppedLink, type StacLink } from '../../src/api/stac/documents.js';
 import { parseCollectionDoc } from '../../src/api/stac/record.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { Secret } from '../../src/lib/secret.js';
@@ -37,7 +37,8 @@ describe('malformed link hrefs are dropped at the boundary', () => {
     const dropped: DroppedLink[] = [];
     const page = parseFeatureCollection(featureCollection([{ ...item('it', { lst: 'https://s/b/L.tiff' }), links }]), 'POST /stac/search', (d) => dropped.push(d));
     expect(page.items).toHaveLength(1);
-    expect(page.items[0]!.links!.map((l) => l.href)).toEqual(['https://example.org/license', '../other/item.json']);
+    const kept: StacLink[] | undefined = page.items[0]!.links;
+    expect(kept?.map((l) => l.href)).toEqual(['https://example.org/license', '../other/item.json']);
     expect(dropped.map((d) => [d.owner, d.index, d.rel])).toEqual([
       ['item "it"', 1, 'via'],
       ['item "it"', 2, 'alternate'],
@@ -54,7 +55,7 @@ describe('malformed link hrefs are dropped at the boundary', () => {
 
   it('the catalog builds an item whose stored raw JSON still holds a bad link (state from before the fix)', () => {
     const raw = { ...item('it', { lst: 'https://s/b/L.tiff' }), links: [{ rel: 'license', href: 'https://example.org/license' }, { rel: 'via', href: BAD }] };
-    const row: StoredItem = { collection: 'lstprecision', id: 'it', raw: JSON.stringify(raw), apiUrl: 'https://api/stac/collections/lstprecision/items/it', written: null, jsonPath: null, assets: [{ asset: 'lst', key: 'lstprecision/it/L.tiff', version: 1 }] };
+    const row: StoredItem = { collection: 'lstprecision', id: 'it', raw: JSON.stringify(raw), apiUrl: 'https://api/stac/collections/lstprecision/items/it', written: null, jsonPath: null, writtenExtent: null, assets: [{ asset: 'lst', key: 'lstprecision/it/L.tiff', version: 1 }] };
     const job: Job = {
       id: 1, key: 'lstprecision/it/L.tiff', remoteModifiedMs: 1, remoteSize: 3, remoteEtag: null, revision: 1, state: 'done', attempts: 1, runAt: 0,
       errorClass: null, errorStatus: null, errorMessage: null, localPath: 'lstprecision/it/L.tiff', localModifiedMs: 1, bytesWritten: 3, sha256: '00'.repeat(32),

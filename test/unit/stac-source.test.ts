@@ -259,7 +259,8 @@ describe('downloads', () => {
     });
     const job = await oneJob(`${storage.url}b/LST.tiff?sig=old`);
     const { src } = source();
-    const [r1, r2] = await Promise.all([src.download(job, {}), src.download({ ...job, id: 2 }, {})]);
+    const second: ClaimedJob = { ...job, id: 2 };
+    const [r1, r2] = await Promise.all([src.download(job, {}), src.download(second, {})]);
     expect(await text(r1)).toBe('bytes!');
     await r2.body.dump();
     expect(fresh).toBe(1);
@@ -317,7 +318,7 @@ describe('downloads', () => {
 
   it('an opaque href is keyed by its asset key; its file is named from an untrusted Content-Disposition, only inside its item folder (issue 22 item 16)', async () => {
     let disposition = '';
-    storage.on('GET /b/o/0123abcd', () => ({ body: 'bytes', headers: disposition ? { 'content-disposition': disposition } : {} }));
+    storage.on('GET /b/o/0123abcd', () => ({ body: 'bytes', headers: disposition ? { 'content-disposition': disposition } : undefined }));
     const job = await oneJob(`${storage.url}b/o/0123abcd?sig=1`);
     expect(job.key).toBe('lstprecision/it/lst.tiff');
     const { src } = source();

@@ -15,7 +15,7 @@ import { esc, fmtSeconds, keyHtml, renderChart, renderNow, renderOverall, render
 import type { Readiness } from '../../src/ops/http-server.js';
 import type { ClaimedJob, JobState, StatusStore } from '../../src/store/types.js';
 
-const job = (key: string, size: number, token = key): ClaimedJob => ({ id: 1, key, remoteModifiedMs: 0, remoteSize: size, remoteEtag: null, revision: 1, attempts: 1, leaseToken: token, leaseUntil: 0, localPath: null });
+const job = (key: string, size: number, token = key): ClaimedJob => ({ id: 1, key, remoteModifiedMs: 0, remoteSize: size, remoteEtag: null, revision: 1, attempts: 1, leaseToken: token, leaseUntil: 0, localPath: null, locator: null });
 
 describe('LiveStatus', () => {
   it('tracks bytes, speed and ETA per download and forgets finished ones', () => {
@@ -40,7 +40,7 @@ describe('LiveStatus', () => {
     const ev = live.events();
     const a = job('a', 10);
     void ev.onBytes!(500, a);
-    ev.onDone!(a, { bytes: 500, sha256: '', path: 'a', received: 500, durationMs: 5 });
+    ev.onDone!(a, { bytes: 500, sha256: '', path: 'a', received: 500, durationMs: 5, replaced: false });
     expect(live.history()).toHaveLength(1);
     expect(live.history()[0]).toMatchObject({ bytes: 500, files: 1 });
     now += 25_000;
@@ -71,7 +71,7 @@ describe('LiveStatus', () => {
 
   it('keeps at most `recent` completions, newest first', () => {
     const live = new LiveStatus({ recent: 3 });
-    for (let i = 0; i < 5; i++) live.events().onDone!(job(`k${i}`, 1), { bytes: 1, sha256: '', path: '', received: 1, durationMs: 1 });
+    for (let i = 0; i < 5; i++) live.events().onDone!(job(`k${i}`, 1), { bytes: 1, sha256: '', path: '', received: 1, durationMs: 1, replaced: false });
     expect(live.recent().map((c) => c.key)).toEqual(['k4', 'k3', 'k2']);
   });
 });

@@ -101,7 +101,7 @@ describe('the catalog keeps no credential-bearing URL', () => {
     const assets = itemToAssets(item as unknown as StacItem, { assets: ['lst'], defaultCollection: null, cursorField: 'updated', cursorCapMs: null, baseUrl: apiBase });
     const rec = itemRecord(item as unknown as StacItem, assets, apiBase)!;
     expect(rec.apiUrl).toBe('https://api.example.com/stac/collections/c1/items/i1');
-    const row: StoredItem = { ...rec, written: null, jsonPath: null };
+    const row: StoredItem = { ...rec, written: null, jsonPath: null, writtenExtent: null };
     const { text } = buildItem(row, [job(assets[0]!.key, assets[0]!.key)]);
     expectNoSecret(text);
     const doc = JSON.parse(text) as { links: { rel: string; href: string }[]; assets: Record<string, { alternate: Record<string, { href: string; title?: string }> }> };
@@ -118,7 +118,7 @@ describe('the catalog keeps no credential-bearing URL', () => {
 
   it('a row stored before (canonical with user info) is written public too', () => {
     const row: StoredItem = {
-      collection: 'c1', id: 'i1', raw: JSON.stringify(item), apiUrl: 'https://me:hunter22@api.example.com/stac/collections/c1/items/i1?api_key=k3y-value', written: null, jsonPath: null,
+      collection: 'c1', id: 'i1', raw: JSON.stringify(item), apiUrl: 'https://me:hunter22@api.example.com/stac/collections/c1/items/i1?api_key=k3y-value', written: null, jsonPath: null, writtenExtent: null,
       assets: [{ asset: 'lst', key: 'c1/i1/a.tif', version: 1000 }],
     };
     const { text } = buildItem(row, [job('c1/i1/a.tif', 'c1/i1/a.tif')]);
@@ -145,7 +145,7 @@ describe('the catalog keeps no credential-bearing URL', () => {
       const onDisk = { ...item, links: [{ rel: 'canonical', href: 'https://me:hunter22@api.example.com/stac/collections/c1/items/i1' }, ...item.links], assets: { lst: { ...item.assets.lst, href: './a.tif' } } };
       await fsp.mkdir(path.join(root, 'c1', 'i1'), { recursive: true });
       await fsp.writeFile(path.join(root, 'c1', 'i1', 'i1.json'), JSON.stringify(onDisk));
-      const row: StoredItem = { collection: 'c1', id: 'i1', raw: '{}', apiUrl: '', assets: [], written: 'x', jsonPath: 'c1/i1/i1.json' };
+      const row: StoredItem = { collection: 'c1', id: 'i1', raw: '{}', apiUrl: '', assets: [], written: 'x', jsonPath: 'c1/i1/i1.json', writtenExtent: null };
       const store = { listItems: async (after: unknown) => (after ? [] : [row]) } as unknown as CatalogStore;
       const lines: string[] = [];
       for await (const l of stacNdjsonLines(store, root)) lines.push(l);
