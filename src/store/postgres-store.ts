@@ -165,6 +165,15 @@ export class PostgresStore extends SqlStore implements StateStore {
   /** Several statements in one READ COMMITTED transaction on one pooled connection. */
   async #tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch(fault);
+    // A checked-out client whose connection drops while no statement runs (fn renaming files between
+    // two) emits 'error', and pg-pool listens only to idle clients: unheard, it is an uncaught
+    // exception that ends the process. Heard here, the next statement fails (a StoreFault) and the
+    // broken client is destroyed at release instead of going back to the pool.
+    let lost: Error | undefined;
+    const onLost = (e: Error) => {
+      lost ??= e;
+    };
+    client.on('error', onLost);
     try {
       await client.query('BEGIN').catch(fault);
       // What fn throws itself (a rename between the statements) is not the database's: not tagged.
@@ -175,7 +184,8 @@ export class PostgresStore extends SqlStore implements StateStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      client.release();
+      client.off('error', onLost);
+      client.release(lost);
     }
   }
 
