@@ -2,7 +2,6 @@
 // overflow setTimeout: Node fires a delay above 2^31-1 ms after 1 ms, which turned a long pause into
 // a spin of ~800 wake-ups per second.
 import { getEventListeners } from 'node:events';
-import { Writable } from 'node:stream';
 import { Agent } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TokenManager } from '../../src/api/auth.js';
@@ -10,10 +9,10 @@ import { ApiClient } from '../../src/api/client.js';
 import { SyncError } from '../../src/errors.js';
 import { Secret } from '../../src/lib/secret.js';
 import { configSchema } from '../../src/config/schema.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { MAX_TIMER_MS, Wakeup, repeat, sleep, timeoutSignal, withDeadline } from '../../src/lib/timers.js';
 import { backoffDelay } from '../../src/lib/backoff.js';
 import { Gate, breakerSettings } from '../../src/sync/gate.js';
+import { capturingLogger } from '../helpers/log-lines.js';
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -22,17 +21,6 @@ afterEach(async () => {
   vi.useRealTimers();
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'debug', destination }), lines };
-}
 
 /** Every delay handed to setTimeout/setInterval from now on. */
 function recordTimerDelays(): number[] {
